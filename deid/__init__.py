@@ -1,0 +1,2 @@
+"""deid: DICOM de-identification pipeline."""
+__version__ = "0.1.0"
