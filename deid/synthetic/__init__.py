@@ -1,0 +1,34 @@
+"""Synthetic DICOM test and demo data: a four-phase liver CT and its RT Structure Set.
+
+Every object is built deterministically from a patient index and carries planted PHI
+(see :meth:`SyntheticPatient.phi_values`) in the places a de-identifier must clean.
+"""
+
+from deid.synthetic.ct import PHASE_SERIES, ct_slice, four_phase_ct
+from deid.synthetic.files import (
+    default_name,
+    study_folder_name,
+    write_dataset,
+    write_datasets,
+    write_sample_study,
+)
+from deid.synthetic.identity import PHASES, SyntheticPatient, make_patient
+from deid.synthetic.rtss import rtss
+from deid.synthetic.uids import derive_uid, instance_uid
+
+__all__ = [
+    "PHASES",
+    "PHASE_SERIES",
+    "SyntheticPatient",
+    "ct_slice",
+    "default_name",
+    "derive_uid",
+    "four_phase_ct",
+    "instance_uid",
+    "make_patient",
+    "rtss",
+    "study_folder_name",
+    "write_dataset",
+    "write_datasets",
+    "write_sample_study",
+]
