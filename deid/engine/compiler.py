@@ -1,0 +1,170 @@
+"""Which action applies to an element: the one place where rule precedence lives.
+
+    SOP-class + tag rule  >  tag rule  >  class rule  >  base profile (PS3.15 table + options)  >  keep
+
+then the IOD guard: a removal of a Type 1 attribute becomes a dummy value, of a Type 2 attribute an
+empty value, so de-identification never breaks the object's IOD.  Decisions are cached per
+(path, tag, VR): after the first file of a SOP class, deciding costs one dictionary look-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from deid import standard
+from deid.engine.uids import CLASS_UID_TAGS
+from deid.engine.vr import DATE_VRS
+from deid.profile.model import Profile, Rule
+
+GROUP_LENGTH = "group-length"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The concrete action for one element, with the rule it came from and any IOD adjustment."""
+
+    action: str  # keep, remove, empty, dummy, replace, hash, case_number, generalise_date, remap_uid
+    source: str
+    value: str | None = None
+    length: int | None = None
+    note: str = ""
+
+    def describe(self) -> str:
+        text = self.action
+        if self.action == "replace":
+            text += f" {self.value!r}"
+        elif self.length is not None:
+            text += f" ({self.length})"
+        return text
+
+
+KEEP_DEFAULT = Decision("keep", "default: not listed")
+
+
+def _is_overlay(group: int) -> bool:
+    return 0x6000 <= group <= 0x601E and group % 2 == 0
+
+
+def _is_curve(group: int) -> bool:
+    return 0x5000 <= group <= 0x501E and group % 2 == 0
+
+
+class CompiledRules:
+    """A profile compiled for one SOP class."""
+
+    def __init__(self, profile: Profile, sop_class_uid: str) -> None:
+        self.profile = profile
+        self.sop_class_uid = sop_class_uid
+        self._sop_rules = profile.sop_class_rules.get(sop_class_uid, {})
+        self._cache: dict[tuple[tuple[int, ...], int, str], Decision] = {}
+
+    def decide(self, path: tuple[int, ...], tag: int, vr: str) -> Decision:
+        key = (path, tag, vr)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._decide(path, tag, vr)
+        return found
+
+    # -- precedence -------------------------------------------------------------------------
+    def _decide(self, path: tuple[int, ...], tag: int, vr: str) -> Decision:
+        if tag & 0xFFFF == 0 and tag >> 16 != 0x0002:
+            return Decision("remove", GROUP_LENGTH)
+        rule = self._sop_rules.get(tag) or self.profile.tag_rules.get(tag) or self._class_rule(tag, vr)
+        if rule is not None:
+            decision = self._from_rule(rule, vr)
+        elif self.profile.standard_table:
+            decision = self._from_standard(path, tag, vr)
+        else:
+            decision = KEEP_DEFAULT
+        return self._guard(decision, path, tag, vr)
+
+    def _class_rule(self, tag: int, vr: str) -> Rule | None:
+        group = tag >> 16
+        classes = self.profile.class_rules
+        if group % 2 == 1:
+            return classes.get("private")
+        if _is_overlay(group):
+            return classes.get("overlays")
+        if _is_curve(group):
+            return classes.get("curves")
+        if vr == "UI" and tag not in CLASS_UID_TAGS:
+            return classes.get("instance_uids")
+        if vr in DATE_VRS:
+            return classes.get("dates")
+        return None
+
+    @staticmethod
+    def _from_rule(rule: Rule, vr: str) -> Decision:
+        action = rule.action
+        if action == "pseudonym":
+            action = {"PN": "case_number", "UI": "remap_uid"}.get(vr, "hash")
+        if action == "dummy" and vr == "UI":
+            action = "remap_uid"
+        return Decision(action, rule.source, rule.value, rule.length)
+
+    def _from_standard(self, path: tuple[int, ...], tag: int, vr: str) -> Decision:
+        if (tag >> 16) % 2 == 1:
+            code, row_label = "X", "private attribute"
+            options_used: list[str] = []
+        else:
+            row = standard.row_for_tag(tag)
+            if row is None:
+                return KEEP_DEFAULT
+            code, row_label = row.basic, row.keyword or row.name
+            options_used = [o for o in self.profile.options if row.options.get(o)]
+            option_codes = [row.options[o] for o in options_used]
+            if "K" in option_codes:
+                code = "K"
+            elif "C" in option_codes:
+                code = "C" if (vr in DATE_VRS or vr == "TM") else code
+        source = f"ps3.15 {row_label}: {code}" + (f" ({', '.join(options_used)})" if options_used else "")
+        return self._from_code(code, source, path, tag, vr)
+
+    def _from_code(self, code: str, source: str, path: tuple[int, ...], tag: int, vr: str) -> Decision:
+        if code == "K":
+            return Decision("keep", source)
+        if code == "C":  # clean: dates are generalised; times carry no date and are kept
+            return Decision("generalise_date" if vr in DATE_VRS else "keep", source)
+        if code == "U" or (code == "D" and vr == "UI"):
+            return Decision("remap_uid" if vr == "UI" else "keep", source)
+        level = standard.required_level(self.sop_class_uid, path, tag)
+        simple = {"X": "remove", "Z": "empty", "D": "dummy"}
+        if code in simple:
+            return Decision(simple[code], source)
+        # compound codes resolve from the attribute's Type in this IOD
+        choices = code.rstrip("*").split("/")
+        if level == 1 and ("D" in choices or "U" in choices):
+            action = "remap_uid" if vr == "UI" else ("keep" if vr == "SQ" else "dummy")
+        elif level <= 2 and "Z" in choices:
+            action = "empty"
+        elif "X" in choices:
+            action = "remove"
+        else:
+            action = "empty" if "Z" in choices else "dummy"
+        return Decision(action, f"{source} -> Type {level}")
+
+    # -- IOD guard --------------------------------------------------------------------------
+    def _guard(self, decision: Decision, path: tuple[int, ...], tag: int, vr: str) -> Decision:
+        if decision.action not in ("remove", "empty") or decision.source == GROUP_LENGTH:
+            return decision
+        level = standard.required_level(self.sop_class_uid, path, tag)
+        iod = standard.iod_for_sop_class(self.sop_class_uid) or "IOD"
+        if level == 1:
+            if vr == "SQ":
+                return Decision("keep", decision.source, note=f"{decision.action} -> keep: Type 1 sequence in {iod}")
+            action = "remap_uid" if vr == "UI" else "dummy"
+            return Decision(action, decision.source, note=f"{decision.action} -> {action}: Type 1 in {iod}")
+        if level == 2 and decision.action == "remove":
+            return Decision("empty", decision.source, note=f"remove -> empty: Type 2 in {iod}")
+        return decision
+
+
+@cache
+def _compiled(profile: Profile, sop_class_uid: str) -> CompiledRules:
+    return CompiledRules(profile, sop_class_uid)
+
+
+def compile_rules(profile: Profile, sop_class_uid: str) -> CompiledRules:
+    """The compiled rules of a profile for a SOP class (one instance per pair, per process)."""
+    return _compiled(profile, sop_class_uid)

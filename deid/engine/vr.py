@@ -1,0 +1,72 @@
+"""Value Representation facts: length limits, dummy values, and whether a value fits."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from pydicom.datadict import dictionary_has_tag, dictionary_VR
+
+# Maximum characters of one value (PS3.5 Table 6.2-1). PN: per component group.
+MAX_CHARS: dict[str, int] = {
+    "AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12, "LO": 64, "LT": 10240,
+    "PN": 64, "SH": 16, "ST": 1024, "TM": 14, "UI": 64,
+}
+STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
+                        "TM", "UC", "UI", "UR", "UT"})
+TEXT_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+HASHABLE_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+DATE_VRS = frozenset({"DA", "DT"})
+NUMERIC_BINARY_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"})
+
+DUMMY: dict[str, object] = {
+    "AE": "DEID", "AS": "000Y", "CS": "DEIDENTIFIED", "DA": "19000101", "DS": "0",
+    "DT": "19000101000000", "IS": "0", "LO": "DEIDENTIFIED", "LT": "DEIDENTIFIED",
+    "PN": "DEIDENTIFIED", "SH": "DEIDENTIFIED", "ST": "DEIDENTIFIED", "TM": "000000",
+    "UC": "DEIDENTIFIED", "UT": "DEIDENTIFIED", "UR": "", "US": 0, "SS": 0, "UL": 0, "SL": 0,
+    "FL": 0.0, "FD": 0.0, "UV": 0, "SV": 0, "OB": b"\x00\x00", "OW": b"\x00\x00", "UN": b"\x00\x00",
+    "OD": b"\x00" * 8, "OF": b"\x00" * 4, "OL": b"\x00" * 4, "OV": b"\x00" * 8, "AT": 0,
+}
+
+_CS_RE = re.compile(r"^[A-Z0-9 _]*$")
+_UI_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+_DA_RE = re.compile(r"^\d{8}$")
+
+
+@cache
+def vr_of(tag: int) -> str:
+    """The data dictionary's VR for a tag ('UN' when unknown; the first of an ambiguous VR)."""
+    if tag >> 16 & 1:
+        return "UN"
+    if tag & 0xFFFF == 0:
+        return "UL"
+    if not dictionary_has_tag(tag):
+        masked = tag & 0xFF00FFFF
+        if (tag >> 16) & 0xFF00 in (0x5000, 0x6000) and dictionary_has_tag(masked):
+            tag = masked
+        else:
+            return "UN"
+    vr = dictionary_VR(tag)
+    return vr.split(" or ")[0] if " or " in vr else vr
+
+
+def max_chars(vr: str) -> int | None:
+    return MAX_CHARS.get(vr)
+
+
+def fits(vr: str, value: str) -> bool:
+    """Whether one string value is valid for the VR (length, and form for CS/UI/DA)."""
+    limit = MAX_CHARS.get(vr)
+    if vr == "PN":
+        return all(len(group) <= 64 for group in value.split("="))
+    if limit is not None and len(value) > limit:
+        return False
+    if vr == "CS":
+        return bool(_CS_RE.match(value))
+    if vr == "UI":
+        return value == "" or bool(_UI_RE.match(value))
+    if vr == "DA":
+        return value == "" or bool(_DA_RE.match(value))
+    if vr in ("LO", "SH", "CS", "PN", "AE") and "\\" in value:
+        return False
+    return True

@@ -1,0 +1,53 @@
+"""structlog set-up: JSON lines when not on a terminal, and a PHI allow-list as the last processor.
+
+Only keys named in ``ALLOWED_KEYS`` reach the output; anything else is dropped, so a value passed
+to a log call by mistake never reaches a log file.  Messages themselves are fixed strings.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, MutableMapping
+
+import structlog
+
+ALLOWED_KEYS = frozenset(
+    {
+        "event", "level", "timestamp", "logger",
+        "run_id", "outcome", "code", "stage", "path", "count", "written", "skipped",
+        "quarantined", "failed", "total", "workers", "seconds", "rate", "profile",
+        "profile_version", "sop_class", "modality", "output", "quarantine", "records",
+        "error_type", "key_fingerprint", "files", "aet", "port", "status", "attempt",
+    }
+)
+
+
+def allow_list(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Drop every key that is not known to be free of patient identity."""
+    for key in [k for k in event_dict if k not in ALLOWED_KEYS]:
+        del event_dict[key]
+    return event_dict
+
+
+def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
+    """Configure structlog for the process (CLI and workers call this once)."""
+    if json is None:
+        json = not sys.stderr.isatty()
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            allow_list,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str = "deid") -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,217 @@
+"""YAML → validated, frozen Profile.  Errors quote the file, the key and the rule."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+from pydicom.uid import UID_dictionary
+
+from deid.engine.vr import DATE_VRS, HASHABLE_VRS, fits, max_chars, vr_of
+from deid.errors import ProfileError
+from deid.profile.model import ACTIONS, CLASS_NAMES, Profile, Rule
+from deid.profile.schema import PROFILE_SCHEMA
+from deid.profile.tags import format_tag, resolve_tag
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+_CLASS_ACTIONS = {
+    "private": {"remove", "keep"},
+    "overlays": {"remove", "keep"},
+    "curves": {"remove", "keep"},
+    "instance_uids": {"remap_uid", "keep"},
+    "dates": {"generalise_date", "keep", "empty", "remove"},
+}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice in one mapping (a conflicting rule)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ProfileError(f"line {key_node.start_mark.line + 1}: key {key!r} is given twice")
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def builtin_profiles() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def find_profile(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    """A profile file by built-in name ('vghtpe') or by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        if not candidate.is_absolute() and relative_to is not None:
+            candidate = relative_to / candidate
+        if candidate.is_file():
+            return candidate.resolve()
+        raise ProfileError(f"{candidate}: profile file not found")
+    builtin = BUILTIN_DIR / f"{name_or_path}.yaml"
+    if builtin.is_file():
+        return builtin
+    raise ProfileError(
+        f"unknown profile {str(name_or_path)!r}: give a .yaml path or one of {', '.join(builtin_profiles())}"
+    )
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a profile and the profiles it extends; raise ProfileError naming what is wrong."""
+    return _load(find_profile(name_or_path), seen=())
+
+
+def _read(path: Path) -> tuple[dict, str]:
+    raw = path.read_bytes()
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader)
+    except ProfileError as exc:
+        raise ProfileError(f"{path}: {exc} (conflicting rules)") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: a profile is a YAML mapping with at least 'name'")
+    errors = sorted(jsonschema.Draft202012Validator(PROFILE_SCHEMA).iter_errors(data), key=str)
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise ProfileError(f"{path}: {where}: {err.message}")
+    return data, hashlib.sha256(raw).hexdigest()
+
+
+def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
+    if path in seen:
+        raise ProfileError(f"{path}: 'extends' makes a cycle")
+    data, digest = _read(path)
+    parent: Profile | None = None
+    if "extends" in data:
+        parent = _load(find_profile(data["extends"], relative_to=path.parent), seen + (path,))
+
+    from deid.standard import OPTION_COLUMNS
+
+    options = list(parent.options) if parent else []
+    for index, option in enumerate(data.get("options", [])):
+        if option not in OPTION_COLUMNS:
+            raise ProfileError(
+                f"{path}: options[{index}]: unknown option {option!r}; known: {', '.join(OPTION_COLUMNS)}"
+            )
+        if option not in options:
+            options.append(option)
+
+    tag_rules = dict(parent.tag_rules) if parent else {}
+    tag_rules.update(_rules(path, "rules", data.get("rules", {})))
+
+    class_rules = dict(parent.class_rules) if parent else {}
+    for name, spec in data.get("classes", {}).items():
+        rule = _rule(path, f"classes.{name}", spec, vr=None)
+        if rule.action not in _CLASS_ACTIONS[name]:
+            raise ProfileError(
+                f"{path}: classes.{name}: action {rule.action!r} cannot apply to this class; "
+                f"use one of {', '.join(sorted(_CLASS_ACTIONS[name]))}"
+            )
+        class_rules[name] = rule
+
+    sop_rules: dict[str, dict[int, Rule]] = {u: dict(r) for u, r in (parent.sop_class_rules.items() if parent else [])}
+    for sop_name, block in data.get("sop_classes", {}).items():
+        uid = _sop_class_uid(path, sop_name)
+        sop_rules.setdefault(uid, {}).update(_rules(path, f"sop_classes.{sop_name}.rules", block.get("rules", {})))
+
+    uid_root = data.get("uid_root", parent.uid_root if parent else None)
+    if uid_root is not None and (not fits("UI", uid_root) or len(uid_root) > 40):
+        raise ProfileError(f"{path}: uid_root: {uid_root!r} is not a UID root of at most 40 characters")
+
+    method = data.get("method_description", parent.method_description if parent else "")
+    if not method:
+        method = f"deid {data['name']} {data.get('version', '')}".strip()
+    if not fits("LO", method):
+        raise ProfileError(f"{path}: method_description: longer than 64 characters (LO)")
+
+    standard_table = data.get("standard_table", parent.standard_table if parent else False)
+    digits = data.get("pseudonym", {}).get("case_number_digits", parent.case_number_digits if parent else 10)
+    return Profile(
+        name=data["name"],
+        version=str(data.get("version", "")),
+        path=str(path),
+        sha256=digest,
+        description=data.get("description", ""),
+        method_description=method,
+        standard_table=bool(standard_table),
+        options=tuple(options),
+        tag_rules=tag_rules,
+        class_rules=class_rules,
+        sop_class_rules=sop_rules,
+        uid_root=uid_root,
+        allow_burned_in=data.get("allow_burned_in", parent.allow_burned_in if parent else False),
+        case_number_digits=digits,
+        chain=(parent.chain if parent else ()) + (data["name"],),
+    )
+
+
+def _sop_class_uid(path: Path, name: str) -> str:
+    for uid, entry in UID_dictionary.items():
+        if name in (uid, entry[4]) and entry[1] == "SOP Class":
+            return uid
+    raise ProfileError(f"{path}: sop_classes.{name}: unknown SOP class (use a keyword like RTStructureSetStorage or a UID)")
+
+
+def _rules(path: Path, where: str, block: Mapping[str, Any]) -> dict[int, Rule]:
+    rules: dict[int, Rule] = {}
+    named: dict[int, str] = {}
+    for name, spec in block.items():
+        tag = resolve_tag(str(name))
+        if tag is None:
+            raise ProfileError(f"{path}: {where}.{name}: unknown tag or keyword {name!r}")
+        if tag in rules:
+            raise ProfileError(
+                f"{path}: {where}.{name}: conflicting rules: {format_tag(tag)} is also given as {named[tag]!r}"
+            )
+        rules[tag] = _rule(path, f"{where}.{name}", spec, vr=vr_of(tag))
+        named[tag] = str(name)
+    return rules
+
+
+def _rule(path: Path, where: str, spec: Any, vr: str | None) -> Rule:
+    if isinstance(spec, str):
+        spec = {"action": spec}
+    action = spec["action"]
+    if action not in ACTIONS:
+        raise ProfileError(f"{path}: {where}: unknown action {action!r}; known: {', '.join(ACTIONS)}")
+    source = f"{path.stem}: {where}"
+    value = spec.get("value")
+    length = spec.get("length")
+    if vr is not None:
+        _check_fit(path, where, action, vr, None if value is None else str(value), length)
+    if action == "replace" and value is None:
+        raise ProfileError(f"{path}: {where}: 'replace' needs a 'value'")
+    return Rule(action=action, source=source, value=None if value is None else str(value), length=length)
+
+
+def _check_fit(path: Path, where: str, action: str, vr: str, value: str | None, length: int | None) -> None:
+    def refuse(why: str) -> None:
+        raise ProfileError(f"{path}: {where}: action {action!r} cannot fit VR {vr}: {why}")
+
+    if action == "generalise_date" and vr not in DATE_VRS:
+        refuse("only DA and DT values are dates")
+    if action == "remap_uid" and vr != "UI":
+        refuse("only UI values are UIDs")
+    if action == "hash" and vr not in HASHABLE_VRS:
+        refuse("a hash is text; use it on AE, CS, LO, LT, PN, SH, ST, UC or UT attributes")
+    if action == "pseudonym" and vr not in HASHABLE_VRS | {"UI"}:
+        refuse("a pseudonym is text or a UID")
+    if length is not None:
+        if action not in ("hash", "pseudonym"):
+            refuse("'length' only goes with hash or pseudonym")
+        limit = max_chars(vr) or 64
+        if not 1 <= length <= limit:
+            refuse(f"length {length} is outside 1..{limit}")
+    if action == "replace" and value is not None and not fits(vr, value):
+        refuse(f"the value does not fit {vr}")

@@ -1,0 +1,79 @@
+"""The loaded profile: a frozen, validated description of what to do to each attribute.
+
+Precedence (the one place it is written down; the compiler in ``deid.engine.compiler`` applies it):
+SOP-class + tag rule > tag rule > class rule > base profile (PS3.15 table with options) > keep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+ACTIONS = (
+    "keep",             # leave the value as it is (sequences are still walked)
+    "remove",           # delete the attribute (becomes empty/dummy where the IOD requires it)
+    "empty",            # keep the attribute with a zero-length value
+    "dummy",            # replace with a fixed dummy value that fits the VR
+    "replace",          # replace with the value given in the rule
+    "hash",             # keyed HMAC-SHA256, hex, cut to `length` (never past the VR's limit)
+    "pseudonym",        # a consistent replacement: case number (PN), remapped UID (UI), else keyed hash
+    "generalise_date",  # keep the year, month and day become 01 01 (DA and the date part of DT)
+    "remap_uid",        # 2.25.<decimal of HMAC(key, uid)> or under the configured root
+)
+
+PRECEDENCE = ("sop_class_tag", "tag", "class", "base", "default")
+
+CLASS_NAMES = ("private", "overlays", "curves", "instance_uids", "dates")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One action with its parameters and where it came from (for explain and the records)."""
+
+    action: str
+    source: str
+    value: str | None = None
+    length: int | None = None
+
+    def describe(self) -> str:
+        extra = ""
+        if self.action == "replace":
+            extra = f" {self.value!r}"
+        elif self.length is not None:
+            extra = f" (length {self.length})"
+        return f"{self.action}{extra}"
+
+
+def _frozen(mapping: Mapping) -> Mapping:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """A resolved profile: its own rules merged over those of the profiles it extends."""
+
+    name: str
+    version: str
+    path: str
+    sha256: str
+    description: str
+    method_description: str
+    standard_table: bool
+    options: tuple[str, ...]
+    tag_rules: Mapping[int, Rule] = field(default_factory=dict)
+    class_rules: Mapping[str, Rule] = field(default_factory=dict)
+    sop_class_rules: Mapping[str, Mapping[int, Rule]] = field(default_factory=dict)
+    uid_root: str | None = None
+    allow_burned_in: bool = False
+    case_number_digits: int = 10
+    chain: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag_rules", _frozen(self.tag_rules))
+        object.__setattr__(self, "class_rules", _frozen(self.class_rules))
+        object.__setattr__(
+            self,
+            "sop_class_rules",
+            _frozen({uid: _frozen(rules) for uid, rules in self.sop_class_rules.items()}),
+        )
