@@ -71,8 +71,15 @@ class CompiledRules:
         if tag & 0xFFFF == 0 and tag >> 16 != 0x0002:
             return Decision("remove", GROUP_LENGTH)
         rule = self._sop_rules.get(tag) or self.profile.tag_rules.get(tag) or self._class_rule(tag, vr)
+        group = tag >> 16
+        if rule is None and self.profile.standard_table and (_is_overlay(group) or _is_curve(group)):
+            # E.1-1 removes Overlay Data and every curve element; an Overlay Plane left without
+            # its data is an incomplete module, so the whole group goes (a module, not a Type 1 value).
+            return Decision("remove", "ps3.15 overlay/curve group: X (whole group)")
         if rule is not None:
             decision = self._from_rule(rule, vr)
+            if rule.action == "remove" and rule.source.endswith(("classes.private", "classes.overlays", "classes.curves")):
+                return decision  # a whole private block or module goes: no IOD guard
         elif self.profile.standard_table:
             decision = self._from_standard(path, tag, vr)
         else:

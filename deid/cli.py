@@ -1,0 +1,97 @@
+"""Command line: parses options and calls the library.  Exit codes: 0 ok, 1 bug, 2 usage, 3 quarantined."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from deid import logs
+from deid.errors import UsageError
+
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deid", description="DICOM de-identification pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    keygen = sub.add_parser("keygen", help="write a new secret key file (mode 0600; never overwrites)")
+    keygen.add_argument("path", type=Path)
+
+    run = sub.add_parser("run", help="de-identify folders of DICOM files into an output folder")
+    run.add_argument("sources", nargs="+", type=Path, metavar="SRC")
+    run.add_argument("--out", required=True, type=Path, help="output folder: only releasable objects")
+    run.add_argument("--profile", default="vghtpe", help="built-in profile name or a YAML path (default: vghtpe)")
+    run.add_argument("--key-file", type=Path, help="secret key (default: $DEID_KEY_FILE)")
+    run.add_argument("--quarantine", type=Path, help="quarantine folder (default: OUT-quarantine beside OUT)")
+    run.add_argument("--records", type=Path, help="run records folder (default: OUT-records beside OUT)")
+    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument("--lookup", type=Path, help="CSV of patient_id,case_number for Patient's Name")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    explain = sub.add_parser("explain", help="print the effective rule of every attribute, per SOP class")
+    explain.add_argument("--profile", default="vghtpe")
+    explain.add_argument("--sop-class", default="CTImageStorage", help="keyword or UID (default CTImageStorage)")
+    explain.add_argument("--only-profile", action="store_true", help="only rules the profile itself sets")
+    explain.add_argument("--format", choices=("text", "markdown"), default="text")
+
+    demo = sub.add_parser("demo", help="make a synthetic patient and de-identify it with the VGHTPE profile")
+    demo.add_argument("folder", nargs="?", type=Path, default=Path("demo-output"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logs.configure()
+    try:
+        return _dispatch(args)
+    except UsageError as exc:
+        print(f"deid {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "keygen":
+        from deid.keys import generate_key_file
+
+        generate_key_file(args.path)
+        print(f"deid keygen: new key written to {args.path} (mode 0600); keep it secret and backed up")
+        return EXIT_OK
+    if args.command == "explain":
+        from deid.explain import explain, render
+        from deid.profile.loader import load_profile
+
+        profile = load_profile(args.profile)
+        print(render(explain(profile, args.sop_class, only_profile=args.only_profile), profile,
+                     args.sop_class, args.format), end="")
+        return EXIT_OK
+    if args.command == "run":
+        return _run(args)
+    if args.command == "demo":
+        from deid.demo import run_demo
+
+        return run_demo(args.folder)
+    raise UsageError(f"unknown command {args.command}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from deid.engine.identity import load_lookup
+    from deid.keys import load_key_file
+    from deid.profile.loader import load_profile
+    from deid.run import RunPaths, run
+
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    profile = load_profile(args.profile)
+    key = load_key_file(args.key_file)
+    lookup = load_lookup(args.lookup) if args.lookup else None
+    paths = RunPaths.beside(args.out, args.quarantine, args.records)
+    summary = run(args.sources, paths, profile, key, workers=args.workers, lookup=lookup,
+                  progress=False if args.no_progress else None)
+    print(summary.line())
+    return EXIT_QUARANTINED if summary.quarantined else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""`deid explain`: the effective rule for every attribute a profile touches, for one SOP class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydicom.uid import UID_dictionary
+
+from deid import standard
+from deid.engine.compiler import compile_rules
+from deid.engine.vr import vr_of
+from deid.errors import UsageError
+from deid.profile.model import Profile
+from deid.profile.tags import format_tag, tag_name
+
+CLASS_ROWS = (
+    ("private", "(gggg,eeee) odd group", "every private attribute", 0x00110010, "LO"),
+    ("overlays", "(60xx,eeee)", "every overlay group", 0x60003000, "OW"),
+    ("curves", "(50xx,eeee)", "every curve group", 0x50003000, "OW"),
+    ("instance_uids", "UI", "every instance UID not listed above", 0x0020000D, "UI"),
+    ("dates", "DA, DT", "every date not listed above", 0x00080021, "DA"),
+)
+
+
+@dataclass(frozen=True)
+class ExplainRow:
+    tag: str
+    name: str
+    vr: str
+    action: str
+    source: str
+    note: str
+
+
+def sop_class_uid(name: str) -> str:
+    for uid, entry in UID_dictionary.items():
+        if name in (uid, entry[4]) and entry[1] == "SOP Class":
+            return uid
+    raise UsageError(f"unknown SOP class {name!r}: use a keyword such as CTImageStorage or a UID")
+
+
+def explain(profile: Profile, sop_class: str, *, only_profile: bool = False) -> list[ExplainRow]:
+    uid = sop_class_uid(sop_class)
+    rules = compile_rules(profile, uid)
+    tags: set[int] = set(profile.tag_rules) | set(profile.sop_class_rules.get(uid, {}))
+    if profile.standard_table and not only_profile:
+        tags |= {row.tag for row in standard.confidentiality_rows() if row.tag is not None}
+    rows = []
+    for tag in sorted(tags):
+        vr = vr_of(tag)
+        decision = rules.decide((), tag, vr)
+        if only_profile and decision.source.startswith(("ps3.15", "default")):
+            continue
+        name = tag_name(tag)[len(format_tag(tag)) + 1:]
+        rows.append(ExplainRow(format_tag(tag), name, vr, decision.describe(), decision.source, decision.note))
+    for class_name, tag_label, name, example, vr in CLASS_ROWS:
+        rule = profile.class_rules.get(class_name)
+        if rule is not None:
+            rows.append(ExplainRow(tag_label, name, vr if vr in ("UI", "DA") else "", rule.describe(), rule.source, ""))
+        elif profile.standard_table and not only_profile and class_name in ("private", "overlays", "curves"):
+            rows.append(ExplainRow(tag_label, name, "", "remove", "ps3.15 (whole group)", ""))
+    return rows
+
+
+def render(rows: list[ExplainRow], profile: Profile, sop_class: str, fmt: str = "text") -> str:
+    uid = sop_class_uid(sop_class)
+    iod = standard.iod_for_sop_class(uid) or "unknown IOD"
+    head = (f"Profile {profile.name} (version {profile.version}, {' > '.join(profile.chain)}), "
+            f"{UID_dictionary[uid][4]} ({iod}); precedence: SOP-class + tag > tag > class rule > base profile > keep")
+    columns = ("tag", "attribute", "VR", "action", "from", "IOD adjustment")
+    table = [columns] + [(r.tag, r.name, r.vr, r.action, r.source, r.note) for r in rows]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table[1:]]
+        return head + "\n\n" + "\n".join(lines) + "\n"
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table]
+    return head + "\n" + "\n".join(lines) + "\n"

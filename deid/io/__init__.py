@@ -1,0 +1,1 @@
+"""Reading with an explicit policy, atomic writes, and output paths built from new values only."""

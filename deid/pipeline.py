@@ -1,0 +1,96 @@
+"""The one loop step that turns a source file into an outcome; the only place that decides quarantine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from deid.engine.deidentifier import Deidentifier
+from deid.errors import ObjectError
+from deid.io.paths import output_path
+from deid.io.reader import read_object
+from deid.io.writer import encode, write_bytes_atomic
+from deid.keys import SecretKey
+from deid.profile.model import Profile
+
+
+@dataclass
+class Outcome:
+    """What happened to one object.  Holds de-identified values and reason codes only."""
+
+    status: str  # written | quarantined | skipped
+    output: str | None = None
+    quarantine: str | None = None
+    reason: dict[str, str] | None = None
+    sop_class_uid: str = ""
+    modality: str = ""
+    patient_id: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    sop_uid: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    adjusted: dict[str, int] = field(default_factory=dict)
+
+
+def make_private_dir(path: Path) -> Path:
+    """A folder for PHI (quarantine, records): created and kept at mode 0700."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+class Pipeline:
+    """read -> rules -> write, with every failure turned into a quarantine entry."""
+
+    def __init__(self, profile: Profile, key: SecretKey, *, out: Path, quarantine: Path,
+                 lookup: Mapping[str, str] | None = None) -> None:
+        self.deidentifier = Deidentifier(profile, key, lookup=lookup)
+        self.out = out
+        self.quarantine_dir = quarantine
+
+    def process_file(self, source: Path) -> Outcome:
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            reason = ObjectError("unreadable", f"the file cannot be read ({exc.__class__.__name__}); check "
+                                 "permissions and the storage", stage="read").as_reason()
+            return Outcome("quarantined", reason=reason)
+        return self.process_bytes(data)
+
+    def process_bytes(self, data: bytes) -> Outcome:
+        try:
+            ds = read_object(data)
+            result = self.deidentifier.deidentify(ds)
+            encoded = encode(result.dataset)
+        except ObjectError as exc:
+            return self._quarantine(data, exc.as_reason())
+        except Exception as exc:  # fail closed: an unknown error is a quarantine, never a release
+            reason = {"code": "internal-error", "stage": "rules", "path": "",
+                      "message": f"unexpected {exc.__class__.__name__}; report it to the deid maintainers"}
+            return self._quarantine(data, reason)
+        target = output_path(self.out, result.patient_id, result.study_uid, result.series_uid, result.sop_uid)
+        write_bytes_atomic(encoded, target)
+        return Outcome(
+            "written", output=str(target.relative_to(self.out)), sop_class_uid=result.sop_class_uid,
+            modality=result.modality, patient_id=result.patient_id, study_uid=result.study_uid,
+            series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
+            adjusted=dict(result.adjusted),
+        )
+
+    def _quarantine(self, data: bytes, reason: dict[str, str]) -> Outcome:
+        """Keep the original and a reason file in the quarantine (a PHI zone, mode 0700)."""
+        entry = make_private_dir(self.quarantine_dir) / hashlib.sha256(data).hexdigest()[:24]
+        make_private_dir(entry)
+        write_bytes_atomic(data, entry / "original.dcm", mode=0o600)
+        text = json.dumps(reason, indent=2, sort_keys=True).encode() + b"\n"
+        write_bytes_atomic(text, entry / "reason.json", mode=0o600)
+        return Outcome("quarantined", quarantine=entry.name, reason=reason)
+
+
+def count_reasons(outcomes: list[Outcome]) -> Counter[str]:
+    return Counter(o.reason["code"] for o in outcomes if o.reason)
