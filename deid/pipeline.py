@@ -14,7 +14,8 @@ from deid.engine.deidentifier import Deidentifier
 from deid.errors import ObjectError
 from deid.io.paths import output_path
 from deid.io.reader import read_object
-from deid.io.writer import encode, write_bytes_atomic
+from deid.io.encoder import encode
+from deid.io.writer import write_bytes_atomic
 from deid.keys import SecretKey
 from deid.profile.model import Profile
 
@@ -48,10 +49,11 @@ class Pipeline:
     """read -> rules -> write, with every failure turned into a quarantine entry."""
 
     def __init__(self, profile: Profile, key: SecretKey, *, out: Path, quarantine: Path,
-                 lookup: Mapping[str, str] | None = None) -> None:
+                 lookup: Mapping[str, str] | None = None, durable: bool = True) -> None:
         self.deidentifier = Deidentifier(profile, key, lookup=lookup)
         self.out = out
         self.quarantine_dir = quarantine
+        self.durable = durable  # False: the caller syncs a batch before recording it (deid run)
 
     def process_file(self, source: Path) -> Outcome:
         try:
@@ -74,7 +76,7 @@ class Pipeline:
                       "message": f"unexpected {exc.__class__.__name__}; report it to the deid maintainers"}
             return self._quarantine(data, reason)
         target = output_path(self.out, result.patient_id, result.study_uid, result.series_uid, result.sop_uid)
-        write_bytes_atomic(encoded, target)
+        write_bytes_atomic(encoded, target, durable=self.durable)
         return Outcome(
             "written", output=str(target.relative_to(self.out)), sop_class_uid=result.sop_class_uid,
             modality=result.modality, patient_id=result.patient_id, study_uid=result.study_uid,

@@ -29,6 +29,7 @@ from deid.pipeline import Outcome, Pipeline, make_private_dir
 from deid.profile.model import Profile
 
 JOURNAL = "journal.jsonl"
+BATCH = 64  # outputs made durable together with one sync, then journalled
 SUMMARY = "summary.json"
 
 
@@ -109,6 +110,7 @@ class Journal:
                     except ValueError:
                         continue  # a line cut by a crash
                     self.done[entry["ref"]] = entry
+        self._pending: list[str] = []
         self._handle = open(self.path, "a", encoding="utf-8")
         os.chmod(self.path, 0o600)
 
@@ -121,12 +123,24 @@ class Journal:
         return (paths.quarantine / entry["quarantine"]).is_dir()
 
     def record(self, ref: str, outcome: Outcome) -> None:
+        """Queue an entry; it is written by ``commit`` once the outputs are on disk."""
         entry = {"ref": ref, "status": outcome.status, "output": outcome.output, "quarantine": outcome.quarantine}
-        self._handle.write(json.dumps(entry) + "\n")
+        self._pending.append(json.dumps(entry) + "\n")
+        if len(self._pending) >= BATCH:
+            self.commit()
+
+    def commit(self) -> None:
+        """Make the batch's output files durable (one sync for many files), then journal them."""
+        if not self._pending:
+            return
+        os.sync()
+        self._handle.write("".join(self._pending))
         self._handle.flush()
         os.fsync(self._handle.fileno())
+        self._pending.clear()
 
     def close(self) -> None:
+        self.commit()
         self._handle.close()
 
 
@@ -137,7 +151,7 @@ _PIPELINE: Pipeline | None = None
 def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None) -> None:
     global _PIPELINE
     logs.configure()
-    _PIPELINE = Pipeline(profile, key, out=out, quarantine=quarantine, lookup=lookup)
+    _PIPELINE = Pipeline(profile, key, out=out, quarantine=quarantine, lookup=lookup, durable=False)
 
 
 def _work(item: tuple[str, str]) -> tuple[str, Outcome]:
