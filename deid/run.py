@@ -66,6 +66,8 @@ class RunSummary:
     quarantined: int = 0
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    actions: dict[str, int] = field(default_factory=dict)  # how often each action was applied
+    iod_adjustments: dict[str, int] = field(default_factory=dict)  # removals kept as empty/dummy for the IOD
 
     def line(self) -> str:
         text = (f"deid run: {self.total} objects: {self.written} written, {self.skipped} skipped "
@@ -187,6 +189,8 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     log.info("run started", run_id=summary.run_id, files=len(files), workers=workers, profile=profile.name)
     journal = Journal(paths.records)
     reasons: Counter[str] = Counter()
+    actions: Counter[str] = Counter()
+    adjustments: Counter[str] = Counter()
     todo: list[tuple[str, str]] = []
     for path in files:
         ref = source_ref(key, path)
@@ -212,6 +216,8 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
             journal.record(ref, outcome)
             if outcome.status == "written":
                 summary.written += 1
+                actions.update(outcome.counts)
+                adjustments.update(outcome.adjusted)
             else:
                 summary.quarantined += 1
                 code = (outcome.reason or {}).get("code", "unknown")
@@ -224,6 +230,8 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
         bar.close()
         journal.close()
         summary.reasons = dict(reasons)
+        summary.actions = dict(sorted(actions.items()))
+        summary.iod_adjustments = dict(sorted(adjustments.items()))
         summary.seconds = round(time.monotonic() - started, 3)
         _write_summary(paths.records, summary)
         lock.close()

@@ -16,6 +16,7 @@ from deid import standard
 from deid.engine.uids import CLASS_UID_TAGS
 from deid.engine.vr import DATE_VRS
 from deid.profile.model import Profile, Rule
+from deid.profile.tags import tag_name
 
 GROUP_LENGTH = "group-length"
 
@@ -157,6 +158,7 @@ class CompiledRules:
             return decision
         level = standard.required_level(self.sop_class_uid, path, tag)
         iod = standard.iod_for_sop_class(self.sop_class_uid) or "IOD"
+        iod = f"{iod} at {tag_name(tag)}"
         if level == 1:
             if vr == "SQ":
                 return Decision("keep", decision.source, note=f"{decision.action} -> keep: Type 1 sequence in {iod}")
