@@ -170,8 +170,9 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     files = discover(sources)
     for source in sources:
         resolved = source.resolve()
-        if paths.out == resolved or resolved in paths.out.parents:
-            raise UsageError(f"{source}: the output folder must not be inside an input folder")
+        for name, folder in (("output", paths.out), ("quarantine", paths.quarantine), ("records", paths.records)):
+            if folder == resolved or resolved in folder.parents:
+                raise UsageError(f"{source}: the {name} folder must not be inside an input folder")
     paths.out.mkdir(parents=True, exist_ok=True)
     make_private_dir(paths.quarantine)
     make_private_dir(paths.records)
