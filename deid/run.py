@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -113,6 +114,7 @@ class Journal:
                         continue  # a line cut by a crash
                     self.done[entry["ref"]] = entry
         self._pending: list[str] = []
+        self._flusher: threading.Thread | None = None
         self._handle = open(self.path, "a", encoding="utf-8")
         os.chmod(self.path, 0o600)
 
@@ -125,24 +127,33 @@ class Journal:
         return (paths.quarantine / entry["quarantine"]).is_dir()
 
     def record(self, ref: str, outcome: Outcome) -> None:
-        """Queue an entry; it is written by ``commit`` once the outputs are on disk."""
+        """Queue an entry; it reaches the journal once its output is on disk (see ``_commit``)."""
         entry = {"ref": ref, "status": outcome.status, "output": outcome.output, "quarantine": outcome.quarantine}
         self._pending.append(json.dumps(entry) + "\n")
-        if len(self._pending) >= BATCH:
-            self.commit()
+        if len(self._pending) >= BATCH and (self._flusher is None or not self._flusher.is_alive()):
+            self._wait()
+            batch, self._pending = self._pending, []
+            # sync in the background: the disk flushes while the next files are de-identified
+            self._flusher = threading.Thread(target=self._commit, args=(batch,), daemon=True)
+            self._flusher.start()
 
-    def commit(self) -> None:
+    def _commit(self, batch: list[str]) -> None:
         """Make the batch's output files durable (one sync for many files), then journal them."""
-        if not self._pending:
-            return
         os.sync()
-        self._handle.write("".join(self._pending))
+        self._handle.write("".join(batch))
         self._handle.flush()
         os.fsync(self._handle.fileno())
-        self._pending.clear()
+
+    def _wait(self) -> None:
+        if self._flusher is not None:
+            self._flusher.join()
+            self._flusher = None
 
     def close(self) -> None:
-        self.commit()
+        self._wait()
+        if self._pending:
+            self._commit(self._pending)
+            self._pending = []
         self._handle.close()
 
 

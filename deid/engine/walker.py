@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.tag import BaseTag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -21,6 +22,8 @@ from deid.engine.uids import UidRemapper
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.errors import ObjectError
 from deid.profile.tags import format_tag
+
+_ASCII_VRS = frozenset({"UI", "DA", "DT"})
 
 Where = tuple[tuple[int, int], ...]  # (sequence tag, item index) pairs from the top
 
@@ -74,6 +77,8 @@ class Walker:
                 removed = True
                 continue
             try:
+                if getattr(raw, "is_raw", False) and self._store_fast(ds, tag, vr, raw, decision):
+                    continue
                 elem = ds[tag]
                 if action == "empty":
                     elem.value = Sequence() if vr == "SQ" else ("" if vr in STRING_VRS else None)
@@ -94,6 +99,44 @@ class Walker:
         if removed:
             ds._private_blocks.clear()  # what Dataset.__delitem__ would have reset
 
+    # -- fast path: new ASCII values stored as raw bytes, written without pydicom's encoder --
+    def _store_fast(self, ds: Dataset, tag: int, vr: str, raw: RawDataElement, decision: Decision) -> bool:
+        """Apply an action whose result is ASCII straight to the raw element; False: use the slow path."""
+        action = decision.action
+        if vr == "SQ" or vr not in STRING_VRS:
+            return False
+        if action == "empty":
+            values: list[str] = []
+        elif action == "dummy":
+            values = [str(DUMMY[vr])]
+        elif action in ("remap_uid", "generalise_date") and vr in _ASCII_VRS:
+            text = (raw.value or b"").decode("ascii").rstrip("\x00 ")
+            parts = [v.strip() for v in text.split("\\")] if text else []
+            if action == "remap_uid":
+                values = [self.uids.remap(v) for v in parts]
+            else:
+                fn = generalise_da if vr == "DA" else generalise_dt
+                values = [fn(v) for v in parts]
+        elif action in ("hash", "case_number"):
+            elem = ds[tag]  # text VRs need the character set to read the original
+            holder = _Holder()
+            self._apply[action](_Proxy(elem, holder), vr, decision)
+            if holder.values is None:
+                return True  # nothing to change (an empty value)
+            values = holder.values
+        else:
+            return False
+        for v in values:
+            if not fits(vr, v) or not v.isascii():
+                raise ObjectError("value-does-not-fit-vr", f"the {action} value does not fit VR {vr}", stage="rules")
+        payload = "\\".join(values).encode("ascii")
+        if len(payload) % 2:
+            payload += b"\x00" if vr == "UI" else b" "
+        ds._dict[tag] = RawDataElement(
+            BaseTag(tag), vr, len(payload), payload, 0, raw.is_implicit_VR, raw.is_little_endian, True, False
+        )
+        return True
+
     def _walk_sequence(self, ds: Dataset, tag: int, path: tuple[int, ...], where: Where) -> None:
         value = ds[tag].value
         if not isinstance(value, Sequence):
@@ -112,7 +155,10 @@ class Walker:
         return [str(value)]
 
     @staticmethod
-    def _set(elem: DataElement, vr: str, values: list[str], what: str) -> None:
+    def _set(elem: "DataElement | _Proxy", vr: str, values: list[str], what: str) -> None:
+        if isinstance(elem, _Proxy):
+            elem.holder.values = values
+            return
         for v in values:
             if not fits(vr, v):
                 raise ObjectError("value-does-not-fit-vr", f"the {what} value does not fit VR {vr}", stage="rules")
@@ -140,3 +186,19 @@ class Walker:
 
     def _replace(self, elem: DataElement, vr: str, decision: Decision) -> None:
         elem.value = decision.value
+
+
+class _Holder:
+    """Receives the values an action computed, instead of setting them on the element."""
+
+    values: list[str] | None = None
+
+
+class _Proxy:
+    """An element stand-in for the fast path: reads the real element, writes into a holder."""
+
+    def __init__(self, elem: DataElement, holder: _Holder) -> None:
+        self.elem = elem
+        self.holder = holder
+        self.tag = elem.tag
+        self.value = elem.value
