@@ -219,9 +219,14 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
             _init_worker(profile, key, paths.out, paths.quarantine, lookup)
             yield from map(_work, todo)
             return
+        # load the standard's tables once here, so forked workers inherit them instead of each parsing them
+        from deid import standard
+
+        standard.required_level("1.2.840.10008.5.1.4.1.1.2", (), 0x00100010)
+        standard.row_for_tag(0x00100010)
         context = multiprocessing.get_context("fork")
         with context.Pool(workers, _init_worker, (profile, key, paths.out, paths.quarantine, lookup)) as pool:
-            yield from pool.imap_unordered(_work, todo, chunksize=8)
+            yield from pool.imap_unordered(_work, todo, chunksize=4)
 
     try:
         for ref, outcome in outcomes():
