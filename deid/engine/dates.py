@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 _DA = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_DT = re.compile(r"^(\d{4})(\d{2}(\d{2}(.*))?)?$")
+# YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX]: the time and offset after the day are kept as they are
+_DT = re.compile(r"^(\d{4})(\d{2}(\d{2}((?:\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?(?:[+-]\d{4})?))?)?$")
 
 
 class DateFormError(ValueError):
