@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydicom import dcmwrite
+from pydicom import config, dcmwrite
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
+from pydicom.sequence import Sequence
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -18,6 +20,7 @@ from pydicom.uid import (
 from deid.synthetic.ct import ct_slice
 from deid.synthetic.files import write_dataset
 from deid.synthetic.identity import SyntheticPatient, make_patient
+from deid.synthetic.private import PACS_CREATOR
 from deid.synthetic.sc import secondary_capture_image
 
 #: The made-up transfer syntax written by :func:`unknown_transfer_syntax`.
@@ -98,3 +101,63 @@ def ct_big_endian(folder: str | Path, patient: SyntheticPatient | None = None) -
         raw = ds[tag].value
         ds[tag].value = b"".join(raw[i + 1 : i + 2] + raw[i : i + 1] for i in range(0, len(raw), 2))
     return write_dataset(ds, _folder(folder) / "ct_big_endian.dcm")
+
+
+#: DT values written by :func:`ct_date_forms` (keyword -> value): with time and offset, partial.
+DATE_FORMS: dict[str, str] = {
+    "AcquisitionDateTime": "20170415083012.123456+0800",
+    "StartAcquisitionDateTime": "201704",
+    "EndAcquisitionDateTime": "2017",
+    "FrameReferenceDateTime": "20170415083012-0500",
+}
+
+
+def ct_date_forms(folder: str | Path, patient: SyntheticPatient | None = None) -> Path:
+    """A CT whose DT attributes use the forms of :data:`DATE_FORMS`, and a two-valued DA
+    (Date of Last Calibration ``<calibration date>\\<study date>``)."""
+    p = patient or make_patient(0)
+    ds = _ct(p, "ODD-DATES")
+    for keyword, value in DATE_FORMS.items():
+        setattr(ds, keyword, value)
+    ds.DateOfLastCalibration = [p.calibration_date, p.study_date]
+    ds.TimeOfLastCalibration = ["071502.000000", "071502.000000"]
+    return write_dataset(ds, _folder(folder) / "ct_date_forms.dcm")
+
+
+#: The Study Date written by :func:`ct_bad_date`: a date, but not a DA value.
+BAD_DATE = "15/04/2017"
+
+
+def ct_bad_date(folder: str | Path, patient: SyntheticPatient | None = None) -> Path:
+    """A CT whose Study Date is written the way a person would (``15/04/2017``), not as DA."""
+    ds = _ct(patient, "ODD-BAD-DATE")
+    ds.add(DataElement(0x00080020, "DA", BAD_DATE, validation_mode=config.IGNORE))
+    return write_dataset(ds, _folder(folder) / "ct_bad_date.dcm")
+
+
+def ct_deep_sequences(folder: str | Path, patient: SyntheticPatient | None = None) -> Path:
+    """A CT with identity planted two and three sequences deep inside Referenced Image Sequence.
+
+    ``ReferencedImageSequence[0] > SourceImageSequence[0]`` holds the patient's name, ID, other
+    names, institution, study date, a study UID reference and a private block naming the patient;
+    one level further, ``ReferencedSeriesSequence[0]`` holds the accession number and a series UID.
+    """
+    p = patient or make_patient(0)
+    ds = _ct(p, "ODD-DEEP")
+    deepest = Dataset()
+    deepest.SeriesInstanceUID = p.series_uid("P")
+    deepest.AccessionNumber = p.accession_number
+    deepest.ReferringPhysicianName = p.referring_physician
+    depth2 = Dataset()
+    depth2.ReferencedSOPClassUID = ds.SOPClassUID
+    depth2.ReferencedSOPInstanceUID = p.study_instance_uid
+    depth2.PatientName = p.name
+    depth2.PatientID = p.patient_id
+    depth2.OtherPatientNames = p.other_patient_name
+    depth2.InstitutionName = p.institution
+    depth2.StudyDate = p.study_date
+    block = depth2.private_block(0x0011, PACS_CREATOR, create=True)
+    block.add_new(0x01, "LO", f"{p.patient_id}^{p.display_name}")
+    depth2.ReferencedSeriesSequence = Sequence([deepest])
+    ds.ReferencedImageSequence[0].SourceImageSequence = Sequence([depth2])
+    return write_dataset(ds, _folder(folder) / "ct_deep_sequences.dcm")

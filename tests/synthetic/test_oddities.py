@@ -66,3 +66,27 @@ def test_other_encodings_hold_the_same_pixels(tmp_path: Path) -> None:
     assert (implicit.pixel_array == rle.pixel_array).all()
     for path in tmp_path.iterdir():
         assert dciodvfy_errors(path) == [] and dcmdump_ok(path), path.name
+
+
+def test_date_forms(tmp_path: Path) -> None:
+    p = make_patient(0)
+    ds = pydicom.dcmread(oddities.ct_date_forms(tmp_path, p))
+    for keyword, value in oddities.DATE_FORMS.items():
+        assert ds[keyword].value == value
+    assert list(ds.DateOfLastCalibration) == [p.calibration_date, p.study_date]
+    assert dcmdump_ok(tmp_path / "ct_date_forms.dcm")
+
+
+def test_bad_date_is_not_a_da_value(tmp_path: Path) -> None:
+    data = oddities.ct_bad_date(tmp_path, make_patient(0)).read_bytes()
+    assert b"DA\x0a\x00" + oddities.BAD_DATE.encode() in data
+
+
+def test_deep_sequences_hold_identity_three_levels_down(tmp_path: Path) -> None:
+    p = make_patient(0)
+    ds = pydicom.dcmread(oddities.ct_deep_sequences(tmp_path, p))
+    depth2 = ds.ReferencedImageSequence[0].SourceImageSequence[0]
+    assert depth2.PatientName == p.name and depth2.PatientID == p.patient_id
+    assert depth2.private_block(0x0011, "VGH PACS INFO 1.0")[0x01].value.startswith(p.patient_id)
+    depth3 = depth2.ReferencedSeriesSequence[0]
+    assert depth3.AccessionNumber == p.accession_number
