@@ -1,0 +1,58 @@
+"""Fixtures: keys, profiles and small synthetic studies (test data comes only from deid.synthetic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deid.keys import SecretKey, generate_key_file
+from deid.profile.loader import load_profile
+from deid.profile.model import Profile
+from deid.synthetic import SyntheticPatient, make_patient, write_sample_study
+
+SLICES, SIZE = 3, 32  # small studies keep the suite fast
+
+
+@pytest.fixture(scope="session")
+def key() -> SecretKey:
+    return SecretKey(bytes(range(32)))
+
+
+@pytest.fixture(scope="session")
+def vghtpe() -> Profile:
+    return load_profile("vghtpe")
+
+
+@pytest.fixture(scope="session")
+def basic() -> Profile:
+    return load_profile("ps3.15-basic")
+
+
+@pytest.fixture(scope="session")
+def patient() -> SyntheticPatient:
+    return make_patient(0)
+
+
+@pytest.fixture(scope="session")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A key written by deid keygen (mode 0600), shared by the runs of a session."""
+    path = tmp_path_factory.mktemp("key") / "deid.key"
+    generate_key_file(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_study(tmp_path_factory: pytest.TempPathFactory, patient: SyntheticPatient) -> Path:
+    """A folder holding a four-phase CT and its RTSS, under a PHI-named sub folder (read-only use)."""
+    folder = tmp_path_factory.mktemp("sample") / "incoming"
+    write_sample_study(folder, patient, slices=SLICES, size=SIZE)
+    return folder
+
+
+@pytest.fixture
+def study_copy(tmp_path: Path, patient: SyntheticPatient) -> Path:
+    """A fresh sample study of the test's own (for tests that touch the input)."""
+    folder = tmp_path / "incoming"
+    write_sample_study(folder, patient, slices=SLICES, size=SIZE)
+    return folder
