@@ -1,0 +1,88 @@
+"""Atomic writes: a file is either absent or whole, never partial, whatever fails."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from deid.io import writer
+from deid.io.writer import write_bytes_atomic
+from deid.pipeline import Pipeline
+
+from support import to_bytes
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_write_creates_folders_and_the_whole_file(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "c.dcm"
+    write_bytes_atomic(b"x" * 1000, target)
+    assert target.read_bytes() == b"x" * 1000
+    assert _listing(tmp_path) == ["a", "a/b", "a/b/c.dcm"]
+
+
+def test_mode_is_applied(tmp_path: Path) -> None:
+    target = tmp_path / "secret.json"
+    write_bytes_atomic(b"{}", target, mode=0o600)
+    assert stat.S_IMODE(target.stat().st_mode) & 0o077 == 0
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace"])
+def test_a_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    def boom(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer.os, failing, boom)
+    target = tmp_path / "out" / "x.dcm"
+    with pytest.raises(OSError):
+        write_bytes_atomic(b"y" * 4096, target)
+    assert not target.exists()
+    assert _listing(tmp_path) == ["out"]  # no temporary file left behind
+
+
+def test_a_failed_rewrite_keeps_the_old_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "x.dcm"
+    write_bytes_atomic(b"old" * 100, target)
+    written: list[int] = []
+    real_write = os.write
+
+    class Exploding:
+        def __init__(self, fd: int) -> None:
+            self.fd = fd
+
+        def __enter__(self) -> "Exploding":
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            os.close(self.fd)
+
+        def write(self, data: bytes) -> None:
+            written.append(real_write(self.fd, data[: len(data) // 2]))
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(writer.os, "fdopen", lambda fd, _mode: Exploding(fd))
+    with pytest.raises(OSError):
+        write_bytes_atomic(b"new" * 100, target)
+    assert written == [150]  # half of the new bytes reached a temporary file...
+    assert target.read_bytes() == b"old" * 100  # ...which never replaced the old one
+    assert _listing(tmp_path) == ["x.dcm"]
+
+
+def test_pipeline_write_failure_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vghtpe, key,
+                                                 patient) -> None:
+    from deid.synthetic import four_phase_ct
+
+    def boom(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    data = to_bytes(four_phase_ct(patient, slices=1, size=16)["P"][0])
+    out = tmp_path / "out"
+    monkeypatch.setattr(writer.os, "replace", boom)
+    with pytest.raises(OSError):
+        Pipeline(vghtpe, key, out=out, quarantine=tmp_path / "q").process_bytes(data)
+    assert [p for p in out.rglob("*") if p.is_file()] == []
