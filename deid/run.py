@@ -161,10 +161,14 @@ class Journal:
 _PIPELINE: Pipeline | None = None
 
 
-def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None) -> None:
+def _init_pipeline(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None) -> None:
     global _PIPELINE
-    logs.configure()
     _PIPELINE = Pipeline(profile, key, out=out, quarantine=quarantine, lookup=lookup, durable=False)
+
+
+def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None) -> None:
+    logs.configure()  # a worker process sets up its own logging; the calling process keeps its own
+    _init_pipeline(profile, key, out, quarantine, lookup)
 
 
 def _work(item: tuple[str, str]) -> tuple[str, Outcome]:
@@ -216,7 +220,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
 
     def outcomes() -> Iterator[tuple[str, Outcome]]:
         if workers <= 1 or len(todo) < 2:
-            _init_worker(profile, key, paths.out, paths.quarantine, lookup)
+            _init_pipeline(profile, key, paths.out, paths.quarantine, lookup)
             yield from map(_work, todo)
             return
         # load the standard's tables once here, so forked workers inherit them instead of each parsing them
