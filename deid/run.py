@@ -105,9 +105,11 @@ class Journal:
     def __init__(self, records: Path) -> None:
         self.path = records / JOURNAL
         self.done: dict[str, dict] = {}
+        cut = False
         if self.path.exists():
             with open(self.path, encoding="utf-8") as handle:
                 for line in handle:
+                    cut = not line.endswith("\n")
                     try:
                         entry = json.loads(line)
                     except ValueError:
@@ -116,6 +118,8 @@ class Journal:
         self._pending: list[str] = []
         self._flusher: threading.Thread | None = None
         self._handle = open(self.path, "a", encoding="utf-8")
+        if cut:  # end the cut line, or the first new entry would be glued to it and lost
+            self._handle.write("\n")
         os.chmod(self.path, 0o600)
 
     def is_done(self, ref: str, paths: RunPaths) -> bool:
