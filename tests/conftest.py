@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from deid.keys import SecretKey, generate_key_file
+from deid.keys import SecretKey
 from deid.profile.loader import load_profile
 from deid.profile.model import Profile
 from deid.synthetic import SyntheticPatient, make_patient, write_sample_study
 
-SLICES, SIZE = 3, 32  # small studies keep the suite fast
+from support import SIZE, SLICES
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +36,10 @@ def patient() -> SyntheticPatient:
 
 @pytest.fixture(scope="session")
 def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A key written by deid keygen (mode 0600), shared by the runs of a session."""
+    """The ``key`` fixture as a key file (mode 0600), so command-line runs give repeatable output."""
     path = tmp_path_factory.mktemp("key") / "deid.key"
-    generate_key_file(path)
+    path.write_text(bytes(range(32)).hex() + "\n")
+    path.chmod(0o600)
     return path
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from deid.profile.model import Profile
 
 REPO = Path(__file__).resolve().parents[1]
+SLICES, SIZE = 3, 32  # slices per phase and matrix size of the sample studies: small keeps the suite fast
 
 
 def deid(*args: object, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
