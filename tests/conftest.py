@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import SIZE, SLICES
 
 from deid.keys import SecretKey
 from deid.profile.loader import load_profile
 from deid.profile.model import Profile
 from deid.synthetic import SyntheticPatient, make_patient, write_sample_study
-
-from support import SIZE, SLICES
 
 
 @pytest.fixture(scope="session")

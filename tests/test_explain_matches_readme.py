@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from support import REPO, deid
 
 README = REPO / "README.md"
@@ -15,7 +14,7 @@ BLOCKS = [("vghtpe", "CTImageStorage"), ("vghtpe", "RTStructureSetStorage")]
 def _block(text: str, profile: str, sop_class: str) -> str:
     pattern = re.compile(
         rf"<!-- explain:{re.escape(profile)}:{re.escape(sop_class)} -->\s*\n```text\n(.*?)```\s*\n<!-- /explain -->",
-        re.S,
+        re.DOTALL,
     )
     found = pattern.findall(text)
     assert len(found) == 1, f"README.md needs one ```text block between <!-- explain:{profile}:{sop_class} --> " \

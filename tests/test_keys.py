@@ -7,11 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from support import deid
 
 from deid.errors import KeyFileError, UsageError
 from deid.keys import ENV_KEY_FILE, SecretKey, generate_key_file, load_key_file
-
-from support import deid
 
 
 def _mode(path: Path) -> int:

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 import structlog
 from structlog.testing import capture_logs
+from support import phi_found
 
 from deid import logs
 from deid.pipeline import Pipeline
 from deid.run import RunPaths, run
 from deid.synthetic import make_patient, oddities, write_sample_study
-
-from support import phi_found, to_bytes
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,9 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-import deid
-
 from support import REPO
+
+import deid
 
 
 def test_deid_is_imported_from_this_repository() -> None:

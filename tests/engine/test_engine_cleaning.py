@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+from support import phi_found, release, walk
 
 from deid.engine.uids import UidRemapper
 from deid.synthetic import four_phase_ct, oddities, rtss
-
-from support import phi_found, release, walk
 
 CID_7050_VGHTPE = {"113100", "113107", "113108", "113109"}
 
@@ -143,10 +142,10 @@ def test_rtss_references_four_sequences_deep_are_remapped(sources, released, key
 
 
 def test_counts_and_adjustments_are_reported(sources, vghtpe, key) -> None:
+    from support import to_bytes
+
     from deid.engine.deidentifier import Deidentifier
     from deid.io.reader import read_object
-
-    from support import to_bytes
 
     result = Deidentifier(vghtpe, key).deidentify(read_object(to_bytes(sources["ct"])))
     assert result.counts["remove"] > 20 and result.counts["remap_uid"] >= 4 and result.counts["hash"] >= 2

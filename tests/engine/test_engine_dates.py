@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import phi_found, release
 
 from deid.engine.dates import DateFormError, generalise_da, generalise_dt
 from deid.pipeline import Pipeline
 from deid.synthetic import four_phase_ct, oddities, rtss
-
-from support import phi_found, release
 
 
 @pytest.mark.parametrize(

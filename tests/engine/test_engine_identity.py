@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from support import release, to_bytes
 
 from deid.engine.deidentifier import Deidentifier
 from deid.engine.identity import Identity, load_lookup
@@ -14,8 +15,6 @@ from deid.errors import ObjectError, UsageError
 from deid.pipeline import Pipeline
 from deid.profile.loader import load_profile
 from deid.synthetic import four_phase_ct, make_patient, rtss
-
-from support import release, to_bytes
 
 HEX = re.compile(r"^[0-9a-f]+$")
 

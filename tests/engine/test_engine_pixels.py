@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
-from typing import Callable
 
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.pixels.decoders.base import Decoder
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RLELossless,
+)
+from support import phi_found, release, to_bytes
 
 from deid.synthetic import four_phase_ct, oddities
-
-from support import phi_found, release, to_bytes
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pydicom.uid import (
     RLELossless,
     RTStructureSetStorage,
 )
+from support import release, walk
 
 from deid.engine.uids import UidRemapper, is_well_known
 from deid.engine.vr import fits
@@ -20,8 +21,6 @@ from deid.keys import SecretKey
 from deid.profile.loader import load_profile
 from deid.synthetic import four_phase_ct, make_patient, rtss
 from deid.synthetic.modules import DETACHED_STUDY_SOP_CLASS, MPPS_SOP_CLASS
-
-from support import release, walk
 
 ROOT = "1.2.826.0.1.3680043.10.999"
 UID_FORM = re.compile(r"^2\.25\.(0|[1-9]\d*)$")

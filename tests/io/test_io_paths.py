@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from support import phi_found, to_bytes
 
 from deid.io.paths import output_path
 from deid.pipeline import Pipeline
 from deid.synthetic import four_phase_ct, rtss
-
-from support import phi_found, to_bytes
 
 
 def test_layout_is_patient_study_series_instance(tmp_path: Path) -> None:

@@ -7,12 +7,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from support import to_bytes
 
 from deid.io import writer
 from deid.io.writer import write_bytes_atomic
 from deid.pipeline import Pipeline
-
-from support import to_bytes
 
 
 def _listing(folder: Path) -> list[str]:
@@ -52,10 +51,12 @@ def test_a_failed_rewrite_keeps_the_old_file_whole(tmp_path: Path, monkeypatch: 
     real_write = os.write
 
     class Exploding:
+        """What os.fdopen returns: a handle whose write fails half-way."""
+
         def __init__(self, fd: int) -> None:
             self.fd = fd
 
-        def __enter__(self) -> "Exploding":
+        def __enter__(self) -> Exploding:  # noqa: PYI034
             return self
 
         def __exit__(self, *exc: object) -> None:

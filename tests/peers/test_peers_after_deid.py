@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import peers
 import pydicom
 import pytest
+from support import deid, run_args
 
 from deid.pipeline import Pipeline
 from deid.synthetic import PHASES, oddities
-
-import peers
-from support import deid, run_args
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from support import SIZE, SLICES, deid, phi_found, run_args, tree
 
 from deid.engine.uids import UidRemapper
 from deid.keys import load_key_file
 from deid.synthetic import make_patient, oddities, write_sample_study
-
-from support import SIZE, SLICES, deid, phi_found, run_args, tree
 
 BAD = {
     "not_dicom.dcm": ("not-dicom", "read"),

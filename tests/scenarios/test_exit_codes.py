@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import deid, run_args
 
 from deid.keys import generate_key_file
-
-from support import deid, run_args
 
 
 def _nothing_written(tmp_path: Path) -> None:

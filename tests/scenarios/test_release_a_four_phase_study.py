@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from support import SLICES, deid, phi_found, run_args, tree
 
 from deid.synthetic import PHASES
-
-from support import SLICES, deid, phi_found, run_args, tree
 
 
 @pytest.fixture(scope="module")

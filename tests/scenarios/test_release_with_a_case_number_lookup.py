@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 import pydicom
+from support import deid, phi_found, run_args
 
 from deid.synthetic import make_patient, write_sample_study
-
-from support import deid, phi_found, run_args
 
 
 def test_case_numbers_come_from_the_lookup(tmp_path: Path, key_file: Path) -> None:

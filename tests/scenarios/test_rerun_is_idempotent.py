@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from support import SLICES, deid, run_args, tree
 
 TOTAL = 4 * SLICES + 1
@@ -84,7 +83,7 @@ def test_after_a_crash_the_next_run_completes_the_same_output(first, sample_stud
 def test_a_partial_file_left_by_a_crash_is_gone_after_the_next_run(first, sample_study: Path,
                                                                   key_file: Path) -> None:
     out, before = first
-    victim = sorted(out.rglob("*.dcm"))[0]
+    victim = min(out.rglob("*.dcm"))
     partial = victim.parent / f".{victim.name}.4242.partial"
     partial.write_bytes(victim.read_bytes()[:100])  # what a kill -9 during write_bytes_atomic leaves
     victim.unlink()

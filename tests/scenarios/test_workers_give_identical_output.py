@@ -7,10 +7,9 @@ import random
 from pathlib import Path
 
 import pytest
+from support import deid, run_args, tree
 
 from deid.synthetic import make_patient, write_sample_study
-
-from support import deid, run_args, tree
 
 
 @pytest.fixture(scope="module")
