@@ -201,6 +201,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     except BlockingIOError:
         raise UsageError(f"{paths.records}: another deid run is using these records; wait for it to finish") from None
 
+    _remove_partial_files(paths.out)
     summary = RunSummary(
         run_id=uuid.uuid4().hex[:12], profile=profile.name, profile_version=profile.version,
         profile_sha256=profile.sha256, key_fingerprint=key.fingerprint, output=str(paths.out),
@@ -263,6 +264,14 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     log.info("run finished", run_id=summary.run_id, written=summary.written, skipped=summary.skipped,
              quarantined=summary.quarantined, seconds=summary.seconds)
     return summary
+
+
+def _remove_partial_files(out: Path) -> None:
+    """Delete temp files a killed run left in the output (``.<name>.<pid>.partial``): never released."""
+    for root, _dirs, files in os.walk(out):
+        for name in files:
+            if name.startswith(".") and name.endswith(".partial"):
+                Path(root, name).unlink(missing_ok=True)
 
 
 def _write_summary(records: Path, summary: RunSummary) -> None:

@@ -78,8 +78,6 @@ def test_after_a_crash_the_next_run_completes_the_same_output(first, sample_stud
     assert tree(out) == before
 
 
-@pytest.mark.xfail(strict=True, reason="a temporary '.<name>.<pid>.partial' file left in the output folder by a "
-                   "crash during a write is not removed by the next run")
 def test_a_partial_file_left_by_a_crash_is_gone_after_the_next_run(first, sample_study: Path,
                                                                   key_file: Path) -> None:
     out, before = first
