@@ -12,7 +12,7 @@ from pydicom.uid import UID_dictionary
 
 from deid.engine.vr import DATE_VRS, HASHABLE_VRS, fits, max_chars, vr_of
 from deid.errors import ProfileError
-from deid.profile.model import ACTIONS, CLASS_NAMES, Profile, Rule
+from deid.profile.model import ACTIONS, Profile, Rule
 from deid.profile.schema import PROFILE_SCHEMA
 from deid.profile.tags import format_tag, resolve_tag
 
