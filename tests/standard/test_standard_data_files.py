@@ -1,11 +1,12 @@
 """The packaged data files are the shared copies, and carry the NEMA acknowledgement."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).resolve().parents[2] / "deid" / "standard" / "data"
-SHARED = Path("/work/shared/data/ps3.15")
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "ps3.15"  # shared/ beside the repo
 COPIES = (
     "e1_1_confidentiality_profile_2026d.json",
     "e1_1a_action_codes_2026d.json",
@@ -21,6 +22,6 @@ def test_readme_acknowledgement():
 
 @pytest.mark.parametrize("name", COPIES)
 def test_copies_are_unchanged(name):
-    if not (SHARED / name).exists():
+    if not (SHARED / name).exists() and os.environ.get("CI") != "true":
         pytest.skip("shared source data not available")
     assert (DATA / name).read_bytes() == (SHARED / name).read_bytes()

@@ -1,6 +1,7 @@
 """Attribute Types per IOD (dicom3tools 2024-12-20)."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ SR_UIDS = {
     "XRayRadiationDoseSR": "1.2.840.10008.5.1.4.1.1.88.67",
 }
 CONTENT_SEQUENCE = 0x0040A730
-SHARED = Path("/work/shared/data/ps3.15")
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "ps3.15"  # shared/ beside the repo
 DATA = Path(__file__).resolve().parents[2] / "deid" / "standard" / "data"
 
 
@@ -185,8 +186,9 @@ def test_lookup_speed():
 
 
 @pytest.mark.skipif(
-    not (SHARED / "iod_attribute_types_selected_dicom3tools_20241220.json").exists(),
-    reason="shared source data not available",
+    os.environ.get("CI") != "true"
+    and not (SHARED / "iod_attribute_types_selected_dicom3tools_20241220.json").exists(),
+    reason="shared source data not available (with CI=true this test runs and fails instead)",
 )
 def test_matches_the_flattened_source_for_21_iods():
     source = json.loads(
@@ -212,8 +214,9 @@ def test_matches_the_flattened_source_for_21_iods():
 
 
 @pytest.mark.skipif(
-    not (SHARED / "iod_modules_dicom3tools_20241220.json").exists(),
-    reason="shared source data not available",
+    os.environ.get("CI") != "true"
+    and not (SHARED / "iod_modules_dicom3tools_20241220.json").exists(),
+    reason="shared source data not available (with CI=true this test runs and fails instead)",
 )
 def test_generator_reproduces_committed_file(tmp_path):
     out = tmp_path / "iod_types.json"
