@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -93,6 +92,3 @@ class Pipeline:
         write_bytes_atomic(text, entry / "reason.json", mode=0o600)
         return Outcome("quarantined", quarantine=entry.name, reason=reason)
 
-
-def count_reasons(outcomes: list[Outcome]) -> Counter[str]:
-    return Counter(o.reason["code"] for o in outcomes if o.reason)

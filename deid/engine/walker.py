@@ -7,7 +7,7 @@ without being decoded or re-encoded; Pixel Data in particular is never decoded.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from typing import Any
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.tag import BaseTag
@@ -44,13 +44,6 @@ class Walker:
         self.counts: Counter[str] = Counter()
         self.adjusted: Counter[str] = Counter()
         self._case_number: str | None = None
-        self._apply: dict[str, Callable[[DataElement, str, Decision], None]] = {
-            "hash": self._hash,
-            "case_number": self._case,
-            "generalise_date": self._date,
-            "remap_uid": self._uid,
-            "replace": self._replace,
-        }
 
     def walk(self, ds: Dataset, path: tuple[int, ...] = (), where: Where = ()) -> None:
         decide = self.rules.decide
@@ -77,15 +70,7 @@ class Walker:
                 removed = True
                 continue
             try:
-                if getattr(raw, "is_raw", False) and self._store_fast(ds, tag, vr, raw, decision):
-                    continue
-                elem = ds[tag]
-                if action == "empty":
-                    elem.value = Sequence() if vr == "SQ" else ("" if vr in STRING_VRS else None)
-                elif action == "dummy":
-                    elem.value = DUMMY.get(vr, "")
-                else:
-                    self._apply[action](elem, vr, decision)
+                self._apply(ds, tag, vr, raw, decision)
             except ObjectError as exc:
                 exc.path = exc.path or element_path(where, tag)
                 raise
@@ -99,44 +84,6 @@ class Walker:
         if removed:
             ds._private_blocks.clear()  # what Dataset.__delitem__ would have reset
 
-    # -- fast path: new ASCII values stored as raw bytes, written without pydicom's encoder --
-    def _store_fast(self, ds: Dataset, tag: int, vr: str, raw: RawDataElement, decision: Decision) -> bool:
-        """Apply an action whose result is ASCII straight to the raw element; False: use the slow path."""
-        action = decision.action
-        if vr == "SQ" or vr not in STRING_VRS:
-            return False
-        if action == "empty":
-            values: list[str] = []
-        elif action == "dummy":
-            values = [str(DUMMY[vr])]
-        elif action in ("remap_uid", "generalise_date") and vr in _ASCII_VRS:
-            text = (raw.value or b"").decode("ascii").rstrip("\x00 ")
-            parts = [v.strip() for v in text.split("\\")] if text else []
-            if action == "remap_uid":
-                values = [self.uids.remap(v) for v in parts]
-            else:
-                fn = generalise_da if vr == "DA" else generalise_dt
-                values = [fn(v) for v in parts]
-        elif action in ("hash", "case_number"):
-            elem = ds[tag]  # text VRs need the character set to read the original
-            holder = _Holder()
-            self._apply[action](_Proxy(elem, holder), vr, decision)
-            if holder.values is None:
-                return True  # nothing to change (an empty value)
-            values = holder.values
-        else:
-            return False
-        for v in values:
-            if not fits(vr, v) or not v.isascii():
-                raise ObjectError("value-does-not-fit-vr", f"the {action} value does not fit VR {vr}", stage="rules")
-        payload = "\\".join(values).encode("ascii")
-        if len(payload) % 2:
-            payload += b"\x00" if vr == "UI" else b" "
-        ds._dict[tag] = RawDataElement(
-            BaseTag(tag), vr, len(payload), payload, 0, raw.is_implicit_VR, raw.is_little_endian, True, False
-        )
-        return True
-
     def _walk_sequence(self, ds: Dataset, tag: int, path: tuple[int, ...], where: Where) -> None:
         value = ds[tag].value
         if not isinstance(value, Sequence):
@@ -145,6 +92,64 @@ class Walker:
             self.walk(item, path + (tag,), where + ((tag, index),))
 
     # -- actions on one element ------------------------------------------------------------
+    def _apply(self, ds: Dataset, tag: int, vr: str, raw: Any, decision: Decision) -> None:
+        """Compute the new values, then store them: as raw bytes when they are ASCII and the element
+        was still raw (written without pydicom's encoder), else through the pydicom element."""
+        action = decision.action
+        if vr == "SQ" or vr not in STRING_VRS:  # empty/dummy of a sequence or a binary value
+            elem = ds[tag]
+            if action == "empty":
+                elem.value = Sequence() if vr == "SQ" else None
+            else:
+                elem.value = DUMMY.get(vr, b"")
+            return
+        if getattr(raw, "is_raw", False) and vr in _ASCII_VRS:
+            text = (raw.value or b"").decode("ascii").rstrip("\x00 ")
+            old = [v.strip() for v in text.split("\\")] if text else []
+        else:
+            old = self._values(ds[tag])  # text VRs need the character set to read the original
+        new = self._new_values(tag, vr, old, decision)
+        if new is None:
+            return
+        for v in new:
+            if not fits(vr, v):
+                raise ObjectError("value-does-not-fit-vr", f"the {action} value does not fit VR {vr}", stage="rules")
+        if getattr(raw, "is_raw", False) and all(v.isascii() for v in new):
+            payload = "\\".join(new).encode("ascii")
+            if len(payload) % 2:
+                payload += b"\x00" if vr == "UI" else b" "
+            ds._dict[tag] = RawDataElement(
+                BaseTag(tag), vr, len(payload), payload, 0, raw.is_implicit_VR, raw.is_little_endian, True, False
+            )
+        else:
+            ds[tag].value = new[0] if len(new) == 1 else (new or "")
+
+    def _new_values(self, tag: int, vr: str, old: list[str], decision: Decision) -> list[str] | None:
+        """The element's new values for a string VR; None leaves it as it is."""
+        action = decision.action
+        if action == "empty":
+            return []
+        if action == "dummy":
+            return [str(DUMMY[vr])]
+        if action == "replace":
+            return [str(decision.value)]
+        if action == "remap_uid":
+            return [self.uids.remap(v) for v in old]
+        if action == "generalise_date":
+            fn = generalise_da if vr == "DA" else generalise_dt
+            return [fn(v) for v in old]
+        if action == "hash":
+            length = min(decision.length or 32, max_chars(vr) or 64)
+            upper = vr in ("CS", "AE")
+            return [self.identity.hashed(format_tag(tag), v, length, upper=upper) for v in old]
+        if action == "case_number":
+            if not old:
+                return None
+            if self._case_number is None:
+                self._case_number = self.identity.case_number(self.patient_id)
+            return [self._case_number]
+        raise ValueError(f"unknown action {action}")
+
     @staticmethod
     def _values(elem: DataElement) -> list[str]:
         value: Any = elem.value
@@ -153,52 +158,3 @@ class Walker:
         if isinstance(value, (MultiValue, list, tuple)):
             return [str(v) for v in value]
         return [str(value)]
-
-    @staticmethod
-    def _set(elem: "DataElement | _Proxy", vr: str, values: list[str], what: str) -> None:
-        if isinstance(elem, _Proxy):
-            elem.holder.values = values
-            return
-        for v in values:
-            if not fits(vr, v):
-                raise ObjectError("value-does-not-fit-vr", f"the {what} value does not fit VR {vr}", stage="rules")
-        elem.value = values[0] if len(values) == 1 else (values or "")
-
-    def _hash(self, elem: DataElement, vr: str, decision: Decision) -> None:
-        length = min(decision.length or 32, max_chars(vr) or 64)
-        domain = format_tag(elem.tag)
-        values = [self.identity.hashed(domain, v, length, upper=vr in ("CS", "AE")) for v in self._values(elem)]
-        self._set(elem, vr, values, "hash")
-
-    def _case(self, elem: DataElement, vr: str, decision: Decision) -> None:
-        if not self._values(elem):
-            return
-        if self._case_number is None:
-            self._case_number = self.identity.case_number(self.patient_id)
-        self._set(elem, vr, [self._case_number], "case number")
-
-    def _date(self, elem: DataElement, vr: str, decision: Decision) -> None:
-        fn = generalise_da if vr == "DA" else generalise_dt
-        self._set(elem, vr, [fn(v) for v in self._values(elem)], "date")
-
-    def _uid(self, elem: DataElement, vr: str, decision: Decision) -> None:
-        self._set(elem, vr, [self.uids.remap(v) for v in self._values(elem)], "UID")
-
-    def _replace(self, elem: DataElement, vr: str, decision: Decision) -> None:
-        elem.value = decision.value
-
-
-class _Holder:
-    """Receives the values an action computed, instead of setting them on the element."""
-
-    values: list[str] | None = None
-
-
-class _Proxy:
-    """An element stand-in for the fast path: reads the real element, writes into a holder."""
-
-    def __init__(self, elem: DataElement, holder: _Holder) -> None:
-        self.elem = elem
-        self.holder = holder
-        self.tag = elem.tag
-        self.value = elem.value
