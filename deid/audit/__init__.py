@@ -1,0 +1,1 @@
+"""What a person reads later: audit records, reports, verification, references between objects."""
