@@ -191,7 +191,7 @@ class SyntheticPatient:
             self.performed_step_id,
             self.study_instance_uid,
             self.frame_of_reference_uid,
-            *(self.series_uid(label) for label in (*PHASES, *SERIES_LABELS)),
+            *(self.series_uid(label) for label in (*PHASES, "RTSS")),
         ]
         return tuple(dict.fromkeys(v for v in values if v))
 
