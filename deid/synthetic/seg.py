@@ -81,6 +81,9 @@ def _plant(ds: Dataset, p: SyntheticPatient, series_uid: str) -> None:
     ds.InstitutionAddress = p.institution_address
     ds.InstitutionalDepartmentName = p.department
     ds.StationName = p.station_name
+    for item in ds.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            item.ContributionDateTime = f"{p.structure_set_date}{SEGMENTATION_TIME}"
     organisation = derive_uid(series_uid, "dimension-organization")
     for item in ds.DimensionOrganizationSequence:
         item.DimensionOrganizationUID = organisation
