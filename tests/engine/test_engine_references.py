@@ -4,6 +4,9 @@ elsewhere; the UIDs inside follow the same remapping as the objects they name.""
 
 from __future__ import annotations
 
+from io import BytesIO
+
+import highdicom as hd
 import pytest
 from pydicom.dataset import Dataset
 from support import SIZE, SLICES, release
@@ -38,7 +41,8 @@ def test_a_seg_keeps_every_source_reference_remapped(request, profile_name, phas
     source = segmentation(request.getfixturevalue("patient"), phases["P"])
     expected = [f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
                 for f in source.PerFrameFunctionalGroupsSequence]
-    released, _ = release(source, profile, key)
+    released, encoded = release(source, profile, key)
+    assert hd.seg.segread(BytesIO(encoded)).get_source_image_uids()  # highdicom reads it back
     remap = UidRemapper(key, profile.uid_root).remap
     frames = released.PerFrameFunctionalGroupsSequence
     assert [f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
