@@ -56,3 +56,12 @@ def study_copy(tmp_path: Path, patient: SyntheticPatient) -> Path:
     folder = tmp_path / "incoming"
     write_sample_study(folder, patient, slices=SLICES, size=SIZE)
     return folder
+
+
+@pytest.fixture
+def orthanc(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real Orthanc of the test's own (see tests/orthanc.py), stopped after the test."""
+    from orthanc import Orthanc
+
+    with Orthanc(tmp_path / "orthanc") as server:
+        yield server
