@@ -102,16 +102,16 @@ def render(answer: Answer) -> str:
     for (original_id, name), entries in patients.items():
         released = entries[0]["released"]
         lines += ["", f"patient  original ID {original_id or '(none)'}, name {name or '(none)'}",
-                  f"         released ID {released.get('patient_id') or '(none)'}, "
-                  f"name (case number) {released.get('patient_name') or '(none)'}"]
+                  (f"         released ID {released.get('patient_id') or '(none)'}, "
+                   f"name (case number) {released.get('patient_name') or '(none)'}")]
         studies: dict[str, list[dict]] = {}
         for entry in entries:
             studies.setdefault(entry["original"].get("study_uid", ""), []).append(entry)
         for study_uid, in_study in sorted(studies.items()):
             first = in_study[0]
             lines += [f"  study    {first['released'].get('study_uid')}  <-  {study_uid}",
-                      f"           accession {first['released'].get('accession_number') or '(none)'}  <-  "
-                      f"{first['original'].get('accession_number') or '(none)'}"]
+                      (f"           accession {first['released'].get('accession_number') or '(none)'}"
+                       f"  <-  {first['original'].get('accession_number') or '(none)'}")]
             series: dict[str, list[dict]] = {}
             for entry in in_study:
                 series.setdefault(entry["original"].get("series_uid", ""), []).append(entry)
