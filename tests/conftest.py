@@ -64,3 +64,12 @@ def full_study(tmp_path_factory: pytest.TempPathFactory, patient: SyntheticPatie
     folder = tmp_path_factory.mktemp("full") / "incoming"
     write_sample_study(folder, patient, slices=SLICES, size=SIZE, seg=True, pet=True)
     return folder
+
+
+@pytest.fixture
+def orthanc(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real Orthanc of the test's own (see tests/orthanc.py), stopped after the test."""
+    from orthanc import Orthanc
+
+    with Orthanc(tmp_path / "orthanc") as server:
+        yield server
