@@ -99,11 +99,14 @@ def segmentation(
     *,
     private_elements: int = MINIMUM_PRIVATE_ELEMENTS,
     transfer_syntax: str = ExplicitVRLittleEndian,
+    names_patient_in_text: bool = False,
 ) -> Dataset:
     """A BINARY SEG of liver, tumour and vertebra over ``images`` (one CT series of ``patient``).
 
     Frames without any segment are left out (highdicom's default); every frame's Derivation
-    Image Sequence names its source CT image.
+    Image Sequence names its source CT image. ``names_patient_in_text`` writes the patient's
+    name into Series and Content Description and the tumour's Segment Description (free text a
+    profile may keep: for the review of kept text).
     """
     if not images:
         raise ValueError("segmentation needs at least one image")
@@ -128,6 +131,10 @@ def segmentation(
         series_description="Liver segmentation",
     )
     _plant(seg, patient, series_uid)
+    if names_patient_in_text:
+        seg.SeriesDescription = f"Liver segmentation {patient.display_name}"
+        seg.ContentDescription = f"Masks for {patient.display_name}"
+        seg.SegmentSequence[1].SegmentDescription = f"HCC of {patient.display_name}"
     add_private_elements(seg, patient, private_elements)
     modules.file_meta(seg, patient, transfer_syntax)
     return seg
