@@ -14,18 +14,19 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 from pydicom.uid import ExplicitVRLittleEndian
 
 from deid.synthetic import modules
 from deid.synthetic.identity import SyntheticPatient
-from deid.synthetic.phantom import SliceGeometry, region_mask
+from deid.synthetic.phantom import SLICE_THICKNESS_MM, SliceGeometry, region_mask
 from deid.synthetic.private import MINIMUM_PRIVATE_ELEMENTS
 from deid.synthetic.private import private_elements as add_private_elements
 from deid.synthetic.uids import derive_uid, instance_uid
 
 SEGMENTATION_TIME = "101500.000000"
 #: Segment number -> (region of the phantom, label, category, type, algorithm name or None).
-SEGMENTS: dict[int, tuple[str, str, hd.sr.CodedConcept, hd.sr.CodedConcept, str | None]] = {
+SEGMENTS: dict[int, tuple[str, str, Code, Code, str | None]] = {
     1: ("liver", "Liver", codes.SCT.Organ, codes.SCT.Liver, "LiverNet"),
     2: ("tumour", "HCC", codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm, None),
     3: ("vertebra", "Vertebra", codes.SCT.Tissue, codes.SCT.Bone, "BoneThreshold"),
@@ -56,7 +57,7 @@ def _masks(images: Sequence[Dataset]) -> np.ndarray:
     geometry = SliceGeometry(int(images[0].Rows))
     planes = []
     for image in images:
-        index = round((geometry.z(0) - float(image.ImagePositionPatient[2])) / 5.0)
+        index = round((geometry.z(0) - float(image.ImagePositionPatient[2])) / SLICE_THICKNESS_MM)
         planes.append(
             np.stack([region_mask(geometry, index, SEGMENTS[n][0]) for n in SEGMENTS], -1)
         )
