@@ -71,14 +71,14 @@ def test_the_dockerfile_keeps_the_key_out_and_runs_as_a_dedicated_user() -> None
     text = (DEPLOY / "Dockerfile").read_text()
     instructions = [line.split()[0] for line in text.splitlines()
                     if line.strip() and not line.startswith((" ", "#"))]
-    assert instructions[0] == "FROM" and re.search(r"^FROM python:3\.\d+-slim$", text, re.M)
-    copies = re.findall(r"^COPY (.+)$", text, re.M)
+    assert instructions[0] == "FROM" and re.search(r"^FROM python:3\.\d+-slim$", text, re.MULTILINE)
+    copies = re.findall(r"^COPY (.+)$", text, re.MULTILINE)
     assert copies == ["pyproject.toml README.md ./", "deid ./deid"]
-    users = re.findall(r"^USER (\S+)$", text, re.M)
+    users = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
     assert users and not users[-1].startswith(("root", "0"))
     assert instructions.index("USER") > max(i for i, word in enumerate(instructions) if word == "RUN")
     assert "key" not in " ".join(copies).lower()
-    assert re.search(r'^ENTRYPOINT \["deid"\]$', text, re.M)
+    assert re.search(r'^ENTRYPOINT \["deid"\]$', text, re.MULTILINE)
     ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
     assert ignored[next(i for i, line in enumerate(ignored) if not line.startswith("#"))] == "**"
     assert {"**/*.key", "**/*.pem"} <= set(ignored)
