@@ -27,6 +27,8 @@ SECONDARY_CAPTURE_CLASSES = frozenset({
 })
 _REQUIRED = (("SOPClassUID", 0x00080016), ("SOPInstanceUID", 0x00080018),
              ("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E))
+_REFERENCED_SERIES = 0x00081115  # Referenced Series Sequence
+_OTHER_STUDIES_REFERENCED = 0x00081200  # Studies Containing Other Referenced Instances Sequence
 IMPLEMENTATION_VERSION = f"DEID_{__version__}"[:16]
 
 
@@ -70,7 +72,8 @@ class Deidentifier:
         patient_id = str(ds.get("PatientID", "") or "").strip()
         originals = _originals(ds, patient_id)
         tokens = IdentityTokens(ds)
-        walker = Walker(compile_rules(self.profile, sop_class), self.identity, self.uids, patient_id)
+        rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
+        walker = Walker(rules, self.identity, self.uids, patient_id)
         walker.walk(ds)
         pseudonyms = {"patient_name": _first(ds, 0x00100010), "accession_number": _first(ds, 0x00080050)}
         self._mark(ds)
@@ -130,6 +133,11 @@ class Deidentifier:
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = IMPLEMENTATION_VERSION
         return meta
+
+
+def lists_references(ds: Dataset) -> bool:
+    """True when ``ds`` lists what it references in a Common Instance Reference module."""
+    return _REFERENCED_SERIES in ds or _OTHER_STUDIES_REFERENCED in ds
 
 
 def _method_code_items(profile: Profile) -> list[Dataset]:
