@@ -91,6 +91,7 @@ class Pipeline:
             series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
             adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
             flagged_text=result.flagged_text, originals=result.originals, pseudonyms=result.pseudonyms,
+            references=result.references,
         )
 
     def _quarantine(self, data: bytes, reason: dict[str, str]) -> Outcome:

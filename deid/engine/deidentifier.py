@@ -13,7 +13,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 from deid import __version__, standard
 from deid.engine.compiler import compile_rules
 from deid.engine.identity import Identity, Originals
-from deid.engine.review import IdentityTokens, peek
+from deid.engine.review import IdentityTokens, peek, walked_references
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
 from deid.errors import ObjectError
@@ -50,6 +50,7 @@ class Result:
     flagged_text: list[str] = field(default_factory=list)
     originals: Originals = field(default_factory=Originals, repr=False)
     pseudonyms: dict[str, str] = field(default_factory=dict)  # released name and accession number
+    references: list[dict] = field(default_factory=list)  # deid.audit.references.Reference as dicts
 
 
 class Deidentifier:
@@ -95,6 +96,7 @@ class Deidentifier:
             flagged_text=tokens.flagged(walker.kept_text) if walker.kept_text else [],
             originals=originals,
             pseudonyms=pseudonyms,
+            references=[ref.as_dict() for ref in walked_references(walker.items)],
         )
 
     def _check_burned_in(self, ds: Dataset, sop_class: str) -> None:
