@@ -210,7 +210,7 @@ def _regions(path: Path, block: list[Mapping[str, Any]], parent: Profile | None)
         for key, raw in spec["match"].items():
             values = raw if isinstance(raw, list) else [raw]
             if key == "sop_class":
-                match[key] = tuple(_sop_class_uid(path, str(v)) for v in values)
+                match[key] = tuple(_sop_class_uid(path, str(v), f"{where}.match.sop_class") for v in values)
             elif key in ("rows", "columns"):
                 if not all(isinstance(v, int) and v > 0 for v in values):
                     raise ProfileError(f"{path}: {where}.match.{key}: sizes are positive whole numbers")
@@ -228,11 +228,11 @@ def _regions(path: Path, block: list[Mapping[str, Any]], parent: Profile | None)
     return tuple(own) + (parent.pixel_regions if parent else ())
 
 
-def _sop_class_uid(path: Path, name: str) -> str:
+def _sop_class_uid(path: Path, name: str, where: str | None = None) -> str:
     for uid, entry in UID_dictionary.items():
         if name in (uid, entry[4]) and entry[1] == "SOP Class":
             return uid
-    raise ProfileError(f"{path}: sop_classes.{name}: unknown SOP class (use a keyword like RTStructureSetStorage or a UID)")
+    raise ProfileError(f"{path}: {where or 'sop_classes.' + name}: unknown SOP class (use a keyword like RTStructureSetStorage or a UID)")
 
 
 def _rules(path: Path, where: str, block: Mapping[str, Any]) -> dict[int, Rule]:

@@ -12,6 +12,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import (
     ExplicitVRLittleEndian,
+    RLELossless,
     MultiFrameGrayscaleByteSecondaryCaptureImageStorage,
     MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
     MultiFrameTrueColorSecondaryCaptureImageStorage,
@@ -88,13 +89,13 @@ def _fused_rgb(size: int, index: int, seed: str) -> np.ndarray:
 
 def fused_pet_ct_screenshot(
     patient: SyntheticPatient | None = None, *, size: int = 512, frames: int = 1, samples: int = 3,
-    bits: int = 8, planar: int = 0, signed: bool = False, burned_in: str | None = "YES",
+    bits: int = 8, planar: int = 0, signed: bool = False, burned_in: str | None = "YES", rle: bool = False,
 ) -> Dataset:
     """A Secondary Capture of a fused PET/CT view with name and ID burned in (white, full scale).
 
     ``samples`` 3 is RGB (``planar`` 0 or 1), 1 is MONOCHROME2 (``bits`` 8 or 16, ``signed``);
     ``frames`` > 1 gives the multi-frame SC class of that layout.  Burned In Annotation is
-    ``burned_in`` (omitted when None).
+    ``burned_in`` (omitted when None).  ``rle`` compresses Pixel Data (RLE Lossless, encapsulated).
     """
     patient = patient or lung_patient()
     if samples not in (1, 3) or bits not in (8, 16) or (samples == 3 and (bits != 8 or signed)):
@@ -177,6 +178,8 @@ def fused_pet_ct_screenshot(
     ds.PixelData = data + (b"\0" if len(data) % 2 else b"")
     ds["PixelData"].VR = "OB" if bits == 8 else "OW"
     modules.file_meta(ds, patient, ExplicitVRLittleEndian)
+    if rle:
+        ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
     return ds
 
 
