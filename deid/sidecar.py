@@ -195,7 +195,7 @@ class _Job:
     def text_rule(self, name: str) -> Callable[[str, str], str] | None:
         """How a text field of this name is transformed; None when deid cannot de-identify it."""
         field = _field(name)
-        if field.endswith("uid"):
+        if field.endswith(("uid", "uids")):
             return self.uid
         if field in NUMBER_FIELDS:
             return self.number
@@ -289,6 +289,8 @@ class _Job:
             if rule is None:
                 raise _unknown_field(f"column {number}")
             rules.append(rule)
+        if not any(rule == self.uid for rule in rules):
+            raise _unknown_format("csv", "no UID column names an image")
         out = io.StringIO()
         writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n" if "\r\n" in text else "\n")
         writer.writerow(header)

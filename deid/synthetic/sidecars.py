@@ -117,3 +117,41 @@ def landmark_json(images: Sequence[Dataset], patient: SyntheticPatient, *, extra
     if extra:
         data["operator"] = patient.operator
     return json.dumps(data, indent=2) + "\n"
+
+
+def odd_sidecars(folder: str | Path, image: Dataset, patient: SyntheticPatient) -> dict[Path, str]:
+    """Side-cars deid must not release, written into ``folder``: path -> the expected reason code."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    uid = str(image.SOPInstanceUID)
+    good_voc = voc_xml(image, patient)
+    files = {
+        # a VOC file with an <owner> naming the patient
+        f"{uid}.xml": (voc_xml(image, patient, extra=True), "sidecar-unknown-field"),
+        # XML that is not PASCAL VOC
+        "report.xml": (f"<report><patient>{patient.name}</patient></report>\n", "sidecar-unknown-format"),
+        # a VOC file with a DOCTYPE (entities could pull in other files)
+        f"{uid}.1.xml": ('<!DOCTYPE annotation [<!ENTITY who "x">]>\n' + good_voc, "sidecar-unknown-format"),
+        # neither its name nor <filename> is a UID: it cannot follow its image
+        f"{patient.patient_id}_slice2.xml": (
+            good_voc.replace(f"<filename>{uid}</filename>", "<filename>slice2.dcm</filename>"),
+            "sidecar-bad-value"),
+        # a landmark list with a patient_name column, one as JSON with the operator
+        "landmarks_named.csv": (landmark_csv([image], patient, extra=True), "sidecar-unknown-field"),
+        "landmarks_operator.json": (landmark_json([image], patient, extra=True), "sidecar-unknown-field"),
+        # a list that names no image by UID
+        "measurements.csv": (f"landmark,x,y\napex,{patient.patient_id},3\n", "sidecar-unknown-format"),
+        # a UID column holding something else
+        "landmarks_bad_uid.csv": (f"SOPInstanceUID,x\n{patient.patient_id},1.5\n", "sidecar-bad-value"),
+        # not UTF-8
+        "legacy.csv": (None, "sidecar-unknown-format"),
+    }
+    written: dict[Path, str] = {}
+    for name, (text, code) in files.items():
+        path = folder / name
+        if text is None:
+            path.write_bytes(f"SOPInstanceUID,landmark\n{uid},{patient.display_name}\n".encode("utf-16"))
+        else:
+            path.write_text(text, encoding="utf-8")
+        written[path] = code
+    return written
