@@ -63,6 +63,8 @@ class Deidentifier:
         region = matching_region(ds, sop_class, self.profile.pixel_regions)
         if region is not None:
             blank_region(ds, region)  # before the walk: the region matched the original attributes
+            if 0x00880200 in ds._dict:  # the icon is a thumbnail of the same pixels, text included
+                del ds._dict[0x00880200]
         else:
             self._check_burned_in(ds, sop_class)
         patient_id = str(ds.get("PatientID", "") or "").strip()

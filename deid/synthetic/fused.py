@@ -90,12 +90,14 @@ def _fused_rgb(size: int, index: int, seed: str) -> np.ndarray:
 def fused_pet_ct_screenshot(
     patient: SyntheticPatient | None = None, *, size: int = 512, frames: int = 1, samples: int = 3,
     bits: int = 8, planar: int = 0, signed: bool = False, burned_in: str | None = "YES", rle: bool = False,
+    icon: bool = False,
 ) -> Dataset:
     """A Secondary Capture of a fused PET/CT view with name and ID burned in (white, full scale).
 
     ``samples`` 3 is RGB (``planar`` 0 or 1), 1 is MONOCHROME2 (``bits`` 8 or 16, ``signed``);
     ``frames`` > 1 gives the multi-frame SC class of that layout.  Burned In Annotation is
     ``burned_in`` (omitted when None).  ``rle`` compresses Pixel Data (RLE Lossless, encapsulated).
+    ``icon`` adds an Icon Image Sequence: a thumbnail of the first frame, text included.
     """
     patient = patient or lung_patient()
     if samples not in (1, 3) or bits not in (8, 16) or (samples == 3 and (bits != 8 or signed)):
@@ -177,10 +179,32 @@ def fused_pet_ct_screenshot(
     data = pixels.tobytes()
     ds.PixelData = data + (b"\0" if len(data) % 2 else b"")
     ds["PixelData"].VR = "OB" if bits == 8 else "OW"
+    if icon:
+        ds.IconImageSequence = [_icon(images[0], planar if samples == 3 else 0, samples)]
     modules.file_meta(ds, patient, ExplicitVRLittleEndian)
     if rle:
         ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
     return ds
+
+
+def _icon(image: np.ndarray, planar: int, samples: int) -> Dataset:
+    """A 64 x 64 thumbnail (nearest neighbour, 8 bits) of one frame."""
+    if samples == 3 and planar:
+        image = image.transpose(1, 2, 0)
+    step = max(1, image.shape[0] // 64)
+    small = image[::step, ::step]
+    if small.dtype != np.uint8:
+        small = (small.astype(np.float64) - small.min()) / max(1, np.ptp(small)) * 255
+    small = np.asarray(small, dtype=np.uint8)
+    item = Dataset()
+    item.SamplesPerPixel = samples
+    item.PhotometricInterpretation = "RGB" if samples == 3 else "MONOCHROME2"
+    if samples == 3:
+        item.PlanarConfiguration = 0
+    item.Rows, item.Columns = small.shape[0], small.shape[1]
+    item.BitsAllocated, item.BitsStored, item.HighBit, item.PixelRepresentation = 8, 8, 7, 0
+    item.PixelData = small.tobytes()
+    return item
 
 
 def ink_mask(patient: SyntheticPatient, size: int = 512) -> np.ndarray:

@@ -144,3 +144,13 @@ def test_an_object_at_risk_without_a_region_names_what_a_region_needs(sc_profile
     assert "SecondaryCaptureImageStorage" in error.message and "128x128 pixels" in error.message
     assert "modality OT" in error.message and "pixels.regions" in error.message
     assert patient.patient_id not in error.message and patient.display_name not in error.message
+
+
+def test_the_icon_goes_with_the_text_even_without_the_standard_table(tmp_path: Path, key) -> None:
+    path = tmp_path / "own.yaml"
+    path.write_text("name: own\nclasses: {instance_uids: remap_uid}\npixels:\n  regions:\n"
+                    f"    - {{name: all, match: {{rows: {SIZE}}}, blank: [[0, 0, {SIZE}, 20]]}}\n")
+    source = fused_pet_ct_screenshot(size=SIZE, icon=True)
+    assert "IconImageSequence" in source
+    ds, _ = release(source, load_profile(path), key)
+    assert "IconImageSequence" not in ds and ds.BurnedInAnnotation == "NO"
