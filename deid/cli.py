@@ -36,6 +36,15 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--only-profile", action="store_true", help="only rules the profile itself sets")
     explain.add_argument("--format", choices=("text", "markdown"), default="text")
 
+    reid = sub.add_parser("reidentify", help="authorised: trace a released Patient ID or UID back to the "
+                          "original (the question is recorded in the audit log)")
+    reid.add_argument("records", type=Path, metavar="RECORDS_DIR", help="the run's or service's records folder")
+    reid.add_argument("--key-file", type=Path, help="the secret key the records were written with (default: $DEID_KEY_FILE)")
+    asked = reid.add_mutually_exclusive_group(required=True)
+    asked.add_argument("--patient-id", metavar="RELEASED_ID", help="a released Patient ID")
+    asked.add_argument("--uid", metavar="RELEASED_UID", help="a released Study, Series or SOP Instance UID")
+    reid.add_argument("--json", action="store_true", help="answer as JSON")
+
     demo = sub.add_parser("demo", help="make a synthetic patient and de-identify it with the VGHTPE profile")
     demo.add_argument("folder", nargs="?", type=Path, default=Path("demo-output"))
     return parser
@@ -68,6 +77,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "run":
         return _run(args)
+    if args.command == "reidentify":
+        return _reidentify(args)
     if args.command == "demo":
         from deid.demo import run_demo
 
@@ -91,6 +102,15 @@ def _run(args: argparse.Namespace) -> int:
                   progress=False if args.no_progress else None)
     print(summary.line())
     return EXIT_QUARANTINED if summary.quarantined else EXIT_OK
+
+
+def _reidentify(args: argparse.Namespace) -> int:
+    from deid.audit.reidentify import as_json, reidentify, render
+    from deid.keys import load_key_file
+
+    answer = reidentify(args.records, load_key_file(args.key_file), patient_id=args.patient_id, uid=args.uid)
+    sys.stdout.write(as_json(answer) if args.json else render(answer))
+    return EXIT_OK if answer.found else EXIT_QUARANTINED
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Mapping
 
 from deid.engine.deidentifier import Deidentifier
+from deid.engine.identity import Originals
 from deid.errors import ObjectError
 from deid.io.paths import output_path
 from deid.io.reader import read_object
@@ -36,6 +37,14 @@ class Outcome:
     sop_uid: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     adjusted: dict[str, int] = field(default_factory=dict)
+    # for the audit trail (deid.audit): see deid.engine.review for what is collected
+    applied: dict[str, str] = field(default_factory=dict)  # top-level "(gggg,eeee)" -> action (not keep)
+    kept_text: dict[str, list[str]] = field(default_factory=dict)  # keyword -> released free text
+    flagged_text: list[str] = field(default_factory=list)  # keywords whose kept text names the object's identity
+    references: list[dict] = field(default_factory=list)  # the released object's references
+    # ORIGINAL identity, only for the encrypted re-identification map: never logged, not in repr
+    originals: Originals = field(default_factory=Originals, repr=False)
+    pseudonyms: dict[str, str] = field(default_factory=dict)  # released patient_name, accession_number
 
 
 def make_private_dir(path: Path) -> Path:
@@ -100,7 +109,8 @@ class Pipeline:
             "written", output=str(target.relative_to(self.out)), sop_class_uid=result.sop_class_uid,
             modality=result.modality, patient_id=result.patient_id, study_uid=result.study_uid,
             series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
-            adjusted=dict(result.adjusted),
+            adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
+            flagged_text=result.flagged_text, originals=result.originals, pseudonyms=result.pseudonyms,
         )
 
     def _quarantine(self, data: bytes, reason: dict[str, str], original: str = "original.dcm") -> Outcome:

@@ -18,6 +18,7 @@ from pydicom.sequence import Sequence
 from deid.engine.compiler import CompiledRules, Decision
 from deid.engine.dates import DateFormError, generalise_da, generalise_dt
 from deid.engine.identity import Identity
+from deid.engine.review import KEPT_TEXT, peek
 from deid.engine.uids import UidRemapper
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.errors import ObjectError
@@ -44,6 +45,8 @@ class Walker:
         self.patient_id = patient_id
         self.counts: Counter[str] = Counter()
         self.adjusted: Counter[str] = Counter()
+        self.applied: dict[int, str] = {}  # top-level tag -> action, for every action but keep
+        self.kept_text: dict[str, list[str]] = {}  # KEPT_TEXT keyword -> distinct kept values
         self._case_number: str | None = None
         self.labels = rules.profile.labels  # tag -> Label kept in that attribute's pseudonym
 
@@ -51,6 +54,7 @@ class Walker:
         decide = self.rules.decide
         counts = self.counts
         elements = ds._dict
+        applied = None if path else self.applied
         removed = False
         for tag, raw in list(elements.items()):
             vr = raw.VR
@@ -65,7 +69,11 @@ class Walker:
             if action == "keep" or (action == "dummy" and vr == "SQ"):
                 if vr == "SQ":
                     self._walk_sequence(ds, tag, path, where)
+                elif tag in KEPT_TEXT:
+                    self._keep_text(ds, tag)
                 continue
+            if applied is not None:
+                applied[tag] = action
             if action == "remove":
                 # straight from the element dict: Dataset.__delitem__ costs ~10x more per element
                 del elements[tag]
@@ -92,6 +100,18 @@ class Walker:
             return
         for index, item in enumerate(value):
             self.walk(item, path + (tag,), where + ((tag, index),))
+
+    def _keep_text(self, ds: Dataset, tag: int) -> None:
+        """Collect the released values of a kept free-text attribute (for the review)."""
+        try:
+            values = peek(ds, tag)
+        except (ValueError, TypeError, LookupError):  # undecodable text: kept as is, not collected
+            return
+        if values:
+            seen = self.kept_text.setdefault(KEPT_TEXT[tag], [])
+            for value in values:
+                if value not in seen:
+                    seen.append(value)
 
     # -- actions on one element ------------------------------------------------------------
     def _apply(self, ds: Dataset, tag: int, vr: str, raw: Any, decision: Decision) -> None:
