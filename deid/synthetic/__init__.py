@@ -1,4 +1,4 @@
-"""Synthetic DICOM test and demo data: a four-phase liver CT and its RT Structure Set.
+"""Synthetic DICOM test and demo data: a four-phase liver CT, its RT Structure Set, landmark SRs.
 
 Every object is built deterministically from a patient index and carries planted PHI
 (see :meth:`SyntheticPatient.phi_values`) in the places a de-identifier must clean.
@@ -14,18 +14,23 @@ from deid.synthetic.files import (
 )
 from deid.synthetic.identity import PHASES, SyntheticPatient, make_patient
 from deid.synthetic.rtss import rtss
+from deid.synthetic.sr import LANDMARKS, SR_CLASSES, landmark_sr, place_landmarks
 from deid.synthetic.uids import derive_uid, instance_uid
 
 __all__ = [
+    "LANDMARKS",
     "PHASES",
     "PHASE_SERIES",
+    "SR_CLASSES",
     "SyntheticPatient",
     "ct_slice",
     "default_name",
     "derive_uid",
     "four_phase_ct",
     "instance_uid",
+    "landmark_sr",
     "make_patient",
+    "place_landmarks",
     "rtss",
     "study_folder_name",
     "write_dataset",
