@@ -12,6 +12,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from deid import __version__, standard
 from deid.engine.compiler import compile_rules
+from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
@@ -61,8 +62,11 @@ class Deidentifier:
         sop_class = str(ds.SOPClassUID).strip()
         self._check_burned_in(ds, sop_class)
         patient_id = str(ds.get("PatientID", "") or "").strip()
-        walker = Walker(compile_rules(self.profile, sop_class), self.identity, self.uids, patient_id)
+        rules = compile_rules(self.profile, sop_class)
+        cleaned = ContentTreeCleaner(rules).clean(ds)  # SR content items, before values change
+        walker = Walker(rules, self.identity, self.uids, patient_id)
         walker.walk(ds)
+        walker.counts.update(cleaned)
         self._mark(ds)
         ds.file_meta = self._file_meta(ds, sop_class)
         if hasattr(ds, "preamble"):

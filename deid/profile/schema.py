@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deid.profile.model import CLASS_NAMES
+from deid.profile.model import CLASS_NAMES, CONTENT_ITEM_ACTIONS
 
 _RULE = {
     "oneOf": [
@@ -38,6 +38,19 @@ PROFILE_SCHEMA = {
         "pseudonym": {
             "type": "object",
             "properties": {"case_number_digits": {"type": "integer", "minimum": 4, "maximum": 16}},
+            "additionalProperties": False,
+        },
+        "structured_content": {
+            "type": "object",
+            "properties": {
+                "text_with_identity": {"enum": list(CONTENT_ITEM_ACTIONS)},
+                "value_removed": {"enum": list(CONTENT_ITEM_ACTIONS)},
+            },
+            "additionalProperties": False,
+        },
+        "release_check": {
+            "type": "object",
+            "properties": {"dciodvfy": {"type": "boolean"}},
             "additionalProperties": False,
         },
         "classes": {
