@@ -15,9 +15,11 @@ and request attributes every SR header has.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from io import BytesIO
 
 import highdicom as hd
 import numpy as np
+from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.sr.codedict import codes
@@ -311,4 +313,12 @@ def landmark_sr(
     ds.TimezoneOffsetFromUTC = "+0800"
     add_private_elements(ds, patient, private_elements)
     modules.file_meta(ds, patient, transfer_syntax)
-    return ds
+    return _plain(ds)
+
+
+def _plain(ds: Dataset) -> Dataset:
+    """The object as a reader sees it: plain pydicom values (no highdicom classes, FL as stored)."""
+    buffer = BytesIO()
+    dcmwrite(buffer, ds, enforce_file_format=True)
+    buffer.seek(0)
+    return dcmread(buffer)

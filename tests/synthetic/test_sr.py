@@ -5,10 +5,11 @@ from __future__ import annotations
 import highdicom as hd
 import numpy as np
 import pytest
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 from support import to_bytes
 
-from deid.synthetic import LANDMARKS, SR_CLASSES, four_phase_ct, landmark_sr, make_patient
+from deid.synthetic import LANDMARKS, SR_CLASSES, landmark_sr, make_patient
 
 CONTENT = 0x0040A730
 
@@ -23,16 +24,16 @@ def content_items(ds: Dataset) -> list[Dataset]:
 
 
 @pytest.fixture(scope="module")
-def images() -> list[Dataset]:
-    return four_phase_ct(make_patient(0), slices=3, size=32)["P"]
+def images(landmark_study) -> list[Dataset]:
+    return landmark_study[0]
 
 
 @pytest.fixture(scope="module", params=sorted(SR_CLASSES))
-def report(request: pytest.FixtureRequest, images: list[Dataset], tmp_path_factory: pytest.TempPathFactory):
-    ds = landmark_sr(make_patient(0), images, sop_class=request.param)
+def report(request: pytest.FixtureRequest, landmark_study, tmp_path_factory: pytest.TempPathFactory):
+    data = landmark_study[1][request.param]
     path = tmp_path_factory.mktemp("sr") / f"{request.param}.dcm"
-    path.write_bytes(to_bytes(ds))
-    return request.param, ds, path
+    path.write_bytes(data)
+    return request.param, dcmread(path), path
 
 
 def test_sop_class_and_highdicom_reads_it(report) -> None:
@@ -102,9 +103,9 @@ def test_phi_is_planted_in_the_content_tree(report) -> None:
     assert ds.PatientName == p.dicom_name and ds.AccessionNumber == p.accession_number
 
 
-def test_deterministic(images: list[Dataset]) -> None:
-    first = to_bytes(landmark_sr(make_patient(0), images, sop_class="comprehensive"))
-    assert first == to_bytes(landmark_sr(make_patient(0), images, sop_class="comprehensive"))
+def test_deterministic(landmark_study) -> None:
+    images, reports = landmark_study
+    assert to_bytes(landmark_sr(make_patient(0), images, sop_class="enhanced")) == reports["enhanced"]
 
 
 def test_bad_arguments(images: list[Dataset]) -> None:
