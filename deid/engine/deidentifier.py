@@ -12,6 +12,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from deid import __version__, standard
 from deid.engine.compiler import compile_rules
+from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity, Originals
 from deid.engine.pixels import blank_region, describe_object, matching_region
 from deid.engine.review import IdentityTokens, peek, walked_references
@@ -81,8 +82,10 @@ class Deidentifier:
         originals = _originals(ds, patient_id)
         tokens = IdentityTokens(ds)
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
+        cleaned = ContentTreeCleaner(rules).clean(ds)  # SR content items, before values change
         walker = Walker(rules, self.identity, self.uids, patient_id)
         walker.walk(ds)
+        walker.counts.update(cleaned)
         if region is not None:
             ds.BurnedInAnnotation = "NO"
             walker.counts["blank_pixel_region"] += 1
