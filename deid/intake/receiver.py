@@ -26,13 +26,15 @@ STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC210
 
-# accepted as they are: the engine copies pixel data byte for byte and the forwarder sends the same syntax
+# accepted as they are: the engine copies pixel data byte for byte and the forwarder sends the same
+# syntax.  pynetdicom picks the first syntax of this list that a context proposes: compressed ones
+# come first, so a sender offering its object's own compressed syntax gets it (no conversion).
 TRANSFER_SYNTAXES = [
-    uids.ExplicitVRLittleEndian, uids.ImplicitVRLittleEndian, uids.DeflatedExplicitVRLittleEndian,
-    uids.ExplicitVRBigEndian, uids.JPEGBaseline8Bit, uids.JPEGExtended12Bit, uids.JPEGLossless,
-    uids.JPEGLosslessSV1, uids.JPEGLSLossless, uids.JPEGLSNearLossless, uids.JPEG2000Lossless,
-    uids.JPEG2000, uids.JPEG2000MCLossless, uids.JPEG2000MC, uids.RLELossless, uids.HTJ2KLossless,
-    uids.HTJ2KLosslessRPCL, uids.HTJ2K,
+    uids.JPEGBaseline8Bit, uids.JPEGExtended12Bit, uids.JPEGLossless, uids.JPEGLosslessSV1,
+    uids.JPEGLSLossless, uids.JPEGLSNearLossless, uids.JPEG2000Lossless, uids.JPEG2000,
+    uids.JPEG2000MCLossless, uids.JPEG2000MC, uids.HTJ2KLossless, uids.HTJ2KLosslessRPCL, uids.HTJ2K,
+    uids.RLELossless, uids.DeflatedExplicitVRLittleEndian,
+    uids.ExplicitVRLittleEndian, uids.ImplicitVRLittleEndian, uids.ExplicitVRBigEndian,
 ]
 
 
@@ -61,6 +63,7 @@ def _handle_requested(event: Any, allow: tuple[AllowedCaller, ...]) -> None:
     if not caller_allowed(allow, title, host):
         logs.get_logger("deid.intake").warning("association rejected", aet=title.strip(), code="calling-aet-not-allowed")
         assoc.acse.send_reject(0x01, 0x01, 0x03)
+        assoc.kill()  # as pynetdicom does after its own rejections: lets the reject PDU go out first
 
 
 def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
