@@ -336,8 +336,8 @@ class Node:
         self.log.info("draining")
         if self.receiver is not None:
             self.receiver.stop_accepting()
-            if not self.receiver.wait_idle(DRAIN_SECONDS):
-                self.receiver.abort_all()
+            self.receiver.wait_idle(DRAIN_SECONDS)
+            self.receiver.abort_all()  # what is left: connections that never became associations
         self.stop_workers.set()
         for process in self.workers.values():
             process.join(self.settings.forward_timeout * (len(self.settings.destinations) + 1) + 30)

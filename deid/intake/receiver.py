@@ -101,7 +101,7 @@ class Receiver:
         ae.maximum_associations = settings.max_associations
         ae.require_called_aet = False
         ae.network_timeout = 120
-        ae.acse_timeout = 60
+        ae.acse_timeout = 30
         ae.dimse_timeout = 120
         ae.maximum_pdu_size = 0  # no limit: larger PDUs, fewer round trips
         ae.add_supported_context(Verification)
@@ -129,10 +129,12 @@ class Receiver:
             server.shutdown()
 
     def active(self) -> int:
-        return len([a for a in self.ae.active_associations if a.is_acceptor])
+        """Associations established with senders (a bare TCP connection or one still negotiating
+        is not counted: it has sent nothing that could be lost)."""
+        return len([a for a in self.ae.active_associations if a.is_acceptor and a.is_established])
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until no association is in progress; False when ``timeout`` passed first."""
+        """Wait until no established association is left; False when ``timeout`` passed first."""
         deadline = time.monotonic() + timeout
         while self.active():
             if time.monotonic() > deadline:
