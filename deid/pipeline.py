@@ -114,6 +114,10 @@ class Pipeline:
             references=result.references,
         )
 
+    def quarantine_bytes(self, data: bytes, reason: dict[str, str]) -> Outcome:
+        """Quarantine an object for a reason found after the rules (e.g. a destination refused it)."""
+        return self._quarantine(data, reason)
+
     def _quarantine(self, data: bytes, reason: dict[str, str], original: str = "original.dcm") -> Outcome:
         """Keep the original and a reason file in the quarantine (a PHI zone, mode 0700)."""
         entry = make_private_dir(self.quarantine_dir) / hashlib.sha256(data).hexdigest()[:24]
