@@ -1,1 +1,1 @@
-"""Audit: records of what was done to every object, reports a person reads, verification of an output."""
+"""What a person reads later: audit records, reports, verification, references between objects."""
