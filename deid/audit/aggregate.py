@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deid.audit.references import Reference, dangling
+
 AUDIT_FOLDER = "audit"
 RELEASED_OUTCOMES = frozenset({"written", "forwarded", "skipped"})
 _EMPTY_REFERENCES = re.compile(r'"references"\s*:\s*\[\s*\]')
@@ -268,19 +270,26 @@ class Aggregator:
 
 
 def dangling_references(refs: list[dict[str, Any]], released_class: Any) -> list[tuple[dict[str, Any], str]]:
-    """The instance references (as in audit lines) that point at no released object, or at one of
-    another SOP class, with the problem found."""
+    """The instance references (dicts, as in audit lines) that point at no released object, or at one
+    of another SOP class (``deid.audit.references.dangling``), each with the problem found."""
+    released = _Released(released_class)
     found = []
     for ref in refs:
-        if ref.get("kind") != "instance":
-            continue
-        actual = released_class(_text(ref.get("uid")))
-        wanted = _text(ref.get("sop_class_uid"))
-        if actual is None:
-            found.append((ref, "not released"))
-        elif wanted and actual and actual != wanted:
-            found.append((ref, "SOP class differs"))
+        reference = Reference(**{k: _text(ref.get(k)) for k in ("kind", "uid", "sop_class_uid", "path")})
+        if dangling([reference], released):
+            found.append((ref, "not released" if released.get(reference.uid) is None else "SOP class differs"))
     return found
+
+
+class _Released:
+    """The released objects (SOP Instance UID -> SOP Class UID) as ``dangling`` reads them."""
+
+    def __init__(self, lookup: Any) -> None:
+        self._lookup = lookup
+
+    def get(self, uid: str, default: str | None = None) -> str | None:
+        found = self._lookup(uid)
+        return default if found is None else found
 
 
 def _text(value: Any) -> str:

@@ -23,6 +23,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.valuerep import validate_value
 
+from deid.audit.references import Reference, dangling, references
 from deid.engine.compiler import compile_rules
 from deid.engine.dates import generalise_da, generalise_dt
 from deid.engine.uids import CLASS_UID_TAGS, is_well_known
@@ -51,7 +52,6 @@ CODES: dict[str, str] = {
 _FILE_META_WRITTEN = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012,
                                 0x00020013})
 _MARKS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})  # added by deid after the rules
-_STORAGE_SOP = re.compile(r"^1\.2\.840\.10008\.5\.1\.4\.")
 _UID_IN_TEXT = re.compile(r"\d+(?:\.\d+){3,}")
 _TOKEN = re.compile(r"[^\W_]+")
 _HASH = re.compile(r"^[0-9A-Fa-f]{1,64}$")
@@ -155,7 +155,7 @@ class Verifier:
         root = (profile.uid_root or "").rstrip(".")
         self.uid_prefixes = ("2.25.",) + ((root + ".",) if root else ())
         self.released: dict[str, str] = {}  # SOP Instance UID -> SOP Class UID of every file read
-        self.references: list[tuple[str, str, str, str]] = []  # file, path, uid, sop class
+        self.references: list[tuple[str, Reference]] = []  # (file, instance reference) of every file
 
     # -- one file --------------------------------------------------------------------------
     def check_file(self, path: Path, name: str) -> list[Finding]:
@@ -176,6 +176,7 @@ class Verifier:
             self.released[sop_uid] = sop_class
         self._check_marks(ds, name, add)
         self._walk(ds, name, compile_rules(self.profile, sop_class), (), (), add)
+        self.references += [(name, ref) for ref in references(ds) if ref.kind == "instance"]
         return findings
 
     def _check_marks(self, ds: Dataset, name: str, add: Any) -> None:
@@ -188,7 +189,6 @@ class Verifier:
 
     def _walk(self, ds: Dataset, name: str, rules: Any, path: tuple[int, ...],
               where: tuple[tuple[int, int], ...], add: Any) -> None:
-        self._note_reference(ds, name, where)
         for elem in ds:
             tag, vr = elem.tag, elem.VR
             here = element_path(where, tag)
@@ -258,19 +258,11 @@ class Verifier:
     def _remapped(self, uid: str) -> bool:
         return uid.startswith(self.uid_prefixes) or is_well_known(uid)
 
-    def _note_reference(self, item: Dataset, name: str, where: tuple[tuple[int, int], ...]) -> None:
-        if not where:
-            return
-        uid = str(item.get("ReferencedSOPInstanceUID", "") or "")
-        sop_class = str(item.get("ReferencedSOPClassUID", "") or "")
-        if uid and _STORAGE_SOP.match(sop_class):
-            self.references.append((name, element_path(where, 0x00081155), uid, sop_class))
-
     # -- across files ----------------------------------------------------------------------
     def dangling(self) -> list[Finding]:
         """References (at any depth, any file) to an instance not in the tree or of another class."""
-        return [Finding(name, path, "dangling-reference") for name, path, uid, sop_class in self.references
-                if self.released.get(uid) != sop_class]
+        return [Finding(name, ref.path, "dangling-reference") for name, ref in self.references
+                if dangling([ref], self.released)]
 
 
 def load_originals(records: Path, key: Any) -> Originals:
