@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from deid.checks.release import release_check
 from deid.engine.deidentifier import Deidentifier
 from deid.errors import ObjectError
 from deid.io.paths import output_path
@@ -35,6 +36,7 @@ class Outcome:
     sop_uid: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     adjusted: dict[str, int] = field(default_factory=dict)
+    preexisting_problems: int = 0  # IOD problems the input already had (let through, not added)
 
 
 def make_private_dir(path: Path) -> Path:
@@ -68,6 +70,8 @@ class Pipeline:
             ds = read_object(data)
             result = self.deidentifier.deidentify(ds)
             encoded = encode(result.dataset)
+            checked = release_check(self.deidentifier.profile, data, result.dataset, result.sop_class_uid,
+                                    encoded)
         except ObjectError as exc:
             return self._quarantine(data, exc.as_reason())
         except Exception as exc:  # fail closed: an unknown error is a quarantine, never a release
@@ -80,7 +84,7 @@ class Pipeline:
             "written", output=str(target.relative_to(self.out)), sop_class_uid=result.sop_class_uid,
             modality=result.modality, patient_id=result.patient_id, study_uid=result.study_uid,
             series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
-            adjusted=dict(result.adjusted),
+            adjusted=dict(result.adjusted), preexisting_problems=checked.count,
         )
 
     def _quarantine(self, data: bytes, reason: dict[str, str]) -> Outcome:
