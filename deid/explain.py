@@ -78,7 +78,36 @@ def render(rows: list[ExplainRow], profile: Profile, sop_class: str, fmt: str = 
     if fmt == "markdown":
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table[1:]]
-        return head + "\n\n" + "\n".join(lines) + "\n"
+        return head + "\n\n" + "\n".join(lines) + "\n" + "".join("\n" + part for part in extras(profile, uid))
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table]
-    return head + "\n" + "\n".join(lines) + "\n"
+    return head + "\n" + "\n".join(lines) + "\n" + "".join("\n" + part for part in extras(profile, uid))
+
+
+def extras(profile: Profile, sop_class_uid: str) -> list[str]:
+    """The profile's pseudonym labels and the pixel regions that can apply to this SOP class, as text."""
+    parts = []
+    if profile.labels:
+        lines = ["Labels kept in pseudonyms (<label><separator><keyed value>, within the rule's length):"]
+        for tag, label in sorted(profile.labels.items()):
+            lines.append(f"  {tag_name(tag)}  {label.describe()}  ({label.source})")
+        parts.append("\n".join(lines) + "\n")
+    regions = [r for r in profile.pixel_regions
+               if "sop_class" not in r.match or sop_class_uid in r.match["sop_class"]]
+    if regions:
+        lines = ["Pixel regions blanked (first match wins; then Burned In Annotation NO; boxes are "
+                 "[x, y, width, height] in pixels from the top left, every frame):"]
+        for region in regions:
+            match = ", ".join(f"{key}={'|'.join(_sop_name(v) if key == 'sop_class' else v for v in values)}"
+                              for key, values in region.match.items()) or "any object"
+            boxes = " ".join(f"[{x}, {y}, {w}, {h}]" for x, y, w, h in region.boxes)
+            lines.append(f"  {region.name}: when {match}: blank {boxes}  ({region.source})")
+        parts.append("\n".join(lines) + "\n")
+    elif sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.7"):
+        parts.append("Pixel regions: none for this SOP class; a Secondary Capture without Burned In "
+                     "Annotation NO is quarantined (burned-in-annotation-risk) unless the profile sets allow_burned_in\n")
+    return parts
+
+
+def _sop_name(uid: str) -> str:
+    return UID_dictionary[uid][4] if uid in UID_dictionary else uid

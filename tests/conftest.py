@@ -67,6 +67,23 @@ def study_copy(tmp_path: Path, patient: SyntheticPatient) -> Path:
 
 
 @pytest.fixture(scope="session")
+def full_study(tmp_path_factory: pytest.TempPathFactory, patient: SyntheticPatient) -> Path:
+    """The sample study plus a SEG on the 'P' phase and a PET series (read-only use)."""
+    folder = tmp_path_factory.mktemp("full") / "incoming"
+    write_sample_study(folder, patient, slices=SLICES, size=SIZE, seg=True, pet=True)
+    return folder
+
+
+@pytest.fixture
+def orthanc(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real Orthanc of the test's own (see tests/orthanc.py), stopped after the test."""
+    from orthanc import Orthanc
+
+    with Orthanc(tmp_path / "orthanc") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def landmark_study(patient: SyntheticPatient) -> tuple[list[Dataset], dict[str, bytes]]:
     """A small CT series (phase P) and the three landmark SRs over it, as Part 10 bytes (built once:
     highdicom takes a while)."""

@@ -60,11 +60,18 @@ def _is_curve(group: int) -> bool:
 
 
 class CompiledRules:
-    """A profile compiled for one SOP class."""
+    """A profile compiled for one SOP class.
 
-    def __init__(self, profile: Profile, sop_class_uid: str) -> None:
+    ``keep_references``: the object lists the instances it references in its Common Instance
+    Reference module (Referenced Series Sequence); then removing a reference sequence coded
+    X/Z/U* would break that module's condition, so such sequences are kept with their UIDs
+    remapped (the U the code allows "to maintain IOD conformance").
+    """
+
+    def __init__(self, profile: Profile, sop_class_uid: str, keep_references: bool = False) -> None:
         self.profile = profile
         self.sop_class_uid = sop_class_uid
+        self.keep_references = keep_references
         self._sop_rules = profile.sop_class_rules.get(sop_class_uid, {})
         self._cache: dict[tuple[tuple[int, ...], int, str], Decision] = {}
 
@@ -159,6 +166,8 @@ class CompiledRules:
         if code in simple:
             return Decision(simple[code], source)
         # compound codes resolve from the attribute's Type in this IOD
+        if code.endswith("U*") and vr == "SQ" and self.keep_references:
+            return Decision("keep", f"{source} -> U: references listed in Common Instance Reference")
         choices = code.rstrip("*").split("/")
         if level == 1 and ("D" in choices or "U" in choices):
             action = "remap_uid" if vr == "UI" else ("keep" if vr == "SQ" else "dummy")
@@ -193,10 +202,11 @@ class CompiledRules:
 
 
 @cache
-def _compiled(profile: Profile, sop_class_uid: str) -> CompiledRules:
-    return CompiledRules(profile, sop_class_uid)
+def _compiled(profile: Profile, sop_class_uid: str, keep_references: bool) -> CompiledRules:
+    return CompiledRules(profile, sop_class_uid, keep_references)
 
 
-def compile_rules(profile: Profile, sop_class_uid: str) -> CompiledRules:
-    """The compiled rules of a profile for a SOP class (one instance per pair, per process)."""
-    return _compiled(profile, sop_class_uid)
+def compile_rules(profile: Profile, sop_class_uid: str, *, keep_references: bool = False) -> CompiledRules:
+    """The compiled rules of a profile for a SOP class (one instance per pair, per process);
+    ``keep_references`` as in :class:`CompiledRules`."""
+    return _compiled(profile, sop_class_uid, keep_references)
