@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -119,19 +120,34 @@ def _collapse(path: tuple[int, ...], points: tuple[tuple[int, ...], ...]) -> tup
 
 def iod_problems(ds: Dataset, sop_class_uid: str) -> list[Problem]:
     """Every Type 1/2 and VR problem of ``ds`` in the IOD of ``sop_class_uid`` (none if unknown)."""
-    problems: list[Problem] = []
     modules = standard.iod_modules(sop_class_uid)
+    if not modules:
+        return []
     present = {int(tag) for tag in ds._dict}
-    for _ie, module, usage in modules:
-        if module == "FileMetaInformation":
-            continue
-        rows, top, points = _module_rows(module)
-        if usage != "M" and not top & present:
-            continue
-        _check_item(ds, (), "", rows, points, problems)
-    if modules:
-        problems.extend(vr_problems(ds))
+    checked = tuple(
+        module for _ie, module, usage in modules
+        if module != "FileMetaInformation" and (usage == "M" or _module_rows(module)[1] & present)
+    )
+    rows, points = _merged_rows(checked)
+    problems: list[Problem] = []
+    _check_item(ds, (), "", rows, points, problems)
+    problems.extend(vr_problems(ds))
     return problems
+
+
+@cache
+def _merged_rows(modules: tuple[str, ...]) -> tuple[_Rows, tuple[tuple[int, ...], ...]]:
+    """The Type 1/2 rows of the modules checked together (strictest level per path and tag)."""
+    merged: dict[tuple[int, ...], dict[int, int]] = {}
+    points: list[tuple[int, ...]] = []
+    for module in modules:
+        rows, _top, module_points = _module_rows(module)
+        for path, found in rows.items():
+            for tag, level in found:
+                at = merged.setdefault(path, {})
+                at[tag] = min(level, at.get(tag, level))
+        points.extend(p for p in module_points if p not in points)
+    return {path: tuple(found.items()) for path, found in merged.items()}, tuple(points)
 
 
 def _check_item(ds: Dataset, path: tuple[int, ...], where: str, rows: _Rows,
@@ -169,7 +185,7 @@ def _content_item_rows(item: Dataset) -> tuple[tuple[int, int], ...]:
 
 
 def _is_empty(ds: Dataset, tag: int, elem: Any) -> bool:
-    if getattr(elem, "is_raw", False) or elem.__class__.__name__ == "RawDataElement":
+    if isinstance(elem, RawDataElement):
         return not elem.length
     value = elem.value
     if value is None or value == "" or value == b"":
@@ -181,9 +197,13 @@ def _is_empty(ds: Dataset, tag: int, elem: Any) -> bool:
 
 # -- values fit their VR ------------------------------------------------------------------------
 def vr_problems(ds: Dataset, where: str = "") -> Iterator[Problem]:
-    """Values that do not fit their VR, at any depth (text read as stored, without decoding
-    unless a length check needs the character set)."""
+    """Values that do not fit their VR, at any depth, among the values de-identification wrote:
+    an element still raw at its offset in the file (``value_tell`` > 0) holds the input's bytes,
+    so it cannot be a problem de-identification added, and is skipped (which keeps the check
+    cheap). Text is read as stored, decoded only when a length check needs the character set."""
     for tag, elem in list(ds._dict.items()):
+        if isinstance(elem, RawDataElement) and elem.value_tell:  # (a raw sequence: nothing in it changed)
+            continue
         vr = elem.VR or vr_of(tag)
         if vr == "SQ":
             value = ds[tag].value
@@ -198,7 +218,7 @@ def vr_problems(ds: Dataset, where: str = "") -> Iterator[Problem]:
 
 
 def _fits(ds: Dataset, tag: int, vr: str, elem: Any) -> bool:
-    raw = elem.__class__.__name__ == "RawDataElement"
+    raw = isinstance(elem, RawDataElement)
     if vr in _BINARY_SIZE:
         if raw:
             return elem.value is None or len(elem.value) % _BINARY_SIZE[vr] == 0
