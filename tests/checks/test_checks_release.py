@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from support import to_bytes
+from support import deid, run_args, to_bytes
 
 from deid.checks.release import check_iod
 from deid.errors import ObjectError
 from deid.io.reader import read_object
 from deid.pipeline import Pipeline
 from deid.profile.loader import load_profile
-from deid.synthetic import four_phase_ct
+from deid.synthetic import four_phase_ct, write_datasets
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,17 @@ def test_a_problem_the_input_had_flows_and_is_counted(tmp_path, image, vghtpe, k
     assert outcome.status == "written" and outcome.preexisting_problems == 1
     clean = pipeline(tmp_path, vghtpe, key).process_bytes(to_bytes(image))
     assert clean.status == "written" and clean.preexisting_problems == 0
+
+
+def test_the_run_summary_counts_what_inputs_already_had(tmp_path, image, key_file) -> None:
+    imperfect = copy.deepcopy(image)
+    del imperfect.KVP
+    source = tmp_path / "in"
+    write_datasets([imperfect], source)
+    result = deid(*run_args(source, tmp_path / "out", key_file))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out-records" / "summary.json").read_text())
+    assert summary["written"] == 1 and summary["preexisting_problems"] == 1
 
 
 def test_a_new_problem_beside_an_old_one_still_quarantines(tmp_path, image, key) -> None:
