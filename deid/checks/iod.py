@@ -271,6 +271,10 @@ def _value_fits(vr: str, value: str) -> bool:
         return vr in ("ST", "LT", "UC") or not _CONTROL.search(text)
     if not value:
         return True
+    if vr in ("DA", "TM") and value.count("-") == 1 or vr == "DT" and value.count("-") == 1 and "+" not in value:
+        # a range (a query form): only an input can have brought it; de-identification keeps its form
+        if all(not part or _value_fits(vr, part) for part in value.split("-")):
+            return True
     limit = _LIMITS.get(vr)
     if limit is not None and len(value) > limit:
         return False
