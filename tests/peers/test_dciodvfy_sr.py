@@ -21,25 +21,27 @@ IOD_NAMES = {"enhanced": "EnhancedSR", "comprehensive": "ComprehensiveSR", "comp
 
 
 @pytest.fixture(scope="module")
-def released(landmark_study, vghtpe, key, tmp_path_factory) -> dict[str, tuple[Path, Path]]:
-    """(source, output) files of each SR class, de-identified with vghtpe."""
+def released(landmark_study, vghtpe, basic, key, tmp_path_factory) -> dict[tuple[str, str], tuple[Path, Path]]:
+    """(source, output) files of each SR class, de-identified with each shipped profile."""
     folder = tmp_path_factory.mktemp("sr-peers")
     pairs = {}
-    for kind, data in landmark_study[1].items():
-        source, output = folder / f"{kind}.dcm", folder / f"{kind}.out.dcm"
-        source.write_bytes(data)
-        output.write_bytes(release(data, vghtpe, key)[1])
-        pairs[kind] = (source, output)
+    for profile in (vghtpe, basic):
+        for kind, data in landmark_study[1].items():
+            source, output = folder / f"{kind}.dcm", folder / f"{kind}.{profile.name}.dcm"
+            source.write_bytes(data)
+            output.write_bytes(release(data, profile, key)[1])
+            pairs[(profile.name, kind)] = (source, output)
     return pairs
 
 
+@pytest.mark.parametrize("profile", ["vghtpe", "ps3.15-basic"])
 @pytest.mark.parametrize("kind", sorted(SR_CLASSES))
-def test_dciodvfy_finds_no_new_error_in_a_released_sr(released, kind: str) -> None:
+def test_dciodvfy_finds_no_new_error_in_a_released_sr(released, profile: str, kind: str) -> None:
     peers.require_tool("dciodvfy")
-    source, output = released[kind]
+    source, output = released[(profile, kind)]
     assert IOD_NAMES[kind] in peers.dciodvfy_lines(output)  # it checked the SR class's own IOD
     before, after = peers.dciodvfy_errors(source), peers.dciodvfy_errors(output)
-    print(f"dciodvfy errors {kind}: before {len(before)}, after {len(after)}")
+    print(f"dciodvfy errors {kind} ({profile}): before {len(before)}, after {len(after)}")
     assert [line for line in after if line not in before] == []
     assert after == []  # the builder's SRs are valid, and so are the releases
 
@@ -71,7 +73,7 @@ def test_the_gate_quarantines_an_error_de_identification_added(tmp_path, landmar
 
 def test_check_dciodvfy_counts_what_the_input_had(released) -> None:
     peers.require_tool("dciodvfy")
-    source, output = released["comprehensive"]
+    source, output = released[("vghtpe", "comprehensive")]
     assert check_dciodvfy(source.read_bytes(), output.read_bytes()) == 0
 
 
