@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from deid.checks.release import release_check
 from deid.engine.deidentifier import Deidentifier
 from deid.engine.identity import Originals
 from deid.errors import ObjectError
@@ -45,6 +46,7 @@ class Outcome:
     # ORIGINAL identity, only for the encrypted re-identification map: never logged, not in repr
     originals: Originals = field(default_factory=Originals, repr=False)
     pseudonyms: dict[str, str] = field(default_factory=dict)  # released patient_name, accession_number
+    preexisting_problems: int = 0  # IOD problems the input already had (let through, not added)
 
 
 def make_private_dir(path: Path) -> Path:
@@ -97,6 +99,8 @@ class Pipeline:
             ds = read_object(data)
             result = self.deidentifier.deidentify(ds)
             encoded = encode(result.dataset)
+            checked = release_check(self.deidentifier.profile, data, result.dataset, result.sop_class_uid,
+                                    encoded)
         except ObjectError as exc:
             return self._quarantine(data, exc.as_reason())
         except Exception as exc:  # fail closed: an unknown error is a quarantine, never a release
@@ -111,7 +115,7 @@ class Pipeline:
             series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
             adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
             flagged_text=result.flagged_text, originals=result.originals, pseudonyms=result.pseudonyms,
-            references=result.references,
+            references=result.references, preexisting_problems=checked.count,
         )
 
     def quarantine_bytes(self, data: bytes, reason: dict[str, str]) -> Outcome:
