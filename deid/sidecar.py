@@ -14,9 +14,10 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, Callable
+from typing import Any
 
 from deid.engine.uids import UidRemapper
 from deid.errors import ObjectError
@@ -279,8 +280,7 @@ class _Job:
         if not lines:
             raise _unknown_format("csv", "an empty file")
         if delimiter is None:
-            header = lines[0]
-            delimiter = max((",", ";", "\t"), key=header.count)
+            delimiter = max((",", ";", "\t"), key=lines[0].count)
         rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
         header = rows[0]
         rules = []

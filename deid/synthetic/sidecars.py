@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from pydicom.dataset import Dataset
 
@@ -29,7 +29,7 @@ def tumour_box(image: Dataset) -> tuple[int, int, int, int]:
     cx, cy, _ = TUMOUR_CENTRE_MM
 
     def pixel(value: float, origin: float) -> int:
-        return int(round((value - origin) / spacing))
+        return round((value - origin) / spacing)
 
     r = TUMOUR_RADIUS_MM
     return pixel(cx - r, x0), pixel(cy - r, y0), pixel(cx + r, x0), pixel(cy + r, y0)
