@@ -135,7 +135,7 @@ def odd_sidecars(folder: str | Path, image: Dataset, patient: SyntheticPatient) 
         # neither its name nor <filename> is a UID: it cannot follow its image
         f"{patient.patient_id}_slice2.xml": (
             good_voc.replace(f"<filename>{uid}</filename>", "<filename>slice2.dcm</filename>"),
-            "sidecar-bad-value"),
+            "sidecar-no-image-reference"),
         # a landmark list with a patient_name column, one as JSON with the operator
         "landmarks_named.csv": (landmark_csv([image], patient, extra=True), "sidecar-unknown-field"),
         "landmarks_operator.json": (landmark_json([image], patient, extra=True), "sidecar-unknown-field"),
