@@ -8,7 +8,7 @@ never decoded: an object that needs blanking in that form is quarantined with wh
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import numpy as np
 from pydicom.dataelem import RawDataElement
@@ -34,8 +34,10 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(value if value is not None else "").strip().upper()
 
 
-def matching_region(ds: Dataset, sop_class: str, regions: Iterable[PixelRegion]) -> PixelRegion | None:
+def matching_region(ds: Dataset, sop_class: str, regions: Sequence[PixelRegion]) -> PixelRegion | None:
     """The first region whose every condition holds for ``ds`` (values compared upper-cased)."""
+    if not regions:
+        return None
     values = {"sop_class": sop_class}
     for keyword, key in _MATCH_ATTRIBUTES:
         values[key] = _text(ds, keyword)
