@@ -8,6 +8,7 @@ from pydicom.uid import UID_dictionary
 
 from deid import standard
 from deid.engine.compiler import compile_rules
+from deid.engine.content_items import CONTENT_SEQUENCE, CONTENT_VALUE_TAGS
 from deid.engine.vr import vr_of
 from deid.errors import UsageError
 from deid.profile.model import Profile
@@ -45,13 +46,18 @@ def explain(profile: Profile, sop_class: str, *, only_profile: bool = False) -> 
     tags: set[int] = set(profile.tag_rules) | set(profile.sop_class_rules.get(uid, {}))
     if profile.standard_table and not only_profile:
         tags |= {row.tag for row in standard.confidentiality_rows() if row.tag is not None}
+    if not only_profile:
+        tags |= set(CONTENT_VALUE_TAGS)
     rows = []
     for tag in sorted(tags):
         vr = vr_of(tag)
-        decision = rules.decide((), tag, vr)
+        content_value = tag in CONTENT_VALUE_TAGS  # decided where it lives: inside a content item
+        decision = rules.decide((CONTENT_SEQUENCE,) if content_value else (), tag, vr)
         if only_profile and decision.source.startswith(("ps3.15", "default")):
             continue
         name = tag_name(tag)[len(format_tag(tag)) + 1:]
+        if content_value:
+            name += f" ({CONTENT_VALUE_TAGS[tag]} item)"
         rows.append(ExplainRow(format_tag(tag), name, vr, decision.describe(), decision.source, decision.note))
     for class_name, tag_label, name, example, vr in CLASS_ROWS:
         rule = profile.class_rules.get(class_name)

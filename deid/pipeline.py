@@ -111,7 +111,12 @@ class Pipeline:
             series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
             adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
             flagged_text=result.flagged_text, originals=result.originals, pseudonyms=result.pseudonyms,
+            references=result.references,
         )
+
+    def quarantine_bytes(self, data: bytes, reason: dict[str, str]) -> Outcome:
+        """Quarantine an object for a reason found after the rules (e.g. a destination refused it)."""
+        return self._quarantine(data, reason)
 
     def _quarantine(self, data: bytes, reason: dict[str, str], original: str = "original.dcm") -> Outcome:
         """Keep the original and a reason file in the quarantine (a PHI zone, mode 0700)."""

@@ -12,9 +12,10 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from deid import __version__, standard
 from deid.engine.compiler import compile_rules
+from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity, Originals
 from deid.engine.pixels import blank_region, describe_object, matching_region
-from deid.engine.review import IdentityTokens, peek
+from deid.engine.review import IdentityTokens, peek, walked_references
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
 from deid.errors import ObjectError
@@ -51,6 +52,7 @@ class Result:
     flagged_text: list[str] = field(default_factory=list)
     originals: Originals = field(default_factory=Originals, repr=False)
     pseudonyms: dict[str, str] = field(default_factory=dict)  # released name and accession number
+    references: list[dict] = field(default_factory=list)  # deid.audit.references.Reference as dicts
 
 
 class Deidentifier:
@@ -80,8 +82,10 @@ class Deidentifier:
         originals = _originals(ds, patient_id)
         tokens = IdentityTokens(ds)
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
+        cleaned = ContentTreeCleaner(rules).clean(ds)  # SR content items, before values change
         walker = Walker(rules, self.identity, self.uids, patient_id)
         walker.walk(ds)
+        walker.counts.update(cleaned)
         if region is not None:
             ds.BurnedInAnnotation = "NO"
             walker.counts["blank_pixel_region"] += 1
@@ -105,6 +109,7 @@ class Deidentifier:
             flagged_text=tokens.flagged(walker.kept_text) if walker.kept_text else [],
             originals=originals,
             pseudonyms=pseudonyms,
+            references=[ref.as_dict() for ref in walked_references(walker.items)],
         )
 
     def _check_burned_in(self, ds: Dataset, sop_class: str) -> None:

@@ -48,12 +48,14 @@ class Walker:
         self.adjusted: Counter[str] = Counter()
         self.applied: dict[int, str] = {}  # top-level tag -> action, for every action but keep
         self.kept_text: dict[str, list[str]] = {}  # KEPT_TEXT keyword -> distinct kept values
+        self.items: list[tuple[Dataset, Where]] = []  # every dataset walked, in order (for references)
         self._case_number: str | None = None
         self.labels = rules.profile.labels  # tag -> Label kept in that attribute's pseudonym
 
     def walk(self, ds: Dataset, path: tuple[int, ...] = (), where: Where = ()) -> None:
         decide = self.rules.decide
         counts = self.counts
+        self.items.append((ds, where))
         elements = ds._dict
         applied = None if path else self.applied
         removed = False

@@ -136,6 +136,8 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
     if not fits("LO", method):
         raise ProfileError(f"{path}: method_description: longer than 64 characters (LO)")
 
+    content = data.get("structured_content", {})
+    checks = data.get("release_check", {})
     standard_table = data.get("standard_table", parent.standard_table if parent else False)
     digits = data.get("pseudonym", {}).get("case_number_digits", parent.case_number_digits if parent else 10)
     return Profile(
@@ -156,6 +158,11 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
         chain=(parent.chain if parent else ()) + (data["name"],),
         labels=_labels(path, data.get("pseudonym", {}).get("labels", {}), parent, tag_rules, sop_rules),
         pixel_regions=_regions(path, data.get("pixels", {}).get("regions", []), parent),
+        text_with_identity=content.get(
+            "text_with_identity", parent.text_with_identity if parent else "quarantine"),
+        content_value_removed=content.get(
+            "value_removed", parent.content_value_removed if parent else "remove_item"),
+        dciodvfy_gate=checks.get("dciodvfy", parent.dciodvfy_gate if parent else False),
     )
 
 

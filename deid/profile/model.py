@@ -27,6 +27,14 @@ PRECEDENCE = ("sop_class_tag", "tag", "class", "base", "default")
 
 CLASS_NAMES = ("private", "overlays", "curves", "instance_uids", "dates")
 
+# What happens to an SR content item (structured_content: in the YAML) when ...
+#   text_with_identity: its kept TEXT value contains an identity value of the object;
+#   value_removed: a rule removes or empties its value (Type 1C: the item would be invalid).
+# remove_item: the whole content item goes (its subtree too, unless that holds measurements,
+# coordinates or references: then the object is quarantined); quarantine: the object goes to
+# quarantine.
+CONTENT_ITEM_ACTIONS = ("remove_item", "quarantine")
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -116,6 +124,9 @@ class Profile:
     chain: tuple[str, ...] = ()
     labels: Mapping[int, Label] = field(default_factory=dict)  # tag -> label kept in its pseudonym
     pixel_regions: tuple[PixelRegion, ...] = ()  # first match wins
+    text_with_identity: str = "quarantine"  # structured_content.text_with_identity
+    content_value_removed: str = "remove_item"  # structured_content.value_removed
+    dciodvfy_gate: bool = False  # release_check.dciodvfy: quarantine what adds a dciodvfy error
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_rules", _frozen(self.tag_rules))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deid.profile.model import CLASS_NAMES, LABEL_MISMATCH, REGION_KEYS
+from deid.profile.model import CLASS_NAMES, CONTENT_ITEM_ACTIONS, LABEL_MISMATCH, REGION_KEYS
 
 _RULE = {
     "oneOf": [
@@ -78,6 +78,19 @@ PROFILE_SCHEMA = {
         "pixels": {
             "type": "object",
             "properties": {"regions": {"type": "array", "items": _REGION}, "note": {"type": "string"}},
+            "additionalProperties": False,
+        },
+        "structured_content": {
+            "type": "object",
+            "properties": {
+                "text_with_identity": {"enum": list(CONTENT_ITEM_ACTIONS)},
+                "value_removed": {"enum": list(CONTENT_ITEM_ACTIONS)},
+            },
+            "additionalProperties": False,
+        },
+        "release_check": {
+            "type": "object",
+            "properties": {"dciodvfy": {"type": "boolean"}},
             "additionalProperties": False,
         },
         "classes": {
