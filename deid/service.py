@@ -101,9 +101,9 @@ class Worker:
     def handle(self, item: Item) -> None:
         """Take one claimed item to its outcome (forwarded, quarantined, or waiting for a retry)."""
         copy = self.items / f"{item.id}.dcm"
-        if not (item.attempts and copy.is_file()):
-            if not self._deidentify(item, copy):
-                return
+        processed = not (item.attempts and copy.is_file())
+        if processed and not self._deidentify(item, copy):
+            return
         waiting: str | None = None
         for name, destination in self.destinations:
             if name in item.sent:
@@ -131,9 +131,9 @@ class Worker:
                 os.fsync(handle.fileno())
             fsync_dir(self.items)
             self.spool.retry(item, waiting, first_delay=self.settings.retry.first_delay,
-                             max_delay=self.settings.retry.max_delay)
+                             max_delay=self.settings.retry.max_delay, processed=processed and item.attempts == 0)
             return
-        self.spool.ack(item)
+        self.spool.ack(item, processed=processed and item.attempts == 0)
         copy.unlink(missing_ok=True)
 
     def _deidentify(self, item: Item, copy: Path) -> bool:
@@ -161,8 +161,6 @@ class Worker:
             pass
         self._last_outcome = outcome
         self._record_outcome(outcome)
-        if item.attempts == 0:
-            self.spool.processed(item)
         return True
 
     def _reject(self, item: Item, copy: Path, destination: str, status: int | None) -> None:

@@ -146,11 +146,6 @@ class Spool:
                               (worker, now + lease, row[0]))
         return Item(row[0], self.files / row[1], row[2], tuple(json.loads(row[3])), row[4])
 
-    def processed(self, item: Item) -> None:
-        """Count an object de-identified (written, ready to forward)."""
-        with self._transaction():
-            self._count("processed")
-
     def mark_sent(self, item: Item, destination: str) -> Item:
         """Record that ``destination`` has the object (a retry will not send it there again)."""
         sent = tuple(sorted(set(item.sent) | {destination}))
@@ -158,11 +153,14 @@ class Spool:
             self.conn.execute("UPDATE items SET sent = ? WHERE id = ?", (json.dumps(sent), item.id))
         return Item(item.id, item.path, item.attempts, sent, item.received)
 
-    def ack(self, item: Item) -> None:
-        """The object reached every destination: finish the item, then delete its original."""
+    def ack(self, item: Item, *, processed: bool = False) -> None:
+        """The object reached every destination: finish the item, then delete its original.
+        ``processed``: it was de-identified in this attempt (counted in the same commit)."""
         with self._transaction():
             self._finish(item, "done", None)
             self._count("forwarded")
+            if processed:
+                self._count("processed")
         self._delete(item.path)
 
     def quarantine(self, item: Item, reason: str) -> None:
@@ -172,7 +170,8 @@ class Spool:
             self._count("quarantined")
         self._delete(item.path)
 
-    def retry(self, item: Item, reason: str, *, first_delay: float, max_delay: float) -> float:
+    def retry(self, item: Item, reason: str, *, first_delay: float, max_delay: float,
+              processed: bool = False) -> float:
         """Put the item back to wait: the delay doubles per attempt up to ``max_delay``; returns it."""
         delay = min(max_delay, first_delay * (2 ** min(item.attempts, 30)))
         with self._transaction():
@@ -181,6 +180,8 @@ class Spool:
                 "worker = NULL, lease_until = NULL WHERE id = ? AND state = 'claimed'",
                 (time.time() + delay, reason, item.id))
             self._count("retried")
+            if processed:
+                self._count("processed")
         return delay
 
     def release(self, item: Item) -> None:

@@ -154,3 +154,23 @@ def echoscu(port: int, *extra: str, aet: str = SENDER) -> subprocess.CompletedPr
     return subprocess.run([require_tool("/usr/bin/echoscu"), "-aet", aet, "-aec", NODE, *extra,
                            "127.0.0.1", str(port)], env=dcmtk_env(), capture_output=True, text=True,
                           timeout=60, check=False)
+
+
+def acknowledged(storescu_output: str) -> set[str]:
+    """The files a ``storescu -v`` run got a success response for."""
+    done: set[str] = set()
+    current = None
+    for line in storescu_output.splitlines():
+        if "Sending file: " in line:
+            current = line.split("Sending file: ", 1)[1].strip()
+        elif "Received Store Response (Success)" in line and current is not None:
+            done.add(current)
+            current = None
+    return done
+
+
+def start_storescu(port: int, files: Iterable[Path], *extra: str, aet: str = SENDER) -> subprocess.Popen[str]:
+    """storescu -v in the background (read its output with ``communicate``)."""
+    return subprocess.Popen([require_tool("/usr/bin/storescu"), "-v", "-aet", aet, "-aec", NODE, *extra,
+                             "127.0.0.1", str(port), *map(str, files)], env=dcmtk_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
