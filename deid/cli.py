@@ -10,6 +10,7 @@ from deid import logs
 from deid.errors import UsageError
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+EXIT_FINDINGS = 4  # deid verify found something that must not be in a release
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +37,28 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--only-profile", action="store_true", help="only rules the profile itself sets")
     explain.add_argument("--format", choices=("text", "markdown"), default="text")
 
+    reid = sub.add_parser("reidentify", help="authorised: trace a released Patient ID or UID back to the "
+                          "original (the question is recorded in the audit log)")
+    reid.add_argument("records", type=Path, metavar="RECORDS_DIR", help="the run's or service's records folder")
+    reid.add_argument("--key-file", type=Path, help="the secret key the records were written with (default: $DEID_KEY_FILE)")
+    asked = reid.add_mutually_exclusive_group(required=True)
+    asked.add_argument("--patient-id", metavar="RELEASED_ID", help="a released Patient ID")
+    asked.add_argument("--uid", metavar="RELEASED_UID", help="a released Study, Series or SOP Instance UID")
+    reid.add_argument("--json", action="store_true", help="answer as JSON")
     _add_serve(sub)
+    report = sub.add_parser("report", help="write the HTML, JSON and CSV report of a records folder")
+    report.add_argument("records", type=Path, metavar="RECORDS_DIR", help="the --records folder of runs")
+    report.add_argument("--out", required=True, type=Path, help="folder for report.html, report.json, *.csv")
+
+    verify = sub.add_parser("verify", help="scan a de-identified tree for identity, UIDs, private tags, "
+                            "bad values, missing method attributes and broken references")
+    verify.add_argument("out", type=Path, metavar="OUT", help="the output folder of a run")
+    verify.add_argument("--profile", default="vghtpe", help="the profile the tree was made with (default: vghtpe)")
+    verify.add_argument("--records", type=Path, help="records folder: search for the original values of its "
+                        "re-identification map (needs the key)")
+    verify.add_argument("--key-file", type=Path, help="secret key that opens the map (default: $DEID_KEY_FILE)")
+    verify.add_argument("--case-pattern", help="regular expression a case number in Patient's Name matches "
+                        "(default: the profile's number of digits; give it when a --lookup was used)")
 
     demo = sub.add_parser("demo", help="make a synthetic patient and de-identify it with the VGHTPE profile")
     demo.add_argument("folder", nargs="?", type=Path, default=Path("demo-output"))
@@ -70,10 +92,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "run":
         return _run(args)
+    if args.command == "reidentify":
+        return _reidentify(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "status":
         return _status(args)
+    if args.command == "report":
+        from deid.audit.report import write_report
+
+        html = write_report(args.records, args.out)
+        print(f"deid report: {html} (and report.json, *.csv in {args.out})")
+        return EXIT_OK
+    if args.command == "verify":
+        return _verify(args)
     if args.command == "demo":
         from deid.demo import run_demo
 
@@ -97,6 +129,15 @@ def _run(args: argparse.Namespace) -> int:
                   progress=False if args.no_progress else None)
     print(summary.line())
     return EXIT_QUARANTINED if summary.quarantined else EXIT_OK
+
+
+def _reidentify(args: argparse.Namespace) -> int:
+    from deid.audit.reidentify import as_json, reidentify, render
+    from deid.keys import load_key_file
+
+    answer = reidentify(args.records, load_key_file(args.key_file), patient_id=args.patient_id, uid=args.uid)
+    sys.stdout.write(as_json(answer) if args.json else render(answer))
+    return EXIT_OK if answer.found else EXIT_QUARANTINED
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -152,6 +193,41 @@ def _status(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.data}: no spool here (is it the --data folder of a deid serve?)") from None
     print(json.dumps(stats, sort_keys=True) if args.json else format_status(stats), end="\n" if args.json else "")
     return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import re
+
+    from deid.audit.verify import CODES, load_originals, verify_tree
+    from deid.profile.loader import load_profile
+
+    if not args.out.is_dir():
+        raise UsageError(f"{args.out}: no such output folder")
+    if args.case_pattern:
+        try:
+            re.compile(args.case_pattern)
+        except re.error:
+            raise UsageError("--case-pattern is not a valid regular expression") from None
+    profile = load_profile(args.profile)
+    originals = None
+    if args.records is not None:
+        from deid.keys import load_key_file
+
+        originals = load_originals(args.records, load_key_file(args.key_file))
+    elif args.key_file is not None:
+        raise UsageError("--key-file is used with --records (the records hold the re-identification map)")
+    files, findings = verify_tree(args.out, profile, originals=originals, case_pattern=args.case_pattern)
+    for finding in sorted(findings):
+        print(finding.line())
+    if not findings:
+        print(f"deid verify: {files} files checked, nothing found", file=sys.stderr)
+        return EXIT_OK
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.code] = counts.get(finding.code, 0) + 1
+    print(f"deid verify: {files} files checked, {len(findings)} findings: " + ", ".join(
+        f"{code} {n} ({CODES.get(code, '')})" for code, n in sorted(counts.items())), file=sys.stderr)
+    return EXIT_FINDINGS
 
 
 if __name__ == "__main__":
