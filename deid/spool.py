@@ -243,7 +243,7 @@ class Spool:
             return spool_stats(self.conn)
 
     # -- internals ----------------------------------------------------------------------------
-    def _transaction(self) -> "_Transaction":
+    def _transaction(self) -> _Transaction:
         return _Transaction(self.conn, self._lock)
 
     def _count(self, name: str, n: int = 1) -> None:

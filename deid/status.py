@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Mapping
+from typing import Any
 
 HELP = {
     "received": ("counter", "objects received and answered success (durable in the spool)"),
@@ -43,7 +44,7 @@ def start_status_server(settings: Any, spool: Any, node: Any) -> ThreadingHTTPSe
     """Serve ``/healthz`` (200 or 503, JSON) and ``/metrics`` on settings.status_host:status_port."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        def do_GET(self) -> None:
             stats = spool.stats()
             up = node.healthy()
             if self.path.split("?")[0] == "/healthz":

@@ -59,7 +59,7 @@ class Storescp:
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Storescp":
+    def start(self) -> Storescp:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [require_tool("/usr/bin/storescp"), "--fork", "-aet", DEST, "-od", str(self.folder), *self.extra,
@@ -77,7 +77,7 @@ class Storescp:
     def instances(self) -> list[Path]:
         return sorted(p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
-    def __enter__(self) -> "Storescp":
+    def __enter__(self) -> Storescp:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
@@ -103,7 +103,7 @@ class Node:
         self.process: subprocess.Popen[str] | None = None
         self.log = data.parent / f"{data.name}-serve.log"
 
-    def start(self, *, wait: bool = True) -> "Node":
+    def start(self, *, wait: bool = True) -> Node:
         handle = open(self.log, "a")
         self.process = subprocess.Popen([sys.executable, "-m", "deid", *self.args], env=self.env,
                                         stdout=handle, stderr=subprocess.STDOUT, text=True)
@@ -130,7 +130,7 @@ class Node:
                                 capture_output=True, text=True, timeout=30, check=True)
         return json.loads(result.stdout)
 
-    def __enter__(self) -> "Node":
+    def __enter__(self) -> Node:
         return self.start()
 
     def __exit__(self, *_: object) -> None:

@@ -83,7 +83,7 @@ def test_recover_after_a_crash(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     for data in (b"claimed", b"gone", b"done"):
         spool.put(data)
-    claimed, gone, done = spool.claim("w"), spool.claim("w"), spool.claim("w")
+    _claimed, gone, done = spool.claim("w"), spool.claim("w"), spool.claim("w")
     spool.conn.execute("UPDATE items SET state = 'done', finished = ? WHERE id = ?", (time.time(), done.id))
     gone.path.unlink()  # a row without its file
     (tmp_path / "incoming" / "abc123.dcm").write_bytes(b"orphan")  # a file without its row

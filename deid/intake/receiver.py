@@ -16,7 +16,7 @@ from typing import Any
 
 from pydicom import uid as uids
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import Verification, _STORAGE_CLASSES
+from pynetdicom.sop_class import _STORAGE_CLASSES, Verification
 
 from deid import logs
 from deid.settings import AllowedCaller, ServeSettings, TlsFiles

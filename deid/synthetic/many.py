@@ -8,7 +8,6 @@ from io import BytesIO
 from pathlib import Path
 
 from pydicom import dcmwrite
-
 from pydicom.dataset import Dataset
 
 from deid.synthetic.ct import ct_slice

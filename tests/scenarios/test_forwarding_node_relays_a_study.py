@@ -64,6 +64,23 @@ def test_status_counts_and_originals_released(relayed) -> None:
     assert list((relayed["data"] / "spool" / "incoming").iterdir()) == []
 
 
+def test_each_outcome_is_in_the_audit_records_without_phi(relayed, patient) -> None:
+    import json
+
+    lines = [json.loads(line) for path in sorted((relayed["data"] / "records" / "audit").glob("*.jsonl"))
+             for line in path.read_text().splitlines()]
+    events = [line["outcome"] for line in lines]
+    n = len(relayed["files"])
+    assert events.count("written") == n and events.count("forwarded") == n
+    assert {line["source"] for line in lines} == {"serve"}
+    released = {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in relayed["received"]}
+    assert {line["sop_uid"] for line in lines if line["outcome"] == "forwarded"} == released
+    for path in (relayed["data"] / "records").rglob("*"):
+        if path.is_file():
+            assert phi_found(path.read_bytes(), patient) == [], path.name
+    assert phi_found(relayed["log"], patient) == []
+
+
 def test_sigterm_drains_and_exits_0(relayed) -> None:
     assert relayed["exit"] == 0
     assert '"draining"' in relayed["log"] and '"stopped"' in relayed["log"]
