@@ -81,3 +81,13 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path, key_file: Path) -> No
     assert "max_associations" in result.stderr
     result = deid("serve", "--config", config, env={"DEID_SERVE_MAX_ASSOCIATIONS": "2", "DEID_SERVE_PORT": "-1"})
     assert result.returncode == 2 and "port" in result.stderr
+
+
+def test_the_shipped_example_configs_load() -> None:
+    from support import REPO
+
+    example = load_settings(REPO / "deploy" / "deid-serve.example.yaml", environ={})
+    assert example.ae_title == "DEID" and example.status_port == 9102 and len(example.allow) == 2
+    assert example.allow[1] == AllowedCaller("CT_SCANNER_1", "10.1.2.3")
+    compose = load_settings(REPO / "deploy" / "compose" / "deid.yaml", environ={})
+    assert [d.name for d in compose.destinations] == ["DOWNSTREAM@downstream:4242"]

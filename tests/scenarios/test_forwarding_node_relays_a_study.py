@@ -8,7 +8,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from servenode import Node, Storescp, echoscu, storescu, wait_until
-from support import SLICES, phi_found
+from support import SLICES, deid, phi_found
 
 from deid.spool import read_stats
 
@@ -79,6 +79,16 @@ def test_each_outcome_is_in_the_audit_records_without_phi(relayed, patient) -> N
         if path.is_file():
             assert phi_found(path.read_bytes(), patient) == [], path.name
     assert phi_found(relayed["log"], patient) == []
+
+
+def test_deid_status_prints_the_counts(relayed) -> None:
+    result = deid("status", "--data", relayed["data"])
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split() for line in result.stdout.splitlines())
+    n = str(len(relayed["files"]))
+    assert (lines["received"], lines["processed"], lines["forwarded"]) == (n, n, n)
+    assert (lines["quarantined"], lines["retrying"], lines["depth"], lines["oldest_age_seconds"]) == ("0", "0", "0", "0.0")
+    assert deid("status", "--data", relayed["data"] / "nowhere").returncode == 2
 
 
 def test_sigterm_drains_and_exits_0(relayed) -> None:
