@@ -30,6 +30,7 @@ POLL_SECONDS = 0.05  # an idle worker looks for new items this often
 DRAIN_SECONDS = 120.0  # SIGTERM: how long associations in progress may take to finish
 LEASE_SECONDS = 3600.0
 RECORDS_SYNC_SECONDS = 0.5
+MAX_CRASHES = 3  # workers that may die on one object before it is quarantined
 
 
 def _die_with_parent(parent: int) -> None:
@@ -101,6 +102,9 @@ class Worker:
 
     def handle(self, item: Item) -> None:
         """Take one claimed item to its outcome (forwarded, quarantined, or waiting for a retry)."""
+        if item.crashes >= MAX_CRASHES:
+            self._give_up(item)
+            return
         pending = [(name, d) for name, d in self.destinations if name not in item.sent]
         now = time.monotonic()
         if item.attempts and all(self.down_until.get(name, 0.0) > now for name, _ in pending):
@@ -181,6 +185,17 @@ class Worker:
             except OSError:
                 break
             folder = folder.parent
+
+    def _give_up(self, item: Item) -> None:
+        """An object during which workers died MAX_CRASHES times: quarantined, not tried again."""
+        reason = {"code": "worker-crashed", "stage": "rules", "path": "",
+                  "message": f"a worker process died {item.crashes} times on this object; report it to the "
+                             "deid maintainers with the quarantined file"}
+        outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
+        self._record(outcome, "quarantined")
+        self._sync_records()
+        self.spool.quarantine(item, "worker-crashed")
+        self.log.error("quarantined", code="worker-crashed", quarantine=outcome.quarantine)
 
     def _reject(self, item: Item, destination: str, status: int | None) -> None:
         """A destination refused the object for good: the original goes to the quarantine."""

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS items (
     state TEXT NOT NULL,                -- queued | claimed | retry | done | quarantined | lost
     received REAL NOT NULL,             -- unix time the object was answered success
     attempts INTEGER NOT NULL DEFAULT 0,
+    crashes INTEGER NOT NULL DEFAULT 0, -- workers that died holding it (a poison object)
     next_at REAL NOT NULL DEFAULT 0,    -- a retry waits until then
     lease_until REAL,
     worker TEXT,
@@ -62,6 +63,7 @@ class Item:
     attempts: int
     sent: tuple[str, ...]
     received: float
+    crashes: int = 0
 
 
 def connect(path: Path, *, reader: bool = False) -> sqlite3.Connection:
@@ -137,21 +139,21 @@ class Spool:
         now = time.time()
         with self._transaction():
             row = self.conn.execute(
-                "SELECT id, name, attempts, sent, received FROM items WHERE "
+                "SELECT id, name, attempts, sent, received, crashes FROM items WHERE "
                 "(state = 'queued') OR (state = 'retry' AND next_at <= ?) OR (state = 'claimed' AND lease_until < ?) "
                 "ORDER BY next_at, id LIMIT 1", (now, now)).fetchone()
             if row is None:
                 return None
             self.conn.execute("UPDATE items SET state = 'claimed', worker = ?, lease_until = ? WHERE id = ?",
                               (worker, now + lease, row[0]))
-        return Item(row[0], self.files / row[1], row[2], tuple(json.loads(row[3])), row[4])
+        return Item(row[0], self.files / row[1], row[2], tuple(json.loads(row[3])), row[4], row[5])
 
     def mark_sent(self, item: Item, destination: str) -> Item:
         """Record that ``destination`` has the object (a retry will not send it there again)."""
         sent = tuple(sorted(set(item.sent) | {destination}))
         with self._transaction():
             self.conn.execute("UPDATE items SET sent = ? WHERE id = ?", (json.dumps(sent), item.id))
-        return Item(item.id, item.path, item.attempts, sent, item.received)
+        return Item(item.id, item.path, item.attempts, sent, item.received, item.crashes)
 
     def ack(self, item: Item, *, processed: bool = False) -> None:
         """The object reached every destination: finish the item, then delete its original.
@@ -191,10 +193,11 @@ class Spool:
                               "WHERE id = ? AND state = 'claimed'", (item.id,))
 
     def release_worker(self, worker: str) -> int:
-        """Queue again every item a (dead) worker held; returns how many."""
+        """Queue again every item a dead worker held, counting the crash against it (an object that
+        keeps killing workers is quarantined by the next one); returns how many."""
         with self._transaction():
-            cursor = self.conn.execute("UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
-                                       "WHERE state = 'claimed' AND worker = ?", (worker,))
+            cursor = self.conn.execute("UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL, "
+                                       "crashes = crashes + 1 WHERE state = 'claimed' AND worker = ?", (worker,))
         return cursor.rowcount
 
     # -- start-up -----------------------------------------------------------------------------

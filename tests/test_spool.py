@@ -116,3 +116,12 @@ def test_status_reads_the_data_folder(tmp_path: Path) -> None:
     time.sleep(0.05)
     stats = read_stats(tmp_path)
     assert stats["depth"] == 1 and stats["oldest_age_seconds"] > 0
+
+
+def test_a_dead_workers_items_are_queued_again_with_the_crash_counted(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.put(b"a")
+    assert spool.claim("w1").crashes == 0
+    assert spool.release_worker("w1") == 1
+    item = spool.claim("w2")
+    assert item is not None and item.crashes == 1 and item.attempts == 0
