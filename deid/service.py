@@ -53,8 +53,9 @@ def _destination(setting: DestinationSettings) -> Any:
     tls = None
     if setting.tls is not None:
         tls = forward.TlsSettings(cert=setting.tls.cert, key=setting.tls.key, ca=setting.tls.ca)
-    return forward.Destination(setting.ae_title, setting.host, setting.port,
-                               called_by=setting.calling_ae_title, tls=tls)
+    return forward.Destination(
+        setting.ae_title, setting.host, setting.port, called_by=setting.calling_ae_title, tls=tls
+    )
 
 
 class Worker:
@@ -74,12 +75,22 @@ class Worker:
         key = load_key_file(settings.key_file)
         lookup = load_lookup(settings.lookup) if settings.lookup else None
         self.scratch = settings.outgoing / name
-        self.pipeline = Pipeline(profile, key, out=self.scratch, quarantine=settings.quarantine,
-                                 lookup=lookup, durable=False)
+        self.pipeline = Pipeline(
+            profile,
+            key,
+            out=self.scratch,
+            quarantine=settings.quarantine,
+            lookup=lookup,
+            durable=False,
+        )
         self.spool = Spool(settings.spool)
         self.destinations = [(d.name, _destination(d)) for d in settings.destinations]
-        self.forwarder = Forwarder([d for _, d in self.destinations], timeout=settings.forward_timeout)
-        self.down_until: dict[str, float] = {}  # a destination that just failed is not tried again at once
+        self.forwarder = Forwarder(
+            [d for _, d in self.destinations], timeout=settings.forward_timeout
+        )
+        self.down_until: dict[
+            str, float
+        ] = {}  # a destination that just failed is not tried again at once
         self.records = _open_records(settings, profile, key, name)
         self._synced = 0.0
 
@@ -126,7 +137,9 @@ class Worker:
         else:
             self.spool.ack(item, processed=item.attempts == 0)
 
-    def _forward(self, item: Item, pending: list[tuple[str, Any]], outcome: Any, copy: Path) -> str | None:
+    def _forward(
+        self, item: Item, pending: list[tuple[str, Any]], outcome: Any, copy: Path
+    ) -> str | None:
         """Send the de-identified copy to each pending destination; the reason to wait, if any
         (``"rejected"`` when a destination refused it for good and it went to the quarantine)."""
         waiting: str | None = None
@@ -143,7 +156,12 @@ class Worker:
             elif result.outcome == "retry":
                 waiting = "destination-unavailable" if result.status is None else "destination-busy"
                 self.down_until[name] = time.monotonic() + min(5.0, self.settings.retry.first_delay)
-                self.log.warning("forward deferred", code=waiting, status=result.status, attempt=item.attempts + 1)
+                self.log.warning(
+                    "forward deferred",
+                    code=waiting,
+                    status=result.status,
+                    attempt=item.attempts + 1,
+                )
                 self._record(outcome, "retrying", destination=name)
             else:
                 self._reject(item, name, result.status)
@@ -151,8 +169,13 @@ class Worker:
         return waiting
 
     def _defer(self, item: Item, reason: str, *, processed: bool = False) -> None:
-        self.spool.retry(item, reason, first_delay=self.settings.retry.first_delay,
-                         max_delay=self.settings.retry.max_delay, processed=processed)
+        self.spool.retry(
+            item,
+            reason,
+            first_delay=self.settings.retry.first_delay,
+            max_delay=self.settings.retry.max_delay,
+            processed=processed,
+        )
 
     def _deidentify(self, item: Item) -> Any:
         """Run the pipeline on the original (deterministic: a retry makes the same bytes); the
@@ -169,8 +192,13 @@ class Worker:
             self._record(outcome, "quarantined")
             self._sync_records()
             self.spool.quarantine(item, code)
-            self.log.warning("quarantined", code=code, stage=(outcome.reason or {}).get("stage"),
-                             path=(outcome.reason or {}).get("path"), quarantine=outcome.quarantine)
+            self.log.warning(
+                "quarantined",
+                code=code,
+                stage=(outcome.reason or {}).get("stage"),
+                path=(outcome.reason or {}).get("path"),
+                quarantine=outcome.quarantine,
+            )
             return None
         if item.attempts == 0:
             self._record(outcome, "written")
@@ -179,7 +207,9 @@ class Worker:
     def _remove_copy(self, copy: Path) -> None:
         copy.unlink(missing_ok=True)
         folder = copy.parent
-        while folder != self.scratch and self.scratch in folder.parents:  # empty folders of the copy
+        while (
+            folder != self.scratch and self.scratch in folder.parents
+        ):  # empty folders of the copy
             try:
                 folder.rmdir()
             except OSError:
@@ -188,9 +218,13 @@ class Worker:
 
     def _give_up(self, item: Item) -> None:
         """An object during which workers died MAX_CRASHES times: quarantined, not tried again."""
-        reason = {"code": "worker-crashed", "stage": "rules", "path": "",
-                  "message": f"a worker process died {item.crashes} times on this object; report it to the "
-                             "deid maintainers with the quarantined file"}
+        reason = {
+            "code": "worker-crashed",
+            "stage": "rules",
+            "path": "",
+            "message": f"a worker process died {item.crashes} times on this object; "
+            "report it to the deid maintainers with the quarantined file",
+        }
         outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
         self._record(outcome, "quarantined")
         self._sync_records()
@@ -199,23 +233,33 @@ class Worker:
 
     def _reject(self, item: Item, destination: str, status: int | None) -> None:
         """A destination refused the object for good: the original goes to the quarantine."""
-        reason = {"code": "forward-rejected", "stage": "forward", "path": "",
-                  "message": f"destination {destination} refused the object permanently "
-                             f"(DIMSE status 0x{(status or 0):04X}); check the destination's configuration"}
+        reason = {
+            "code": "forward-rejected",
+            "stage": "forward",
+            "path": "",
+            "message": f"destination {destination} refused the object permanently "
+            f"(DIMSE status 0x{(status or 0):04X}); check the destination's configuration",
+        }
         outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
         self._record(outcome, "quarantined", destination=destination)
         self._sync_records()
         self.spool.quarantine(item, "forward-rejected")
-        self.log.warning("quarantined", code="forward-rejected", stage="forward", status=status,
-                         quarantine=outcome.quarantine)
+        self.log.warning(
+            "quarantined",
+            code="forward-rejected",
+            stage="forward",
+            status=status,
+            quarantine=outcome.quarantine,
+        )
 
-    # -- records (the audit trail) ------------------------------------------------------------------
+    # -- records (the audit trail) -------------------------------------------------------
     def _record(self, outcome: Any, event: str, *, destination: str | None = None) -> None:
         self.records.record(outcome, event=event, destination=destination)
 
     def _sync_records(self) -> None:
         """Lines reach the OS as they are recorded (a killed process loses none); they are made
-        durable before an original is released, at most every RECORDS_SYNC_SECONDS (one fsync for many)."""
+        durable before an original is released, at most every RECORDS_SYNC_SECONDS (one fsync
+        for many)."""
         now = time.monotonic()
         if now - self._synced >= RECORDS_SYNC_SECONDS:
             self.records.flush()
@@ -228,19 +272,27 @@ def _open_records(settings: ServeSettings, profile: Any, key: Any, name: str) ->
 
     from deid.audit.trail import AuditTrail
 
-    return AuditTrail(make_private_dir(settings.records), key=key, profile=profile,
-                      run_id=f"{uuid.uuid4().hex[:12]}", source="serve")
+    return AuditTrail(
+        make_private_dir(settings.records),
+        key=key,
+        profile=profile,
+        run_id=f"{uuid.uuid4().hex[:12]}",
+        source="serve",
+    )
 
 
 def _worker_main(settings: ServeSettings, name: str, stop: Any, parent: int) -> None:
     _die_with_parent(parent)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the main process drains and then tells us to stop
+    signal.signal(
+        signal.SIGTERM, signal.SIG_IGN
+    )  # the main process drains and then tells us to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure()
     Worker(settings, name).run(stop)
 
 
 # -- the main process ---------------------------------------------------------------------------
+
 
 def prepare_data_folder(settings: ServeSettings) -> Any:
     """Create the data folder (owner-only) and lock it: one node per data folder."""
@@ -263,7 +315,7 @@ def clean_outgoing(settings: ServeSettings) -> None:
 
 
 class Node:
-    """The running node (main process): owns the spool, the receiver, the workers and the status server."""
+    """The running node (main process): the spool, the receiver, the workers, the status server."""
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
@@ -294,7 +346,9 @@ class Node:
 
         self.check()
         lock = prepare_data_folder(self.settings)
-        spool = self.spool = Spool(self.settings.spool, min_free_bytes=self.settings.min_free_mb * 1024 * 1024)
+        spool = self.spool = Spool(
+            self.settings.spool, min_free_bytes=self.settings.min_free_mb * 1024 * 1024
+        )
         recovered = spool.recover()
         clean_outgoing(self.settings)
         if any(recovered.values()):
@@ -305,8 +359,10 @@ class Node:
         except OSError as exc:
             spool.close()
             lock.close()
-            raise UsageError(f"port: cannot listen on {self.settings.host}:{self.settings.port} "
-                             f"({exc.strerror or exc.__class__.__name__})") from None
+            raise UsageError(
+                f"port: cannot listen on {self.settings.host}:{self.settings.port} "
+                f"({exc.strerror or exc.__class__.__name__})"
+            ) from None
         for index in range(self.settings.workers):
             self._start_worker(index)
         if self.settings.status_port:
@@ -315,7 +371,9 @@ class Node:
             self.status = start_status_server(self.settings, spool, self)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        self.log.info("serving", aet=self.settings.ae_title, port=port, workers=self.settings.workers)
+        self.log.info(
+            "serving", aet=self.settings.ae_title, port=port, workers=self.settings.workers
+        )
         if on_ready is not None:
             on_ready(port)
         try:
@@ -337,8 +395,12 @@ class Node:
     def _start_worker(self, index: int) -> None:
         self.serial += 1
         name = f"w{index}-{self.serial}"
-        process = self.context.Process(target=_worker_main, name=f"deid-worker-{index}",
-                                       args=(self.settings, name, self.stop_workers, os.getpid()), daemon=True)
+        process = self.context.Process(
+            target=_worker_main,
+            name=f"deid-worker-{index}",
+            args=(self.settings, name, self.stop_workers, os.getpid()),
+            daemon=True,
+        )
         process.start()
         process.deid_name = name  # type: ignore[attr-defined]
         self.workers[index] = process
@@ -349,8 +411,12 @@ class Node:
         for index, process in list(self.workers.items()):
             if not process.is_alive() and not self.stop_workers.is_set():
                 released = self.spool.release_worker(process.deid_name)
-                self.log.error("worker died; restarting it", code="worker-died", status=process.exitcode,
-                               count=released)
+                self.log.error(
+                    "worker died; restarting it",
+                    code="worker-died",
+                    status=process.exitcode,
+                    count=released,
+                )
                 self._start_worker(index)
 
     def _drain(self) -> None:

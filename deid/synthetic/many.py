@@ -24,22 +24,32 @@ def _vary(ds: Dataset, series: str, x: float, y: float, index: int) -> Dataset:
     return ds
 
 
-def _template(patient: SyntheticPatient, size: int, label: str) -> tuple[Dataset, str, float, float]:
+def _template(
+    patient: SyntheticPatient, size: int, label: str
+) -> tuple[Dataset, str, float, float]:
     series = patient.series_uid(label)
     template = ct_slice(patient, series_uid=series, index=0, size=size, private_elements=20)
     x, y, _z = (float(v) for v in template.ImagePositionPatient)
     return template, series, x, y
 
 
-def many_ct_slices(patient: SyntheticPatient, count: int, *, size: int = 32, label: str = "MANY") -> list[Dataset]:
-    """``count`` distinct CT images of one series (same planted PHI in each), ``size`` x ``size``."""
+def many_ct_slices(
+    patient: SyntheticPatient, count: int, *, size: int = 32, label: str = "MANY"
+) -> list[Dataset]:
+    """``count`` distinct CT images of one series (same planted PHI in each), size x size."""
     template, series, x, y = _template(patient, size, label)
     return [_vary(copy.deepcopy(template), series, x, y, index) for index in range(count)]
 
 
-def write_many_ct_slices(folder: str | Path, count: int, patient: SyntheticPatient | None = None, *,
-                         size: int = 32, label: str = "MANY") -> list[Path]:
-    """Write ``count`` distinct CT objects into ``folder`` as ``0000.dcm``, ``0001.dcm``, ... fast: the
+def write_many_ct_slices(
+    folder: str | Path,
+    count: int,
+    patient: SyntheticPatient | None = None,
+    *,
+    size: int = 32,
+    label: str = "MANY",
+) -> list[Path]:
+    """Write ``count`` distinct CT objects into ``folder`` (``0000.dcm``, ...), fast: the
     template is encoded once; each copy gets its own SOP Instance UID (``<series>.1nnnnn``) and
     Instance Number by replacing bytes of equal length."""
     folder = Path(folder)
@@ -55,7 +65,7 @@ def write_many_ct_slices(folder: str | Path, count: int, patient: SyntheticPatie
     paths = []
     for index in range(count):
         data = bytearray(template.replace(marker_uid.encode(), f"{series}.1{index:05d}".encode()))
-        data[number_at:number_at + 6] = f"{index + 1:<6d}".encode()
+        data[number_at : number_at + 6] = f"{index + 1:<6d}".encode()
         path = folder / f"{index:04d}.dcm"
         path.write_bytes(bytes(data))
         paths.append(path)

@@ -25,7 +25,9 @@ def _stat(node: Node, name: str) -> float:
         return 0
 
 
-def test_kill_9_at_any_moment_loses_nothing_and_doubles_nothing(tmp_path: Path, key_file: Path, vghtpe, key) -> None:
+def test_kill_9_at_any_moment_loses_nothing_and_doubles_nothing(
+    tmp_path: Path, key_file: Path, vghtpe, key
+) -> None:
     patient = make_patient(7)
     files = write_many_ct_slices(tmp_path / "in", N, patient, size=16)
     acked: set[str] = set()
@@ -56,8 +58,11 @@ def test_kill_9_at_any_moment_loses_nothing_and_doubles_nothing(tmp_path: Path, 
             output, _ = sender.communicate(timeout=120)
             acked.update(acknowledged(output))
             forwarded = _stat(node, "forwarded")
-            wait_until(lambda: _stat(node, "forwarded") >= forwarded + 20 or _stat(node, "depth") == 0, 60,
-                       "forwarding to go on")
+            wait_until(
+                lambda: _stat(node, "forwarded") >= forwarded + 20 or _stat(node, "depth") == 0,
+                60,
+                "forwarding to go on",
+            )
             node.kill9()
             assert len(acked) == N
             node.start()  # 5: let it finish
@@ -69,7 +74,9 @@ def test_kill_9_at_any_moment_loses_nothing_and_doubles_nothing(tmp_path: Path, 
 
     expected = {release(p, vghtpe, key)[0].SOPInstanceUID for p in files}
     found = [pydicom.dcmread(p) for p in received]
-    assert len(found) == N and {ds.SOPInstanceUID for ds in found} == expected  # exactly N, each de-identified
+    assert (
+        len(found) == N and {ds.SOPInstanceUID for ds in found} == expected
+    )  # exactly N, each de-identified
     for path, ds in zip(received, found):
         assert ds.PatientIdentityRemoved == "YES"
         assert phi_found(path.read_bytes(), patient) == []
