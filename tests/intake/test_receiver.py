@@ -125,3 +125,20 @@ def test_tls_with_client_certificates(tmp_path: Path, files: list[Path]) -> None
         assert echoscu(port, *anonymous).returncode != 0
     finally:
         receiver.abort_all()
+
+
+def test_associations_beyond_the_maximum_are_rejected(tmp_path: Path) -> None:
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    receiver, _spool = _receiver(tmp_path, max_associations=1)
+    try:
+        client = AE(ae_title=SENDER)
+        client.add_requested_context(Verification)
+        held = client.associate("127.0.0.1", receiver.settings.port, ae_title="DEID")
+        assert held.is_established
+        assert echoscu(receiver.settings.port).returncode != 0  # a second one at once: rejected
+        held.release()
+        assert echoscu(receiver.settings.port).returncode == 0
+    finally:
+        receiver.abort_all()
