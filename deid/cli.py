@@ -10,6 +10,7 @@ from deid import logs
 from deid.errors import UsageError
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+EXIT_FINDINGS = 4  # deid verify found something that must not be in a release
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +45,20 @@ def _parser() -> argparse.ArgumentParser:
     asked.add_argument("--patient-id", metavar="RELEASED_ID", help="a released Patient ID")
     asked.add_argument("--uid", metavar="RELEASED_UID", help="a released Study, Series or SOP Instance UID")
     reid.add_argument("--json", action="store_true", help="answer as JSON")
+    _add_serve(sub)
+    report = sub.add_parser("report", help="write the HTML, JSON and CSV report of a records folder")
+    report.add_argument("records", type=Path, metavar="RECORDS_DIR", help="the --records folder of runs")
+    report.add_argument("--out", required=True, type=Path, help="folder for report.html, report.json, *.csv")
+
+    verify = sub.add_parser("verify", help="scan a de-identified tree for identity, UIDs, private tags, "
+                            "bad values, missing method attributes and broken references")
+    verify.add_argument("out", type=Path, metavar="OUT", help="the output folder of a run")
+    verify.add_argument("--profile", default="vghtpe", help="the profile the tree was made with (default: vghtpe)")
+    verify.add_argument("--records", type=Path, help="records folder: search for the original values of its "
+                        "re-identification map (needs the key)")
+    verify.add_argument("--key-file", type=Path, help="secret key that opens the map (default: $DEID_KEY_FILE)")
+    verify.add_argument("--case-pattern", help="regular expression a case number in Patient's Name matches "
+                        "(default: the profile's number of digits; give it when a --lookup was used)")
 
     demo = sub.add_parser("demo", help="make a synthetic patient and de-identify it with the VGHTPE profile")
     demo.add_argument("folder", nargs="?", type=Path, default=Path("demo-output"))
@@ -79,6 +94,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "reidentify":
         return _reidentify(args)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "status":
+        return _status(args)
+    if args.command == "report":
+        from deid.audit.report import write_report
+
+        html = write_report(args.records, args.out)
+        print(f"deid report: {html} (and report.json, *.csv in {args.out})")
+        return EXIT_OK
+    if args.command == "verify":
+        return _verify(args)
     if args.command == "demo":
         from deid.demo import run_demo
 
@@ -111,6 +138,96 @@ def _reidentify(args: argparse.Namespace) -> int:
     answer = reidentify(args.records, load_key_file(args.key_file), patient_id=args.patient_id, uid=args.uid)
     sys.stdout.write(as_json(answer) if args.json else render(answer))
     return EXIT_OK if answer.found else EXIT_QUARANTINED
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    """`deid serve` (the forwarding node) and `deid status`; flags override DEID_SERVE_* and the YAML."""
+    serve = sub.add_parser("serve", help="run the PACS forwarding node: receive by C-STORE, de-identify, forward")
+    serve.add_argument("--config", type=Path, help="YAML settings file (see deploy/deid-serve.yaml)")
+    serve.add_argument("--aet", dest="ae_title", help="the node's AE title (default DEID)")
+    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 11112)")
+    serve.add_argument("--allow-aet", dest="allow", action="append", default=[], metavar="AET[@HOST]",
+                       help="a calling AE title allowed to send, optionally only from HOST (repeatable)")
+    serve.add_argument("--forward", dest="destinations", action="append", default=[], metavar="AET@HOST:PORT",
+                       help="a destination (repeatable)")
+    serve.add_argument("--max-associations", type=int, help="associations at once (default 10)")
+    serve.add_argument("--profile", help="built-in profile name or a YAML path (default vghtpe)")
+    serve.add_argument("--key-file", help="secret key (or DEID_SERVE_KEY_FILE / DEID_KEY_FILE)")
+    serve.add_argument("--data", help="data folder: spool, quarantine, records (mode 0700)")
+    serve.add_argument("--lookup", help="CSV of patient_id,case_number for Patient's Name")
+    serve.add_argument("--workers", type=int, help="worker processes (default 2)")
+    serve.add_argument("--status-port", type=int, help="HTTP /healthz and /metrics port (default 0: off)")
+    serve.add_argument("--status-host", help="address of the status server (default 127.0.0.1)")
+    serve.add_argument("--tls-cert", dest="tls.cert", help="TLS: the node's certificate (PEM)")
+    serve.add_argument("--tls-key", dest="tls.key", help="TLS: the node's private key (PEM)")
+    serve.add_argument("--tls-ca", dest="tls.ca", help="TLS: CA that signs the senders' certificates (PEM)")
+
+    status = sub.add_parser("status", help="counts and spool depth of a forwarding node's data folder")
+    status.add_argument("--data", required=True, type=Path, help="the node's data folder")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+
+SERVE_FLAGS = ("ae_title", "host", "port", "allow", "destinations", "max_associations", "profile", "key_file",
+               "data", "lookup", "workers", "status_port", "status_host", "tls.cert", "tls.key", "tls.ca")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from deid.service import serve
+    from deid.settings import load_settings
+
+    flags = {name: getattr(args, name) for name in SERVE_FLAGS}
+    settings = load_settings(args.config, flags=flags)
+    return serve(settings)
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from deid.spool import read_stats
+    from deid.status import format_status
+
+    try:
+        stats = read_stats(args.data)
+    except FileNotFoundError:
+        raise UsageError(f"{args.data}: no spool here (is it the --data folder of a deid serve?)") from None
+    print(json.dumps(stats, sort_keys=True) if args.json else format_status(stats), end="\n" if args.json else "")
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import re
+
+    from deid.audit.verify import CODES, load_originals, verify_tree
+    from deid.profile.loader import load_profile
+
+    if not args.out.is_dir():
+        raise UsageError(f"{args.out}: no such output folder")
+    if args.case_pattern:
+        try:
+            re.compile(args.case_pattern)
+        except re.error:
+            raise UsageError("--case-pattern is not a valid regular expression") from None
+    profile = load_profile(args.profile)
+    originals = None
+    if args.records is not None:
+        from deid.keys import load_key_file
+
+        originals = load_originals(args.records, load_key_file(args.key_file))
+    elif args.key_file is not None:
+        raise UsageError("--key-file is used with --records (the records hold the re-identification map)")
+    files, findings = verify_tree(args.out, profile, originals=originals, case_pattern=args.case_pattern)
+    for finding in sorted(findings):
+        print(finding.line())
+    if not findings:
+        print(f"deid verify: {files} files checked, nothing found", file=sys.stderr)
+        return EXIT_OK
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.code] = counts.get(finding.code, 0) + 1
+    print(f"deid verify: {files} files checked, {len(findings)} findings: " + ", ".join(
+        f"{code} {n} ({CODES.get(code, '')})" for code, n in sorted(counts.items())), file=sys.stderr)
+    return EXIT_FINDINGS
 
 
 if __name__ == "__main__":

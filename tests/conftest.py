@@ -5,12 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import SIZE, SLICES
+from pydicom.dataset import Dataset
+from support import SIZE, SLICES, to_bytes
 
 from deid.keys import SecretKey
 from deid.profile.loader import load_profile
 from deid.profile.model import Profile
-from deid.synthetic import SyntheticPatient, make_patient, write_sample_study
+from deid.synthetic import (
+    SR_CLASSES,
+    SyntheticPatient,
+    four_phase_ct,
+    landmark_sr,
+    make_patient,
+    write_sample_study,
+)
 
 
 @pytest.fixture(scope="session")
@@ -73,3 +81,11 @@ def orthanc(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     with Orthanc(tmp_path / "orthanc") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def landmark_study(patient: SyntheticPatient) -> tuple[list[Dataset], dict[str, bytes]]:
+    """A small CT series (phase P) and the three landmark SRs over it, as Part 10 bytes (built once:
+    highdicom takes a while)."""
+    images = four_phase_ct(patient, slices=3, size=16, private_elements=0)["P"]
+    return images, {kind: to_bytes(landmark_sr(patient, images, sop_class=kind)) for kind in SR_CLASSES}

@@ -28,6 +28,8 @@ class Orthanc:
     ``modalities`` are the DICOM nodes it knows (name -> (AE title, host, port)): the ones it may
     send to, and with ``allow_any_store=False`` the only ones it accepts C-STORE from.
     ``scp_timeout`` is how long it keeps an idle incoming association (``DicomScpTimeout``).
+    ``settings`` are further configuration keys, applied last (ports, folders and the local-only
+    HTTP server stay the harness's own).
     """
 
     def __init__(
@@ -38,12 +40,16 @@ class Orthanc:
         modalities: Mapping[str, tuple[str, str, int]] | None = None,
         allow_any_store: bool = True,
         scp_timeout: int = 30,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.folder = folder
         self.aet = aet
         self.modalities = dict(modalities or {})
         self.allow_any_store = allow_any_store
         self.scp_timeout = scp_timeout
+        self.settings = dict(settings or {})
+        if "DicomAet" in self.settings:
+            self.aet = str(self.settings["DicomAet"])
         self.http_port = 0
         self.dicom_port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -54,7 +60,10 @@ class Orthanc:
 
     def config(self) -> dict[str, Any]:
         """The Orthanc configuration this instance runs with."""
-        return {
+        return {**self.settings, **self._own()}
+
+    def _own(self) -> dict[str, Any]:
+        own = {
             "Name": f"deid-test-{self.aet}",
             "StorageDirectory": str(self.folder / "storage"),
             "IndexDirectory": str(self.folder / "index"),
@@ -83,6 +92,11 @@ class Orthanc:
             "DicomThreadsCount": 4,
             "StableAge": 3600,
         }
+        for key in ("DicomAet", "DicomCheckCalledAet", "DicomAlwaysAllowStore", "DicomModalities",
+                    "DicomScpTimeout", "OverwriteInstances", "LuaScripts"):
+            if key in self.settings:
+                own.pop(key)
+        return own
 
     def start(self, timeout: float = 60) -> Orthanc:
         tool = require_tool(ORTHANC)
@@ -127,6 +141,9 @@ class Orthanc:
         request = urllib.request.Request(self.url + path, data=body, method=method)
         with urllib.request.urlopen(request, timeout=30) as response:
             return bytes(response.read())
+
+    def post(self, path: str, body: bytes) -> Any:
+        return json.loads(self.request("POST", path, body))
 
     def get(self, path: str) -> Any:
         return json.loads(self.request("GET", path))

@@ -10,12 +10,13 @@ from pathlib import Path
 import pydicom
 import pytest
 from orthanc import Orthanc
-from support import SLICES, deid, phi_found, run_args, walk
+from support import SLICES, deid, phi_found, run_args
 
+from deid.audit.references import dangling, references
 from deid.forward import DONE, RETRY, Destination, Forwarder
 from deid.synthetic import SyntheticPatient
 
-CONTOUR_IMAGE = 0x30060016  # Contour Image Sequence
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 
 @pytest.fixture(scope="module")
@@ -42,25 +43,23 @@ def test_a_released_study_arrives_de_identified_with_its_references_intact(
     assert [r.outcome for r in results] == [DONE] * len(released)
     assert orthanc.instance_count() == len(released)
 
-    stored = orthanc.sop_instance_uids()
-    assert stored == {pydicom.dcmread(p).SOPInstanceUID for p in released}
-    rtss = []
+    stored: dict[str, str] = {}  # SOP Instance UID -> SOP Class UID, as Orthanc holds them
+    structure_sets = []
     for instance in orthanc.instances():
         tags, data = orthanc.tags(instance), orthanc.file(instance)
         assert phi_found(json.dumps(tags, ensure_ascii=False), patient) == [], instance
         assert phi_found(data, patient) == [], instance
         assert tags["PatientID"] != patient.patient_id
+        stored[tags["SOPInstanceUID"]] = tags["SOPClassUID"]
         if tags["Modality"] == "RTSTRUCT":
-            rtss.append(data)
-    (rtss_bytes,) = rtss
-    structure_set = pydicom.dcmread(BytesIO(rtss_bytes))
-    referenced = {
-        elem.value
-        for path, elem in walk(structure_set)
-        if elem.keyword == "ReferencedSOPInstanceUID" and CONTOUR_IMAGE in path
-    }
-    assert referenced, "the RTSS references no contour image"
-    assert referenced <= stored
+            structure_sets.append(pydicom.dcmread(BytesIO(data)))
+    assert set(stored) == {pydicom.dcmread(p).SOPInstanceUID for p in released}
+    assert set(stored) == orthanc.sop_instance_uids()
+    (structure_set,) = structure_sets
+    refs = references(structure_set)
+    contour_images = [r for r in refs if r.kind == "instance" and r.sop_class_uid == CT_IMAGE]
+    assert len({r.uid for r in contour_images}) == SLICES  # the contoured phase's slices
+    assert dangling(refs, stored) == []
 
 
 def test_orthanc_closing_an_idle_association_costs_nothing(

@@ -12,7 +12,9 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from deid import __version__, standard
 from deid.engine.compiler import compile_rules
+from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity, Originals
+from deid.engine.pixels import blank_region, describe_object, matching_region
 from deid.engine.review import IdentityTokens, peek, walked_references
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
@@ -69,13 +71,24 @@ class Deidentifier:
                 raise ObjectError("missing-identifier", f"the object has no {keyword}; it cannot be released",
                                   stage="read", path=f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
         sop_class = str(ds.SOPClassUID).strip()
-        self._check_burned_in(ds, sop_class)
+        region = matching_region(ds, sop_class, self.profile.pixel_regions)
+        if region is not None:
+            blank_region(ds, region)  # before the walk: the region matched the original attributes
+            if 0x00880200 in ds._dict:  # the icon is a thumbnail of the same pixels, text included
+                del ds._dict[0x00880200]
+        else:
+            self._check_burned_in(ds, sop_class)
         patient_id = str(ds.get("PatientID", "") or "").strip()
         originals = _originals(ds, patient_id)
         tokens = IdentityTokens(ds)
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
+        cleaned = ContentTreeCleaner(rules).clean(ds)  # SR content items, before values change
         walker = Walker(rules, self.identity, self.uids, patient_id)
         walker.walk(ds)
+        walker.counts.update(cleaned)
+        if region is not None:
+            ds.BurnedInAnnotation = "NO"
+            walker.counts["blank_pixel_region"] += 1
         pseudonyms = {"patient_name": _first(ds, 0x00100010), "accession_number": _first(ds, 0x00080050)}
         self._mark(ds)
         ds.file_meta = self._file_meta(ds, sop_class)
@@ -107,7 +120,9 @@ class Deidentifier:
             raise ObjectError(
                 "burned-in-annotation-risk",
                 "Burned In Annotation is YES, or a Secondary Capture does not say NO: pixels may show "
-                "identity; review it, blank the text, or release it with a profile that allows it",
+                f"identity, and no pixel region of the profile matches this object ({describe_object(ds, sop_class)}); "
+                "review the pixels, then add a pixels.regions entry for its device and size to the profile "
+                "(deid explain lists the regions), or release it with a profile that allows it",
                 stage="check", path="(0028,0301)",
             )
 

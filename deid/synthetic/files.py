@@ -72,7 +72,8 @@ def write_sample_study(
     if seg:
         paths += write_datasets([segmentation(patient, phases["P"])], target, ["SEG_P.dcm"])
     if pet:
-        images = pet_series(patient, slices=slices, size=max(8, size // 2),
-                            ct_series_uid=patient.series_uid("N"))
+        images = pet_series(
+            patient, slices=slices, size=max(8, size // 2), ct_series_uid=patient.series_uid("N")
+        )
         paths += write_datasets(images, target, [f"PT_{i + 1:03d}.dcm" for i in range(slices)])
     return paths

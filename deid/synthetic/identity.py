@@ -333,6 +333,12 @@ def _derived(v: dict[str, object]) -> dict[str, object]:
     }
 
 
+def _days_after(date: str, days: int) -> str:
+    """The DA value ``days`` after the DA value ``date``."""
+    moved = _dt.datetime.strptime(date, "%Y%m%d").date() + _dt.timedelta(days=days)
+    return moved.strftime("%Y%m%d")
+
+
 def later_study(patient: SyntheticPatient, visit: int = 1) -> SyntheticPatient:
     """The same patient at a follow-up study ``visit`` (>= 1), about ``visit`` x 6 months later.
 
@@ -341,10 +347,6 @@ def later_study(patient: SyntheticPatient, visit: int = 1) -> SyntheticPatient:
     """
     if visit < 1:
         raise ValueError(f"visit must be >= 1, got {visit!r}")
-    first = _dt.date(int(patient.study_date[:4]), int(patient.study_date[4:6]),
-                     int(patient.study_date[6:]))
-    def moved(days: int) -> str:
-        return (first + _dt.timedelta(days=days)).strftime("%Y%m%d")
     shift = 183 * visit
     seed = f"synthetic-{patient.index}"
     values = dataclasses.asdict(patient)
@@ -352,10 +354,10 @@ def later_study(patient: SyntheticPatient, visit: int = 1) -> SyntheticPatient:
         study_instance_uid=derive_uid(seed, "study", visit),
         frame_of_reference_uid=derive_uid(seed, "frame-of-reference", visit),
         study_id=f"ST{patient.index:06d}V{visit}",
-        study_date=moved(shift),
-        admitting_date=moved(shift - 2),
-        calibration_date=moved(shift - 1),
-        structure_set_date=moved(shift + 3),
+        study_date=_days_after(patient.study_date, shift),
+        admitting_date=_days_after(patient.study_date, shift - 2),
+        calibration_date=_days_after(patient.study_date, shift - 1),
+        structure_set_date=_days_after(patient.study_date, shift + 3),
     )
     values.update(_derived(values))
     values["other_patient_name"] = patient.other_patient_name

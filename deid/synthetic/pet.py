@@ -10,7 +10,11 @@ from __future__ import annotations
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PositronEmissionTomographyImageStorage
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    PositronEmissionTomographyImageStorage,
+)
 
 from deid.synthetic import modules
 from deid.synthetic.identity import SyntheticPatient
@@ -37,12 +41,20 @@ def _radiopharmaceutical(p: SyntheticPatient, injection_time: str) -> Dataset:
         RadionuclideHalfLife=f"{F18_HALF_LIFE_S}",
         RadionuclidePositronFraction="0.9686",
         RadionuclideCodeSequence=Sequence(
-            [modules.item(CodeValue="77004003", CodingSchemeDesignator="SCT",
-                          CodeMeaning="^18^Fluorine")]
+            [
+                modules.item(
+                    CodeValue="77004003", CodingSchemeDesignator="SCT", CodeMeaning="^18^Fluorine"
+                )
+            ]
         ),
         RadiopharmaceuticalCodeSequence=Sequence(
-            [modules.item(CodeValue="35321007", CodingSchemeDesignator="SCT",
-                          CodeMeaning="Fluorodeoxyglucose F^18^")]
+            [
+                modules.item(
+                    CodeValue="35321007",
+                    CodingSchemeDesignator="SCT",
+                    CodeMeaning="Fluorodeoxyglucose F^18^",
+                )
+            ]
         ),
     )
 
@@ -75,23 +87,48 @@ def _series(ds: Dataset, p: SyntheticPatient, series_uid: str, time: str, slices
     injection = modules.add_seconds(time, -60 * UPTAKE_MINUTES)
     ds.RadiopharmaceuticalInformationSequence = Sequence([_radiopharmaceutical(p, injection)])
     ds.InterventionDrugInformationSequence = Sequence(
-        [modules.item(InterventionDrugName="Furosemide", InterventionDrugStartTime=injection,
-                      InterventionDrugDose="20")]
+        [
+            modules.item(
+                InterventionDrugName="Furosemide",
+                InterventionDrugStartTime=injection,
+                InterventionDrugDose="20",
+            )
+        ]
     )
     ds.BeatRejectionFlag = "N"
     ds.PatientOrientationCodeSequence = Sequence(
-        [modules.item(CodeValue="102538003", CodingSchemeDesignator="SCT", CodeMeaning="recumbent",
-                      PatientOrientationModifierCodeSequence=Sequence(
-                          [modules.item(CodeValue="40199007", CodingSchemeDesignator="SCT",
-                                        CodeMeaning="supine")]))]
+        [
+            modules.item(
+                CodeValue="102538003",
+                CodingSchemeDesignator="SCT",
+                CodeMeaning="recumbent",
+                PatientOrientationModifierCodeSequence=Sequence(
+                    [
+                        modules.item(
+                            CodeValue="40199007", CodingSchemeDesignator="SCT", CodeMeaning="supine"
+                        )
+                    ]
+                ),
+            )
+        ]
     )
     ds.PatientGantryRelationshipCodeSequence = Sequence(
-        [modules.item(CodeValue="102541007", CodingSchemeDesignator="SCT", CodeMeaning="feet-first")]
+        [
+            modules.item(
+                CodeValue="102541007", CodingSchemeDesignator="SCT", CodeMeaning="feet-first"
+            )
+        ]
     )
 
 
-def _image(ds: Dataset, p: SyntheticPatient, geometry: SliceGeometry, index: int, time: str,
-           ct_uid: str | None) -> None:
+def _image(
+    ds: Dataset,
+    p: SyntheticPatient,
+    geometry: SliceGeometry,
+    index: int,
+    time: str,
+    ct_uid: str | None,
+) -> None:
     """General Acquisition, General Image, Image Plane, Image Pixel, PET Image modules."""
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.AcquisitionDate = p.study_date
@@ -155,8 +192,9 @@ def pet_slice(
     series_uid = patient.series_uid("PT")
     time = modules.add_seconds(patient.study_time, 600)
     ds = Dataset()
-    modules.sop_common(ds, patient, PositronEmissionTomographyImageStorage,
-                       instance_uid(series_uid, index))
+    modules.sop_common(
+        ds, patient, PositronEmissionTomographyImageStorage, instance_uid(series_uid, index)
+    )
     modules.patient(ds, patient)
     modules.patient_study(ds, patient)
     modules.general_study(ds, patient)
@@ -173,12 +211,22 @@ def pet_slice(
 
 
 def pet_series(
-    patient: SyntheticPatient, *, slices: int = 8, size: int = 32, ct_series_uid: str | None = None,
+    patient: SyntheticPatient,
+    *,
+    slices: int = 8,
+    size: int = 32,
+    ct_series_uid: str | None = None,
     private_elements: int = MINIMUM_PRIVATE_ELEMENTS,
 ) -> list[Dataset]:
     """The PET series of the patient's study (slice positions match the CT's)."""
     return [
-        pet_slice(patient, index=i, size=size, slices=slices, ct_series_uid=ct_series_uid,
-                  private_elements=private_elements)
+        pet_slice(
+            patient,
+            index=i,
+            size=size,
+            slices=slices,
+            ct_series_uid=ct_series_uid,
+            private_elements=private_elements,
+        )
         for i in range(slices)
     ]

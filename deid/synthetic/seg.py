@@ -57,7 +57,9 @@ def _masks(images: Sequence[Dataset]) -> np.ndarray:
     planes = []
     for image in images:
         index = round((geometry.z(0) - float(image.ImagePositionPatient[2])) / 5.0)
-        planes.append(np.stack([region_mask(geometry, index, SEGMENTS[n][0]) for n in SEGMENTS], -1))
+        planes.append(
+            np.stack([region_mask(geometry, index, SEGMENTS[n][0]) for n in SEGMENTS], -1)
+        )
     return np.stack(planes).astype(np.uint8)
 
 

@@ -1,0 +1,311 @@
+"""Streamed aggregation of audit lines into the figures of a report, in bounded memory.
+
+Two passes over ``<records>/audit/*.jsonl``: the first counts (lines are never all held), the second
+checks the references of released objects against the set of released objects.  Memory grows with
+the number of distinct released objects (one small integer each, for the reference check) and of
+series, studies and patients (capped by ``Limits``), never with the number of lines; lists of
+distinct values are capped while their occurrences are still counted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deid.audit.references import Reference, dangling
+
+AUDIT_FOLDER = "audit"
+RELEASED_OUTCOMES = frozenset({"written", "forwarded", "skipped"})
+_EMPTY_REFERENCES = re.compile(r'"references"\s*:\s*\[\s*\]')
+_CLASS_BITS = 12  # a released object is packed as (first line number << 12) | SOP class number
+_OTHER_CLASS = (1 << _CLASS_BITS) - 1  # past 4095 SOP classes: the class is not compared
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what is listed one by one (everything is still counted)."""
+
+    values_per_attribute: int = 2000   # distinct kept values listed per attribute
+    value_chars: int = 2000            # a longer kept value is cut (and marked) in the report
+    flagged_values: int = 20000        # flagged values are listed beyond values_per_attribute
+    entities: int = 200_000            # patients, studies, series tracked one by one
+    dangling_listed: int = 5000        # dangling references listed one by one
+    runs: int = 1000
+    attributes: int = 20000            # distinct (tag, action) pairs
+
+
+def audit_files(records: Path) -> list[Path]:
+    """Every audit file of a records folder, in a stable order."""
+    return sorted((Path(records) / AUDIT_FOLDER).glob("*.jsonl"))
+
+
+@dataclass
+class ValueCount:
+    """How often one kept value went out, and in how many objects it was flagged."""
+
+    objects: int = 0
+    flagged: int = 0
+
+
+@dataclass
+class Aggregate:
+    """Everything a report shows, counted from the lines."""
+
+    files: int = 0
+    lines: int = 0
+    bad_lines: int = 0
+    objects: int = 0  # distinct released objects
+    outcomes: Counter[str] = field(default_factory=Counter)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs_untracked: int = 0
+    modalities: Counter[str] = field(default_factory=Counter)
+    sop_classes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    actions: Counter[str] = field(default_factory=Counter)
+    attributes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    attributes_untracked: int = 0
+    patients: dict[str, list[int]] = field(default_factory=dict)  # id -> [studies, series, objects]
+    studies: dict[str, list[Any]] = field(default_factory=dict)   # uid -> [patient, series, objects, modalities]
+    series: dict[str, list[Any]] = field(default_factory=dict)    # uid -> [study, modality, class, objects]
+    entities_untracked: int = 0  # objects whose patient/study/series was past the cap
+    review: dict[str, dict[str, ValueCount]] = field(default_factory=dict)
+    review_unlisted: Counter[str] = field(default_factory=Counter)  # attribute -> occurrences not listed
+    flagged_objects: int = 0
+    dangling: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # study -> listed refs
+    dangling_counts: Counter[str] = field(default_factory=Counter)             # study -> all refs
+    references_checked: int = 0
+
+
+class Aggregator:
+    """Reads a records folder and builds its :class:`Aggregate`."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.result = Aggregate()
+        self._released: dict[int, int] = {}  # hash(sop uid) -> packed (first line, class number)
+        self._classes: dict[str, int] = {}
+        self._class_names: list[str] = []
+        self._flagged_listed = 0
+        self._dangling_listed = 0
+
+    # -- reading ---------------------------------------------------------------------------
+    def _lines(self, records: Path, *, count: bool) -> Iterator[tuple[int, str]]:
+        number = 0
+        for path in audit_files(records):
+            if count:
+                self.result.files += 1
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                for text in handle:
+                    if text.strip():
+                        yield number, text
+                        number += 1
+
+    @staticmethod
+    def _parse(text: str) -> dict[str, Any] | None:
+        try:
+            line = json.loads(text)
+        except ValueError:
+            return None  # e.g. a line cut by a crash
+        return line if isinstance(line, dict) else None
+
+    def read(self, records: Path) -> Aggregate:
+        """Both passes over ``records``; returns the aggregate."""
+        for number, text in self._lines(records, count=True):
+            line = self._parse(text)
+            self.result.lines += 1
+            if line is None:
+                self.result.bad_lines += 1
+                continue
+            self.add(number, line)
+        for number, text in self._lines(records, count=False):
+            if _EMPTY_REFERENCES.search(text) or '"references"' not in text:
+                continue
+            line = self._parse(text)
+            if line is not None:
+                self.check_references(number, line)
+        return self.result
+
+    # -- pass 1: counts --------------------------------------------------------------------
+    def add(self, number: int, line: dict[str, Any]) -> None:
+        r, limits = self.result, self.limits
+        outcome = _text(line.get("outcome")) or "unknown"
+        r.outcomes[outcome] += 1
+        self._run(line, outcome)
+        if outcome == "quarantined":
+            reason = line.get("reason")
+            code = reason.get("code") if isinstance(reason, dict) else reason
+            r.reasons[_text(code) or "unknown"] += 1
+            return
+        sop_uid = _text(line.get("sop_uid"))
+        if outcome not in RELEASED_OUTCOMES or not sop_uid:
+            return
+        key = hash(sop_uid)
+        if key in self._released:
+            return  # the same object again (a re-run's skip, a forward after the write)
+        sop_class = _text(line.get("sop_class_uid"))
+        class_number = self._classes.get(sop_class, -1)
+        if class_number < 0:
+            class_number = min(len(self._class_names), _OTHER_CLASS)
+            if class_number < _OTHER_CLASS:
+                self._classes[sop_class] = class_number
+                self._class_names.append(sop_class)
+        self._released[key] = (number << _CLASS_BITS) | class_number
+        r.objects += 1
+        modality = _text(line.get("modality"))
+        r.modalities[modality] += 1
+        r.sop_classes[sop_class] += 1
+        self._entities(line, modality, sop_class)
+        for action, count in _mapping(line.get("actions")).items():
+            if isinstance(count, int):
+                r.actions[_text(action)] += count
+        for tag, action in _mapping(line.get("applied")).items():
+            pair = (_text(tag), _text(action))
+            if pair in r.attributes or len(r.attributes) < limits.attributes:
+                r.attributes[pair] += 1
+            else:
+                r.attributes_untracked += 1
+        self._review(line)
+
+    def _run(self, line: dict[str, Any], outcome: str) -> None:
+        run_id = _text(line.get("run_id"))
+        run = self.result.runs.get(run_id)
+        if run is None:
+            if len(self.result.runs) >= self.limits.runs:
+                self.result.runs_untracked += 1
+                return
+            profile = _mapping(line.get("profile"))
+            run = self.result.runs[run_id] = {
+                "run_id": run_id, "source": _text(line.get("source")), "first": "", "last": "",
+                "profile": " ".join(_text(profile.get(k)) for k in ("name", "version")).strip(),
+                "profile_sha256": _text(profile.get("sha256")), "outcomes": Counter(),
+            }
+        time = _text(line.get("time"))
+        if time and (not run["first"] or time < run["first"]):
+            run["first"] = time
+        if time > run["last"]:
+            run["last"] = time
+        run["outcomes"][outcome] += 1
+
+    def _entities(self, line: dict[str, Any], modality: str, sop_class: str) -> None:
+        r, cap = self.result, self.limits.entities
+        patient, study, series = (_text(line.get(k)) for k in ("patient_id", "study_uid", "series_uid"))
+        tracked = len(r.patients) + len(r.studies) + len(r.series)
+        if (patient not in r.patients or study not in r.studies or series not in r.series) and tracked >= cap:
+            r.entities_untracked += 1
+            return
+        if patient not in r.patients:
+            r.patients[patient] = [0, 0, 0]
+        if study not in r.studies:
+            r.studies[study] = [patient, 0, 0, set()]
+            r.patients[patient][0] += 1
+        if series not in r.series:
+            r.series[series] = [study, modality, sop_class, 0]
+            r.studies[study][1] += 1
+            r.patients[patient][1] += 1
+        r.patients[patient][2] += 1
+        r.studies[study][2] += 1
+        r.studies[study][3].add(modality)
+        r.series[series][3] += 1
+
+    def _review(self, line: dict[str, Any]) -> None:
+        r, limits = self.result, self.limits
+        flagged = {_text(k) for k in line.get("flagged_text") or () if isinstance(k, str)}
+        if flagged:
+            r.flagged_objects += 1
+        for attribute, values in _mapping(line.get("kept_text")).items():
+            attribute = _text(attribute)
+            if isinstance(values, str):
+                values = [values]
+            if not isinstance(values, list):
+                continue
+            is_flagged = attribute in flagged
+            listed = r.review.setdefault(attribute, {})
+            for value in dict.fromkeys(_cut(_text(v), limits.value_chars) for v in values):
+                count = listed.get(value)
+                if count is None:
+                    room = len(listed) < limits.values_per_attribute
+                    if not room and not (is_flagged and self._flagged_listed < limits.flagged_values):
+                        r.review_unlisted[attribute] += 1
+                        continue
+                    count = listed[value] = ValueCount()
+                    self._flagged_listed += is_flagged
+                count.objects += 1
+                if is_flagged:
+                    count.flagged += 1
+
+    # -- pass 2: references ----------------------------------------------------------------
+    def check_references(self, number: int, line: dict[str, Any]) -> None:
+        """List the instance references of a released object that point at no released object."""
+        sop_uid = _text(line.get("sop_uid"))
+        packed = self._released.get(hash(sop_uid)) if sop_uid else None
+        if packed is None or packed >> _CLASS_BITS != number:
+            return  # not released, or not this object's first line
+        r = self.result
+        study = _text(line.get("study_uid"))
+        refs = [ref for ref in line.get("references") or () if isinstance(ref, dict)]
+        r.references_checked += len(refs)
+        for ref, problem in dangling_references(refs, self._lookup):
+            r.dangling_counts[study] += 1
+            if self._dangling_listed < self.limits.dangling_listed:
+                self._dangling_listed += 1
+                r.dangling.setdefault(study, []).append({
+                    "study_uid": study, "sop_uid": sop_uid, "modality": _text(line.get("modality")),
+                    "kind": _text(ref.get("kind")), "uid": _text(ref.get("uid")),
+                    "sop_class_uid": _text(ref.get("sop_class_uid")), "path": _text(ref.get("path")),
+                    "problem": problem,
+                })
+
+    def _lookup(self, uid: str) -> str | None:
+        """The SOP class of a released object, or None when no object with that UID was released."""
+        packed = self._released.get(hash(uid))
+        if packed is None:
+            return None
+        number = packed & _OTHER_CLASS
+        return "" if number == _OTHER_CLASS else self._class_names[number]
+
+
+def dangling_references(refs: list[dict[str, Any]], released_class: Any) -> list[tuple[dict[str, Any], str]]:
+    """The instance references (dicts, as in audit lines) that point at no released object, or at one
+    of another SOP class (``deid.audit.references.dangling``), each with the problem found."""
+    released = _Released(released_class)
+    found = []
+    for ref in refs:
+        reference = Reference(**{k: _text(ref.get(k)) for k in ("kind", "uid", "sop_class_uid", "path")})
+        if dangling([reference], released):
+            found.append((ref, "not released" if released.get(reference.uid) is None else "SOP class differs"))
+    return found
+
+
+class _Released:
+    """The released objects (SOP Instance UID -> SOP Class UID) as ``dangling`` reads them."""
+
+    def __init__(self, lookup: Any) -> None:
+        self._lookup = lookup
+
+    def get(self, uid: str, default: str | None = None) -> str | None:
+        found = self._lookup(uid)
+        return default if found is None else found
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _cut(value: str, limit: int) -> str:
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… [{len(value) - limit} more characters]"
+
+
+def aggregate(records: Path, limits: Limits | None = None) -> Aggregate:
+    """The aggregate of every audit line in a records folder."""
+    return Aggregator(limits).read(Path(records))

@@ -1,0 +1,196 @@
+"""The HTML page of a report: one self-contained file (inline CSS and SVG, no script, nothing fetched).
+
+Every value shown is escaped; control, format and bidirectional characters are shown as ``\\uXXXX``,
+so a kept value cannot hide or reorder text in front of the person reviewing it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from html import escape
+from typing import Any, Iterable
+
+from deid.audit.charts import bar_chart
+
+TABLE_ROWS = 500  # rows shown per long table; the CSV files hold all of them
+OUTCOME_COLOURS = {"written": "#4f9f6f", "forwarded": "#2f6f9f", "skipped": "#7f7f7f",
+                   "quarantined": "#c0392b", "retrying": "#c98a2b"}
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
+header{background:#1f3b57;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}
+header p{margin:4px 0 0;opacity:.85}main{padding:8px 28px 40px;max-width:1280px}
+section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:14px 18px;margin:16px 0}
+h2{font-size:18px;margin:0 0 10px}h3{font-size:15px;margin:14px 0 6px}
+.cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #dde1e6;border-radius:6px;padding:8px 14px;min-width:120px}
+.card b{display:block;font-size:20px}.card.alert{border-color:#c0392b;background:#fdecea}
+table{border-collapse:collapse;width:100%;margin:6px 0}th,td{border-bottom:1px solid #e6e9ed;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f0f2f5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.v{white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,Menlo,Consolas,monospace}
+tr.flagged td{background:#fdecea}.tag{font-family:ui-monospace,Menlo,Consolas,monospace}
+.chart text{font-size:12px;fill:#1d232a}.chart .empty{fill:#7f7f7f}.charts{display:flex;flex-wrap:wrap;gap:18px}figure{margin:0}figcaption{font-weight:600;margin:4px 0}
+.note{color:#5b6670}.ok{color:#2d7a46}.bad{color:#c0392b;font-weight:600}nav a{margin-right:12px;color:#1f3b57}
+"""
+
+
+def shown(value: Any) -> str:
+    """An untrusted value, escaped for HTML, with invisible and reordering characters made visible."""
+    text = "" if value is None else str(value)
+    out = []
+    for char in text:
+        category = unicodedata.category(char)
+        if char in "\n\t" or not category.startswith("C"):
+            out.append(char)
+        else:  # Cc control, Cf format (bidi overrides, zero-width), Co/Cn/Cs
+            out.append(f"\\u{ord(char):04x}")
+    return escape("".join(out), quote=True)
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else shown(value)
+
+
+def table(columns: Iterable[tuple[str, str]], rows: list[dict[str, Any]], *, limit: int = TABLE_ROWS,
+          row_class: Any = None, empty: str = "none", csv_name: str = "") -> str:
+    """A table of ``rows`` with (key, heading) columns; numbers right-aligned, values escaped."""
+    columns = list(columns)
+    if not rows:
+        return f'<p class="note">{escape(empty)}</p>'
+    head = "".join(f"<th>{escape(title)}</th>" for _, title in columns)
+    body = []
+    for row in rows[:limit]:
+        cls = row_class(row) if row_class else ""
+        cells = "".join(
+            f'<td class="n">{_number(row.get(key))}</td>' if isinstance(row.get(key), int)
+            else f'<td class="v">{shown(row.get(key))}</td>' for key, _ in columns)
+        body.append(f'<tr class="{cls}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
+    more = ""
+    if len(rows) > limit:
+        more = f'<p class="note">{len(rows) - limit:,} more rows in {escape(csv_name or "the CSV files")}.</p>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+
+
+def _cards(totals: dict[str, Any]) -> str:
+    cards = [("Objects released", "objects_released", False), ("Patients", "patients", False),
+             ("Studies", "studies", False), ("Series", "series", False),
+             ("Quarantined", "quarantined", True), ("Flagged values", "flagged_values", True),
+             ("Dangling references", "dangling_references", True), ("Audit lines", "lines", False)]
+    html = []
+    for title, key, alert in cards:
+        value = totals.get(key, 0)
+        cls = "card alert" if alert and value else "card"
+        html.append(f'<div class="{cls}" id="card-{key}"><b>{_number(value)}</b>{escape(title)}</div>')
+    return f'<div class="cards">{"".join(html)}</div>'
+
+
+def _review(review: dict[str, Any]) -> str:
+    flagged = review["flagged"]
+    parts = ['<section id="review"><h2>Review: kept free text</h2>',
+             '<p class="note">Every distinct value of every kept free-text attribute, with the number of '
+             "released objects that carry it. Values that contain an identity token of their own object "
+             "are flagged and listed first: read them before the release leaves.</p>"]
+    if flagged:
+        parts.append(f'<h3 class="bad">Flagged values ({len(flagged):,})</h3>')
+        parts.append(table([("attribute", "Attribute"), ("value", "Value"), ("objects", "Objects"),
+                            ("flagged_objects", "Flagged in")], flagged, row_class=lambda _: "flagged",
+                           csv_name="review.csv"))
+    else:
+        parts.append('<p class="ok">No kept value contains an identity token of its object.</p>')
+    parts.append('<table id="review-table"><thead><tr><th>Attribute</th><th>Value</th><th>Objects</th>'
+                 "</tr></thead><tbody>")
+    shown_rows = 0
+    notes = []
+    for attribute in review["attributes"]:
+        for row in attribute["values"]:
+            if shown_rows >= TABLE_ROWS * 4:
+                break
+            shown_rows += 1
+            cls = ' class="flagged"' if row["flagged_objects"] else ""
+            parts.append(f'<tr{cls}><td class="tag">{shown(attribute["attribute"])}</td>'
+                         f'<td class="v">{shown(row["value"])}</td><td class="n">{row["objects"]:,}</td></tr>')
+        if attribute["unlisted_occurrences"]:
+            notes.append(f"{shown(attribute['attribute'])}: {attribute['unlisted_occurrences']:,} occurrences "
+                         "of values past the list limit (counted, not listed)")
+    parts.append("</tbody></table>")
+    total_rows = sum(len(a["values"]) for a in review["attributes"])
+    if total_rows > shown_rows:
+        notes.append(f"{total_rows - shown_rows:,} more values in review.csv")
+    parts += [f'<p class="note">{note}.</p>' for note in notes]
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _dangling(dangling: list[dict[str, Any]], total: int) -> str:
+    parts = ['<section id="dangling"><h2>Dangling references</h2>',
+             '<p class="note">References of released objects (RT Structure Sets, segmentations, SR, source '
+             "images) to objects that were not released, per study.</p>"]
+    if not dangling:
+        parts.append('<p class="ok">Every reference to an instance points at a released object.</p>')
+    for study in dangling:
+        parts.append(f'<h3>Study <span class="tag">{shown(study["study_uid"])}</span>: '
+                     f'{study["count"]:,} dangling</h3>')
+        parts.append(table([("sop_uid", "Referencing object"), ("modality", "Modality"), ("path", "Element path"),
+                            ("uid", "Referenced UID"), ("problem", "Problem")], study["references"],
+                           csv_name="dangling.csv"))
+    if total > sum(len(s["references"]) for s in dangling):
+        parts.append('<p class="note">More dangling references were counted than listed.</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """The whole page."""
+    totals = data["totals"]
+    outcome_chart = bar_chart("Outcomes", list(data["outcomes"].items()), colours=OUTCOME_COLOURS)
+    modality_chart = bar_chart("Objects by modality", list(data["modalities"].items()))
+    class_chart = bar_chart("Objects by SOP class", [(r["name"], r["objects"]) for r in data["sop_classes"]])
+    reason_chart = bar_chart("Quarantine reasons", [(r["code"], r["count"]) for r in data["quarantine"]])
+    action_chart = bar_chart("Actions applied", list(data["actions"].items()))
+    unreadable = ""
+    if totals["unreadable_lines"]:
+        unreadable = (f'<p class="bad">{totals["unreadable_lines"]:,} audit lines could not be read '
+                      "(e.g. cut by a crash) and are not counted.</p>")
+    nav = "".join(f'<a href="#{anchor}">{title}</a>' for anchor, title in (
+        ("outcomes", "Outcomes"), ("objects", "Objects"), ("quarantine", "Quarantine"), ("review", "Review"),
+        ("dangling", "Dangling references"), ("profile", "Profile actions"), ("entities", "Patients and studies")))
+    sections = [
+        f'<section id="summary"><h2>Summary</h2>{_cards(totals)}{unreadable}</section>',
+        '<section id="outcomes"><h2>Outcomes</h2>'
+        f'<div class="charts">{outcome_chart}</div>'
+        + table([("run_id", "Run"), ("source", "Source"), ("first", "First"), ("last", "Last"),
+                 ("profile", "Profile"), ("profile_sha256", "Profile sha256")], data["runs"])
+        + "</section>",
+        f'<section id="objects"><h2>Released objects</h2><div class="charts">{modality_chart}{class_chart}</div>'
+        + table([("name", "SOP class"), ("uid", "UID"), ("objects", "Objects")], data["sop_classes"])
+        + "</section>",
+        f'<section id="quarantine"><h2>Quarantine reasons</h2><div class="charts">{reason_chart}</div>'
+        + table([("code", "Reason"), ("count", "Objects"), ("meaning", "What happened"), ("action", "What to do")],
+                data["quarantine"], empty="Nothing was quarantined.")
+        + "</section>",
+        _review(data["review"]),
+        _dangling(data["dangling"], totals["dangling_references"]),
+        f'<section id="profile"><h2>What the profile did</h2><div class="charts">{action_chart}</div>'
+        '<p class="note">Per attribute at the top level of the released objects: the action applied and in '
+        "how many objects.</p>"
+        + table([("tag", "Tag"), ("keyword", "Attribute"), ("action", "Action"), ("objects", "Objects")],
+                data["attributes"], csv_name="attributes.csv")
+        + "</section>",
+        '<section id="entities"><h2>Patients, studies and series</h2>'
+        + table([("patient_id", "Patient ID (released)"), ("studies", "Studies"), ("series", "Series"),
+                 ("objects", "Objects")], data["patients"], csv_name="patients.csv")
+        + table([("study_uid", "Study UID (released)"), ("patient_id", "Patient ID"), ("modalities", "Modalities"),
+                 ("series", "Series"), ("objects", "Objects")], data["studies"], csv_name="studies.csv")
+        + table([("series_uid", "Series UID (released)"), ("study_uid", "Study UID"), ("modality", "Modality"),
+                 ("sop_class", "SOP class"), ("objects", "Objects")], data["series"], csv_name="series.csv")
+        + "</section>",
+    ]
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>deid release report</title><style>{CSS}</style></head><body>"
+        f"<header><h1>deid release report</h1><p>Generated {shown(data['generated'])} by deid "
+        f"{shown(data['deid_version'])} from {totals['lines']:,} audit lines in {totals['audit_files']:,} files. "
+        "Released values only; the kept text is what went out.</p></header>"
+        f"<main><nav>{nav}</nav>{''.join(sections)}</main></body></html>\n"
+    )

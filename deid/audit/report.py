@@ -1,0 +1,150 @@
+"""`deid report`: a records folder's audit lines as a report a person reads (HTML) and as data
+(JSON, CSV).  The report holds released values only: the kept free text is exactly what went out."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydicom.datadict import keyword_for_tag
+from pydicom.uid import UID
+
+from deid import __version__
+from deid.audit.aggregate import Aggregate, Limits, aggregate, audit_files
+from deid.audit.reasons import describe
+from deid.errors import UsageError
+from deid.io.writer import write_bytes_atomic
+from deid.profile.tags import resolve_tag
+
+HTML_NAME, JSON_NAME = "report.html", "report.json"
+CSV_TABLES = ("counts", "quarantine", "attributes", "review", "dangling", "patients", "studies",
+              "series", "runs")
+
+
+def sop_class_name(uid: str) -> str:
+    """'CT Image Storage' for a registered SOP class, else the UID itself."""
+    name = UID(uid).name if uid else ""
+    return name or uid
+
+
+def _keyword(tag: str) -> str:
+    number = resolve_tag(tag)
+    if number is None:
+        return tag  # already a keyword (or unknown)
+    return keyword_for_tag(number) or ("private" if (number >> 16) % 2 else "")
+
+
+def report_data(agg: Aggregate, limits: Limits) -> dict[str, Any]:
+    """The report as plain data: what report.json holds, and what the HTML and CSV show."""
+    flagged, attributes = [], []
+    for attribute in sorted(agg.review):
+        values = agg.review[attribute]
+        rows = [{"value": value, "objects": c.objects, "flagged_objects": c.flagged}
+                for value, c in sorted(values.items(), key=lambda kv: (-kv[1].objects, kv[0]))]
+        flagged += [{"attribute": attribute, **row} for row in rows if row["flagged_objects"]]
+        attributes.append({"attribute": attribute, "distinct_listed": len(rows),
+                           "unlisted_occurrences": agg.review_unlisted.get(attribute, 0), "values": rows})
+    flagged.sort(key=lambda row: (-row["flagged_objects"], row["attribute"], row["value"]))
+    dangling = [{"study_uid": study, "count": count, "references": agg.dangling.get(study, [])}
+                for study, count in sorted(agg.dangling_counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return {
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "deid_version": __version__,
+        "totals": {
+            "audit_files": agg.files, "lines": agg.lines, "unreadable_lines": agg.bad_lines,
+            "objects_released": agg.objects, "patients": len(agg.patients), "studies": len(agg.studies),
+            "series": len(agg.series), "objects_past_entity_cap": agg.entities_untracked,
+            "quarantined": agg.outcomes.get("quarantined", 0),
+            "flagged_values": len(flagged), "flagged_objects": agg.flagged_objects,
+            "references_checked": agg.references_checked,
+            "dangling_references": sum(agg.dangling_counts.values()),
+        },
+        "outcomes": dict(agg.outcomes.most_common()),
+        "runs": [{**run, "outcomes": dict(run["outcomes"])} for run in
+                 sorted(agg.runs.values(), key=lambda run: (run["first"], run["run_id"]))],
+        "modalities": dict(agg.modalities.most_common()),
+        "sop_classes": [{"uid": uid, "name": sop_class_name(uid), "objects": n}
+                        for uid, n in agg.sop_classes.most_common()],
+        "quarantine": [{"code": code, "count": n, "meaning": describe(code)[0], "action": describe(code)[1]}
+                       for code, n in agg.reasons.most_common()],
+        "actions": dict(agg.actions.most_common()),
+        "attributes": [{"tag": tag, "keyword": _keyword(tag), "action": action, "objects": n}
+                       for (tag, action), n in sorted(agg.attributes.items())],
+        "attributes_past_cap": agg.attributes_untracked,
+        "patients": [{"patient_id": pid, "studies": v[0], "series": v[1], "objects": v[2]}
+                     for pid, v in sorted(agg.patients.items())],
+        "studies": [{"study_uid": uid, "patient_id": v[0], "series": v[1], "objects": v[2],
+                     "modalities": " ".join(sorted(v[3]))} for uid, v in sorted(agg.studies.items())],
+        "series": [{"series_uid": uid, "study_uid": v[0], "modality": v[1], "sop_class": sop_class_name(v[2]),
+                    "objects": v[3]} for uid, v in sorted(agg.series.items())],
+        "review": {"flagged": flagged, "attributes": attributes},
+        "dangling": dangling,
+        "limits": vars(limits),
+    }
+
+
+def _csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula (values are untrusted text)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_tables(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each CSV file's rows."""
+    counts = [{"table": "totals", "key": k, "count": v} for k, v in data["totals"].items()]
+    counts += [{"table": "outcome", "key": k, "count": v} for k, v in data["outcomes"].items()]
+    counts += [{"table": "modality", "key": k, "count": v} for k, v in data["modalities"].items()]
+    counts += [{"table": "sop_class", "key": row["uid"], "count": row["objects"]} for row in data["sop_classes"]]
+    counts += [{"table": "quarantine_reason", "key": row["code"], "count": row["count"]}
+               for row in data["quarantine"]]
+    counts += [{"table": "action", "key": k, "count": v} for k, v in data["actions"].items()]
+    review = [{"flagged": "yes" if row["flagged_objects"] else "", "attribute": attr["attribute"],
+               "value": row["value"], "objects": row["objects"], "flagged_objects": row["flagged_objects"]}
+              for attr in data["review"]["attributes"] for row in attr["values"]]
+    review.sort(key=lambda row: (row["flagged"] != "yes", row["attribute"], -row["objects"]))
+    runs = [{k: v for k, v in run.items() if k != "outcomes"}
+            | {f"outcome_{k}": v for k, v in run["outcomes"].items()} for run in data["runs"]]
+    return {
+        "counts": counts, "quarantine": data["quarantine"], "attributes": data["attributes"],
+        "review": review, "dangling": [ref for study in data["dangling"] for ref in study["references"]],
+        "patients": data["patients"], "studies": data["studies"], "series": data["series"], "runs": runs,
+    }
+
+
+def _csv_bytes(rows: list[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO(newline="")
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    writer = csv.DictWriter(buffer, fieldnames=fields or ["empty"])
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+    return buffer.getvalue().encode("utf-8")
+
+
+def write_report(records: Path | str, out: Path | str, limits: Limits | None = None) -> Path:
+    """Write report.html, report.json and the CSV tables of a records folder into ``out``;
+    returns the HTML file's path."""
+    from deid.audit.html import render_html
+
+    records, out = Path(records), Path(out)
+    if not records.is_dir():
+        raise UsageError(f"{records}: no such records folder")
+    if not audit_files(records):
+        raise UsageError(f"{records}: no audit records (audit/*.jsonl); is it the --records folder of a run?")
+    limits = limits or Limits()
+    data = report_data(aggregate(records, limits), limits)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_bytes_atomic((json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"),
+                       out / JSON_NAME, mode=0o600)
+    for name, rows in csv_tables(data).items():
+        write_bytes_atomic(_csv_bytes(rows), out / f"{name}.csv", mode=0o600)
+    html_path = out / HTML_NAME
+    write_bytes_atomic(render_html(data).encode("utf-8"), html_path, mode=0o600)
+    return html_path

@@ -1,0 +1,294 @@
+"""`deid verify`: scan a de-identified tree on its own for what must not be in a release.
+
+Headers only (reading stops before Pixel Data).  Each finding names the file, the element path (tags
+and item numbers only) and a code from :data:`CODES`, never a value.  Without the records and key it
+checks what the output and the profile show alone; with them it also searches for the original
+identity values of the re-identification map.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom import config
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.valuerep import validate_value
+
+from deid.audit.references import Reference, dangling, references
+from deid.engine.compiler import compile_rules
+from deid.engine.dates import generalise_da, generalise_dt
+from deid.engine.uids import CLASS_UID_TAGS, is_well_known
+from deid.engine.vr import DUMMY, STRING_VRS, fits
+from deid.engine.walker import element_path
+from deid.profile.model import Profile
+
+#: finding code -> what it means (printed by ``deid verify --codes`` and in the README)
+CODES: dict[str, str] = {
+    "unreadable": "a file in the output that is not a readable DICOM Part 10 file",
+    "file-meta-identity": "the file meta group holds an element deid never writes there (e.g. the sender's AE title)",
+    "private-tag": "a private element, where the profile removes them",
+    "identity-attribute": "an attribute the profile removes, empties or replaces still has its own value",
+    "person-name": "a person name (PN) with a value that is not the case number or a dummy",
+    "patient-name-not-case-number": "Patient's Name is not a case number (see --case-pattern)",
+    "not-pseudonymised": "a value the profile hashes is not a keyed hash",
+    "date-not-generalised": "a date the profile generalises keeps its month or day",
+    "uid-not-remapped": "an instance UID outside 2.25. and the profile's UID root",
+    "bad-vr-value": "a value that breaks its VR (form, characters or length)",
+    "missing-method": "Patient Identity Removed is not YES, or De-identification Method (Code Sequence) is missing",
+    "dangling-reference": "a reference to an instance that is not in the output (or of another SOP class)",
+    "original-uid": "a UID equal to an original UID of the re-identification map",
+    "original-value": "a value containing an original identity value of the re-identification map",
+}
+
+_FILE_META_WRITTEN = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012,
+                                0x00020013})
+_MARKS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})  # added by deid after the rules
+_UID_IN_TEXT = re.compile(r"\d+(?:\.\d+){3,}")
+_TOKEN = re.compile(r"[^\W_]+")
+_HASH = re.compile(r"^[0-9A-Fa-f]{1,64}$")
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One thing that must not be in a release: where it is and what it is (never the value)."""
+
+    file: str
+    path: str
+    code: str
+
+    def line(self) -> str:
+        return f"{self.file}\t{self.path or '-'}\t{self.code}"
+
+
+@dataclass
+class Originals:
+    """Original identity values to search for (from the decrypted re-identification map)."""
+
+    uids: set[str] = field(default_factory=set)
+    phrases: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # first token -> token runs
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[Mapping[str, Any]]) -> "Originals":
+        """From map entries ``{"original": {patient_id, patient_name, accession_number, study_uid,
+        series_uid, sop_uid}, ...}``."""
+        found = cls()
+        for entry in entries:
+            original = entry.get("original") or {}
+            for name in ("study_uid", "series_uid", "sop_uid"):
+                if original.get(name):
+                    found.uids.add(str(original[name]))
+            for name in ("patient_id", "accession_number", "patient_name"):
+                value = str(original.get(name) or "")
+                for form in _name_forms(value) if name == "patient_name" else (value,):
+                    found.add_phrase(form)
+        return found
+
+    def add_phrase(self, text: str) -> None:
+        tokens = _tokens(text)
+        if tokens and len("".join(tokens)) >= 3:
+            runs = self.phrases.setdefault(tokens[0], [])
+            if tokens not in runs:
+                runs.append(tokens)
+
+    def in_text(self, text: str) -> bool:
+        """Whether a text holds an original value as a whole run of words (case-insensitive)."""
+        tokens = _tokens(text)
+        for i, token in enumerate(tokens):
+            for run in self.phrases.get(token, ()):
+                if tuple(tokens[i:i + len(run)]) == run:
+                    return True
+        return any(uid in self.uids for uid in _UID_IN_TEXT.findall(text))
+
+
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(_TOKEN.findall(text.upper()))
+
+
+def _name_forms(value: str) -> list[str]:
+    """A PN value and the ways free text writes it: each component group, given-family order."""
+    forms = [value]
+    for group in value.split("="):
+        parts = [p for p in group.split("^") if p]
+        if parts:
+            forms.append(" ".join(parts))
+            forms.append("".join(parts))  # ideographic names run together
+            if len(parts) >= 2:
+                forms.append(" ".join([parts[1], parts[0]]))
+    return forms
+
+
+def _generalised(vr: str, value: str) -> bool:
+    """Whether a DA/DT value is already generalised (generalising it again changes nothing)."""
+    try:
+        return (generalise_da if vr == "DA" else generalise_dt)(value) == value
+    except ValueError:
+        return False
+
+
+def _values(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (MultiValue, list, tuple)):
+        return [str(v) for v in value]
+    if isinstance(value, bytes):
+        return []
+    return [str(value)]
+
+
+class Verifier:
+    """Checks the files of one output tree against a profile; collects references across files."""
+
+    def __init__(self, profile: Profile, *, originals: Originals | None = None,
+                 case_pattern: str | None = None) -> None:
+        self.profile = profile
+        self.originals = originals
+        self.case_pattern = re.compile(case_pattern or rf"^\d{{{profile.case_number_digits}}}$")
+        root = (profile.uid_root or "").rstrip(".")
+        self.uid_prefixes = ("2.25.",) + ((root + ".",) if root else ())
+        self.released: dict[str, str] = {}  # SOP Instance UID -> SOP Class UID of every file read
+        self.references: list[tuple[str, Reference]] = []  # (file, instance reference) of every file
+
+    # -- one file --------------------------------------------------------------------------
+    def check_file(self, path: Path, name: str) -> list[Finding]:
+        findings: list[Finding] = []
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, stop_before_pixels=True)
+            sop_class = str(ds.get("SOPClassUID", "") or "")
+        except Exception:
+            return [Finding(name, "", "unreadable")]
+        add = findings.append
+        for elem in getattr(ds, "file_meta", None) or ():
+            if elem.tag not in _FILE_META_WRITTEN:
+                add(Finding(name, element_path((), elem.tag), "file-meta-identity"))
+        sop_uid = str(ds.get("SOPInstanceUID", "") or "")
+        if sop_uid:
+            self.released[sop_uid] = sop_class
+        self._check_marks(ds, name, add)
+        self._walk(ds, name, compile_rules(self.profile, sop_class), (), (), add)
+        self.references += [(name, ref) for ref in references(ds) if ref.kind == "instance"]
+        return findings
+
+    def _check_marks(self, ds: Dataset, name: str, add: Any) -> None:
+        if str(ds.get("PatientIdentityRemoved", "") or "").strip() != "YES":
+            add(Finding(name, "(0012,0062)", "missing-method"))
+        if not str(ds.get("DeidentificationMethod", "") or "").strip():
+            add(Finding(name, "(0012,0063)", "missing-method"))
+        if not ds.get("DeidentificationMethodCodeSequence"):
+            add(Finding(name, "(0012,0064)", "missing-method"))
+
+    def _walk(self, ds: Dataset, name: str, rules: Any, path: tuple[int, ...],
+              where: tuple[tuple[int, int], ...], add: Any) -> None:
+        for elem in ds:
+            tag, vr = elem.tag, elem.VR
+            here = element_path(where, tag)
+            if not where and tag in _MARKS:
+                continue
+            decision = rules.decide(path, tag, vr)
+            if tag.group % 2 == 1:
+                if decision.action == "remove":
+                    add(Finding(name, here, "private-tag"))
+                    continue
+            if vr == "SQ":
+                if decision.action in ("remove", "empty") and elem.value:
+                    add(Finding(name, here, "identity-attribute"))
+                    continue
+                for index, item in enumerate(elem.value or ()):
+                    self._walk(item, name, rules, path + (tag,), where + ((tag, index),), add)
+                continue
+            if vr not in STRING_VRS:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                values = [v.strip() for v in _values(elem.value)]
+            code = self._check_values(tag, vr, values, decision, top=not where)
+            if code:
+                add(Finding(name, here, code))
+
+    def _check_values(self, tag: Any, vr: str, values: list[str], decision: Any, *, top: bool) -> str:
+        """The most telling finding code for one element's values, or ''."""
+        values = [v for v in values if v]
+        if not values:
+            return ""
+        action = decision.action
+        if self.originals is not None:
+            if vr == "UI" and any(v in self.originals.uids for v in values):
+                return "original-uid"
+            if vr != "UI" and any(self.originals.in_text(v) for v in values):
+                return "original-value"
+        if action in ("remove", "empty"):
+            return "identity-attribute"
+        if action == "dummy" and values != [str(DUMMY.get(vr, ""))]:
+            return "identity-attribute"
+        if action == "case_number" or (top and tag == 0x00100010):
+            if not all(self.case_pattern.match(v) for v in values):
+                return "patient-name-not-case-number"
+        elif vr == "PN" and any(v != DUMMY["PN"] for v in values):
+            return "person-name"
+        if not all(self._fits(vr, v) for v in values):
+            return "bad-vr-value"
+        if action == "hash" and not all(_HASH.match(v) for v in values):
+            return "not-pseudonymised"
+        if action == "generalise_date" and not all(_generalised(vr, v) for v in values):
+            return "date-not-generalised"
+        if vr == "UI" and tag not in CLASS_UID_TAGS and not all(self._remapped(v) for v in values):
+            return "uid-not-remapped"
+        return ""
+
+    @staticmethod
+    def _fits(vr: str, value: str) -> bool:
+        if not fits(vr, value):
+            return False
+        try:
+            validate_value(vr, value, config.RAISE)
+        except (ValueError, TypeError):
+            return False
+        return True
+
+    def _remapped(self, uid: str) -> bool:
+        return uid.startswith(self.uid_prefixes) or is_well_known(uid)
+
+    # -- across files ----------------------------------------------------------------------
+    def dangling(self) -> list[Finding]:
+        """References (at any depth, any file) to an instance not in the tree or of another class."""
+        return [Finding(name, ref.path, "dangling-reference") for name, ref in self.references
+                if dangling([ref], self.released)]
+
+
+def load_originals(records: Path, key: Any) -> Originals:
+    """The original values of a records folder's re-identification map (opened with ``key``)."""
+    from deid.audit.reid import read_map  # the map's own module (raises UsageError on a wrong key)
+
+    return Originals.from_entries(read_map(Path(records), key).entries)
+
+
+def output_files(out: Path) -> Iterator[tuple[Path, str]]:
+    """Every file of an output tree (hidden ones too: nothing else belongs there), stable order."""
+    for root, dirs, files in os.walk(out):
+        dirs.sort()
+        for file_name in sorted(files):
+            path = Path(root, file_name)
+            yield path, str(path.relative_to(out))
+
+
+def verify_tree(out: Path, profile: Profile, *, originals: Originals | None = None,
+                case_pattern: str | None = None) -> tuple[int, list[Finding]]:
+    """(files checked, findings) of an output tree."""
+    verifier = Verifier(profile, originals=originals, case_pattern=case_pattern)
+    findings: list[Finding] = []
+    files = 0
+    for path, name in output_files(Path(out)):
+        files += 1
+        findings += verifier.check_file(path, name)
+    findings += verifier.dangling()
+    return files, findings
