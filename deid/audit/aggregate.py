@@ -22,6 +22,8 @@ from deid.audit.references import Reference, dangling
 AUDIT_FOLDER = "audit"
 RELEASED_OUTCOMES = frozenset({"written", "forwarded", "skipped"})
 _EMPTY_REFERENCES = re.compile(r'"references"\s*:\s*\[\s*\]')
+_APPLIED = re.compile(r'"applied"\s*:\s*(?=\{)')
+_APPLIED_BLOCKS = 10_000  # distinct "applied" texts counted as text before they are parsed
 _CLASS_BITS = 12  # a released object is packed as (first line number << 12) | SOP class number
 _OTHER_CLASS = (1 << _CLASS_BITS) - 1  # past 4095 SOP classes: the class is not compared
 
@@ -91,6 +93,7 @@ class Aggregator:
         self._classes: dict[str, int] = {}
         self._class_names: list[str] = []
         self._flagged_listed = 0
+        self._blocks: dict[str, int] = {}  # "applied" text -> released objects that had it
         self._dangling_listed = 0
 
     # -- reading ---------------------------------------------------------------------------
@@ -105,6 +108,18 @@ class Aggregator:
                         yield number, text
                         number += 1
 
+    def _parse_fast(self, text: str) -> dict[str, Any] | None:
+        """Parse a line, keeping its (long, mostly repeated) "applied" object as text: identical
+        texts are counted, and each distinct one is parsed once at the end."""
+        match = _APPLIED.search(text)
+        end = text.find("}", match.end()) if match else -1
+        if match and end > 0:
+            line = self._parse(text[:match.end()] + "null" + text[end + 1:])
+            if line is not None and line.get("applied", 0) is None:
+                line["applied"] = _AppliedText(text[match.end():end + 1])
+                return line
+        return self._parse(text)
+
     @staticmethod
     def _parse(text: str) -> dict[str, Any] | None:
         try:
@@ -116,14 +131,19 @@ class Aggregator:
     def read(self, records: Path) -> Aggregate:
         """Both passes over ``records``; returns the aggregate."""
         for number, text in self._lines(records, count=True):
-            line = self._parse(text)
             self.result.lines += 1
+            line = self._parse_fast(text)
             if line is None:
                 self.result.bad_lines += 1
                 continue
             self.add(number, line)
+        for block, count in self._blocks.items():
+            parsed = self._parse(block)
+            self._count_applied(parsed or {}, count)
+        self._blocks.clear()
         for number, text in self._lines(records, count=False):
-            if _EMPTY_REFERENCES.search(text) or '"references"' not in text:
+            at = text.find('"references"')
+            if at < 0 or _EMPTY_REFERENCES.match(text, at):
                 continue
             line = self._parse(text)
             if line is not None:
@@ -163,13 +183,22 @@ class Aggregator:
         for action, count in _mapping(line.get("actions")).items():
             if isinstance(count, int):
                 r.actions[_text(action)] += count
-        for tag, action in _mapping(line.get("applied")).items():
-            pair = (_text(tag), _text(action))
-            if pair in r.attributes or len(r.attributes) < limits.attributes:
-                r.attributes[pair] += 1
-            else:
-                r.attributes_untracked += 1
+        applied = line.get("applied")
+        if isinstance(applied, _AppliedText) and (applied in self._blocks or len(self._blocks) < _APPLIED_BLOCKS):
+            self._blocks[applied] = self._blocks.get(applied, 0) + 1
+        else:
+            self._count_applied(self._parse(applied) if isinstance(applied, _AppliedText) else applied, 1)
         self._review(line)
+
+    def _count_applied(self, applied: Any, count: int) -> None:
+        """Count the (tag, action) pairs of one "applied" object ``count`` times."""
+        r = self.result
+        for tag, action in _mapping(applied).items():
+            pair = (_text(tag), _text(action))
+            if pair in r.attributes or len(r.attributes) < self.limits.attributes:
+                r.attributes[pair] += count
+            else:
+                r.attributes_untracked += count
 
     def _run(self, line: dict[str, Any], outcome: str) -> None:
         run_id = _text(line.get("run_id"))
@@ -290,6 +319,10 @@ class _Released:
     def get(self, uid: str, default: str | None = None) -> str | None:
         found = self._lookup(uid)
         return default if found is None else found
+
+
+class _AppliedText(str):
+    """The text of a line's "applied" object, not yet parsed."""
 
 
 def _text(value: Any) -> str:
