@@ -37,6 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--only-profile", action="store_true", help="only rules the profile itself sets")
     explain.add_argument("--format", choices=("text", "markdown"), default="text")
 
+    reid = sub.add_parser("reidentify", help="authorised: trace a released Patient ID or UID back to the "
+                          "original (the question is recorded in the audit log)")
+    reid.add_argument("records", type=Path, metavar="RECORDS_DIR", help="the run's or service's records folder")
+    reid.add_argument("--key-file", type=Path, help="the secret key the records were written with (default: $DEID_KEY_FILE)")
+    asked = reid.add_mutually_exclusive_group(required=True)
+    asked.add_argument("--patient-id", metavar="RELEASED_ID", help="a released Patient ID")
+    asked.add_argument("--uid", metavar="RELEASED_UID", help="a released Study, Series or SOP Instance UID")
+    reid.add_argument("--json", action="store_true", help="answer as JSON")
+    _add_serve(sub)
     report = sub.add_parser("report", help="write the HTML, JSON and CSV report of a records folder")
     report.add_argument("records", type=Path, metavar="RECORDS_DIR", help="the --records folder of runs")
     report.add_argument("--out", required=True, type=Path, help="folder for report.html, report.json, *.csv")
@@ -83,6 +92,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "run":
         return _run(args)
+    if args.command == "reidentify":
+        return _reidentify(args)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "status":
+        return _status(args)
     if args.command == "report":
         from deid.audit.report import write_report
 
@@ -114,6 +129,70 @@ def _run(args: argparse.Namespace) -> int:
                   progress=False if args.no_progress else None)
     print(summary.line())
     return EXIT_QUARANTINED if summary.quarantined else EXIT_OK
+
+
+def _reidentify(args: argparse.Namespace) -> int:
+    from deid.audit.reidentify import as_json, reidentify, render
+    from deid.keys import load_key_file
+
+    answer = reidentify(args.records, load_key_file(args.key_file), patient_id=args.patient_id, uid=args.uid)
+    sys.stdout.write(as_json(answer) if args.json else render(answer))
+    return EXIT_OK if answer.found else EXIT_QUARANTINED
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    """`deid serve` (the forwarding node) and `deid status`; flags override DEID_SERVE_* and the YAML."""
+    serve = sub.add_parser("serve", help="run the PACS forwarding node: receive by C-STORE, de-identify, forward")
+    serve.add_argument("--config", type=Path, help="YAML settings file (see deploy/deid-serve.yaml)")
+    serve.add_argument("--aet", dest="ae_title", help="the node's AE title (default DEID)")
+    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 11112)")
+    serve.add_argument("--allow-aet", dest="allow", action="append", default=[], metavar="AET[@HOST]",
+                       help="a calling AE title allowed to send, optionally only from HOST (repeatable)")
+    serve.add_argument("--forward", dest="destinations", action="append", default=[], metavar="AET@HOST:PORT",
+                       help="a destination (repeatable)")
+    serve.add_argument("--max-associations", type=int, help="associations at once (default 10)")
+    serve.add_argument("--profile", help="built-in profile name or a YAML path (default vghtpe)")
+    serve.add_argument("--key-file", help="secret key (or DEID_SERVE_KEY_FILE / DEID_KEY_FILE)")
+    serve.add_argument("--data", help="data folder: spool, quarantine, records (mode 0700)")
+    serve.add_argument("--lookup", help="CSV of patient_id,case_number for Patient's Name")
+    serve.add_argument("--workers", type=int, help="worker processes (default 2)")
+    serve.add_argument("--status-port", type=int, help="HTTP /healthz and /metrics port (default 0: off)")
+    serve.add_argument("--status-host", help="address of the status server (default 127.0.0.1)")
+    serve.add_argument("--tls-cert", dest="tls.cert", help="TLS: the node's certificate (PEM)")
+    serve.add_argument("--tls-key", dest="tls.key", help="TLS: the node's private key (PEM)")
+    serve.add_argument("--tls-ca", dest="tls.ca", help="TLS: CA that signs the senders' certificates (PEM)")
+
+    status = sub.add_parser("status", help="counts and spool depth of a forwarding node's data folder")
+    status.add_argument("--data", required=True, type=Path, help="the node's data folder")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+
+SERVE_FLAGS = ("ae_title", "host", "port", "allow", "destinations", "max_associations", "profile", "key_file",
+               "data", "lookup", "workers", "status_port", "status_host", "tls.cert", "tls.key", "tls.ca")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from deid.service import serve
+    from deid.settings import load_settings
+
+    flags = {name: getattr(args, name) for name in SERVE_FLAGS}
+    settings = load_settings(args.config, flags=flags)
+    return serve(settings)
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from deid.spool import read_stats
+    from deid.status import format_status
+
+    try:
+        stats = read_stats(args.data)
+    except FileNotFoundError:
+        raise UsageError(f"{args.data}: no spool here (is it the --data folder of a deid serve?)") from None
+    print(json.dumps(stats, sort_keys=True) if args.json else format_status(stats), end="\n" if args.json else "")
+    return EXIT_OK
 
 
 def _verify(args: argparse.Namespace) -> int:

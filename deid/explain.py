@@ -8,6 +8,7 @@ from pydicom.uid import UID_dictionary
 
 from deid import standard
 from deid.engine.compiler import compile_rules
+from deid.engine.content_items import CONTENT_SEQUENCE, CONTENT_VALUE_TAGS
 from deid.engine.vr import vr_of
 from deid.errors import UsageError
 from deid.profile.model import Profile
@@ -45,13 +46,18 @@ def explain(profile: Profile, sop_class: str, *, only_profile: bool = False) -> 
     tags: set[int] = set(profile.tag_rules) | set(profile.sop_class_rules.get(uid, {}))
     if profile.standard_table and not only_profile:
         tags |= {row.tag for row in standard.confidentiality_rows() if row.tag is not None}
+    if not only_profile:
+        tags |= set(CONTENT_VALUE_TAGS)
     rows = []
     for tag in sorted(tags):
         vr = vr_of(tag)
-        decision = rules.decide((), tag, vr)
+        content_value = tag in CONTENT_VALUE_TAGS  # decided where it lives: inside a content item
+        decision = rules.decide((CONTENT_SEQUENCE,) if content_value else (), tag, vr)
         if only_profile and decision.source.startswith(("ps3.15", "default")):
             continue
         name = tag_name(tag)[len(format_tag(tag)) + 1:]
+        if content_value:
+            name += f" ({CONTENT_VALUE_TAGS[tag]} item)"
         rows.append(ExplainRow(format_tag(tag), name, vr, decision.describe(), decision.source, decision.note))
     for class_name, tag_label, name, example, vr in CLASS_ROWS:
         rule = profile.class_rules.get(class_name)
@@ -72,7 +78,36 @@ def render(rows: list[ExplainRow], profile: Profile, sop_class: str, fmt: str = 
     if fmt == "markdown":
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table[1:]]
-        return head + "\n\n" + "\n".join(lines) + "\n"
+        return head + "\n\n" + "\n".join(lines) + "\n" + "".join("\n" + part for part in extras(profile, uid))
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table]
-    return head + "\n" + "\n".join(lines) + "\n"
+    return head + "\n" + "\n".join(lines) + "\n" + "".join("\n" + part for part in extras(profile, uid))
+
+
+def extras(profile: Profile, sop_class_uid: str) -> list[str]:
+    """The profile's pseudonym labels and the pixel regions that can apply to this SOP class, as text."""
+    parts = []
+    if profile.labels:
+        lines = ["Labels kept in pseudonyms (<label><separator><keyed value>, within the rule's length):"]
+        for tag, label in sorted(profile.labels.items()):
+            lines.append(f"  {tag_name(tag)}  {label.describe()}  ({label.source})")
+        parts.append("\n".join(lines) + "\n")
+    regions = [r for r in profile.pixel_regions
+               if "sop_class" not in r.match or sop_class_uid in r.match["sop_class"]]
+    if regions:
+        lines = ["Pixel regions blanked (first match wins; then Burned In Annotation NO; boxes are "
+                 "[x, y, width, height] in pixels from the top left, every frame):"]
+        for region in regions:
+            match = ", ".join(f"{key}={'|'.join(_sop_name(v) if key == 'sop_class' else v for v in values)}"
+                              for key, values in region.match.items()) or "any object"
+            boxes = " ".join(f"[{x}, {y}, {w}, {h}]" for x, y, w, h in region.boxes)
+            lines.append(f"  {region.name}: when {match}: blank {boxes}  ({region.source})")
+        parts.append("\n".join(lines) + "\n")
+    elif sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.7"):
+        parts.append("Pixel regions: none for this SOP class; a Secondary Capture without Burned In "
+                     "Annotation NO is quarantined (burned-in-annotation-risk) unless the profile sets allow_burned_in\n")
+    return parts
+
+
+def _sop_name(uid: str) -> str:
+    return UID_dictionary[uid][4] if uid in UID_dictionary else uid

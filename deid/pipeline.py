@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Mapping
 
 from deid.engine.deidentifier import Deidentifier
+from deid.engine.identity import Originals
 from deid.errors import ObjectError
 from deid.io.paths import output_path
 from deid.io.reader import read_object
@@ -17,6 +18,7 @@ from deid.io.encoder import encode
 from deid.io.writer import write_bytes_atomic
 from deid.keys import SecretKey
 from deid.profile.model import Profile
+from deid.sidecar import SIDECAR_FOLDER, SidecarRewriter, sidecar_kind
 
 
 @dataclass
@@ -35,6 +37,14 @@ class Outcome:
     sop_uid: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     adjusted: dict[str, int] = field(default_factory=dict)
+    # for the audit trail (deid.audit): see deid.engine.review for what is collected
+    applied: dict[str, str] = field(default_factory=dict)  # top-level "(gggg,eeee)" -> action (not keep)
+    kept_text: dict[str, list[str]] = field(default_factory=dict)  # keyword -> released free text
+    flagged_text: list[str] = field(default_factory=list)  # keywords whose kept text names the object's identity
+    references: list[dict] = field(default_factory=list)  # the released object's references
+    # ORIGINAL identity, only for the encrypted re-identification map: never logged, not in repr
+    originals: Originals = field(default_factory=Originals, repr=False)
+    pseudonyms: dict[str, str] = field(default_factory=dict)  # released patient_name, accession_number
 
 
 def make_private_dir(path: Path) -> Path:
@@ -50,6 +60,7 @@ class Pipeline:
     def __init__(self, profile: Profile, key: SecretKey, *, out: Path, quarantine: Path,
                  lookup: Mapping[str, str] | None = None, durable: bool = True) -> None:
         self.deidentifier = Deidentifier(profile, key, lookup=lookup)
+        self.sidecars = SidecarRewriter(self.deidentifier.uids, key)
         self.out = out
         self.quarantine_dir = quarantine
         self.durable = durable  # False: the caller syncs a batch before recording it (deid run)
@@ -61,7 +72,25 @@ class Pipeline:
             reason = ObjectError("unreadable", f"the file cannot be read ({exc.__class__.__name__}); check "
                                  "permissions and the storage", stage="read").as_reason()
             return Outcome("quarantined", reason=reason)
+        if sidecar_kind(source.name, data) is not None:
+            return self.process_sidecar(source.name, data)
         return self.process_bytes(data)
+
+    def process_sidecar(self, name: str, data: bytes) -> Outcome:
+        """A side-car annotation file (deid.sidecar): rewritten into OUT/annotations/, or quarantined."""
+        original = "original" + Path(name).suffix.lower()
+        try:
+            sidecar = self.sidecars.rewrite(name, data)
+        except ObjectError as exc:
+            return self._quarantine(data, exc.as_reason(), original=original)
+        except Exception as exc:  # fail closed
+            reason = {"code": "internal-error", "stage": "sidecar", "path": "",
+                      "message": f"unexpected {exc.__class__.__name__}; report it to the deid maintainers"}
+            return self._quarantine(data, reason, original=original)
+        target = self.out / SIDECAR_FOLDER / sidecar.name
+        write_bytes_atomic(sidecar.data, target, durable=self.durable)
+        return Outcome("written", output=str(target.relative_to(self.out)),
+                       counts={f"sidecar_{sidecar.kind}": 1, "remap_uid": sidecar.uids})
 
     def process_bytes(self, data: bytes) -> Outcome:
         try:
@@ -80,14 +109,20 @@ class Pipeline:
             "written", output=str(target.relative_to(self.out)), sop_class_uid=result.sop_class_uid,
             modality=result.modality, patient_id=result.patient_id, study_uid=result.study_uid,
             series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
-            adjusted=dict(result.adjusted),
+            adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
+            flagged_text=result.flagged_text, originals=result.originals, pseudonyms=result.pseudonyms,
+            references=result.references,
         )
 
-    def _quarantine(self, data: bytes, reason: dict[str, str]) -> Outcome:
+    def quarantine_bytes(self, data: bytes, reason: dict[str, str]) -> Outcome:
+        """Quarantine an object for a reason found after the rules (e.g. a destination refused it)."""
+        return self._quarantine(data, reason)
+
+    def _quarantine(self, data: bytes, reason: dict[str, str], original: str = "original.dcm") -> Outcome:
         """Keep the original and a reason file in the quarantine (a PHI zone, mode 0700)."""
         entry = make_private_dir(self.quarantine_dir) / hashlib.sha256(data).hexdigest()[:24]
         make_private_dir(entry)
-        write_bytes_atomic(data, entry / "original.dcm", mode=0o600)
+        write_bytes_atomic(data, entry / original, mode=0o600)
         text = json.dumps(reason, indent=2, sort_keys=True).encode() + b"\n"
         write_bytes_atomic(text, entry / "reason.json", mode=0o600)
         return Outcome("quarantined", quarantine=entry.name, reason=reason)

@@ -23,6 +23,7 @@ from typing import Iterator, Mapping
 from tqdm import tqdm
 
 from deid import logs
+from deid.audit.trail import AuditTrail
 from deid.errors import UsageError
 from deid.io.writer import fsync_dir
 from deid.keys import SecretKey
@@ -69,6 +70,7 @@ class RunSummary:
     reasons: dict[str, int] = field(default_factory=dict)
     actions: dict[str, int] = field(default_factory=dict)  # how often each action was applied
     iod_adjustments: dict[str, int] = field(default_factory=dict)  # removals kept as empty/dummy for the IOD
+    audit: str = ""  # this run's audit file (see deid.audit.trail)
 
     def line(self) -> str:
         text = (f"deid run: {self.total} objects: {self.written} written, {self.skipped} skipped "
@@ -100,10 +102,14 @@ def source_ref(key: SecretKey, path: Path) -> str:
 
 
 class Journal:
-    """Append-only record of finished sources (fsync'd per line); read back to skip them."""
+    """Append-only record of finished sources (fsync'd per line); read back to skip them.
 
-    def __init__(self, records: Path) -> None:
+    With an audit trail, each batch's audit lines are made durable with its outputs, before the
+    batch is journalled: an object the journal calls done has its audit line on disk."""
+
+    def __init__(self, records: Path, trail: AuditTrail | None = None) -> None:
         self.path = records / JOURNAL
+        self.trail = trail
         self.done: dict[str, dict] = {}
         cut = False
         if self.path.exists():
@@ -133,6 +139,10 @@ class Journal:
     def record(self, ref: str, outcome: Outcome) -> None:
         """Queue an entry; it reaches the journal once its output is on disk (see ``_commit``)."""
         entry = {"ref": ref, "status": outcome.status, "output": outcome.output, "quarantine": outcome.quarantine}
+        if outcome.status == "written":  # released values, so a later skip can still be audited
+            entry.update(sop_class_uid=outcome.sop_class_uid, modality=outcome.modality,
+                         patient_id=outcome.patient_id, study_uid=outcome.study_uid,
+                         series_uid=outcome.series_uid, sop_uid=outcome.sop_uid)
         self._pending.append(json.dumps(entry) + "\n")
         if len(self._pending) >= BATCH and (self._flusher is None or not self._flusher.is_alive()):
             self._wait()
@@ -144,6 +154,8 @@ class Journal:
     def _commit(self, batch: list[str]) -> None:
         """Make the batch's output files durable (one sync for many files), then journal them."""
         os.sync()
+        if self.trail is not None:
+            self.trail.flush()
         self._handle.write("".join(batch))
         self._handle.flush()
         os.fsync(self._handle.fileno())
@@ -208,7 +220,9 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
         quarantine=str(paths.quarantine), records=str(paths.records), total=len(files),
     )
     log.info("run started", run_id=summary.run_id, files=len(files), workers=workers, profile=profile.name)
-    journal = Journal(paths.records)
+    trail = AuditTrail(paths.records, key=key, profile=profile, run_id=summary.run_id, source="run")
+    summary.audit = str(trail.path)
+    journal = Journal(paths.records, trail)
     reasons: Counter[str] = Counter()
     actions: Counter[str] = Counter()
     adjustments: Counter[str] = Counter()
@@ -217,6 +231,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
         ref = source_ref(key, path)
         if journal.is_done(ref, paths):
             summary.skipped += 1
+            trail.record(_skipped(journal.done[ref]))
         else:
             todo.append((ref, str(path)))
 
@@ -239,6 +254,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
 
     try:
         for ref, outcome in outcomes():
+            trail.record(outcome)  # before the journal: its batch sync makes this line durable too
             journal.record(ref, outcome)
             if outcome.status == "written":
                 summary.written += 1
@@ -255,6 +271,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     finally:
         bar.close()
         journal.close()
+        trail.close()
         summary.reasons = dict(reasons)
         summary.actions = dict(sorted(actions.items()))
         summary.iod_adjustments = dict(sorted(adjustments.items()))
@@ -264,6 +281,13 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     log.info("run finished", run_id=summary.run_id, written=summary.written, skipped=summary.skipped,
              quarantined=summary.quarantined, seconds=summary.seconds)
     return summary
+
+
+def _skipped(entry: dict) -> Outcome:
+    """The outcome of an object a previous run finished, from its journal entry (released values)."""
+    fields = ("sop_class_uid", "modality", "patient_id", "study_uid", "series_uid", "sop_uid")
+    return Outcome("skipped", output=entry.get("output"), quarantine=entry.get("quarantine"),
+                   **{name: entry.get(name) or "" for name in fields})
 
 
 def _remove_partial_files(out: Path) -> None:

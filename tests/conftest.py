@@ -5,12 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import SIZE, SLICES
+from pydicom.dataset import Dataset
+from support import SIZE, SLICES, to_bytes
 
 from deid.keys import SecretKey
 from deid.profile.loader import load_profile
 from deid.profile.model import Profile
-from deid.synthetic import SyntheticPatient, make_patient, write_sample_study
+from deid.synthetic import (
+    SR_CLASSES,
+    SyntheticPatient,
+    four_phase_ct,
+    landmark_sr,
+    make_patient,
+    write_sample_study,
+)
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +64,28 @@ def study_copy(tmp_path: Path, patient: SyntheticPatient) -> Path:
     folder = tmp_path / "incoming"
     write_sample_study(folder, patient, slices=SLICES, size=SIZE)
     return folder
+
+
+@pytest.fixture(scope="session")
+def full_study(tmp_path_factory: pytest.TempPathFactory, patient: SyntheticPatient) -> Path:
+    """The sample study plus a SEG on the 'P' phase and a PET series (read-only use)."""
+    folder = tmp_path_factory.mktemp("full") / "incoming"
+    write_sample_study(folder, patient, slices=SLICES, size=SIZE, seg=True, pet=True)
+    return folder
+
+
+@pytest.fixture
+def orthanc(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real Orthanc of the test's own (see tests/orthanc.py), stopped after the test."""
+    from orthanc import Orthanc
+
+    with Orthanc(tmp_path / "orthanc") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def landmark_study(patient: SyntheticPatient) -> tuple[list[Dataset], dict[str, bytes]]:
+    """A small CT series (phase P) and the three landmark SRs over it, as Part 10 bytes (built once:
+    highdicom takes a while)."""
+    images = four_phase_ct(patient, slices=3, size=16, private_elements=0)["P"]
+    return images, {kind: to_bytes(landmark_sr(patient, images, sop_class=kind)) for kind in SR_CLASSES}

@@ -90,3 +90,33 @@ def walk(ds: Dataset, path: tuple[int, ...] = ()) -> Iterator[tuple[tuple[int, .
         if elem.VR == "SQ":
             for item in elem.value:
                 yield from walk(item, path + (elem.tag,))
+
+
+def released_headers(*outs: Path) -> dict[str, Dataset]:
+    """The header of every object under the output folders ``outs``, by SOP Instance UID."""
+    import pydicom
+
+    return {
+        str(ds.SOPInstanceUID): ds
+        for out in outs
+        for ds in (pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(out.rglob("*.dcm")))
+    }
+
+
+def unresolved_references(headers: dict[str, Dataset]) -> list[str]:
+    """What the released objects point at that is not released: an instance (or one of another SOP
+    Class), a series, a study or a Frame of Reference; each as 'modality path kind'."""
+    from deid.audit.references import dangling, references
+
+    classes = {uid: str(ds.SOPClassUID) for uid, ds in headers.items()}
+    known = {
+        "series": {str(ds.SeriesInstanceUID) for ds in headers.values()},
+        "study": {str(ds.StudyInstanceUID) for ds in headers.values()},
+        "frame_of_reference": {str(ds.get("FrameOfReferenceUID", "")) for ds in headers.values()},
+    }
+    problems = []
+    for ds in headers.values():
+        refs = references(ds)
+        bad = dangling(refs, classes) + [r for r in refs if r.uid not in known.get(r.kind, {r.uid})]
+        problems += [f"{ds.Modality} {r.path} {r.kind}" for r in bad]
+    return problems

@@ -1,1 +1,1 @@
-"""What a person reads later: audit records, reports, verification, references between objects."""
+"""What a person reads later: the audit trail, the re-identification map, references between objects, reports, verification."""

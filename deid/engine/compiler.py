@@ -3,7 +3,13 @@
     SOP-class + tag rule  >  tag rule  >  class rule  >  base profile (PS3.15 table + options)  >  keep
 
 then the IOD guard: a removal of a Type 1 attribute becomes a dummy value, of a Type 2 attribute an
-empty value, so de-identification never breaks the object's IOD.  Decisions are cached per
+empty value, so de-identification never breaks the object's IOD. The value of an SR content item
+(Text Value, Person Name, UID, Date, Time, DateTime inside a sequence) is required by its item:
+removing or emptying it becomes ``remove_item`` or ``quarantine`` (the profile's
+``structured_content.value_removed``), carried out by ``deid.engine.content_items``.  Text Value
+has no row in PS3.15 Table E.1-1 (the standard handles it through Content Sequence): with the
+Clean Structured Content option it is kept (and checked against the object's identity values),
+without it, it is removed.  Decisions are cached per
 (path, tag, VR): after the first file of a SOP class, deciding costs one dictionary look-up.
 """
 
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from deid import standard
+from deid.engine.content_items import CONTENT_VALUE_TAGS, TEXT_VALUE
 from deid.engine.uids import CLASS_UID_TAGS
 from deid.engine.vr import DATE_VRS
 from deid.profile.model import Profile, Rule
@@ -25,7 +32,8 @@ GROUP_LENGTH = "group-length"
 class Decision:
     """The concrete action for one element, with the rule it came from and any IOD adjustment."""
 
-    action: str  # keep, remove, empty, dummy, replace, hash, case_number, generalise_date, remap_uid
+    action: str  # keep, remove, empty, dummy, replace, hash, case_number, generalise_date, remap_uid,
+    #              remove_item / quarantine (an SR content item's value: see content_items)
     source: str
     value: str | None = None
     length: int | None = None
@@ -52,11 +60,18 @@ def _is_curve(group: int) -> bool:
 
 
 class CompiledRules:
-    """A profile compiled for one SOP class."""
+    """A profile compiled for one SOP class.
 
-    def __init__(self, profile: Profile, sop_class_uid: str) -> None:
+    ``keep_references``: the object lists the instances it references in its Common Instance
+    Reference module (Referenced Series Sequence); then removing a reference sequence coded
+    X/Z/U* would break that module's condition, so such sequences are kept with their UIDs
+    remapped (the U the code allows "to maintain IOD conformance").
+    """
+
+    def __init__(self, profile: Profile, sop_class_uid: str, keep_references: bool = False) -> None:
         self.profile = profile
         self.sop_class_uid = sop_class_uid
+        self.keep_references = keep_references
         self._sop_rules = profile.sop_class_rules.get(sop_class_uid, {})
         self._cache: dict[tuple[tuple[int, ...], int, str], Decision] = {}
 
@@ -81,6 +96,8 @@ class CompiledRules:
             decision = self._from_rule(rule, vr)
             if rule.action == "remove" and rule.source.endswith(("classes.private", "classes.overlays", "classes.curves")):
                 return decision  # a whole private block or module goes: no IOD guard
+        elif self.profile.standard_table and tag == TEXT_VALUE and path:
+            decision = self._text_value()
         elif self.profile.standard_table:
             decision = self._from_standard(path, tag, vr)
         else:
@@ -125,14 +142,22 @@ class CompiledRules:
             if "K" in option_codes:
                 code = "K"
             elif "C" in option_codes:
-                code = "C" if (vr in DATE_VRS or vr == "TM") else code
+                code = "C" if (vr in DATE_VRS or vr in ("TM", "SQ")) else code
         source = f"ps3.15 {row_label}: {code}" + (f" ({', '.join(options_used)})" if options_used else "")
         return self._from_code(code, source, path, tag, vr)
+
+    def _text_value(self) -> Decision:
+        """Text Value of a content item: no E.1-1 row; it follows Content Sequence's row."""
+        if "clean_structured_content" in self.profile.options:
+            return Decision("keep", "ps3.15 ContentSequence: C (clean_structured_content): "
+                                    "TEXT kept unless it contains an identity value")
+        return Decision("remove", "ps3.15 ContentSequence: D: TEXT values do not stay")
 
     def _from_code(self, code: str, source: str, path: tuple[int, ...], tag: int, vr: str) -> Decision:
         if code == "K":
             return Decision("keep", source)
-        if code == "C":  # clean: dates are generalised; times carry no date and are kept
+        if code == "C":  # clean: dates are generalised; times carry no date and are kept;
+            # a sequence is kept and every item in it cleaned by the rules (SR content items too)
             return Decision("generalise_date" if vr in DATE_VRS else "keep", source)
         if code == "U" or (code == "D" and vr == "UI"):
             return Decision("remap_uid" if vr == "UI" else "keep", source)
@@ -141,6 +166,8 @@ class CompiledRules:
         if code in simple:
             return Decision(simple[code], source)
         # compound codes resolve from the attribute's Type in this IOD
+        if code.endswith("U*") and vr == "SQ" and self.keep_references:
+            return Decision("keep", f"{source} -> U: references listed in Common Instance Reference")
         choices = code.rstrip("*").split("/")
         if level == 1 and ("D" in choices or "U" in choices):
             action = "remap_uid" if vr == "UI" else ("keep" if vr == "SQ" else "dummy")
@@ -156,6 +183,11 @@ class CompiledRules:
     def _guard(self, decision: Decision, path: tuple[int, ...], tag: int, vr: str) -> Decision:
         if decision.action not in ("remove", "empty") or decision.source == GROUP_LENGTH:
             return decision
+        if path and tag in CONTENT_VALUE_TAGS:
+            action = self.profile.content_value_removed
+            kind = CONTENT_VALUE_TAGS[tag]
+            return Decision(action, decision.source,
+                            note=f"{decision.action} -> {action}: a {kind} content item needs its value (Type 1C)")
         level = standard.required_level(self.sop_class_uid, path, tag)
         iod = standard.iod_for_sop_class(self.sop_class_uid) or "IOD"
         iod = f"{iod} at {tag_name(tag)}"
@@ -170,10 +202,11 @@ class CompiledRules:
 
 
 @cache
-def _compiled(profile: Profile, sop_class_uid: str) -> CompiledRules:
-    return CompiledRules(profile, sop_class_uid)
+def _compiled(profile: Profile, sop_class_uid: str, keep_references: bool) -> CompiledRules:
+    return CompiledRules(profile, sop_class_uid, keep_references)
 
 
-def compile_rules(profile: Profile, sop_class_uid: str) -> CompiledRules:
-    """The compiled rules of a profile for a SOP class (one instance per pair, per process)."""
-    return _compiled(profile, sop_class_uid)
+def compile_rules(profile: Profile, sop_class_uid: str, *, keep_references: bool = False) -> CompiledRules:
+    """The compiled rules of a profile for a SOP class (one instance per pair, per process);
+    ``keep_references`` as in :class:`CompiledRules`."""
+    return _compiled(profile, sop_class_uid, keep_references)

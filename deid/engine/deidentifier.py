@@ -12,12 +12,16 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from deid import __version__, standard
 from deid.engine.compiler import compile_rules
-from deid.engine.identity import Identity
+from deid.engine.content_items import ContentTreeCleaner
+from deid.engine.identity import Identity, Originals
+from deid.engine.pixels import blank_region, describe_object, matching_region
+from deid.engine.review import IdentityTokens, peek, walked_references
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
 from deid.errors import ObjectError
 from deid.keys import SecretKey
 from deid.profile.model import Profile
+from deid.profile.tags import format_tag
 
 SECONDARY_CAPTURE_CLASSES = frozenset({
     "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.1", "1.2.840.10008.5.1.4.1.1.7.2",
@@ -25,6 +29,8 @@ SECONDARY_CAPTURE_CLASSES = frozenset({
 })
 _REQUIRED = (("SOPClassUID", 0x00080016), ("SOPInstanceUID", 0x00080018),
              ("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E))
+_REFERENCED_SERIES = 0x00081115  # Referenced Series Sequence
+_OTHER_STUDIES_REFERENCED = 0x00081200  # Studies Containing Other Referenced Instances Sequence
 IMPLEMENTATION_VERSION = f"DEID_{__version__}"[:16]
 
 
@@ -41,6 +47,12 @@ class Result:
     sop_uid: str
     counts: Counter[str] = field(default_factory=Counter)
     adjusted: Counter[str] = field(default_factory=Counter)
+    applied: dict[str, str] = field(default_factory=dict)
+    kept_text: dict[str, list[str]] = field(default_factory=dict)
+    flagged_text: list[str] = field(default_factory=list)
+    originals: Originals = field(default_factory=Originals, repr=False)
+    pseudonyms: dict[str, str] = field(default_factory=dict)  # released name and accession number
+    references: list[dict] = field(default_factory=list)  # deid.audit.references.Reference as dicts
 
 
 class Deidentifier:
@@ -59,10 +71,25 @@ class Deidentifier:
                 raise ObjectError("missing-identifier", f"the object has no {keyword}; it cannot be released",
                                   stage="read", path=f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
         sop_class = str(ds.SOPClassUID).strip()
-        self._check_burned_in(ds, sop_class)
+        region = matching_region(ds, sop_class, self.profile.pixel_regions)
+        if region is not None:
+            blank_region(ds, region)  # before the walk: the region matched the original attributes
+            if 0x00880200 in ds._dict:  # the icon is a thumbnail of the same pixels, text included
+                del ds._dict[0x00880200]
+        else:
+            self._check_burned_in(ds, sop_class)
         patient_id = str(ds.get("PatientID", "") or "").strip()
-        walker = Walker(compile_rules(self.profile, sop_class), self.identity, self.uids, patient_id)
+        originals = _originals(ds, patient_id)
+        tokens = IdentityTokens(ds)
+        rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
+        cleaned = ContentTreeCleaner(rules).clean(ds)  # SR content items, before values change
+        walker = Walker(rules, self.identity, self.uids, patient_id)
         walker.walk(ds)
+        walker.counts.update(cleaned)
+        if region is not None:
+            ds.BurnedInAnnotation = "NO"
+            walker.counts["blank_pixel_region"] += 1
+        pseudonyms = {"patient_name": _first(ds, 0x00100010), "accession_number": _first(ds, 0x00080050)}
         self._mark(ds)
         ds.file_meta = self._file_meta(ds, sop_class)
         if hasattr(ds, "preamble"):
@@ -77,6 +104,12 @@ class Deidentifier:
             sop_uid=str(ds.SOPInstanceUID),
             counts=walker.counts,
             adjusted=walker.adjusted,
+            applied=_applied(walker.applied),
+            kept_text=walker.kept_text,
+            flagged_text=tokens.flagged(walker.kept_text) if walker.kept_text else [],
+            originals=originals,
+            pseudonyms=pseudonyms,
+            references=[ref.as_dict() for ref in walked_references(walker.items)],
         )
 
     def _check_burned_in(self, ds: Dataset, sop_class: str) -> None:
@@ -87,7 +120,9 @@ class Deidentifier:
             raise ObjectError(
                 "burned-in-annotation-risk",
                 "Burned In Annotation is YES, or a Secondary Capture does not say NO: pixels may show "
-                "identity; review it, blank the text, or release it with a profile that allows it",
+                f"identity, and no pixel region of the profile matches this object ({describe_object(ds, sop_class)}); "
+                "review the pixels, then add a pixels.regions entry for its device and size to the profile "
+                "(deid explain lists the regions), or release it with a profile that allows it",
                 stage="check", path="(0028,0301)",
             )
 
@@ -117,6 +152,11 @@ class Deidentifier:
         return meta
 
 
+def lists_references(ds: Dataset) -> bool:
+    """True when ``ds`` lists what it references in a Common Instance Reference module."""
+    return _REFERENCED_SERIES in ds or _OTHER_STUDIES_REFERENCED in ds
+
+
 def _method_code_items(profile: Profile) -> list[Dataset]:
     columns = (["basic_profile"] if profile.standard_table else []) + list(profile.options)
     items = []
@@ -128,6 +168,48 @@ def _method_code_items(profile: Profile) -> list[Dataset]:
         item.CodeMeaning = code.meaning
         items.append(item)
     return items
+
+
+def _first(ds: Dataset, tag: int) -> str:
+    values = peek(ds, tag)
+    return "\\".join(values)
+
+
+def _originals(ds: Dataset, patient_id: str) -> Originals:
+    """The identity values the re-identification map needs, read before the rules change them."""
+    return Originals({
+        "patient_id": patient_id,
+        "patient_name": _first(ds, 0x00100010),
+        "accession_number": _first(ds, 0x00080050),
+        "study_uid": str(ds.StudyInstanceUID).strip(),
+        "series_uid": str(ds.SeriesInstanceUID).strip(),
+        "sop_uid": str(ds.SOPInstanceUID).strip(),
+    })
+
+
+def _applied(applied: dict[int, str]) -> dict[str, str]:
+    """Top-level tag -> action as '(gggg,eeee)' keys; private elements share the key 'private',
+    group lengths are left out (they are not attributes)."""
+    result: dict[str, str] = {}
+    private: set[str] = set()
+    for tag, action in applied.items():
+        if tag >> 16 & 1:
+            private.add(action)
+        elif tag & 0xFFFF:
+            result[_tag_key(tag)] = action
+    if private:
+        result["private"] = "/".join(sorted(private))
+    return result
+
+
+_TAG_KEYS: dict[int, str] = {}
+
+
+def _tag_key(tag: int) -> str:
+    key = _TAG_KEYS.get(tag)
+    if key is None:
+        key = _TAG_KEYS[tag] = format_tag(tag)
+    return key
 
 
 def _copy(item: Dataset) -> Dataset:

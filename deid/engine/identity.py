@@ -68,3 +68,32 @@ class Identity:
         digest = self._key.digest("case-number", patient_id)
         number = int.from_bytes(digest[:8], "big") % (10 ** self._case_digits)
         return str(number).zfill(self._case_digits)
+
+
+class Originals(Mapping[str, str]):
+    """Original identity values of one released object, kept only for the encrypted
+    re-identification map.  It hides its values from ``repr``/``str`` (so a log call, an
+    f-string or ``json.dumps(..., default=str)`` shows none) and is not a ``dict`` (so
+    ``json.dumps`` refuses it)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        self._values = dict(values or {})
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"<original identity values: {len(self._values)} hidden>"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Originals, (self._values,))

@@ -7,7 +7,7 @@ without being decoded or re-encoded; Pixel Data in particular is never decoded.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.tag import BaseTag
@@ -18,9 +18,11 @@ from pydicom.sequence import Sequence
 from deid.engine.compiler import CompiledRules, Decision
 from deid.engine.dates import DateFormError, generalise_da, generalise_dt
 from deid.engine.identity import Identity
+from deid.engine.review import KEPT_TEXT, peek
 from deid.engine.uids import UidRemapper
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.errors import ObjectError
+from deid.profile.model import Label
 from deid.profile.tags import format_tag
 
 _ASCII_VRS = frozenset({"UI", "DA", "DT"})
@@ -43,12 +45,18 @@ class Walker:
         self.patient_id = patient_id
         self.counts: Counter[str] = Counter()
         self.adjusted: Counter[str] = Counter()
+        self.applied: dict[int, str] = {}  # top-level tag -> action, for every action but keep
+        self.kept_text: dict[str, list[str]] = {}  # KEPT_TEXT keyword -> distinct kept values
+        self.items: list[tuple[Dataset, Where]] = []  # every dataset walked, in order (for references)
         self._case_number: str | None = None
+        self.labels = rules.profile.labels  # tag -> Label kept in that attribute's pseudonym
 
     def walk(self, ds: Dataset, path: tuple[int, ...] = (), where: Where = ()) -> None:
         decide = self.rules.decide
         counts = self.counts
+        self.items.append((ds, where))
         elements = ds._dict
+        applied = None if path else self.applied
         removed = False
         for tag, raw in list(elements.items()):
             vr = raw.VR
@@ -63,7 +71,11 @@ class Walker:
             if action == "keep" or (action == "dummy" and vr == "SQ"):
                 if vr == "SQ":
                     self._walk_sequence(ds, tag, path, where)
+                elif tag in KEPT_TEXT:
+                    self._keep_text(ds, tag)
                 continue
+            if applied is not None:
+                applied[tag] = action
             if action == "remove":
                 # straight from the element dict: Dataset.__delitem__ costs ~10x more per element
                 del elements[tag]
@@ -90,6 +102,18 @@ class Walker:
             return
         for index, item in enumerate(value):
             self.walk(item, path + (tag,), where + ((tag, index),))
+
+    def _keep_text(self, ds: Dataset, tag: int) -> None:
+        """Collect the released values of a kept free-text attribute (for the review)."""
+        try:
+            values = peek(ds, tag)
+        except (ValueError, TypeError, LookupError):  # undecodable text: kept as is, not collected
+            return
+        if values:
+            seen = self.kept_text.setdefault(KEPT_TEXT[tag], [])
+            for value in values:
+                if value not in seen:
+                    seen.append(value)
 
     # -- actions on one element ------------------------------------------------------------
     def _apply(self, ds: Dataset, tag: int, vr: str, raw: Any, decision: Decision) -> None:
@@ -141,14 +165,46 @@ class Walker:
         if action == "hash":
             length = min(decision.length or 32, max_chars(vr) or 64)
             upper = vr in ("CS", "AE")
+            label = self.labels.get(tag)
+            if label is not None:
+                return [self._labelled(label, v, length, upper,
+                                       lambda n, v=v: self.identity.hashed(format_tag(tag), v, n, upper=upper))
+                        for v in old]
             return [self.identity.hashed(format_tag(tag), v, length, upper=upper) for v in old]
         if action == "case_number":
             if not old:
                 return None
             if self._case_number is None:
                 self._case_number = self.identity.case_number(self.patient_id)
+            label = self.labels.get(tag)
+            if label is not None:
+                case = self._case_number
+                return [self._labelled(label, old[0], max_chars(vr) or 64, False, lambda n: case[:n])]
             return [self._case_number]
         raise ValueError(f"unknown action {action}")
+
+    @staticmethod
+    def _labelled(label: Label, value: str, length: int, upper: bool, pseudonym: Callable[[int], str]) -> str:
+        """``<label><separator><pseudonym>`` in ``length`` characters; the label is the pattern's group."""
+        if not value:
+            return value
+        match = label.pattern.search(value)
+        found = match.group(1) if match is not None else None
+        if not found:
+            if label.on_mismatch == "hash":
+                return pseudonym(length)
+            raise ObjectError(
+                "label-not-found", "the value does not match the label pattern of the profile "
+                "(pseudonym.labels), so its label cannot be kept; correct the value at the source, widen "
+                "the pattern, or set on_mismatch: hash", stage="rules")
+        prefix = (found + label.separator).upper() if upper else found + label.separator
+        room = length - len(prefix)
+        if room < 8:
+            raise ObjectError(
+                "label-too-long", "the label leaves fewer than 8 characters for the pseudonym within the "
+                "rule's length and the VR; make the pattern's group shorter or the rule's length longer",
+                stage="rules")
+        return prefix + pseudonym(room)
 
     @staticmethod
     def _values(elem: DataElement) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -12,7 +13,7 @@ from pydicom.uid import UID_dictionary
 
 from deid.engine.vr import DATE_VRS, HASHABLE_VRS, fits, max_chars, vr_of
 from deid.errors import ProfileError
-from deid.profile.model import ACTIONS, Profile, Rule
+from deid.profile.model import ACTIONS, Label, PixelRegion, Profile, Rule
 from deid.profile.schema import PROFILE_SCHEMA
 from deid.profile.tags import format_tag, resolve_tag
 
@@ -135,6 +136,8 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
     if not fits("LO", method):
         raise ProfileError(f"{path}: method_description: longer than 64 characters (LO)")
 
+    content = data.get("structured_content", {})
+    checks = data.get("release_check", {})
     standard_table = data.get("standard_table", parent.standard_table if parent else False)
     digits = data.get("pseudonym", {}).get("case_number_digits", parent.case_number_digits if parent else 10)
     return Profile(
@@ -153,14 +156,90 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
         allow_burned_in=data.get("allow_burned_in", parent.allow_burned_in if parent else False),
         case_number_digits=digits,
         chain=(parent.chain if parent else ()) + (data["name"],),
+        labels=_labels(path, data.get("pseudonym", {}).get("labels", {}), parent, tag_rules, sop_rules),
+        pixel_regions=_regions(path, data.get("pixels", {}).get("regions", []), parent),
+        text_with_identity=content.get(
+            "text_with_identity", parent.text_with_identity if parent else "quarantine"),
+        content_value_removed=content.get(
+            "value_removed", parent.content_value_removed if parent else "remove_item"),
+        dciodvfy_gate=checks.get("dciodvfy", parent.dciodvfy_gate if parent else False),
     )
 
 
-def _sop_class_uid(path: Path, name: str) -> str:
+_PSEUDONYM_ACTIONS = ("hash", "pseudonym")
+
+
+def _labels(path: Path, block: Mapping[str, Any], parent: Profile | None, tag_rules: Mapping[int, Rule],
+            sop_rules: Mapping[str, Mapping[int, Rule]]) -> dict[int, Label]:
+    """``pseudonym.labels``: regular expressions (one group) whose match is kept in a pseudonym."""
+    labels = dict(parent.labels) if parent else {}
+    for name, spec in block.items():
+        where = f"pseudonym.labels.{name}"
+        tag = resolve_tag(str(name))
+        if tag is None:
+            raise ProfileError(f"{path}: {where}: unknown tag or keyword {name!r}")
+        vr = vr_of(tag)
+        if vr not in HASHABLE_VRS:
+            raise ProfileError(f"{path}: {where}: a label goes into a hash or case number; {name} is {vr}")
+        rules = [tag_rules.get(tag)] + [block_rules.get(tag) for block_rules in sop_rules.values()]
+        if not any(rule is not None and rule.action in _PSEUDONYM_ACTIONS for rule in rules):
+            raise ProfileError(f"{path}: {where}: no rule hashes or pseudonymises {name}, so the label "
+                               "would never be used; add a hash or pseudonym rule for it")
+        try:
+            pattern = re.compile(spec["pattern"])
+        except re.error as exc:
+            raise ProfileError(f"{path}: {where}.pattern: not a regular expression ({exc})") from None
+        if pattern.groups != 1:
+            raise ProfileError(f"{path}: {where}.pattern: needs exactly one group (the label), "
+                               f"it has {pattern.groups}")
+        separator = spec.get("separator", "-")
+        if not fits(vr, separator) or any(c in separator for c in "\\^=") or not separator.isprintable():
+            raise ProfileError(f"{path}: {where}.separator: {separator!r} cannot go into a {vr} value")
+        labels[tag] = Label(pattern=pattern, source=f"{path.stem}: {where}", separator=separator,
+                            on_mismatch=spec.get("on_mismatch", "quarantine"))
+    return labels
+
+
+_TEXT_MATCH_KEYS = ("modality", "manufacturer", "model", "capture_manufacturer", "capture_model")
+
+
+def _regions(path: Path, block: list[Mapping[str, Any]], parent: Profile | None) -> tuple[PixelRegion, ...]:
+    """``pixels.regions``: this profile's regions come before the inherited ones (first match wins)."""
+    own: list[PixelRegion] = []
+    names: set[str] = set()
+    for index, spec in enumerate(block):
+        where = f"pixels.regions[{index}]"
+        name = spec["name"]
+        if name in names:
+            raise ProfileError(f"{path}: {where}: the region name {name!r} is given twice")
+        names.add(name)
+        match: dict[str, tuple[str, ...]] = {}
+        for key, raw in spec["match"].items():
+            values = raw if isinstance(raw, list) else [raw]
+            if key == "sop_class":
+                match[key] = tuple(_sop_class_uid(path, str(v), f"{where}.match.sop_class") for v in values)
+            elif key in ("rows", "columns"):
+                if not all(isinstance(v, int) and v > 0 for v in values):
+                    raise ProfileError(f"{path}: {where}.match.{key}: sizes are positive whole numbers")
+                match[key] = tuple(str(v) for v in values)
+            else:
+                match[key] = tuple(str(v).strip().upper() for v in values)
+        boxes = []
+        for number, box in enumerate(spec["blank"]):
+            x, y, width, height = box
+            if width < 1 or height < 1:
+                raise ProfileError(f"{path}: {where}.blank[{number}]: a box is [x, y, width, height] "
+                                   "with width and height of at least 1 pixel")
+            boxes.append((x, y, width, height))
+        own.append(PixelRegion(name=name, source=f"{path.stem}: {where}", match=match, boxes=tuple(boxes)))
+    return tuple(own) + (parent.pixel_regions if parent else ())
+
+
+def _sop_class_uid(path: Path, name: str, where: str | None = None) -> str:
     for uid, entry in UID_dictionary.items():
         if name in (uid, entry[4]) and entry[1] == "SOP Class":
             return uid
-    raise ProfileError(f"{path}: sop_classes.{name}: unknown SOP class (use a keyword like RTStructureSetStorage or a UID)")
+    raise ProfileError(f"{path}: {where or 'sop_classes.' + name}: unknown SOP class (use a keyword like RTStructureSetStorage or a UID)")
 
 
 def _rules(path: Path, where: str, block: Mapping[str, Any]) -> dict[int, Rule]:

@@ -6,6 +6,7 @@ SOP-class + tag rule > tag rule > class rule > base profile (PS3.15 table with o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
@@ -26,6 +27,14 @@ PRECEDENCE = ("sop_class_tag", "tag", "class", "base", "default")
 
 CLASS_NAMES = ("private", "overlays", "curves", "instance_uids", "dates")
 
+# What happens to an SR content item (structured_content: in the YAML) when ...
+#   text_with_identity: its kept TEXT value contains an identity value of the object;
+#   value_removed: a rule removes or empties its value (Type 1C: the item would be invalid).
+# remove_item: the whole content item goes (its subtree too, unless that holds measurements,
+# coordinates or references: then the object is quarantined); quarantine: the object goes to
+# quarantine.
+CONTENT_ITEM_ACTIONS = ("remove_item", "quarantine")
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -43,6 +52,51 @@ class Rule:
         elif self.length is not None:
             extra = f" (length {self.length})"
         return f"{self.action}{extra}"
+
+
+LABEL_MISMATCH = ("quarantine", "hash")  # what to do with a value the label pattern does not match
+
+
+@dataclass(frozen=True)
+class Label:
+    """A label carried from an original value into its pseudonym: ``<label><separator><hash>``.
+
+    ``pattern``'s one group is the label (e.g. ``^([ABEG])`` keeps a diagnosis-group letter); a
+    value it does not match is quarantined, or with ``on_mismatch: hash`` gets a plain hash.
+    """
+
+    pattern: re.Pattern[str]
+    source: str
+    separator: str = "-"
+    on_mismatch: str = "quarantine"
+
+    def describe(self) -> str:
+        return (f"label {self.pattern.pattern!r} + {self.separator!r} + pseudonym; "
+                f"no match: {self.on_mismatch}")
+
+
+REGION_KEYS = ("sop_class", "modality", "manufacturer", "model", "capture_manufacturer",
+               "capture_model", "rows", "columns")
+
+
+@dataclass(frozen=True)
+class PixelRegion:
+    """Pixel boxes to blank in objects whose attributes all match ``match``.
+
+    ``match`` maps a key of :data:`REGION_KEYS` to the accepted values (SOP class UIDs, or
+    upper-cased text, or sizes); ``boxes`` are ``(x, y, width, height)`` in pixels, from the top left.
+    """
+
+    name: str
+    source: str
+    match: Mapping[str, tuple[str, ...]]
+    boxes: tuple[tuple[int, int, int, int], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "match", MappingProxyType(dict(self.match)))
+
+    def describe_match(self) -> str:
+        return ", ".join(f"{key}={'|'.join(values)}" for key, values in self.match.items()) or "any object"
 
 
 def _frozen(mapping: Mapping) -> Mapping:
@@ -68,10 +122,16 @@ class Profile:
     allow_burned_in: bool = False
     case_number_digits: int = 10
     chain: tuple[str, ...] = ()
+    labels: Mapping[int, Label] = field(default_factory=dict)  # tag -> label kept in its pseudonym
+    pixel_regions: tuple[PixelRegion, ...] = ()  # first match wins
+    text_with_identity: str = "quarantine"  # structured_content.text_with_identity
+    content_value_removed: str = "remove_item"  # structured_content.value_removed
+    dciodvfy_gate: bool = False  # release_check.dciodvfy: quarantine what adds a dciodvfy error
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_rules", _frozen(self.tag_rules))
         object.__setattr__(self, "class_rules", _frozen(self.class_rules))
+        object.__setattr__(self, "labels", _frozen(self.labels))
         object.__setattr__(
             self,
             "sop_class_rules",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deid.profile.model import CLASS_NAMES
+from deid.profile.model import CLASS_NAMES, CONTENT_ITEM_ACTIONS, LABEL_MISMATCH, REGION_KEYS
 
 _RULE = {
     "oneOf": [
@@ -23,6 +23,38 @@ _RULE = {
 
 _RULES = {"type": "object", "additionalProperties": _RULE}
 
+_LABEL = {
+    "type": "object",
+    "properties": {
+        "pattern": {"type": "string", "minLength": 1},
+        "separator": {"type": "string", "maxLength": 4},
+        "on_mismatch": {"enum": list(LABEL_MISMATCH)},
+        "note": {"type": "string"},
+    },
+    "required": ["pattern"],
+    "additionalProperties": False,
+}
+
+_MATCH_VALUE = {"oneOf": [
+    {"type": ["string", "integer"]},
+    {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
+]}
+
+_BOX = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4}
+
+_REGION = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9._ -]+$"},
+        "match": {"type": "object", "properties": {k: _MATCH_VALUE for k in REGION_KEYS},
+                  "additionalProperties": False},
+        "blank": {"type": "array", "items": _BOX, "minItems": 1},
+        "note": {"type": "string"},
+    },
+    "required": ["name", "match", "blank"],
+    "additionalProperties": False,
+}
+
 PROFILE_SCHEMA = {
     "type": "object",
     "properties": {
@@ -37,7 +69,28 @@ PROFILE_SCHEMA = {
         "allow_burned_in": {"type": "boolean"},
         "pseudonym": {
             "type": "object",
-            "properties": {"case_number_digits": {"type": "integer", "minimum": 4, "maximum": 16}},
+            "properties": {
+                "case_number_digits": {"type": "integer", "minimum": 4, "maximum": 16},
+                "labels": {"type": "object", "additionalProperties": _LABEL},
+            },
+            "additionalProperties": False,
+        },
+        "pixels": {
+            "type": "object",
+            "properties": {"regions": {"type": "array", "items": _REGION}, "note": {"type": "string"}},
+            "additionalProperties": False,
+        },
+        "structured_content": {
+            "type": "object",
+            "properties": {
+                "text_with_identity": {"enum": list(CONTENT_ITEM_ACTIONS)},
+                "value_removed": {"enum": list(CONTENT_ITEM_ACTIONS)},
+            },
+            "additionalProperties": False,
+        },
+        "release_check": {
+            "type": "object",
+            "properties": {"dciodvfy": {"type": "boolean"}},
             "additionalProperties": False,
         },
         "classes": {

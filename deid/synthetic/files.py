@@ -10,7 +10,9 @@ from pydicom.dataset import Dataset
 
 from deid.synthetic.ct import four_phase_ct
 from deid.synthetic.identity import SyntheticPatient, make_patient
+from deid.synthetic.pet import pet_series
 from deid.synthetic.rtss import rtss
+from deid.synthetic.seg import segmentation
 
 
 def default_name(ds: Dataset) -> str:
@@ -46,9 +48,19 @@ def study_folder_name(patient: SyntheticPatient) -> str:
 
 
 def write_sample_study(
-    folder: str | Path, patient: SyntheticPatient | None = None, *, slices: int = 8, size: int = 64
+    folder: str | Path,
+    patient: SyntheticPatient | None = None,
+    *,
+    slices: int = 8,
+    size: int = 64,
+    seg: bool = False,
+    pet: bool = False,
 ) -> list[Path]:
-    """Write a four-phase CT and an RTSS on the ``'P'`` phase under a PHI-named sub folder."""
+    """Write a four-phase CT and an RTSS on the ``'P'`` phase under a PHI-named sub folder.
+
+    ``seg`` adds a SEG over the ``'P'`` phase (``SEG_P.dcm``); ``pet`` a PET series on the
+    ``'N'`` phase's frame (``PT_001.dcm``, ...; half the CT matrix).
+    """
     patient = patient or make_patient(0)
     target = Path(folder) / study_folder_name(patient)
     paths: list[Path] = []
@@ -57,4 +69,11 @@ def write_sample_study(
         names = [f"CT_{phase}_{i + 1:03d}.dcm" for i in range(len(images))]
         paths += write_datasets(images, target, names)
     paths += write_datasets([rtss(patient, phases["P"])], target, ["RTSS_P.dcm"])
+    if seg:
+        paths += write_datasets([segmentation(patient, phases["P"])], target, ["SEG_P.dcm"])
+    if pet:
+        images = pet_series(
+            patient, slices=slices, size=max(8, size // 2), ct_series_uid=patient.series_uid("N")
+        )
+        paths += write_datasets(images, target, [f"PT_{i + 1:03d}.dcm" for i in range(slices)])
     return paths

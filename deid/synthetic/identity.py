@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import random
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ from deid.synthetic.uids import derive_uid, series_uid
 
 #: Phase letters of the four-phase liver CT, in acquisition order.
 PHASES: tuple[str, ...] = ("N", "A", "P", "D")
+#: Labels of the study's other series (see :meth:`SyntheticPatient.series_uid`).
+SERIES_LABELS: tuple[str, ...] = ("RTSS", "SEG", "PT", "SC")
 
 # (alphabetic, ideographic) surnames and (alphabetic, ideographic, sex) given names.
 _CHINESE_SURNAMES = (
@@ -145,7 +148,8 @@ class SyntheticPatient:
         return self.name
 
     def series_uid(self, label: str) -> str:
-        """Series Instance UID of a phase (``'N'``, ``'A'``, ``'P'``, ``'D'``) or ``'RTSS'``."""
+        """Series Instance UID of a phase (``'N'``, ``'A'``, ``'P'``, ``'D'``) or another series
+        (``'RTSS'``, ``'SEG'``, ``'PT'``, ``'SC'``)."""
         return series_uid(self.study_instance_uid, label)
 
     def phi_values(self) -> tuple[str, ...]:
@@ -327,3 +331,36 @@ def _derived(v: dict[str, object]) -> dict[str, object]:
         "scheduled_step_id": f"SPS{study_date[2:]}{index:04d}",
         "performed_step_id": f"PPS{study_date[2:]}{index:04d}",
     }
+
+
+def _days_after(date: str, days: int) -> str:
+    """The DA value ``days`` after the DA value ``date``."""
+    moved = _dt.datetime.strptime(date, "%Y%m%d").date() + _dt.timedelta(days=days)
+    return moved.strftime("%Y%m%d")
+
+
+def later_study(patient: SyntheticPatient, visit: int = 1) -> SyntheticPatient:
+    """The same patient at a follow-up study ``visit`` (>= 1), about ``visit`` x 6 months later.
+
+    Person values stay; the study's UIDs, ID, dates and the accession/procedure IDs built from
+    the study date are new, so two studies of one patient can be released separately.
+    """
+    if visit < 1:
+        raise ValueError(f"visit must be >= 1, got {visit!r}")
+    shift = 183 * visit
+    seed = f"synthetic-{patient.index}"
+    values = dataclasses.asdict(patient)
+    values.update(
+        study_instance_uid=derive_uid(seed, "study", visit),
+        frame_of_reference_uid=derive_uid(seed, "frame-of-reference", visit),
+        study_id=f"ST{patient.index:06d}V{visit}",
+        study_date=_days_after(patient.study_date, shift),
+        admitting_date=_days_after(patient.study_date, shift - 2),
+        calibration_date=_days_after(patient.study_date, shift - 1),
+        structure_set_date=_days_after(patient.study_date, shift + 3),
+    )
+    values.update(_derived(values))
+    values["other_patient_name"] = patient.other_patient_name
+    values["history"] = patient.history
+    values["insurance_plan"] = patient.insurance_plan
+    return SyntheticPatient(**values)

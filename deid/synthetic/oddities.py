@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydicom import config, dcmwrite
+from pydicom import config, dcmread, dcmwrite
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
@@ -161,3 +161,25 @@ def ct_deep_sequences(folder: str | Path, patient: SyntheticPatient | None = Non
     depth2.ReferencedSeriesSequence = Sequence([deepest])
     ds.ReferencedImageSequence[0].SourceImageSequence = Sequence([depth2])
     return write_dataset(ds, _folder(folder) / "ct_deep_sequences.dcm")
+
+
+def ct_meta_mismatch(folder: str | Path, patient: SyntheticPatient | None = None) -> Path:
+    """A CT whose file meta names another SOP instance than its data set does (a receiver that
+    checks answers 0xA900, data set does not match SOP class)."""
+    p = patient or make_patient(0)
+    ds = _ct(p, "ODD-META-MISMATCH")
+    path = write_dataset(ds, _folder(folder) / "ct_meta_mismatch.dcm")
+    written = dcmread(path)
+    written.SOPInstanceUID = p.series_uid("ODD-META-MISMATCH-OTHER")  # the meta keeps the first
+    dcmwrite(path, written)
+    return path
+
+
+def ct_without_sop_instance_uid(
+    folder: str | Path, patient: SyntheticPatient | None = None
+) -> Path:
+    """A CT whose data set lacks SOP Instance UID; only its file meta names one (a receiver that
+    checks answers 0xC000, cannot understand)."""
+    ds = _ct(patient, "ODD-NO-SOP-INSTANCE")
+    del ds.SOPInstanceUID
+    return write_dataset(ds, _folder(folder) / "ct_without_sop_instance_uid.dcm")

@@ -111,3 +111,43 @@ def hounsfield_slice(
     hu[inside] += rng.normal(0.0, noise_hu, int(inside.sum()))
     result: np.ndarray = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
     return result
+
+
+#: Regions :func:`region_mask` knows, as segmented by the SEG builder.
+REGIONS: tuple[str, ...] = ("liver", "tumour", "vertebra")
+
+
+def region_mask(geometry: SliceGeometry, index: int, region: str) -> np.ndarray:
+    """Boolean mask of a phantom region on slice ``index`` (the shapes of :func:`hounsfield_slice`)."""
+    x, y = geometry.grid()
+    if region == "liver":
+        kidney = _ellipse(x, y, -70, 60, 25, 35)
+        mask: np.ndarray = _ellipse(x, y, -70, -10, 75, 70) & ~kidney
+        return mask
+    if region == "tumour":
+        radius = tumour_radius_at(geometry.z(index))
+        if radius is None:
+            return np.zeros(x.shape, dtype=bool)
+        cx, cy, _ = TUMOUR_CENTRE_MM
+        return _ellipse(x, y, cx, cy, radius, radius)
+    if region == "vertebra":
+        return _ellipse(x, y, 0, 75, 21, 21)
+    raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
+
+
+def uptake_slice(geometry: SliceGeometry, index: int, seed: object = 0) -> np.ndarray:
+    """FDG activity concentration (Bq/ml, float) of slice ``index``: an avid tumour, seeded noise."""
+    x, y = geometry.grid()
+    activity = np.zeros(x.shape)
+    activity[_ellipse(x, y, 0, 5, 165, 120)] = 1500.0  # soft tissue background
+    activity[_ellipse(x, y, -70, -10, 75, 70)] = 5000.0  # liver
+    activity[_ellipse(x, y, 95, 20, 35, 50)] = 4000.0  # spleen
+    for side in (-1, 1):
+        activity[_ellipse(x, y, side * 70, 60, 25, 35)] = 9000.0  # kidneys (excretion)
+    activity[_ellipse(x, y, 20, 45, 11, 11)] = 3500.0  # blood pool
+    activity[region_mask(geometry, index, "tumour")] = 25000.0
+    rng = np.random.default_rng(_seed(seed, "PT", index, geometry.size))
+    inside = activity > 0
+    activity[inside] *= rng.normal(1.0, 0.05, int(inside.sum()))
+    result: np.ndarray = np.clip(activity, 0, None)
+    return result

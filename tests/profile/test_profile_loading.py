@@ -23,11 +23,15 @@ def test_ps3_15_basic_loads() -> None:
     assert len(profile.sha256) == 64
 
 
-def test_vghtpe_loads_on_the_basic_profile_with_three_options() -> None:
+def test_vghtpe_loads_on_the_basic_profile_with_its_options() -> None:
     profile = load_profile("vghtpe")
     assert profile.chain == ("ps3.15-basic", "vghtpe") and profile.standard_table
+    # the three options the hospital's table ticks, and Clean Structured Content (SR trees cleaned)
     assert set(profile.options) == {
-        "retain_longitudinal_modified_dates", "retain_patient_characteristics", "retain_device_identity"}
+        "retain_longitudinal_modified_dates", "retain_patient_characteristics", "retain_device_identity",
+        "clean_structured_content"}
+    assert (profile.text_with_identity, profile.content_value_removed) == ("remove_item", "remove_item")
+    assert profile.dciodvfy_gate is False
     assert profile.tag_rules[0x00100020].action == "hash" and profile.tag_rules[0x00100020].length == 32
     assert profile.tag_rules[0x00080050].length == 16
     rtss = profile.sop_class_rules[RTStructureSetStorage]

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Benchmark the forwarding node end to end: storescu -> deid serve -> storescp.
+
+This is a benchmark, not a test. From one run it times, on the same corpus of 512x512 CT slices
+(the one bench_run.py builds), alternating round-robin:
+
+* ``direct``: DCMTK storescu sending every file to DCMTK storescp, until storescu exits;
+* ``deid``:   storescu sending the same files to ``deid serve``, which de-identifies them and
+  forwards them to storescp, until storescp holds every file (end to end, not just intake).
+
+It prints the median files/s of each and deid's as a ratio to direct. ``TCP_NODELAY=1`` is set
+for both DCMTK tools (Debian's DCMTK otherwise waits ~50 ms per file). Run
+``python bench/bench_serve.py --help`` for the options; see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_run import REPO, deid_env, ensure_corpus, find_deid, log, make_key
+
+STORESCU, STORESCP, ECHOSCU = "/usr/bin/storescu", "/usr/bin/storescp", "/usr/bin/echoscu"
+SENDER, NODE, DEST = "SENDER", "DEID", "DEST"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def dcmtk_env() -> dict[str, str]:
+    return {**os.environ, "TCP_NODELAY": "1"}
+
+
+def received(folder: Path) -> int:
+    """Files storescp has written into ``folder``."""
+    with os.scandir(folder) as entries:
+        return sum(1 for entry in entries if entry.is_file())
+
+
+class Storescp:
+    """DCMTK storescp writing into a fresh folder, on a free port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True)
+        self.port = free_port()
+        self.log = (folder.parent / f"{folder.name}.log").open("wb")
+        self.process = subprocess.Popen(
+            [STORESCP, "--aetitle", DEST, "--output-directory", str(folder), str(self.port)],
+            stdout=self.log, stderr=subprocess.STDOUT, env=dcmtk_env(),
+        )
+        wait_for_echo(self.port, DEST, self.process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def wait_for_echo(port: int, called: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until a C-ECHO to ``called`` on 127.0.0.1:``port`` succeeds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode}) before answering C-ECHO")
+        echo = subprocess.run(
+            [ECHOSCU, "-aet", SENDER, "-aec", called, "127.0.0.1", str(port)],
+            capture_output=True, env=dcmtk_env(), check=False,
+        )
+        if echo.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"no C-ECHO answer on port {port} within {timeout} s")
+
+
+def storescu(corpus: Path, port: int, called: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [STORESCU, "-aet", SENDER, "-aec", called, "+sd", "+r", "127.0.0.1", str(port),
+         str(corpus)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dcmtk_env(),
+    )
+
+
+@dataclass
+class Method:
+    key: str
+    times: list[float] = field(default_factory=list)
+    intake: list[float] = field(default_factory=list)  # deid: until storescu was done
+
+
+def run_direct(corpus: Path, n: int, work: Path) -> float:
+    scp = Storescp(work / "direct-received")
+    try:
+        started = time.perf_counter()
+        sender = storescu(corpus, scp.port, DEST)
+        _, errors = sender.communicate()
+        elapsed = time.perf_counter() - started
+        if sender.returncode != 0:
+            raise RuntimeError(f"storescu -> storescp exited {sender.returncode}: {errors[-500:]!r}")
+        count = received(scp.folder)
+        if count != n:
+            raise RuntimeError(f"storescp holds {count} files, not {n}")
+        return elapsed
+    finally:
+        scp.stop()
+        shutil.rmtree(scp.folder, ignore_errors=True)
+
+
+def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args: argparse.Namespace,
+             check: bool = False) -> tuple[float, float]:
+    """(end-to-end seconds, seconds until storescu had handed everything to deid)."""
+    scp = Storescp(work / "deid-received")
+    data = work / "deid-data"
+    port = free_port()
+    argv = [*deid, "serve", "--aet", NODE, "--host", "127.0.0.1", "--port", str(port),
+            "--allow-aet", SENDER, "--forward", f"{DEST}@127.0.0.1:{scp.port}",
+            "--profile", args.profile, "--key-file", str(key), "--data", str(data)]
+    if args.workers:
+        argv += ["--workers", str(args.workers)]
+    node_log = (work / "deid-serve.log").open("ab")
+    node = subprocess.Popen(argv, stdout=node_log, stderr=subprocess.STDOUT, env=deid_env())
+    try:
+        wait_for_echo(port, NODE, node)
+        started = time.perf_counter()
+        sender = storescu(corpus, port, NODE)
+        intake = None
+        deadline = time.monotonic() + args.timeout
+        while True:
+            if intake is None and sender.poll() is not None:
+                intake = time.perf_counter() - started
+                if sender.returncode != 0:
+                    raise RuntimeError(f"storescu -> deid exited {sender.returncode}: "
+                                       f"{sender.stderr.read()[-500:]!r}")
+            if received(scp.folder) >= n:
+                elapsed = time.perf_counter() - started
+                break
+            if node.poll() is not None:
+                raise RuntimeError(f"deid serve exited ({node.returncode}); see {node_log.name}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"storescp holds {received(scp.folder)} of {n} files after "
+                                   f"{args.timeout} s; see {node_log.name}")
+            time.sleep(0.02)
+        if intake is None:
+            sender.wait()
+            intake = elapsed
+        if check:
+            check_released(corpus, scp.folder, data)
+        return elapsed, intake
+    finally:
+        node.send_signal(signal.SIGTERM)
+        try:
+            code = node.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            code = node.wait()
+        node_log.close()
+        scp.stop()
+        if code != 0:
+            log(f"  note: deid serve exited {code} after SIGTERM (see {node_log.name})")
+        shutil.rmtree(scp.folder, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def check_released(corpus: Path, destination: Path, data: Path) -> None:
+    """The forwarded files are not the originals: patient IDs and SOP Instance UIDs differ."""
+    import pydicom
+
+    originals = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(corpus.rglob("*.dcm"))[:20]]
+    out = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(destination.iterdir())[:20]]
+    ids = {ds.PatientID for ds in originals}
+    uids = {ds.SOPInstanceUID for ds in originals}
+    leaked = [ds for ds in out if ds.PatientID in ids or ds.SOPInstanceUID in uids]
+    if leaked or not out:
+        raise RuntimeError("the destination holds objects that were not de-identified")
+    quarantine = data / "quarantine"
+    if quarantine.exists() and any(p.is_file() for p in quarantine.rglob("*")):
+        raise RuntimeError(f"deid quarantined objects of the corpus; see {quarantine}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--slices", type=int, default=500, help="CT slices sent per run (500)")
+    parser.add_argument("--patients", type=int, default=5, help="patients they belong to (5)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (median reported)")
+    parser.add_argument("--workers", type=int, default=0, help="deid serve --workers (default: its own)")
+    parser.add_argument("--profile", default="vghtpe")
+    parser.add_argument("--corpus", type=Path, default=Path(tempfile.gettempdir()) / "deid-bench-corpus")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a fresh temp dir)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
+    parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for tool in (STORESCU, STORESCP, ECHOSCU):
+        if not os.access(tool, os.X_OK):
+            log(f"missing {tool} (Debian package dcmtk)")
+            return 1
+    env = deid_env()
+    deid, why = find_deid(env)
+    if deid is None:
+        log(f"deid cannot run: {why}")
+        return 1
+    corpus, manifest = ensure_corpus(args.corpus, args.slices, args.patients, jobs=2)
+    n = manifest["files"]
+    work = args.work or Path(tempfile.mkdtemp(prefix="deid-bench-serve-"))
+    work.mkdir(parents=True, exist_ok=True)
+    key, why = make_key(deid, env, work)
+    if key is None:
+        log(why)
+        return 1
+    for path in sorted(corpus.rglob("*.dcm")):  # warm the page cache
+        path.read_bytes()
+    log(f"check: one untimed deid run ({n} files) ...")
+    seconds, _ = run_deid(corpus, n, work, deid, key, args, check=True)
+    log(f"check: all {n} files arrived de-identified in {seconds:.1f} s")
+
+    methods = [Method("direct"), Method("deid")]
+    for round_number in range(args.rounds):
+        order = methods if round_number % 2 == 0 else methods[::-1]
+        for method in order:
+            if method.key == "direct":
+                method.times.append(run_direct(corpus, n, work))
+            else:
+                elapsed, intake = run_deid(corpus, n, work, deid, key, args)
+                method.times.append(elapsed)
+                method.intake.append(intake)
+            log(f"round {round_number + 1}: {method.key:6s} {method.times[-1]:7.2f} s "
+                f"({n / method.times[-1]:.0f} files/s)")
+
+    direct, node = (statistics.median(m.times) for m in methods)
+    intake = statistics.median(methods[1].intake)
+    results = {
+        "files": n, "bytes": manifest["bytes"], "rounds": args.rounds,
+        "direct_seconds": direct, "deid_seconds": node, "deid_intake_seconds": intake,
+        "direct_files_per_s": n / direct, "deid_files_per_s": n / node,
+        "ratio": direct / node, "cpus": os.cpu_count(), "repo": str(REPO),
+    }
+    print()
+    print(f"{n} CT slices {manifest['size']}x{manifest['size']} ({manifest['bytes'] / 1e6:.0f} MB), "
+          f"median of {args.rounds} rounds, {os.cpu_count()} CPUs")
+    print(f"  storescu -> storescp directly        {direct:7.2f} s  {n / direct:6.0f} files/s")
+    print(f"  storescu -> deid serve -> storescp   {node:7.2f} s  {n / node:6.0f} files/s "
+          f"(intake done after {intake:.2f} s)")
+    print(f"  end-to-end ratio deid / direct       {direct / node:.3f} "
+          f"(deid runs at {100 * direct / node:.1f} % of the direct rate)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The re-identification map: original <-> released identity values, encrypted at rest.
+
+One file per writer in ``<records>/reid/`` (folder 0700, files 0600).  The first line is a plain
+header (format, cipher and the key's public fingerprint); every other line is one entry, encrypted
+on its own with AES-256-GCM under a sub-key derived from the secret key (``SecretKey.derive``) and
+a random 96-bit nonce, as base64 of nonce + ciphertext.  Lines are appended whole, so a crash can
+at most cut the last one, which readers skip.  Without the key the files say nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from deid.audit.files import AppendFile, file_stamp, utc_now
+from deid.errors import UsageError
+from deid.keys import SecretKey
+from deid.pipeline import make_private_dir
+
+REID_DIR = "reid"
+FORMAT = "deid-reid-map"
+VERSION = 1
+CIPHER = "AES-256-GCM"
+_PURPOSE = "reid-map-v1"
+_AAD = b"deid-reid-map-v1"
+IDENTITY_FIELDS = ("patient_id", "patient_name", "accession_number", "study_uid", "series_uid", "sop_uid")
+
+
+class WrongKeyError(UsageError):
+    """The key given does not open the re-identification map (exit code 2)."""
+
+
+def _cipher(key: SecretKey) -> AESGCM:
+    return AESGCM(key.derive(_PURPOSE))
+
+
+class ReidMapWriter:
+    """Appends encrypted entries to this writer's own map file (created on the first entry)."""
+
+    def __init__(self, records: Path, *, key: SecretKey, run_id: str, source: str) -> None:
+        self.folder = records / REID_DIR
+        self._name = f"{file_stamp()}-{source}-{run_id}.map"
+        self._header = {"format": FORMAT, "version": VERSION, "cipher": CIPHER,
+                        "key_fingerprint": key.fingerprint, "run_id": run_id, "source": source}
+        self._cipher = _cipher(key)
+        self._file: AppendFile | None = None
+
+    def add(self, original: Mapping[str, str], released: Mapping[str, str | None], *, run_id: str) -> None:
+        """Append one entry: the original and the released identity values of one object."""
+        entry = {"time": utc_now(), "run_id": run_id,
+                 "original": {k: original.get(k, "") for k in IDENTITY_FIELDS},
+                 "released": dict(released)}
+        plain = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        nonce = os.urandom(12)
+        sealed = nonce + self._cipher.encrypt(nonce, plain, _AAD)
+        self._open().write(base64.b64encode(sealed) + b"\n")
+
+    def _open(self) -> AppendFile:
+        if self._file is None:
+            make_private_dir(self.folder)
+            self._file = AppendFile(self.folder / self._name)
+            if self._file.path.stat().st_size == 0:
+                self._file.write(json.dumps(self._header, separators=(",", ":")).encode() + b"\n")
+        return self._file
+
+    def sync(self) -> None:
+        if self._file is not None:
+            self._file.sync()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+@dataclass
+class MapContents:
+    """What a key opened: the entries, and what could not be read."""
+
+    entries: list[dict] = field(default_factory=list)
+    files: int = 0
+    other_key_files: int = 0  # map files written under another key (not opened)
+    damaged_lines: int = 0  # complete lines that did not decrypt (altered or damaged)
+
+
+def read_map(records: Path, key: SecretKey) -> MapContents:
+    """Every entry of every map file the key opens.  Raises ``WrongKeyError`` when there are map
+    files and the key opens none of them; nothing is returned in that case."""
+    folder = records / REID_DIR
+    files = sorted(folder.glob("*.map")) if folder.is_dir() else []
+    if not files:
+        raise UsageError(f"{records}: no re-identification map here (expected {REID_DIR}/*.map)")
+    cipher = _cipher(key)
+    contents = MapContents(files=len(files))
+    for path in files:
+        lines = _lines(path)
+        header = _header(next(lines, ""))
+        if header is None or header.get("key_fingerprint") != key.fingerprint:
+            contents.other_key_files += 1
+            continue
+        for line in lines:
+            try:
+                sealed = base64.b64decode(line, validate=True)
+                plain = cipher.decrypt(sealed[:12], sealed[12:], _AAD)
+                contents.entries.append(json.loads(plain))
+            except (ValueError, InvalidTag):
+                contents.damaged_lines += 1
+    if contents.other_key_files == len(files):
+        raise WrongKeyError("the key does not open this re-identification map (it was written with "
+                            "another key); use the key file of the run that wrote these records")
+    return contents
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The whole lines of a file (a last line cut by a crash is left out)."""
+    try:
+        with open(path, "rb") as handle:
+            for raw in handle:
+                if raw.endswith(b"\n") and raw.strip():
+                    yield raw.decode("ascii", errors="replace").strip()
+    except OSError:
+        raise UsageError(f"{path}: cannot read the re-identification map (check permissions)") from None
+
+
+def _header(line: str) -> dict | None:
+    try:
+        header = json.loads(line)
+    except ValueError:
+        return None
+    return header if isinstance(header, dict) and header.get("format") == FORMAT else None

@@ -1,0 +1,354 @@
+"""The forwarding node: receiver + worker processes + status, with a drain on SIGTERM.
+
+The receiver (threads of this process) only puts objects on the spool.  Each worker process
+claims an item, de-identifies it through :class:`~deid.pipeline.Pipeline` (which alone decides
+quarantine), forwards the de-identified file to every destination, records the outcome, and
+only then releases the original.  Items that cannot be forwarded wait in the spool (retry with
+backoff) and survive a restart.  Only pipeline output is ever sent: nothing un-de-identified
+reaches a destination.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from deid import logs
+from deid.errors import UsageError
+from deid.io.writer import fsync_dir
+from deid.pipeline import make_private_dir
+from deid.settings import DestinationSettings, ServeSettings
+from deid.spool import Item, Spool
+
+POLL_SECONDS = 0.05  # an idle worker looks for new items this often
+DRAIN_SECONDS = 120.0  # SIGTERM: how long associations in progress may take to finish
+ITEMS = "items"  # outgoing/items/<item id>.dcm: de-identified copies waiting for a retry
+LEASE_SECONDS = 3600.0
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: this process gets SIGKILL when the node's main process dies (kill -9 included)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _destination(setting: DestinationSettings) -> Any:
+    """The forwarder's view of a configured destination."""
+    from deid import forward
+
+    tls = None
+    if setting.tls is not None:
+        tls = forward.TlsSettings(cert=setting.tls.cert, key=setting.tls.key, ca=setting.tls.ca)
+    return forward.Destination(setting.ae_title, setting.host, setting.port,
+                               called_by=setting.calling_ae_title, tls=tls)
+
+
+class Worker:
+    """One worker process's loop: claim -> de-identify -> forward -> record -> release."""
+
+    def __init__(self, settings: ServeSettings, name: str) -> None:
+        from deid.engine.identity import load_lookup
+        from deid.forward import Forwarder
+        from deid.keys import load_key_file
+        from deid.pipeline import Pipeline
+        from deid.profile.loader import load_profile
+
+        self.settings = settings
+        self.name = name
+        self.log = logs.get_logger("deid.serve")
+        profile = load_profile(settings.profile)
+        key = load_key_file(settings.key_file)
+        lookup = load_lookup(settings.lookup) if settings.lookup else None
+        self.scratch = settings.outgoing / name
+        self.items = settings.outgoing / ITEMS
+        self.items.mkdir(parents=True, exist_ok=True)
+        self.pipeline = Pipeline(profile, key, out=self.scratch, quarantine=settings.quarantine,
+                                 lookup=lookup, durable=False)
+        self.spool = Spool(settings.spool)
+        self.destinations = [(d.name, _destination(d)) for d in settings.destinations]
+        self.forwarder = Forwarder([d for _, d in self.destinations], timeout=settings.forward_timeout)
+        self.down_until: dict[str, float] = {}  # a destination that just failed is not tried again at once
+        self.records = _open_records(settings, profile, key)
+
+    def run(self, stop: Any) -> None:
+        try:
+            while not stop.is_set():
+                item = self.spool.claim(self.name, lease=LEASE_SECONDS)
+                if item is None:
+                    stop.wait(POLL_SECONDS)
+                    continue
+                self.handle(item)
+        finally:
+            self.forwarder.close()
+            if self.records is not None:
+                self.records.close()
+            self.spool.close()
+
+    def handle(self, item: Item) -> None:
+        """Take one claimed item to its outcome (forwarded, quarantined, or waiting for a retry)."""
+        copy = self.items / f"{item.id}.dcm"
+        if not (item.attempts and copy.is_file()):
+            if not self._deidentify(item, copy):
+                return
+        waiting: str | None = None
+        for name, destination in self.destinations:
+            if name in item.sent:
+                continue
+            if self.down_until.get(name, 0.0) > time.monotonic():
+                waiting = "destination-unavailable"
+                continue
+            result = self.forwarder.send(destination, copy)
+            if result.outcome == "done":
+                if len(self.destinations) > 1:
+                    item = self.spool.mark_sent(item, name)
+                self.down_until.pop(name, None)
+                self._record("forwarded", destination=name)
+            elif result.outcome == "retry":
+                waiting = "destination-unavailable" if result.status is None else "destination-busy"
+                self.down_until[name] = time.monotonic() + min(5.0, self.settings.retry.first_delay)
+                self.log.warning("forward deferred", code=waiting, status=result.status, attempt=item.attempts + 1)
+                self._record("retrying", destination=name)
+            else:
+                self._reject(item, copy, name, result.status)
+                return
+        if waiting is not None:
+            # the de-identified copy must survive a restart before the retry is recorded
+            with open(copy, "rb") as handle:
+                os.fsync(handle.fileno())
+            fsync_dir(self.items)
+            self.spool.retry(item, waiting, first_delay=self.settings.retry.first_delay,
+                             max_delay=self.settings.retry.max_delay)
+            return
+        self.spool.ack(item)
+        copy.unlink(missing_ok=True)
+
+    def _deidentify(self, item: Item, copy: Path) -> bool:
+        """Run the pipeline on the original; True with the de-identified copy in place, False when
+        the item went to the quarantine."""
+        try:
+            data = item.path.read_bytes()
+        except OSError:
+            self.spool.retry(item, "spool-unreadable", first_delay=self.settings.retry.first_delay,
+                             max_delay=self.settings.retry.max_delay)
+            return False
+        outcome = self.pipeline.process_bytes(data)
+        if outcome.status != "written" or outcome.output is None:
+            code = (outcome.reason or {}).get("code", "internal-error")
+            self._record_outcome(outcome)
+            self.spool.quarantine(item, code)
+            self.log.warning("quarantined", code=code, stage=(outcome.reason or {}).get("stage"),
+                             path=(outcome.reason or {}).get("path"), quarantine=outcome.quarantine)
+            return False
+        written = self.scratch / outcome.output
+        os.replace(written, copy)
+        try:
+            os.removedirs(written.parent)  # the scratch folders are empty again
+        except OSError:
+            pass
+        self._last_outcome = outcome
+        self._record_outcome(outcome)
+        if item.attempts == 0:
+            self.spool.processed(item)
+        return True
+
+    def _reject(self, item: Item, copy: Path, destination: str, status: int | None) -> None:
+        """A destination refused the object for good: the original goes to the quarantine."""
+        reason = {"code": "forward-rejected", "stage": "forward", "path": "",
+                  "message": f"destination {destination} refused the object permanently "
+                             f"(DIMSE status 0x{(status or 0):04X}); check the destination's configuration"}
+        outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
+        self._record_outcome(outcome, destination=destination)
+        self.spool.quarantine(item, "forward-rejected")
+        copy.unlink(missing_ok=True)
+        self.log.warning("quarantined", code="forward-rejected", stage="forward", status=status,
+                         quarantine=outcome.quarantine)
+
+    # -- records (audit trail, when present) -----------------------------------------------------
+    _last_outcome: Any = None
+
+    def _record_outcome(self, outcome: Any, destination: str | None = None) -> None:
+        if self.records is not None:
+            self.records.record(outcome, destination=destination)
+
+    def _record(self, event: str, *, destination: str) -> None:
+        if self.records is not None and self._last_outcome is not None:
+            self.records.record(self._last_outcome, event=event, destination=destination)
+
+
+def _open_records(settings: ServeSettings, profile: Any, key: Any) -> Any:
+    """The audit trail of this worker (``deid.audit.trail``), or None while it is not available."""
+    try:
+        from deid.audit.trail import AuditTrail  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    import uuid
+
+    return AuditTrail(make_private_dir(settings.records), key=key, profile=profile,
+                      run_id=uuid.uuid4().hex[:12], source="serve")
+
+
+def _worker_main(settings: ServeSettings, name: str, stop: Any, parent: int) -> None:
+    _die_with_parent(parent)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the main process drains and then tells us to stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logs.configure()
+    Worker(settings, name).run(stop)
+
+
+# -- the main process ---------------------------------------------------------------------------
+
+def prepare_data_folder(settings: ServeSettings) -> Any:
+    """Create the data folder (owner-only) and lock it: one node per data folder."""
+    make_private_dir(settings.data)
+    for folder in (settings.quarantine, settings.records, settings.outgoing):
+        make_private_dir(folder)
+    lock = open(settings.data / "serve.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise UsageError(f"{settings.data}: another deid serve is using this data folder") from None
+    return lock
+
+
+def clean_outgoing(settings: ServeSettings, spool: Spool) -> None:
+    """At start-up: drop workers' scratch output and de-identified copies of finished items."""
+    for entry in os.scandir(settings.outgoing):
+        if entry.name != ITEMS:
+            shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir() else os.unlink(entry.path)
+    items = settings.outgoing / ITEMS
+    items.mkdir(exist_ok=True)
+    waiting = {row[0] for row in spool.conn.execute(
+        "SELECT id FROM items WHERE state IN ('queued', 'claimed', 'retry') AND attempts > 0")}
+    for entry in os.scandir(items):
+        stem = entry.name.split(".")[0]
+        if not (stem.isdigit() and int(stem) in waiting) or entry.name.startswith("."):
+            os.unlink(entry.path)
+
+
+class Node:
+    """The running node (main process): owns the spool, the receiver, the workers and the status server."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.log = logs.get_logger("deid.serve")
+        self.stopping = False
+        self.context = multiprocessing.get_context("spawn")
+        self.stop_workers = self.context.Event()
+        self.workers: dict[int, Any] = {}
+        self.serial = 0
+        self.receiver: Any = None
+        self.status: Any = None
+        self.spool: Spool | None = None
+
+    def check(self) -> None:
+        """Fail at start (exit 2) on a profile, key or lookup that cannot be loaded."""
+        from deid.engine.identity import load_lookup
+        from deid.keys import load_key_file
+        from deid.profile.loader import load_profile
+
+        load_profile(self.settings.profile)
+        load_key_file(self.settings.key_file)
+        if self.settings.lookup:
+            load_lookup(self.settings.lookup)
+        import deid.forward  # noqa: F401  (the forwarder must be importable before we accept anything)
+
+    def run(self, *, on_ready: Callable[[int], None] | None = None) -> int:
+        from deid.intake.receiver import Receiver
+
+        self.check()
+        lock = prepare_data_folder(self.settings)
+        spool = self.spool = Spool(self.settings.spool, min_free_bytes=self.settings.min_free_mb * 1024 * 1024)
+        recovered = spool.recover()
+        clean_outgoing(self.settings, spool)
+        if any(recovered.values()):
+            self.log.info("spool recovered", **{"count": sum(recovered.values())})
+        self.receiver = Receiver(self.settings, spool)
+        try:
+            port = self.receiver.start()
+        except OSError as exc:
+            spool.close()
+            lock.close()
+            raise UsageError(f"port: cannot listen on {self.settings.host}:{self.settings.port} "
+                             f"({exc.strerror or exc.__class__.__name__})") from None
+        for index in range(self.settings.workers):
+            self._start_worker(index)
+        if self.settings.status_port:
+            from deid.status import start_status_server
+
+            self.status = start_status_server(self.settings, spool, self)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self.log.info("serving", aet=self.settings.ae_title, port=port, workers=self.settings.workers)
+        if on_ready is not None:
+            on_ready(port)
+        try:
+            while not self.stopping:
+                time.sleep(0.2)
+                self._watch_workers()
+        finally:
+            self._drain()
+            spool.close()
+            lock.close()
+        return 0
+
+    def healthy(self) -> bool:
+        return not self.stopping and all(p.is_alive() for p in self.workers.values())
+
+    def _on_signal(self, _signum: int, _frame: Any) -> None:
+        self.stopping = True
+
+    def _start_worker(self, index: int) -> None:
+        self.serial += 1
+        name = f"w{index}-{self.serial}"
+        process = self.context.Process(target=_worker_main, name=f"deid-worker-{index}",
+                                       args=(self.settings, name, self.stop_workers, os.getpid()), daemon=True)
+        process.start()
+        process.deid_name = name  # type: ignore[attr-defined]
+        self.workers[index] = process
+
+    def _watch_workers(self) -> None:
+        """A worker that died is replaced; what it held goes back to the queue."""
+        assert self.spool is not None
+        for index, process in list(self.workers.items()):
+            if not process.is_alive() and not self.stop_workers.is_set():
+                released = self.spool.release_worker(process.deid_name)
+                self.log.error("worker died; restarting it", code="worker-died", status=process.exitcode,
+                               count=released)
+                self._start_worker(index)
+
+    def _drain(self) -> None:
+        """Stop accepting, let associations in progress finish, let workers finish their item."""
+        self.log.info("draining")
+        if self.receiver is not None:
+            self.receiver.stop_accepting()
+            self.receiver.wait_idle(DRAIN_SECONDS)
+            self.receiver.abort_all()  # what is left: connections that never became associations
+        self.stop_workers.set()
+        for process in self.workers.values():
+            process.join(self.settings.forward_timeout * (len(self.settings.destinations) + 1) + 30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        if self.status is not None:
+            self.status.shutdown()
+        self.log.info("stopped")
+
+
+def serve(settings: ServeSettings) -> int:
+    """Run the node until SIGTERM/SIGINT; returns the exit code (0 after a clean drain)."""
+    return Node(settings).run()

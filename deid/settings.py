@@ -1,0 +1,381 @@
+"""Typed settings of the forwarding node (`deid serve`): YAML file < environment < flags.
+
+Every problem is a :class:`~deid.errors.UsageError` that names the key (``port``,
+``destinations[1].host``, ``DEID_SERVE_PORT``, ``--forward``), so a bad configuration is refused
+at start (exit 2) with what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deid.errors import UsageError
+
+ENV_PREFIX = "DEID_SERVE_"
+# environment variable -> settings key (lists are comma-separated)
+ENV_KEYS = {
+    "DEID_SERVE_AE_TITLE": "ae_title",
+    "DEID_SERVE_HOST": "host",
+    "DEID_SERVE_PORT": "port",
+    "DEID_SERVE_ALLOW": "allow",
+    "DEID_SERVE_FORWARD": "destinations",
+    "DEID_SERVE_MAX_ASSOCIATIONS": "max_associations",
+    "DEID_SERVE_PROFILE": "profile",
+    "DEID_SERVE_KEY_FILE": "key_file",
+    "DEID_SERVE_DATA": "data",
+    "DEID_SERVE_LOOKUP": "lookup",
+    "DEID_SERVE_WORKERS": "workers",
+    "DEID_SERVE_STATUS_HOST": "status_host",
+    "DEID_SERVE_STATUS_PORT": "status_port",
+    "DEID_SERVE_TLS_CERT": "tls.cert",
+    "DEID_SERVE_TLS_KEY": "tls.key",
+    "DEID_SERVE_TLS_CA": "tls.ca",
+    "DEID_SERVE_RETRY_FIRST_DELAY": "retry.first_delay",
+    "DEID_SERVE_RETRY_MAX_DELAY": "retry.max_delay",
+    "DEID_SERVE_MIN_FREE_MB": "min_free_mb",
+    "DEID_SERVE_FORWARD_TIMEOUT": "forward_timeout",
+}
+_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # 16 printable characters, no backslash
+_TOP_KEYS = {"ae_title", "host", "port", "allow", "destinations", "max_associations", "profile",
+             "key_file", "data", "lookup", "workers", "status_host", "status_port", "tls", "retry",
+             "min_free_mb", "forward_timeout"}
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Certificate, private key and CA bundle (PEM files). With ``ca``, peers must present a
+    certificate signed by it."""
+
+    cert: Path
+    key: Path
+    ca: Path | None = None
+
+
+@dataclass(frozen=True)
+class AllowedCaller:
+    """A calling AE title allowed to send; with ``host``, only from that address."""
+
+    ae_title: str
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class DestinationSettings:
+    """A downstream node: its AE title, address, the calling AE title we use, optional TLS."""
+
+    ae_title: str
+    host: str
+    port: int
+    calling_ae_title: str = ""
+    tls: TlsFiles | None = None
+
+    @property
+    def name(self) -> str:
+        """``AET@host:port``: names the destination in the spool and in the records."""
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Backoff of forwarding retries: first delay, doubled per attempt up to the maximum (seconds)."""
+
+    first_delay: float = 2.0
+    max_delay: float = 300.0
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything `deid serve` needs; built by :func:`load_settings`, validated on construction."""
+
+    data: Path
+    key_file: Path
+    allow: tuple[AllowedCaller, ...]
+    destinations: tuple[DestinationSettings, ...]
+    ae_title: str = "DEID"
+    host: str = "0.0.0.0"
+    port: int = 11112
+    max_associations: int = 10
+    profile: str = "vghtpe"
+    lookup: Path | None = None
+    workers: int = 2
+    status_host: str = "127.0.0.1"
+    status_port: int = 0  # 0: no HTTP status server
+    tls: TlsFiles | None = None
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    min_free_mb: int = 256  # below this free space the receiver answers out-of-resources
+    forward_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        _check_ae_title("ae_title", self.ae_title)
+        _check_port("port", self.port, allow_zero=True)
+        _check_port("status_port", self.status_port, allow_zero=True)
+        if not self.allow:
+            raise UsageError("allow: at least one calling AE title must be allowed to send "
+                             "(YAML 'allow', DEID_SERVE_ALLOW or --allow-aet)")
+        if not self.destinations:
+            raise UsageError("destinations: at least one destination is needed "
+                             "(YAML 'destinations', DEID_SERVE_FORWARD or --forward AET@HOST:PORT)")
+        names = [d.name for d in self.destinations]
+        if len(set(names)) != len(names):
+            raise UsageError("destinations: the same destination is listed twice")
+        for name, value, low in (("max_associations", self.max_associations, 1), ("workers", self.workers, 1),
+                                 ("min_free_mb", self.min_free_mb, 0)):
+            if value < low:
+                raise UsageError(f"{name}: must be at least {low} (got {value})")
+        if self.retry.first_delay <= 0 or self.retry.max_delay < self.retry.first_delay:
+            raise UsageError("retry: first_delay must be > 0 and max_delay >= first_delay")
+        if self.forward_timeout <= 0:
+            raise UsageError("forward_timeout: must be > 0 seconds")
+
+    @property
+    def spool(self) -> Path:
+        return self.data / "spool"
+
+    @property
+    def outgoing(self) -> Path:
+        return self.data / "outgoing"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.data / "quarantine"
+
+    @property
+    def records(self) -> Path:
+        return self.data / "records"
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+def _check_ae_title(key: str, value: object) -> str:
+    if not isinstance(value, str) or not _AE_TITLE.match(value) or not value.strip():
+        raise UsageError(f"{key}: an AE title is 1 to 16 printable characters without a backslash")
+    return value.strip()
+
+
+def _check_port(key: str, value: object, *, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (0 if allow_zero else 1) <= value <= 65535:
+        raise UsageError(f"{key}: a TCP port is a number from {0 if allow_zero else 1} to 65535 (got {value!r})")
+    return value
+
+
+def _int(key: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise UsageError(f"{key}: expected a whole number (got {value!r})")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    raise UsageError(f"{key}: expected a whole number (got {value!r})")
+
+
+def _float(key: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise UsageError(f"{key}: expected a number of seconds (got {value!r})")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError(f"{key}: expected a number of seconds (got {value!r})") from None
+
+
+def _str(key: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{key}: expected a non-empty text value")
+    return value.strip()
+
+
+def _path(key: str, value: object, base: Path) -> Path:
+    text = _str(key, value)
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def parse_caller(key: str, value: object) -> AllowedCaller:
+    """``AET`` or ``AET@HOST`` (text), or a mapping ``{ae_title, host}``."""
+    if isinstance(value, Mapping):
+        _only(key, value, {"ae_title", "host"})
+        host = value.get("host")
+        return AllowedCaller(_check_ae_title(f"{key}.ae_title", value.get("ae_title")),
+                             _str(f"{key}.host", host) if host is not None else None)
+    text = _str(key, value)
+    title, _, host = text.partition("@")
+    return AllowedCaller(_check_ae_title(key, title), host.strip() or None)
+
+
+def parse_destination(key: str, value: object, base: Path) -> DestinationSettings:
+    """``AET@HOST:PORT`` (text), or a mapping ``{ae_title, host, port, calling_ae_title, tls}``."""
+    if isinstance(value, Mapping):
+        _only(key, value, {"ae_title", "host", "port", "calling_ae_title", "tls"})
+        for required in ("ae_title", "host", "port"):
+            if required not in value:
+                raise UsageError(f"{key}.{required}: missing")
+        tls = _tls(f"{key}.tls", value["tls"], base, server=False) if value.get("tls") else None
+        calling = value.get("calling_ae_title")
+        return DestinationSettings(
+            _check_ae_title(f"{key}.ae_title", value["ae_title"]), _str(f"{key}.host", value["host"]),
+            _check_port(f"{key}.port", _int(f"{key}.port", value["port"])),
+            _check_ae_title(f"{key}.calling_ae_title", calling) if calling is not None else "", tls)
+    text = _str(key, value)
+    match = re.fullmatch(r"([^@]+)@(.+):(\d+)", text)
+    if not match:
+        raise UsageError(f"{key}: a destination is written AET@HOST:PORT (got {text!r})")
+    return DestinationSettings(_check_ae_title(key, match.group(1)), match.group(2),
+                               _check_port(key, int(match.group(3))))
+
+
+def _tls(key: str, value: object, base: Path, *, server: bool) -> TlsFiles:
+    if not isinstance(value, Mapping):
+        raise UsageError(f"{key}: expected a mapping with cert, key and (optionally) ca")
+    _only(key, value, {"cert", "key", "ca"})
+    given = {k: v for k, v in value.items() if v not in (None, "")}
+    if not given:
+        raise UsageError(f"{key}: empty")
+    if server and ("cert" not in given or "key" not in given):
+        raise UsageError(f"{key}: a TLS server needs both cert and key")
+    if ("cert" in given) != ("key" in given):
+        raise UsageError(f"{key}: cert and key go together")
+    paths = {k: _path(f"{key}.{k}", v, base) for k, v in given.items()}
+    for name, path in paths.items():
+        if not path.is_file():
+            raise UsageError(f"{key}.{name}: {path}: no such file")
+    return TlsFiles(paths.get("cert"), paths.get("key"), paths.get("ca"))  # type: ignore[arg-type]
+
+
+def _only(key: str, value: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(map(str, value)) - allowed)
+    if unknown:
+        prefix = f"{key}." if key else ""
+        raise UsageError(f"{prefix}{unknown[0]}: unknown setting (known: {', '.join(sorted(allowed))})")
+
+
+def _set(raw: dict[str, Any], dotted: str, value: object) -> None:
+    head, _, tail = dotted.partition(".")
+    if tail:
+        sub = raw.get(head)
+        if not isinstance(sub, dict):
+            sub = raw[head] = {}
+        sub[tail] = value
+    else:
+        raw[head] = value
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The YAML mapping of a config file (empty when the file is empty)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--config: {path}: cannot be read ({exc.__class__.__name__})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"--config: {path}: not valid YAML{where}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UsageError(f"--config: {path}: the top level must be a mapping of settings")
+    return raw
+
+
+def environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings given by ``DEID_SERVE_*`` variables (and ``DEID_KEY_FILE``); unknown names refused."""
+    raw: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        if name not in ENV_KEYS:
+            raise UsageError(f"{name}: unknown environment setting (known: {', '.join(sorted(ENV_KEYS))})")
+        key = ENV_KEYS[name]
+        if key.startswith("tls.") and value:
+            _set(raw, key, str(Path(value).expanduser().resolve()))
+        elif key in ("allow", "destinations"):
+            _set(raw, key, [part.strip() for part in value.split(",") if part.strip()])
+        else:
+            _set(raw, key, value)
+    if "key_file" not in raw and environ.get("DEID_KEY_FILE"):
+        raw["key_file"] = environ["DEID_KEY_FILE"]
+    return raw
+
+
+def build_settings(raw: Mapping[str, Any], base: Path) -> ServeSettings:
+    """Validate a merged raw mapping (relative paths are taken from ``base``)."""
+    _only("", raw, _TOP_KEYS)
+    for required in ("data", "key_file"):
+        if raw.get(required) in (None, ""):
+            flag = "--" + required.replace("_", "-")
+            raise UsageError(f"{required}: missing (YAML '{required}', {ENV_PREFIX}{required.upper()} or {flag})")
+    allow = raw.get("allow") or []
+    destinations = raw.get("destinations") or []
+    if not isinstance(allow, list):
+        raise UsageError("allow: expected a list of calling AE titles (AET or AET@HOST)")
+    if not isinstance(destinations, list):
+        raise UsageError("destinations: expected a list of destinations")
+    retry = raw.get("retry") or {}
+    if not isinstance(retry, Mapping):
+        raise UsageError("retry: expected a mapping with first_delay and max_delay")
+    _only("retry", retry, {"first_delay", "max_delay"})
+    defaults = RetrySettings()
+    values: dict[str, Any] = {
+        "data": _path("data", raw["data"], base),
+        "key_file": _path("key_file", raw["key_file"], base),
+        "allow": tuple(parse_caller(f"allow[{i}]", v) for i, v in enumerate(allow)),
+        "destinations": tuple(parse_destination(f"destinations[{i}]", v, base) for i, v in enumerate(destinations)),
+        "retry": RetrySettings(_float("retry.first_delay", retry.get("first_delay", defaults.first_delay)),
+                               _float("retry.max_delay", retry.get("max_delay", defaults.max_delay))),
+    }
+    if raw.get("ae_title") is not None:
+        values["ae_title"] = _check_ae_title("ae_title", raw["ae_title"])
+    for key in ("host", "profile", "status_host"):
+        if raw.get(key) is not None:
+            values[key] = _str(key, raw[key])
+    for key in ("port", "status_port", "max_associations", "workers", "min_free_mb"):
+        if raw.get(key) is not None:
+            values[key] = _int(key, raw[key])
+    if raw.get("forward_timeout") is not None:
+        values["forward_timeout"] = _float("forward_timeout", raw["forward_timeout"])
+    if raw.get("lookup"):
+        values["lookup"] = _path("lookup", raw["lookup"], base)
+    tls = raw.get("tls")
+    if tls and any(v not in (None, "") for v in (tls.values() if isinstance(tls, Mapping) else [tls])):
+        values["tls"] = _tls("tls", tls, base, server=True)
+    settings = ServeSettings(**values)
+    # the calling AE title used towards destinations defaults to the node's own
+    fixed = tuple(d if d.calling_ae_title else replace(d, calling_ae_title=settings.ae_title)
+                  for d in settings.destinations)
+    return replace(settings, destinations=fixed)
+
+
+def load_settings(config: Path | None = None, *, flags: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> ServeSettings:
+    """Settings from the YAML file, then the environment, then command-line flags (last wins)."""
+    raw: dict[str, Any] = {}
+    base = Path.cwd()
+    if config is not None:
+        raw.update(read_config_file(config))
+        base = config.resolve().parent
+    env = environment_overrides(os.environ if environ is None else environ)
+    for key, value in env.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    for key, value in (flags or {}).items():
+        if value is None or value == []:
+            continue
+        if key.startswith("tls."):
+            _set(raw, key, str(Path(str(value)).expanduser().resolve()))
+        else:
+            raw[key] = value
+    # paths from the environment and flags are relative to the working folder, not the config file
+    for key in ("data", "key_file", "lookup"):
+        if key in env or (flags or {}).get(key) not in (None, []):
+            if raw.get(key) not in (None, ""):
+                raw[key] = str(Path(str(raw[key])).expanduser().resolve())
+    return build_settings(raw, base)

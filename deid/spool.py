@@ -1,0 +1,308 @@
+"""The durable queue of received objects: files on disk plus one SQLite table (WAL, synchronous=FULL).
+
+An item is put (file written atomically and made durable, then its row committed), claimed by a
+worker under a lease, and ends acknowledged (forwarded everywhere) or quarantined; in between it
+may wait for a retry at a set time.  Rows of finished items are kept (for the counts and for
+start-up checks) and pruned after a week.  :meth:`Spool.recover` puts everything right after a
+crash: claims of dead workers are released, files without a row are queued, rows without a
+file are counted as lost, finished items' leftover files are deleted.
+
+Spool file names are random: nothing of the object reaches a path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from deid.io.writer import fsync_dir
+
+DB_NAME = "queue.sqlite"
+FILES = "incoming"
+SUFFIX = ".dcm"
+KEEP_FINISHED_SECONDS = 7 * 24 * 3600
+COUNTERS = ("received", "processed", "forwarded", "quarantined", "retried", "lost")
+OPEN_STATES = ("queued", "claimed", "retry")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,          -- spool file name (random; no PHI)
+    state TEXT NOT NULL,                -- queued | claimed | retry | done | quarantined | lost
+    received REAL NOT NULL,             -- unix time the object was answered success
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL DEFAULT 0,    -- a retry waits until then
+    lease_until REAL,
+    worker TEXT,
+    sent TEXT NOT NULL DEFAULT '[]',    -- JSON list of destinations that already have it
+    reason TEXT,                        -- last reason code (no PHI)
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS items_state ON items (state, next_at);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class SpoolError(Exception):
+    """The spool cannot take the object (disk full, I/O or database error): answer out-of-resources."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """A claimed item: its row id, spool file, attempts so far and destinations already done."""
+
+    id: int
+    path: Path
+    attempts: int
+    sent: tuple[str, ...]
+    received: float
+
+
+def connect(path: Path, *, reader: bool = False) -> sqlite3.Connection:
+    """A connection in WAL mode with synchronous=FULL (a commit is on disk when it returns)."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    if not reader:
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Spool:
+    """One process's handle on the spool folder (each process opens its own)."""
+
+    def __init__(self, folder: Path, *, min_free_bytes: int = 0) -> None:
+        self.folder = folder
+        self.files = folder / FILES
+        self.min_free_bytes = min_free_bytes
+        for path in (folder, self.files):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(path, 0o700)  # originals: a PHI zone
+        self.db_path = folder / DB_NAME
+        self.conn = connect(self.db_path)
+        self._lock = threading.Lock()  # the receiver's association threads share this connection
+        self.conn.executescript(_SCHEMA)
+        os.chmod(self.db_path, 0o600)
+        self.conn.executemany("INSERT OR IGNORE INTO counters VALUES (?, 0)", [(c,) for c in COUNTERS])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- intake -----------------------------------------------------------------------------
+    def put(self, data: bytes) -> int:
+        """Make ``data`` durable in the spool and queue it; returns the item id.  Raises
+        :class:`SpoolError` when it cannot (then nothing is queued)."""
+        name = uuid.uuid4().hex + SUFFIX
+        final = self.files / name
+        tmp = self.files / f".{name}.partial"
+        try:
+            if self.min_free_bytes:
+                stats = os.statvfs(self.files)
+                if stats.f_bavail * stats.f_frsize < self.min_free_bytes + len(data):
+                    raise SpoolError("the spool's disk is (nearly) full")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, final)
+            fsync_dir(self.files)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise SpoolError(f"cannot write to the spool ({exc.__class__.__name__})") from None
+        try:
+            with self._transaction():
+                cursor = self.conn.execute(
+                    "INSERT INTO items (name, state, received) VALUES (?, 'queued', ?)", (name, time.time()))
+                self._count("received")
+            return int(cursor.lastrowid or 0)
+        except sqlite3.Error as exc:
+            final.unlink(missing_ok=True)
+            raise SpoolError(f"cannot record the object in the queue ({exc.__class__.__name__})") from None
+
+    # -- workers ----------------------------------------------------------------------------
+    def claim(self, worker: str, *, lease: float = 600.0) -> Item | None:
+        """The next item due (queued, a retry whose time has come, or an expired lease), now leased to
+        ``worker``; ``None`` when nothing is due."""
+        now = time.time()
+        with self._transaction():
+            row = self.conn.execute(
+                "SELECT id, name, attempts, sent, received FROM items WHERE "
+                "(state = 'queued') OR (state = 'retry' AND next_at <= ?) OR (state = 'claimed' AND lease_until < ?) "
+                "ORDER BY next_at, id LIMIT 1", (now, now)).fetchone()
+            if row is None:
+                return None
+            self.conn.execute("UPDATE items SET state = 'claimed', worker = ?, lease_until = ? WHERE id = ?",
+                              (worker, now + lease, row[0]))
+        return Item(row[0], self.files / row[1], row[2], tuple(json.loads(row[3])), row[4])
+
+    def processed(self, item: Item) -> None:
+        """Count an object de-identified (written, ready to forward)."""
+        with self._transaction():
+            self._count("processed")
+
+    def mark_sent(self, item: Item, destination: str) -> Item:
+        """Record that ``destination`` has the object (a retry will not send it there again)."""
+        sent = tuple(sorted(set(item.sent) | {destination}))
+        with self._transaction():
+            self.conn.execute("UPDATE items SET sent = ? WHERE id = ?", (json.dumps(sent), item.id))
+        return Item(item.id, item.path, item.attempts, sent, item.received)
+
+    def ack(self, item: Item) -> None:
+        """The object reached every destination: finish the item, then delete its original."""
+        with self._transaction():
+            self._finish(item, "done", None)
+            self._count("forwarded")
+        self._delete(item.path)
+
+    def quarantine(self, item: Item, reason: str) -> None:
+        """The object went to the quarantine (the caller put it there): finish the item."""
+        with self._transaction():
+            self._finish(item, "quarantined", reason)
+            self._count("quarantined")
+        self._delete(item.path)
+
+    def retry(self, item: Item, reason: str, *, first_delay: float, max_delay: float) -> float:
+        """Put the item back to wait: the delay doubles per attempt up to ``max_delay``; returns it."""
+        delay = min(max_delay, first_delay * (2 ** min(item.attempts, 30)))
+        with self._transaction():
+            self.conn.execute(
+                "UPDATE items SET state = 'retry', attempts = attempts + 1, next_at = ?, reason = ?, "
+                "worker = NULL, lease_until = NULL WHERE id = ? AND state = 'claimed'",
+                (time.time() + delay, reason, item.id))
+            self._count("retried")
+        return delay
+
+    def release(self, item: Item) -> None:
+        """Give a claimed item back untouched (a worker stopping before it started on it)."""
+        with self._transaction():
+            self.conn.execute("UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
+                              "WHERE id = ? AND state = 'claimed'", (item.id,))
+
+    def release_worker(self, worker: str) -> int:
+        """Queue again every item a (dead) worker held; returns how many."""
+        with self._transaction():
+            cursor = self.conn.execute("UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
+                                       "WHERE state = 'claimed' AND worker = ?", (worker,))
+        return cursor.rowcount
+
+    # -- start-up -----------------------------------------------------------------------------
+    def recover(self) -> dict[str, int]:
+        """Put the spool right after a crash (call before any worker starts); returns what was done."""
+        done = {"released": 0, "requeued_files": 0, "lost": 0, "removed_files": 0, "pruned": 0}
+        with self._transaction():
+            done["released"] = self.conn.execute(
+                "UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
+                "WHERE state = 'claimed'").rowcount
+        rows = {name: state for name, state in self.conn.execute("SELECT name, state FROM items")}
+        for entry in os.scandir(self.files):
+            if entry.name.endswith(".partial"):  # never answered success: the sender was told it failed
+                Path(entry.path).unlink(missing_ok=True)
+                done["removed_files"] += 1
+            elif entry.name.endswith(SUFFIX) and entry.name not in rows:
+                # written but not recorded when the process died: the sender saw no success, but the
+                # bytes are whole (renamed after fsync), so queue them rather than drop them
+                with self._transaction():
+                    self.conn.execute("INSERT INTO items (name, state, received) VALUES (?, 'queued', ?)",
+                                      (entry.name, entry.stat().st_mtime))
+                    self._count("received")
+                done["requeued_files"] += 1
+            elif rows.get(entry.name) in ("done", "quarantined", "lost"):
+                Path(entry.path).unlink(missing_ok=True)
+                done["removed_files"] += 1
+        present = {entry.name for entry in os.scandir(self.files)}
+        missing = [name for name, state in rows.items() if state in OPEN_STATES and name not in present]
+        if missing:
+            with self._transaction():
+                for name in missing:
+                    self.conn.execute("UPDATE items SET state = 'lost', reason = 'spool-file-missing', "
+                                      "finished = ? WHERE name = ?", (time.time(), name))
+                    self._count("lost")
+            done["lost"] = len(missing)
+        with self._transaction():
+            done["pruned"] = self.conn.execute(
+                "DELETE FROM items WHERE state IN ('done', 'quarantined', 'lost') AND finished < ?",
+                (time.time() - KEEP_FINISHED_SECONDS,)).rowcount
+        fsync_dir(self.files)
+        return done
+
+    # -- status -------------------------------------------------------------------------------
+    def stats(self) -> dict[str, float | int]:
+        with self._lock:
+            return spool_stats(self.conn)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self.conn, self._lock)
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self.conn.execute("UPDATE counters SET value = value + ? WHERE name = ?", (n, name))
+
+    def _finish(self, item: Item, state: str, reason: str | None) -> None:
+        self.conn.execute("UPDATE items SET state = ?, reason = ?, finished = ?, worker = NULL, "
+                          "lease_until = NULL WHERE id = ?", (state, reason, time.time(), item.id))
+
+    def _delete(self, path: Path) -> None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # removed at the next start-up (its row says it is finished)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error)."""
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+        self.conn = conn
+        self.lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.lock.acquire()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+        return self.conn
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        try:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()
+
+
+def spool_stats(conn: sqlite3.Connection) -> dict[str, float | int]:
+    """Counters since the spool was made, plus depth, retrying, in progress and the oldest item's age."""
+    stats: dict[str, float | int] = {name: value for name, value in conn.execute("SELECT name, value FROM counters")}
+    states = dict(conn.execute("SELECT state, COUNT(*) FROM items WHERE state IN ('queued', 'claimed', 'retry') "
+                               "GROUP BY state").fetchall())
+    stats["depth"] = sum(states.values())
+    stats["queued"] = states.get("queued", 0)
+    stats["in_progress"] = states.get("claimed", 0)
+    stats["retrying"] = states.get("retry", 0)
+    oldest = conn.execute("SELECT MIN(received) FROM items WHERE state IN ('queued', 'claimed', 'retry')").fetchone()[0]
+    stats["oldest_age_seconds"] = round(max(0.0, time.time() - oldest), 3) if oldest is not None else 0.0
+    return stats
+
+
+def read_stats(data: Path) -> dict[str, float | int]:
+    """The spool's statistics from the data folder of a node (running or not), read-only."""
+    path = data / "spool" / DB_NAME
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    conn = connect(path, reader=True)
+    try:
+        return spool_stats(conn)
+    finally:
+        conn.close()

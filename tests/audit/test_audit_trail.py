@@ -1,0 +1,164 @@
+"""AuditTrail: one JSON line per object event (released values only), owner-only files, lines that
+survive a crash of the writing process; the re-identification map beside it, encrypted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import REPO, phi_found
+
+from deid.audit.reid import WrongKeyError, read_map
+from deid.audit.trail import AUDIT_DIR, AuditTrail
+from deid.keys import SecretKey
+from deid.pipeline import Outcome, Pipeline
+from deid.synthetic import make_patient, oddities, write_sample_study
+
+INTERFACE_KEYS = {"time", "run_id", "source", "outcome", "reason", "destination", "profile",
+                  "sop_class_uid", "modality", "patient_id", "study_uid", "series_uid", "sop_uid",
+                  "output", "actions", "applied", "kept_text", "flagged_text", "references"}
+
+
+@pytest.fixture
+def outcomes(tmp_path: Path, vghtpe, key) -> tuple[list[Outcome], object]:
+    patient = make_patient(5)
+    folder = tmp_path / "in"
+    sources = write_sample_study(folder, patient, slices=1, size=16)
+    sources.append(oddities.ct_bad_date(folder, patient))
+    pipeline = Pipeline(vghtpe, key, out=tmp_path / "out", quarantine=tmp_path / "q")
+    return [pipeline.process_file(path) for path in sources], patient
+
+
+def _lines(records: Path) -> list[dict]:
+    return [json.loads(line) for path in sorted((records / AUDIT_DIR).glob("*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_one_line_per_event_with_released_values_only(tmp_path: Path, outcomes, vghtpe, key) -> None:
+    done, patient = outcomes
+    records = tmp_path / "records"
+    with AuditTrail(records, key=key, profile=vghtpe, run_id="r1", source="run") as trail:
+        for outcome in done:
+            trail.record(outcome)
+        trail.record(done[0], event="forwarded", destination="PACS@127.0.0.1:11112")
+    lines = _lines(records)
+    assert len(lines) == len(done) + 1
+    for line in lines:
+        assert INTERFACE_KEYS <= set(line)
+        assert line["profile"] == {"name": "vghtpe", "version": vghtpe.version, "sha256": vghtpe.sha256}
+        assert line["run_id"] == "r1" and line["source"] == "run" and line["time"].endswith("Z")
+    written = [line for line in lines if line["outcome"] == "written"]
+    assert len(written) == 5
+    ct = next(line for line in written if line["modality"] == "CT")
+    assert ct["actions"]["remove"] > 0 and ct["applied"]["(0010,0010)"] == "case_number"
+    assert ct["kept_text"]["BodyPartExamined"] == ["ABDOMEN"] and ct["flagged_text"] == []
+    assert ct["output"] and ct["sop_uid"] in ct["output"]
+    quarantined = [line for line in lines if line["outcome"] == "quarantined"]
+    assert len(quarantined) == 1
+    assert quarantined[0]["reason"] == "rule-not-applicable" and quarantined[0]["quarantine"]
+    assert all(quarantined[0][k] == "" for k in ("patient_id", "study_uid", "series_uid", "sop_uid"))
+    forwarded = lines[-1]
+    assert forwarded["outcome"] == "forwarded" and forwarded["destination"] == "PACS@127.0.0.1:11112"
+    text = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
+    assert phi_found(text, patient) == []
+
+
+def test_files_are_owner_only_and_the_map_holds_no_plaintext(tmp_path: Path, outcomes, vghtpe, key) -> None:
+    done, patient = outcomes
+    records = tmp_path / "records"
+    with AuditTrail(records, key=key, profile=vghtpe, run_id="r2", source="serve") as trail:
+        for outcome in done:
+            trail.record(outcome)
+    for folder in (records, records / "audit", records / "reid"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    files = list((records / "audit").iterdir()) + list((records / "reid").iterdir())
+    assert len(files) == 2
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    blob = next((records / "reid").iterdir()).read_bytes()
+    assert phi_found(blob, patient) == []
+    assert patient.patient_id.encode() not in blob and b"CHEN" not in blob
+
+
+def test_the_map_gives_back_original_and_released_values(tmp_path: Path, outcomes, vghtpe, key, ) -> None:
+    done, patient = outcomes
+    records = tmp_path / "records"
+    with AuditTrail(records, key=key, profile=vghtpe, run_id="r3", source="run") as trail:
+        for outcome in done:
+            trail.record(outcome)
+            trail.record(outcome, event="forwarded")  # a second event of the object: mapped once
+    entries = read_map(records, key).entries
+    written = [o for o in done if o.status == "written"]
+    assert len(entries) == len(written)
+    by_sop = {e["released"]["sop_uid"]: e for e in entries}
+    for outcome in written:
+        entry = by_sop[outcome.sop_uid]
+        assert entry["original"]["patient_id"] == patient.patient_id
+        assert entry["original"]["patient_name"] == patient.dicom_name
+        assert entry["original"]["accession_number"] == patient.accession_number
+        assert entry["original"]["study_uid"] == patient.study_instance_uid
+        assert entry["released"]["patient_id"] == outcome.patient_id
+        assert entry["released"]["study_uid"] == outcome.study_uid
+        assert entry["released"]["patient_name"] == outcome.pseudonyms["patient_name"]
+
+
+def test_another_key_does_not_open_the_map(tmp_path: Path, outcomes, vghtpe, key) -> None:
+    done, _ = outcomes
+    records = tmp_path / "records"
+    with AuditTrail(records, key=key, profile=vghtpe, run_id="r4", source="run") as trail:
+        trail.record(done[0])
+    with pytest.raises(WrongKeyError, match="does not open"):
+        read_map(records, SecretKey(b"\x07" * 32))
+
+
+def test_a_damaged_entry_is_counted_and_a_cut_last_line_skipped(tmp_path: Path, outcomes, vghtpe, key) -> None:
+    done, _ = outcomes
+    records = tmp_path / "records"
+    with AuditTrail(records, key=key, profile=vghtpe, run_id="r5", source="run") as trail:
+        for outcome in done[:3]:
+            trail.record(outcome)
+    path = next((records / "reid").iterdir())
+    lines = path.read_bytes().splitlines(keepends=True)
+    flipped = bytearray(lines[1])
+    flipped[20] = ord("A") if flipped[20] != ord("A") else ord("B")
+    path.write_bytes(lines[0] + bytes(flipped) + lines[2] + lines[3][:30])  # altered, whole, cut
+    contents = read_map(records, key)
+    assert (len(contents.entries), contents.damaged_lines) == (1, 1)
+
+
+def test_lines_survive_a_crash_of_the_writing_process(tmp_path: Path) -> None:
+    """Recorded lines reach the OS at once: a process killed before close loses none."""
+    records = tmp_path / "records"
+    script = f"""
+import os, sys
+from pathlib import Path
+from deid.audit.trail import AuditTrail
+from deid.keys import SecretKey
+from deid.pipeline import Outcome
+from deid.profile.loader import load_profile
+trail = AuditTrail(Path({str(records)!r}), key=SecretKey(bytes(32)), profile=load_profile("vghtpe"),
+                   run_id="crash", source="run")
+for i in range(5):
+    trail.record(Outcome("written", output=f"p/s/e/{{i}}.dcm", sop_uid=f"2.25.{{i}}"))
+os._exit(9)
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 9, result.stderr
+    lines = _lines(records)
+    assert [line["sop_uid"] for line in lines] == [f"2.25.{i}" for i in range(5)]
+
+
+def test_a_line_cut_by_a_crash_is_ended_before_the_next(tmp_path: Path) -> None:
+    from deid.audit.files import AppendFile
+
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"whole": 1}\n{"cut": ')
+    log = AppendFile(path)
+    log.write(b'{"next": 2}\n')
+    log.close()
+    assert path.read_bytes().splitlines()[-1] == b'{"next": 2}'
+    assert os.stat(path).st_mode & 0o777 == 0o600

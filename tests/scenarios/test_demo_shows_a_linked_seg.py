@@ -1,0 +1,23 @@
+"""A user runs `deid demo`: the sample patient's SEG is released with its CT, highdicom reads it,
+and nothing it references dangles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import highdicom as hd
+from support import deid, released_headers, unresolved_references
+
+
+def test_the_demo_releases_the_seg_with_its_images(tmp_path: Path) -> None:
+    result = deid("demo", tmp_path / "demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SEG" in result.stdout
+    out = tmp_path / "demo" / "output"
+    headers = released_headers(out)
+    (seg_uid,) = [uid for uid, ds in headers.items() if ds.Modality == "SEG"]
+    assert {ds.Modality for ds in headers.values()} == {"CT", "RTSTRUCT", "SEG"}
+    assert unresolved_references(headers) == []
+    (path,) = [p for p in out.rglob("*.dcm") if p.stem == seg_uid]
+    seg = hd.seg.segread(path)
+    assert {sop for _study, _series, sop in seg.get_source_image_uids()} <= set(headers)

@@ -1,0 +1,156 @@
+"""Helpers for forwarding-node tests: the node as a subprocess, DCMTK storescp/storescu/echoscu as
+real peers, all on 127.0.0.1 and free ports, stopped by the test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from peers import require_tool
+
+SENDER = "SENDER"
+NODE = "DEID"
+DEST = "DEST"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def dcmtk_env() -> dict[str, str]:
+    """DCMTK needs TCP_NODELAY=1, or Debian's build waits ~50 ms per object."""
+    return {**os.environ, "TCP_NODELAY": "1"}
+
+
+def wait_until(check: Callable[[], object], timeout: float, what: str, interval: float = 0.1) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Storescp:
+    """DCMTK storescp (forking: one process per association) writing to ``folder``; files are
+    named by SOP Instance UID, so a second copy of an instance overwrites the first."""
+
+    def __init__(self, folder: Path, port: int | None = None, *extra: str) -> None:
+        self.folder = folder
+        self.port = port or free_port()
+        self.extra = extra
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "Storescp":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [require_tool("/usr/bin/storescp"), "--fork", "-aet", DEST, "-od", str(self.folder), *self.extra,
+             str(self.port)], env=dcmtk_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        wait_until(lambda: port_open(self.port), 10, "storescp to listen")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # its own session: the forked children too
+            self.process.wait(10)
+        self.process = None
+
+    def instances(self) -> list[Path]:
+        return sorted(p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+    def __enter__(self) -> "Storescp":
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+class Node:
+    """`deid serve` in a subprocess (``python -m deid serve``), as an operator starts it."""
+
+    def __init__(self, data: Path, key_file: Path, destinations: Iterable[str], *extra: str,
+                 port: int | None = None, env: dict[str, str] | None = None, workers: int = 2) -> None:
+        self.data = data
+        self.port = port or free_port()
+        self.args = ["serve", "--aet", NODE, "--host", "127.0.0.1", "--port", str(self.port),
+                     "--allow-aet", SENDER, "--profile", "vghtpe", "--key-file", str(key_file),
+                     "--data", str(data), "--workers", str(workers)]
+        for destination in destinations:
+            self.args += ["--forward", destination]
+        self.args += list(extra)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DEID_")}
+        self.env.update({"DEID_SERVE_RETRY_FIRST_DELAY": "0.2", "DEID_SERVE_RETRY_MAX_DELAY": "1"})
+        self.env.update(env or {})
+        self.process: subprocess.Popen[str] | None = None
+        self.log = data.parent / f"{data.name}-serve.log"
+
+    def start(self, *, wait: bool = True) -> "Node":
+        handle = open(self.log, "a")
+        self.process = subprocess.Popen([sys.executable, "-m", "deid", *self.args], env=self.env,
+                                        stdout=handle, stderr=subprocess.STDOUT, text=True)
+        handle.close()
+        if wait:
+            wait_until(lambda: port_open(self.port) or self.process.poll() is not None, 30, "the node to listen")
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+        return self
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def status(self) -> dict[str, float]:
+        import json
+
+        result = subprocess.run([sys.executable, "-m", "deid", "status", "--data", str(self.data), "--json"],
+                                capture_output=True, text=True, timeout=30, check=True)
+        return json.loads(result.stdout)
+
+    def __enter__(self) -> "Node":
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def storescu(port: int, files: Iterable[Path], *extra: str, aet: str = SENDER, check: bool = True,
+             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Send files with DCMTK storescu (one association) from ``aet`` to the node."""
+    result = subprocess.run([require_tool("/usr/bin/storescu"), "-aet", aet, "-aec", NODE, *extra,
+                             "127.0.0.1", str(port), *map(str, files)],
+                            env=dcmtk_env(), capture_output=True, text=True, timeout=timeout, check=False)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def echoscu(port: int, *extra: str, aet: str = SENDER) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([require_tool("/usr/bin/echoscu"), "-aet", aet, "-aec", NODE, *extra,
+                           "127.0.0.1", str(port)], env=dcmtk_env(), capture_output=True, text=True,
+                          timeout=60, check=False)
