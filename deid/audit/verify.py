@@ -53,7 +53,7 @@ _FILE_META_WRITTEN = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 
                                 0x00020013})
 _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
 _MARKS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})  # added by deid after the rules
-_UID_IN_TEXT = re.compile(r"\d+(?:\.\d+){3,}")
+_UID_IN_TEXT = re.compile(r"\d+(?:\.\d+){2,}")
 _TOKEN = re.compile(r"[^\W_]+")
 _HASH = re.compile(r"^[0-9A-Fa-f]{1,64}$")
 
