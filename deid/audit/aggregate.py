@@ -152,7 +152,7 @@ class Aggregator:
 
     # -- pass 1: counts --------------------------------------------------------------------
     def add(self, number: int, line: dict[str, Any]) -> None:
-        r, limits = self.result, self.limits
+        r = self.result
         outcome = _text(line.get("outcome")) or "unknown"
         r.outcomes[outcome] += 1
         self._run(line, outcome)
@@ -216,8 +216,7 @@ class Aggregator:
         time = _text(line.get("time"))
         if time and (not run["first"] or time < run["first"]):
             run["first"] = time
-        if time > run["last"]:
-            run["last"] = time
+        run["last"] = max(run["last"], time)
         run["outcomes"][outcome] += 1
 
     def _entities(self, line: dict[str, Any], modality: str, sop_class: str) -> None:

@@ -20,7 +20,6 @@ import pydicom
 from pydicom import config
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.sequence import Sequence
 from pydicom.valuerep import validate_value
 
 from deid.audit.references import Reference, dangling, references
@@ -78,7 +77,7 @@ class Originals:
     phrases: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # first token -> token runs
 
     @classmethod
-    def from_entries(cls, entries: Iterable[Mapping[str, Any]]) -> "Originals":
+    def from_entries(cls, entries: Iterable[Mapping[str, Any]]) -> Originals:
         """From map entries ``{"original": {patient_id, patient_name, accession_number, study_uid,
         series_uid, sop_uid}, ...}``."""
         found = cls()
@@ -188,7 +187,7 @@ class Verifier:
                 warnings.simplefilter("ignore")
                 ds = pydicom.dcmread(path, stop_before_pixels=True)
             sop_class = str(ds.get("SOPClassUID", "") or "")
-        except Exception:
+        except Exception:  # noqa: BLE001 - pydicom raises many types on a broken file: all mean unreadable
             return [Finding(name, "", "unreadable")]
         add = findings.append
         for elem in getattr(ds, "file_meta", None) or ():

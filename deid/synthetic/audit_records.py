@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -201,11 +202,8 @@ def write_audit_records(records: str | Path, lines: Iterable[dict[str, object]],
     folder = Path(records) / "audit"
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}-{n}.jsonl" for n in range(writers)]
-    handles = [open(path, "a", encoding="utf-8") for path in paths]
-    try:
+    with ExitStack() as stack:
+        handles = [stack.enter_context(open(path, "a", encoding="utf-8")) for path in paths]
         for n, line in enumerate(lines):
             handles[n % writers].write(json.dumps(line, ensure_ascii=False) + "\n")
-    finally:
-        for handle in handles:
-            handle.close()
     return paths

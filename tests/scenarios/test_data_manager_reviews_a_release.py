@@ -48,8 +48,8 @@ def test_the_report_counts_what_went_out_and_what_did_not(release) -> None:
     assert {row["code"]: row["count"] for row in data["quarantine"]} == {
         "unreadable": 1, "burned-in-annotation-risk": 1}
     assert data["outcomes"] == {"written": 4 * SLICES, "quarantined": 2}
-    counts = {(r["table"], r["key"]): int(r["count"])
-              for r in csv.DictReader(open(release["report"] / "counts.csv", encoding="utf-8"))}
+    with open(release["report"] / "counts.csv", encoding="utf-8") as handle:
+        counts = {(r["table"], r["key"]): int(r["count"]) for r in csv.DictReader(handle)}
     assert counts[("modality", "CT")] == 4 * SLICES - 1
     assert counts[("quarantine_reason", "unreadable")] == 1
 
