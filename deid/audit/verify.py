@@ -50,6 +50,8 @@ CODES: dict[str, str] = {
 
 _FILE_META_WRITTEN = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012,
                                 0x00020013})
+_BINARY_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8, "OF": 4,
+                 "OD": 8, "OL": 4, "OV": 8, "OW": 2}
 _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
 _MARKS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})  # added by deid after the rules
 _UID_IN_TEXT = re.compile(r"\d+(?:\.\d+){2,}")
@@ -232,6 +234,10 @@ class Verifier:
                     self._walk(item, name, rules, path + (tag,), where + ((tag, index),), add)
                 continue
             if vr not in STRING_VRS:
+                size = _BINARY_SIZES.get(vr)
+                length = getattr(raw, "length", 0) if getattr(raw, "is_raw", False) else 0
+                if size and length not in (0, 0xFFFFFFFF) and length % size:
+                    add(Finding(name, element_path(where, tag), "bad-vr-value"))
                 continue
             values = _raw_values(raw, vr) if getattr(raw, "is_raw", False) and vr in _ASCII_VRS else None
             if values is None:

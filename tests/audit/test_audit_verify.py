@@ -56,3 +56,17 @@ def test_an_untouched_original_object_fails_on_every_count(tmp_path: Path, patie
     assert codes >= {"private-tag", "identity-attribute", "missing-method", "original-value",
                      "original-uid", "date-not-generalised", "file-meta-identity"}
     assert ("(0010,0010)", "original-value") in {(f.path, f.code) for f in findings}
+
+
+def test_a_binary_value_of_the_wrong_length_breaks_its_vr(tmp_path: Path, patient, vghtpe, key) -> None:
+    from support import release
+
+    ds = release(four_phase_ct(patient, slices=1, size=16)["N"][0], vghtpe, key)[0]
+    ds.ReferencedImageSequence = ds.SourceImageSequence = []
+    path = write_dataset(ds, output_path(tmp_path, "p", "s", "e", "i"))
+    data = path.read_bytes()
+    element = b"\x28\x00\x00\x01US\x02\x00"  # Bits Allocated (0028,0100), US, length 2
+    at = data.index(element)
+    path.write_bytes(data[:at] + b"\x28\x00\x00\x01US\x03\x00\x10\x00\x00" + data[at + 10:])  # 3 bytes
+    _, findings = verify_tree(tmp_path, vghtpe)
+    assert [(f.path, f.code) for f in findings] == [("(0028,0100)", "bad-vr-value")]
