@@ -33,7 +33,8 @@ class Limits:
     """Caps on what is listed one by one (everything is still counted)."""
 
     values_per_attribute: int = 2000   # distinct kept values listed per attribute
-    value_chars: int = 2000            # a longer kept value is cut (and marked) in the report
+    values_total: int = 50_000         # distinct kept values listed over all attributes
+    value_chars: int = 1000            # a longer kept value is cut (and marked) in the report
     flagged_values: int = 20000        # flagged values are listed beyond values_per_attribute
     entities: int = 200_000            # patients, studies, series tracked one by one
     dangling_listed: int = 5000        # dangling references listed one by one
@@ -93,6 +94,7 @@ class Aggregator:
         self._classes: dict[str, int] = {}
         self._class_names: list[str] = []
         self._flagged_listed = 0
+        self._values_listed = 0
         self._blocks: dict[str, int] = {}  # "applied" text -> released objects that had it
         self._dangling_listed = 0
 
@@ -256,11 +258,13 @@ class Aggregator:
             for value in dict.fromkeys(_cut(_text(v), limits.value_chars) for v in values):
                 count = listed.get(value)
                 if count is None:
-                    room = len(listed) < limits.values_per_attribute
+                    room = (len(listed) < limits.values_per_attribute
+                            and self._values_listed < limits.values_total)
                     if not room and not (is_flagged and self._flagged_listed < limits.flagged_values):
                         r.review_unlisted[attribute] += 1
                         continue
                     count = listed[value] = ValueCount()
+                    self._values_listed += 1
                     self._flagged_listed += is_flagged
                 count.objects += 1
                 if is_flagged:
