@@ -261,8 +261,8 @@ class Verifier:
                 return "original-value"
         if action in ("remove", "empty"):
             return "identity-attribute"
-        if action == "dummy" and values != [str(DUMMY.get(vr, ""))]:
-            return "identity-attribute"
+        if action == "dummy":
+            return "" if values == [str(DUMMY.get(vr, ""))] else "identity-attribute"
         if action == "case_number" or (top and tag == 0x00100010):
             if not all(self.case_pattern.match(v) for v in values):
                 return "patient-name-not-case-number"

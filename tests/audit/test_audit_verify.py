@@ -70,3 +70,19 @@ def test_a_binary_value_of_the_wrong_length_breaks_its_vr(tmp_path: Path, patien
     path.write_bytes(data[:at] + b"\x28\x00\x00\x01US\x03\x00\x10\x00\x00" + data[at + 10:])  # 3 bytes
     _, findings = verify_tree(tmp_path, vghtpe)
     assert [(f.path, f.code) for f in findings] == [("(0028,0100)", "bad-vr-value")]
+
+
+def test_patient_name_is_judged_by_the_profiles_own_action(tmp_path: Path, patient, basic, key) -> None:
+    """ps3.15-basic empties Patient's Name: empty passes, any value is a leak; a dummy action
+    accepts exactly the dummy."""
+    from support import release
+
+    ds = release(four_phase_ct(patient, slices=1, size=16)["N"][0], basic, key)[0]
+    path = write_dataset(ds, output_path(tmp_path, "p", "s", "e", "i"))
+    assert verify_tree(tmp_path, basic)[1] == []
+    ds.PatientName = "DEIDENTIFIED"
+    write_dataset(ds, path)
+    assert [(f.path, f.code) for f in verify_tree(tmp_path, basic)[1]] == [("(0010,0010)", "identity-attribute")]
+    verifier, dummy = Verifier(basic), type("Decision", (), {"action": "dummy"})()
+    assert verifier._check_values(0x00100010, "PN", ["DEIDENTIFIED"], dummy, top=True) == ""
+    assert verifier._check_values(0x00100010, "PN", ["CHEN^MEI-LING"], dummy, top=True) == "identity-attribute"
