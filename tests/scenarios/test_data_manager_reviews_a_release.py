@@ -109,7 +109,7 @@ def test_the_builders_audit_lines_have_the_shape_of_a_real_runs(release) -> None
     """deid.synthetic.audit_records (used by report tests and the benchmark) must not drift from the trail."""
     from deid.synthetic.audit_records import release_lines
 
-    (path,) = (release["records"] / "audit").glob("*.jsonl")
+    path = min((release["records"] / "audit").glob("*.jsonl"))  # the first run's file
     real = [json.loads(line) for line in path.read_text().splitlines()]
     built = list(release_lines(1, slices=1))
     for outcome in ("written", "quarantined"):
@@ -121,3 +121,15 @@ def test_the_builders_audit_lines_have_the_shape_of_a_real_runs(release) -> None
     rtss_line = next(line for line in real if line["modality"] == "RTSTRUCT")
     assert {ref["kind"] for ref in rtss_line["references"]} >= {"instance", "series", "frame_of_reference"}
     assert set(rtss_line["kept_text"]) >= {"StructureSetLabel", "ROIName", "SeriesDescription"}
+
+
+def test_a_rerun_adds_skips_but_no_objects(release, key_file: Path, tmp_path: Path) -> None:
+    source = release["out"].parent / "incoming"
+    rerun = deid(*run_args(source, release["out"], key_file, "--records", release["records"]))
+    assert rerun.returncode in (0, 3), rerun.stderr
+    assert deid("report", release["records"], "--out", tmp_path / "again").returncode == 0
+    before = json.loads((release["report"] / "report.json").read_text())
+    after = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert after["totals"]["objects_released"] == before["totals"]["objects_released"]
+    assert after["outcomes"]["skipped"] >= 4 * SLICES and len(after["runs"]) == 2
+    assert after["dangling"] == before["dangling"]
