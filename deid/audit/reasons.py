@@ -91,6 +91,31 @@ REASONS: dict[str, tuple[str, str]] = {
         ("Check the destination's configuration (SOP classes, AE titles), then send the object "
          "again."),
     ),
+    "iod-check-failed": (
+        "De-identification left the object with an IOD problem its input did not have (a Type 1 "
+        "attribute empty, a Type 2 attribute missing, or a value that breaks its VR).",
+        "Fix the profile's rule for the attribute at the element path in reason.json, or report it.",
+    ),
+    "dciodvfy-new-error": (
+        "The profile's dciodvfy gate found an error after de-identification that the input did not have.",
+        "Fix the profile's rule for the attribute named in reason.json, or report it.",
+    ),
+    "dciodvfy-not-available": (
+        "The profile turns on the dciodvfy gate, but dciodvfy (dicom3tools) is not installed.",
+        "Install dicom3tools on the machine, or turn release_check.dciodvfy off, and re-run.",
+    ),
+    "dciodvfy-failed": (
+        "dciodvfy could not check the object (it failed to run or timed out).",
+        "Check the dicom3tools installation, then re-run the object.",
+    ),
+    "sidecar-name-collision": (
+        "Another side-car for the same image was already released under the same name.",
+        "Merge the two annotation files, or release this one into another output folder.",
+    ),
+    "worker-crashed": (
+        "A worker process of the forwarding node died repeatedly while handling this object.",
+        "Report it to the deid maintainers with the quarantined file; do not re-send it until fixed.",
+    ),
     "internal-error": (
         "An unexpected error in deid (a bug).",
         "Report it to the deid maintainers with the reason.json (it holds no values).",
