@@ -13,7 +13,7 @@ from pathlib import Path
 import highdicom as hd
 import pydicom
 import pytest
-from support import deid, phi_found, run_args
+from support import deid, phi_found, released_headers, run_args, unresolved_references
 
 from deid.synthetic import SR_CLASSES, write_datasets
 from deid.synthetic.sr import HARMLESS_TEXT
@@ -97,6 +97,11 @@ def test_image_and_evidence_references_point_at_released_instances(released) -> 
                 assert item.ReferencedFrameOfReferenceUID in released["frames"]
         library = [i.UID for i in items(ds) if i.ConceptNameCodeSequence[0].CodeMeaning == "Frame of Reference UID"]
         assert set(library) <= released["frames"]
+
+
+def test_nothing_the_released_objects_reference_dangles(released) -> None:
+    """The project's reference finder agrees: instances, series, study, frames of reference."""
+    assert unresolved_references(released_headers(released["out"])) == []
 
 
 def test_landmark_coordinates_and_codes_are_unchanged(released) -> None:
