@@ -78,7 +78,7 @@ def _seekable(data: bytes) -> IO[bytes]:
     if hasattr(os, "memfd_create"):
         handle = os.fdopen(os.memfd_create("deid-dciodvfy", os.MFD_CLOEXEC), "w+b")
     else:  # pragma: no cover - not Linux: an unnamed temporary file (owner-only)
-        handle = tempfile.TemporaryFile()
+        handle = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it (with ... as)
     handle.write(data)
     handle.flush()
     handle.seek(0)

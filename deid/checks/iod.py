@@ -190,9 +190,7 @@ def _is_empty(ds: Dataset, tag: int, elem: Any) -> bool:
     value = elem.value
     if value is None or value == "" or value == b"":
         return True
-    if isinstance(value, (Sequence, MultiValue, list)) and len(value) == 0:
-        return True
-    return False
+    return isinstance(value, (Sequence, MultiValue, list)) and len(value) == 0
 
 
 # -- values fit their VR ------------------------------------------------------------------------
@@ -271,10 +269,9 @@ def _value_fits(vr: str, value: str) -> bool:
         return vr in ("ST", "LT", "UC") or not _CONTROL.search(text)
     if not value:
         return True
-    if vr in ("DA", "TM") and value.count("-") == 1 or vr == "DT" and value.count("-") == 1 and "+" not in value:
-        # a range (a query form): only an input can have brought it; de-identification keeps its form
-        if all(not part or _value_fits(vr, part) for part in value.split("-")):
-            return True
+    ranged = value.count("-") == 1 and (vr in ("DA", "TM") or vr == "DT" and "+" not in value)
+    if ranged and all(not part or _value_fits(vr, part) for part in value.split("-")):
+        return True  # a range (a query form): only an input brought it; de-identification kept its form
     limit = _LIMITS.get(vr)
     if limit is not None and len(value) > limit:
         return False

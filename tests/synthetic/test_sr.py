@@ -46,7 +46,7 @@ def test_sop_class_and_highdicom_reads_it(report) -> None:
 
 
 def test_scoord_points_reference_ct_images(report, images: list[Dataset]) -> None:
-    kind, _, path = report
+    _, _, path = report
     by_uid = {im.SOPInstanceUID: im for im in images}
     sr = hd.sr.srread(path)
     planar = [g for g in sr.content.get_planar_roi_measurement_groups()
@@ -61,7 +61,7 @@ def test_scoord_points_reference_ct_images(report, images: list[Dataset]) -> Non
 
 
 def test_scoord3d_points_are_in_the_frame_of_reference(report, images: list[Dataset]) -> None:
-    kind, ds, path = report
+    kind, ds, _ = report
     volumetric = [item for item in content_items(ds) if item.ValueType == "SCOORD3D"]
     if kind != "comprehensive3d":
         assert volumetric == []  # Enhanced and Comprehensive SR do not allow SCOORD3D
@@ -84,7 +84,7 @@ def test_evidence_lists_the_referenced_images(report, images: list[Dataset]) -> 
 
 
 def test_phi_is_planted_in_the_content_tree(report) -> None:
-    kind, ds, _ = report
+    _, ds, _ = report
     p = make_patient(0)
     items = content_items(ds)
     by_type: dict[str, list[Dataset]] = {}
