@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deid.audit.report import write_report
 from deid.keys import generate_key_file, load_key_file
 from deid.profile.loader import load_profile
 from deid.run import SUMMARY, RunPaths, run
@@ -37,6 +38,8 @@ deid demo: a synthetic patient ({patient.display_name}, ID {patient.patient_id}:
   key         {key_path}   (demo key; make your own with: deid keygen ~/.deid/key)
 Try: deid explain --profile vghtpe --sop-class RTStructureSetStorage --only-profile
      deid reidentify --key-file {key_path} {paths.records} --patient-id {_released_patient_id(paths.out)}""")
+    report = write_report(paths.records, folder / "report")
+    print(f"  report      {report}   (open it in a browser: what went out, review of kept text)")
     # the screenshot is the one object expected in quarantine (on a re-run it is skipped)
     return 0 if summary.quarantined <= 1 and summary.written + summary.skipped > 0 else 3
 

@@ -90,6 +90,12 @@ class Pipeline:
                       "message": f"unexpected {exc.__class__.__name__}; report it to the deid maintainers"}
             return self._quarantine(data, reason, original=original)
         target = self.out / SIDECAR_FOLDER / sidecar.name
+        if target.is_file() and target.read_bytes() != sidecar.data:  # never overwrite another annotation
+            reason = ObjectError(
+                "sidecar-name-collision", "another side-car for the same image was already released under "
+                f"{SIDECAR_FOLDER}/{sidecar.name}; merge the two files, or release this one into another "
+                "output folder", stage="write").as_reason()
+            return self._quarantine(data, reason, original=original)
         write_bytes_atomic(sidecar.data, target, durable=self.durable)
         return Outcome("written", output=str(target.relative_to(self.out)),
                        counts={f"sidecar_{sidecar.kind}": 1, "remap_uid": sidecar.uids})
