@@ -228,3 +228,13 @@ def test_a_reference_to_a_removed_item_quarantines(landmark_study, vghtpe, key) 
     with pytest.raises(ObjectError) as caught:
         release(ds, vghtpe, key)
     assert caught.value.code == "content-reference-removed"
+
+
+def test_text_naming_another_id_of_the_patient_goes(report, vghtpe, key, patient) -> None:
+    """IDs of Other Patient IDs Sequence (a hospital MRN) count as the object's identity too."""
+    ds = copy.deepcopy(report)
+    assert ds.OtherPatientIDsSequence[0].PatientID == patient.other_patient_id
+    comment = next(i for i in named(ds, "Comment") if str(i.TextValue) == HARMLESS_TEXT)
+    comment.TextValue = f"See chart {patient.other_patient_id}."
+    out, _ = release(ds, vghtpe, key)
+    assert [str(i.TextValue) for i in named(out, "Comment")] == []
