@@ -68,6 +68,23 @@ REASONS: dict[str, tuple[str, str]] = {
         "An SR by-reference relationship points at a content item that was removed.",
         "Review the SR; fix the source report or the profile's structured_content rules.",
     ),
+    "iod-check-failed": (
+        ("De-identification left the object without a required attribute or value (Type 1/2) or with"
+         " a value that does not fit its VR, which the input had."),
+        "Fix the profile's rule for the attribute at the element path in reason.json (or report it).",
+    ),
+    "dciodvfy-new-error": (
+        "dciodvfy finds an error in the de-identified object that the input did not have.",
+        "Fix the profile's rule for the attribute named in reason.json (or report it).",
+    ),
+    "dciodvfy-not-available": (
+        "The profile turns on the dciodvfy gate (release_check.dciodvfy) but dciodvfy is not installed.",
+        "Install dicom3tools, or turn the gate off in the profile; then re-run.",
+    ),
+    "dciodvfy-failed": (
+        "dciodvfy could not check the object (it failed to run or timed out).",
+        "Check the dicom3tools installation; then re-run.",
+    ),
     "sidecar-unknown-format": (
         ("An annotation file beside the images is not a format deid knows (PASCAL VOC XML, "
          "landmark CSV/TSV/JSON)."),
