@@ -31,6 +31,7 @@ DRAIN_SECONDS = 120.0  # SIGTERM: how long associations in progress may take to 
 LEASE_SECONDS = 3600.0
 RECORDS_SYNC_SECONDS = 0.5
 MAX_CRASHES = 3  # workers that may die on one object before it is quarantined
+RESTART_SECONDS = 2.0
 
 
 def _die_with_parent(parent: int) -> None:
@@ -403,13 +404,17 @@ class Node:
         )
         process.start()
         process.deid_name = name  # type: ignore[attr-defined]
+        process.deid_started = time.monotonic()  # type: ignore[attr-defined]
         self.workers[index] = process
 
     def _watch_workers(self) -> None:
-        """A worker that died is replaced; what it held goes back to the queue."""
+        """A worker that died is replaced; what it held goes back to the queue.  One that dies
+        at once is replaced no faster than every RESTART_SECONDS (no fork storm)."""
         assert self.spool is not None
         for index, process in list(self.workers.items()):
-            if not process.is_alive() and not self.stop_workers.is_set():
+            if process.is_alive() or self.stop_workers.is_set():
+                continue
+            if time.monotonic() - process.deid_started >= RESTART_SECONDS:
                 released = self.spool.release_worker(process.deid_name)
                 self.log.error(
                     "worker died; restarting it",
