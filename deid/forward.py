@@ -36,6 +36,8 @@ DONE, RETRY, FAILED = "done", "retry", "failed"
 
 #: Presentation contexts an association may carry (PS3.8: odd IDs 1..255).
 _MAX_CONTEXTS = 128
+#: Slowest transfer rate (bytes/s) a large object is given time for, on top of ``timeout``.
+_SLOWEST_RATE = 1_000_000
 #: Uncompressed little-endian syntaxes an uncompressed object may be re-encoded to, in order.
 _LITTLE_ENDIAN_FALLBACKS = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 #: Statuses outside the A7xx range that say "try again later" (PS3.7 Annex C).
@@ -120,6 +122,7 @@ class _Object:
     path: Path
     sop_class: UID
     transfer_syntax: UID
+    size: int
 
     def candidates(self) -> tuple[UID, ...]:
         """Transfer syntaxes it may travel in: its own first, then lossless re-encodings."""
@@ -169,9 +172,10 @@ class _LinkDown(Exception):
 class Forwarder:
     """Keeps one association per destination open and reuses it; reconnects when it drops.
 
-    ``timeout`` bounds connecting, association negotiation and each response, and is how long an
-    idle association stays open before it is released. Thread-safe: sends to one destination
-    are serialised.
+    ``timeout`` bounds connecting, association negotiation and each response (a large object gets
+    one more second per MB, as the wait for its response includes sending it), and is how long
+    an idle association stays open before it is released (``idle`` to choose another). Sends to
+    one destination are serialised. Make one per process: associations do not survive a fork.
     """
 
     def __init__(
@@ -242,6 +246,7 @@ class Forwarder:
         if syntax is None:
             return SendResult(FAILED, None, _refusal(link, item))
         assert link.association is not None
+        link.association.dimse_timeout = self._timeout + item.size / _SLOWEST_RATE
         try:
             if syntax == item.transfer_syntax:
                 response = _send_raw(link.association, item.path, link.next_message_id())
@@ -348,6 +353,7 @@ class _Unsendable(Exception):
 def _read_meta(path: Path) -> _Object:
     """SOP class and transfer syntax from the file meta, without reading the data set."""
     try:
+        size = path.stat().st_size
         meta = read_file_meta_info(path)
     except FileNotFoundError:
         raise _Unsendable("file to send does not exist") from None
@@ -360,7 +366,7 @@ def _read_meta(path: Path) -> _Object:
     ]
     if missing:
         raise _Unsendable("file meta lacks " + ", ".join(missing))
-    return _Object(path, UID(meta.MediaStorageSOPClassUID), UID(meta.TransferSyntaxUID))
+    return _Object(path, UID(meta.MediaStorageSOPClassUID), UID(meta.TransferSyntaxUID), size)
 
 
 def _choose(accepted: set[tuple[str, str]], wanted: list[tuple[str, str]]) -> UID | None:

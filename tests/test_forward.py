@@ -121,6 +121,19 @@ def test_a_refused_association_means_retry(tmp_path: Path, sample_study: Path) -
     assert "rejected" in result.detail
 
 
+def test_a_destination_that_does_not_answer_in_time_means_retry(
+    tmp_path: Path, sample_study: Path
+) -> None:
+    with StoreSCP(tmp_path / "received", "--sleep-during", "3") as scp:  # answers 3 s late
+        destination = _destination(scp)
+        with Forwarder([destination], timeout=1) as forwarder:
+            started = time.monotonic()
+            result = forwarder.send(destination, _study_files(sample_study)[0])
+            waited = time.monotonic() - started
+    assert result == (RETRY, None, "no response from destination (timeout or connection lost)")
+    assert waited < 2.9
+
+
 def test_compressed_data_the_peer_refuses_is_a_permanent_failure_never_decoded(
     tmp_path: Path, storescp: StoreSCP, patient: SyntheticPatient
 ) -> None:
