@@ -109,6 +109,11 @@ def classify(status: int | None) -> str:
     return FAILED
 
 
+def _uncompressed(syntax: UID) -> bool:
+    """A transfer syntax pydicom knows, without compression (native or deflated)."""
+    return bool(syntax.is_transfer_syntax) and not syntax.is_compressed
+
+
 def _name(uid: str, what: str) -> str:
     """A standard UID's registered name, or a fixed phrase for one outside the dictionary."""
     named = UID(uid)
@@ -127,7 +132,7 @@ class _Object:
     def candidates(self) -> tuple[UID, ...]:
         """Transfer syntaxes it may travel in: its own first, then lossless re-encodings."""
         ts = self.transfer_syntax
-        if ts.is_compressed or not ts.is_little_endian:
+        if not _uncompressed(ts) or not ts.is_little_endian:
             return (ts,)
         return (ts, *(other for other in _LITTLE_ENDIAN_FALLBACKS if other != ts))
 
@@ -392,7 +397,7 @@ def _refusal(link: _Link, item: _Object) -> str:
     offered = [cx for cx in rejected if str(cx.abstract_syntax) == str(item.sop_class)]
     if offered and all(cx.result == 0x03 for cx in offered):
         return f"destination does not support {sop} (presentation context rejected)"
-    if item.transfer_syntax.is_compressed:
+    if not _uncompressed(item.transfer_syntax):
         return (f"destination does not accept {sop} in {ts}; compressed data is never decoded, "
                 "so it cannot be sent there")
     return f"destination accepts {sop} in none of the uncompressed syntaxes offered"

@@ -147,6 +147,18 @@ def test_compressed_data_the_peer_refuses_is_a_permanent_failure_never_decoded(
     assert storescp.received() == []
 
 
+def test_an_object_in_a_transfer_syntax_nobody_knows_is_offered_only_as_it_is(
+    tmp_path: Path, storescp: StoreSCP, patient: SyntheticPatient
+) -> None:
+    odd = oddities.unknown_transfer_syntax(tmp_path / "odd", patient)
+    destination = _destination(storescp)
+    with Forwarder([destination], timeout=TIMEOUT) as forwarder:
+        result = forwarder.send(destination, odd)
+    assert result.outcome == FAILED and result.status is None
+    assert "an unlisted transfer syntax" in result.detail
+    assert storescp.received() == []
+
+
 def test_compressed_data_goes_out_in_its_own_syntax(
     tmp_path: Path, patient: SyntheticPatient
 ) -> None:
