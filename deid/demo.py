@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deid.audit.report import write_report
 from deid.keys import generate_key_file, load_key_file
 from deid.profile.loader import load_profile
 from deid.run import SUMMARY, RunPaths, run
 
 
 def run_demo(folder: Path) -> int:
-    """Writes FOLDER/input (4-phase CT + RTSS + SEG of a made-up patient, plus one screenshot that must
-    be quarantined), de-identifies it into FOLDER/output and prints the paths."""
+    """Writes FOLDER/input (4-phase CT + RTSS + SEG + landmark SR of a made-up patient, plus one
+    screenshot that must be quarantined), de-identifies it into FOLDER/output and prints the paths."""
     from deid.synthetic import make_patient, oddities, write_sample_study
 
     folder = folder.resolve()
     source = folder / "input"
     patient = make_patient(0)
     if not source.exists():
-        write_sample_study(source, patient, slices=12, size=128, seg=True)
+        write_sample_study(source, patient, slices=12, size=128, seg=True, sr=True)
         oddities.secondary_capture(source / "screenshots", patient, burned_in=None)
     key_path = folder / "demo.key"
     if not key_path.exists():
@@ -28,7 +29,7 @@ def run_demo(folder: Path) -> int:
     print(summary.line())
     print(f"""
 deid demo: a synthetic patient ({patient.display_name}, ID {patient.patient_id}: made up) de-identified
-  input       {source}   (4-phase CT + RT Structure Set + SEG, identity planted everywhere)
+  input       {source}   (4-phase CT + RT Structure Set + SEG + landmark SR, identity planted everywhere)
   output      {paths.out}   (only releasable objects; folders named by new IDs and UIDs)
   quarantine  {paths.quarantine}   (a screenshot with possible burned-in text, with reason.json)
   summary     {paths.records / SUMMARY}
@@ -37,6 +38,8 @@ deid demo: a synthetic patient ({patient.display_name}, ID {patient.patient_id}:
   key         {key_path}   (demo key; make your own with: deid keygen ~/.deid/key)
 Try: deid explain --profile vghtpe --sop-class RTStructureSetStorage --only-profile
      deid reidentify --key-file {key_path} {paths.records} --patient-id {_released_patient_id(paths.out)}""")
+    report = write_report(paths.records, folder / "report")
+    print(f"  report      {report}   (open it in a browser: what went out, review of kept text)")
     # the screenshot is the one object expected in quarantine (on a re-run it is skipped)
     return 0 if summary.quarantined <= 1 and summary.written + summary.skipped > 0 else 3
 

@@ -22,6 +22,8 @@ from deid.audit.references import Reference, dangling
 AUDIT_FOLDER = "audit"
 RELEASED_OUTCOMES = frozenset({"written", "forwarded", "skipped"})
 _EMPTY_REFERENCES = re.compile(r'"references"\s*:\s*\[\s*\]')
+_APPLIED = re.compile(r'"applied"\s*:\s*(?=\{)')
+_APPLIED_BLOCKS = 10_000  # distinct "applied" texts counted as text before they are parsed
 _CLASS_BITS = 12  # a released object is packed as (first line number << 12) | SOP class number
 _OTHER_CLASS = (1 << _CLASS_BITS) - 1  # past 4095 SOP classes: the class is not compared
 
@@ -31,7 +33,8 @@ class Limits:
     """Caps on what is listed one by one (everything is still counted)."""
 
     values_per_attribute: int = 2000   # distinct kept values listed per attribute
-    value_chars: int = 2000            # a longer kept value is cut (and marked) in the report
+    values_total: int = 50_000         # distinct kept values listed over all attributes
+    value_chars: int = 1000            # a longer kept value is cut (and marked) in the report
     flagged_values: int = 20000        # flagged values are listed beyond values_per_attribute
     entities: int = 200_000            # patients, studies, series tracked one by one
     dangling_listed: int = 5000        # dangling references listed one by one
@@ -91,6 +94,8 @@ class Aggregator:
         self._classes: dict[str, int] = {}
         self._class_names: list[str] = []
         self._flagged_listed = 0
+        self._values_listed = 0
+        self._blocks: dict[str, int] = {}  # "applied" text -> released objects that had it
         self._dangling_listed = 0
 
     # -- reading ---------------------------------------------------------------------------
@@ -105,6 +110,18 @@ class Aggregator:
                         yield number, text
                         number += 1
 
+    def _parse_fast(self, text: str) -> dict[str, Any] | None:
+        """Parse a line, keeping its (long, mostly repeated) "applied" object as text: identical
+        texts are counted, and each distinct one is parsed once at the end."""
+        match = _APPLIED.search(text)
+        end = text.find("}", match.end()) if match else -1
+        if match and end > 0:
+            line = self._parse(text[:match.end()] + "null" + text[end + 1:])
+            if line is not None and line.get("applied", 0) is None:
+                line["applied"] = _AppliedText(text[match.end():end + 1])
+                return line
+        return self._parse(text)
+
     @staticmethod
     def _parse(text: str) -> dict[str, Any] | None:
         try:
@@ -116,14 +133,19 @@ class Aggregator:
     def read(self, records: Path) -> Aggregate:
         """Both passes over ``records``; returns the aggregate."""
         for number, text in self._lines(records, count=True):
-            line = self._parse(text)
             self.result.lines += 1
+            line = self._parse_fast(text)
             if line is None:
                 self.result.bad_lines += 1
                 continue
             self.add(number, line)
+        for block, count in self._blocks.items():
+            parsed = self._parse(block)
+            self._count_applied(parsed or {}, count)
+        self._blocks.clear()
         for number, text in self._lines(records, count=False):
-            if _EMPTY_REFERENCES.search(text) or '"references"' not in text:
+            at = text.find('"references"')
+            if at < 0 or _EMPTY_REFERENCES.match(text, at):
                 continue
             line = self._parse(text)
             if line is not None:
@@ -132,7 +154,7 @@ class Aggregator:
 
     # -- pass 1: counts --------------------------------------------------------------------
     def add(self, number: int, line: dict[str, Any]) -> None:
-        r, limits = self.result, self.limits
+        r = self.result
         outcome = _text(line.get("outcome")) or "unknown"
         r.outcomes[outcome] += 1
         self._run(line, outcome)
@@ -163,13 +185,22 @@ class Aggregator:
         for action, count in _mapping(line.get("actions")).items():
             if isinstance(count, int):
                 r.actions[_text(action)] += count
-        for tag, action in _mapping(line.get("applied")).items():
-            pair = (_text(tag), _text(action))
-            if pair in r.attributes or len(r.attributes) < limits.attributes:
-                r.attributes[pair] += 1
-            else:
-                r.attributes_untracked += 1
+        applied = line.get("applied")
+        if isinstance(applied, _AppliedText) and (applied in self._blocks or len(self._blocks) < _APPLIED_BLOCKS):
+            self._blocks[applied] = self._blocks.get(applied, 0) + 1
+        else:
+            self._count_applied(self._parse(applied) if isinstance(applied, _AppliedText) else applied, 1)
         self._review(line)
+
+    def _count_applied(self, applied: Any, count: int) -> None:
+        """Count the (tag, action) pairs of one "applied" object ``count`` times."""
+        r = self.result
+        for tag, action in _mapping(applied).items():
+            pair = (_text(tag), _text(action))
+            if pair in r.attributes or len(r.attributes) < self.limits.attributes:
+                r.attributes[pair] += count
+            else:
+                r.attributes_untracked += count
 
     def _run(self, line: dict[str, Any], outcome: str) -> None:
         run_id = _text(line.get("run_id"))
@@ -187,8 +218,7 @@ class Aggregator:
         time = _text(line.get("time"))
         if time and (not run["first"] or time < run["first"]):
             run["first"] = time
-        if time > run["last"]:
-            run["last"] = time
+        run["last"] = max(run["last"], time)
         run["outcomes"][outcome] += 1
 
     def _entities(self, line: dict[str, Any], modality: str, sop_class: str) -> None:
@@ -228,11 +258,13 @@ class Aggregator:
             for value in dict.fromkeys(_cut(_text(v), limits.value_chars) for v in values):
                 count = listed.get(value)
                 if count is None:
-                    room = len(listed) < limits.values_per_attribute
+                    room = (len(listed) < limits.values_per_attribute
+                            and self._values_listed < limits.values_total)
                     if not room and not (is_flagged and self._flagged_listed < limits.flagged_values):
                         r.review_unlisted[attribute] += 1
                         continue
                     count = listed[value] = ValueCount()
+                    self._values_listed += 1
                     self._flagged_listed += is_flagged
                 count.objects += 1
                 if is_flagged:
@@ -290,6 +322,10 @@ class _Released:
     def get(self, uid: str, default: str | None = None) -> str | None:
         found = self._lookup(uid)
         return default if found is None else found
+
+
+class _AppliedText(str):
+    """The text of a line's "applied" object, not yet parsed."""
 
 
 def _text(value: Any) -> str:

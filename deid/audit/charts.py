@@ -31,9 +31,9 @@ def _svg(title: str, items: list[tuple[str, int]], colours: dict[str, str] | Non
                 f'<text x="0" y="20" class="empty">none</text></svg>')
     top = max(count for _, count in items)
     height = len(items) * (BAR_HEIGHT + GAP) + GAP
-    parts = [f'<svg class="chart" role="img" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
-             f"<title>{escape(title)}</title>"]
+    parts = [(f'<svg class="chart" role="img" width="{width}" height="{height}" '
+              f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+              f"<title>{escape(title)}</title>")]
     for n, (label, count) in enumerate(items):
         y = GAP + n * (BAR_HEIGHT + GAP)
         length = max(2, round(BAR_WIDTH * count / top))

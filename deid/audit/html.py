@@ -7,8 +7,9 @@ so a kept value cannot hide or reorder text in front of the person reviewing it.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from html import escape
-from typing import Any, Iterable
+from typing import Any
 
 from deid.audit.charts import bar_chart
 
@@ -86,9 +87,9 @@ def _cards(totals: dict[str, Any]) -> str:
 def _review(review: dict[str, Any]) -> str:
     flagged = review["flagged"]
     parts = ['<section id="review"><h2>Review: kept free text</h2>',
-             '<p class="note">Every distinct value of every kept free-text attribute, with the number of '
-             "released objects that carry it. Values that contain an identity token of their own object "
-             "are flagged and listed first: read them before the release leaves.</p>"]
+             ('<p class="note">Every distinct value of every kept free-text attribute, with the number of '
+              "released objects that carry it. Values that contain an identity token of their own object "
+              "are flagged and listed first: read them before the release leaves.</p>")]
     if flagged:
         parts.append(f'<h3 class="bad">Flagged values ({len(flagged):,})</h3>')
         parts.append(table([("attribute", "Attribute"), ("value", "Value"), ("objects", "Objects"),
@@ -122,8 +123,8 @@ def _review(review: dict[str, Any]) -> str:
 
 def _dangling(dangling: list[dict[str, Any]], total: int) -> str:
     parts = ['<section id="dangling"><h2>Dangling references</h2>',
-             '<p class="note">References of released objects (RT Structure Sets, segmentations, SR, source '
-             "images) to objects that were not released, per study.</p>"]
+             ('<p class="note">References of released objects (RT Structure Sets, segmentations, SR, source '
+              "images) to objects that were not released, per study.</p>")]
     if not dangling:
         parts.append('<p class="ok">Every reference to an instance points at a released object.</p>')
     for study in dangling:

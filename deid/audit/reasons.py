@@ -4,34 +4,103 @@ from __future__ import annotations
 
 #: reason code -> (what happened, what to do)
 REASONS: dict[str, tuple[str, str]] = {
-    "not-dicom": ("The file is not a DICOM Part 10 file (no DICM header).",
-                  "Check what the file is; remove it from the input if it is not an image."),
-    "unreadable": ("The file is truncated or corrupt, or could not be read.",
-                   "Fetch the object again from the source (PACS or media) and re-run."),
-    "unknown-transfer-syntax": ("The transfer syntax is missing or not a standard one.",
-                                "Convert the object to a standard transfer syntax (e.g. with DCMTK "
-                                "dcmconv) and re-run."),
-    "missing-identifier": ("The object has no SOP Instance, Study or Series UID.",
-                           "Repair the source object's identifiers at the modality or PACS."),
-    "burned-in-annotation-risk": ("Burned In Annotation is YES, or a Secondary Capture does not say NO: "
-                                  "the pixels may show identity.",
-                                  "Review the pixels; blank the text, or release it with a profile that "
-                                  "allows burned-in annotation once a person has checked it."),
-    "rule-not-applicable": ("A profile rule cannot be applied to a value (e.g. a malformed date).",
-                            "Fix the value in the source or adjust the profile rule at the element "
-                            "path in reason.json."),
-    "value-does-not-fit-vr": ("The value a rule produced does not fit the attribute's VR.",
-                              "Adjust the profile rule (e.g. a hash length or replacement value) at "
-                              "the element path in reason.json."),
-    "patient-not-in-lookup": ("The patient is not in the --lookup CSV, so no case number is known.",
-                              "Add the patient's case number to the lookup CSV, or leave the object "
-                              "out; then re-run."),
-    "internal-error": ("An unexpected error in deid (a bug).",
-                       "Report it to the deid maintainers with the reason.json (it holds no values)."),
+    "not-dicom": (
+        "The file is not a DICOM Part 10 file (no DICM header).",
+        "Check what the file is; remove it from the input if it is not an image.",
+    ),
+    "unreadable": (
+        "The file is truncated or corrupt, or could not be read.",
+        "Fetch the object again from the source (PACS or media) and re-run.",
+    ),
+    "unknown-transfer-syntax": (
+        "The transfer syntax is missing or not a standard one.",
+        "Convert the object to a standard transfer syntax (e.g. with DCMTK dcmconv) and re-run.",
+    ),
+    "missing-identifier": (
+        "The object has no SOP Instance, Study or Series UID.",
+        "Repair the source object's identifiers at the modality or PACS.",
+    ),
+    "burned-in-annotation-risk": (
+        ("Burned In Annotation is YES, or a Secondary Capture does not say NO: the pixels may show"
+         " identity."),
+        ("Review the pixels; blank the text, or release it with a profile that allows burned-in "
+         "annotation once a person has checked it."),
+    ),
+    "rule-not-applicable": (
+        "A profile rule cannot be applied to a value (e.g. a malformed date).",
+        ("Fix the value in the source or adjust the profile rule at the element path in "
+         "reason.json."),
+    ),
+    "value-does-not-fit-vr": (
+        "The value a rule produced does not fit the attribute's VR.",
+        ("Adjust the profile rule (e.g. a hash length or replacement value) at the element path in"
+         " reason.json."),
+    ),
+    "patient-not-in-lookup": (
+        "The patient is not in the --lookup CSV, so no case number is known.",
+        "Add the patient's case number to the lookup CSV, or leave the object out; then re-run.",
+    ),
+    "label-not-found": (
+        ("A value does not match the profile's label pattern (pseudonym.labels), so its label "
+         "cannot be kept."),
+        "Correct the value at the source, widen the pattern, or set on_mismatch: hash.",
+    ),
+    "label-too-long": (
+        "The kept label leaves fewer than 8 characters for the pseudonym.",
+        "Make the label pattern's group shorter or the rule's length longer.",
+    ),
+    "text-contains-identity": (
+        ("An SR TEXT content item contains the patient's name, ID, accession number, birth date or"
+         " institution."),
+        ("Review the report text; or set structured_content.text_with_identity to remove_item in "
+         "the profile."),
+    ),
+    "content-item-value-removed": (
+        "The profile removes a value an SR content item requires.",
+        "Review the object, or set structured_content.value_removed to remove_item.",
+    ),
+    "content-item-not-removable": (
+        ("An SR content item should go, but measurements, coordinates or references sit beneath "
+         "it."),
+        "Review the object; release it only after a person has checked the item.",
+    ),
+    "content-reference-removed": (
+        "An SR by-reference relationship points at a content item that was removed.",
+        "Review the SR; fix the source report or the profile's structured_content rules.",
+    ),
+    "sidecar-unknown-format": (
+        ("An annotation file beside the images is not a format deid knows (PASCAL VOC XML, "
+         "landmark CSV/TSV/JSON)."),
+        "Convert it to a supported format or leave it out of the input.",
+    ),
+    "sidecar-unknown-field": (
+        "An annotation file has a field deid does not know (it may hold identity).",
+        "Remove the field (e.g. an owner or patient_name column) and re-run.",
+    ),
+    "sidecar-bad-value": (
+        ("An annotation file has a value of the wrong form (e.g. a UID column holding something "
+         "else)."),
+        "Correct the value in the annotation file and re-run.",
+    ),
+    "sidecar-no-image-reference": (
+        "An annotation file names no image by SOP Instance UID, so it cannot follow its image.",
+        "Rename the file to its image's SOP Instance UID and re-run.",
+    ),
+    "forward-rejected": (
+        "A destination refused the object for good (a DIMSE failure status).",
+        ("Check the destination's configuration (SOP classes, AE titles), then send the object "
+         "again."),
+    ),
+    "internal-error": (
+        "An unexpected error in deid (a bug).",
+        "Report it to the deid maintainers with the reason.json (it holds no values).",
+    ),
 }
 
-UNKNOWN = ("A reason this report does not know.",
-           "Read reason.json in the quarantine entry (code, stage, element path, message).")
+UNKNOWN = (
+    "A reason this report does not know.",
+    "Read reason.json in the quarantine entry (code, stage, element path, message).",
+)
 
 
 def describe(code: str) -> tuple[str, str]:

@@ -32,6 +32,8 @@ def sop_class_name(uid: str) -> str:
 
 
 def _keyword(tag: str) -> str:
+    if tag == "private":
+        return "every private attribute"
     number = resolve_tag(tag)
     if number is None:
         return tag  # already a keyword (or unknown)

@@ -20,14 +20,13 @@ import pydicom
 from pydicom import config
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.sequence import Sequence
 from pydicom.valuerep import validate_value
 
 from deid.audit.references import Reference, dangling, references
 from deid.engine.compiler import compile_rules
 from deid.engine.dates import generalise_da, generalise_dt
 from deid.engine.uids import CLASS_UID_TAGS, is_well_known
-from deid.engine.vr import DUMMY, STRING_VRS, fits
+from deid.engine.vr import DUMMY, STRING_VRS, fits, vr_of
 from deid.engine.walker import element_path
 from deid.profile.model import Profile
 
@@ -51,8 +50,11 @@ CODES: dict[str, str] = {
 
 _FILE_META_WRITTEN = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012,
                                 0x00020013})
+_BINARY_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8, "OF": 4,
+                 "OD": 8, "OL": 4, "OV": 8, "OW": 2}
+_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
 _MARKS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})  # added by deid after the rules
-_UID_IN_TEXT = re.compile(r"\d+(?:\.\d+){3,}")
+_UID_IN_TEXT = re.compile(r"\d+(?:\.\d+){2,}")
 _TOKEN = re.compile(r"[^\W_]+")
 _HASH = re.compile(r"^[0-9A-Fa-f]{1,64}$")
 
@@ -77,7 +79,7 @@ class Originals:
     phrases: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # first token -> token runs
 
     @classmethod
-    def from_entries(cls, entries: Iterable[Mapping[str, Any]]) -> "Originals":
+    def from_entries(cls, entries: Iterable[Mapping[str, Any]]) -> Originals:
         """From map entries ``{"original": {patient_id, patient_name, accession_number, study_uid,
         series_uid, sop_uid}, ...}``."""
         found = cls()
@@ -134,6 +136,28 @@ def _generalised(vr: str, value: str) -> bool:
         return False
 
 
+def _sequences_only(ds: Dataset) -> Dataset:
+    """The top-level sequences of ``ds`` (instance references only live in sequence items): so the
+    reference search does not decode every top-level value again."""
+    shallow = Dataset()
+    for tag, raw in ds._dict.items():
+        if raw.VR == "SQ" or (raw.VR in (None, "UN") and vr_of(tag) == "SQ"):
+            shallow._dict[tag] = ds[tag]
+    return shallow
+
+
+def _raw_values(raw: Any, vr: str) -> list[str] | None:
+    """The values of a still-raw element of an ASCII VR, without pydicom's conversion; None when the
+    bytes are not ASCII (then pydicom decodes them and the VR check judges them)."""
+    data = raw.value or b""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    text = text.rstrip("\x00 ")
+    return [v.strip(" \x00") for v in text.split("\\")] if text else []
+
+
 def _values(value: Any) -> list[str]:
     if value is None or value == "":
         return []
@@ -165,7 +189,7 @@ class Verifier:
                 warnings.simplefilter("ignore")
                 ds = pydicom.dcmread(path, stop_before_pixels=True)
             sop_class = str(ds.get("SOPClassUID", "") or "")
-        except Exception:
+        except Exception:  # noqa: BLE001 - pydicom raises many types on a broken file: all mean unreadable
             return [Finding(name, "", "unreadable")]
         add = findings.append
         for elem in getattr(ds, "file_meta", None) or ():
@@ -176,7 +200,7 @@ class Verifier:
             self.released[sop_uid] = sop_class
         self._check_marks(ds, name, add)
         self._walk(ds, name, compile_rules(self.profile, sop_class), (), (), add)
-        self.references += [(name, ref) for ref in references(ds) if ref.kind == "instance"]
+        self.references += [(name, ref) for ref in references(_sequences_only(ds)) if ref.kind == "instance"]
         return findings
 
     def _check_marks(self, ds: Dataset, name: str, add: Any) -> None:
@@ -189,31 +213,40 @@ class Verifier:
 
     def _walk(self, ds: Dataset, name: str, rules: Any, path: tuple[int, ...],
               where: tuple[tuple[int, int], ...], add: Any) -> None:
-        for elem in ds:
-            tag, vr = elem.tag, elem.VR
-            here = element_path(where, tag)
+        """Check every element at every depth; values stay raw unless they are text to decode."""
+        for tag, raw in list(ds._dict.items()):
             if not where and tag in _MARKS:
                 continue
+            vr = raw.VR
+            if not vr or vr == "UN":
+                known = vr_of(tag)
+                vr = known if known != "UN" or not vr else vr
             decision = rules.decide(path, tag, vr)
-            if tag.group % 2 == 1:
-                if decision.action == "remove":
-                    add(Finding(name, here, "private-tag"))
-                    continue
+            if (tag >> 16) % 2 == 1 and decision.action == "remove":
+                add(Finding(name, element_path(where, tag), "private-tag"))
+                continue
             if vr == "SQ":
-                if decision.action in ("remove", "empty") and elem.value:
-                    add(Finding(name, here, "identity-attribute"))
+                items = ds[tag].value or ()
+                if decision.action in ("remove", "empty") and items:
+                    add(Finding(name, element_path(where, tag), "identity-attribute"))
                     continue
-                for index, item in enumerate(elem.value or ()):
+                for index, item in enumerate(items):
                     self._walk(item, name, rules, path + (tag,), where + ((tag, index),), add)
                 continue
             if vr not in STRING_VRS:
+                size = _BINARY_SIZES.get(vr)
+                length = getattr(raw, "length", 0) if getattr(raw, "is_raw", False) else 0
+                if size and length not in (0, 0xFFFFFFFF) and length % size:
+                    add(Finding(name, element_path(where, tag), "bad-vr-value"))
                 continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                values = [v.strip() for v in _values(elem.value)]
+            values = _raw_values(raw, vr) if getattr(raw, "is_raw", False) and vr in _ASCII_VRS else None
+            if values is None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    values = [v.strip() for v in _values(ds[tag].value)]
             code = self._check_values(tag, vr, values, decision, top=not where)
             if code:
-                add(Finding(name, here, code))
+                add(Finding(name, element_path(where, tag), code))
 
     def _check_values(self, tag: Any, vr: str, values: list[str], decision: Any, *, top: bool) -> str:
         """The most telling finding code for one element's values, or ''."""
@@ -228,8 +261,8 @@ class Verifier:
                 return "original-value"
         if action in ("remove", "empty"):
             return "identity-attribute"
-        if action == "dummy" and values != [str(DUMMY.get(vr, ""))]:
-            return "identity-attribute"
+        if action == "dummy":
+            return "" if values == [str(DUMMY.get(vr, ""))] else "identity-attribute"
         if action == "case_number" or (top and tag == 0x00100010):
             if not all(self.case_pattern.match(v) for v in values):
                 return "patient-name-not-case-number"

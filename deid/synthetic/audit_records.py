@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -74,12 +75,10 @@ def released(patient: SyntheticPatient) -> Released:
 @cache
 def profile_effect(sop_class_uid: str) -> tuple[dict[str, str], dict[str, int]]:
     """(applied, actions) of the VGHTPE profile on one builder object of the SOP class: the action
-    on each top-level element, and how often each action was applied at any depth."""
-    from deid.engine.compiler import compile_rules
+    on each top-level element (but keep), and how often each action was applied at any depth."""
     from deid.engine.deidentifier import Deidentifier
     from deid.keys import SecretKey
     from deid.profile.loader import load_profile
-    from deid.profile.tags import format_tag
     from deid.synthetic.ct import four_phase_ct
     from deid.synthetic.rtss import rtss
     from deid.synthetic.sc import secondary_capture_image
@@ -90,11 +89,8 @@ def profile_effect(sop_class_uid: str) -> tuple[dict[str, str], dict[str, int]]:
     else:
         images = four_phase_ct(patient, slices=2, size=16)["P"]
         ds = rtss(patient, images) if sop_class_uid == RT_STRUCTURE_SET else images[0]
-    profile = load_profile("vghtpe")
-    rules = compile_rules(profile, sop_class_uid)
-    applied = {format_tag(elem.tag): rules.decide((), elem.tag, elem.VR).action for elem in ds}
-    result = Deidentifier(profile, SecretKey(BUILDER_KEY)).deidentify(ds)
-    return applied, dict(sorted(result.counts.items()))
+    result = Deidentifier(load_profile("vghtpe"), SecretKey(BUILDER_KEY)).deidentify(ds)
+    return dict(result.applied), dict(sorted(result.counts.items()))
 
 
 def audit_line(*, outcome: str = "written", time: datetime = _START, run_id: str = "0123456789ab",
@@ -206,11 +202,8 @@ def write_audit_records(records: str | Path, lines: Iterable[dict[str, object]],
     folder = Path(records) / "audit"
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}-{n}.jsonl" for n in range(writers)]
-    handles = [open(path, "a", encoding="utf-8") for path in paths]
-    try:
+    with ExitStack() as stack:
+        handles = [stack.enter_context(open(path, "a", encoding="utf-8")) for path in paths]
         for n, line in enumerate(lines):
             handles[n % writers].write(json.dumps(line, ensure_ascii=False) + "\n")
-    finally:
-        for handle in handles:
-            handle.close()
     return paths

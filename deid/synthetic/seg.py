@@ -14,18 +14,19 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 from pydicom.uid import ExplicitVRLittleEndian
 
 from deid.synthetic import modules
 from deid.synthetic.identity import SyntheticPatient
-from deid.synthetic.phantom import SliceGeometry, region_mask
+from deid.synthetic.phantom import SLICE_THICKNESS_MM, SliceGeometry, region_mask
 from deid.synthetic.private import MINIMUM_PRIVATE_ELEMENTS
 from deid.synthetic.private import private_elements as add_private_elements
 from deid.synthetic.uids import derive_uid, instance_uid
 
 SEGMENTATION_TIME = "101500.000000"
 #: Segment number -> (region of the phantom, label, category, type, algorithm name or None).
-SEGMENTS: dict[int, tuple[str, str, hd.sr.CodedConcept, hd.sr.CodedConcept, str | None]] = {
+SEGMENTS: dict[int, tuple[str, str, Code, Code, str | None]] = {
     1: ("liver", "Liver", codes.SCT.Organ, codes.SCT.Liver, "LiverNet"),
     2: ("tumour", "HCC", codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm, None),
     3: ("vertebra", "Vertebra", codes.SCT.Tissue, codes.SCT.Bone, "BoneThreshold"),
@@ -56,7 +57,7 @@ def _masks(images: Sequence[Dataset]) -> np.ndarray:
     geometry = SliceGeometry(int(images[0].Rows))
     planes = []
     for image in images:
-        index = round((geometry.z(0) - float(image.ImagePositionPatient[2])) / 5.0)
+        index = round((geometry.z(0) - float(image.ImagePositionPatient[2])) / SLICE_THICKNESS_MM)
         planes.append(
             np.stack([region_mask(geometry, index, SEGMENTS[n][0]) for n in SEGMENTS], -1)
         )
@@ -99,11 +100,14 @@ def segmentation(
     *,
     private_elements: int = MINIMUM_PRIVATE_ELEMENTS,
     transfer_syntax: str = ExplicitVRLittleEndian,
+    names_patient_in_text: bool = False,
 ) -> Dataset:
     """A BINARY SEG of liver, tumour and vertebra over ``images`` (one CT series of ``patient``).
 
     Frames without any segment are left out (highdicom's default); every frame's Derivation
-    Image Sequence names its source CT image.
+    Image Sequence names its source CT image. ``names_patient_in_text`` writes the patient's
+    name into Series and Content Description and the tumour's Segment Description (free text a
+    profile may keep: for the review of kept text).
     """
     if not images:
         raise ValueError("segmentation needs at least one image")
@@ -128,6 +132,10 @@ def segmentation(
         series_description="Liver segmentation",
     )
     _plant(seg, patient, series_uid)
+    if names_patient_in_text:
+        seg.SeriesDescription = f"Liver segmentation {patient.display_name}"
+        seg.ContentDescription = f"Masks for {patient.display_name}"
+        seg.SegmentSequence[1].SegmentDescription = f"HCC of {patient.display_name}"
     add_private_elements(seg, patient, private_elements)
     modules.file_meta(seg, patient, transfer_syntax)
     return seg

@@ -186,3 +186,24 @@ def test_distinct_values_are_capped_but_counted_and_flagged_ones_kept(tmp_path: 
 def test_a_folder_without_audit_records_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no audit records"):
         write_report(tmp_path, tmp_path / "out")
+
+
+def test_service_events_count_each_object_once(tmp_path: Path) -> None:
+    """deid serve writes, retries and forwards: events are counted, the object once."""
+    line = audit_line(source="serve", sop_uid="2.25.7", series_uid="2.25.8", study_uid="2.25.9", patient_id="p")
+    retrying = dict(line, outcome="retrying", destination="PACS")
+    forwarded = dict(line, outcome="forwarded", destination="PACS")
+    query = {"time": "2026-11-30T17:00:00Z", "outcome": "reidentify-query", "run_id": "q"}
+    agg = aggregate(_write(tmp_path, [line, retrying, forwarded, query]))
+    assert agg.outcomes == {"written": 1, "retrying": 1, "forwarded": 1, "reidentify-query": 1}
+    assert agg.objects == 1 and agg.series["2.25.8"][3] == 1
+
+
+def test_the_page_loads_nothing_from_anywhere(report) -> None:
+    import re
+
+    html, _ = report
+    page = html.read_text()
+    assert re.findall(r'(?:src|href)="([^"#][^"]*)"', page) == []
+    assert set(re.findall(r"https?://[^\s\"'<>]+", page)) == {"http://www.w3.org/2000/svg"}
+    assert "<script" not in page and "@import" not in page and "url(" not in page

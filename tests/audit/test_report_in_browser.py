@@ -52,11 +52,11 @@ def test_the_charts_and_the_review_table_render(page: Path, tmp_path: Path) -> N
     result = chromium(tmp_path / "profile", "--dump-dom", page.as_uri())
     dom = result.stdout
     assert "<main>" in dom, result.stderr[-2000:]
-    svgs = re.findall(r"<svg\b.*?</svg>", dom, flags=re.S)
+    svgs = re.findall(r"<svg\b.*?</svg>", dom, flags=re.DOTALL)
     assert len(svgs) == 5  # outcomes, modality, SOP class, quarantine reasons, actions
     for svg in svgs:
         assert len(re.findall(r"<rect\b", svg)) >= 2, svg[:300]
-    review = re.search(r'<table id="review-table">.*?</table>', dom, flags=re.S).group(0)
+    review = re.search(r'<table id="review-table">.*?</table>', dom, flags=re.DOTALL).group(0)
     rows = re.findall(r"<tr\b", review)
     assert len(rows) == 1 + 12  # heading + 12 distinct kept values
     assert review.count('class="flagged"') == 2 and make_patient(0).display_name in review

@@ -1,5 +1,5 @@
 """dciodvfy (dicom3tools) per object kind: de-identification adds no error that the input did not
-have.  One line per kind in KINDS; the before/after error counts are printed (run with -s) and
+have; DCMTK's dcmdump reads every released kind.  One line per kind in KINDS; the before/after error counts are printed (run with -s) and
 recorded as test properties (--junitxml) for the release note."""
 
 from __future__ import annotations
@@ -51,3 +51,12 @@ def test_dciodvfy_reports_no_new_error(tmp_path: Path, kind: str, profile_name: 
     record_property("dciodvfy_errors_after", len(after))
     print(f"dciodvfy {kind} {profile_name}: {len(before)} errors before, {len(after)} after")
     assert [line for line in after if line not in before] == []
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_dcmdump_reads_the_released_object(tmp_path: Path, kind: str, patient, phases, key,
+                                           vghtpe) -> None:
+    peers.require_tool("dcmdump")
+    output = tmp_path / "released.dcm"
+    output.write_bytes(release(KINDS[kind][1](patient, phases), vghtpe, key)[1])
+    assert peers.dcmdump_ok(output)

@@ -1,0 +1,88 @@
+"""deid verify's pieces: original values found as whole words, date and UID checks, finding lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deid.audit.verify import CODES, Finding, Originals, Verifier, _generalised, verify_tree
+from deid.io.paths import output_path
+from deid.synthetic import four_phase_ct, write_dataset
+
+
+def _originals(patient) -> Originals:
+    return Originals.from_entries([{"original": {
+        "patient_id": patient.patient_id, "patient_name": patient.dicom_name,
+        "accession_number": patient.accession_number, "study_uid": patient.study_instance_uid,
+        "series_uid": patient.series_uid("N"), "sop_uid": "2.25.42"}}])
+
+
+def test_original_values_are_found_as_whole_words_in_any_spelling(patient) -> None:
+    found = _originals(patient)
+    for text in (f"Chart {patient.patient_id}", f"NHI-{patient.patient_id}", "contour for chen mei-ling",
+                 "MEI-LING CHEN", "CHEN^MEI-LING", "陳美玲 tumour", f"acc {patient.accession_number}",
+                 f"see {patient.study_instance_uid} prior"):
+        assert found.in_text(text), text
+    for text in ("CHENG", "MEI", "Liver tumour", patient.patient_id[:-1], "2.25.4"):
+        assert not found.in_text(text), text
+    assert found.uids == {patient.study_instance_uid, patient.series_uid("N"), "2.25.42"}
+
+
+def test_dates_are_generalised_when_generalising_again_changes_nothing() -> None:
+    assert _generalised("DA", "20170101") and _generalised("DT", "20170101083000.000+0800")
+    assert not _generalised("DA", "20170415") and not _generalised("DT", "20170415083000")
+    assert not _generalised("DA", "15/04/2017")
+
+
+def test_a_finding_line_is_file_path_and_code() -> None:
+    assert Finding("a/b.dcm", "(0008,1140)[0].(0010,0010)", "person-name").line() == (
+        "a/b.dcm\t(0008,1140)[0].(0010,0010)\tperson-name")
+    assert Finding("a/b.dcm", "", "unreadable").line() == "a/b.dcm\t-\tunreadable"
+    assert set(CODES) >= {"private-tag", "uid-not-remapped", "bad-vr-value", "missing-method",
+                          "dangling-reference", "original-value", "original-uid", "person-name"}
+
+
+def test_a_uid_root_of_the_profile_counts_as_remapped(vghtpe) -> None:
+    verifier = Verifier(vghtpe)
+    assert verifier._remapped("2.25.1234") and verifier._remapped("1.2.840.10008.5.1.4.1.1.2")
+    assert not verifier._remapped("1.2.826.0.1.3680043.8.498.1")
+
+
+def test_an_untouched_original_object_fails_on_every_count(tmp_path: Path, patient, vghtpe) -> None:
+    """A builder CT that was never de-identified: verify names the kinds of leak it holds."""
+    ds = four_phase_ct(patient, slices=1, size=16)["N"][0]
+    write_dataset(ds, output_path(tmp_path, "x", "y", "z", "w"))
+    _, findings = verify_tree(tmp_path, vghtpe, originals=_originals(patient))
+    codes = {f.code for f in findings}
+    assert codes >= {"private-tag", "identity-attribute", "missing-method", "original-value",
+                     "original-uid", "date-not-generalised", "file-meta-identity"}
+    assert ("(0010,0010)", "original-value") in {(f.path, f.code) for f in findings}
+
+
+def test_a_binary_value_of_the_wrong_length_breaks_its_vr(tmp_path: Path, patient, vghtpe, key) -> None:
+    from support import release
+
+    ds = release(four_phase_ct(patient, slices=1, size=16)["N"][0], vghtpe, key)[0]
+    ds.ReferencedImageSequence = ds.SourceImageSequence = []
+    path = write_dataset(ds, output_path(tmp_path, "p", "s", "e", "i"))
+    data = path.read_bytes()
+    element = b"\x28\x00\x00\x01US\x02\x00"  # Bits Allocated (0028,0100), US, length 2
+    at = data.index(element)
+    path.write_bytes(data[:at] + b"\x28\x00\x00\x01US\x03\x00\x10\x00\x00" + data[at + 10:])  # 3 bytes
+    _, findings = verify_tree(tmp_path, vghtpe)
+    assert [(f.path, f.code) for f in findings] == [("(0028,0100)", "bad-vr-value")]
+
+
+def test_patient_name_is_judged_by_the_profiles_own_action(tmp_path: Path, patient, basic, key) -> None:
+    """ps3.15-basic empties Patient's Name: empty passes, any value is a leak; a dummy action
+    accepts exactly the dummy."""
+    from support import release
+
+    ds = release(four_phase_ct(patient, slices=1, size=16)["N"][0], basic, key)[0]
+    path = write_dataset(ds, output_path(tmp_path, "p", "s", "e", "i"))
+    assert verify_tree(tmp_path, basic)[1] == []
+    ds.PatientName = "DEIDENTIFIED"
+    write_dataset(ds, path)
+    assert [(f.path, f.code) for f in verify_tree(tmp_path, basic)[1]] == [("(0010,0010)", "identity-attribute")]
+    verifier, dummy = Verifier(basic), type("Decision", (), {"action": "dummy"})()
+    assert verifier._check_values(0x00100010, "PN", ["DEIDENTIFIED"], dummy, top=True) == ""
+    assert verifier._check_values(0x00100010, "PN", ["CHEN^MEI-LING"], dummy, top=True) == "identity-attribute"

@@ -1,0 +1,29 @@
+"""A user releases a SEG whose descriptions name the patient (typed in by whoever drew the masks):
+the outcome flags each kept description that does, for review, under both shipped profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import SIZE, SLICES
+
+from deid.pipeline import Pipeline
+from deid.synthetic import four_phase_ct, segmentation, write_dataset
+
+
+@pytest.mark.parametrize(("profile_name", "flagged"), [
+    ("vghtpe", ["ContentDescription", "SegmentDescription", "SeriesDescription"]),
+    ("basic", ["ContentDescription", "SegmentDescription"]),  # basic removes Series Description
+])
+def test_descriptions_naming_the_patient_are_flagged(request, tmp_path: Path, patient, key,
+                                                     profile_name: str, flagged: list[str]) -> None:
+    images = four_phase_ct(patient, slices=SLICES, size=SIZE)["P"]
+    source = write_dataset(segmentation(patient, images, names_patient_in_text=True),
+                           tmp_path / "seg.dcm")
+    profile = request.getfixturevalue(profile_name)
+    outcome = Pipeline(profile, key, out=tmp_path / "out", quarantine=tmp_path / "q").process_file(source)
+    assert sorted(outcome.flagged_text) == flagged
+    clean = write_dataset(segmentation(patient, images), tmp_path / "clean.dcm")
+    assert Pipeline(profile, key, out=tmp_path / "out2", quarantine=tmp_path / "q").process_file(
+        clean).flagged_text == []
