@@ -86,3 +86,35 @@ def test_patient_name_is_judged_by_the_profiles_own_action(tmp_path: Path, patie
     verifier, dummy = Verifier(basic), type("Decision", (), {"action": "dummy"})()
     assert verifier._check_values(0x00100010, "PN", ["DEIDENTIFIED"], dummy, top=True) == ""
     assert verifier._check_values(0x00100010, "PN", ["CHEN^MEI-LING"], dummy, top=True) == "identity-attribute"
+
+
+def test_a_pseudonym_that_keeps_a_label_is_still_a_pseudonym() -> None:
+    """lung-pet-ct-dx keeps the diagnosis group letter in Patient ID: 'A-' + the keyed hash."""
+    from deid.profile.loader import load_profile
+
+    from deid.engine.compiler import compile_rules
+
+    lung = load_profile("lung-pet-ct-dx")
+    verifier, hashed = Verifier(lung), compile_rules(lung, "1.2.840.10008.5.1.4.1.1.2").decide((), 0x00100020, "LO")
+    assert (hashed.action, hashed.length) == ("hash", 16)
+    assert verifier._check_values(0x00100020, "LO", ["A-3f9c0123456789"], hashed, top=True) == ""
+    assert verifier._check_values(0x00100020, "LO", ["A-Lung_Dx-A0001"], hashed, top=True) == "not-pseudonymised"
+    assert verifier._check_values(0x00100020, "LO", ["Lung_Dx-A0001"], hashed, top=True) == "not-pseudonymised"
+
+
+def test_each_file_is_judged_by_the_profile_it_names(tmp_path: Path, key) -> None:
+    """Without --profile, a Lung-PET-CT-Dx release passes: its files name their profile in (0012,0063)."""
+    from support import release
+
+    from deid.audit.verify import verify
+    from deid.profile.loader import load_profile
+    from deid.synthetic.fused import lung_patient
+
+    lung = load_profile("lung-pet-ct-dx")
+    for ds in four_phase_ct(lung_patient("E", 3), slices=2, size=16)["P"]:
+        out = release(ds, lung, key)[0]
+        write_dataset(out, output_path(tmp_path, out.PatientID, out.StudyInstanceUID, out.SeriesInstanceUID,
+                                       out.SOPInstanceUID))
+    result = verify(tmp_path, None)
+    assert (result.files, result.findings, result.profiles) == (2, [], ["lung-pet-ct-dx"])
+    assert verify(tmp_path, load_profile("vghtpe")).findings  # judged by the wrong profile
