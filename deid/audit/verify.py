@@ -25,6 +25,7 @@ from pydicom.valuerep import validate_value
 from deid.audit.references import Reference, dangling, references
 from deid.engine.compiler import compile_rules
 from deid.engine.dates import generalise_da, generalise_dt
+from deid.engine.deidentifier import lists_references
 from deid.engine.uids import CLASS_UID_TAGS, is_well_known
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.engine.walker import element_path
@@ -224,7 +225,8 @@ class Verifier:
         self._check_marks(ds, name, add)
         method = str(ds.get("DeidentificationMethod", "") or "").strip()
         self._use(self.given or self.by_method.get(method) or self.default)
-        self._walk(ds, name, compile_rules(self.profile, sop_class), (), (), add)
+        rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))  # as the engine
+        self._walk(ds, name, rules, (), (), add)
         self.references += [(name, ref) for ref in references(_sequences_only(ds)) if ref.kind == "instance"]
         return findings
 
