@@ -253,8 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         "ratio": direct / node, "cpus": os.cpu_count(), "repo": str(REPO),
     }
     print()
+    load = os.getloadavg()[1]
+    results["load_average_5min"] = load
     print(f"{n} CT slices {manifest['size']}x{manifest['size']} ({manifest['bytes'] / 1e6:.0f} MB), "
-          f"median of {args.rounds} rounds, {os.cpu_count()} CPUs")
+          f"median of {args.rounds} rounds, {os.cpu_count()} CPUs, load average {load:.1f} "
+          "(anything else running skews both methods)")
     print(f"  storescu -> storescp directly        {direct:7.2f} s  {n / direct:6.0f} files/s")
     print(f"  storescu -> deid serve -> storescp   {node:7.2f} s  {n / node:6.0f} files/s "
           f"(intake done after {intake:.2f} s)")

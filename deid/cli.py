@@ -142,35 +142,38 @@ def _reidentify(args: argparse.Namespace) -> int:
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    """`deid serve` (the forwarding node) and `deid status`; flags override DEID_SERVE_* and the YAML."""
-    serve = sub.add_parser("serve", help="run the PACS forwarding node: receive by C-STORE, de-identify, forward")
-    serve.add_argument("--config", type=Path, help="YAML settings file (see deploy/deid-serve.yaml)")
-    serve.add_argument("--aet", dest="ae_title", help="the node's AE title (default DEID)")
-    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 11112)")
-    serve.add_argument("--allow-aet", dest="allow", action="append", default=[], metavar="AET[@HOST]",
-                       help="a calling AE title allowed to send, optionally only from HOST (repeatable)")
-    serve.add_argument("--forward", dest="destinations", action="append", default=[], metavar="AET@HOST:PORT",
-                       help="a destination (repeatable)")
-    serve.add_argument("--max-associations", type=int, help="associations at once (default 10)")
-    serve.add_argument("--profile", help="built-in profile name or a YAML path (default vghtpe)")
-    serve.add_argument("--key-file", help="secret key (or DEID_SERVE_KEY_FILE / DEID_KEY_FILE)")
-    serve.add_argument("--data", help="data folder: spool, quarantine, records (mode 0700)")
-    serve.add_argument("--lookup", help="CSV of patient_id,case_number for Patient's Name")
-    serve.add_argument("--workers", type=int, help="worker processes (default 2)")
-    serve.add_argument("--status-port", type=int, help="HTTP /healthz and /metrics port (default 0: off)")
-    serve.add_argument("--status-host", help="address of the status server (default 127.0.0.1)")
-    serve.add_argument("--tls-cert", dest="tls.cert", help="TLS: the node's certificate (PEM)")
-    serve.add_argument("--tls-key", dest="tls.key", help="TLS: the node's private key (PEM)")
-    serve.add_argument("--tls-ca", dest="tls.ca", help="TLS: CA that signs the senders' certificates (PEM)")
+    """`deid serve` (the forwarding node) and `deid status`; flags win over DEID_SERVE_*, YAML."""
+    serve = sub.add_parser("serve", help="run the PACS forwarding node: receive by C-STORE, "
+                           "de-identify, forward")
+    add = serve.add_argument
+    add("--config", type=Path, help="YAML settings file (see deploy/deid-serve.example.yaml)")
+    add("--aet", dest="ae_title", help="the node's AE title (default DEID)")
+    add("--host", help="address to listen on (default 0.0.0.0)")
+    add("--port", type=int, help="port to listen on (default 11112)")
+    add("--allow-aet", dest="allow", action="append", default=[], metavar="AET[@HOST]",
+        help="a calling AE title allowed to send, optionally only from HOST (repeatable)")
+    add("--forward", dest="destinations", action="append", default=[], metavar="AET@HOST:PORT",
+        help="a destination (repeatable)")
+    add("--max-associations", type=int, help="associations at once (default 10)")
+    add("--profile", help="built-in profile name or a YAML path (default vghtpe)")
+    add("--key-file", help="secret key (or DEID_SERVE_KEY_FILE / DEID_KEY_FILE)")
+    add("--data", help="data folder: spool, quarantine, records (mode 0700)")
+    add("--lookup", help="CSV of patient_id,case_number for Patient's Name")
+    add("--workers", type=int, help="worker processes (default 2)")
+    add("--status-port", type=int, help="HTTP /healthz and /metrics port (default 0: off)")
+    add("--status-host", help="address of the status server (default 127.0.0.1)")
+    add("--tls-cert", dest="tls.cert", help="TLS: the node's certificate (PEM)")
+    add("--tls-key", dest="tls.key", help="TLS: the node's private key (PEM)")
+    add("--tls-ca", dest="tls.ca", help="TLS: CA that signs the senders' certificates (PEM)")
 
-    status = sub.add_parser("status", help="counts and spool depth of a forwarding node's data folder")
+    status = sub.add_parser("status", help="counts and spool depth of a forwarding node's data")
     status.add_argument("--data", required=True, type=Path, help="the node's data folder")
     status.add_argument("--json", action="store_true", help="print JSON")
 
 
-SERVE_FLAGS = ("ae_title", "host", "port", "allow", "destinations", "max_associations", "profile", "key_file",
-               "data", "lookup", "workers", "status_port", "status_host", "tls.cert", "tls.key", "tls.ca")
+SERVE_FLAGS = ("ae_title", "host", "port", "allow", "destinations", "max_associations", "profile",
+               "key_file", "data", "lookup", "workers", "status_port", "status_host", "tls.cert",
+               "tls.key", "tls.ca")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -191,8 +194,11 @@ def _status(args: argparse.Namespace) -> int:
     try:
         stats = read_stats(args.data)
     except FileNotFoundError:
-        raise UsageError(f"{args.data}: no spool here (is it the --data folder of a deid serve?)") from None
-    print(json.dumps(stats, sort_keys=True) if args.json else format_status(stats), end="\n" if args.json else "")
+        raise UsageError(f"{args.data}: no spool here (not the --data of a deid serve?)") from None
+    if args.json:
+        print(json.dumps(stats, sort_keys=True))
+    else:
+        print(format_status(stats), end="")
     return EXIT_OK
 
 

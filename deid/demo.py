@@ -11,15 +11,15 @@ from deid.run import SUMMARY, RunPaths, run
 
 
 def run_demo(folder: Path) -> int:
-    """Writes FOLDER/input (4-phase CT + RTSS + SEG of a made-up patient, plus one screenshot that must
-    be quarantined), de-identifies it into FOLDER/output and prints the paths."""
+    """Writes FOLDER/input (4-phase CT + RTSS + SEG + landmark SR of a made-up patient, plus one
+    screenshot that must be quarantined), de-identifies it into FOLDER/output and prints the paths."""
     from deid.synthetic import make_patient, oddities, write_sample_study
 
     folder = folder.resolve()
     source = folder / "input"
     patient = make_patient(0)
     if not source.exists():
-        write_sample_study(source, patient, slices=12, size=128, seg=True)
+        write_sample_study(source, patient, slices=12, size=128, seg=True, sr=True)
         oddities.secondary_capture(source / "screenshots", patient, burned_in=None)
     key_path = folder / "demo.key"
     if not key_path.exists():
@@ -29,7 +29,7 @@ def run_demo(folder: Path) -> int:
     print(summary.line())
     print(f"""
 deid demo: a synthetic patient ({patient.display_name}, ID {patient.patient_id}: made up) de-identified
-  input       {source}   (4-phase CT + RT Structure Set + SEG, identity planted everywhere)
+  input       {source}   (4-phase CT + RT Structure Set + SEG + landmark SR, identity planted everywhere)
   output      {paths.out}   (only releasable objects; folders named by new IDs and UIDs)
   quarantine  {paths.quarantine}   (a screenshot with possible burned-in text, with reason.json)
   summary     {paths.records / SUMMARY}

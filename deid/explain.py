@@ -95,8 +95,8 @@ def extras(profile: Profile, sop_class_uid: str) -> list[str]:
     regions = [r for r in profile.pixel_regions
                if "sop_class" not in r.match or sop_class_uid in r.match["sop_class"]]
     if regions:
-        lines = ["Pixel regions blanked (first match wins; then Burned In Annotation NO; boxes are "
-                 "[x, y, width, height] in pixels from the top left, every frame):"]
+        lines = [("Pixel regions blanked (first match wins; then Burned In Annotation NO; boxes are "
+                  "[x, y, width, height] in pixels from the top left, every frame):")]
         for region in regions:
             match = ", ".join(f"{key}={'|'.join(_sop_name(v) if key == 'sop_class' else v for v in values)}"
                               for key, values in region.match.items()) or "any object"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from deid.checks.release import release_check
 from deid.engine.deidentifier import Deidentifier
 from deid.engine.identity import Originals
 from deid.errors import ObjectError
@@ -45,6 +46,7 @@ class Outcome:
     # ORIGINAL identity, only for the encrypted re-identification map: never logged, not in repr
     originals: Originals = field(default_factory=Originals, repr=False)
     pseudonyms: dict[str, str] = field(default_factory=dict)  # released patient_name, accession_number
+    preexisting_problems: int = 0  # IOD problems the input already had (let through, not added)
 
 
 def make_private_dir(path: Path) -> Path:
@@ -88,6 +90,12 @@ class Pipeline:
                       "message": f"unexpected {exc.__class__.__name__}; report it to the deid maintainers"}
             return self._quarantine(data, reason, original=original)
         target = self.out / SIDECAR_FOLDER / sidecar.name
+        if target.is_file() and target.read_bytes() != sidecar.data:  # never overwrite another annotation
+            reason = ObjectError(
+                "sidecar-name-collision", "another side-car for the same image was already released under "
+                f"{SIDECAR_FOLDER}/{sidecar.name}; merge the two files, or release this one into another "
+                "output folder", stage="write").as_reason()
+            return self._quarantine(data, reason, original=original)
         write_bytes_atomic(sidecar.data, target, durable=self.durable)
         return Outcome("written", output=str(target.relative_to(self.out)),
                        counts={f"sidecar_{sidecar.kind}": 1, "remap_uid": sidecar.uids})
@@ -97,6 +105,8 @@ class Pipeline:
             ds = read_object(data)
             result = self.deidentifier.deidentify(ds)
             encoded = encode(result.dataset)
+            checked = release_check(self.deidentifier.profile, data, result.dataset, result.sop_class_uid,
+                                    encoded)
         except ObjectError as exc:
             return self._quarantine(data, exc.as_reason())
         except Exception as exc:  # fail closed: an unknown error is a quarantine, never a release
@@ -111,7 +121,7 @@ class Pipeline:
             series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
             adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
             flagged_text=result.flagged_text, originals=result.originals, pseudonyms=result.pseudonyms,
-            references=result.references,
+            references=result.references, preexisting_problems=checked.count,
         )
 
     def quarantine_bytes(self, data: bytes, reason: dict[str, str]) -> Outcome:

@@ -71,6 +71,7 @@ class RunSummary:
     actions: dict[str, int] = field(default_factory=dict)  # how often each action was applied
     iod_adjustments: dict[str, int] = field(default_factory=dict)  # removals kept as empty/dummy for the IOD
     audit: str = ""  # this run's audit file (see deid.audit.trail)
+    preexisting_problems: int = 0  # IOD problems inputs already had, released as they were (deid.checks)
 
     def line(self) -> str:
         text = (f"deid run: {self.total} objects: {self.written} written, {self.skipped} skipped "
@@ -258,6 +259,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
             journal.record(ref, outcome)
             if outcome.status == "written":
                 summary.written += 1
+                summary.preexisting_problems += outcome.preexisting_problems
                 actions.update(outcome.counts)
                 adjustments.update(outcome.adjusted)
             else:

@@ -22,15 +22,15 @@ from typing import Any
 
 from deid import logs
 from deid.errors import UsageError
-from deid.io.writer import fsync_dir
 from deid.pipeline import make_private_dir
 from deid.settings import DestinationSettings, ServeSettings
 from deid.spool import Item, Spool
 
 POLL_SECONDS = 0.05  # an idle worker looks for new items this often
 DRAIN_SECONDS = 120.0  # SIGTERM: how long associations in progress may take to finish
-ITEMS = "items"  # outgoing/items/<item id>.dcm: de-identified copies waiting for a retry
 LEASE_SECONDS = 3600.0
+RECORDS_SYNC_SECONDS = 0.5
+MAX_CRASHES = 3  # workers that may die on one object before it is quarantined
 
 
 def _die_with_parent(parent: int) -> None:
@@ -53,8 +53,9 @@ def _destination(setting: DestinationSettings) -> Any:
     tls = None
     if setting.tls is not None:
         tls = forward.TlsSettings(cert=setting.tls.cert, key=setting.tls.key, ca=setting.tls.ca)
-    return forward.Destination(setting.ae_title, setting.host, setting.port,
-                               called_by=setting.calling_ae_title, tls=tls)
+    return forward.Destination(
+        setting.ae_title, setting.host, setting.port, called_by=setting.calling_ae_title, tls=tls
+    )
 
 
 class Worker:
@@ -74,40 +75,75 @@ class Worker:
         key = load_key_file(settings.key_file)
         lookup = load_lookup(settings.lookup) if settings.lookup else None
         self.scratch = settings.outgoing / name
-        self.items = settings.outgoing / ITEMS
-        self.items.mkdir(parents=True, exist_ok=True)
-        self.pipeline = Pipeline(profile, key, out=self.scratch, quarantine=settings.quarantine,
-                                 lookup=lookup, durable=False)
+        self.pipeline = Pipeline(
+            profile,
+            key,
+            out=self.scratch,
+            quarantine=settings.quarantine,
+            lookup=lookup,
+            durable=False,
+        )
         self.spool = Spool(settings.spool)
         self.destinations = [(d.name, _destination(d)) for d in settings.destinations]
-        self.forwarder = Forwarder([d for _, d in self.destinations], timeout=settings.forward_timeout)
-        self.down_until: dict[str, float] = {}  # a destination that just failed is not tried again at once
-        self.records = _open_records(settings, profile, key)
+        self.forwarder = Forwarder(
+            [d for _, d in self.destinations], timeout=settings.forward_timeout
+        )
+        self.down_until: dict[
+            str, float
+        ] = {}  # a destination that just failed is not tried again at once
+        self.records = _open_records(settings, profile, key, name)
+        self._synced = 0.0
 
     def run(self, stop: Any) -> None:
         try:
             while not stop.is_set():
                 item = self.spool.claim(self.name, lease=LEASE_SECONDS)
                 if item is None:
+                    if self._synced and time.monotonic() - self._synced >= RECORDS_SYNC_SECONDS:
+                        self.records.flush()  # idle: make the last lines durable now
+                        self._synced = time.monotonic()
                     stop.wait(POLL_SECONDS)
                     continue
                 self.handle(item)
         finally:
             self.forwarder.close()
-            if self.records is not None:
-                self.records.close()
+            self.records.flush()
+            self.records.close()
             self.spool.close()
 
     def handle(self, item: Item) -> None:
         """Take one claimed item to its outcome (forwarded, quarantined, or waiting for a retry)."""
-        copy = self.items / f"{item.id}.dcm"
-        if not (item.attempts and copy.is_file()):
-            if not self._deidentify(item, copy):
-                return
+        if item.crashes >= MAX_CRASHES:
+            self._give_up(item)
+            return
+        pending = [(name, d) for name, d in self.destinations if name not in item.sent]
+        now = time.monotonic()
+        if item.attempts and all(self.down_until.get(name, 0.0) > now for name, _ in pending):
+            self._defer(item, "destination-unavailable")  # nothing to try yet: no work spent on it
+            return
+        outcome = self._deidentify(item)
+        if outcome is None:
+            return
+        copy = self.scratch / str(outcome.output)
+        try:
+            waiting = self._forward(item, pending, outcome, copy)
+        finally:
+            self._remove_copy(copy)
+        if waiting == "rejected":
+            return
+        self._sync_records()
+        if waiting is not None:
+            self._defer(item, waiting, processed=item.attempts == 0)
+        else:
+            self.spool.ack(item, processed=item.attempts == 0)
+
+    def _forward(
+        self, item: Item, pending: list[tuple[str, Any]], outcome: Any, copy: Path
+    ) -> str | None:
+        """Send the de-identified copy to each pending destination; the reason to wait, if any
+        (``"rejected"`` when a destination refused it for good and it went to the quarantine)."""
         waiting: str | None = None
-        for name, destination in self.destinations:
-            if name in item.sent:
-                continue
+        for name, destination in pending:
             if self.down_until.get(name, 0.0) > time.monotonic():
                 waiting = "destination-unavailable"
                 continue
@@ -116,100 +152,147 @@ class Worker:
                 if len(self.destinations) > 1:
                     item = self.spool.mark_sent(item, name)
                 self.down_until.pop(name, None)
-                self._record("forwarded", destination=name)
+                self._record(outcome, "forwarded", destination=name)
             elif result.outcome == "retry":
                 waiting = "destination-unavailable" if result.status is None else "destination-busy"
                 self.down_until[name] = time.monotonic() + min(5.0, self.settings.retry.first_delay)
-                self.log.warning("forward deferred", code=waiting, status=result.status, attempt=item.attempts + 1)
-                self._record("retrying", destination=name)
+                self.log.warning(
+                    "forward deferred",
+                    code=waiting,
+                    status=result.status,
+                    attempt=item.attempts + 1,
+                )
+                self._record(outcome, "retrying", destination=name)
             else:
-                self._reject(item, copy, name, result.status)
-                return
-        if waiting is not None:
-            # the de-identified copy must survive a restart before the retry is recorded
-            with open(copy, "rb") as handle:
-                os.fsync(handle.fileno())
-            fsync_dir(self.items)
-            self.spool.retry(item, waiting, first_delay=self.settings.retry.first_delay,
-                             max_delay=self.settings.retry.max_delay)
-            return
-        self.spool.ack(item)
-        copy.unlink(missing_ok=True)
+                self._reject(item, name, result.status)
+                return "rejected"
+        return waiting
 
-    def _deidentify(self, item: Item, copy: Path) -> bool:
-        """Run the pipeline on the original; True with the de-identified copy in place, False when
-        the item went to the quarantine."""
+    def _defer(self, item: Item, reason: str, *, processed: bool = False) -> None:
+        self.spool.retry(
+            item,
+            reason,
+            first_delay=self.settings.retry.first_delay,
+            max_delay=self.settings.retry.max_delay,
+            processed=processed,
+        )
+
+    def _deidentify(self, item: Item) -> Any:
+        """Run the pipeline on the original (deterministic: a retry makes the same bytes); the
+        outcome with the de-identified copy under the scratch folder, or None when the item went
+        to the quarantine."""
         try:
             data = item.path.read_bytes()
         except OSError:
-            self.spool.retry(item, "spool-unreadable", first_delay=self.settings.retry.first_delay,
-                             max_delay=self.settings.retry.max_delay)
-            return False
+            self._defer(item, "spool-unreadable")
+            return None
         outcome = self.pipeline.process_bytes(data)
         if outcome.status != "written" or outcome.output is None:
             code = (outcome.reason or {}).get("code", "internal-error")
-            self._record_outcome(outcome)
+            self._record(outcome, "quarantined")
+            self._sync_records()
             self.spool.quarantine(item, code)
-            self.log.warning("quarantined", code=code, stage=(outcome.reason or {}).get("stage"),
-                             path=(outcome.reason or {}).get("path"), quarantine=outcome.quarantine)
-            return False
-        written = self.scratch / outcome.output
-        os.replace(written, copy)
-        try:
-            os.removedirs(written.parent)  # the scratch folders are empty again
-        except OSError:
-            pass
-        self._last_outcome = outcome
-        self._record_outcome(outcome)
+            self.log.warning(
+                "quarantined",
+                code=code,
+                stage=(outcome.reason or {}).get("stage"),
+                path=(outcome.reason or {}).get("path"),
+                quarantine=outcome.quarantine,
+            )
+            return None
         if item.attempts == 0:
-            self.spool.processed(item)
-        return True
+            self._record(outcome, "written")
+        return outcome
 
-    def _reject(self, item: Item, copy: Path, destination: str, status: int | None) -> None:
-        """A destination refused the object for good: the original goes to the quarantine."""
-        reason = {"code": "forward-rejected", "stage": "forward", "path": "",
-                  "message": f"destination {destination} refused the object permanently "
-                             f"(DIMSE status 0x{(status or 0):04X}); check the destination's configuration"}
-        outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
-        self._record_outcome(outcome, destination=destination)
-        self.spool.quarantine(item, "forward-rejected")
+    def _remove_copy(self, copy: Path) -> None:
         copy.unlink(missing_ok=True)
-        self.log.warning("quarantined", code="forward-rejected", stage="forward", status=status,
-                         quarantine=outcome.quarantine)
+        folder = copy.parent
+        while (
+            folder != self.scratch and self.scratch in folder.parents
+        ):  # empty folders of the copy
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
 
-    # -- records (audit trail, when present) -----------------------------------------------------
-    _last_outcome: Any = None
+    def _give_up(self, item: Item) -> None:
+        """An object during which workers died MAX_CRASHES times: quarantined, not tried again."""
+        reason = {
+            "code": "worker-crashed",
+            "stage": "rules",
+            "path": "",
+            "message": f"a worker process died {item.crashes} times on this object; "
+            "report it to the deid maintainers with the quarantined file",
+        }
+        outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
+        self._record(outcome, "quarantined")
+        self._sync_records()
+        self.spool.quarantine(item, "worker-crashed")
+        self.log.error("quarantined", code="worker-crashed", quarantine=outcome.quarantine)
 
-    def _record_outcome(self, outcome: Any, destination: str | None = None) -> None:
-        if self.records is not None:
-            self.records.record(outcome, destination=destination)
+    def _reject(self, item: Item, destination: str, status: int | None) -> None:
+        """A destination refused the object for good: the original goes to the quarantine."""
+        reason = {
+            "code": "forward-rejected",
+            "stage": "forward",
+            "path": "",
+            "message": f"destination {destination} refused the object permanently "
+            f"(DIMSE status 0x{(status or 0):04X}); check the destination's configuration",
+        }
+        outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
+        self._record(outcome, "quarantined", destination=destination)
+        self._sync_records()
+        self.spool.quarantine(item, "forward-rejected")
+        self.log.warning(
+            "quarantined",
+            code="forward-rejected",
+            stage="forward",
+            status=status,
+            quarantine=outcome.quarantine,
+        )
 
-    def _record(self, event: str, *, destination: str) -> None:
-        if self.records is not None and self._last_outcome is not None:
-            self.records.record(self._last_outcome, event=event, destination=destination)
+    # -- records (the audit trail) -------------------------------------------------------
+    def _record(self, outcome: Any, event: str, *, destination: str | None = None) -> None:
+        self.records.record(outcome, event=event, destination=destination)
+
+    def _sync_records(self) -> None:
+        """Lines reach the OS as they are recorded (a killed process loses none); they are made
+        durable before an original is released, at most every RECORDS_SYNC_SECONDS (one fsync
+        for many)."""
+        now = time.monotonic()
+        if now - self._synced >= RECORDS_SYNC_SECONDS:
+            self.records.flush()
+            self._synced = now
 
 
-def _open_records(settings: ServeSettings, profile: Any, key: Any) -> Any:
-    """The audit trail of this worker (``deid.audit.trail``), or None while it is not available."""
-    try:
-        from deid.audit.trail import AuditTrail  # type: ignore[import-not-found]
-    except ImportError:
-        return None
+def _open_records(settings: ServeSettings, profile: Any, key: Any, name: str) -> Any:
+    """This worker's audit trail (its own file in the records folder)."""
     import uuid
 
-    return AuditTrail(make_private_dir(settings.records), key=key, profile=profile,
-                      run_id=uuid.uuid4().hex[:12], source="serve")
+    from deid.audit.trail import AuditTrail
+
+    return AuditTrail(
+        make_private_dir(settings.records),
+        key=key,
+        profile=profile,
+        run_id=f"{uuid.uuid4().hex[:12]}",
+        source="serve",
+    )
 
 
 def _worker_main(settings: ServeSettings, name: str, stop: Any, parent: int) -> None:
     _die_with_parent(parent)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the main process drains and then tells us to stop
+    signal.signal(
+        signal.SIGTERM, signal.SIG_IGN
+    )  # the main process drains and then tells us to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure()
     Worker(settings, name).run(stop)
 
 
 # -- the main process ---------------------------------------------------------------------------
+
 
 def prepare_data_folder(settings: ServeSettings) -> Any:
     """Create the data folder (owner-only) and lock it: one node per data folder."""
@@ -225,23 +308,14 @@ def prepare_data_folder(settings: ServeSettings) -> Any:
     return lock
 
 
-def clean_outgoing(settings: ServeSettings, spool: Spool) -> None:
-    """At start-up: drop workers' scratch output and de-identified copies of finished items."""
+def clean_outgoing(settings: ServeSettings) -> None:
+    """At start-up: drop the workers' scratch copies (each attempt de-identifies again)."""
     for entry in os.scandir(settings.outgoing):
-        if entry.name != ITEMS:
-            shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir() else os.unlink(entry.path)
-    items = settings.outgoing / ITEMS
-    items.mkdir(exist_ok=True)
-    waiting = {row[0] for row in spool.conn.execute(
-        "SELECT id FROM items WHERE state IN ('queued', 'claimed', 'retry') AND attempts > 0")}
-    for entry in os.scandir(items):
-        stem = entry.name.split(".")[0]
-        if not (stem.isdigit() and int(stem) in waiting) or entry.name.startswith("."):
-            os.unlink(entry.path)
+        shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir() else os.unlink(entry.path)
 
 
 class Node:
-    """The running node (main process): owns the spool, the receiver, the workers and the status server."""
+    """The running node (main process): the spool, the receiver, the workers, the status server."""
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
@@ -272,19 +346,23 @@ class Node:
 
         self.check()
         lock = prepare_data_folder(self.settings)
-        spool = self.spool = Spool(self.settings.spool, min_free_bytes=self.settings.min_free_mb * 1024 * 1024)
+        spool = self.spool = Spool(
+            self.settings.spool, min_free_bytes=self.settings.min_free_mb * 1024 * 1024
+        )
         recovered = spool.recover()
-        clean_outgoing(self.settings, spool)
+        clean_outgoing(self.settings)
         if any(recovered.values()):
-            self.log.info("spool recovered", **{"count": sum(recovered.values())})
+            self.log.info("spool recovered", count=sum(recovered.values()))
         self.receiver = Receiver(self.settings, spool)
         try:
             port = self.receiver.start()
         except OSError as exc:
             spool.close()
             lock.close()
-            raise UsageError(f"port: cannot listen on {self.settings.host}:{self.settings.port} "
-                             f"({exc.strerror or exc.__class__.__name__})") from None
+            raise UsageError(
+                f"port: cannot listen on {self.settings.host}:{self.settings.port} "
+                f"({exc.strerror or exc.__class__.__name__})"
+            ) from None
         for index in range(self.settings.workers):
             self._start_worker(index)
         if self.settings.status_port:
@@ -293,7 +371,9 @@ class Node:
             self.status = start_status_server(self.settings, spool, self)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        self.log.info("serving", aet=self.settings.ae_title, port=port, workers=self.settings.workers)
+        self.log.info(
+            "serving", aet=self.settings.ae_title, port=port, workers=self.settings.workers
+        )
         if on_ready is not None:
             on_ready(port)
         try:
@@ -315,8 +395,12 @@ class Node:
     def _start_worker(self, index: int) -> None:
         self.serial += 1
         name = f"w{index}-{self.serial}"
-        process = self.context.Process(target=_worker_main, name=f"deid-worker-{index}",
-                                       args=(self.settings, name, self.stop_workers, os.getpid()), daemon=True)
+        process = self.context.Process(
+            target=_worker_main,
+            name=f"deid-worker-{index}",
+            args=(self.settings, name, self.stop_workers, os.getpid()),
+            daemon=True,
+        )
         process.start()
         process.deid_name = name  # type: ignore[attr-defined]
         self.workers[index] = process
@@ -327,8 +411,12 @@ class Node:
         for index, process in list(self.workers.items()):
             if not process.is_alive() and not self.stop_workers.is_set():
                 released = self.spool.release_worker(process.deid_name)
-                self.log.error("worker died; restarting it", code="worker-died", status=process.exitcode,
-                               count=released)
+                self.log.error(
+                    "worker died; restarting it",
+                    code="worker-died",
+                    status=process.exitcode,
+                    count=released,
+                )
                 self._start_worker(index)
 
     def _drain(self) -> None:

@@ -43,9 +43,25 @@ ENV_KEYS = {
     "DEID_SERVE_FORWARD_TIMEOUT": "forward_timeout",
 }
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # 16 printable characters, no backslash
-_TOP_KEYS = {"ae_title", "host", "port", "allow", "destinations", "max_associations", "profile",
-             "key_file", "data", "lookup", "workers", "status_host", "status_port", "tls", "retry",
-             "min_free_mb", "forward_timeout"}
+_TOP_KEYS = {
+    "ae_title",
+    "host",
+    "port",
+    "allow",
+    "destinations",
+    "max_associations",
+    "profile",
+    "key_file",
+    "data",
+    "lookup",
+    "workers",
+    "status_host",
+    "status_port",
+    "tls",
+    "retry",
+    "min_free_mb",
+    "forward_timeout",
+}
 
 
 @dataclass(frozen=True)
@@ -84,7 +100,7 @@ class DestinationSettings:
 
 @dataclass(frozen=True)
 class RetrySettings:
-    """Backoff of forwarding retries: first delay, doubled per attempt up to the maximum (seconds)."""
+    """Backoff of forwarding retries: first delay, doubled per attempt up to the maximum (s)."""
 
     first_delay: float = 2.0
     max_delay: float = 300.0
@@ -117,16 +133,23 @@ class ServeSettings:
         _check_port("port", self.port, allow_zero=True)
         _check_port("status_port", self.status_port, allow_zero=True)
         if not self.allow:
-            raise UsageError("allow: at least one calling AE title must be allowed to send "
-                             "(YAML 'allow', DEID_SERVE_ALLOW or --allow-aet)")
+            raise UsageError(
+                "allow: at least one calling AE title must be allowed to send "
+                "(YAML 'allow', DEID_SERVE_ALLOW or --allow-aet)"
+            )
         if not self.destinations:
-            raise UsageError("destinations: at least one destination is needed "
-                             "(YAML 'destinations', DEID_SERVE_FORWARD or --forward AET@HOST:PORT)")
+            raise UsageError(
+                "destinations: at least one destination is needed "
+                "(YAML 'destinations', DEID_SERVE_FORWARD or --forward AET@HOST:PORT)"
+            )
         names = [d.name for d in self.destinations]
         if len(set(names)) != len(names):
             raise UsageError("destinations: the same destination is listed twice")
-        for name, value, low in (("max_associations", self.max_associations, 1), ("workers", self.workers, 1),
-                                 ("min_free_mb", self.min_free_mb, 0)):
+        for name, value, low in (
+            ("max_associations", self.max_associations, 1),
+            ("workers", self.workers, 1),
+            ("min_free_mb", self.min_free_mb, 0),
+        ):
             if value < low:
                 raise UsageError(f"{name}: must be at least {low} (got {value})")
         if self.retry.first_delay <= 0 or self.retry.max_delay < self.retry.first_delay:
@@ -153,6 +176,7 @@ class ServeSettings:
 
 # -- parsing -----------------------------------------------------------------------------------
 
+
 def _check_ae_title(key: str, value: object) -> str:
     if not isinstance(value, str) or not _AE_TITLE.match(value) or not value.strip():
         raise UsageError(f"{key}: an AE title is 1 to 16 printable characters without a backslash")
@@ -160,8 +184,14 @@ def _check_ae_title(key: str, value: object) -> str:
 
 
 def _check_port(key: str, value: object, *, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not (0 if allow_zero else 1) <= value <= 65535:
-        raise UsageError(f"{key}: a TCP port is a number from {0 if allow_zero else 1} to 65535 (got {value!r})")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not (0 if allow_zero else 1) <= value <= 65535
+    ):
+        raise UsageError(
+            f"{key}: a TCP port is a number from {0 if allow_zero else 1} to 65535 (got {value!r})"
+        )
     return value
 
 
@@ -201,8 +231,10 @@ def parse_caller(key: str, value: object) -> AllowedCaller:
     if isinstance(value, Mapping):
         _only(key, value, {"ae_title", "host"})
         host = value.get("host")
-        return AllowedCaller(_check_ae_title(f"{key}.ae_title", value.get("ae_title")),
-                             _str(f"{key}.host", host) if host is not None else None)
+        return AllowedCaller(
+            _check_ae_title(f"{key}.ae_title", value.get("ae_title")),
+            _str(f"{key}.host", host) if host is not None else None,
+        )
     text = _str(key, value)
     title, _, host = text.partition("@")
     return AllowedCaller(_check_ae_title(key, title), host.strip() or None)
@@ -218,15 +250,19 @@ def parse_destination(key: str, value: object, base: Path) -> DestinationSetting
         tls = _tls(f"{key}.tls", value["tls"], base, server=False) if value.get("tls") else None
         calling = value.get("calling_ae_title")
         return DestinationSettings(
-            _check_ae_title(f"{key}.ae_title", value["ae_title"]), _str(f"{key}.host", value["host"]),
+            _check_ae_title(f"{key}.ae_title", value["ae_title"]),
+            _str(f"{key}.host", value["host"]),
             _check_port(f"{key}.port", _int(f"{key}.port", value["port"])),
-            _check_ae_title(f"{key}.calling_ae_title", calling) if calling is not None else "", tls)
+            _check_ae_title(f"{key}.calling_ae_title", calling) if calling is not None else "",
+            tls,
+        )
     text = _str(key, value)
     match = re.fullmatch(r"([^@]+)@(.+):(\d+)", text)
     if not match:
         raise UsageError(f"{key}: a destination is written AET@HOST:PORT (got {text!r})")
-    return DestinationSettings(_check_ae_title(key, match.group(1)), match.group(2),
-                               _check_port(key, int(match.group(3))))
+    return DestinationSettings(
+        _check_ae_title(key, match.group(1)), match.group(2), _check_port(key, int(match.group(3)))
+    )
 
 
 def _tls(key: str, value: object, base: Path, *, server: bool) -> TlsFiles:
@@ -251,7 +287,9 @@ def _only(key: str, value: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(map(str, value)) - allowed)
     if unknown:
         prefix = f"{key}." if key else ""
-        raise UsageError(f"{prefix}{unknown[0]}: unknown setting (known: {', '.join(sorted(allowed))})")
+        raise UsageError(
+            f"{prefix}{unknown[0]}: unknown setting (known: {', '.join(sorted(allowed))})"
+        )
 
 
 def _set(raw: dict[str, Any], dotted: str, value: object) -> None:
@@ -285,13 +323,15 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Settings given by ``DEID_SERVE_*`` variables (and ``DEID_KEY_FILE``); unknown names refused."""
+    """Settings from ``DEID_SERVE_*`` variables (and ``DEID_KEY_FILE``); unknown names refused."""
     raw: dict[str, Any] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
         if name not in ENV_KEYS:
-            raise UsageError(f"{name}: unknown environment setting (known: {', '.join(sorted(ENV_KEYS))})")
+            raise UsageError(
+                f"{name}: unknown environment setting (known: {', '.join(sorted(ENV_KEYS))})"
+            )
         key = ENV_KEYS[name]
         if key.startswith("tls.") and value:
             _set(raw, key, str(Path(value).expanduser().resolve()))
@@ -310,7 +350,9 @@ def build_settings(raw: Mapping[str, Any], base: Path) -> ServeSettings:
     for required in ("data", "key_file"):
         if raw.get(required) in (None, ""):
             flag = "--" + required.replace("_", "-")
-            raise UsageError(f"{required}: missing (YAML '{required}', {ENV_PREFIX}{required.upper()} or {flag})")
+            raise UsageError(
+                f"{required}: missing (YAML '{required}', {ENV_PREFIX}{required.upper()} or {flag})"
+            )
     allow = raw.get("allow") or []
     destinations = raw.get("destinations") or []
     if not isinstance(allow, list):
@@ -326,9 +368,13 @@ def build_settings(raw: Mapping[str, Any], base: Path) -> ServeSettings:
         "data": _path("data", raw["data"], base),
         "key_file": _path("key_file", raw["key_file"], base),
         "allow": tuple(parse_caller(f"allow[{i}]", v) for i, v in enumerate(allow)),
-        "destinations": tuple(parse_destination(f"destinations[{i}]", v, base) for i, v in enumerate(destinations)),
-        "retry": RetrySettings(_float("retry.first_delay", retry.get("first_delay", defaults.first_delay)),
-                               _float("retry.max_delay", retry.get("max_delay", defaults.max_delay))),
+        "destinations": tuple(
+            parse_destination(f"destinations[{i}]", v, base) for i, v in enumerate(destinations)
+        ),
+        "retry": RetrySettings(
+            _float("retry.first_delay", retry.get("first_delay", defaults.first_delay)),
+            _float("retry.max_delay", retry.get("max_delay", defaults.max_delay)),
+        ),
     }
     if raw.get("ae_title") is not None:
         values["ae_title"] = _check_ae_title("ae_title", raw["ae_title"])
@@ -343,17 +389,25 @@ def build_settings(raw: Mapping[str, Any], base: Path) -> ServeSettings:
     if raw.get("lookup"):
         values["lookup"] = _path("lookup", raw["lookup"], base)
     tls = raw.get("tls")
-    if tls and any(v not in (None, "") for v in (tls.values() if isinstance(tls, Mapping) else [tls])):
+    if tls and any(
+        v not in (None, "") for v in (tls.values() if isinstance(tls, Mapping) else [tls])
+    ):
         values["tls"] = _tls("tls", tls, base, server=True)
     settings = ServeSettings(**values)
     # the calling AE title used towards destinations defaults to the node's own
-    fixed = tuple(d if d.calling_ae_title else replace(d, calling_ae_title=settings.ae_title)
-                  for d in settings.destinations)
+    fixed = tuple(
+        d if d.calling_ae_title else replace(d, calling_ae_title=settings.ae_title)
+        for d in settings.destinations
+    )
     return replace(settings, destinations=fixed)
 
 
-def load_settings(config: Path | None = None, *, flags: Mapping[str, Any] | None = None,
-                  environ: Mapping[str, str] | None = None) -> ServeSettings:
+def load_settings(
+    config: Path | None = None,
+    *,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ServeSettings:
     """Settings from the YAML file, then the environment, then command-line flags (last wins)."""
     raw: dict[str, Any] = {}
     base = Path.cwd()

@@ -14,9 +14,10 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, Callable
+from typing import Any
 
 from deid.engine.uids import UidRemapper
 from deid.errors import ObjectError
@@ -113,14 +114,9 @@ class SidecarRewriter:
             raise _unknown_format(kind, "not UTF-8 text") from None
         job = _Job(self._uids)
         if kind == "voc":
-            body, image_uid = job.voc(text)
             stem_uid = self._uid_name(PurePath(name).stem)
-            base = stem_uid or image_uid
-            if base is None:
-                raise ObjectError("sidecar-no-image-reference", "neither the file name nor <filename> is a "
-                                  "SOP Instance UID, so the annotation cannot follow its image; rename the "
-                                  "file to its image's SOP Instance UID", stage="sidecar", path="filename")
-            out_name = base + ".xml"
+            body, image_uid = job.voc(text, stem_uid)
+            out_name = (stem_uid or image_uid) + ".xml"
         else:
             body = job.csv(text, "\t" if name.lower().endswith(".tsv") else None) if kind == "csv" \
                 else job.json(text)
@@ -141,10 +137,9 @@ class _Job:
     def __init__(self, uids: UidRemapper) -> None:
         self._remap = uids.remap
         self.uids = 0
-        self.image_uid: str | None = None
-        self._image_name = ""
-        self._image_ext: str | None = None
-        self._pending: list[tuple[ET.Element, str, str]] = []
+        self.image_uid: str | None = None  # the new UID of the image <filename> names
+        self._image_ext = ""
+        self._pending: list[tuple[ET.Element, str]] = []  # fields naming the image by another name
 
     # -- values ----------------------------------------------------------------------------
     def uid(self, value: str, where: str) -> str:
@@ -208,8 +203,9 @@ class _Job:
         return None
 
     # -- PASCAL VOC ------------------------------------------------------------------------
-    def voc(self, text: str) -> tuple[str, str | None]:
-        """The rewritten VOC XML and the remapped UID its <filename> names (None if not a UID)."""
+    def voc(self, text: str, own_uid: str | None) -> tuple[str, str]:
+        """The rewritten VOC XML and the new UID of its image: the one <filename> names, else the
+        file's own (``own_uid``, already remapped)."""
         if re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
             raise _unknown_format("voc", "XML with a DOCTYPE or entities")
         try:
@@ -219,13 +215,15 @@ class _Job:
         if root.tag != "annotation":
             raise _unknown_format("voc", "the XML root is not <annotation> (PASCAL VOC)")
         self._voc_element(root, "annotation", _VOC)
-        for element, suffix, where in self._pending:  # paths to files not named by a UID
-            if self.image_uid is None:
-                raise _bad_value(where, "a path to a file named by its UID, and <filename> names no UID "
-                                 "(it cannot be reduced to a de-identified name)")
-            element.text = self._image_name + ("" if self._image_ext else suffix)
+        image = self.image_uid or own_uid
+        if image is None:
+            raise ObjectError("sidecar-no-image-reference", "neither the file name nor <filename> is a "
+                              "SOP Instance UID, so the annotation cannot follow its image; rename the "
+                              "file to its image's SOP Instance UID", stage="sidecar", path="annotation/filename")
+        for element, suffix in self._pending:  # <filename>/<path> naming the image otherwise: its new name
+            element.text = image + (self._image_ext or suffix)
         tail = "\n" if text.endswith("\n") else ""
-        return ET.tostring(root, encoding="unicode", short_empty_elements=False) + tail, self.image_uid
+        return ET.tostring(root, encoding="unicode", short_empty_elements=False) + tail, image
 
     def _voc_element(self, element: ET.Element, where: str, schema: dict[str, Any]) -> None:
         if element.attrib:
@@ -243,16 +241,8 @@ class _Job:
             if len(child) or child.attrib:
                 raise _unknown_field(path)
             value = child.text or ""
-            if rule == "filename":
-                new = self.uid_file(value, path) if value.strip() else ""
-                if new is None:
-                    raise _bad_value(path, "a file named by its SOP Instance UID")
-                match = _UID_NAME.match(new)
-                if match:
-                    self.image_uid, self._image_name, self._image_ext = match.group(1), new, match.group(2)
-                child.text = new
-            elif rule == "path":
-                child.text = self._voc_path(child, value, path)
+            if rule in ("filename", "path"):
+                child.text = self._voc_file(child, value, path, rule == "filename")
             elif rule == "folder":
                 child.text = self.folder(value, path)
             elif rule == "unknown":
@@ -260,17 +250,21 @@ class _Job:
             else:
                 child.text = getattr(self, rule)(value, path)
 
-    def _voc_path(self, element: ET.Element, value: str, where: str) -> str:
-        """<path>: the de-identified name of its file; when that is not a UID, the new name of the
-        image <filename> names (set once the whole file is read)."""
+    def _voc_file(self, element: ET.Element, value: str, where: str, is_filename: bool) -> str:
+        """<filename> or <path>: the de-identified name of the file it names when that is a UID; else
+        (a name like '1-23.dcm') the image's new name, set once the whole file is read."""
         base = re.split(r"[\\/]", value.strip())[-1] if value.strip() else ""
         if not base:
             return ""
-        new = self.uid_file(base, where)
-        if new is not None:
-            return new
+        match = _UID_NAME.match(base)
+        if match is not None and len(match.group(1)) <= 64:
+            self.uids += 1
+            new = self._remap(match.group(1))
+            if is_filename:
+                self.image_uid, self._image_ext = new, match.group(2) or ""
+            return new + (match.group(2) or "")
         suffix = PurePath(base).suffix
-        self._pending.append((element, suffix if re.fullmatch(r"\.[A-Za-z][A-Za-z0-9]{0,4}", suffix) else "", where))
+        self._pending.append((element, suffix if re.fullmatch(r"\.[A-Za-z][A-Za-z0-9]{0,4}", suffix) else ""))
         return ""
 
     # -- CSV -------------------------------------------------------------------------------
@@ -279,8 +273,7 @@ class _Job:
         if not lines:
             raise _unknown_format("csv", "an empty file")
         if delimiter is None:
-            header = lines[0]
-            delimiter = max((",", ";", "\t"), key=header.count)
+            delimiter = max((",", ";", "\t"), key=lines[0].count)
         rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
         header = rows[0]
         rules = []

@@ -1,4 +1,5 @@
-"""The durable queue of received objects: files on disk plus one SQLite table (WAL, synchronous=FULL).
+"""The durable queue of received objects: files on disk plus one SQLite table (WAL mode,
+synchronous=FULL).
 
 An item is put (file written atomically and made durable, then its row committed), claimed by a
 worker under a lease, and ends acknowledged (forwarded everywhere) or quarantined; in between it
@@ -37,6 +38,7 @@ CREATE TABLE IF NOT EXISTS items (
     state TEXT NOT NULL,                -- queued | claimed | retry | done | quarantined | lost
     received REAL NOT NULL,             -- unix time the object was answered success
     attempts INTEGER NOT NULL DEFAULT 0,
+    crashes INTEGER NOT NULL DEFAULT 0, -- workers that died holding it (a poison object)
     next_at REAL NOT NULL DEFAULT 0,    -- a retry waits until then
     lease_until REAL,
     worker TEXT,
@@ -50,7 +52,7 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 
 
 class SpoolError(Exception):
-    """The spool cannot take the object (disk full, I/O or database error): answer out-of-resources."""
+    """The spool cannot take the object (disk full, I/O or database error): out of resources."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Item:
     attempts: int
     sent: tuple[str, ...]
     received: float
+    crashes: int = 0
 
 
 def connect(path: Path, *, reader: bool = False) -> sqlite3.Connection:
@@ -89,7 +92,9 @@ class Spool:
         self._lock = threading.Lock()  # the receiver's association threads share this connection
         self.conn.executescript(_SCHEMA)
         os.chmod(self.db_path, 0o600)
-        self.conn.executemany("INSERT OR IGNORE INTO counters VALUES (?, 0)", [(c,) for c in COUNTERS])
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO counters VALUES (?, 0)", [(c,) for c in COUNTERS]
+        )
 
     def close(self) -> None:
         self.conn.close()
@@ -123,46 +128,53 @@ class Spool:
         try:
             with self._transaction():
                 cursor = self.conn.execute(
-                    "INSERT INTO items (name, state, received) VALUES (?, 'queued', ?)", (name, time.time()))
+                    "INSERT INTO items (name, state, received) VALUES (?, 'queued', ?)",
+                    (name, time.time()),
+                )
                 self._count("received")
             return int(cursor.lastrowid or 0)
         except sqlite3.Error as exc:
             final.unlink(missing_ok=True)
-            raise SpoolError(f"cannot record the object in the queue ({exc.__class__.__name__})") from None
+            raise SpoolError(
+                f"cannot record the object in the queue ({exc.__class__.__name__})"
+            ) from None
 
     # -- workers ----------------------------------------------------------------------------
     def claim(self, worker: str, *, lease: float = 600.0) -> Item | None:
-        """The next item due (queued, a retry whose time has come, or an expired lease), now leased to
-        ``worker``; ``None`` when nothing is due."""
+        """The next item due (queued, a retry whose time has come, or an expired lease), now
+        leased to ``worker``; ``None`` when nothing is due."""
         now = time.time()
         with self._transaction():
             row = self.conn.execute(
-                "SELECT id, name, attempts, sent, received FROM items WHERE "
-                "(state = 'queued') OR (state = 'retry' AND next_at <= ?) OR (state = 'claimed' AND lease_until < ?) "
-                "ORDER BY next_at, id LIMIT 1", (now, now)).fetchone()
+                "SELECT id, name, attempts, sent, received, crashes FROM items WHERE "
+                "(state = 'queued') OR (state = 'retry' AND next_at <= ?) "
+                "OR (state = 'claimed' AND lease_until < ?) "
+                "ORDER BY next_at, id LIMIT 1",
+                (now, now),
+            ).fetchone()
             if row is None:
                 return None
-            self.conn.execute("UPDATE items SET state = 'claimed', worker = ?, lease_until = ? WHERE id = ?",
-                              (worker, now + lease, row[0]))
-        return Item(row[0], self.files / row[1], row[2], tuple(json.loads(row[3])), row[4])
-
-    def processed(self, item: Item) -> None:
-        """Count an object de-identified (written, ready to forward)."""
-        with self._transaction():
-            self._count("processed")
+            self.conn.execute(
+                "UPDATE items SET state = 'claimed', worker = ?, lease_until = ? WHERE id = ?",
+                (worker, now + lease, row[0]),
+            )
+        return Item(row[0], self.files / row[1], row[2], tuple(json.loads(row[3])), row[4], row[5])
 
     def mark_sent(self, item: Item, destination: str) -> Item:
         """Record that ``destination`` has the object (a retry will not send it there again)."""
         sent = tuple(sorted(set(item.sent) | {destination}))
         with self._transaction():
             self.conn.execute("UPDATE items SET sent = ? WHERE id = ?", (json.dumps(sent), item.id))
-        return Item(item.id, item.path, item.attempts, sent, item.received)
+        return Item(item.id, item.path, item.attempts, sent, item.received, item.crashes)
 
-    def ack(self, item: Item) -> None:
-        """The object reached every destination: finish the item, then delete its original."""
+    def ack(self, item: Item, *, processed: bool = False) -> None:
+        """The object reached every destination: finish the item, then delete its original.
+        ``processed``: it was de-identified in this attempt (counted in the same commit)."""
         with self._transaction():
             self._finish(item, "done", None)
             self._count("forwarded")
+            if processed:
+                self._count("processed")
         self._delete(item.path)
 
     def quarantine(self, item: Item, reason: str) -> None:
@@ -172,67 +184,96 @@ class Spool:
             self._count("quarantined")
         self._delete(item.path)
 
-    def retry(self, item: Item, reason: str, *, first_delay: float, max_delay: float) -> float:
-        """Put the item back to wait: the delay doubles per attempt up to ``max_delay``; returns it."""
+    def retry(
+        self,
+        item: Item,
+        reason: str,
+        *,
+        first_delay: float,
+        max_delay: float,
+        processed: bool = False,
+    ) -> float:
+        """Put the item back to wait (delay doubled per attempt up to ``max_delay``); returns it."""
         delay = min(max_delay, first_delay * (2 ** min(item.attempts, 30)))
         with self._transaction():
             self.conn.execute(
-                "UPDATE items SET state = 'retry', attempts = attempts + 1, next_at = ?, reason = ?, "
-                "worker = NULL, lease_until = NULL WHERE id = ? AND state = 'claimed'",
-                (time.time() + delay, reason, item.id))
+                "UPDATE items SET state = 'retry', attempts = attempts + 1, next_at = ?, "
+                "reason = ?, worker = NULL, lease_until = NULL WHERE id = ? AND state = 'claimed'",
+                (time.time() + delay, reason, item.id),
+            )
             self._count("retried")
+            if processed:
+                self._count("processed")
         return delay
 
     def release(self, item: Item) -> None:
         """Give a claimed item back untouched (a worker stopping before it started on it)."""
         with self._transaction():
-            self.conn.execute("UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
-                              "WHERE id = ? AND state = 'claimed'", (item.id,))
+            self.conn.execute(
+                "UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
+                "WHERE id = ? AND state = 'claimed'",
+                (item.id,),
+            )
 
     def release_worker(self, worker: str) -> int:
-        """Queue again every item a (dead) worker held; returns how many."""
+        """Queue again every item a dead worker held, counting the crash against it (an object that
+        keeps killing workers is quarantined by the next one); returns how many."""
         with self._transaction():
-            cursor = self.conn.execute("UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
-                                       "WHERE state = 'claimed' AND worker = ?", (worker,))
+            cursor = self.conn.execute(
+                "UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL, "
+                "crashes = crashes + 1 WHERE state = 'claimed' AND worker = ?",
+                (worker,),
+            )
         return cursor.rowcount
 
     # -- start-up -----------------------------------------------------------------------------
     def recover(self) -> dict[str, int]:
-        """Put the spool right after a crash (call before any worker starts); returns what was done."""
+        """Put the spool right after a crash (before any worker starts); returns what was done."""
         done = {"released": 0, "requeued_files": 0, "lost": 0, "removed_files": 0, "pruned": 0}
         with self._transaction():
             done["released"] = self.conn.execute(
                 "UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
-                "WHERE state = 'claimed'").rowcount
+                "WHERE state = 'claimed'"
+            ).rowcount
         rows = {name: state for name, state in self.conn.execute("SELECT name, state FROM items")}
         for entry in os.scandir(self.files):
-            if entry.name.endswith(".partial"):  # never answered success: the sender was told it failed
+            if entry.name.endswith(
+                ".partial"
+            ):  # never answered success: the sender was told it failed
                 Path(entry.path).unlink(missing_ok=True)
                 done["removed_files"] += 1
             elif entry.name.endswith(SUFFIX) and entry.name not in rows:
                 # written but not recorded when the process died: the sender saw no success, but the
                 # bytes are whole (renamed after fsync), so queue them rather than drop them
                 with self._transaction():
-                    self.conn.execute("INSERT INTO items (name, state, received) VALUES (?, 'queued', ?)",
-                                      (entry.name, entry.stat().st_mtime))
+                    self.conn.execute(
+                        "INSERT INTO items (name, state, received) VALUES (?, 'queued', ?)",
+                        (entry.name, entry.stat().st_mtime),
+                    )
                     self._count("received")
                 done["requeued_files"] += 1
             elif rows.get(entry.name) in ("done", "quarantined", "lost"):
                 Path(entry.path).unlink(missing_ok=True)
                 done["removed_files"] += 1
         present = {entry.name for entry in os.scandir(self.files)}
-        missing = [name for name, state in rows.items() if state in OPEN_STATES and name not in present]
+        missing = [
+            name for name, state in rows.items() if state in OPEN_STATES and name not in present
+        ]
         if missing:
             with self._transaction():
                 for name in missing:
-                    self.conn.execute("UPDATE items SET state = 'lost', reason = 'spool-file-missing', "
-                                      "finished = ? WHERE name = ?", (time.time(), name))
+                    self.conn.execute(
+                        "UPDATE items SET state = 'lost', reason = 'spool-file-missing', "
+                        "finished = ? WHERE name = ?",
+                        (time.time(), name),
+                    )
                     self._count("lost")
             done["lost"] = len(missing)
         with self._transaction():
             done["pruned"] = self.conn.execute(
                 "DELETE FROM items WHERE state IN ('done', 'quarantined', 'lost') AND finished < ?",
-                (time.time() - KEEP_FINISHED_SECONDS,)).rowcount
+                (time.time() - KEEP_FINISHED_SECONDS,),
+            ).rowcount
         fsync_dir(self.files)
         return done
 
@@ -242,15 +283,18 @@ class Spool:
             return spool_stats(self.conn)
 
     # -- internals ----------------------------------------------------------------------------
-    def _transaction(self) -> "_Transaction":
+    def _transaction(self) -> _Transaction:
         return _Transaction(self.conn, self._lock)
 
     def _count(self, name: str, n: int = 1) -> None:
         self.conn.execute("UPDATE counters SET value = value + ? WHERE name = ?", (n, name))
 
     def _finish(self, item: Item, state: str, reason: str | None) -> None:
-        self.conn.execute("UPDATE items SET state = ?, reason = ?, finished = ?, worker = NULL, "
-                          "lease_until = NULL WHERE id = ?", (state, reason, time.time(), item.id))
+        self.conn.execute(
+            "UPDATE items SET state = ?, reason = ?, finished = ?, worker = NULL, "
+            "lease_until = NULL WHERE id = ?",
+            (state, reason, time.time(), item.id),
+        )
 
     def _delete(self, path: Path) -> None:
         try:
@@ -283,16 +327,26 @@ class _Transaction:
 
 
 def spool_stats(conn: sqlite3.Connection) -> dict[str, float | int]:
-    """Counters since the spool was made, plus depth, retrying, in progress and the oldest item's age."""
-    stats: dict[str, float | int] = {name: value for name, value in conn.execute("SELECT name, value FROM counters")}
-    states = dict(conn.execute("SELECT state, COUNT(*) FROM items WHERE state IN ('queued', 'claimed', 'retry') "
-                               "GROUP BY state").fetchall())
+    """Counters since the spool was made; depth, retrying, in progress, the oldest item's age."""
+    stats: dict[str, float | int] = {
+        name: value for name, value in conn.execute("SELECT name, value FROM counters")
+    }
+    states = dict(
+        conn.execute(
+            "SELECT state, COUNT(*) FROM items WHERE state IN ('queued', 'claimed', 'retry') "
+            "GROUP BY state"
+        ).fetchall()
+    )
     stats["depth"] = sum(states.values())
     stats["queued"] = states.get("queued", 0)
     stats["in_progress"] = states.get("claimed", 0)
     stats["retrying"] = states.get("retry", 0)
-    oldest = conn.execute("SELECT MIN(received) FROM items WHERE state IN ('queued', 'claimed', 'retry')").fetchone()[0]
-    stats["oldest_age_seconds"] = round(max(0.0, time.time() - oldest), 3) if oldest is not None else 0.0
+    oldest = conn.execute(
+        "SELECT MIN(received) FROM items WHERE state IN ('queued', 'claimed', 'retry')"
+    ).fetchone()[0]
+    stats["oldest_age_seconds"] = (
+        round(max(0.0, time.time() - oldest), 3) if oldest is not None else 0.0
+    )
     return stats
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Mapping
+from typing import Any
 
 HELP = {
     "received": ("counter", "objects received and answered success (durable in the spool)"),
@@ -31,19 +32,26 @@ def format_status(stats: Mapping[str, float | int]) -> str:
 
 def metrics_text(stats: Mapping[str, float | int], *, up: bool) -> str:
     """The Prometheus text exposition of the node's figures."""
-    lines = ["# HELP deid_up 1 when the node is receiving and its workers are running", "# TYPE deid_up gauge",
-             f"deid_up {1 if up else 0}"]
+    lines = [
+        "# HELP deid_up 1 when the node is receiving and its workers are running",
+        "# TYPE deid_up gauge",
+        f"deid_up {1 if up else 0}",
+    ]
     for name, (kind, text) in HELP.items():
         metric = f"deid_{name}_total" if kind == "counter" else f"deid_{name}"
-        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}", f"{metric} {stats.get(name, 0)}"]
+        lines += [
+            f"# HELP {metric} {text}",
+            f"# TYPE {metric} {kind}",
+            f"{metric} {stats.get(name, 0)}",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def start_status_server(settings: Any, spool: Any, node: Any) -> ThreadingHTTPServer:
-    """Serve ``/healthz`` (200 or 503, JSON) and ``/metrics`` on settings.status_host:status_port."""
+    """Serve ``/healthz`` (200 or 503, JSON) and ``/metrics`` on status_host:status_port."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        def do_GET(self) -> None:
             stats = spool.stats()
             up = node.healthy()
             if self.path.split("?")[0] == "/healthz":
@@ -61,7 +69,9 @@ def start_status_server(settings: Any, spool: Any, node: Any) -> ThreadingHTTPSe
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *_args: Any) -> None:  # no access log (keeps stderr for deid's own logs)
+        def log_message(
+            self, *_args: Any
+        ) -> None:  # no access log (keeps stderr for deid's own logs)
             return
 
     server = ThreadingHTTPServer((settings.status_host, settings.status_port), Handler)

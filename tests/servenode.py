@@ -30,7 +30,9 @@ def dcmtk_env() -> dict[str, str]:
     return {**os.environ, "TCP_NODELAY": "1"}
 
 
-def wait_until(check: Callable[[], object], timeout: float, what: str, interval: float = 0.1) -> object:
+def wait_until(
+    check: Callable[[], object], timeout: float, what: str, interval: float = 0.1
+) -> object:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -59,12 +61,24 @@ class Storescp:
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Storescp":
+    def start(self) -> Storescp:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [require_tool("/usr/bin/storescp"), "--fork", "-aet", DEST, "-od", str(self.folder), *self.extra,
-             str(self.port)], env=dcmtk_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            [
+                require_tool("/usr/bin/storescp"),
+                "--fork",
+                "-aet",
+                DEST,
+                "-od",
+                str(self.folder),
+                *self.extra,
+                str(self.port),
+            ],
+            env=dcmtk_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         wait_until(lambda: port_open(self.port), 10, "storescp to listen")
         return self
 
@@ -75,9 +89,11 @@ class Storescp:
         self.process = None
 
     def instances(self) -> list[Path]:
-        return sorted(p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        return sorted(
+            p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith(".")
+        )
 
-    def __enter__(self) -> "Storescp":
+    def __enter__(self) -> Storescp:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
@@ -87,13 +103,37 @@ class Storescp:
 class Node:
     """`deid serve` in a subprocess (``python -m deid serve``), as an operator starts it."""
 
-    def __init__(self, data: Path, key_file: Path, destinations: Iterable[str], *extra: str,
-                 port: int | None = None, env: dict[str, str] | None = None, workers: int = 2) -> None:
+    def __init__(
+        self,
+        data: Path,
+        key_file: Path,
+        destinations: Iterable[str],
+        *extra: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        workers: int = 2,
+    ) -> None:
         self.data = data
         self.port = port or free_port()
-        self.args = ["serve", "--aet", NODE, "--host", "127.0.0.1", "--port", str(self.port),
-                     "--allow-aet", SENDER, "--profile", "vghtpe", "--key-file", str(key_file),
-                     "--data", str(data), "--workers", str(workers)]
+        self.args = [
+            "serve",
+            "--aet",
+            NODE,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--allow-aet",
+            SENDER,
+            "--profile",
+            "vghtpe",
+            "--key-file",
+            str(key_file),
+            "--data",
+            str(data),
+            "--workers",
+            str(workers),
+        ]
         for destination in destinations:
             self.args += ["--forward", destination]
         self.args += list(extra)
@@ -103,13 +143,22 @@ class Node:
         self.process: subprocess.Popen[str] | None = None
         self.log = data.parent / f"{data.name}-serve.log"
 
-    def start(self, *, wait: bool = True) -> "Node":
+    def start(self, *, wait: bool = True) -> Node:
         handle = open(self.log, "a")
-        self.process = subprocess.Popen([sys.executable, "-m", "deid", *self.args], env=self.env,
-                                        stdout=handle, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "deid", *self.args],
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         handle.close()
         if wait:
-            wait_until(lambda: port_open(self.port) or self.process.poll() is not None, 30, "the node to listen")
+            wait_until(
+                lambda: port_open(self.port) or self.process.poll() is not None,
+                30,
+                "the node to listen",
+            )
             assert self.process.poll() is None, self.log.read_text()[-3000:]
         return self
 
@@ -126,11 +175,16 @@ class Node:
     def status(self) -> dict[str, float]:
         import json
 
-        result = subprocess.run([sys.executable, "-m", "deid", "status", "--data", str(self.data), "--json"],
-                                capture_output=True, text=True, timeout=30, check=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "deid", "status", "--data", str(self.data), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
         return json.loads(result.stdout)
 
-    def __enter__(self) -> "Node":
+    def __enter__(self) -> Node:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
@@ -139,18 +193,90 @@ class Node:
             self.process.wait(10)
 
 
-def storescu(port: int, files: Iterable[Path], *extra: str, aet: str = SENDER, check: bool = True,
-             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def storescu(
+    port: int,
+    files: Iterable[Path],
+    *extra: str,
+    aet: str = SENDER,
+    check: bool = True,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
     """Send files with DCMTK storescu (one association) from ``aet`` to the node."""
-    result = subprocess.run([require_tool("/usr/bin/storescu"), "-aet", aet, "-aec", NODE, *extra,
-                             "127.0.0.1", str(port), *map(str, files)],
-                            env=dcmtk_env(), capture_output=True, text=True, timeout=timeout, check=False)
+    result = subprocess.run(
+        [
+            require_tool("/usr/bin/storescu"),
+            "-aet",
+            aet,
+            "-aec",
+            NODE,
+            *extra,
+            "127.0.0.1",
+            str(port),
+            *map(str, files),
+        ],
+        env=dcmtk_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
 def echoscu(port: int, *extra: str, aet: str = SENDER) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([require_tool("/usr/bin/echoscu"), "-aet", aet, "-aec", NODE, *extra,
-                           "127.0.0.1", str(port)], env=dcmtk_env(), capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [
+            require_tool("/usr/bin/echoscu"),
+            "-aet",
+            aet,
+            "-aec",
+            NODE,
+            *extra,
+            "127.0.0.1",
+            str(port),
+        ],
+        env=dcmtk_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def acknowledged(storescu_output: str) -> set[str]:
+    """The files a ``storescu -v`` run got a success response for."""
+    done: set[str] = set()
+    current = None
+    for line in storescu_output.splitlines():
+        if "Sending file: " in line:
+            current = line.split("Sending file: ", 1)[1].strip()
+        elif "Received Store Response (Success)" in line and current is not None:
+            done.add(current)
+            current = None
+    return done
+
+
+def start_storescu(
+    port: int, files: Iterable[Path], *extra: str, aet: str = SENDER
+) -> subprocess.Popen[str]:
+    """storescu -v in the background (read its output with ``communicate``)."""
+    return subprocess.Popen(
+        [
+            require_tool("/usr/bin/storescu"),
+            "-v",
+            "-aet",
+            aet,
+            "-aec",
+            NODE,
+            *extra,
+            "127.0.0.1",
+            str(port),
+            *map(str, files),
+        ],
+        env=dcmtk_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

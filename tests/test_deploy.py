@@ -137,3 +137,12 @@ def test_the_downstream_orthanc_config_takes_objects_from_deid_only(
             assert downstream.instance_count() == 0
             assert forwarder.send(from_deid, path).outcome == DONE
         assert downstream.instance_count() == 1
+
+
+@pytest.mark.parametrize("name", ["deid-serve.example.yaml", "compose/deid.yaml"])
+def test_the_shipped_settings_load_as_deid_serve_reads_them(name: str) -> None:
+    from deid.settings import load_settings
+
+    settings = load_settings(DEPLOY / name, environ={})
+    assert settings.ae_title == "DEID" and settings.destinations and settings.allow
+    assert settings.status_port == 9102  # the image's HEALTHCHECK asks this port

@@ -8,7 +8,8 @@ import pytest
 from support import REPO, deid
 
 README = REPO / "README.md"
-BLOCKS = [("vghtpe", "CTImageStorage"), ("vghtpe", "RTStructureSetStorage")]
+BLOCKS = [("vghtpe", "CTImageStorage"), ("vghtpe", "RTStructureSetStorage"),
+          ("lung-pet-ct-dx", "SecondaryCaptureImageStorage")]
 
 
 def _block(text: str, profile: str, sop_class: str) -> str:

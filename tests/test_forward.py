@@ -16,10 +16,10 @@ from pynetdicom import AE, evt
 from pynetdicom.presentation import StoragePresentationContexts
 from servers import StoreSCP, free_port
 from support import phi_found
-from tls import make_pki
 
 from deid.forward import DONE, FAILED, RETRY, Destination, Forwarder, TlsSettings, classify
 from deid.synthetic import SyntheticPatient, oddities
+from deid.synthetic.certificates import write_tls_material
 
 TIMEOUT = 5
 
@@ -201,8 +201,8 @@ def test_files_that_are_not_part_10_fail_without_a_connection(
 
 
 def test_tls_with_a_client_certificate(tmp_path: Path, sample_study: Path) -> None:
-    pki = make_pki(tmp_path / "pki")
-    other = make_pki(tmp_path / "other", "other")
+    pki = write_tls_material(tmp_path / "pki")
+    other = write_tls_material(tmp_path / "other")
     path = _study_files(sample_study)[0]
     tls_options = ("+tls", str(pki.server_key), str(pki.server_cert), "+cf", str(pki.ca))
     with StoreSCP(tmp_path / "received", *tls_options) as scp:

@@ -10,32 +10,61 @@ from support import deid
 from deid.errors import UsageError
 from deid.settings import AllowedCaller, load_settings
 
-FLAGS = {"ae_title": "DEID", "host": "127.0.0.1", "port": 11112, "allow": ["SENDER"],
-         "destinations": ["DEST@127.0.0.1:11113"], "profile": "vghtpe", "key_file": "K", "data": "DIR"}
+FLAGS = {
+    "ae_title": "DEID",
+    "host": "127.0.0.1",
+    "port": 11112,
+    "allow": ["SENDER"],
+    "destinations": ["DEST@127.0.0.1:11113"],
+    "profile": "vghtpe",
+    "key_file": "K",
+    "data": "DIR",
+}
 
 
-def test_flags_alone_make_settings_like_storescp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flags_alone_make_settings_like_storescp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    settings = load_settings(None, flags={**FLAGS, "allow": ["SENDER", "PACS@10.0.0.5"]}, environ={})
+    settings = load_settings(
+        None, flags={**FLAGS, "allow": ["SENDER", "PACS@10.0.0.5"]}, environ={}
+    )
     assert settings.ae_title == "DEID" and settings.port == 11112 and settings.host == "127.0.0.1"
     assert settings.allow == (AllowedCaller("SENDER"), AllowedCaller("PACS", "10.0.0.5"))
     (dest,) = settings.destinations
-    assert (dest.ae_title, dest.host, dest.port, dest.calling_ae_title) == ("DEST", "127.0.0.1", 11113, "DEID")
+    assert (dest.ae_title, dest.host, dest.port, dest.calling_ae_title) == (
+        "DEST",
+        "127.0.0.1",
+        11113,
+        "DEID",
+    )
     assert settings.data == tmp_path / "DIR" and settings.key_file == tmp_path / "K"
 
 
 def test_yaml_then_environment_then_flags(tmp_path: Path) -> None:
     config = tmp_path / "deid.yaml"
     config.write_text(
-        "ae_title: NODE\nport: 104\nallow: [{ae_title: PACS, host: 10.1.1.1}]\nmax_associations: 4\n"
+        "ae_title: NODE\nport: 104\nallow: [{ae_title: PACS, host: 10.1.1.1}]\n"
+        "max_associations: 4\n"
         "data: data\nkey_file: secret.key\nworkers: 3\nstatus_port: 9100\n"
-        "destinations:\n  - {ae_title: RESEARCH, host: research.example, port: 11112, calling_ae_title: DEIDOUT}\n"
-        "retry: {first_delay: 1, max_delay: 60}\n")
+        "destinations:\n  - {ae_title: RESEARCH, host: research.example, port: 11112,"
+        " calling_ae_title: DEIDOUT}\n"
+        "retry: {first_delay: 1, max_delay: 60}\n"
+    )
     settings = load_settings(config, environ={})
-    assert (settings.ae_title, settings.port, settings.max_associations, settings.workers) == ("NODE", 104, 4, 3)
+    assert (settings.ae_title, settings.port, settings.max_associations, settings.workers) == (
+        "NODE",
+        104,
+        4,
+        3,
+    )
     assert settings.data == tmp_path / "data" and settings.status_port == 9100
     assert settings.destinations[0].calling_ae_title == "DEIDOUT" and settings.retry.max_delay == 60
-    env = {"DEID_SERVE_PORT": "2104", "DEID_SERVE_FORWARD": "A@h1:1,B@h2:2", "DEID_SERVE_RETRY_MAX_DELAY": "5"}
+    env = {
+        "DEID_SERVE_PORT": "2104",
+        "DEID_SERVE_FORWARD": "A@h1:1,B@h2:2",
+        "DEID_SERVE_RETRY_MAX_DELAY": "5",
+    }
     settings = load_settings(config, environ=env)
     assert settings.port == 2104 and [d.name for d in settings.destinations] == ["A@h1:1", "B@h2:2"]
     assert settings.retry == type(settings.retry)(1.0, 5.0)
@@ -43,16 +72,19 @@ def test_yaml_then_environment_then_flags(tmp_path: Path) -> None:
     assert settings.port == 3104
 
 
-@pytest.mark.parametrize(("change", "named"), [
-    ({"port": 70000}, "port"),
-    ({"ae_title": "A_TITLE_LONGER_THAN_16"}, "ae_title"),
-    ({"destinations": ["DEST-127.0.0.1"]}, "destinations[0]"),
-    ({"allow": []}, "allow"),
-    ({"destinations": []}, "destinations"),
-    ({"data": None}, "data"),
-    ({"workers": 0}, "workers"),
-    ({"tls.cert": "missing.pem", "tls.key": "missing.key"}, "tls.cert"),
-])
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"port": 70000}, "port"),
+        ({"ae_title": "A_TITLE_LONGER_THAN_16"}, "ae_title"),
+        ({"destinations": ["DEST-127.0.0.1"]}, "destinations[0]"),
+        ({"allow": []}, "allow"),
+        ({"destinations": []}, "destinations"),
+        ({"data": None}, "data"),
+        ({"workers": 0}, "workers"),
+        ({"tls.cert": "missing.pem", "tls.key": "missing.key"}, "tls.cert"),
+    ],
+)
 def test_bad_setting_is_refused_naming_the_key(tmp_path: Path, change: dict, named: str) -> None:
     with pytest.raises(UsageError) as error:
         load_settings(None, flags={**FLAGS, "data": str(tmp_path / "d"), **change}, environ={})
@@ -64,7 +96,9 @@ def test_unknown_yaml_key_and_environment_name_are_refused(tmp_path: Path) -> No
     config.write_text("data: d\nkey_file: k\nallow: [S]\ndestinations: ['D@h:1']\nprot: 104\n")
     with pytest.raises(UsageError, match=r"^prot: unknown setting"):
         load_settings(config, environ={})
-    config.write_text("data: d\nkey_file: k\nallow: [S]\ndestinations: [{ae_title: D, host: h, port: x}]\n")
+    config.write_text(
+        "data: d\nkey_file: k\nallow: [S]\ndestinations: [{ae_title: D, host: h, port: x}]\n"
+    )
     with pytest.raises(UsageError, match=r"^destinations\[0\]\.port"):
         load_settings(config, environ={})
     config.write_text("data: d\nkey_file: k\nallow: [S]\ndestinations: ['D@h:1']\n")
@@ -74,10 +108,27 @@ def test_unknown_yaml_key_and_environment_name_are_refused(tmp_path: Path) -> No
 
 def test_bad_config_exits_2_naming_the_key(tmp_path: Path, key_file: Path) -> None:
     config = tmp_path / "deid.yaml"
-    config.write_text(f"data: {tmp_path / 'data'}\nkey_file: {key_file}\nallow: [SENDER]\n"
-                      "destinations: ['DEST@127.0.0.1:104']\nmax_associations: lots\n")
+    config.write_text(
+        f"data: {tmp_path / 'data'}\nkey_file: {key_file}\nallow: [SENDER]\n"
+        "destinations: ['DEST@127.0.0.1:104']\nmax_associations: lots\n"
+    )
     result = deid("serve", "--config", config)
     assert result.returncode == 2
     assert "max_associations" in result.stderr
-    result = deid("serve", "--config", config, env={"DEID_SERVE_MAX_ASSOCIATIONS": "2", "DEID_SERVE_PORT": "-1"})
+    result = deid(
+        "serve",
+        "--config",
+        config,
+        env={"DEID_SERVE_MAX_ASSOCIATIONS": "2", "DEID_SERVE_PORT": "-1"},
+    )
     assert result.returncode == 2 and "port" in result.stderr
+
+
+def test_the_shipped_example_configs_load() -> None:
+    from support import REPO
+
+    example = load_settings(REPO / "deploy" / "deid-serve.example.yaml", environ={})
+    assert example.ae_title == "DEID" and example.status_port == 9102 and len(example.allow) == 2
+    assert example.allow[1] == AllowedCaller("CT_SCANNER_1", "10.1.2.3")
+    compose = load_settings(REPO / "deploy" / "compose" / "deid.yaml", environ={})
+    assert [d.name for d in compose.destinations] == ["DOWNSTREAM@downstream:4242"]

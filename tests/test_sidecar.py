@@ -54,6 +54,17 @@ def test_a_voc_path_to_a_file_not_named_by_uid_becomes_the_image_new_name(rewrit
     assert f"<path>{new(UID)}.dcm</path>" in text and "<folder></folder>" in text and "CHEN" not in text
 
 
+def test_a_voc_named_by_its_image_uid_gives_other_names_the_image_new_name(rewriter: SidecarRewriter,
+                                                                          new) -> None:
+    data = _voc("<folder>Lung_Dx-A0001</folder><filename>1-23.dcm</filename><path>/d/A0001/1-23.dcm</path>")
+    text = rewriter.rewrite(f"{UID}.xml", data).data.decode()
+    assert f"<filename>{new(UID)}.dcm</filename>" in text and f"<path>{new(UID)}.dcm</path>" in text
+    assert "A0001" not in text and "1-23" not in text
+    with pytest.raises(ObjectError) as caught:
+        rewriter.rewrite("tumour.xml", data)
+    assert caught.value.code == "sidecar-no-image-reference"
+
+
 def test_voc_comments_are_dropped_and_attributes_or_stray_text_refused(rewriter: SidecarRewriter) -> None:
     text = rewriter.rewrite(f"{UID}.xml", _voc("<!-- reviewed with CHEN MEI-LING --><segmented>0</segmented>"))
     assert b"CHEN" not in text.data

@@ -1,4 +1,4 @@
-"""The durable spool: put, claim with a lease, ack, retry with backoff, quarantine, recovery, stats."""
+"""The durable spool: put, claim with a lease, ack, retry, quarantine, recovery, stats."""
 
 from __future__ import annotations
 
@@ -42,12 +42,16 @@ def test_retry_waits_with_doubling_backoff(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     spool.put(b"a")
     item = spool.claim("w")
-    assert spool.retry(item, "destination-unavailable", first_delay=0.2, max_delay=10) == pytest.approx(0.2)
+    assert spool.retry(
+        item, "destination-unavailable", first_delay=0.2, max_delay=10
+    ) == pytest.approx(0.2)
     assert spool.claim("w") is None and spool.stats()["retrying"] == 1
     time.sleep(0.25)
     item = spool.claim("w")
     assert item is not None and item.attempts == 1
-    assert spool.retry(item, "destination-unavailable", first_delay=0.2, max_delay=10) == pytest.approx(0.4)
+    assert spool.retry(
+        item, "destination-unavailable", first_delay=0.2, max_delay=10
+    ) == pytest.approx(0.4)
     item = spool.claim("w") or (time.sleep(0.45), spool.claim("w"))[1]
     assert spool.retry(item, "x", first_delay=0.2, max_delay=0.5) == pytest.approx(0.5)  # capped
 
@@ -83,8 +87,10 @@ def test_recover_after_a_crash(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     for data in (b"claimed", b"gone", b"done"):
         spool.put(data)
-    claimed, gone, done = spool.claim("w"), spool.claim("w"), spool.claim("w")
-    spool.conn.execute("UPDATE items SET state = 'done', finished = ? WHERE id = ?", (time.time(), done.id))
+    _claimed, gone, done = spool.claim("w"), spool.claim("w"), spool.claim("w")
+    spool.conn.execute(
+        "UPDATE items SET state = 'done', finished = ? WHERE id = ?", (time.time(), done.id)
+    )
     gone.path.unlink()  # a row without its file
     (tmp_path / "incoming" / "abc123.dcm").write_bytes(b"orphan")  # a file without its row
     (tmp_path / "incoming" / ".x.dcm.partial").write_bytes(b"half")  # never answered success
@@ -116,3 +122,12 @@ def test_status_reads_the_data_folder(tmp_path: Path) -> None:
     time.sleep(0.05)
     stats = read_stats(tmp_path)
     assert stats["depth"] == 1 and stats["oldest_age_seconds"] > 0
+
+
+def test_a_dead_workers_items_are_queued_again_with_the_crash_counted(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.put(b"a")
+    assert spool.claim("w1").crashes == 0
+    assert spool.release_worker("w1") == 1
+    item = spool.claim("w2")
+    assert item is not None and item.crashes == 1 and item.attempts == 0

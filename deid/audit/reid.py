@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ class ReidMapWriter:
                         "key_fingerprint": key.fingerprint, "run_id": run_id, "source": source}
         self._cipher = _cipher(key)
         self._file: AppendFile | None = None
+        self._lock = threading.Lock()  # the service records from several threads
 
     def add(self, original: Mapping[str, str], released: Mapping[str, str | None], *, run_id: str) -> None:
         """Append one entry: the original and the released identity values of one object."""
@@ -63,12 +65,13 @@ class ReidMapWriter:
         self._open().write(base64.b64encode(sealed) + b"\n")
 
     def _open(self) -> AppendFile:
-        if self._file is None:
-            make_private_dir(self.folder)
-            self._file = AppendFile(self.folder / self._name)
-            if self._file.path.stat().st_size == 0:
-                self._file.write(json.dumps(self._header, separators=(",", ":")).encode() + b"\n")
-        return self._file
+        with self._lock:
+            if self._file is None:
+                make_private_dir(self.folder)
+                self._file = AppendFile(self.folder / self._name)
+                if self._file.path.stat().st_size == 0:
+                    self._file.write(json.dumps(self._header, separators=(",", ":")).encode() + b"\n")
+            return self._file
 
     def sync(self) -> None:
         if self._file is not None:

@@ -5,8 +5,8 @@ is required in the item (Type 1C), so an item whose value the rules remove or em
 left behind half empty: the compiler turns that decision into ``remove_item`` or
 ``quarantine`` (the profile's ``structured_content.value_removed``), and this module carries it
 out. A TEXT value the rules keep is checked against the object's own identity values
-(:class:`IdentityTokens`): one that contains a name, ID, accession number, birth date or the
-institution is removed with its item, or the object quarantined
+(``deid.engine.review.IdentityTokens``): one that contains a name, ID, accession number, birth
+date or the institution is removed with its item, or the object quarantined
 (``structured_content.text_with_identity``). Every other value (PNAME, dates, UIDREF) is left
 for the walker, which applies the same compiled decisions as everywhere else. Measurements,
 codes and coordinates are never changed; an item whose removal would take measurements,
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from deid.engine.identity_tokens import IdentityTokens, peek
+from deid.engine.review import IdentityTokens, peek
 from deid.engine.vr import vr_of
 from deid.errors import ObjectError
 from deid.profile.tags import format_tag
@@ -61,17 +61,14 @@ def _path_text(where: Where, tag: int | None = None) -> str:
 class ContentTreeCleaner:
     """Removes the content items of one object that the rules and the identity check reject."""
 
-    def __init__(self, rules: CompiledRules) -> None:
+    def __init__(self, rules: CompiledRules, tokens: IdentityTokens) -> None:
         self.rules = rules
         self.profile = rules.profile
+        self.tokens = tokens  # the object's identity values, captured before any rule ran
         self.counts: Counter[str] = Counter()
-        self._tokens: IdentityTokens | None = None
-        self._root: Dataset | None = None
 
     def clean(self, ds: Dataset) -> Counter[str]:
         """Clean ``ds`` in place (call before the walker); return what was done, by kind."""
-        self._root = ds
-        self._tokens = None
         removed: list[tuple[Dataset, Where]] = []
         ids_before = _content_ids(ds) if REFERENCED_CONTENT_ITEM in _all_tags(ds) else None
         self._clean_dataset(ds, (), (), removed)
@@ -135,10 +132,7 @@ class ContentTreeCleaner:
         return False
 
     def _names_identity(self, item: Dataset) -> bool:
-        if self._tokens is None:
-            assert self._root is not None
-            self._tokens = IdentityTokens.of(self._root)
-        return any(self._tokens.found_in(text) for text in peek(item, TEXT_VALUE))
+        return any(self.tokens.found_in(text) for text in peek(item, TEXT_VALUE))
 
     @staticmethod
     def _removable(item: Dataset, where: Where, why: str) -> bool:

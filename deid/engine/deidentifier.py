@@ -82,7 +82,7 @@ class Deidentifier:
         originals = _originals(ds, patient_id)
         tokens = IdentityTokens(ds)
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
-        cleaned = ContentTreeCleaner(rules).clean(ds)  # SR content items, before values change
+        cleaned = ContentTreeCleaner(rules, tokens).clean(ds)  # SR content items, before values change
         walker = Walker(rules, self.identity, self.uids, patient_id)
         walker.walk(ds)
         walker.counts.update(cleaned)

@@ -8,7 +8,7 @@ never decoded: an object that needs blanking in that form is quarantined with wh
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Sequence
 
 import numpy as np
 from pydicom.dataelem import RawDataElement
@@ -34,8 +34,10 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(value if value is not None else "").strip().upper()
 
 
-def matching_region(ds: Dataset, sop_class: str, regions: Iterable[PixelRegion]) -> PixelRegion | None:
+def matching_region(ds: Dataset, sop_class: str, regions: Sequence[PixelRegion]) -> PixelRegion | None:
     """The first region whose every condition holds for ``ds`` (values compared upper-cased)."""
+    if not regions:
+        return None
     values = {"sop_class": sop_class}
     for keyword, key in _MATCH_ATTRIBUTES:
         values[key] = _text(ds, keyword)
@@ -84,7 +86,7 @@ def _fill(photometric: str, samples: int, bits_stored: int, signed: bool) -> lis
 def blank_region(ds: Dataset, region: PixelRegion) -> int:
     """Blank the region's boxes in every frame of ``ds``'s native Pixel Data; returns pixels per frame."""
     syntax = UID(str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""))
-    elem = ds._dict.get(PIXEL_DATA)
+    elem = ds._dict.get(BaseTag(PIXEL_DATA))
     if elem is None:
         raise _refuse("pixels-unsupported", "a pixel region matches but the object has no Pixel Data "
                       "(7FE0,0010) to blank; review the object")
@@ -107,7 +109,7 @@ def blank_region(ds: Dataset, region: PixelRegion) -> int:
         raise _refuse("pixels-unsupported", "the image layout (Bits Allocated, Samples per Pixel, Rows, "
                       "Columns, Planar Configuration) is not one deid can blank (8/16/32 bits, 1 or 3 "
                       "samples); review the object", "(0028,0100)")
-    if getattr(elem, "is_raw", False):
+    if isinstance(elem, RawDataElement):
         data, little, implicit = elem.value, elem.is_little_endian, elem.is_implicit_VR
     else:
         data, little, implicit = elem.value, syntax.is_little_endian, syntax.is_implicit_VR
@@ -140,6 +142,6 @@ def blank_region(ds: Dataset, region: PixelRegion) -> int:
     for sample in range(samples):
         view[:, blanked, sample] = fill[sample % len(fill)]
     new = bytes(buffer)
-    ds._dict[PIXEL_DATA] = RawDataElement(
+    ds._dict[BaseTag(PIXEL_DATA)] = RawDataElement(
         BaseTag(PIXEL_DATA), vr, len(new), new, 0, implicit, little, True, False)
     return int(blanked.sum())

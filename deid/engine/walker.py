@@ -7,7 +7,8 @@ without being decoded or re-encoded; Pixel Data in particular is never decoded.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.tag import BaseTag
@@ -167,9 +168,12 @@ class Walker:
             upper = vr in ("CS", "AE")
             label = self.labels.get(tag)
             if label is not None:
-                return [self._labelled(label, v, length, upper,
-                                       lambda n, v=v: self.identity.hashed(format_tag(tag), v, n, upper=upper))
-                        for v in old]
+                domain = format_tag(tag)
+
+                def hashed(value: str) -> Callable[[int], str]:
+                    return lambda n: self.identity.hashed(domain, value, n, upper=upper)
+
+                return [self._labelled(label, v, length, upper, hashed(v)) for v in old]
             return [self.identity.hashed(format_tag(tag), v, length, upper=upper) for v in old]
         if action == "case_number":
             if not old:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydicom import uid as uids
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import Verification, _STORAGE_CLASSES
+from pynetdicom.sop_class import _STORAGE_CLASSES, Verification
 
 from deid import logs
 from deid.settings import AllowedCaller, ServeSettings, TlsFiles
@@ -30,11 +30,24 @@ STATUS_CANNOT_UNDERSTAND = 0xC210
 # syntax.  pynetdicom picks the first syntax of this list that a context proposes: compressed ones
 # come first, so a sender offering its object's own compressed syntax gets it (no conversion).
 TRANSFER_SYNTAXES = [
-    uids.JPEGBaseline8Bit, uids.JPEGExtended12Bit, uids.JPEGLossless, uids.JPEGLosslessSV1,
-    uids.JPEGLSLossless, uids.JPEGLSNearLossless, uids.JPEG2000Lossless, uids.JPEG2000,
-    uids.JPEG2000MCLossless, uids.JPEG2000MC, uids.HTJ2KLossless, uids.HTJ2KLosslessRPCL, uids.HTJ2K,
-    uids.RLELossless, uids.DeflatedExplicitVRLittleEndian,
-    uids.ExplicitVRLittleEndian, uids.ImplicitVRLittleEndian, uids.ExplicitVRBigEndian,
+    uids.JPEGBaseline8Bit,
+    uids.JPEGExtended12Bit,
+    uids.JPEGLossless,
+    uids.JPEGLosslessSV1,
+    uids.JPEGLSLossless,
+    uids.JPEGLSNearLossless,
+    uids.JPEG2000Lossless,
+    uids.JPEG2000,
+    uids.JPEG2000MCLossless,
+    uids.JPEG2000MC,
+    uids.HTJ2KLossless,
+    uids.HTJ2KLosslessRPCL,
+    uids.HTJ2K,
+    uids.RLELossless,
+    uids.DeflatedExplicitVRLittleEndian,
+    uids.ExplicitVRLittleEndian,
+    uids.ImplicitVRLittleEndian,
+    uids.ExplicitVRBigEndian,
 ]
 
 
@@ -61,9 +74,11 @@ def _handle_requested(event: Any, allow: tuple[AllowedCaller, ...]) -> None:
     title = assoc.requestor.primitive.calling_ae_title
     host = str(assoc.requestor.address)
     if not caller_allowed(allow, title, host):
-        logs.get_logger("deid.intake").warning("association rejected", aet=title.strip(), code="calling-aet-not-allowed")
+        logs.get_logger("deid.intake").warning(
+            "association rejected", aet=title.strip(), code="calling-aet-not-allowed"
+        )
         assoc.acse.send_reject(0x01, 0x01, 0x03)
-        assoc.kill()  # as pynetdicom does after its own rejections: lets the reject PDU go out first
+        assoc.kill()  # as pynetdicom does after its own rejections: the reject PDU goes out
 
 
 def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
@@ -76,11 +91,14 @@ def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
         spool.put(data)
     except SpoolError as exc:
         counters["refused"] = counters.get("refused", 0) + 1
-        logs.get_logger("deid.intake").error("object refused: spool unavailable", code="out-of-resources",
-                                             error_type=str(exc))
+        logs.get_logger("deid.intake").error(
+            "object refused: spool unavailable", code="out-of-resources", error_type=str(exc)
+        )
         return STATUS_OUT_OF_RESOURCES
     except Exception:  # anything else: never answer success for an object not durable
-        logs.get_logger("deid.intake").exception("object refused: spool error", code="out-of-resources")
+        logs.get_logger("deid.intake").exception(
+            "object refused: spool error", code="out-of-resources"
+        )
         return STATUS_OUT_OF_RESOURCES
     return STATUS_SUCCESS
 
@@ -118,8 +136,12 @@ class Receiver:
             (evt.EVT_C_ECHO, _handle_echo),
         ]
         context = server_ssl_context(self.settings.tls) if self.settings.tls else None
-        self.server = self.ae.start_server((self.settings.host, self.settings.port), block=False,
-                                           ssl_context=context, evt_handlers=handlers)
+        self.server = self.ae.start_server(
+            (self.settings.host, self.settings.port),
+            block=False,
+            ssl_context=context,
+            evt_handlers=handlers,
+        )
         return int(self.server.server_address[1])
 
     def stop_accepting(self) -> None:

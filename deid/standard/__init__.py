@@ -29,6 +29,7 @@ from deid.standard.iod_types import (
     iod_for_sop_class,
     iod_modules,
     module_attribute_rows,
+    module_recursion_points,
     required_level,
     sop_class_uids,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "method_code",
     "method_codes",
     "module_attribute_rows",
+    "module_recursion_points",
     "private_row",
     "required_level",
     "row_for_tag",

@@ -167,3 +167,9 @@ def iod_modules(sop_class_uid: str) -> tuple[tuple[str, str, str], ...]:
 def module_attribute_rows(module: str) -> tuple[tuple[Path, int, str], ...]:
     """``(path, tag, type)`` of a dicom3tools module ('GeneralEquipment', ...); KeyError if not."""
     return _model()[1][module]
+
+
+def module_recursion_points(module: str) -> tuple[Path, ...]:
+    """The SR content-tree recursion points P of a module (``()`` when it has none): a content
+    item at P + (0040,A730) x k + rest has the attributes of P + rest."""
+    return _model()[2].get(module, ())

@@ -12,6 +12,7 @@ from deid.synthetic.ct import four_phase_ct
 from deid.synthetic.identity import SyntheticPatient, make_patient
 from deid.synthetic.pet import pet_series
 from deid.synthetic.rtss import rtss
+from deid.synthetic.sr import landmark_sr
 from deid.synthetic.seg import segmentation
 
 
@@ -55,11 +56,13 @@ def write_sample_study(
     size: int = 64,
     seg: bool = False,
     pet: bool = False,
+    sr: bool = False,
 ) -> list[Path]:
     """Write a four-phase CT and an RTSS on the ``'P'`` phase under a PHI-named sub folder.
 
     ``seg`` adds a SEG over the ``'P'`` phase (``SEG_P.dcm``); ``pet`` a PET series on the
-    ``'N'`` phase's frame (``PT_001.dcm``, ...; half the CT matrix).
+    ``'N'`` phase's frame (``PT_001.dcm``, ...; half the CT matrix); ``sr`` a Comprehensive 3D
+    SR of the 15 landmarks on the ``'P'`` phase (``SR_P.dcm``).
     """
     patient = patient or make_patient(0)
     target = Path(folder) / study_folder_name(patient)
@@ -76,4 +79,6 @@ def write_sample_study(
             patient, slices=slices, size=max(8, size // 2), ct_series_uid=patient.series_uid("N")
         )
         paths += write_datasets(images, target, [f"PT_{i + 1:03d}.dcm" for i in range(slices)])
+    if sr:
+        paths += write_datasets([landmark_sr(patient, phases["P"])], target, ["SR_P.dcm"])
     return paths

@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from pydicom.dataset import Dataset
 
@@ -29,7 +29,7 @@ def tumour_box(image: Dataset) -> tuple[int, int, int, int]:
     cx, cy, _ = TUMOUR_CENTRE_MM
 
     def pixel(value: float, origin: float) -> int:
-        return int(round((value - origin) / spacing))
+        return round((value - origin) / spacing)
 
     r = TUMOUR_RADIUS_MM
     return pixel(cx - r, x0), pixel(cy - r, y0), pixel(cx + r, x0), pixel(cy + r, y0)
@@ -135,7 +135,7 @@ def odd_sidecars(folder: str | Path, image: Dataset, patient: SyntheticPatient) 
         # neither its name nor <filename> is a UID: it cannot follow its image
         f"{patient.patient_id}_slice2.xml": (
             good_voc.replace(f"<filename>{uid}</filename>", "<filename>slice2.dcm</filename>"),
-            "sidecar-bad-value"),
+            "sidecar-no-image-reference"),
         # a landmark list with a patient_name column, one as JSON with the operator
         "landmarks_named.csv": (landmark_csv([image], patient, extra=True), "sidecar-unknown-field"),
         "landmarks_operator.json": (landmark_json([image], patient, extra=True), "sidecar-unknown-field"),

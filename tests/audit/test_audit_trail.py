@@ -162,3 +162,29 @@ def test_a_line_cut_by_a_crash_is_ended_before_the_next(tmp_path: Path) -> None:
     log.close()
     assert path.read_bytes().splitlines()[-1] == b'{"next": 2}'
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_threads_recording_at_once_give_whole_lines_and_one_map(tmp_path: Path, outcomes, vghtpe, key) -> None:
+    """The service records from several threads into one trail."""
+    import dataclasses
+    import threading
+
+    done, _ = outcomes
+    written = next(o for o in done if o.status == "written")
+    records = tmp_path / "records"
+    trail = AuditTrail(records, key=key, profile=vghtpe, run_id="t", source="serve")
+
+    def work(worker: int) -> None:
+        for i in range(50):
+            trail.record(dataclasses.replace(written, sop_uid=f"2.25.{worker}{i:03d}"))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(1, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    trail.close()
+    assert len(_lines(records)) == 200
+    assert len(list((records / "reid").iterdir())) == 1
+    contents = read_map(records, key)
+    assert (len(contents.entries), contents.damaged_lines) == (200, 0)

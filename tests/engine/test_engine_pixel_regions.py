@@ -154,3 +154,27 @@ def test_the_icon_goes_with_the_text_even_without_the_standard_table(tmp_path: P
     assert "IconImageSequence" in source
     ds, _ = release(source, load_profile(path), key)
     assert "IconImageSequence" not in ds and ds.BurnedInAnnotation == "NO"
+
+
+@pytest.mark.parametrize(("photometric", "samples", "bits", "signed", "fill"), [
+    ("MONOCHROME2", 1, 12, False, [0]),
+    ("MONOCHROME2", 1, 12, True, [-2048]),
+    ("MONOCHROME1", 1, 8, False, [255]),
+    ("MONOCHROME1", 1, 16, True, [32767]),
+    ("RGB", 3, 8, False, [0, 0, 0]),
+    ("YBR_FULL", 3, 8, False, [0, 128, 128]),
+    ("PALETTE COLOR", 1, 8, False, [0]),
+])
+def test_blanked_pixels_are_black_for_the_photometric_interpretation(photometric: str, samples: int, bits: int,
+                                                                      signed: bool, fill: list[int]) -> None:
+    from deid.engine.pixels import _fill
+
+    assert _fill(photometric, samples, bits, signed) == fill
+
+
+def test_a_subsampled_colour_layout_is_not_blanked_but_quarantined(sc_profile: Profile, key) -> None:
+    source = fused_pet_ct_screenshot(size=SIZE)
+    source.PhotometricInterpretation = "YBR_FULL_422"
+    with pytest.raises(ObjectError) as caught:
+        release(source, sc_profile, key)
+    assert caught.value.code == "pixels-unsupported" and caught.value.path == "(0028,0004)"

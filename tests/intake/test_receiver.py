@@ -16,11 +16,22 @@ from deid.synthetic.certificates import write_tls_material
 from deid.synthetic.oddities import ct_rle
 
 
-def _receiver(tmp_path: Path, *allow: str, min_free_bytes: int = 0, **flags: object) -> tuple[Receiver, Spool]:
-    settings = load_settings(None, environ={}, flags={
-        "host": "127.0.0.1", "port": free_port(), "allow": list(allow or [SENDER]),
-        "destinations": ["DEST@127.0.0.1:1"], "key_file": str(tmp_path / "k"), "data": str(tmp_path / "data"),
-        **flags})
+def _receiver(
+    tmp_path: Path, *allow: str, min_free_bytes: int = 0, **flags: object
+) -> tuple[Receiver, Spool]:
+    settings = load_settings(
+        None,
+        environ={},
+        flags={
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "allow": list(allow or [SENDER]),
+            "destinations": ["DEST@127.0.0.1:1"],
+            "key_file": str(tmp_path / "k"),
+            "data": str(tmp_path / "data"),
+            **flags,
+        },
+    )
     spool = Spool(settings.spool, min_free_bytes=min_free_bytes)
     receiver = Receiver(settings, spool)
     receiver.start()
@@ -44,7 +55,9 @@ def test_echo_and_store_put_every_object_on_the_spool(tmp_path: Path, files: lis
         assert all(data.startswith(b"DICM") for data in spooled)
         # the body arrives byte for byte (only the file meta is rebuilt from the association)
         bodies = {p.read_bytes()[-2000:] for p in files}
-        assert {p.read_bytes()[-2000:] for p in (tmp_path / "data/spool/incoming").iterdir()} == bodies
+        assert {
+            p.read_bytes()[-2000:] for p in (tmp_path / "data/spool/incoming").iterdir()
+        } == bodies
     finally:
         receiver.abort_all()
 
@@ -64,7 +77,9 @@ def test_unknown_calling_ae_title_or_host_is_rejected(tmp_path: Path, files: lis
     assert caller_allowed([AllowedCaller("A", None)], "A   ", "1.2.3.4")
 
 
-def test_spool_failure_answers_out_of_resources_never_success(tmp_path: Path, files: list[Path]) -> None:
+def test_spool_failure_answers_out_of_resources_never_success(
+    tmp_path: Path, files: list[Path]
+) -> None:
     receiver, spool = _receiver(tmp_path, min_free_bytes=1 << 60)  # "disk full"
     try:
         result = storescu(receiver.settings.port, files[:1], "-v", check=False)
@@ -79,11 +94,15 @@ def test_compressed_object_is_accepted_in_its_own_syntax(tmp_path: Path) -> None
     path = ct_rle(tmp_path / "in")
     receiver, spool = _receiver(tmp_path)
     try:
-        storescu(receiver.settings.port, [path], "-xr")  # storescu proposes RLE (the file's own syntax)
+        storescu(
+            receiver.settings.port, [path], "-xr"
+        )  # storescu proposes RLE (the file's own syntax)
         (spooled,) = list((tmp_path / "data/spool/incoming").iterdir())
         from pydicom import dcmread
 
-        assert dcmread(spooled).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"  # RLE, not decoded
+        assert (
+            dcmread(spooled).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
+        )  # RLE, not decoded
         assert dcmread(spooled).PixelData == dcmread(path).PixelData
     finally:
         receiver.abort_all()
@@ -91,8 +110,10 @@ def test_compressed_object_is_accepted_in_its_own_syntax(tmp_path: Path) -> None
 
 def test_tls_with_client_certificates(tmp_path: Path, files: list[Path]) -> None:
     tls = write_tls_material(tmp_path / "tls")
-    receiver, spool = _receiver(tmp_path, **{"tls.cert": str(tls.server_cert), "tls.key": str(tls.server_key),
-                                             "tls.ca": str(tls.ca)})
+    receiver, spool = _receiver(
+        tmp_path,
+        **{"tls.cert": str(tls.server_cert), "tls.key": str(tls.server_key), "tls.ca": str(tls.ca)},
+    )
     try:
         port = receiver.settings.port
         with_client = ["+tls", str(tls.client_key), str(tls.client_cert), "+cf", str(tls.ca)]
@@ -102,5 +123,22 @@ def test_tls_with_client_certificates(tmp_path: Path, files: list[Path]) -> None
         assert echoscu(port).returncode != 0  # plain TCP refused
         anonymous = ["+tla", "+cf", str(tls.ca)]  # no client certificate
         assert echoscu(port, *anonymous).returncode != 0
+    finally:
+        receiver.abort_all()
+
+
+def test_associations_beyond_the_maximum_are_rejected(tmp_path: Path) -> None:
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    receiver, _spool = _receiver(tmp_path, max_associations=1)
+    try:
+        client = AE(ae_title=SENDER)
+        client.add_requested_context(Verification)
+        held = client.associate("127.0.0.1", receiver.settings.port, ae_title="DEID")
+        assert held.is_established
+        assert echoscu(receiver.settings.port).returncode != 0  # a second one at once: rejected
+        held.release()
+        assert echoscu(receiver.settings.port).returncode == 0
     finally:
         receiver.abort_all()

@@ -1,4 +1,4 @@
-"""A user runs `deid run` over PHI-laden studies and odd files: the records folder (outside the
+"""A user runs `deid run --workers 2` over PHI-laden studies and odd files: the records folder (outside the
 output) gets one audit line per object, none holding a planted value; a re-run adds skip lines."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from support import deid, phi_found, run_args
 
+from deid.audit.reid import read_map
 from deid.synthetic import make_patient, oddities, write_sample_study
 
 PATIENTS = (make_patient(0), make_patient(1))
@@ -27,7 +28,7 @@ def release(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> tuple[P
     oddities.ct_bad_date(odd, PATIENTS[1])
     oddities.ct_deep_sequences(odd, PATIENTS[1])
     out, records = base / "out", base / "records"
-    result = deid(*run_args(source, out, key_file, "--records", records))
+    result = deid(*run_args(source, out, key_file, "--records", records, "--workers", 2))
     assert result.returncode == 3, result.stderr  # some quarantined
     summary = json.loads((records / "summary.json").read_text())
     return out, records, summary, str(source)
@@ -66,6 +67,14 @@ def test_no_line_holds_a_planted_value(release) -> None:
                 for date in (patient.birth_date, *patient.date_values()):
                     assert date not in line, f"{path.name} line {number}"
             assert source not in line
+
+
+def test_the_map_holds_each_released_object_once(release, key) -> None:
+    _, records, summary, _ = release
+    entries = read_map(records, key).entries
+    assert len(entries) == summary["written"]
+    by_id = {entry["original"]["patient_id"] for entry in entries}
+    assert by_id == {patient.patient_id for patient in PATIENTS}
 
 
 def test_records_are_outside_the_output_and_owner_only(release) -> None:

@@ -1,5 +1,5 @@
-"""A user runs `deid demo`: the sample patient's SEG is released with its CT, highdicom reads it,
-and nothing it references dangles."""
+"""A user runs `deid demo`: the sample patient's SEG and landmark SR are released with its CT,
+highdicom reads them, and nothing they reference dangles."""
 
 from __future__ import annotations
 
@@ -18,8 +18,12 @@ def test_the_demo_releases_the_seg_with_its_images(tmp_path: Path) -> None:
     out = tmp_path / "demo" / "output"
     headers = released_headers(out)
     (seg_uid,) = [uid for uid, ds in headers.items() if ds.Modality == "SEG"]
-    assert {ds.Modality for ds in headers.values()} == {"CT", "RTSTRUCT", "SEG"}
+    assert {ds.Modality for ds in headers.values()} == {"CT", "RTSTRUCT", "SEG", "SR"}
     assert unresolved_references(headers) == []
     (path,) = [p for p in out.rglob("*.dcm") if p.stem == seg_uid]
     seg = hd.seg.segread(path)
     assert {sop for _study, _series, sop in seg.get_source_image_uids()} <= set(headers)
+    (sr_uid,) = [uid for uid, ds in headers.items() if ds.Modality == "SR"]
+    (path,) = [p for p in out.rglob("*.dcm") if p.stem == sr_uid]
+    groups = hd.sr.srread(path).content.get_planar_roi_measurement_groups()
+    assert len(groups) == 30  # 15 landmarks, as SCOORD and SCOORD3D

@@ -100,3 +100,17 @@ def test_nothing_of_the_patient_in_the_annotations_or_their_names(scene) -> None
 
 def test_separate_runs_give_the_same_annotations_and_images(scene) -> None:
     assert tree(scene["root"] / "apart") == tree(scene["root"] / "out")
+
+
+def test_a_rerun_skips_the_annotations_and_a_second_annotation_of_one_image_is_not_lost(scene, key_file) -> None:
+    root, patient = scene["root"], scene["patient"]
+    again = deid(*run_args([root / "images", root / "annotations"], root / "out", key_file,
+                           "--profile", "lung-pet-ct-dx"))
+    assert again.returncode == 0 and "8 skipped" in again.stdout, again.stdout
+    before = tree(root / "out")
+    second = write_voc(root / "second-reader", scene["annotated"][0], patient, label="A")
+    result = deid(*run_args(root / "second-reader", root / "out", key_file, "--profile", "lung-pet-ct-dx"))
+    assert result.returncode == 3 and "sidecar-name-collision 1" in result.stdout
+    assert tree(root / "out") == before  # the first reader's boxes are still there
+    kept = [p for p in (root / "out-quarantine").rglob("original.xml") if p.read_bytes() == second.read_bytes()]
+    assert len(kept) == 1

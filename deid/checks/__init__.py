@@ -1,0 +1,1 @@
+"""Checks before release: the in-process IOD check and the optional dciodvfy gate."""

@@ -1,0 +1,86 @@
+"""The check before write: what de-identification broke is quarantined; what the input already
+had is counted and let through.
+
+The IOD check runs on the de-identified dataset; only when it finds problems is the original read
+again and checked the same way, and problems are matched by kind and element path without item
+numbers (content items may have been removed). With the profile's ``release_check.dciodvfy``,
+dciodvfy also runs on the original and the encoded output.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+
+from deid.checks import dciodvfy
+from deid.checks.iod import Problem, iod_problems
+from deid.errors import ObjectError
+from deid.io.reader import read_object
+from deid.profile.model import Profile
+
+
+@dataclass
+class CheckReport:
+    """What the release check found that the input already had (let through)."""
+
+    preexisting: list[Problem] = field(default_factory=list)  # the in-process IOD check's
+    dciodvfy_preexisting: int = 0  # dciodvfy error lines the input had too (gate on)
+
+    @property
+    def count(self) -> int:
+        return len(self.preexisting) + self.dciodvfy_preexisting
+
+
+def check_iod(original: bytes, released: Dataset, sop_class_uid: str) -> CheckReport:
+    """Raise ObjectError ``iod-check-failed`` naming the first problem de-identification added."""
+    after = iod_problems(released, sop_class_uid)
+    if not after:
+        return CheckReport()
+    try:
+        before = iod_problems(read_object(original), sop_class_uid)
+    except ObjectError:
+        before = []
+    remaining = Counter(p.key for p in before)
+    added: list[Problem] = []
+    kept: list[Problem] = []
+    for problem in after:
+        if remaining[problem.key] > 0:
+            remaining[problem.key] -= 1
+            kept.append(problem)
+        else:
+            added.append(problem)
+    if added:
+        first = added[0]
+        raise ObjectError(
+            "iod-check-failed",
+            f"de-identification left {len(added)} IOD problem(s) the input did not have; first: "
+            f"{first.kind}: fix the profile's rule for this attribute (or report it)",
+            stage="check", path=first.path,
+        )
+    return CheckReport(preexisting=kept)
+
+
+def check_dciodvfy(original: bytes, encoded: bytes) -> int:
+    """Raise ObjectError ``dciodvfy-new-error`` when dciodvfy finds an error the input did not have;
+    return how many errors the input had too."""
+    added, preexisting = dciodvfy.check(original, encoded)
+    if added:
+        what, path = dciodvfy.describe(added[0])
+        raise ObjectError(
+            "dciodvfy-new-error",
+            f"dciodvfy reports {len(added)} error(s) after de-identification that the input did not "
+            f"have; first: {what}: fix the profile's rule for it (or report it)",
+            stage="check", path=path,
+        )
+    return preexisting
+
+
+def release_check(profile: Profile, original: bytes, released: Dataset, sop_class_uid: str,
+                  encoded: bytes) -> CheckReport:
+    """Both checks, as the profile asks; returns what the input already had."""
+    report = check_iod(original, released, sop_class_uid)
+    if profile.dciodvfy_gate:
+        report.dciodvfy_preexisting = check_dciodvfy(original, encoded)
+    return report

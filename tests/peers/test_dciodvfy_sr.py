@@ -1,0 +1,92 @@
+"""dciodvfy (dicom3tools) before and after de-identification of the three SR classes, and the
+profile's dciodvfy gate. A missing tool skips locally and fails in CI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import peers
+import pytest
+from support import release
+
+from deid.checks import dciodvfy
+from deid.checks.release import check_dciodvfy
+from deid.errors import ObjectError
+from deid.pipeline import Pipeline
+from deid.profile.loader import load_profile
+from deid.synthetic import SR_CLASSES
+
+IOD_NAMES = {"enhanced": "EnhancedSR", "comprehensive": "ComprehensiveSR", "comprehensive3d": "Comprehensive3DSR"}
+
+
+@pytest.fixture(scope="module")
+def released(landmark_study, vghtpe, basic, key, tmp_path_factory) -> dict[tuple[str, str], tuple[Path, Path]]:
+    """(source, output) files of each SR class, de-identified with each shipped profile."""
+    folder = tmp_path_factory.mktemp("sr-peers")
+    pairs = {}
+    for profile in (vghtpe, basic):
+        for kind, data in landmark_study[1].items():
+            source, output = folder / f"{kind}.dcm", folder / f"{kind}.{profile.name}.dcm"
+            source.write_bytes(data)
+            output.write_bytes(release(data, profile, key)[1])
+            pairs[(profile.name, kind)] = (source, output)
+    return pairs
+
+
+@pytest.mark.parametrize("profile", ["vghtpe", "ps3.15-basic"])
+@pytest.mark.parametrize("kind", sorted(SR_CLASSES))
+def test_dciodvfy_finds_no_new_error_in_a_released_sr(released, profile: str, kind: str) -> None:
+    peers.require_tool("dciodvfy")
+    source, output = released[(profile, kind)]
+    assert IOD_NAMES[kind] in peers.dciodvfy_lines(output)  # it checked the SR class's own IOD
+    before, after = peers.dciodvfy_errors(source), peers.dciodvfy_errors(output)
+    print(f"dciodvfy errors {kind} ({profile}): before {len(before)}, after {len(after)}")
+    assert [line for line in after if line not in before] == []
+    assert after == []  # the builder's SRs are valid, and so are the releases
+
+
+def test_the_gate_lets_a_valid_release_through(tmp_path, landmark_study, key) -> None:
+    peers.require_tool("dciodvfy")
+    path = tmp_path / "gate.yaml"
+    path.write_text("name: gate\nextends: vghtpe\nrelease_check:\n  dciodvfy: true\n")
+    profile = load_profile(path)
+    assert profile.dciodvfy_gate
+    for kind, data in landmark_study[1].items():
+        outcome = Pipeline(profile, key, out=tmp_path / "out", quarantine=tmp_path / "q").process_bytes(data)
+        assert outcome.status == "written", (kind, outcome.reason)
+
+
+def test_the_gate_quarantines_an_error_de_identification_added(tmp_path, landmark_study, key) -> None:
+    """A rule the in-process check cannot judge (an enumerated value) is caught by dciodvfy."""
+    peers.require_tool("dciodvfy")
+    path = tmp_path / "gate.yaml"
+    path.write_text("name: gate\nextends: vghtpe\nrelease_check:\n  dciodvfy: true\n"
+                    "rules:\n  PatientSex: {action: replace, value: X}\n")
+    outcome = Pipeline(load_profile(path), key, out=tmp_path / "out",
+                       quarantine=tmp_path / "q").process_bytes(landmark_study[1]["comprehensive"])
+    assert outcome.status == "quarantined"
+    assert outcome.reason["code"] == "dciodvfy-new-error" and outcome.reason["stage"] == "check"
+    assert "enumerated" in outcome.reason["message"] and "<X>" not in outcome.reason["message"]
+    assert outcome.reason["path"] == "(0010,0040)"
+
+
+def test_check_dciodvfy_counts_what_the_input_had(released) -> None:
+    peers.require_tool("dciodvfy")
+    source, output = released[("vghtpe", "comprehensive")]
+    assert check_dciodvfy(source.read_bytes(), output.read_bytes()) == 0
+
+
+def test_without_dciodvfy_the_gate_fails_closed(tmp_path, monkeypatch, landmark_study, key) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH on which dciodvfy is not found
+    assert dciodvfy.available() is None
+    with pytest.raises(ObjectError) as caught:
+        check_dciodvfy(b"", b"")
+    assert caught.value.code == "dciodvfy-not-available"
+    path = tmp_path / "gate.yaml"
+    path.write_text("name: gate\nextends: vghtpe\nrelease_check:\n  dciodvfy: true\n")
+    outcome = Pipeline(load_profile(path), key, out=tmp_path / "out",
+                       quarantine=tmp_path / "q").process_bytes(landmark_study[1]["enhanced"])
+    assert outcome.status == "quarantined" and outcome.reason["code"] == "dciodvfy-not-available"
+    assert "dicom3tools" in outcome.reason["message"]
+    assert os.environ["PATH"] == str(tmp_path)
