@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from functools import cache
+from typing import Any
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import UID_dictionary
 
@@ -29,6 +32,8 @@ _FRAME_OF_REFERENCE_UIDS = (0x00200052, 0x30060024, 0x300600C2)  # FoR UID, Refe
 _UIDREF = 0x0040A124
 _DETACHED_STUDY = "1.2.840.10008.3.1.2.3.1"
 _STORAGE_ROOT = "1.2.840.10008.5.1.4.1.1."
+
+Where = tuple[tuple[int, int], ...]  # (sequence tag, item index) pairs from the top
 
 KINDS = ("instance", "series", "study", "frame_of_reference", "uidref")
 
@@ -55,50 +60,69 @@ def is_storage_class(uid: str) -> bool:
     return uid.startswith(_STORAGE_ROOT)
 
 
-def _text(ds: Dataset, tag: int) -> str:
-    elem = ds.get(tag)
-    if elem is None or elem.value is None:
+def _uid(ds: Dataset, tag: int) -> str:
+    """The first value of a UI element; raw bytes are ASCII, decoded directly (the element stays
+    raw, so it is still written back byte for byte)."""
+    elem: Any = ds._dict.get(tag)
+    if elem is None:
         return ""
-    value = elem.value
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        value = value[0] if len(value) else ""
-    return str(value).strip().rstrip("\x00")
+    if isinstance(elem, RawDataElement):
+        text = (elem.value or b"").decode("ascii", errors="replace")
+    else:
+        value = elem.value
+        if isinstance(value, (MultiValue, list, tuple)):
+            value = value[0] if len(value) else ""
+        text = "" if value is None else str(value)
+    return text.split("\\")[0].strip("\x00 ")
 
 
-def _walk(ds: Dataset, prefix: str, nested: bool) -> Iterator[Reference]:
-    here = prefix
+def level_references(ds: Dataset, where: Where) -> Iterator[Reference]:
+    """The references held by ``ds`` itself (not its sequences); ``where`` is its position as
+    (sequence tag, item index) pairs from the top, empty for the object itself."""
+    prefix = "".join(f"{format_tag(t)}[{i}]." for t, i in where)
+    nested = bool(where)
     if nested:
-        instance = _text(ds, _REFERENCED_SOP_INSTANCE)
+        instance = _uid(ds, _REFERENCED_SOP_INSTANCE)
         if instance:
-            sop_class = _text(ds, _REFERENCED_SOP_CLASS)
-            path = here + format_tag(_REFERENCED_SOP_INSTANCE)
+            sop_class = _uid(ds, _REFERENCED_SOP_CLASS)
+            path = prefix + format_tag(_REFERENCED_SOP_INSTANCE)
             if sop_class == _DETACHED_STUDY:
                 yield Reference("study", instance, "", path)
             elif not sop_class or is_storage_class(sop_class):
                 yield Reference("instance", instance, sop_class, path)
         for tag, kind in ((_SERIES_UID, "series"), (_STUDY_UID, "study")):
-            value = _text(ds, tag)
+            value = _uid(ds, tag)
             if value:
-                yield Reference(kind, value, "", here + format_tag(tag))
-        uidref = _text(ds, _UIDREF)
+                yield Reference(kind, value, "", prefix + format_tag(tag))
+        uidref = _uid(ds, _UIDREF)
         if uidref:
-            yield Reference("uidref", uidref, "", here + format_tag(_UIDREF))
+            yield Reference("uidref", uidref, "", prefix + format_tag(_UIDREF))
     for tag in _FRAME_OF_REFERENCE_UIDS:
         if tag == 0x00200052 and not nested:
             continue  # the object's own Frame of Reference, not a reference
-        value = _text(ds, tag)
+        value = _uid(ds, tag)
         if value:
-            yield Reference("frame_of_reference", value, "", here + format_tag(tag))
+            yield Reference("frame_of_reference", value, "", prefix + format_tag(tag))
+
+
+def _walk(ds: Dataset, where: Where) -> Iterator[Reference]:
+    yield from level_references(ds, where)
     for elem in ds:
         if elem.VR != "SQ" or not isinstance(elem.value, Sequence):
             continue
         for index, item in enumerate(elem.value):
-            yield from _walk(item, f"{here}{format_tag(elem.tag)}[{index}].", True)
+            yield from _walk(item, where + ((elem.tag, index),))
+
+
+def walked_references(items: Iterable[tuple[Dataset, Where]]) -> list[Reference]:
+    """The same references as :func:`references`, from datasets already visited in dataset order
+    with their positions (the walker's list), without walking the object again."""
+    return [ref for ds, where in items for ref in level_references(ds, where)]
 
 
 def references(ds: Dataset) -> list[Reference]:
     """Every reference in ``ds`` at any depth, in dataset order (duplicates kept: each path once)."""
-    return list(_walk(ds, "", False))
+    return list(_walk(ds, ()))
 
 
 def dangling(refs: Iterable[Reference], released: Mapping[str, str]) -> list[Reference]:

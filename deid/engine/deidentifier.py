@@ -11,11 +11,12 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from deid import __version__, standard
+from deid.audit.references import walked_references
 from deid.engine.compiler import compile_rules
 from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity, Originals
 from deid.engine.pixels import blank_region, describe_object, matching_region
-from deid.engine.review import IdentityTokens, peek, walked_references
+from deid.engine.review import IdentityTokens, peek
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
 from deid.errors import ObjectError

@@ -23,8 +23,6 @@ from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from deid.audit.references import Reference, is_storage_class
-from deid.profile.tags import format_tag
 
 _KEPT_TEXT_KEYWORDS = (
     # study, series, image, procedure
@@ -166,58 +164,3 @@ def _texts(value: Any) -> list[str]:
     values = value if isinstance(value, (MultiValue, list, tuple)) else [value]
     texts = (str(v).strip() for v in values if v is not None)
     return [t for t in texts if t]
-
-
-# -- references, read from the datasets the walker visited (only a fixed handful of UI elements) --
-_REFERENCED_SOP_CLASS = 0x00081150
-_REFERENCED_SOP_INSTANCE = 0x00081155
-_NESTED_UIDS = ((0x0020000E, "series"), (0x0020000D, "study"))
-_UIDREF = 0x0040A124
-_FRAME_OF_REFERENCE_UIDS = (0x00200052, 0x30060024, 0x300600C2)
-_DETACHED_STUDY = "1.2.840.10008.3.1.2.3.1"
-
-
-def walked_references(items: list[tuple[Dataset, tuple[tuple[int, int], ...]]]) -> list[Reference]:
-    """The references of a de-identified object, as ``deid.audit.references.references`` finds them
-    (same kinds, order and paths), from the datasets the walker visited in order: only the few
-    reference elements are decoded, not the whole object."""
-    found: list[Reference] = []
-    for ds, where in items:
-        prefix = "".join(f"{format_tag(t)}[{i}]." for t, i in where)
-        nested = bool(where)
-        if nested:
-            instance = _uid(ds, _REFERENCED_SOP_INSTANCE)
-            if instance:
-                sop_class = _uid(ds, _REFERENCED_SOP_CLASS)
-                path = prefix + format_tag(_REFERENCED_SOP_INSTANCE)
-                if sop_class == _DETACHED_STUDY:
-                    found.append(Reference("study", instance, "", path))
-                elif not sop_class or is_storage_class(sop_class):
-                    found.append(Reference("instance", instance, sop_class, path))
-            for tag, kind in _NESTED_UIDS:
-                value = _uid(ds, tag)
-                if value:
-                    found.append(Reference(kind, value, "", prefix + format_tag(tag)))
-            uidref = _uid(ds, _UIDREF)
-            if uidref:
-                found.append(Reference("uidref", uidref, "", prefix + format_tag(_UIDREF)))
-        for tag in _FRAME_OF_REFERENCE_UIDS:
-            if tag == 0x00200052 and not nested:
-                continue  # the object's own Frame of Reference, not a reference
-            value = _uid(ds, tag)
-            if value:
-                found.append(Reference("frame_of_reference", value, "", prefix + format_tag(tag)))
-    return found
-
-
-def _uid(ds: Dataset, tag: int) -> str:
-    """The first value of a UI element (raw bytes are ASCII: decoded directly, as the walker does)."""
-    elem: Any = ds._dict.get(tag)
-    if elem is None:
-        return ""
-    if isinstance(elem, RawDataElement):
-        text = (elem.value or b"").decode("ascii", errors="replace")
-    else:
-        values = _texts(elem.value)
-        text = values[0] if values else ""
-    return text.split("\\")[0].strip("\x00 ")
