@@ -69,16 +69,26 @@ def server_ssl_context(tls: TlsFiles) -> ssl.SSLContext:
 
 
 def _handle_requested(event: Any, allow: tuple[AllowedCaller, ...]) -> None:
-    """Reject an association whose calling AE title (and host) is not allowed (0x01, 0x01, 0x03)."""
+    """Reject an association whose calling AE title (and host) is not allowed (0x01, 0x01, 0x03).
+
+    pynetdicom accepts the association when a handler raises, so this fails closed: the reject
+    goes out first, and any error while deciding is a reject too."""
     assoc = event.assoc
-    title = assoc.requestor.primitive.calling_ae_title
-    host = str(assoc.requestor.address)
-    if not caller_allowed(allow, title, host):
+    try:
+        title = assoc.requestor.primitive.calling_ae_title
+        allowed = caller_allowed(allow, title, str(assoc.requestor.address))
+    except Exception:
+        title, allowed = "", False
+    if allowed:
+        return
+    assoc.acse.send_reject(0x01, 0x01, 0x03)
+    assoc.kill()  # as pynetdicom does after its own rejections: the reject PDU goes out
+    try:
         logs.get_logger("deid.intake").warning(
-            "association rejected", aet=title.strip(), code="calling-aet-not-allowed"
+            "association rejected", aet=str(title).strip(), code="calling-aet-not-allowed"
         )
-        assoc.acse.send_reject(0x01, 0x01, 0x03)
-        assoc.kill()  # as pynetdicom does after its own rejections: the reject PDU goes out
+    except Exception:  # a broken log stream must not change the answer, which is already sent
+        pass
 
 
 def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
