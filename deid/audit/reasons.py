@@ -91,6 +91,28 @@ REASONS: dict[str, tuple[str, str]] = {
         ("Check the destination's configuration (SOP classes, AE titles), then send the object "
          "again."),
     ),
+    "iod-check-failed": (
+        ("De-identification left an IOD problem (a missing or empty required attribute) the input "
+         "did not have."),
+        ("Fix the profile's rule for the attribute at the element path in reason.json, or report "
+         "it."),
+    ),
+    "dciodvfy-new-error": (
+        "dciodvfy reports an error after de-identification that the input did not have.",
+        "Fix the profile's rule for the attribute named in reason.json, or report it.",
+    ),
+    "dciodvfy-failed": (
+        "dciodvfy could not check the object (it crashed or timed out).",
+        "Check the dicom3tools installation, then re-run.",
+    ),
+    "dciodvfy-not-available": (
+        "The profile turns on the dciodvfy release check but dciodvfy is not installed.",
+        "Install dicom3tools (apt-get install dicom3tools), or turn the check off; then re-run.",
+    ),
+    "worker-crashed": (
+        "A worker process died several times while de-identifying this object.",
+        "Report it to the deid maintainers with the quarantined file.",
+    ),
     "internal-error": (
         "An unexpected error in deid (a bug).",
         "Report it to the deid maintainers with the reason.json (it holds no values).",
