@@ -86,6 +86,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "An annotation file names no image by SOP Instance UID, so it cannot follow its image.",
         "Rename the file to its image's SOP Instance UID and re-run.",
     ),
+    "sidecar-name-collision": (
+        "Another annotation file for the same image was already released under the same name.",
+        "Merge the two annotation files, or release this one into another output folder.",
+    ),
     "forward-rejected": (
         "A destination refused the object for good (a DIMSE failure status).",
         ("Check the destination's configuration (SOP classes, AE titles), then send the object "
