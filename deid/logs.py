@@ -30,6 +30,12 @@ def allow_list(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -
     return event_dict
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """A logger writing to ``sys.stderr`` as it is at the call, not as it was at configuration
+    (a stream replaced since, e.g. closed by a test harness, must not break the caller)."""
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
     """Configure structlog for the process (CLI and workers call this once)."""
     if json is None:
@@ -44,7 +50,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 

@@ -31,6 +31,7 @@ DRAIN_SECONDS = 120.0  # SIGTERM: how long associations in progress may take to 
 LEASE_SECONDS = 3600.0
 RECORDS_SYNC_SECONDS = 0.5
 MAX_CRASHES = 3  # workers that may die on one object before it is quarantined
+RESTART_SECONDS = 2.0
 
 
 def _die_with_parent(parent: int) -> None:
@@ -88,20 +89,19 @@ class Worker:
         self.forwarder = Forwarder(
             [d for _, d in self.destinations], timeout=settings.forward_timeout
         )
-        self.down_until: dict[
-            str, float
-        ] = {}  # a destination that just failed is not tried again at once
+        # a destination that just failed is not tried again at once
+        self.down_until: dict[str, float] = {}
         self.records = _open_records(settings, profile, key, name)
         self._synced = 0.0
+        self._unsynced = False  # records written since the last flush
 
     def run(self, stop: Any) -> None:
         try:
             while not stop.is_set():
                 item = self.spool.claim(self.name, lease=LEASE_SECONDS)
                 if item is None:
-                    if self._synced and time.monotonic() - self._synced >= RECORDS_SYNC_SECONDS:
-                        self.records.flush()  # idle: make the last lines durable now
-                        self._synced = time.monotonic()
+                    if self._unsynced:
+                        self._sync_records(now=True)  # idle: make the last lines durable now
                     stop.wait(POLL_SECONDS)
                     continue
                 self.handle(item)
@@ -255,15 +255,16 @@ class Worker:
     # -- records (the audit trail) -------------------------------------------------------
     def _record(self, outcome: Any, event: str, *, destination: str | None = None) -> None:
         self.records.record(outcome, event=event, destination=destination)
+        self._unsynced = True
 
-    def _sync_records(self) -> None:
-        """Lines reach the OS as they are recorded (a killed process loses none); they are made
-        durable before an original is released, at most every RECORDS_SYNC_SECONDS (one fsync
-        for many)."""
-        now = time.monotonic()
-        if now - self._synced >= RECORDS_SYNC_SECONDS:
+    def _sync_records(self, *, now: bool = False) -> None:
+        """Lines reach the OS as they are recorded (a killed process loses none). They are fsync'd
+        in batches: before releasing an original once the last flush is RECORDS_SYNC_SECONDS old,
+        and when the worker goes idle; a power cut can lose at most that last half second."""
+        if self._unsynced and (now or time.monotonic() - self._synced >= RECORDS_SYNC_SECONDS):
             self.records.flush()
-            self._synced = now
+            self._synced = time.monotonic()
+            self._unsynced = False
 
 
 def _open_records(settings: ServeSettings, profile: Any, key: Any, name: str) -> Any:
@@ -403,13 +404,17 @@ class Node:
         )
         process.start()
         process.deid_name = name  # type: ignore[attr-defined]
+        process.deid_started = time.monotonic()  # type: ignore[attr-defined]
         self.workers[index] = process
 
     def _watch_workers(self) -> None:
-        """A worker that died is replaced; what it held goes back to the queue."""
+        """A worker that died is replaced; what it held goes back to the queue.  One that dies
+        at once is replaced no faster than every RESTART_SECONDS (no fork storm)."""
         assert self.spool is not None
         for index, process in list(self.workers.items()):
-            if not process.is_alive() and not self.stop_workers.is_set():
+            if process.is_alive() or self.stop_workers.is_set():
+                continue
+            if time.monotonic() - process.deid_started >= RESTART_SECONDS:
                 released = self.spool.release_worker(process.deid_name)
                 self.log.error(
                     "worker died; restarting it",

@@ -132,3 +132,25 @@ def test_the_shipped_example_configs_load() -> None:
     assert example.allow[1] == AllowedCaller("CT_SCANNER_1", "10.1.2.3")
     compose = load_settings(REPO / "deploy" / "compose" / "deid.yaml", environ={})
     assert [d.name for d in compose.destinations] == ["DOWNSTREAM@downstream:4242"]
+
+
+def test_destination_tls_and_server_tls_files(tmp_path: Path) -> None:
+    from deid.synthetic.certificates import write_tls_material
+
+    tls = write_tls_material(tmp_path / "tls")
+    config = tmp_path / "deid.yaml"
+    config.write_text(
+        f"data: d\nkey_file: k\nallow: [S]\n"
+        f"tls: {{cert: {tls.server_cert}, key: {tls.server_key}, ca: {tls.ca}}}\n"
+        f"destinations:\n  - {{ae_title: R, host: h, port: 1, tls: {{ca: tls/ca.pem}}}}\n"
+    )
+    settings = load_settings(config, environ={})
+    assert settings.tls is not None and settings.tls.ca == tls.ca
+    (destination,) = settings.destinations
+    assert destination.tls is not None and destination.tls.ca == tls.ca and destination.tls.cert is None
+    config.write_text(
+        "data: d\nkey_file: k\nallow: [S]\n"
+        "destinations:\n  - {ae_title: R, host: h, port: 1, tls: {cert: tls/client.pem}}\n"
+    )
+    with pytest.raises(UsageError, match=r"^destinations\[0\]\.tls: cert and key go together"):
+        load_settings(config, environ={})

@@ -87,7 +87,7 @@ REASONS: dict[str, tuple[str, str]] = {
         "Rename the file to its image's SOP Instance UID and re-run.",
     ),
     "sidecar-name-collision": (
-        "Another annotation file for the same image was already released under the same name.",
+        "Another side-car for the same image was already released under the same name.",
         "Merge the two annotation files, or release this one into another output folder.",
     ),
     "forward-rejected": (
@@ -96,26 +96,28 @@ REASONS: dict[str, tuple[str, str]] = {
          "again."),
     ),
     "iod-check-failed": (
-        ("De-identification left an IOD problem (a missing or empty required attribute) the input "
-         "did not have."),
+        ("De-identification left the object with an IOD problem its input did not have (a Type 1 "
+         "attribute empty, a Type 2 attribute missing, or a value that breaks its VR)."),
         ("Fix the profile's rule for the attribute at the element path in reason.json, or report "
          "it."),
     ),
     "dciodvfy-new-error": (
-        "dciodvfy reports an error after de-identification that the input did not have.",
+        ("The profile's dciodvfy gate found an error after de-identification that the input did "
+         "not have."),
         "Fix the profile's rule for the attribute named in reason.json, or report it.",
     ),
     "dciodvfy-failed": (
-        "dciodvfy could not check the object (it crashed or timed out).",
-        "Check the dicom3tools installation, then re-run.",
+        "dciodvfy could not check the object (it failed to run or timed out).",
+        "Check the dicom3tools installation, then re-run the object.",
     ),
     "dciodvfy-not-available": (
-        "The profile turns on the dciodvfy release check but dciodvfy is not installed.",
-        "Install dicom3tools (apt-get install dicom3tools), or turn the check off; then re-run.",
+        "The profile turns on the dciodvfy gate, but dciodvfy (dicom3tools) is not installed.",
+        "Install dicom3tools on the machine, or turn release_check.dciodvfy off, and re-run.",
     ),
     "worker-crashed": (
-        "A worker process died several times while de-identifying this object.",
-        "Report it to the deid maintainers with the quarantined file.",
+        "A worker process of the forwarding node died repeatedly while handling this object.",
+        ("Report it to the deid maintainers with the quarantined file; do not re-send it until "
+         "fixed."),
     ),
     "internal-error": (
         "An unexpected error in deid (a bug).",
