@@ -30,10 +30,12 @@ from deid.engine.uids import CLASS_UID_TAGS, is_well_known
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.engine.walker import element_path
 from deid.profile.model import Profile
+from deid.sidecar import SIDECAR_FOLDER
 
 #: finding code -> what it means (printed by ``deid verify --codes`` and in the README)
 CODES: dict[str, str] = {
-    "unreadable": "a file in the output that is not a readable DICOM Part 10 file",
+    "unreadable": "a file in the output that is not a readable DICOM Part 10 file (or, under annotations/, "
+                  "not UTF-8 text)",
     "file-meta-identity": "the file meta group holds an element deid never writes there (e.g. the sender's AE title)",
     "private-tag": "a private element, where the profile removes them",
     "identity-attribute": "an attribute the profile removes, empties or replaces still has its own value",
@@ -206,6 +208,17 @@ class Verifier:
         self.references: list[tuple[str, Reference]] = []  # (file, instance reference) of every file
 
     # -- one file --------------------------------------------------------------------------
+    def check_sidecar(self, path: Path, name: str) -> list[Finding]:
+        """A released annotation file (``annotations/``): text; with the map, no original value."""
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return [Finding(name, "", "unreadable")]
+        if self.originals is None:
+            return []
+        return [Finding(name, f"line {n}", "original-value") for n, line in enumerate(text.splitlines(), 1)
+                if self.originals.in_text(line)]
+
     def check_file(self, path: Path, name: str) -> list[Finding]:
         findings: list[Finding] = []
         try:
@@ -371,7 +384,8 @@ def verify(out: Path, profile: Profile | None, *, originals: Originals | None = 
     files = 0
     for path, name in output_files(Path(out)):
         files += 1
-        findings += verifier.check_file(path, name)
+        sidecar = Path(name).parts[0] == SIDECAR_FOLDER
+        findings += verifier.check_sidecar(path, name) if sidecar else verifier.check_file(path, name)
     findings += verifier.dangling()
     return Verification(files, findings, sorted(verifier.profiles_used))
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import structlog
 
 from deid.audit.reidentify import as_json, reidentify, render
 from deid.audit.trail import AuditTrail
@@ -57,7 +58,16 @@ def test_no_record_no_answer(records, key) -> None:
         reidentify(folder, key, patient_id=outcomes[0].patient_id)
 
 
-def test_a_folder_without_a_map_is_a_usage_error(tmp_path: Path, key_file: Path, capsys) -> None:
+@pytest.fixture
+def logging_restored():
+    """main() configures logging to this test's captured stderr, which pytest closes afterwards:
+    later tests that log would write to a closed file, so the previous configuration comes back."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+def test_a_folder_without_a_map_is_a_usage_error(tmp_path: Path, key_file: Path, capsys, logging_restored) -> None:
     (tmp_path / "records").mkdir()
     code = main(["reidentify", "--key-file", str(key_file), str(tmp_path / "records"), "--uid", "2.25.1"])
     assert code == 2

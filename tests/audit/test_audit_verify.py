@@ -153,3 +153,33 @@ def test_every_object_kind_released_by_a_shipped_profile_verifies_clean(
     result = verify(tmp_path, None)
     assert result.profiles == [profile_name]
     assert result.files == len(every_kind) and result.findings == []
+
+
+def test_released_annotation_files_are_text_searched_with_the_map(tmp_path: Path, patient, vghtpe, key) -> None:
+    """A VOC annotation released beside its image passes; a name written into it later is found."""
+    from deid.audit.verify import verify
+    from deid.run import RunPaths, run
+    from deid.synthetic.sidecars import write_voc
+
+    source = tmp_path / "in"
+    image = four_phase_ct(patient, slices=1, size=16)["P"][0]
+    image.ReferencedImageSequence = image.SourceImageSequence = []  # no neighbour slice to point at
+    write_dataset(image, source / "CT.dcm")
+    write_voc(source, image, patient)
+    paths = RunPaths(tmp_path / "out", tmp_path / "quarantine", tmp_path / "records")
+    summary = run([source], paths, vghtpe, key)
+    assert summary.written == 2
+    originals = load_map(tmp_path / "records", key)
+    clean = verify(paths.out, None, originals=originals)
+    assert clean.files == 2 and clean.findings == []
+    (annotation,) = (paths.out / "annotations").iterdir()
+    annotation.write_text(annotation.read_text() + f"<!-- {patient.display_name} -->\n")
+    found = verify(paths.out, None, originals=originals).findings
+    assert [(f.file, f.code) for f in found] == [(f"annotations/{annotation.name}", "original-value")]
+    assert found[0].path.startswith("line ")
+
+
+def load_map(records: Path, key):
+    from deid.audit.verify import load_originals
+
+    return load_originals(records, key)
