@@ -30,6 +30,17 @@ def allow_list(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -
     return event_dict
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is when a line is logged (not the stream of the moment
+    logging was configured, which a test harness or a daemon may since have closed)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
     """Configure structlog for the process (CLI and workers call this once)."""
     if json is None:
@@ -44,7 +55,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

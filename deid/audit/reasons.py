@@ -91,6 +91,10 @@ REASONS: dict[str, tuple[str, str]] = {
         ("Check the destination's configuration (SOP classes, AE titles), then send the object "
          "again."),
     ),
+    "worker-crashed": (
+        "A forwarding node's worker process died three times while handling this object.",
+        "Report it to the deid maintainers with the quarantined file; do not send it again.",
+    ),
     "internal-error": (
         "An unexpected error in deid (a bug).",
         "Report it to the deid maintainers with the reason.json (it holds no values).",
