@@ -53,7 +53,7 @@ def received(folder: Path) -> int:
 
 
 class Storescp:
-    """DCMTK storescp writing into a fresh folder, on a free port."""
+    """DCMTK storescp writing into a fresh folder, on a free port, one process per association."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -61,7 +61,10 @@ class Storescp:
         self.port = free_port()
         self.log = (folder.parent / f"{folder.name}.log").open("wb")
         self.process = subprocess.Popen(
-            [STORESCP, "--aetitle", DEST, "--output-directory", str(folder), str(self.port)],
+            # --fork: one process per association, as a PACS takes several at once (deid's
+            # workers each keep one open; a storescp without it would serve them one by one)
+            [STORESCP, "--fork", "--aetitle", DEST, "--output-directory", str(folder),
+             str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, env=dcmtk_env(),
         )
         wait_for_echo(self.port, DEST, self.process)

@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="scan a de-identified tree for identity, UIDs, private tags, "
                             "bad values, missing method attributes and broken references")
     verify.add_argument("out", type=Path, metavar="OUT", help="the output folder of a run")
-    verify.add_argument("--profile", default="vghtpe", help="the profile the tree was made with (default: vghtpe)")
+    verify.add_argument("--profile", help="the profile the tree was made with (default: for each file, the "
+                        "shipped profile its De-identification Method names; vghtpe when none does)")
     verify.add_argument("--records", type=Path, help="records folder: search for the original values of its "
                         "re-identification map (needs the key)")
     verify.add_argument("--key-file", type=Path, help="secret key that opens the map (default: $DEID_KEY_FILE)")
@@ -204,7 +205,7 @@ def _status(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     import re
 
-    from deid.audit.verify import CODES, load_originals, verify_tree
+    from deid.audit.verify import CODES, load_originals, verify
     from deid.profile.loader import load_profile
 
     if not args.out.is_dir():
@@ -214,7 +215,7 @@ def _verify(args: argparse.Namespace) -> int:
             re.compile(args.case_pattern)
         except re.error:
             raise UsageError("--case-pattern is not a valid regular expression") from None
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile) if args.profile else None
     originals = None
     if args.records is not None:
         from deid.keys import load_key_file
@@ -222,16 +223,18 @@ def _verify(args: argparse.Namespace) -> int:
         originals = load_originals(args.records, load_key_file(args.key_file))
     elif args.key_file is not None:
         raise UsageError("--key-file is used with --records (the records hold the re-identification map)")
-    files, findings = verify_tree(args.out, profile, originals=originals, case_pattern=args.case_pattern)
+    result = verify(args.out, profile, originals=originals, case_pattern=args.case_pattern)
+    files, findings = result.files, result.findings
     for finding in sorted(findings):
         print(finding.line())
+    judged = f" (profile {', '.join(result.profiles)})" if result.profiles else ""
     if not findings:
-        print(f"deid verify: {files} files checked, nothing found", file=sys.stderr)
+        print(f"deid verify: {files} files checked{judged}, nothing found", file=sys.stderr)
         return EXIT_OK
     counts: dict[str, int] = {}
     for finding in findings:
         counts[finding.code] = counts.get(finding.code, 0) + 1
-    print(f"deid verify: {files} files checked, {len(findings)} findings: " + ", ".join(
+    print(f"deid verify: {files} files checked{judged}, {len(findings)} findings: " + ", ".join(
         f"{code} {n} ({CODES.get(code, '')})" for code, n in sorted(counts.items())), file=sys.stderr)
     return EXIT_FINDINGS
 

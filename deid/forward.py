@@ -36,6 +36,8 @@ DONE, RETRY, FAILED = "done", "retry", "failed"
 
 #: Presentation contexts an association may carry (PS3.8: odd IDs 1..255).
 _MAX_CONTEXTS = 128
+#: Slowest transfer rate (bytes/s) a large object is given time for, on top of ``timeout``.
+_SLOWEST_RATE = 1_000_000
 #: Uncompressed little-endian syntaxes an uncompressed object may be re-encoded to, in order.
 _LITTLE_ENDIAN_FALLBACKS = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 #: Statuses outside the A7xx range that say "try again later" (PS3.7 Annex C).
@@ -107,6 +109,11 @@ def classify(status: int | None) -> str:
     return FAILED
 
 
+def _uncompressed(syntax: UID) -> bool:
+    """A transfer syntax pydicom knows, without compression (native or deflated)."""
+    return bool(syntax.is_transfer_syntax) and not syntax.is_compressed
+
+
 def _name(uid: str, what: str) -> str:
     """A standard UID's registered name, or a fixed phrase for one outside the dictionary."""
     named = UID(uid)
@@ -120,11 +127,12 @@ class _Object:
     path: Path
     sop_class: UID
     transfer_syntax: UID
+    size: int
 
     def candidates(self) -> tuple[UID, ...]:
         """Transfer syntaxes it may travel in: its own first, then lossless re-encodings."""
         ts = self.transfer_syntax
-        if ts.is_compressed or not ts.is_little_endian:
+        if not _uncompressed(ts) or not ts.is_little_endian:
             return (ts,)
         return (ts, *(other for other in _LITTLE_ENDIAN_FALLBACKS if other != ts))
 
@@ -169,9 +177,10 @@ class _LinkDown(Exception):
 class Forwarder:
     """Keeps one association per destination open and reuses it; reconnects when it drops.
 
-    ``timeout`` bounds connecting, association negotiation and each response, and is how long an
-    idle association stays open before it is released. Thread-safe: sends to one destination
-    are serialised.
+    ``timeout`` bounds connecting, association negotiation and each response (a large object gets
+    one more second per MB, as the wait for its response includes sending it), and is how long
+    an idle association stays open before it is released (``idle`` to choose another). Sends to
+    one destination are serialised. Make one per process: associations do not survive a fork.
     """
 
     def __init__(
@@ -242,6 +251,7 @@ class Forwarder:
         if syntax is None:
             return SendResult(FAILED, None, _refusal(link, item))
         assert link.association is not None
+        link.association.dimse_timeout = self._timeout + item.size / _SLOWEST_RATE
         try:
             if syntax == item.transfer_syntax:
                 response = _send_raw(link.association, item.path, link.next_message_id())
@@ -348,6 +358,7 @@ class _Unsendable(Exception):
 def _read_meta(path: Path) -> _Object:
     """SOP class and transfer syntax from the file meta, without reading the data set."""
     try:
+        size = path.stat().st_size
         meta = read_file_meta_info(path)
     except FileNotFoundError:
         raise _Unsendable("file to send does not exist") from None
@@ -360,7 +371,7 @@ def _read_meta(path: Path) -> _Object:
     ]
     if missing:
         raise _Unsendable("file meta lacks " + ", ".join(missing))
-    return _Object(path, UID(meta.MediaStorageSOPClassUID), UID(meta.TransferSyntaxUID))
+    return _Object(path, UID(meta.MediaStorageSOPClassUID), UID(meta.TransferSyntaxUID), size)
 
 
 def _choose(accepted: set[tuple[str, str]], wanted: list[tuple[str, str]]) -> UID | None:
@@ -386,7 +397,7 @@ def _refusal(link: _Link, item: _Object) -> str:
     offered = [cx for cx in rejected if str(cx.abstract_syntax) == str(item.sop_class)]
     if offered and all(cx.result == 0x03 for cx in offered):
         return f"destination does not support {sop} (presentation context rejected)"
-    if item.transfer_syntax.is_compressed:
+    if not _uncompressed(item.transfer_syntax):
         return (f"destination does not accept {sop} in {ts}; compressed data is never decoded, "
                 "so it cannot be sent there")
     return f"destination accepts {sop} in none of the uncompressed syntaxes offered"

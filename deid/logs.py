@@ -30,15 +30,10 @@ def allow_list(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -
     return event_dict
 
 
-class _CurrentStderr:
-    """Writes to whatever ``sys.stderr`` is when a line is logged (not the stream of the moment
-    logging was configured, which a test harness or a daemon may since have closed)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """A logger writing to ``sys.stderr`` as it is at the call, not as it was at configuration
+    (a stream replaced since, e.g. closed by a test harness, must not break the caller)."""
+    return structlog.PrintLogger(file=sys.stderr)
 
 
 def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
@@ -55,7 +50,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 

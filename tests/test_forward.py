@@ -121,6 +121,19 @@ def test_a_refused_association_means_retry(tmp_path: Path, sample_study: Path) -
     assert "rejected" in result.detail
 
 
+def test_a_destination_that_does_not_answer_in_time_means_retry(
+    tmp_path: Path, sample_study: Path
+) -> None:
+    with StoreSCP(tmp_path / "received", "--sleep-during", "3") as scp:  # answers 3 s late
+        destination = _destination(scp)
+        with Forwarder([destination], timeout=1) as forwarder:
+            started = time.monotonic()
+            result = forwarder.send(destination, _study_files(sample_study)[0])
+            waited = time.monotonic() - started
+    assert result == (RETRY, None, "no response from destination (timeout or connection lost)")
+    assert waited < 2.9
+
+
 def test_compressed_data_the_peer_refuses_is_a_permanent_failure_never_decoded(
     tmp_path: Path, storescp: StoreSCP, patient: SyntheticPatient
 ) -> None:
@@ -131,6 +144,18 @@ def test_compressed_data_the_peer_refuses_is_a_permanent_failure_never_decoded(
         result = forwarder.send(destination, rle)
     assert result.outcome == FAILED and result.status is None
     assert "RLE Lossless" in result.detail and "never decoded" in result.detail
+    assert storescp.received() == []
+
+
+def test_an_object_in_a_transfer_syntax_nobody_knows_is_offered_only_as_it_is(
+    tmp_path: Path, storescp: StoreSCP, patient: SyntheticPatient
+) -> None:
+    odd = oddities.unknown_transfer_syntax(tmp_path / "odd", patient)
+    destination = _destination(storescp)
+    with Forwarder([destination], timeout=TIMEOUT) as forwarder:
+        result = forwarder.send(destination, odd)
+    assert result.outcome == FAILED and result.status is None
+    assert "an unlisted transfer syntax" in result.detail
     assert storescp.received() == []
 
 

@@ -68,6 +68,23 @@ REASONS: dict[str, tuple[str, str]] = {
         "An SR by-reference relationship points at a content item that was removed.",
         "Review the SR; fix the source report or the profile's structured_content rules.",
     ),
+    "iod-check-failed": (
+        ("De-identification left the object without a required attribute or value (Type 1/2) or with"
+         " a value that does not fit its VR, which the input had."),
+        "Fix the profile's rule for the attribute at the element path in reason.json (or report it).",
+    ),
+    "dciodvfy-new-error": (
+        "dciodvfy finds an error in the de-identified object that the input did not have.",
+        "Fix the profile's rule for the attribute named in reason.json (or report it).",
+    ),
+    "dciodvfy-not-available": (
+        "The profile turns on the dciodvfy gate (release_check.dciodvfy) but dciodvfy is not installed.",
+        "Install dicom3tools, or turn the gate off in the profile; then re-run.",
+    ),
+    "dciodvfy-failed": (
+        "dciodvfy could not check the object (it failed to run or timed out).",
+        "Check the dicom3tools installation; then re-run.",
+    ),
     "sidecar-unknown-format": (
         ("An annotation file beside the images is not a format deid knows (PASCAL VOC XML, "
          "landmark CSV/TSV/JSON)."),
@@ -91,9 +108,30 @@ REASONS: dict[str, tuple[str, str]] = {
         ("Check the destination's configuration (SOP classes, AE titles), then send the object "
          "again."),
     ),
+    "iod-check-failed": (
+        "De-identification left the object with an IOD problem its input did not have (a Type 1 "
+        "attribute empty, a Type 2 attribute missing, or a value that breaks its VR).",
+        "Fix the profile's rule for the attribute at the element path in reason.json, or report it.",
+    ),
+    "dciodvfy-new-error": (
+        "The profile's dciodvfy gate found an error after de-identification that the input did not have.",
+        "Fix the profile's rule for the attribute named in reason.json, or report it.",
+    ),
+    "dciodvfy-not-available": (
+        "The profile turns on the dciodvfy gate, but dciodvfy (dicom3tools) is not installed.",
+        "Install dicom3tools on the machine, or turn release_check.dciodvfy off, and re-run.",
+    ),
+    "dciodvfy-failed": (
+        "dciodvfy could not check the object (it failed to run or timed out).",
+        "Check the dicom3tools installation, then re-run the object.",
+    ),
+    "sidecar-name-collision": (
+        "Another side-car for the same image was already released under the same name.",
+        "Merge the two annotation files, or release this one into another output folder.",
+    ),
     "worker-crashed": (
-        "A forwarding node's worker process died three times while handling this object.",
-        "Report it to the deid maintainers with the quarantined file; do not send it again.",
+        "A worker process of the forwarding node died repeatedly while handling this object.",
+        "Report it to the deid maintainers with the quarantined file; do not re-send it until fixed.",
     ),
     "internal-error": (
         "An unexpected error in deid (a bug).",

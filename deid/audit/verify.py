@@ -25,8 +25,9 @@ from pydicom.valuerep import validate_value
 from deid.audit.references import Reference, dangling, references
 from deid.engine.compiler import compile_rules
 from deid.engine.dates import generalise_da, generalise_dt
+from deid.engine.deidentifier import lists_references
 from deid.engine.uids import CLASS_UID_TAGS, is_well_known
-from deid.engine.vr import DUMMY, STRING_VRS, fits, vr_of
+from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.engine.walker import element_path
 from deid.profile.model import Profile
 
@@ -168,16 +169,39 @@ def _values(value: Any) -> list[str]:
     return [str(value)]
 
 
-class Verifier:
-    """Checks the files of one output tree against a profile; collects references across files."""
+def builtin_profiles() -> dict[str, Profile]:
+    """The shipped profiles by the De-identification Method (0012,0063) they write."""
+    from deid.errors import ProfileError
+    from deid.profile.loader import load_profile
 
-    def __init__(self, profile: Profile, *, originals: Originals | None = None,
-                 case_pattern: str | None = None) -> None:
-        self.profile = profile
+    found: dict[str, Profile] = {}
+    for path in sorted((Path(__file__).resolve().parents[1] / "profiles").glob("*.yaml")):
+        try:
+            profile = load_profile(path.stem)
+        except ProfileError:
+            continue
+        found.setdefault(profile.method_description, profile)
+    return found
+
+
+class Verifier:
+    """Checks the files of one output tree against a profile (given, or for each file the shipped
+    profile its De-identification Method names, else ``default``); collects references across files."""
+
+    def __init__(self, profile: Profile | None, *, originals: Originals | None = None,
+                 case_pattern: str | None = None, default: Profile | None = None) -> None:
+        self.given = profile
+        self.by_method = {} if profile is not None else builtin_profiles()
+        self.default = profile or default or next(
+            (p for p in self.by_method.values() if p.name == "vghtpe"), None)
+        if self.default is None:
+            raise ValueError("no profile to verify against")
+        self.profile = self.default
         self.originals = originals
-        self.case_pattern = re.compile(case_pattern or rf"^\d{{{profile.case_number_digits}}}$")
-        root = (profile.uid_root or "").rstrip(".")
-        self.uid_prefixes = ("2.25.",) + ((root + ".",) if root else ())
+        self.given_case_pattern = re.compile(case_pattern) if case_pattern else None
+        self.profiles_used: set[str] = set()
+        self._use(self.default)
+        self.profiles_used.clear()
         self.released: dict[str, str] = {}  # SOP Instance UID -> SOP Class UID of every file read
         self.references: list[tuple[str, Reference]] = []  # (file, instance reference) of every file
 
@@ -199,9 +223,20 @@ class Verifier:
         if sop_uid:
             self.released[sop_uid] = sop_class
         self._check_marks(ds, name, add)
-        self._walk(ds, name, compile_rules(self.profile, sop_class), (), (), add)
+        method = str(ds.get("DeidentificationMethod", "") or "").strip()
+        self._use(self.given or self.by_method.get(method) or self.default)
+        rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))  # as the engine
+        self._walk(ds, name, rules, (), (), add)
         self.references += [(name, ref) for ref in references(_sequences_only(ds)) if ref.kind == "instance"]
         return findings
+
+    def _use(self, profile: Profile) -> None:
+        """Judge the next file by ``profile`` (its case-number digits, UID root and labels)."""
+        self.profile = profile
+        self.profiles_used.add(profile.name)
+        self.case_pattern = self.given_case_pattern or re.compile(rf"^\d{{{profile.case_number_digits}}}$")
+        root = (profile.uid_root or "").rstrip(".")
+        self.uid_prefixes = ("2.25.",) + ((root + ".",) if root else ())
 
     def _check_marks(self, ds: Dataset, name: str, add: Any) -> None:
         if str(ds.get("PatientIdentityRemoved", "") or "").strip() != "YES":
@@ -263,15 +298,19 @@ class Verifier:
             return "identity-attribute"
         if action == "dummy":
             return "" if values == [str(DUMMY.get(vr, ""))] else "identity-attribute"
+        label = self.profile.labels.get(tag)
+        pseudonyms = [v.rsplit(label.separator, 1)[-1] for v in values] if label is not None else values
         if action == "case_number" or (top and tag == 0x00100010):
-            if not all(self.case_pattern.match(v) for v in values):
+            if not all(self.case_pattern.match(v) for v in pseudonyms):
                 return "patient-name-not-case-number"
         elif vr == "PN" and any(v != DUMMY["PN"] for v in values):
             return "person-name"
         if not all(self._fits(vr, v) for v in values):
             return "bad-vr-value"
-        if action == "hash" and not all(_HASH.match(v) for v in values):
-            return "not-pseudonymised"
+        if action == "hash":
+            length = min(getattr(decision, "length", None) or 32, max_chars(vr) or 64)
+            if not all(_HASH.match(p) and len(v) == length for v, p in zip(values, pseudonyms)):
+                return "not-pseudonymised"
         if action == "generalise_date" and not all(_generalised(vr, v) for v in values):
             return "date-not-generalised"
         if vr == "UI" and tag not in CLASS_UID_TAGS and not all(self._remapped(v) for v in values):
@@ -314,9 +353,19 @@ def output_files(out: Path) -> Iterator[tuple[Path, str]]:
             yield path, str(path.relative_to(out))
 
 
-def verify_tree(out: Path, profile: Profile, *, originals: Originals | None = None,
-                case_pattern: str | None = None) -> tuple[int, list[Finding]]:
-    """(files checked, findings) of an output tree."""
+@dataclass
+class Verification:
+    """What a verify found: files checked, findings, and the profiles the files were judged by."""
+
+    files: int
+    findings: list[Finding]
+    profiles: list[str]
+
+
+def verify(out: Path, profile: Profile | None, *, originals: Originals | None = None,
+           case_pattern: str | None = None) -> Verification:
+    """Verify an output tree; ``profile`` None: each file by the shipped profile its
+    De-identification Method names (vghtpe when none does)."""
     verifier = Verifier(profile, originals=originals, case_pattern=case_pattern)
     findings: list[Finding] = []
     files = 0
@@ -324,4 +373,11 @@ def verify_tree(out: Path, profile: Profile, *, originals: Originals | None = No
         files += 1
         findings += verifier.check_file(path, name)
     findings += verifier.dangling()
-    return files, findings
+    return Verification(files, findings, sorted(verifier.profiles_used))
+
+
+def verify_tree(out: Path, profile: Profile | None, *, originals: Originals | None = None,
+                case_pattern: str | None = None) -> tuple[int, list[Finding]]:
+    """(files checked, findings) of an output tree (see :func:`verify`)."""
+    result = verify(out, profile, originals=originals, case_pattern=case_pattern)
+    return result.files, result.findings

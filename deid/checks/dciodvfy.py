@@ -64,11 +64,20 @@ def errors(data: bytes, executable: str) -> Counter[str]:
     """dciodvfy's error lines for a Part 10 object, normalised, counted."""
     try:
         with _seekable(data) as source:
-            result = subprocess.run([executable], stdin=source, capture_output=True, timeout=TIMEOUT_SECONDS,
-                                    check=False)
+            result = subprocess.run(
+                [executable],
+                stdin=source,
+                capture_output=True,
+                timeout=TIMEOUT_SECONDS,
+                check=False,
+            )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ObjectError("dciodvfy-failed", f"dciodvfy could not check the object ({exc.__class__.__name__}); "
-                          "check the dicom3tools installation", stage="check") from None
+        raise ObjectError(
+            "dciodvfy-failed",
+            f"dciodvfy could not check the object ({exc.__class__.__name__}); "
+            "check the dicom3tools installation",
+            stage="check",
+        ) from None
     text = (result.stdout + result.stderr).decode("utf-8", errors="replace")
     return Counter(normalise(line) for line in text.splitlines() if "Error" in line)
 
@@ -78,7 +87,7 @@ def _seekable(data: bytes) -> IO[bytes]:
     if hasattr(os, "memfd_create"):
         handle = os.fdopen(os.memfd_create("deid-dciodvfy", os.MFD_CLOEXEC), "w+b")
     else:  # pragma: no cover - not Linux: an unnamed temporary file (owner-only)
-        handle = tempfile.TemporaryFile()
+        handle = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it (with ... as)
     handle.write(data)
     handle.flush()
     handle.seek(0)

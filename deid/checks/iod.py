@@ -66,8 +66,22 @@ _FORMS = {
     "UI": re.compile(r"^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$"),
 }
 _LIMITS = {"AS": 4, "DA": 8, "DS": 16, "DT": 26, "IS": 12, "TM": 14, "UI": 64}
-_BINARY_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "OW": 2, "OF": 4,
-                "OD": 8, "OL": 4, "OV": 8, "UV": 8, "SV": 8}
+_BINARY_SIZE = {
+    "US": 2,
+    "SS": 2,
+    "UL": 4,
+    "SL": 4,
+    "FL": 4,
+    "FD": 8,
+    "AT": 4,
+    "OW": 2,
+    "OF": 4,
+    "OD": 8,
+    "OL": 4,
+    "OV": 8,
+    "UV": 8,
+    "SV": 8,
+}
 _SINGLE_VALUE = frozenset({"LT", "ST", "UT", "UR"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 
@@ -125,7 +139,8 @@ def iod_problems(ds: Dataset, sop_class_uid: str) -> list[Problem]:
         return []
     present = {int(tag) for tag in ds._dict}
     checked = tuple(
-        module for _ie, module, usage in modules
+        module
+        for _ie, module, usage in modules
         if module != "FileMetaInformation" and (usage == "M" or _module_rows(module)[1] & present)
     )
     rows, points = _merged_rows(checked)
@@ -150,13 +165,21 @@ def _merged_rows(modules: tuple[str, ...]) -> tuple[_Rows, tuple[tuple[int, ...]
     return {path: tuple(found.items()) for path, found in merged.items()}, tuple(points)
 
 
-def _check_item(ds: Dataset, path: tuple[int, ...], where: str, rows: _Rows,
-                points: tuple[tuple[int, ...], ...], problems: list[Problem]) -> None:
+def _check_item(
+    ds: Dataset,
+    path: tuple[int, ...],
+    where: str,
+    rows: _Rows,
+    points: tuple[tuple[int, ...], ...],
+    problems: list[Problem],
+) -> None:
     key = _collapse(path, points) if points else path
     required = rows.get(key, ())
     content_item = bool(points) and (key in points or not key)  # the document root is one too
     if content_item:
-        required = tuple(r for r in required if r[0] not in _VALUE_ATTRIBUTES and r[0] != VALUE_TYPE)
+        required = tuple(
+            r for r in required if r[0] not in _VALUE_ATTRIBUTES and r[0] != VALUE_TYPE
+        )
         required += _content_item_rows(ds)
     for tag, level in required:
         elem: Any = ds._dict.get(tag)
@@ -174,7 +197,9 @@ def _check_item(ds: Dataset, path: tuple[int, ...], where: str, rows: _Rows,
         value = ds[tag].value
         if isinstance(value, Sequence):
             for index, item in enumerate(value):
-                _check_item(item, child, f"{where}{format_tag(tag)}[{index}].", rows, points, problems)
+                _check_item(
+                    item, child, f"{where}{format_tag(tag)}[{index}].", rows, points, problems
+                )
 
 
 def _content_item_rows(item: Dataset) -> tuple[tuple[int, int], ...]:
@@ -190,9 +215,7 @@ def _is_empty(ds: Dataset, tag: int, elem: Any) -> bool:
     value = elem.value
     if value is None or value == "" or value == b"":
         return True
-    if isinstance(value, (Sequence, MultiValue, list)) and len(value) == 0:
-        return True
-    return False
+    return isinstance(value, (Sequence, MultiValue, list)) and len(value) == 0
 
 
 # -- values fit their VR ------------------------------------------------------------------------
@@ -202,7 +225,9 @@ def vr_problems(ds: Dataset, where: str = "") -> Iterator[Problem]:
     so it cannot be a problem de-identification added, and is skipped (which keeps the check
     cheap). Text is read as stored, decoded only when a length check needs the character set."""
     for tag, elem in list(ds._dict.items()):
-        if isinstance(elem, RawDataElement) and elem.value_tell:  # (a raw sequence: nothing in it changed)
+        if (
+            isinstance(elem, RawDataElement) and elem.value_tell
+        ):  # (a raw sequence: nothing in it changed)
             continue
         vr = elem.VR or vr_of(tag)
         if vr == "SQ":
@@ -271,10 +296,9 @@ def _value_fits(vr: str, value: str) -> bool:
         return vr in ("ST", "LT", "UC") or not _CONTROL.search(text)
     if not value:
         return True
-    if vr in ("DA", "TM") and value.count("-") == 1 or vr == "DT" and value.count("-") == 1 and "+" not in value:
-        # a range (a query form): only an input can have brought it; de-identification keeps its form
-        if all(not part or _value_fits(vr, part) for part in value.split("-")):
-            return True
+    ranged = value.count("-") == 1 and (vr in ("DA", "TM") or vr == "DT" and "+" not in value)
+    if ranged and all(not part or _value_fits(vr, part) for part in value.split("-")):
+        return True  # a range (a query form): only an input brought it; de-id kept its form
     limit = _LIMITS.get(vr)
     if limit is not None and len(value) > limit:
         return False

@@ -57,7 +57,8 @@ def check_iod(original: bytes, released: Dataset, sop_class_uid: str) -> CheckRe
             "iod-check-failed",
             f"de-identification left {len(added)} IOD problem(s) the input did not have; first: "
             f"{first.kind}: fix the profile's rule for this attribute (or report it)",
-            stage="check", path=first.path,
+            stage="check",
+            path=first.path,
         )
     return CheckReport(preexisting=kept)
 
@@ -70,15 +71,17 @@ def check_dciodvfy(original: bytes, encoded: bytes) -> int:
         what, path = dciodvfy.describe(added[0])
         raise ObjectError(
             "dciodvfy-new-error",
-            f"dciodvfy reports {len(added)} error(s) after de-identification that the input did not "
-            f"have; first: {what}: fix the profile's rule for it (or report it)",
-            stage="check", path=path,
+            f"dciodvfy reports {len(added)} error(s) after de-identification that the input "
+            f"did not have; first: {what}: fix the profile's rule for it (or report it)",
+            stage="check",
+            path=path,
         )
     return preexisting
 
 
-def release_check(profile: Profile, original: bytes, released: Dataset, sop_class_uid: str,
-                  encoded: bytes) -> CheckReport:
+def release_check(
+    profile: Profile, original: bytes, released: Dataset, sop_class_uid: str, encoded: bytes
+) -> CheckReport:
     """Both checks, as the profile asks; returns what the input already had."""
     report = check_iod(original, released, sop_class_uid)
     if profile.dciodvfy_gate:

@@ -48,7 +48,9 @@ CONTENT_VALUE_TAGS: dict[int, str] = {
     0x0040A13A: "TCOORD",  # Referenced DateTime (one of the three TCOORD value forms)
 }
 #: Value types a removal must not take with it: measurements, coordinates, references.
-KEPT_VALUE_TYPES = frozenset({"NUM", "SCOORD", "SCOORD3D", "TCOORD", "IMAGE", "COMPOSITE", "WAVEFORM"})
+KEPT_VALUE_TYPES = frozenset(
+    {"NUM", "SCOORD", "SCOORD3D", "TCOORD", "IMAGE", "COMPOSITE", "WAVEFORM"}
+)
 
 Where = tuple[tuple[int, int], ...]
 
@@ -77,8 +79,9 @@ class ContentTreeCleaner:
         return self.counts
 
     # -- traversal ----------------------------------------------------------------------------
-    def _clean_dataset(self, ds: Dataset, path: tuple[int, ...], where: Where,
-                       removed: list[tuple[Dataset, Where]]) -> None:
+    def _clean_dataset(
+        self, ds: Dataset, path: tuple[int, ...], where: Where, removed: list[tuple[Dataset, Where]]
+    ) -> None:
         for tag, raw in list(ds._dict.items()):
             vr = raw.VR or vr_of(tag)
             if vr != "SQ":
@@ -112,23 +115,29 @@ class ContentTreeCleaner:
                 raise ObjectError(
                     "content-item-value-removed",
                     "the profile removes the value of a content item, which the item requires, and "
-                    "structured_content.value_removed is quarantine: review the object, or set it to "
-                    "remove_item",
-                    stage="rules", path=_path_text(where, tag),
+                    "structured_content.value_removed is quarantine: review the object, or set "
+                    "it to remove_item",
+                    stage="rules",
+                    path=_path_text(where, tag),
                 )
             if decision.action == "remove_item":
-                return self._removable(item, where, "the profile removes the value of this content item")
+                return self._removable(
+                    item, where, "the profile removes the value of this content item"
+                )
             if tag == TEXT_VALUE and decision.action == "keep" and self._names_identity(item):
                 self.counts["text_with_identity"] += 1
                 if self.profile.text_with_identity == "quarantine":
                     raise ObjectError(
                         "text-contains-identity",
-                        "a TEXT content item contains the patient's name, ID, accession number, birth "
-                        "date or institution, and structured_content.text_with_identity is quarantine: "
-                        "review the report, or set it to remove_item",
-                        stage="rules", path=_path_text(where, tag),
+                        "a TEXT content item contains the patient's name, ID, accession number, "
+                        "birth date or institution, and structured_content.text_with_identity is "
+                        "quarantine: review the report, or set it to remove_item",
+                        stage="rules",
+                        path=_path_text(where, tag),
                     )
-                return self._removable(item, where, "a TEXT content item contains an identity value")
+                return self._removable(
+                    item, where, "a TEXT content item contains an identity value"
+                )
         return False
 
     def _names_identity(self, item: Dataset) -> bool:
@@ -136,13 +145,14 @@ class ContentTreeCleaner:
 
     @staticmethod
     def _removable(item: Dataset, where: Where, why: str) -> bool:
-        kinds = _value_types_below(item)
-        if kinds & KEPT_VALUE_TYPES:
+        kept = ", ".join(sorted(_value_types_below(item) & KEPT_VALUE_TYPES))
+        if kept:
             raise ObjectError(
                 "content-item-not-removable",
-                f"{why}, but removing it would also remove the measurements, coordinates or references "
-                f"beneath it ({', '.join(sorted(kinds & KEPT_VALUE_TYPES))}): review the object",
-                stage="rules", path=_path_text(where),
+                f"{why}, but removing it would also remove the measurements, coordinates or "
+                f"references beneath it ({kept}): review the object",
+                stage="rules",
+                path=_path_text(where),
             )
         return True
 
@@ -185,7 +195,8 @@ def _renumber_references(ds: Dataset, before: dict[int, tuple[int, ...]]) -> Non
                     "content-reference-removed",
                     "a by-reference relationship points at a content item that de-identification "
                     "removed: review the report",
-                    stage="rules", path=_path_text(where, REFERENCED_CONTENT_ITEM),
+                    stage="rules",
+                    path=_path_text(where, REFERENCED_CONTENT_ITEM),
                 )
             if old in new_id and new_id[old] != old:
                 node[REFERENCED_CONTENT_ITEM].value = list(new_id[old])
@@ -200,6 +211,10 @@ def _under_any(ident: tuple[int, ...], gone: set[tuple[int, ...]]) -> bool:
 
 
 def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(value, (str, bytes)):
+    if (
+        isinstance(value, (list, tuple))
+        or hasattr(value, "__iter__")
+        and not isinstance(value, (str, bytes))
+    ):
         return list(value)
     return [value]

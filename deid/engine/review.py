@@ -8,7 +8,7 @@ SR TEXT values.  Coded values (Code Meaning), numbers, dates and UIDs are not on
 prose, and reading them would cost time on every object.
 
 ``IdentityTokens`` are the identity values of one object, read before the rules run (names and
-their components, IDs, accession number, birth date, institution, physicians' names); a kept
+their components, IDs (also those in Other Patient IDs Sequence), accession number, birth date, institution, physicians' names); a kept
 value that contains one is flagged.  Matching is case-insensitive, on whole words (a token is not
 found inside a longer run of letters or digits), and tokens shorter than 3 characters are left out.
 """
@@ -58,6 +58,8 @@ _WHOLE_KEYWORDS = (
 _NAME_TAGS = tuple(tag_for_keyword(k) for k in _NAME_KEYWORDS)
 _WHOLE_TAGS = tuple(tag_for_keyword(k) for k in _WHOLE_KEYWORDS)
 _BIRTH_DATE = 0x00100030
+_OTHER_IDS_SEQUENCE = 0x00101002  # Other Patient IDs Sequence > Patient ID
+_PATIENT_ID = 0x00100020
 MIN_TOKEN = 3
 _WORD_SPLIT = re.compile(r"[\s\-,.'()/]+")
 
@@ -112,6 +114,9 @@ class IdentityTokens:
                     self._captured.append((kind, elem))  # immutable: safe to decode later
                 else:  # a converted element may be changed in place by the rules: copy its text now
                     self._captured.append((kind, peek(ds, tag)))
+        if _OTHER_IDS_SEQUENCE in elements:  # the patient's other IDs (MRNs): copied now, values are few
+            items = ds[_OTHER_IDS_SEQUENCE].value or []
+            self._captured.append(("whole", [v for item in items for v in peek(item, _PATIENT_ID)]))
         self._tokens: list[str] | None = None
         self._pattern: re.Pattern[str] | None = None
 

@@ -12,8 +12,8 @@ from deid.synthetic.ct import four_phase_ct
 from deid.synthetic.identity import SyntheticPatient, make_patient
 from deid.synthetic.pet import pet_series
 from deid.synthetic.rtss import rtss
-from deid.synthetic.sr import landmark_sr
 from deid.synthetic.seg import segmentation
+from deid.synthetic.sr import landmark_sr
 
 
 def default_name(ds: Dataset) -> str:

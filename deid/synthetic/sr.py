@@ -104,15 +104,22 @@ def place_landmarks(images: list[Dataset]) -> list[PlacedLandmark]:
         origin = np.asarray(image.ImagePositionPatient, dtype=float)
         orientation = np.asarray(image.ImageOrientationPatient, dtype=float)
         row_spacing, column_spacing = (float(v) for v in image.PixelSpacing)
-        point = origin + orientation[:3] * column * column_spacing + orientation[3:] * row * row_spacing
+        point = (
+            origin + orientation[:3] * column * column_spacing + orientation[3:] * row * row_spacing
+        )
         placed.append(
-            PlacedLandmark(landmark, image, (column + 0.5, row + 0.5), tuple(round(float(v), 4) for v in point))
+            PlacedLandmark(
+                landmark, image, (column + 0.5, row + 0.5), tuple(round(float(v), 4) for v in point)
+            )
         )
     return placed
 
 
 def _group(
-    patient: SyntheticPatient, placed: PlacedLandmark, region: hd.sr.ImageRegion | hd.sr.ImageRegion3D, kind: str
+    patient: SyntheticPatient,
+    placed: PlacedLandmark,
+    region: hd.sr.ImageRegion | hd.sr.ImageRegion3D,
+    kind: str,
 ) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
     landmark = placed.landmark
     tracking = hd.sr.TrackingIdentifier(
@@ -135,7 +142,9 @@ def _measurement_groups(
         region = hd.sr.ImageRegion(
             graphic_type=hd.sr.GraphicTypeValues.POINT,
             graphic_data=np.asarray([item.pixel], dtype=float),
-            source_image=hd.sr.SourceImageForRegion(item.image.SOPClassUID, item.image.SOPInstanceUID),
+            source_image=hd.sr.SourceImageForRegion(
+                item.image.SOPClassUID, item.image.SOPInstanceUID
+            ),
         )
         groups.append(_group(patient, item, region, "2d"))
     if three_d:
@@ -154,8 +163,10 @@ def _observation_context(patient: SyntheticPatient) -> hd.sr.ObservationContext:
         name=patient.reading_physician, organization_name=patient.institution
     )
     device = hd.sr.DeviceObserverIdentifyingAttributes(
-        uid=derive_uid(patient.station_name, "landmark-device"), name="LandmarkNet",
-        manufacturer_name="deid synthetic", model_name="landmarks-1",
+        uid=derive_uid(patient.station_name, "landmark-device"),
+        name="LandmarkNet",
+        manufacturer_name="deid synthetic",
+        model_name="landmarks-1",
     )
     return hd.sr.ObservationContext(
         observer_person_context=hd.sr.ObserverContext(codes.cid270.Person, person),
@@ -166,14 +177,19 @@ def _observation_context(patient: SyntheticPatient) -> hd.sr.ObservationContext:
 def _subject_context(patient: SyntheticPatient) -> list[hd.sr.ContentItem]:
     """TID 1007 Subject Context, Patient: the identity an SR repeats inside its content."""
     obs = hd.sr.RelationshipTypeValues.HAS_OBS_CONTEXT
-    sex = {"F": codes.cid7455.Female, "M": codes.cid7455.Male}.get(patient.sex, codes.cid7455.UnknownSex)
+    sex = {"F": codes.cid7455.Female, "M": codes.cid7455.Male}.get(
+        patient.sex, codes.cid7455.UnknownSex
+    )
     return [
         hd.sr.CodeContentItem(codes.DCM.SubjectClass, codes.DCM.Patient, relationship_type=obs),
-        hd.sr.UIDRefContentItem(codes.DCM.SubjectUID, derive_uid(patient.patient_id, "subject"),
-                                relationship_type=obs),
+        hd.sr.UIDRefContentItem(
+            codes.DCM.SubjectUID, derive_uid(patient.patient_id, "subject"), relationship_type=obs
+        ),
         hd.sr.PnameContentItem(codes.DCM.SubjectName, patient.dicom_name, relationship_type=obs),
         hd.sr.TextContentItem(codes.DCM.SubjectID, patient.patient_id, relationship_type=obs),
-        hd.sr.DateContentItem(codes.DCM.SubjectBirthDate, patient.birth_date, relationship_type=obs),
+        hd.sr.DateContentItem(
+            codes.DCM.SubjectBirthDate, patient.birth_date, relationship_type=obs
+        ),
         hd.sr.CodeContentItem(codes.DCM.SubjectSex, sex, relationship_type=obs),
     ]
 
@@ -184,7 +200,8 @@ def _comments(patient: SyntheticPatient) -> list[hd.sr.ContentItem]:
         hd.sr.TextContentItem(codes.DCM.Comment, HARMLESS_TEXT, relationship_type=contains),
         hd.sr.TextContentItem(
             codes.DCM.Comment,
-            f"Landmarks for {patient.display_name} ({patient.patient_id}) checked by the radiologist.",
+            f"Landmarks for {patient.display_name} ({patient.patient_id}) checked by the "
+            "radiologist.",
             relationship_type=contains,
         ),
     ]
@@ -211,13 +228,17 @@ def _content(
     report = hd.sr.MeasurementReport(
         observation_context=_observation_context(patient),
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
-        imaging_measurements=_measurement_groups(patient, placed, sop_class == Comprehensive3DSRStorage),
+        imaging_measurements=_measurement_groups(
+            patient, placed, sop_class == Comprehensive3DSRStorage
+        ),
         referenced_images=referenced if with_library else None,
     )
     root = report[0]
     items = list(root.ContentSequence)
-    observer_end = max(i for i, item in enumerate(items) if item.RelationshipType == "HAS OBS CONTEXT")
-    items[observer_end + 1:observer_end + 1] = _subject_context(patient)
+    observer_end = max(
+        i for i, item in enumerate(items) if item.RelationshipType == "HAS OBS CONTEXT"
+    )
+    items[observer_end + 1 : observer_end + 1] = _subject_context(patient)
     items.extend(_comments(patient))
     if with_library:
         for item in items:
@@ -228,7 +249,7 @@ def _content(
         root_dates = _dates(patient, images[0])
         for date_item in root_dates:
             date_item.RelationshipType = "HAS OBS CONTEXT"
-        items[observer_end + 1:observer_end + 1] = root_dates
+        items[observer_end + 1 : observer_end + 1] = root_dates
     root.ContentSequence = hd.sr.ContentSequence(items, is_root=False)
     return root
 

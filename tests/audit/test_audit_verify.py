@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from deid.audit.verify import CODES, Finding, Originals, Verifier, _generalised, verify_tree
 from deid.io.paths import output_path
 from deid.synthetic import four_phase_ct, write_dataset
@@ -86,3 +88,68 @@ def test_patient_name_is_judged_by_the_profiles_own_action(tmp_path: Path, patie
     verifier, dummy = Verifier(basic), type("Decision", (), {"action": "dummy"})()
     assert verifier._check_values(0x00100010, "PN", ["DEIDENTIFIED"], dummy, top=True) == ""
     assert verifier._check_values(0x00100010, "PN", ["CHEN^MEI-LING"], dummy, top=True) == "identity-attribute"
+
+
+def test_a_pseudonym_that_keeps_a_label_is_still_a_pseudonym() -> None:
+    """lung-pet-ct-dx keeps the diagnosis group letter in Patient ID: 'A-' + the keyed hash."""
+    from deid.engine.compiler import compile_rules
+    from deid.profile.loader import load_profile
+
+    lung = load_profile("lung-pet-ct-dx")
+    verifier, hashed = Verifier(lung), compile_rules(lung, "1.2.840.10008.5.1.4.1.1.2").decide((), 0x00100020, "LO")
+    assert (hashed.action, hashed.length) == ("hash", 16)
+    assert verifier._check_values(0x00100020, "LO", ["A-3f9c0123456789"], hashed, top=True) == ""
+    assert verifier._check_values(0x00100020, "LO", ["A-Lung_Dx-A0001"], hashed, top=True) == "not-pseudonymised"
+    assert verifier._check_values(0x00100020, "LO", ["Lung_Dx-A0001"], hashed, top=True) == "not-pseudonymised"
+
+
+def test_each_file_is_judged_by_the_profile_it_names(tmp_path: Path, key) -> None:
+    """Without --profile, a Lung-PET-CT-Dx release passes: its files name their profile in (0012,0063)."""
+    from support import release
+
+    from deid.audit.verify import verify
+    from deid.profile.loader import load_profile
+    from deid.synthetic.fused import lung_patient
+
+    lung = load_profile("lung-pet-ct-dx")
+    for ds in four_phase_ct(lung_patient("E", 3), slices=2, size=16)["P"]:
+        out = release(ds, lung, key)[0]
+        write_dataset(out, output_path(tmp_path, out.PatientID, out.StudyInstanceUID, out.SeriesInstanceUID,
+                                       out.SOPInstanceUID))
+    result = verify(tmp_path, None)
+    assert (result.files, result.findings, result.profiles) == (2, [], ["lung-pet-ct-dx"])
+    assert verify(tmp_path, load_profile("vghtpe")).findings  # judged by the wrong profile
+
+
+@pytest.fixture(scope="module")
+def every_kind(tmp_path_factory: pytest.TempPathFactory, patient) -> list:
+    """CT, PET, RTSS, SEG and the three SR classes of one patient, as files or Part 10 bytes."""
+    from support import to_bytes
+
+    from deid.synthetic import write_sample_study
+    from deid.synthetic.sr import landmark_sr
+
+    folder = tmp_path_factory.mktemp("kinds")
+    sources = write_sample_study(folder, patient, slices=2, size=16, seg=True, pet=True)
+    images = four_phase_ct(patient, slices=2, size=16)["P"]
+    return [*sources, *(to_bytes(landmark_sr(patient, images, sop_class=c))
+                        for c in ("enhanced", "comprehensive", "comprehensive3d"))]
+
+
+@pytest.mark.parametrize("profile_name", ["vghtpe", "ps3.15-basic"])
+def test_every_object_kind_released_by_a_shipped_profile_verifies_clean(
+        tmp_path: Path, key, every_kind: list, profile_name: str) -> None:
+    """Each kind released as the pipeline does, by each shipped profile: nothing found."""
+    from support import release
+
+    from deid.audit.verify import verify
+    from deid.profile.loader import load_profile
+
+    profile = load_profile(profile_name)
+    for source in every_kind:
+        ds = release(source, profile, key)[0]
+        write_dataset(ds, output_path(tmp_path, ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID,
+                                      ds.SOPInstanceUID))
+    result = verify(tmp_path, None)
+    assert result.profiles == [profile_name]
+    assert result.files == len(every_kind) and result.findings == []

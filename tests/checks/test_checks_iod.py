@@ -45,8 +45,11 @@ def test_type1_missing_and_empty_and_type2_missing(phases) -> None:
     del ds.PatientID  # Patient, Type 2
     del ds.ContrastBolusAgent  # Contrast/Bolus (present: other attributes are), Type 2
     assert sorted(kinds(as_read(ds))) == [
-        ("type1-empty", "(0008,0008)"), ("type1-missing", "(0020,0032)"),
-        ("type2-missing", "(0010,0020)"), ("type2-missing", "(0018,0010)")]
+        ("type1-empty", "(0008,0008)"),
+        ("type1-missing", "(0020,0032)"),
+        ("type2-missing", "(0010,0020)"),
+        ("type2-missing", "(0018,0010)"),
+    ]
 
 
 def test_nested_type1_in_a_present_sequence(phases) -> None:
@@ -56,11 +59,19 @@ def test_nested_type1_in_a_present_sequence(phases) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns about the values we plant
-@pytest.mark.parametrize(("keyword", "value"), [
-    ("StudyDate", "2017-01-01"), ("SOPInstanceUID", "1.02.3"), ("PatientSex", "f"),
-    ("SliceThickness", "12345678901234567"), ("InstanceNumber", "1.5"), ("StudyTime", "25h00"),
-    ("AccessionNumber", "A" * 17), ("PatientAge", "65"),
-])
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [
+        ("StudyDate", "2017-01-01"),
+        ("SOPInstanceUID", "1.02.3"),
+        ("PatientSex", "f"),
+        ("SliceThickness", "12345678901234567"),
+        ("InstanceNumber", "1.5"),
+        ("StudyTime", "25h00"),
+        ("AccessionNumber", "A" * 17),
+        ("PatientAge", "65"),
+    ],
+)
 def test_values_written_that_do_not_fit_their_vr(phases, keyword: str, value: str) -> None:
     ds = as_read(phases["A"][0])
     with config.disable_value_validation():
@@ -71,7 +82,7 @@ def test_values_written_that_do_not_fit_their_vr(phases, keyword: str, value: st
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_values_as_the_input_had_them_are_not_judged(phases) -> None:
-    """A value still raw at its place in the file is the input's: not a problem de-identification added."""
+    """A value still raw at its place in the file is the input's: not de-identification's."""
     ds = copy.deepcopy(phases["A"][0])
     with config.disable_value_validation():
         ds.StudyDate = "2017-01-01"
@@ -88,7 +99,8 @@ def test_sr_content_items_need_only_their_value_types_attributes(landmark_study)
     del root[code].ConceptCodeSequence
     assert sorted(kinds(as_read(ds))) == [
         ("type1-missing", f"(0040,A730)[{code}].(0040,A168)"),
-        ("type1-missing", f"(0040,A730)[{text}].(0040,A160)")]
+        ("type1-missing", f"(0040,A730)[{text}].(0040,A160)"),
+    ]
 
 
 def test_an_unknown_sop_class_is_not_checked(phases) -> None:

@@ -76,8 +76,12 @@ def released(report, vghtpe, key) -> tuple[Dataset, bytes]:
 
 def test_observer_and_subject_names_follow_the_person_name_rule(report, released, patient) -> None:
     out, _ = released
-    assert {str(i.PersonName) for i in named(report, "Person Observer Name")} == {patient.reading_physician}
-    assert [str(i.PersonName) for i in named(out, "Person Observer Name")] == ["DEIDENTIFIED"]  # PS3.15 D
+    assert {str(i.PersonName) for i in named(report, "Person Observer Name")} == {
+        patient.reading_physician
+    }
+    assert [str(i.PersonName) for i in named(out, "Person Observer Name")] == [
+        "DEIDENTIFIED"
+    ]  # PS3.15 D
     assert [str(i.PersonName) for i in named(out, "Subject Name")] == ["DEIDENTIFIED"]
 
 
@@ -85,7 +89,9 @@ def test_dates_are_generalised_and_times_kept(report, released, patient) -> None
     out, _ = released
     assert [i.Date for i in named(out, "Subject Birth Date")] == [patient.birth_date[:4] + "0101"]
     assert {i.Date for i in named(out, "Study Date")} == {patient.study_date[:4] + "0101"}
-    assert {i.Time for i in named(out, "Study Time")} == {i.Time for i in named(report, "Study Time")}
+    assert {i.Time for i in named(out, "Study Time")} == {
+        i.Time for i in named(report, "Study Time")
+    }
     before = named(report, "Imaging Start DateTime")[0].DateTime
     after = {i.DateTime for i in named(out, "Imaging Start DateTime")}
     assert after == {before[:4] + "0101" + before[8:]}
@@ -103,14 +109,18 @@ def test_uidref_items_are_remapped_like_every_uid(report, released, images, key)
         assert remap(item.UID) in after
 
 
-def test_text_naming_the_patient_or_institution_goes_and_the_rest_stays(report, released, patient) -> None:
+def test_text_naming_the_patient_or_institution_goes_and_the_rest_stays(
+    report, released, patient
+) -> None:
     out, data = released
     texts = [str(i.TextValue) for i in items(out) if i.ValueType == "TEXT"]
     assert HARMLESS_TEXT in texts
     assert any(t.startswith("LM01 ") for t in texts)  # tracking identifiers: harmless TEXT kept
     for value in (patient.patient_id, patient.institution, patient.display_name):
         assert not [t for t in texts if value in t]
-    assert named(out, "Subject ID") == [] and named(out, "Person Observer's Organization Name") == []
+    assert (
+        named(out, "Subject ID") == [] and named(out, "Person Observer's Organization Name") == []
+    )
     removed = len([i for i in items(report) if i.ValueType == "TEXT"]) - len(texts)
     assert removed == 3
     assert phi_found(data, patient) == []
@@ -130,8 +140,12 @@ def test_a_rule_that_removes_a_value_removes_its_item(tmp_path, report, key) -> 
 
 
 def test_a_profile_can_quarantine_instead(tmp_path, report, key) -> None:
-    site = load_profile(profile_file(tmp_path, "structured_content:\n  value_removed: quarantine\n"
-                                               "rules:\n  PersonName: remove\n"))
+    site = load_profile(
+        profile_file(
+            tmp_path,
+            "structured_content:\n  value_removed: quarantine\nrules:\n  PersonName: remove\n",
+        )
+    )
     with pytest.raises(ObjectError) as caught:
         release(report, site, key)
     assert caught.value.code == "content-item-value-removed"
@@ -139,7 +153,9 @@ def test_a_profile_can_quarantine_instead(tmp_path, report, key) -> None:
 
 
 def test_text_with_identity_can_quarantine(tmp_path, report, key, patient) -> None:
-    site = load_profile(profile_file(tmp_path, "structured_content:\n  text_with_identity: quarantine\n"))
+    site = load_profile(
+        profile_file(tmp_path, "structured_content:\n  text_with_identity: quarantine\n")
+    )
     with pytest.raises(ObjectError) as caught:
         release(report, site, key)
     assert caught.value.code == "text-contains-identity"
@@ -156,7 +172,9 @@ def test_without_clean_structured_content_no_text_stays(report, basic, key) -> N
     assert kept_data(out) == kept_data(report)
 
 
-def test_an_item_with_measurements_beneath_is_not_removed_but_quarantined(report, vghtpe, key) -> None:
+def test_an_item_with_measurements_beneath_is_not_removed_but_quarantined(
+    report, vghtpe, key
+) -> None:
     ds = copy.deepcopy(report)
     group = named(ds, "Measurement Group")[0]
     text = named(group, "Tracking Identifier")[0]
@@ -193,8 +211,11 @@ def test_by_reference_relationships_are_renumbered(landmark_study, vghtpe, key) 
 
 
 def named_reference(ds: Dataset) -> tuple[int, ...]:
-    found = [tuple(int(v) for v in i.ReferencedContentItemIdentifier)
-             for i in items(ds) if "ReferencedContentItemIdentifier" in i]
+    found = [
+        tuple(int(v) for v in i.ReferencedContentItemIdentifier)
+        for i in items(ds)
+        if "ReferencedContentItemIdentifier" in i
+    ]
     assert len(found) == 1
     return found[0]
 
@@ -207,3 +228,13 @@ def test_a_reference_to_a_removed_item_quarantines(landmark_study, vghtpe, key) 
     with pytest.raises(ObjectError) as caught:
         release(ds, vghtpe, key)
     assert caught.value.code == "content-reference-removed"
+
+
+def test_text_naming_another_id_of_the_patient_goes(report, vghtpe, key, patient) -> None:
+    """IDs of Other Patient IDs Sequence (a hospital MRN) count as the object's identity too."""
+    ds = copy.deepcopy(report)
+    assert ds.OtherPatientIDsSequence[0].PatientID == patient.other_patient_id
+    comment = next(i for i in named(ds, "Comment") if str(i.TextValue) == HARMLESS_TEXT)
+    comment.TextValue = f"See chart {patient.other_patient_id}."
+    out, _ = release(ds, vghtpe, key)
+    assert [str(i.TextValue) for i in named(out, "Comment")] == []

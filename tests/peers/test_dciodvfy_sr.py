@@ -17,11 +17,17 @@ from deid.pipeline import Pipeline
 from deid.profile.loader import load_profile
 from deid.synthetic import SR_CLASSES
 
-IOD_NAMES = {"enhanced": "EnhancedSR", "comprehensive": "ComprehensiveSR", "comprehensive3d": "Comprehensive3DSR"}
+IOD_NAMES = {
+    "enhanced": "EnhancedSR",
+    "comprehensive": "ComprehensiveSR",
+    "comprehensive3d": "Comprehensive3DSR",
+}
 
 
 @pytest.fixture(scope="module")
-def released(landmark_study, vghtpe, basic, key, tmp_path_factory) -> dict[tuple[str, str], tuple[Path, Path]]:
+def released(
+    landmark_study, vghtpe, basic, key, tmp_path_factory
+) -> dict[tuple[str, str], tuple[Path, Path]]:
     """(source, output) files of each SR class, de-identified with each shipped profile."""
     folder = tmp_path_factory.mktemp("sr-peers")
     pairs = {}
@@ -53,18 +59,25 @@ def test_the_gate_lets_a_valid_release_through(tmp_path, landmark_study, key) ->
     profile = load_profile(path)
     assert profile.dciodvfy_gate
     for kind, data in landmark_study[1].items():
-        outcome = Pipeline(profile, key, out=tmp_path / "out", quarantine=tmp_path / "q").process_bytes(data)
+        outcome = Pipeline(
+            profile, key, out=tmp_path / "out", quarantine=tmp_path / "q"
+        ).process_bytes(data)
         assert outcome.status == "written", (kind, outcome.reason)
 
 
-def test_the_gate_quarantines_an_error_de_identification_added(tmp_path, landmark_study, key) -> None:
+def test_the_gate_quarantines_an_error_de_identification_added(
+    tmp_path, landmark_study, key
+) -> None:
     """A rule the in-process check cannot judge (an enumerated value) is caught by dciodvfy."""
     peers.require_tool("dciodvfy")
     path = tmp_path / "gate.yaml"
-    path.write_text("name: gate\nextends: vghtpe\nrelease_check:\n  dciodvfy: true\n"
-                    "rules:\n  PatientSex: {action: replace, value: X}\n")
-    outcome = Pipeline(load_profile(path), key, out=tmp_path / "out",
-                       quarantine=tmp_path / "q").process_bytes(landmark_study[1]["comprehensive"])
+    path.write_text(
+        "name: gate\nextends: vghtpe\nrelease_check:\n  dciodvfy: true\n"
+        "rules:\n  PatientSex: {action: replace, value: X}\n"
+    )
+    outcome = Pipeline(
+        load_profile(path), key, out=tmp_path / "out", quarantine=tmp_path / "q"
+    ).process_bytes(landmark_study[1]["comprehensive"])
     assert outcome.status == "quarantined"
     assert outcome.reason["code"] == "dciodvfy-new-error" and outcome.reason["stage"] == "check"
     assert "enumerated" in outcome.reason["message"] and "<X>" not in outcome.reason["message"]
@@ -85,8 +98,9 @@ def test_without_dciodvfy_the_gate_fails_closed(tmp_path, monkeypatch, landmark_
     assert caught.value.code == "dciodvfy-not-available"
     path = tmp_path / "gate.yaml"
     path.write_text("name: gate\nextends: vghtpe\nrelease_check:\n  dciodvfy: true\n")
-    outcome = Pipeline(load_profile(path), key, out=tmp_path / "out",
-                       quarantine=tmp_path / "q").process_bytes(landmark_study[1]["enhanced"])
+    outcome = Pipeline(
+        load_profile(path), key, out=tmp_path / "out", quarantine=tmp_path / "q"
+    ).process_bytes(landmark_study[1]["enhanced"])
     assert outcome.status == "quarantined" and outcome.reason["code"] == "dciodvfy-not-available"
     assert "dicom3tools" in outcome.reason["message"]
     assert os.environ["PATH"] == str(tmp_path)

@@ -77,7 +77,24 @@ BAD = {
                           "sop_classes.CTImageStorag", ["unknown SOP class"]),
     "class_action_that_cannot_apply": ("classes:\n  private: hash\n", "classes.private", ["hash", "cannot apply"]),
     "unknown_top_level_key": ("rule:\n  PatientName: remove\n", "rule", ["not allowed"]),
+    "unknown_text_policy": ("structured_content:\n  text_with_identity: delete\n",
+                            "structured_content.text_with_identity", ["delete", "remove_item", "quarantine"]),
+    "unknown_structured_content_key": ("structured_content:\n  text: remove_item\n", "structured_content",
+                                       ["not allowed", "text"]),
+    "dciodvfy_gate_not_a_boolean": ("release_check:\n  dciodvfy: maybe\n", "release_check.dciodvfy",
+                                    ["maybe", "boolean"]),
 }
+
+
+def test_structured_content_settings_are_inherited_and_overridden(tmp_path: Path) -> None:
+    (tmp_path / "site.yaml").write_text("name: site\nextends: vghtpe\nstructured_content:\n"
+                                        "  text_with_identity: quarantine\nrelease_check:\n  dciodvfy: true\n")
+    profile = load_profile(tmp_path / "site.yaml")
+    assert (profile.text_with_identity, profile.content_value_removed) == ("quarantine", "remove_item")
+    assert profile.dciodvfy_gate is True
+    basic = load_profile("ps3.15-basic")  # the defaults: fail closed on text, remove an emptied item
+    assert (basic.text_with_identity, basic.content_value_removed, basic.dciodvfy_gate) == (
+        "quarantine", "remove_item", False)
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

@@ -13,7 +13,7 @@ from pathlib import Path
 import highdicom as hd
 import pydicom
 import pytest
-from support import deid, phi_found, run_args
+from support import deid, phi_found, released_headers, run_args, unresolved_references
 
 from deid.synthetic import SR_CLASSES, write_datasets
 from deid.synthetic.sr import HARMLESS_TEXT
@@ -36,8 +36,15 @@ def landmarks(path: Path | bytes) -> list[tuple]:
     for group in sr.content.get_planar_roi_measurement_groups():
         site = group.finding_sites[0].value
         roi = group.roi
-        found.append((site.value, site.scheme_designator, site.meaning, roi.value_type.value,
-                      tuple(float(v) for v in roi.GraphicData)))
+        found.append(
+            (
+                site.value,
+                site.scheme_designator,
+                site.meaning,
+                roi.value_type.value,
+                tuple(float(v) for v in roi.GraphicData),
+            )
+        )
     return found
 
 
@@ -67,7 +74,13 @@ def released(landmark_study, tmp_path_factory, key_file) -> dict[str, object]:
             outputs[next(k for k, v in SR_CLASSES.items() if v == ds.SOPClassUID)] = path
         else:
             frames.add(ds.FrameOfReferenceUID)
-    return {"out": out, "srs": outputs, "released": released_classes, "frames": frames, "reports": reports}
+    return {
+        "out": out,
+        "srs": outputs,
+        "released": released_classes,
+        "frames": frames,
+        "reports": reports,
+    }
 
 
 def test_every_sr_class_is_released_and_highdicom_reads_it(released) -> None:
@@ -75,7 +88,9 @@ def test_every_sr_class_is_released_and_highdicom_reads_it(released) -> None:
     for kind, path in released["srs"].items():
         sr = hd.sr.srread(path)
         assert sr.SOPClassUID == SR_CLASSES[kind]
-        assert len(sr.content.get_planar_roi_measurement_groups()) == (30 if kind == "comprehensive3d" else 15)
+        assert len(sr.content.get_planar_roi_measurement_groups()) == (
+            30 if kind == "comprehensive3d" else 15
+        )
 
 
 def test_image_and_evidence_references_point_at_released_instances(released) -> None:
@@ -95,8 +110,17 @@ def test_image_and_evidence_references_point_at_released_instances(released) -> 
         for item in items(ds):
             if item.ValueType == "SCOORD3D":
                 assert item.ReferencedFrameOfReferenceUID in released["frames"]
-        library = [i.UID for i in items(ds) if i.ConceptNameCodeSequence[0].CodeMeaning == "Frame of Reference UID"]
+        library = [
+            i.UID
+            for i in items(ds)
+            if i.ConceptNameCodeSequence[0].CodeMeaning == "Frame of Reference UID"
+        ]
         assert set(library) <= released["frames"]
+
+
+def test_nothing_the_released_objects_reference_dangles(released) -> None:
+    """The project's reference finder agrees: instances, series, study, frames of reference."""
+    assert unresolved_references(released_headers(released["out"])) == []
 
 
 def test_landmark_coordinates_and_codes_are_unchanged(released) -> None:
@@ -120,9 +144,13 @@ def test_the_content_tree_is_clean(released, patient) -> None:
         assert phi_found(path.read_bytes(), patient) == [], kind
 
 
-def test_a_profile_can_quarantine_a_report_whose_text_names_the_patient(landmark_study, tmp_path, key_file) -> None:
+def test_a_profile_can_quarantine_a_report_whose_text_names_the_patient(
+    landmark_study, tmp_path, key_file
+) -> None:
     profile = tmp_path / "strict.yaml"
-    profile.write_text("name: strict\nextends: vghtpe\nstructured_content:\n  text_with_identity: quarantine\n")
+    profile.write_text(
+        "name: strict\nextends: vghtpe\nstructured_content:\n  text_with_identity: quarantine\n"
+    )
     source = tmp_path / "in"
     source.mkdir()
     (source / "SR.dcm").write_bytes(landmark_study[1]["comprehensive"])
@@ -130,6 +158,8 @@ def test_a_profile_can_quarantine_a_report_whose_text_names_the_patient(landmark
     result = deid(*run_args(source, out, key_file, "--profile", profile))
     assert result.returncode == 3, result.stderr
     assert list(out.rglob("*.dcm")) == []
-    reasons = [json.loads(p.read_text()) for p in (tmp_path / "out-quarantine").rglob("reason.json")]
+    reasons = [
+        json.loads(p.read_text()) for p in (tmp_path / "out-quarantine").rglob("reason.json")
+    ]
     assert [r["code"] for r in reasons] == ["text-contains-identity"]
     assert reasons[0]["path"].endswith("(0040,A160)")

@@ -1,4 +1,4 @@
-"""The landmark SRs: three SR classes, highdicom reads them, landmarks sit on the CT, PHI planted."""
+"""The landmark SRs: three SR classes, highdicom reads them, landmarks on the CT, PHI planted."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def images(landmark_study) -> list[Dataset]:
 
 
 @pytest.fixture(scope="module", params=sorted(SR_CLASSES))
-def report(request: pytest.FixtureRequest, landmark_study, tmp_path_factory: pytest.TempPathFactory):
+def report(
+    request: pytest.FixtureRequest, landmark_study, tmp_path_factory: pytest.TempPathFactory
+):
     data = landmark_study[1][request.param]
     path = tmp_path_factory.mktemp("sr") / f"{request.param}.dcm"
     path.write_bytes(data)
@@ -46,11 +48,14 @@ def test_sop_class_and_highdicom_reads_it(report) -> None:
 
 
 def test_scoord_points_reference_ct_images(report, images: list[Dataset]) -> None:
-    kind, _, path = report
+    _, _, path = report
     by_uid = {im.SOPInstanceUID: im for im in images}
     sr = hd.sr.srread(path)
-    planar = [g for g in sr.content.get_planar_roi_measurement_groups()
-              if g.roi.value_type == hd.sr.ValueTypeValues.SCOORD]
+    planar = [
+        g
+        for g in sr.content.get_planar_roi_measurement_groups()
+        if g.roi.value_type == hd.sr.ValueTypeValues.SCOORD
+    ]
     assert len(planar) == 15
     for group in planar:
         image_ref = group.roi.ContentSequence[0].ReferencedSOPSequence[0]
@@ -61,7 +66,7 @@ def test_scoord_points_reference_ct_images(report, images: list[Dataset]) -> Non
 
 
 def test_scoord3d_points_are_in_the_frame_of_reference(report, images: list[Dataset]) -> None:
-    kind, ds, path = report
+    kind, ds, _ = report
     volumetric = [item for item in content_items(ds) if item.ValueType == "SCOORD3D"]
     if kind != "comprehensive3d":
         assert volumetric == []  # Enhanced and Comprehensive SR do not allow SCOORD3D
@@ -84,7 +89,7 @@ def test_evidence_lists_the_referenced_images(report, images: list[Dataset]) -> 
 
 
 def test_phi_is_planted_in_the_content_tree(report) -> None:
-    kind, ds, _ = report
+    _, ds, _ = report
     p = make_patient(0)
     items = content_items(ds)
     by_type: dict[str, list[Dataset]] = {}
@@ -105,7 +110,9 @@ def test_phi_is_planted_in_the_content_tree(report) -> None:
 
 def test_deterministic(landmark_study) -> None:
     images, reports = landmark_study
-    assert to_bytes(landmark_sr(make_patient(0), images, sop_class="enhanced")) == reports["enhanced"]
+    assert (
+        to_bytes(landmark_sr(make_patient(0), images, sop_class="enhanced")) == reports["enhanced"]
+    )
 
 
 def test_bad_arguments(images: list[Dataset]) -> None:
