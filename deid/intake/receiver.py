@@ -68,47 +68,44 @@ def server_ssl_context(tls: TlsFiles) -> ssl.SSLContext:
     return context
 
 
+def _log(level: str, event: str, **fields: object) -> None:
+    """Log from a handler; a logging failure must never change what the peer is answered."""
+    try:
+        getattr(logs.get_logger("deid.intake"), level)(event, **fields)
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def _handle_requested(event: Any, allow: tuple[AllowedCaller, ...]) -> None:
     """Reject an association whose calling AE title (and host) is not allowed (0x01, 0x01, 0x03).
-
-    pynetdicom accepts the association when a handler raises, so this fails closed: the reject
-    goes out first, and any error while deciding is a reject too."""
+    (Unknown titles are also refused by pynetdicom itself: ``require_calling_aet``.)"""
     assoc = event.assoc
     try:
         title = assoc.requestor.primitive.calling_ae_title
         allowed = caller_allowed(allow, title, str(assoc.requestor.address))
-    except Exception:
+    except Exception:  # pynetdicom accepts when a handler raises: an error in deciding is a reject
         title, allowed = "", False
-    if allowed:
-        return
-    assoc.acse.send_reject(0x01, 0x01, 0x03)
-    assoc.kill()  # as pynetdicom does after its own rejections: the reject PDU goes out
-    try:
-        logs.get_logger("deid.intake").warning(
-            "association rejected", aet=str(title).strip(), code="calling-aet-not-allowed"
-        )
-    except Exception:  # a broken log stream must not change the answer, which is already sent
-        pass
+    if not allowed:
+        assoc.acse.send_reject(0x01, 0x01, 0x03)
+        assoc.kill()  # as pynetdicom does after its own rejections: the reject PDU goes out
+        _log("warning", "association rejected", aet=str(title).strip(), code="calling-aet-not-allowed")
 
 
 def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
     """Write the received bytes to the spool; success only when they are durable and queued."""
     try:
         data = event.encoded_dataset(include_meta=True)
-    except Exception:
+    except Exception:  # noqa: BLE001
         return STATUS_CANNOT_UNDERSTAND
     try:
         spool.put(data)
     except SpoolError as exc:
         counters["refused"] = counters.get("refused", 0) + 1
-        logs.get_logger("deid.intake").error(
-            "object refused: spool unavailable", code="out-of-resources", error_type=str(exc)
-        )
+        _log("error", "object refused: spool unavailable", code="out-of-resources",
+             error_type=str(exc))
         return STATUS_OUT_OF_RESOURCES
-    except Exception:  # anything else: never answer success for an object not durable
-        logs.get_logger("deid.intake").exception(
-            "object refused: spool error", code="out-of-resources"
-        )
+    except Exception:  # noqa: BLE001  (anything else: never success for an object not durable)
+        _log("error", "object refused: spool error", code="out-of-resources")
         return STATUS_OUT_OF_RESOURCES
     return STATUS_SUCCESS
 
@@ -128,6 +125,8 @@ class Receiver:
         ae = AE(ae_title=settings.ae_title)
         ae.maximum_associations = settings.max_associations
         ae.require_called_aet = False
+        # second line of defence: pynetdicom itself refuses titles not allowed from any host
+        ae.require_calling_aet = sorted({caller.ae_title for caller in settings.allow})
         ae.network_timeout = 120
         ae.acse_timeout = 30
         ae.dimse_timeout = 120
