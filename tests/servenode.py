@@ -13,16 +13,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from peers import require_tool
+from servers import StoreSCP, free_port
 
 SENDER = "SENDER"
 NODE = "DEID"
 DEST = "DEST"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dcmtk_env() -> dict[str, str]:
@@ -51,53 +46,16 @@ def port_open(port: int) -> bool:
         return False
 
 
-class Storescp:
-    """DCMTK storescp (forking: one process per association) writing to ``folder``; files are
-    named by SOP Instance UID, so a second copy of an instance overwrites the first."""
+class Storescp(StoreSCP):
+    """DCMTK storescp forking one process per association (as a PACS takes several at once),
+    AE title DEST; files are named by SOP Instance UID, so a second copy of an instance
+    overwrites the first."""
 
     def __init__(self, folder: Path, port: int | None = None, *extra: str) -> None:
-        self.folder = folder
-        self.port = port or free_port()
-        self.extra = extra
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Storescp:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [
-                require_tool("/usr/bin/storescp"),
-                "--fork",
-                "-aet",
-                DEST,
-                "-od",
-                str(self.folder),
-                *self.extra,
-                str(self.port),
-            ],
-            env=dcmtk_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        wait_until(lambda: port_open(self.port), 10, "storescp to listen")
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # its own session: the forked children too
-            self.process.wait(10)
-        self.process = None
+        super().__init__(folder, "--fork", *extra, aet=DEST, port=port or free_port())
 
     def instances(self) -> list[Path]:
-        return sorted(
-            p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith(".")
-        )
-
-    def __enter__(self) -> Storescp:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+        return self.received()
 
 
 class Node:

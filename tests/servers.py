@@ -7,6 +7,7 @@ interface, on a free port, only while its test runs.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -73,12 +74,15 @@ class StoreSCP:
                 [tool, "--aetitle", self.aet, "--output-directory", str(self.folder),
                  *self.options, str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TCP_NODELAY": "1"},
+                start_new_session=True,  # its own process group: with --fork, the children stop too
             )
         wait_for_port(self.port, self.process)
         return self
 
     def stop(self) -> None:
         if self.process is not None:
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGTERM)
             stop(self.process)
             self.process = None
 
