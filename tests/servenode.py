@@ -160,46 +160,22 @@ def storescu(
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     """Send files with DCMTK storescu (one association) from ``aet`` to the node."""
-    result = subprocess.run(
-        [
-            require_tool("/usr/bin/storescu"),
-            "-aet",
-            aet,
-            "-aec",
-            NODE,
-            *extra,
-            "127.0.0.1",
-            str(port),
-            *map(str, files),
-        ],
-        env=dcmtk_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    result = _dcmtk("storescu", port, extra, [str(f) for f in files], aet=aet, timeout=timeout)
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
 def echoscu(port: int, *extra: str, aet: str = SENDER) -> subprocess.CompletedProcess[str]:
+    return _dcmtk("echoscu", port, extra, [], aet=aet, timeout=60)
+
+
+def _dcmtk(tool: str, port: int, options: Iterable[str], files: list[str], *, aet: str,
+           timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a DCMTK SCU from ``aet`` to the node on 127.0.0.1:``port`` (files after the port)."""
     return subprocess.run(
-        [
-            require_tool("/usr/bin/echoscu"),
-            "-aet",
-            aet,
-            "-aec",
-            NODE,
-            *extra,
-            "127.0.0.1",
-            str(port),
-        ],
-        env=dcmtk_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [require_tool(f"/usr/bin/{tool}"), "-aet", aet, "-aec", NODE, *options, "127.0.0.1", str(port), *files],
+        env=dcmtk_env(), capture_output=True, text=True, timeout=timeout, check=False,
     )
 
 
