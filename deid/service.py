@@ -29,7 +29,6 @@ from deid.spool import Item, Spool
 POLL_SECONDS = 0.05  # an idle worker looks for new items this often
 DRAIN_SECONDS = 120.0  # SIGTERM: how long associations in progress may take to finish
 LEASE_SECONDS = 3600.0
-RECORDS_SYNC_SECONDS = 0.5
 MAX_CRASHES = 3  # workers that may die on one object before it is quarantined
 RESTART_SECONDS = 2.0
 
@@ -92,7 +91,6 @@ class Worker:
         # a destination that just failed is not tried again at once
         self.down_until: dict[str, float] = {}
         self.records = _open_records(settings, profile, key, name)
-        self._synced = 0.0
         self._unsynced = False  # records written since the last flush
 
     def run(self, stop: Any) -> None:
@@ -258,12 +256,11 @@ class Worker:
         self._unsynced = True
 
     def _sync_records(self, *, now: bool = False) -> None:
-        """Lines reach the OS as they are recorded (a killed process loses none). They are fsync'd
-        in batches: before releasing an original once the last flush is RECORDS_SYNC_SECONDS old,
-        and when the worker goes idle; a power cut can lose at most that last half second."""
-        if self._unsynced and (now or time.monotonic() - self._synced >= RECORDS_SYNC_SECONDS):
+        """Make the recorded lines durable (audit trail and re-identification map, fsync'd) before
+        the spool lets go of the original: an object is never released without its record, even
+        across a power cut. ``now`` is kept for the idle flush; every call flushes what is pending."""
+        if self._unsynced:
             self.records.flush()
-            self._synced = time.monotonic()
             self._unsynced = False
 
 

@@ -22,7 +22,6 @@ from pydicom.uid import (
 from deid.synthetic import glyphs, modules
 from deid.synthetic.identity import SyntheticPatient, make_patient
 from deid.synthetic.phantom import TUMOUR_CENTRE_MM, SliceGeometry, hounsfield_slice
-from deid.synthetic.uids import instance_uid
 
 #: The workstation that made the screenshot (Secondary Capture Device) and the scanner.
 CAPTURE_MANUFACTURER, CAPTURE_MODEL = "SIEMENS", "syngo.via"
@@ -131,32 +130,13 @@ def fused_pet_ct_screenshot(
         sop_class = (MultiFrameGrayscaleByteSecondaryCaptureImageStorage if bits == 8
                      else MultiFrameGrayscaleWordSecondaryCaptureImageStorage)
     ds = Dataset()
-    modules.sop_common(ds, patient, sop_class, instance_uid(series_uid, 0))
-    modules.patient(ds, patient)
-    modules.patient_study(ds, patient)
-    modules.general_study(ds, patient)
-    modules.equipment(ds, patient)
+    modules.secondary_capture(
+        ds, patient, sop_class=sop_class, series_uid=series_uid, modality=MODALITY, series_number=1201,
+        description="Fused PET/CT", body_part="CHEST", capture_device=(CAPTURE_MANUFACTURER, CAPTURE_MODEL),
+        comment=f"Fusion for {patient.display_name}", burned_in=burned_in,
+    )
     ds.ManufacturerModelName = SCANNER_MODEL
     ds.StudyDescription = "PET-CT WHOLE BODY"
-    ds.Modality = MODALITY
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = 1201
-    ds.SeriesDate = patient.study_date
-    ds.SeriesTime = patient.study_time
-    ds.SeriesDescription = "Fused PET/CT"
-    ds.BodyPartExamined = "CHEST"
-    ds.OperatorsName = patient.operator
-    ds.ConversionType = "WSD"
-    ds.SecondaryCaptureDeviceManufacturer = CAPTURE_MANUFACTURER
-    ds.SecondaryCaptureDeviceManufacturerModelName = CAPTURE_MODEL
-    ds.InstanceNumber = 1
-    ds.PatientOrientation = ["L", "P"]
-    ds.ContentDate = patient.study_date
-    ds.ContentTime = patient.study_time
-    ds.ImageType = ["DERIVED", "SECONDARY"]
-    ds.ImageComments = f"Fusion for {patient.display_name}"
-    if burned_in is not None:
-        ds.BurnedInAnnotation = burned_in
     ds.SamplesPerPixel = samples
     ds.PhotometricInterpretation = "RGB" if samples == 3 else "MONOCHROME2"
     if samples == 3:

@@ -7,7 +7,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
 from deid.synthetic.identity import SyntheticPatient
-from deid.synthetic.uids import derive_uid
+from deid.synthetic.uids import derive_uid, instance_uid
 
 CHARACTER_SET = "ISO_IR 192"
 MPPS_SOP_CLASS = "1.2.840.10008.3.1.2.3.3"
@@ -162,3 +162,36 @@ def file_meta(ds: Dataset, p: SyntheticPatient, transfer_syntax: str) -> None:
     info = f"VGH PACS export; patient {p.patient_id}; accession {p.accession_number}"
     meta.PrivateInformation = info.encode("ascii") + (b"\0" if len(info) % 2 else b"")
     ds.file_meta = meta
+
+
+def secondary_capture(
+    ds: Dataset, p: SyntheticPatient, *, sop_class: str, series_uid: str, modality: str,
+    series_number: int, description: str, body_part: str, capture_device: tuple[str, str],
+    comment: str, burned_in: str | None,
+) -> None:
+    """The modules every Secondary Capture shares: SOP Common, Patient, Study, Equipment, General
+    Series, SC Equipment, General Image (a capture of ``p``, with ``comment`` naming them)."""
+    sop_common(ds, p, sop_class, instance_uid(series_uid, 0))
+    patient(ds, p)
+    patient_study(ds, p)
+    general_study(ds, p)
+    equipment(ds, p)
+    ds.Modality = modality
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = series_number
+    ds.SeriesDate = p.study_date
+    ds.SeriesTime = p.study_time
+    ds.SeriesDescription = description
+    ds.BodyPartExamined = body_part
+    ds.OperatorsName = p.operator
+    ds.ConversionType = "WSD"
+    ds.SecondaryCaptureDeviceManufacturer, ds.SecondaryCaptureDeviceManufacturerModelName = capture_device
+    ds.InstanceNumber = 1
+    ds.PatientOrientation = ["L", "P"]
+    ds.ContentDate = p.study_date
+    ds.ContentTime = p.study_time
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.ImageComments = comment
+    if burned_in is not None:
+        ds.BurnedInAnnotation = burned_in
+

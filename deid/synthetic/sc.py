@@ -9,7 +9,6 @@ from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 from deid.synthetic import legacy, modules
 from deid.synthetic.identity import SyntheticPatient
 from deid.synthetic.phantom import SliceGeometry, hounsfield_slice
-from deid.synthetic.uids import instance_uid
 
 
 def _pixels(size: int, seed: str) -> bytes:
@@ -26,30 +25,12 @@ def secondary_capture_image(
     """An SC Image; Burned In Annotation is ``burned_in`` (omitted when None)."""
     series_uid = patient.series_uid("SC")
     ds = Dataset()
-    modules.sop_common(ds, patient, SecondaryCaptureImageStorage, instance_uid(series_uid, 0))
-    modules.patient(ds, patient)
-    modules.patient_study(ds, patient)
-    modules.general_study(ds, patient)
-    modules.equipment(ds, patient)
-    ds.Modality = "OT"
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = 99
-    ds.SeriesDate = patient.study_date
-    ds.SeriesTime = patient.study_time
-    ds.SeriesDescription = "Screen capture"
-    ds.BodyPartExamined = "ABDOMEN"
-    ds.OperatorsName = patient.operator
-    ds.ConversionType = "WSD"
-    ds.SecondaryCaptureDeviceManufacturer = "SIEMENS"
-    ds.SecondaryCaptureDeviceManufacturerModelName = "syngo.via"
-    ds.InstanceNumber = 1
-    ds.PatientOrientation = ["L", "P"]
-    ds.ContentDate = patient.study_date
-    ds.ContentTime = patient.study_time
-    ds.ImageType = ["DERIVED", "SECONDARY"]
-    ds.ImageComments = f"Capture of {patient.display_name}"
-    if burned_in is not None:
-        ds.BurnedInAnnotation = burned_in
+    modules.secondary_capture(
+        ds, patient, sop_class=SecondaryCaptureImageStorage, series_uid=series_uid, modality="OT",
+        series_number=99, description="Screen capture", body_part="ABDOMEN",
+        capture_device=("SIEMENS", "syngo.via"), comment=f"Capture of {patient.display_name}",
+        burned_in=burned_in,
+    )
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows = size
