@@ -16,6 +16,7 @@ found inside a longer run of letters or digits), and tokens shorter than 3 chara
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
@@ -118,36 +119,64 @@ class IdentityTokens:
         self._tokens: list[str] | None = None
         self._pattern: re.Pattern[str] | None = None
 
+    def _key(self) -> tuple[Any, ...]:
+        """What the tokens are made of, as plain values: the same for every slice of a series."""
+        charset = self._ds.original_character_set or self._ds._character_set
+        parts = tuple(
+            (kind, tuple(captured) if isinstance(captured, list) else (captured.tag, captured.VR, captured.value))
+            for kind, captured in self._captured
+        )
+        return (str(charset), parts)
+
     @property
     def tokens(self) -> list[str]:
         """Every token, longest first."""
         if self._tokens is None:
-            found: set[str] = set()
-            charset = self._ds.original_character_set or self._ds._character_set
-            for kind, captured in self._captured:
-                values = captured if isinstance(captured, list) else _decode(captured, charset, self._ds)
-                for value in values:
-                    if kind == "name":
-                        found |= name_tokens(value)
-                    elif kind == "date":
-                        found |= date_tokens(value)
-                    else:
-                        found.add(value)
-            self._tokens = sorted({t for t in found if len(t) >= MIN_TOKEN}, key=lambda t: (-len(t), t))
+            key = self._key()
+            cached = _TOKENS.get(key)
+            if cached is None:
+                cached = _TOKENS[key] = self._make_tokens()
+                if len(_TOKENS) > _CACHE_SIZE:
+                    del _TOKENS[next(iter(_TOKENS))]
+            self._tokens = cached
         return self._tokens
+
+    def _make_tokens(self) -> list[str]:
+        found: set[str] = set()
+        charset = self._ds.original_character_set or self._ds._character_set
+        for kind, captured in self._captured:
+            values = captured if isinstance(captured, list) else _decode(captured, charset, self._ds)
+            for value in values:
+                if kind == "name":
+                    found |= name_tokens(value)
+                elif kind == "date":
+                    found |= date_tokens(value)
+                else:
+                    found.add(value)
+        return sorted({t for t in found if len(t) >= MIN_TOKEN}, key=lambda t: (-len(t), t))
 
     def found_in(self, text: str) -> bool:
         """Whether ``text`` contains a token as a whole word (case-insensitive)."""
         if self._pattern is None:
             if not self.tokens:
                 return False
-            alternatives = "|".join(re.escape(t) for t in self.tokens)
-            self._pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.IGNORECASE)
+            self._pattern = _pattern(tuple(self.tokens))
         return self._pattern.search(text) is not None
 
     def flagged(self, kept_text: dict[str, list[str]]) -> list[str]:
         """The keywords of ``kept_text`` with a value that contains a token, sorted."""
         return sorted(k for k, values in kept_text.items() if any(self.found_in(v) for v in values))
+
+
+# The objects of one patient carry the same identity values: their tokens and pattern are made once.
+_CACHE_SIZE = 256
+_TOKENS: dict[tuple[Any, ...], list[str]] = {}
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _pattern(tokens: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(t) for t in tokens)
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.IGNORECASE)
 
 
 def _decode(raw: RawDataElement, charset: Any, ds: Dataset) -> list[str]:
