@@ -118,7 +118,8 @@ def test_a_refused_association_means_retry(tmp_path: Path, sample_study: Path) -
         with Forwarder([destination], timeout=TIMEOUT) as forwarder:
             result = forwarder.send(destination, _study_files(sample_study)[0])
     assert result.outcome == RETRY and result.status is None
-    assert "rejected" in result.detail
+    # storescp sends A-ASSOCIATE-RJ and closes at once: under load the close can be seen first
+    assert "rejected" in result.detail or "aborted" in result.detail
 
 
 def test_a_destination_that_does_not_answer_in_time_means_retry(
