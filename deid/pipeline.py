@@ -114,6 +114,13 @@ class Pipeline:
                       "message": f"unexpected {exc.__class__.__name__}; report it to the deid maintainers"}
             return self._quarantine(data, reason)
         target = output_path(self.out, result.patient_id, result.study_uid, result.series_uid, result.sop_uid)
+        if target.is_file() and target.read_bytes() != encoded:  # the same object again is an overwrite
+            reason = ObjectError(
+                "duplicate-instance", "another object with the same SOP Instance UID but other content was "
+                "already released to this output; find which of the two is right at the source (a "
+                "modality re-using UIDs, or an edited copy) and release only that one", stage="write",
+                path="(0008,0018)").as_reason()
+            return self._quarantine(data, reason)
         write_bytes_atomic(encoded, target, durable=self.durable)
         return Outcome(
             "written", output=str(target.relative_to(self.out)), sop_class_uid=result.sop_class_uid,

@@ -114,6 +114,11 @@ REASONS: dict[str, tuple[str, str]] = {
         "The profile turns on the dciodvfy gate, but dciodvfy (dicom3tools) is not installed.",
         "Install dicom3tools on the machine, or turn release_check.dciodvfy off, and re-run.",
     ),
+    "duplicate-instance": (
+        "Two different objects carry the same SOP Instance UID; the first was released, this one was not.",
+        "Find which of the two is right at the source (a modality re-using UIDs, or an edited copy) and "
+        "release only that one, into a fresh output folder if the released one was wrong.",
+    ),
     "worker-crashed": (
         "A worker process of the forwarding node died repeatedly while handling this object.",
         ("Report it to the deid maintainers with the quarantined file; do not re-send it until "
