@@ -52,7 +52,7 @@ def test_a_problem_the_input_had_flows_and_is_counted(tmp_path, image, vghtpe, k
     del imperfect.KVP  # Type 2 in CT Image: missing in the input already
     outcome = pipeline(tmp_path, vghtpe, key).process_bytes(to_bytes(imperfect))
     assert outcome.status == "written" and outcome.preexisting_problems == 1
-    clean = pipeline(tmp_path, vghtpe, key).process_bytes(to_bytes(image))
+    clean = pipeline(tmp_path / "complete", vghtpe, key).process_bytes(to_bytes(image))  # same UID: own output
     assert clean.status == "written" and clean.preexisting_problems == 0
 
 
