@@ -75,9 +75,14 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object) -> None:
         vr = elem.VR
         if getattr(elem, "is_raw", False):
             if (elem.is_little_endian and not elem.is_implicit_VR and vr is not None and len(vr) == 2
-                    and elem.length != _UNDEFINED and elem.value is not None
-                    and (vr in _LONG_VRS or len(elem.value) <= 0xFFFF)):
-                write(_element(tag, vr, elem.value))
+                    and elem.length != _UNDEFINED):
+                value = elem.value if elem.value is not None else b""  # an empty value is read as None
+                if vr in _LONG_VRS or len(value) <= 0xFFFF:
+                    write(_element(tag, vr, value))
+                    continue
+            elem = ds[tag]  # implicit VR, big endian, undefined length: let pydicom decode it
+            if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+                _write_sequence(fp, tag, elem, charset)
                 continue
         elif vr == "SQ" and isinstance(elem.value, Sequence):
             _write_sequence(fp, tag, elem, charset)
