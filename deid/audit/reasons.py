@@ -114,6 +114,12 @@ REASONS: dict[str, tuple[str, str]] = {
         "The profile turns on the dciodvfy gate, but dciodvfy (dicom3tools) is not installed.",
         "Install dicom3tools on the machine, or turn release_check.dciodvfy off, and re-run.",
     ),
+    "value-does-not-encode": (
+        ("An element's value cannot be written in its VR (it breaks the VR's form or length, or the "
+         "attributes that decide its VR are missing), so the object cannot be written as valid DICOM."),
+        ("Correct the object at the source, or remove the element at the path in reason.json with a "
+         "profile rule; report it if the value looks valid."),
+    ),
     "duplicate-instance": (
         "Two different objects carry the same SOP Instance UID; the first was released, this one was not.",
         "Find which of the two is right at the source (a modality re-using UIDs, or an edited copy) and "

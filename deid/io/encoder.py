@@ -2,42 +2,78 @@
 
 For Explicit VR Little Endian syntaxes (native and every encapsulated one) raw elements are written
 with one struct call each, and sequences and the file meta group by this module, instead of
-pydicom's per-element writer; anything else (a value pydicom must encode, other syntaxes) goes
-through pydicom.  The bytes are the same as ``pydicom.dcmwrite(..., enforce_file_format=True)``
-gives for the de-identified dataset (a test checks it).
+pydicom's per-element writer; anything else (a value pydicom must encode, a data set pydicom must
+convert, other syntaxes) goes through pydicom.  The bytes are the same as
+``pydicom.dcmwrite(..., enforce_file_format=True)`` gives for the de-identified dataset (a
+property test checks it over every VR: tests/io/test_io_encoder_properties.py).  What pydicom
+cannot write either is an :class:`~deid.errors.ObjectError` ``value-does-not-encode`` with the
+element's path, never a value.
 """
 
 from __future__ import annotations
 
 import struct
+from copy import deepcopy
 
 from pydicom import dcmwrite
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element
+from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+from deid.errors import ObjectError
+
+_LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
 _SHORT = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<HH2sHI")
 _ITEM = struct.Struct("<HHI")
 _UNDEFINED = 0xFFFFFFFF
+_PIXEL_DATA = 0x7FE00010
+_NATIVE = (False, True)  # (implicit VR, little endian) of the fast path
+_META_TAGS = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
+
+Where = tuple[tuple[int, int], ...]  # (sequence tag, item index) pairs from the top
 
 
 def encode(ds: Dataset) -> bytes:
+    """The Part 10 bytes of ``ds``; ``ObjectError("value-does-not-encode")`` when pydicom cannot
+    write an element either."""
     syntax = UID(ds.file_meta.TransferSyntaxUID)
-    if not syntax.is_transfer_syntax or syntax.is_implicit_VR or not syntax.is_little_endian or syntax.is_deflated:
-        buffer = DicomBytesIO()
-        dcmwrite(buffer, ds, enforce_file_format=True)
-        return buffer.getvalue()
+    if (not syntax.is_transfer_syntax or syntax.is_implicit_VR or not syntax.is_little_endian
+            or syntax.is_deflated):
+        return _pydicom_bytes(ds)
+    for tag in ds._dict:
+        if tag >> 16 in (0, 2):  # dcmwrite refuses command and file meta elements in the data set
+            raise _not_encodable((), tag)
+    preamble = getattr(ds, "preamble", None) or b"\x00" * 128
+    if len(preamble) != 128:
+        raise ObjectError("value-does-not-encode", "the preamble is not 128 bytes long; report it "
+                          "to the deid maintainers", stage="encode")
     fp = DicomBytesIO()
     fp.is_little_endian = True
     fp.is_implicit_VR = False
-    fp.write(b"\x00" * 128 + b"DICM")
-    fp.write(_file_meta(ds.file_meta))
-    _write_dataset(fp, ds, ds.get("SpecificCharacterSet", "iso8859"))
+    fp.write(preamble + b"DICM")
+    fp.write(_file_meta(ds))
+    _pixel_data_length(ds, syntax.is_compressed)
+    _write_dataset(fp, ds, "iso8859", ())
     return fp.getvalue()
+
+
+def _pydicom_bytes(ds: Dataset) -> bytes:
+    """dcmwrite for the syntaxes of no fast path (implicit VR, big endian, deflated, private)."""
+    buffer = DicomBytesIO()
+    try:
+        dcmwrite(buffer, ds, enforce_file_format=True)
+    except Exception:  # noqa: BLE001 (pydicom raises many types; which element is what counts)
+        syntax = UID(ds.file_meta.TransferSyntaxUID)
+        encoding = _NATIVE
+        if syntax.is_transfer_syntax:
+            encoding = (syntax.is_implicit_VR, syntax.is_little_endian)
+        raise _not_encodable(*_unwritable(ds, encoding, "iso8859", ())) from None
+    return buffer.getvalue()
 
 
 def _element(tag: int, vr: str, value: bytes) -> bytes:
@@ -51,53 +87,130 @@ def _text(value: str, pad: bytes) -> bytes:
     return data + pad if len(data) % 2 else data
 
 
-def _file_meta(meta: Dataset) -> bytes:
-    """Group 0002 as pydicom writes it with enforce_standard (the elements deid sets)."""
-    body = b"".join((
-        _element(0x00020001, "OB", bytes(meta.FileMetaInformationVersion)),
-        _element(0x00020002, "UI", _text(str(meta.MediaStorageSOPClassUID), b"\x00")),
-        _element(0x00020003, "UI", _text(str(meta.MediaStorageSOPInstanceUID), b"\x00")),
-        _element(0x00020010, "UI", _text(str(meta.TransferSyntaxUID), b"\x00")),
-        _element(0x00020012, "UI", _text(str(meta.ImplementationClassUID), b"\x00")),
-        _element(0x00020013, "SH", _text(str(meta.ImplementationVersionName), b" ")),
-    ))
-    return _element(0x00020000, "UL", struct.pack("<I", len(body))) + body
+def _file_meta(ds: Dataset) -> bytes:
+    """Group 0002 as dcmwrite writes it with enforce_file_format: the six elements deid sets by
+    this module, any other file meta through pydicom."""
+    meta = ds.file_meta
+    for keyword in ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID"):
+        ours = ds.get(keyword.replace("MediaStorage", ""))  # dcmwrite takes the data set's own UIDs
+        if meta.get(keyword) is None or (ours and ours != meta.get(keyword)):
+            meta = deepcopy(meta) if meta is ds.file_meta else meta
+            setattr(meta, keyword, ours)
+    try:
+        if tuple(sorted(meta._dict)) == _META_TAGS and all(
+                isinstance(meta[tag].value, str) and meta[tag].value.isascii() and meta[tag].value
+                for tag in _META_TAGS[1:]):
+            body = b"".join((
+                _element(0x00020001, "OB", _text_bytes(bytes(meta.FileMetaInformationVersion))),
+                _element(0x00020002, "UI", _text(str(meta.MediaStorageSOPClassUID), b"\x00")),
+                _element(0x00020003, "UI", _text(str(meta.MediaStorageSOPInstanceUID), b"\x00")),
+                _element(0x00020010, "UI", _text(str(meta.TransferSyntaxUID), b"\x00")),
+                _element(0x00020012, "UI", _text(str(meta.ImplementationClassUID), b"\x00")),
+                _element(0x00020013, "SH", _text(str(meta.ImplementationVersionName), b" ")),
+            ))
+            return _element(0x00020000, "UL", struct.pack("<I", len(body))) + body
+    except (TypeError, ValueError, UnicodeError):  # not the plain values deid sets: pydicom decides
+        pass
+    buffer = DicomBytesIO()
+    meta = meta if meta is not ds.file_meta else deepcopy(meta)  # pydicom may add to what it writes
+    try:
+        write_file_meta_info(buffer, meta, enforce_standard=True)
+    except Exception:  # noqa: BLE001
+        raise ObjectError("value-does-not-encode", "the file meta information cannot be written; "
+                          "report it to the deid maintainers", stage="encode",
+                          path="(0002,0000)") from None
+    return buffer.getvalue()
 
 
-def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object) -> None:
-    charset = ds.get("SpecificCharacterSet", charset)
+def _text_bytes(value: bytes) -> bytes:
+    return value + b"\x00" if len(value) % 2 else value
+
+
+def _pixel_data_length(ds: Dataset, compressed: bool) -> None:
+    """As dcmwrite: Pixel Data has undefined length exactly when the syntax is compressed."""
+    elem = ds._dict.get(_PIXEL_DATA)
+    if elem is None:
+        return
+    if (isinstance(elem, RawDataElement) and elem.VR in ("OB", "OW")
+            and (elem.length == _UNDEFINED) == compressed
+            and isinstance(elem.value, bytes) and len(elem.value) % 2 == 0):
+        return  # what pydicom's conversion would not change: left raw, written as it came
+    try:
+        ds[_PIXEL_DATA].is_undefined_length = compressed
+    except Exception:  # noqa: BLE001
+        raise _not_encodable((), _PIXEL_DATA) from None
+
+
+def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where) -> None:
+    if ds.original_encoding != _NATIVE or ds.original_character_set != ds._character_set:
+        # a data set pydicom converts as it writes (items of an UN sequence read as implicit VR,
+        # items made by the rules, a changed character set): its own writer, exactly
+        try:
+            write_dataset(fp, ds, charset)
+        except Exception:  # noqa: BLE001
+            raise _not_encodable(*_unwritable(ds, _NATIVE, charset, where)) from None
+        return
+    try:
+        charset = ds.get("SpecificCharacterSet", charset)
+    except Exception:  # noqa: BLE001
+        raise _not_encodable(where, 0x00080005) from None
     elements = ds._dict
     write = fp.write
     for tag in sorted(elements):
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue
         elem = elements[tag]
-        vr = elem.VR
         if getattr(elem, "is_raw", False):
-            if (elem.is_little_endian and not elem.is_implicit_VR and vr is not None and len(vr) == 2
-                    and elem.length != _UNDEFINED):
-                value = elem.value if elem.value is not None else b""  # an empty value is read as None
-                if vr in _LONG_VRS or len(value) <= 0xFFFF:
-                    write(_element(tag, vr, value))
-                    continue
-            elem = ds[tag]  # implicit VR, big endian, undefined length: let pydicom decode it
-            if elem.VR == "SQ" and isinstance(elem.value, Sequence):
-                _write_sequence(fp, tag, elem, charset)
+            fast = _raw_bytes(tag, elem)
+            if fast is not None:
+                write(fast)
                 continue
-        elif vr == "SQ" and isinstance(elem.value, Sequence):
-            _write_sequence(fp, tag, elem, charset)
+        try:
+            elem = ds.get_item(tag)  # as pydicom: an empty raw value is converted first
+        except Exception:  # noqa: BLE001
+            raise _not_encodable(where, tag) from None
+        if (not getattr(elem, "is_raw", False) and elem.VR == "SQ"
+                and isinstance(elem.value, Sequence)):
+            _write_sequence(fp, tag, elem, charset, where)
             continue
-        write_data_element(fp, elem, charset)
+        start = fp.tell()
+        try:
+            write_data_element(fp, elem, charset)
+        except Exception:  # noqa: BLE001 (pydicom raises many types; the path is what counts)
+            fp.seek(start)
+            raise _not_encodable(where, tag) from None
 
 
-def _write_sequence(fp: DicomBytesIO, tag: int, elem, charset: object) -> None:
+def _raw_bytes(tag: int, elem: RawDataElement) -> bytes | None:
+    """A raw element as pydicom writes it, or None when pydicom's writer must write it (an empty
+    UN, an implicit or big-endian element, an undefined length, anything unusual)."""
+    vr = elem.VR
+    value = elem.value
+    if (not elem.is_little_endian or elem.is_implicit_VR or not isinstance(vr, str) or len(vr) != 2
+            or not vr.isascii() or elem.length == _UNDEFINED or not 0 <= tag <= 0xFFFFFFFF):
+        return None
+    if value is None:  # an empty value: pydicom converts it first, which only UN changes (its VR)
+        if vr == "UN":
+            return None
+        value = b""
+    elif not isinstance(value, bytes):
+        return None
+    if vr not in _LONG_VRS and len(value) > 0xFFFF:
+        vr = "UN"  # as pydicom: a value too long for a 16-bit length is written as UN
+    return _element(tag, vr, value)
+
+
+def _write_sequence(fp: DicomBytesIO, tag: int, elem: DataElement, charset: object,
+                    where: Where) -> None:
     undefined = elem.is_undefined_length
     start = fp.tell()
     fp.write(_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0, _UNDEFINED))
-    for item in elem.value:
+    for index, item in enumerate(elem.value):
+        if not isinstance(item, Dataset):
+            raise _not_encodable(where, tag)
         item_start = fp.tell()
         fp.write(_ITEM.pack(0xFFFE, 0xE000, _UNDEFINED))
-        _write_dataset(fp, item, charset)
+        _write_dataset(fp, item, charset, where + ((tag, index),))
         if getattr(item, "is_undefined_length_sequence_item", False):
             fp.write(_ITEM.pack(0xFFFE, 0xE00D, 0))
         else:
@@ -113,3 +226,45 @@ def _patch_length(fp: DicomBytesIO, at: int) -> None:
     fp.seek(at)
     fp.write(struct.pack("<I", end - at - 4))
     fp.seek(end)
+
+
+# -- what cannot be written -------------------------------------------------------------------
+def _unwritable(ds: Dataset, encoding: tuple[bool, bool], charset: object,
+                where: Where) -> tuple[Where, int | None]:
+    """The first element of ``ds`` pydicom cannot convert or write (searched only after a failure,
+    so a refusal names an element path); the data set's own path when no single element fails."""
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = encoding
+    try:
+        charset = ds.get("SpecificCharacterSet", charset)
+    except Exception:  # noqa: BLE001
+        return where, 0x00080005
+    for tag in sorted(ds._dict):
+        try:
+            elem = ds[tag]
+            if " or " in str(elem.VR):  # an ambiguous VR a failed write left unresolved
+                return where, tag
+            if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+                for index, item in enumerate(elem.value):
+                    found = _unwritable(item, encoding, charset, where + ((tag, index),))
+                    if found[1] is not None:
+                        return found
+                continue
+            write_data_element(fp, elem, charset)
+        except Exception:  # noqa: BLE001
+            return where, tag
+    return where, None
+
+
+def _not_encodable(where: Where, tag: int | None) -> ObjectError:
+    path = "".join(f"{_tag(t)}[{i}]." for t, i in where)
+    path = path + _tag(tag) if tag is not None else path.rstrip(".")
+    return ObjectError(
+        "value-does-not-encode",
+        "an element's value cannot be written in its VR (it breaks the VR's form or length, or "
+        "the attributes that decide its VR are missing); correct the object at the source, or "
+        "remove the element with a profile rule", stage="encode", path=path)
+
+
+def _tag(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
