@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     run.add_argument("--lookup", type=Path, help="CSV of patient_id,case_number for Patient's Name")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--debug", action="store_true", help="write the traceback of an internal error to "
+                     "RECORDS/debug/<quarantine entry>.txt (mode 0600; it may hold values)")
 
     explain = sub.add_parser("explain", help="print the effective rule of every attribute, per SOP class")
     explain.add_argument("--profile", default="vghtpe")
@@ -127,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     lookup = load_lookup(args.lookup) if args.lookup else None
     paths = RunPaths.beside(args.out, args.quarantine, args.records)
     summary = run(args.sources, paths, profile, key, workers=args.workers, lookup=lookup,
-                  progress=False if args.no_progress else None)
+                  progress=False if args.no_progress else None, debug=args.debug)
     print(summary.line())
     return EXIT_QUARANTINED if summary.quarantined else EXIT_OK
 
@@ -165,6 +167,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     add("--tls-cert", dest="tls.cert", help="TLS: the node's certificate (PEM)")
     add("--tls-key", dest="tls.key", help="TLS: the node's private key (PEM)")
     add("--tls-ca", dest="tls.ca", help="TLS: CA that signs the senders' certificates (PEM)")
+    add("--debug", action="store_const", const=True, help="write the traceback of an internal error "
+        "to DATA/records/debug/ (mode 0600; it may hold values)")
 
     status = sub.add_parser("status", help="counts and spool depth of a forwarding node's data")
     status.add_argument("--data", required=True, type=Path, help="the node's data folder")
@@ -173,7 +177,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 SERVE_FLAGS = ("ae_title", "host", "port", "allow", "destinations", "max_associations", "profile",
                "key_file", "data", "lookup", "workers", "status_port", "status_host", "tls.cert",
-               "tls.key", "tls.ca")
+               "tls.key", "tls.ca", "debug")
 
 
 def _serve(args: argparse.Namespace) -> int:

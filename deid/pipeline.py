@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -12,7 +13,7 @@ from typing import Mapping
 from deid.checks.release import release_check
 from deid.engine.deidentifier import Deidentifier
 from deid.engine.identity import Originals
-from deid.errors import ObjectError
+from deid.errors import ObjectError, internal_error_reason
 from deid.io.paths import output_path
 from deid.io.reader import read_object
 from deid.io.encoder import encode
@@ -49,6 +50,9 @@ class Outcome:
     preexisting_problems: int = 0  # IOD problems the input already had (let through, not added)
 
 
+DEBUG_FOLDER = "debug"  # in the records: tracebacks of internal errors (deid run --debug, debug: true)
+
+
 def make_private_dir(path: Path) -> Path:
     """A folder for PHI (quarantine, records): created and kept at mode 0700."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -60,12 +64,14 @@ class Pipeline:
     """read -> rules -> write, with every failure turned into a quarantine entry."""
 
     def __init__(self, profile: Profile, key: SecretKey, *, out: Path, quarantine: Path,
-                 lookup: Mapping[str, str] | None = None, durable: bool = True) -> None:
+                 lookup: Mapping[str, str] | None = None, durable: bool = True,
+                 debug: Path | None = None) -> None:
         self.deidentifier = Deidentifier(profile, key, lookup=lookup)
         self.sidecars = SidecarRewriter(self.deidentifier.uids, key)
         self.out = out
         self.quarantine_dir = quarantine
         self.durable = durable  # False: the caller syncs a batch before recording it (deid run)
+        self.debug = debug  # the records folder: write tracebacks of internal errors there (PHI zone)
 
     def process_file(self, source: Path) -> Outcome:
         try:
@@ -86,9 +92,7 @@ class Pipeline:
         except ObjectError as exc:
             return self._quarantine(data, exc.as_reason(), original=original)
         except Exception as exc:  # fail closed
-            reason = {"code": "internal-error", "stage": "sidecar", "path": "",
-                      "message": f"unexpected {exc.__class__.__name__}; report it to the deid maintainers"}
-            return self._quarantine(data, reason, original=original)
+            return self._quarantine(data, self._internal_error(exc, "sidecar", data), original=original)
         target = self.out / SIDECAR_FOLDER / sidecar.name
         if target.is_file() and target.read_bytes() != sidecar.data:  # never overwrite another annotation
             reason = ObjectError(
@@ -101,27 +105,34 @@ class Pipeline:
                        counts={f"sidecar_{sidecar.kind}": 1, "remap_uid": sidecar.uids})
 
     def process_bytes(self, data: bytes) -> Outcome:
+        stage = "read"  # the stage under way, named in the reason of an internal error
         try:
             ds = read_object(data)
+            stage = "rules"
             result = self.deidentifier.deidentify(ds)
+            stage = "encode"
             encoded = encode(result.dataset)
+            stage = "check"
             checked = release_check(self.deidentifier.profile, data, result.dataset, result.sop_class_uid,
                                     encoded)
+            stage = "write"
+            target = output_path(self.out, result.patient_id, result.study_uid, result.series_uid,
+                                 result.sop_uid)
+            if target.is_file() and target.read_bytes() != encoded:  # the same object again is an overwrite
+                raise ObjectError(
+                    "duplicate-instance", "another object with the same SOP Instance UID but other content "
+                    "was already released to this output; find which of the two is right at the source (a "
+                    "modality re-using UIDs, or an edited copy) and release only that one", stage="write",
+                    path="(0008,0018)")
+            write_bytes_atomic(encoded, target, durable=self.durable)
         except ObjectError as exc:
             return self._quarantine(data, exc.as_reason())
+        except OSError as exc:
+            if stage == "write":  # the output's disk, not the object: the run stops, nothing is lost
+                raise
+            return self._quarantine(data, self._internal_error(exc, stage, data))
         except Exception as exc:  # fail closed: an unknown error is a quarantine, never a release
-            reason = {"code": "internal-error", "stage": "rules", "path": "",
-                      "message": f"unexpected {exc.__class__.__name__}; report it to the deid maintainers"}
-            return self._quarantine(data, reason)
-        target = output_path(self.out, result.patient_id, result.study_uid, result.series_uid, result.sop_uid)
-        if target.is_file() and target.read_bytes() != encoded:  # the same object again is an overwrite
-            reason = ObjectError(
-                "duplicate-instance", "another object with the same SOP Instance UID but other content was "
-                "already released to this output; find which of the two is right at the source (a "
-                "modality re-using UIDs, or an edited copy) and release only that one", stage="write",
-                path="(0008,0018)").as_reason()
-            return self._quarantine(data, reason)
-        write_bytes_atomic(encoded, target, durable=self.durable)
+            return self._quarantine(data, self._internal_error(exc, stage, data))
         return Outcome(
             "written", output=str(target.relative_to(self.out)), sop_class_uid=result.sop_class_uid,
             modality=result.modality, patient_id=result.patient_id, study_uid=result.study_uid,
@@ -135,12 +146,28 @@ class Pipeline:
         """Quarantine an object for a reason found after the rules (e.g. a destination refused it)."""
         return self._quarantine(data, reason)
 
+    def _internal_error(self, exc: BaseException, stage: str, data: bytes) -> dict[str, str]:
+        """The reason of a bug (deid.errors.internal_error_reason); with debugging on, the full
+        traceback also goes to RECORDS/debug/<quarantine entry>.txt (mode 0600), never to a log."""
+        written = ""
+        if self.debug is not None:
+            name = f"{entry_name(data)}.txt"
+            text = "".join(traceback.format_exception(exc)).encode("utf-8", "replace")
+            write_bytes_atomic(text, make_private_dir(self.debug / DEBUG_FOLDER) / name, mode=0o600)
+            written = f"{DEBUG_FOLDER}/{name}"
+        return internal_error_reason(exc, stage, debug_file=written)
+
     def _quarantine(self, data: bytes, reason: dict[str, str], original: str = "original.dcm") -> Outcome:
         """Keep the original and a reason file in the quarantine (a PHI zone, mode 0700)."""
-        entry = make_private_dir(self.quarantine_dir) / hashlib.sha256(data).hexdigest()[:24]
+        entry = make_private_dir(self.quarantine_dir) / entry_name(data)
         make_private_dir(entry)
         write_bytes_atomic(data, entry / original, mode=0o600)
         text = json.dumps(reason, indent=2, sort_keys=True).encode() + b"\n"
         write_bytes_atomic(text, entry / "reason.json", mode=0o600)
         return Outcome("quarantined", quarantine=entry.name, reason=reason)
 
+
+
+def entry_name(data: bytes) -> str:
+    """The quarantine entry (and debug file) name of an object: a digest of its bytes, no value."""
+    return hashlib.sha256(data).hexdigest()[:24]

@@ -178,14 +178,16 @@ class Journal:
 _PIPELINE: Pipeline | None = None
 
 
-def _init_pipeline(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None) -> None:
+def _init_pipeline(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None,
+                   debug: Path | None = None) -> None:
     global _PIPELINE
-    _PIPELINE = Pipeline(profile, key, out=out, quarantine=quarantine, lookup=lookup, durable=False)
+    _PIPELINE = Pipeline(profile, key, out=out, quarantine=quarantine, lookup=lookup, durable=False, debug=debug)
 
 
-def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None) -> None:
+def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None,
+                 debug: Path | None = None) -> None:
     logs.configure()  # a worker process sets up its own logging; the calling process keeps its own
-    _init_pipeline(profile, key, out, quarantine, lookup)
+    _init_pipeline(profile, key, out, quarantine, lookup, debug)
 
 
 def _work(item: tuple[str, str]) -> tuple[str, Outcome]:
@@ -195,8 +197,10 @@ def _work(item: tuple[str, str]) -> tuple[str, Outcome]:
 
 
 def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int = 1,
-        lookup: Mapping[str, str] | None = None, progress: bool | None = None) -> RunSummary:
-    """De-identify every file under ``sources``; returns the summary (also written to the records)."""
+        lookup: Mapping[str, str] | None = None, progress: bool | None = None,
+        debug: bool = False) -> RunSummary:
+    """De-identify every file under ``sources``; returns the summary (also written to the records).
+    ``debug``: the traceback of an internal error also goes to RECORDS/debug/ (never to the log)."""
     log = logs.get_logger("deid.run")
     started = time.monotonic()
     files = discover(sources)
@@ -228,6 +232,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     actions: Counter[str] = Counter()
     adjustments: Counter[str] = Counter()
     todo: list[tuple[str, str]] = []
+    debug_dir = paths.records if debug else None
     for path in files:
         ref = source_ref(key, path)
         if journal.is_done(ref, paths):
@@ -241,7 +246,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
 
     def outcomes() -> Iterator[tuple[str, Outcome]]:
         if workers <= 1 or len(todo) < 2:
-            _init_pipeline(profile, key, paths.out, paths.quarantine, lookup)
+            _init_pipeline(profile, key, paths.out, paths.quarantine, lookup, debug_dir)
             yield from map(_work, todo)
             return
         # load the standard's tables once here, so forked workers inherit them instead of each parsing them
@@ -250,7 +255,8 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
         standard.required_level("1.2.840.10008.5.1.4.1.1.2", (), 0x00100010)
         standard.row_for_tag(0x00100010)
         context = multiprocessing.get_context("fork")
-        with context.Pool(workers, _init_worker, (profile, key, paths.out, paths.quarantine, lookup)) as pool:
+        with context.Pool(workers, _init_worker,
+                          (profile, key, paths.out, paths.quarantine, lookup, debug_dir)) as pool:
             yield from pool.imap_unordered(_work, todo, chunksize=4)
 
     try:

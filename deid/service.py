@@ -82,6 +82,7 @@ class Worker:
             quarantine=settings.quarantine,
             lookup=lookup,
             durable=False,
+            debug=settings.records if settings.debug else None,
         )
         self.spool = Spool(settings.spool)
         self.destinations = [(d.name, _destination(d)) for d in settings.destinations]

@@ -41,9 +41,11 @@ ENV_KEYS = {
     "DEID_SERVE_RETRY_MAX_DELAY": "retry.max_delay",
     "DEID_SERVE_MIN_FREE_MB": "min_free_mb",
     "DEID_SERVE_FORWARD_TIMEOUT": "forward_timeout",
+    "DEID_SERVE_DEBUG": "debug",
 }
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # 16 printable characters, no backslash
 _TOP_KEYS = {
+    "debug",
     "ae_title",
     "host",
     "port",
@@ -127,6 +129,7 @@ class ServeSettings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     min_free_mb: int = 256  # below this free space the receiver answers out-of-resources
     forward_timeout: float = 30.0
+    debug: bool = False  # tracebacks of internal errors to records/debug/ (mode 0600), never the log
 
     def __post_init__(self) -> None:
         _check_ae_title("ae_title", self.ae_title)
@@ -203,6 +206,15 @@ def _int(key: str, value: object) -> int:
     if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
         return int(value)
     raise UsageError(f"{key}: expected a whole number (got {value!r})")
+
+
+def _bool(key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in ("true", "yes", "1", "on", "false", "no", "0", "off", ""):
+        return word in ("true", "yes", "1", "on")
+    raise UsageError(f"{key}: expected true or false (got {value!r})")
 
 
 def _float(key: str, value: object) -> float:
@@ -384,6 +396,8 @@ def build_settings(raw: Mapping[str, Any], base: Path) -> ServeSettings:
     for key in ("port", "status_port", "max_associations", "workers", "min_free_mb"):
         if raw.get(key) is not None:
             values[key] = _int(key, raw[key])
+    if raw.get("debug") is not None:
+        values["debug"] = _bool("debug", raw["debug"])
     if raw.get("forward_timeout") is not None:
         values["forward_timeout"] = _float("forward_timeout", raw["forward_timeout"])
     if raw.get("lookup"):

@@ -22,7 +22,7 @@ from deid.engine.identity import Identity
 from deid.engine.review import KEPT_TEXT, peek
 from deid.engine.uids import UidRemapper
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
-from deid.errors import ObjectError
+from deid.errors import ObjectError, attach_path
 from deid.profile.model import Label
 from deid.profile.tags import format_tag
 
@@ -51,8 +51,17 @@ class Walker:
         self.items: list[tuple[Dataset, Where]] = []  # every dataset walked, in order (for references)
         self._case_number: str | None = None
         self.labels = rules.profile.labels  # tag -> Label kept in that attribute's pseudonym
+        self._at: tuple[Where, int] = ((), 0)  # the element being walked (for a bug's reason)
 
     def walk(self, ds: Dataset, path: tuple[int, ...] = (), where: Where = ()) -> None:
+        try:
+            self._walk(ds, path, where)
+        except Exception as exc:  # a bug: the pipeline's internal-error reason names the element
+            if not isinstance(exc, ObjectError):
+                attach_path(exc, element_path(*self._at))
+            raise
+
+    def _walk(self, ds: Dataset, path: tuple[int, ...], where: Where) -> None:
         decide = self.rules.decide
         counts = self.counts
         self.items.append((ds, where))
@@ -60,6 +69,7 @@ class Walker:
         applied = None if path else self.applied
         removed = False
         for tag, raw in list(elements.items()):
+            self._at = (where, tag)
             vr = raw.VR
             if not vr or vr == "UN":
                 known = vr_of(tag)
