@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     asked = reid.add_mutually_exclusive_group(required=True)
     asked.add_argument("--patient-id", metavar="RELEASED_ID", help="a released Patient ID")
     asked.add_argument("--uid", metavar="RELEASED_UID", help="a released Study, Series or SOP Instance UID")
+    asked.add_argument("--export", type=Path, metavar="DIR", help="write DIR/uid_mapping.csv and "
+                       "DIR/patid_mapping.csv (id_old,id_new; mode 0600) of the whole map, e.g. to score a "
+                       "release with the MIDI-B validation script; never overwrites")
     reid.add_argument("--json", action="store_true", help="answer as JSON")
     _add_serve(sub)
     report = sub.add_parser("report", help="write the HTML, JSON and CSV report of a records folder")
@@ -135,9 +138,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _reidentify(args: argparse.Namespace) -> int:
-    from deid.audit.reidentify import as_json, reidentify, render
+    from deid.audit.reidentify import as_json, export_mapping, reidentify, render, render_export
     from deid.keys import load_key_file
 
+    if args.export is not None:
+        sys.stdout.write(render_export(export_mapping(args.records, load_key_file(args.key_file), args.export)))
+        return EXIT_OK
     answer = reidentify(args.records, load_key_file(args.key_file), patient_id=args.patient_id, uid=args.uid)
     sys.stdout.write(as_json(answer) if args.json else render(answer))
     return EXIT_OK if answer.found else EXIT_QUARANTINED

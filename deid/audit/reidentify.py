@@ -3,11 +3,19 @@
 The question is recorded in the audit log first (OS user, host, time, the released value asked
 about, never the answer); no record, no answer.  The map is opened with the key (a wrong key fails
 before anything is printed), and the answer goes to standard output only.
+
+``--export DIR`` writes the whole map as the two files a validation needs (e.g. the NCI MIDI-B
+scoring script, CBIIT/MIDI_validation_script): ``uid_mapping.csv`` (every original Study, Series
+and SOP Instance UID and the released one) and ``patid_mapping.csv`` (every original Patient ID
+and the released one), columns ``id_old,id_new``, mode 0600; the export is recorded like a
+question, and existing files are never overwritten.
 """
 
 from __future__ import annotations
 
+import csv
 import getpass
+import io
 import json
 import os
 import socket
@@ -21,6 +29,9 @@ from deid.errors import UsageError
 from deid.keys import SecretKey
 
 QUERIES = "reidentify-queries.jsonl"
+UID_MAPPING = "uid_mapping.csv"
+PATID_MAPPING = "patid_mapping.csv"
+EXPORT_HEADER = ("id_old", "id_new")  # the columns the MIDI-B validation script reads
 
 
 @dataclass
@@ -66,6 +77,91 @@ def reidentify(records: Path, key: SecretKey, *, patient_id: str | None = None,
     entries = list({e["released"].get("sop_uid"): e for e in entries}.values())  # once per object
     _record(records, {**query, "result": "answered" if entries else "not-found", "objects": len(entries)})
     return Answer(asked, entries, contents.other_key_files, contents.damaged_lines)
+
+
+@dataclass
+class Export:
+    """What ``--export`` wrote: the two files and how many rows each holds."""
+
+    uid_file: Path
+    patid_file: Path
+    uids: int
+    patient_ids: int
+    other_key_files: int = 0
+    damaged_lines: int = 0
+
+
+def export_mapping(records: Path, key: SecretKey, folder: Path) -> Export:
+    """Write uid_mapping.csv and patid_mapping.csv (``id_old,id_new``, mode 0600) into ``folder``
+    (created 0700 when new).  Existing files are refused (``UsageError``) before anything is
+    read; the export is recorded in the audit log before the files are written."""
+    records = Path(records)
+    if not records.is_dir():
+        raise UsageError(f"{records}: no such records folder")
+    folder = Path(folder)
+    targets = (folder / UID_MAPPING, folder / PATID_MAPPING)
+    existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
+    if existing:
+        raise UsageError(f"--export: {', '.join(existing)} already exist(s); move them away or export into "
+                         "another folder (an export never overwrites)")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--export: {folder} is not a folder")
+    query = {"time": utc_now(), "outcome": QUERY_OUTCOME, "source": "reidentify",
+             "user": _user(), "os_uid": os.getuid(), "host": socket.gethostname(),
+             "asked": {"export": str(folder.resolve())}, "key_fingerprint": key.fingerprint}
+    try:
+        contents = read_map(records, key)
+    except WrongKeyError:
+        _record(records, {**query, "result": "wrong-key"})
+        raise
+    uids: dict[tuple[str, str], None] = {}
+    patient_ids: dict[tuple[str, str], None] = {}
+    for entry in contents.entries:
+        original, released = entry["original"], entry["released"]
+        for name in ("study_uid", "series_uid", "sop_uid"):
+            if original.get(name) and released.get(name):
+                uids[(original[name], released[name])] = None
+        if original.get("patient_id") and released.get("patient_id"):
+            patient_ids[(original["patient_id"], released["patient_id"])] = None
+    _record(records, {**query, "result": "exported", "objects": len(contents.entries),
+                      "uids": len(uids), "patient_ids": len(patient_ids)})
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True)
+        os.chmod(folder, 0o700)
+    for target, rows in zip(targets, (uids, patient_ids)):
+        _write_new_csv(target, sorted(rows))
+    return Export(targets[0], targets[1], len(uids), len(patient_ids), contents.other_key_files,
+                  contents.damaged_lines)
+
+
+def _write_new_csv(path: Path, rows: list[tuple[str, str]]) -> None:
+    """A new file (never an existing one), mode 0600 from its creation, synced."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(EXPORT_HEADER)
+    writer.writerows(rows)
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UsageError(f"--export: {path} already exists; an export never overwrites") from None
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(text.getvalue())
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def render_export(done: Export) -> str:
+    """What ``--export`` tells the person (counts and file names, no value)."""
+    first = (f"deid reidentify: {done.uids} UID and {done.patient_ids} Patient ID mapping(s) written to "
+             f"{done.uid_file} and {done.patid_file} (mode 0600: they re-identify the release; keep them "
+             "as safe as the key); the export is recorded in the audit log")
+    lines = [first]
+    if done.other_key_files:
+        lines.append(f"note: {done.other_key_files} map file(s) were written with another key and not "
+                     "exported")
+    if done.damaged_lines:
+        lines.append(f"note: {done.damaged_lines} map entr(ies) did not decrypt (damaged or altered)")
+    return "\n".join(lines) + "\n"
 
 
 def _user() -> str:
