@@ -21,12 +21,14 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import UID
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+from pydicom.valuerep import AMBIGUOUS_VR, EXPLICIT_VR_LENGTH_32, VR
 
 from deid.errors import ObjectError
 
 _LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
+_FAST_VRS = frozenset(str(vr) for vr in VR if len(str(vr)) == 2)  # every VR but the ambiguous ones
 _SHORT = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<HH2sHI")
 _ITEM = struct.Struct("<HHI")
@@ -46,7 +48,7 @@ def encode(ds: Dataset) -> bytes:
             or syntax.is_deflated):
         return _pydicom_bytes(ds)
     for tag in ds._dict:
-        if tag >> 16 in (0, 2):  # dcmwrite refuses command and file meta elements in the data set
+        if int(tag) < 0x00030000 and tag >> 16 in (0, 2):  # dcmwrite refuses these in the data set
             raise _not_encodable((), tag)
     preamble = getattr(ds, "preamble", None) or b"\x00" * 128
     if len(preamble) != 128:
@@ -91,26 +93,26 @@ def _file_meta(ds: Dataset) -> bytes:
     """Group 0002 as dcmwrite writes it with enforce_file_format: the six elements deid sets by
     this module, any other file meta through pydicom."""
     meta = ds.file_meta
-    for keyword in ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID"):
-        ours = ds.get(keyword.replace("MediaStorage", ""))  # dcmwrite takes the data set's own UIDs
-        if meta.get(keyword) is None or (ours and ours != meta.get(keyword)):
+    for meta_tag, ds_tag in ((0x00020002, 0x00080016), (0x00020003, 0x00080018)):
+        ours = ds[BaseTag(ds_tag)].value if ds_tag in ds._dict else None  # the data set wins
+        theirs = meta._dict.get(meta_tag)
+        if theirs is None or (ours and ours != theirs.value):
             meta = deepcopy(meta) if meta is ds.file_meta else meta
-            setattr(meta, keyword, ours)
-    try:
-        if tuple(sorted(meta._dict)) == _META_TAGS and all(
-                isinstance(meta[tag].value, str) and meta[tag].value.isascii() and meta[tag].value
-                for tag in _META_TAGS[1:]):
-            body = b"".join((
-                _element(0x00020001, "OB", _text_bytes(bytes(meta.FileMetaInformationVersion))),
-                _element(0x00020002, "UI", _text(str(meta.MediaStorageSOPClassUID), b"\x00")),
-                _element(0x00020003, "UI", _text(str(meta.MediaStorageSOPInstanceUID), b"\x00")),
-                _element(0x00020010, "UI", _text(str(meta.TransferSyntaxUID), b"\x00")),
-                _element(0x00020012, "UI", _text(str(meta.ImplementationClassUID), b"\x00")),
-                _element(0x00020013, "SH", _text(str(meta.ImplementationVersionName), b" ")),
-            ))
-            return _element(0x00020000, "UL", struct.pack("<I", len(body))) + body
-    except (TypeError, ValueError, UnicodeError):  # not the plain values deid sets: pydicom decides
-        pass
+            meta[BaseTag(meta_tag)] = DataElement(meta_tag, "UI", ours)
+    if (len(meta._dict) == len(_META_TAGS) and all(tag in meta._dict for tag in _META_TAGS)
+            and isinstance(meta._dict[_META_TAGS[0]].value, bytes)
+            and all(isinstance(meta._dict[tag].value, str) and meta._dict[tag].value
+                    and meta._dict[tag].value.isascii() for tag in _META_TAGS[1:])):
+        text = [str(meta._dict[tag].value) for tag in _META_TAGS[1:]]
+        body = b"".join((
+            _element(0x00020001, "OB", _text_bytes(meta._dict[_META_TAGS[0]].value)),
+            _element(0x00020002, "UI", _text(text[0], b"\x00")),
+            _element(0x00020003, "UI", _text(text[1], b"\x00")),
+            _element(0x00020010, "UI", _text(text[2], b"\x00")),
+            _element(0x00020012, "UI", _text(text[3], b"\x00")),
+            _element(0x00020013, "SH", _text(text[4], b" ")),
+        ))
+        return _element(0x00020000, "UL", struct.pack("<I", len(body))) + body
     buffer = DicomBytesIO()
     meta = meta if meta is not ds.file_meta else deepcopy(meta)  # pydicom may add to what it writes
     try:
@@ -142,7 +144,7 @@ def _pixel_data_length(ds: Dataset, compressed: bool) -> None:
 
 
 def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where) -> None:
-    if ds.original_encoding != _NATIVE or ds.original_character_set != ds._character_set:
+    if _converted_by_pydicom(ds):
         # a data set pydicom converts as it writes (items of an UN sequence read as implicit VR,
         # items made by the rules, a changed character set): its own writer, exactly
         try:
@@ -160,7 +162,14 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where)
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue
         elem = elements[tag]
-        if getattr(elem, "is_raw", False):
+        if elem.__class__ is RawDataElement:
+            vr = elem.VR
+            value = elem.value
+            if (value.__class__ is bytes and vr in _FAST_VRS and elem.length != _UNDEFINED
+                    and elem.is_little_endian and not elem.is_implicit_VR
+                    and (vr in _LONG_VRS or len(value) <= 0xFFFF)):
+                write(_element(tag, vr, value))  # the common case, inline
+                continue
             fast = _raw_bytes(tag, elem)
             if fast is not None:
                 write(fast)
@@ -181,13 +190,33 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where)
             raise _not_encodable(where, tag) from None
 
 
+def _converted_by_pydicom(ds: Dataset) -> bool:
+    """Whether pydicom's writer would change the data set's elements as it writes them.  It
+    converts them when the data set was read otherwise (implicit VR), when its character set
+    changed, and when a program made it (an item the rules added); that changes something only
+    for raw or ambiguous-VR elements, at any depth."""
+    if ds.original_encoding == _NATIVE and ds.original_character_set == ds._character_set:
+        return False
+    return _raw_or_ambiguous(ds)
+
+
+def _raw_or_ambiguous(ds: Dataset) -> bool:
+    for elem in ds._dict.values():
+        if isinstance(elem, RawDataElement) or elem.VR in AMBIGUOUS_VR:
+            return True
+        if elem.VR == "SQ" and isinstance(elem.value, Sequence) and any(
+                not isinstance(item, Dataset) or _raw_or_ambiguous(item) for item in elem.value):
+            return True
+    return False
+
+
 def _raw_bytes(tag: int, elem: RawDataElement) -> bytes | None:
     """A raw element as pydicom writes it, or None when pydicom's writer must write it (an empty
     UN, an implicit or big-endian element, an undefined length, anything unusual)."""
     vr = elem.VR
     value = elem.value
     if (not elem.is_little_endian or elem.is_implicit_VR or not isinstance(vr, str) or len(vr) != 2
-            or not vr.isascii() or elem.length == _UNDEFINED or not 0 <= tag <= 0xFFFFFFFF):
+            or not vr.isascii() or elem.length == _UNDEFINED):
         return None
     if value is None:  # an empty value: pydicom converts it first, which only UN changes (its VR)
         if vr == "UN":

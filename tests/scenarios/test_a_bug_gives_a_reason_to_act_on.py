@@ -46,7 +46,7 @@ def _run(tmp_path: Path, key_file: Path, capsys, *extra: str) -> tuple[Path, lis
 
 
 def test_an_encoder_bug_names_type_stage_and_lines_but_no_value(tmp_path, key_file, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(encoder, "_raw_bytes", _boom)
+    monkeypatch.setattr(encoder, "_element", _boom)
     records, reasons, terminal = _run(tmp_path, key_file, capsys)
     assert reasons and all(r["code"] == "internal-error" for r in reasons)
     reason = reasons[0]
@@ -72,7 +72,7 @@ def test_a_rules_bug_names_the_element_path(tmp_path, key_file, capsys, monkeypa
 
 
 def test_debug_writes_the_traceback_to_the_records_only(tmp_path, key_file, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(encoder, "_raw_bytes", _boom)
+    monkeypatch.setattr(encoder, "_element", _boom)
     records, reasons, terminal = _run(tmp_path, key_file, capsys, "--debug")
     reason = reasons[0]
     assert reason["debug"] == f"debug/{reason['entry']}.txt"
