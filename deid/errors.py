@@ -88,7 +88,9 @@ def _frames(exc: BaseException) -> list:
 def _type_name(exc: BaseException) -> str:
     kind = type(exc)
     module = kind.__module__
-    return kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
+    if module in ("builtins", "__main__"):
+        return kind.__qualname__
+    return f"{module}.{kind.__qualname__}"
 
 
 def _in_deid(filename: str) -> bool:

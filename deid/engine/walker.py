@@ -51,13 +51,13 @@ class Walker:
         self.items: list[tuple[Dataset, Where]] = []  # every dataset walked, in order (for references)
         self._case_number: str | None = None
         self.labels = rules.profile.labels  # tag -> Label kept in that attribute's pseudonym
-        self._at: tuple[Where, int] = ((), 0)  # the element being walked (for a bug's reason)
+        self._at: tuple[Where, int] | None = None  # the element being walked (for a bug's reason)
 
     def walk(self, ds: Dataset, path: tuple[int, ...] = (), where: Where = ()) -> None:
         try:
             self._walk(ds, path, where)
         except Exception as exc:  # a bug: the pipeline's internal-error reason names the element
-            if not isinstance(exc, ObjectError):
+            if not isinstance(exc, ObjectError) and self._at is not None:
                 attach_path(exc, element_path(*self._at))
             raise
 

@@ -2,12 +2,12 @@
 
 Hypothesis builds data sets with elements of every VR: empty, multi-valued, odd-length and padded
 values, sequences and items of defined and undefined length nested in each other, and UN elements
-of undefined length (whose items pydicom reads as implicit VR).  They are encoded byte by byte into a
-Part 10 file and read back with pydicom, so their elements are raw as deid sees them; some are then
-changed as the rules change them (a new raw value, a converted value, an emptied one), or data sets
-are built from converted values only.  For each, ``deid.io.encoder.encode`` must give exactly the
-bytes of ``dcmwrite(..., enforce_file_format=True)``, or, when pydicom cannot write the data set
-either, fail with the policy code ``value-does-not-encode`` and the element's path; every output
+of undefined length (whose items pydicom reads as implicit VR).  They are encoded byte by byte
+into a Part 10 file and read back with pydicom, so their elements are raw as deid sees them; some
+are then changed as the rules change them (a new raw value, a converted value, an emptied one), or
+data sets are built from converted values only.  For each, ``deid.io.encoder.encode`` must give
+exactly the bytes of ``dcmwrite(..., enforce_file_format=True)``, or, when pydicom cannot write the
+data set either, fail with the policy code ``value-does-not-encode`` and the element's path; every output
 must read back with pydicom.
 """
 
@@ -246,7 +246,7 @@ def tags_for(draw: st.DrawFn, vr: str) -> int:
 
 @st.composite
 def dataset_bytes(draw: st.DrawFn, depth: int = 0, implicit_vr: bool = False) -> bytes:
-    """An encoded data set: elements of any VR in tag order, sequences nested ``depth`` deep at most."""
+    """An encoded data set: elements of any VR in tag order, sequences nested to depth 2 at most."""
     count = draw(st.integers(0, 7 if depth == 0 else 3))
     elements: dict[int, bytes] = {}
     for _ in range(count):
@@ -308,7 +308,7 @@ def pixel_data(draw: st.DrawFn, implicit_vr: bool) -> bytes:
 
 
 def part10(body: bytes, syntax: str, charset: str | None = None) -> bytes:
-    """A Part 10 file around ``body`` (which holds no group 0008: the SOP UIDs and charset are added)."""
+    """A Part 10 file around ``body`` (no group 0008 in it: the SOP UIDs and charset are added)."""
 
     def ui(tag: int, value: str) -> bytes:
         data = value.encode() + (b"\x00" if len(value) % 2 else b"")

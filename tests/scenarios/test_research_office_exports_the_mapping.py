@@ -49,17 +49,24 @@ def test_every_released_uid_maps_back_to_its_input(release, key_file: Path) -> N
     outputs = [pydicom.dcmread(path) for path in release["out"].rglob("*.dcm")]
     assert len(outputs) == len(inputs)
     for released in outputs:
-        original = inputs[new_to_old[str(released.SOPInstanceUID)]]  # the released object's own input
+        original = inputs[
+            new_to_old[str(released.SOPInstanceUID)]
+        ]  # the released object's own input
         assert new_to_old[str(released.SeriesInstanceUID)] == original.SeriesInstanceUID
         assert new_to_old[str(released.StudyInstanceUID)] == original.StudyInstanceUID
         assert patients[str(released.PatientID)] == original.PatientID
     assert len({row["id_old"] for row in patid_rows}) == 2
-    line = json.loads((release["records"] / "audit" / "reidentify-queries.jsonl").read_text().splitlines()[-1])
+    line = json.loads(
+        (release["records"] / "audit" / "reidentify-queries.jsonl").read_text().splitlines()[-1]
+    )
     assert line["asked"] == {"export": str(folder.resolve())} and line["result"] == "exported"
     assert line["uids"] == len(uid_rows) and line["patient_ids"] == len(patid_rows)
-    assert not any(o.PatientID in json.dumps(line) for o in inputs.values())  # the answer is not logged
-    assert "uid_mapping.csv" in result.stdout and not any(o.PatientID in result.stdout + result.stderr
-                                                          for o in inputs.values())
+    assert not any(
+        o.PatientID in json.dumps(line) for o in inputs.values()
+    )  # the answer is not logged
+    assert "uid_mapping.csv" in result.stdout and not any(
+        o.PatientID in result.stdout + result.stderr for o in inputs.values()
+    )
 
 
 def test_an_existing_export_is_never_overwritten(release, key_file: Path) -> None:
@@ -81,5 +88,7 @@ def test_a_wrong_key_exports_nothing(release, tmp_path: Path) -> None:
     result = deid("reidentify", "--key-file", other, release["records"], "--export", folder)
     assert result.returncode == 2
     assert not folder.exists()
-    line = json.loads((release["records"] / "audit" / "reidentify-queries.jsonl").read_text().splitlines()[-1])
+    line = json.loads(
+        (release["records"] / "audit" / "reidentify-queries.jsonl").read_text().splitlines()[-1]
+    )
     assert line["result"] == "wrong-key"
