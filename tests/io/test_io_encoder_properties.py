@@ -7,8 +7,8 @@ into a Part 10 file and read back with pydicom, so their elements are raw as dei
 are then changed as the rules change them (a new raw value, a converted value, an emptied one), or
 data sets are built from converted values only.  For each, ``deid.io.encoder.encode`` must give
 exactly the bytes of ``dcmwrite(..., enforce_file_format=True)``, or, when pydicom cannot write the
-data set either, fail with the policy code ``value-does-not-encode`` and the element's path; every output
-must read back with pydicom.
+data set either, fail with the policy code ``value-does-not-encode`` and the element's path; every
+output must read back with pydicom.
 """
 
 from __future__ import annotations
