@@ -5,7 +5,8 @@ from __future__ import annotations
 #: reason code -> (what happened, what to do)
 REASONS: dict[str, tuple[str, str]] = {
     "not-dicom": (
-        "The file is not a DICOM Part 10 file (no DICM header).",
+        ("The file is neither a DICOM Part 10 file (no DICM header) nor a bare Little Endian data set"
+         " with SOP Class and SOP Instance UIDs."),
         "Check what the file is; remove it from the input if it is not an image.",
     ),
     "unreadable": (
