@@ -24,7 +24,7 @@ from deid.errors import ObjectError
 from deid.profile.tags import format_tag
 
 TIMEOUT_SECONDS = 120
-_UID = re.compile(r"\b\d+(?:\.\d+){3,}\b")
+_UID = re.compile(r"\b\d+(?:\.\d+){2,}\b")  # 2.25.<n> (what remapping gives) has three parts
 _DATA_VALUE = re.compile(r" = <[^>]*>")  # ' = <value>'; 'Element=<Keyword>' has no spaces
 _QUOTED = re.compile(r" = '.*?' \(0x[0-9a-fA-F]+\)")
 _NUMBER = re.compile(r" = \d+")
