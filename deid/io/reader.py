@@ -8,6 +8,7 @@ import struct
 from pathlib import Path
 
 import pydicom
+from pydicom import config
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import RE_VALID_UID, AllTransferSyntaxes, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -16,6 +17,10 @@ from pydicom.valuerep import VR
 from deid.errors import ObjectError
 
 KNOWN_TRANSFER_SYNTAXES = frozenset(AllTransferSyntaxes)
+
+# pydicom's warning about an invalid value quotes the value (an original UID, a name) on the terminal
+# and in its log: values are read without that check (dciodvfy and the IOD check judge the output).
+config.settings.reading_validation_mode = config.IGNORE
 
 _SOP_CLASS, _SOP_INSTANCE = 0x00080016, 0x00080018
 _VRS = frozenset(vr.value.encode() for vr in VR if len(vr.value) == 2)
