@@ -11,7 +11,12 @@ import pydicom
 from pydicom import config
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import RE_VALID_UID, AllTransferSyntaxes, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    RE_VALID_UID,
+    AllTransferSyntaxes,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 from pydicom.valuerep import VR
 
 from deid.errors import ObjectError
