@@ -17,6 +17,12 @@ REASONS: dict[str, tuple[str, str]] = {
         "The transfer syntax is missing or not a standard one.",
         "Convert the object to a standard transfer syntax (e.g. with DCMTK dcmconv) and re-run.",
     ),
+    "media-directory": (
+        ("The file is a DICOMDIR: the index of a CD, DVD or USB export, with the names and IDs of "
+         "the patients on it. It is not an image and is not released."),
+        ("Nothing, when the export's image files are in the input too: they are de-identified from "
+         "their own files. Otherwise copy the whole export, not only its DICOMDIR."),
+    ),
     "missing-identifier": (
         "The object has no SOP Instance, Study or Series UID.",
         "Repair the source object's identifiers at the modality or PACS.",

@@ -22,6 +22,7 @@ from pydicom.valuerep import VR
 from deid.errors import ObjectError
 
 KNOWN_TRANSFER_SYNTAXES = frozenset(AllTransferSyntaxes)
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # a DICOMDIR; its records sit in (0004,1220)
 
 # pydicom's warning about an invalid value quotes the value (an original UID, a name) on the terminal
 # and in its log: values are read without that check (dciodvfy and the IOD check judge the output).
@@ -52,6 +53,10 @@ def read_object(source: Path | bytes) -> FileDataset:
         raise ObjectError("unknown-transfer-syntax",
                           "the transfer syntax is missing or unknown; convert the file to a standard one",
                           stage="read", path="(0002,0010)")
+    if str(getattr(meta, "MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY or 0x00041220 in ds:
+        raise ObjectError("media-directory", "a DICOMDIR: the index of a CD, DVD or USB export, listing "
+                          "its patients' names and IDs; it is not released: the objects it lists are "
+                          "read from their own files", stage="read", path="(0002,0002)")
     try:
         _touch_all(ds)
     except Exception as exc:
