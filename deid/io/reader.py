@@ -95,7 +95,9 @@ def bare_syntax(data: bytes) -> str | None:
     must both be there and be valid UIDs. A data set whose first elements include an undefined
     length sequence is not recognised (it stays ``not-dicom``).
     """
-    for syntax, implicit in ((ImplicitVRLittleEndian, True), (ExplicitVRLittleEndian, False)):
+    # explicit first: an implicit length is never two capital letters, while an explicit VR and its
+    # length can read as a (long, even) implicit length
+    for syntax, implicit in ((ExplicitVRLittleEndian, False), (ImplicitVRLittleEndian, True)):
         if _leading_uids_are_valid(data, implicit):
             return syntax
     return None
