@@ -13,6 +13,7 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
     RE_VALID_UID,
+    UID,
     AllTransferSyntaxes,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -24,26 +25,26 @@ from deid.errors import ObjectError
 KNOWN_TRANSFER_SYNTAXES = frozenset(AllTransferSyntaxes)
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # a DICOMDIR; its records sit in (0004,1220)
 
-# pydicom's warning about an invalid value quotes the value (an original UID, a name) on the terminal
-# and in its log: values are read without that check (dciodvfy and the IOD check judge the output).
+# pydicom's warning about an invalid value quotes the value (an original UID, a name) on the
+# terminal and in its log: values are read without that check (dciodvfy and the IOD check judge
+# the output).
 config.settings.reading_validation_mode = config.IGNORE
 
 _SOP_CLASS, _SOP_INSTANCE = 0x00080016, 0x00080018
 _VRS = frozenset(vr.value.encode() for vr in VR if len(vr.value) == 2)
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
 _TAG = struct.Struct("<HH")
 _U16, _U32 = struct.Struct("<H"), struct.Struct("<I")
 
 
 def read_object(source: Path | bytes) -> FileDataset:
     """Parse the header (element values stay raw until a rule needs them); errors carry no value."""
-    data = source if isinstance(source, bytes) else None
     try:
-        ds = pydicom.dcmread(io.BytesIO(source) if data is not None else source)
+        ds = pydicom.dcmread(io.BytesIO(source) if isinstance(source, bytes) else source)
     except InvalidDicomError:
-        if data is None:
-            data = Path(source).read_bytes()
-        ds = _read_bare(data)
+        ds = _read_bare(source if isinstance(source, bytes) else source.read_bytes())
     except Exception as exc:  # pydicom raises many types on broken input
         raise ObjectError("unreadable", f"the file cannot be parsed ({exc.__class__.__name__}): "
                           "it may be truncated or corrupt; fetch it again from the source", stage="read") from None
@@ -53,10 +54,11 @@ def read_object(source: Path | bytes) -> FileDataset:
         raise ObjectError("unknown-transfer-syntax",
                           "the transfer syntax is missing or unknown; convert the file to a standard one",
                           stage="read", path="(0002,0010)")
-    if str(getattr(meta, "MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY or 0x00041220 in ds:
-        raise ObjectError("media-directory", "a DICOMDIR: the index of a CD, DVD or USB export, listing "
-                          "its patients' names and IDs; it is not released: the objects it lists are "
-                          "read from their own files", stage="read", path="(0002,0002)")
+    media_class = str(getattr(meta, "MediaStorageSOPClassUID", ""))
+    if media_class == MEDIA_STORAGE_DIRECTORY or 0x00041220 in ds:
+        raise ObjectError("media-directory", "a DICOMDIR: the index of a CD, DVD or USB export, "
+                          "listing its patients' names and IDs; it is not released: the objects it "
+                          "lists are read from their own files", stage="read", path="(0002,0002)")
     try:
         _touch_all(ds)
     except Exception as exc:
@@ -70,19 +72,22 @@ def _read_bare(data: bytes) -> FileDataset:
     it was found in; anything else is ``not-dicom``."""
     syntax = bare_syntax(data)
     if syntax is None:
-        raise ObjectError("not-dicom", "not a DICOM Part 10 file (no 'DICM' header) nor a bare data set "
-                          "(Implicit or Explicit VR Little Endian starting with group 0008 and carrying "
-                          "SOP Class and SOP Instance UIDs); check what it is", stage="read")
+        raise ObjectError("not-dicom", "not a DICOM Part 10 file (no 'DICM' header) nor a bare "
+                          "data set (Implicit or Explicit VR Little Endian, starting with group "
+                          "0008, with SOP Class and SOP Instance UIDs); check what it is",
+                          stage="read")
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception as exc:
-        raise ObjectError("unreadable", f"the bare data set cannot be parsed ({exc.__class__.__name__}): "
-                          "it may be truncated or corrupt; fetch it again from the source", stage="read") from None
+        raise ObjectError("unreadable", "the bare data set cannot be parsed "
+                          f"({exc.__class__.__name__}): it may be truncated or corrupt; fetch it "
+                          "again from the source", stage="read") from None
     if ds.original_encoding != (syntax == ImplicitVRLittleEndian, True):
-        raise ObjectError("unreadable", "the bare data set changes its encoding after its first elements; "
-                          "fetch it again from the source, or convert it to a Part 10 file", stage="read")
+        raise ObjectError("unreadable", "the bare data set changes its encoding after its first "
+                          "elements; fetch it again from the source, or convert it to a Part 10 "
+                          "file", stage="read")
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = syntax
+    ds.file_meta.TransferSyntaxUID = UID(syntax)
     return ds
 
 
@@ -104,7 +109,8 @@ def bare_syntax(data: bytes) -> str | None:
 
 
 def _leading_uids_are_valid(data: bytes, implicit: bool) -> bool:
-    position, last, found = 0, -1, {}
+    position, last = 0, -1
+    found: dict[int, bytes] = {}
     while position + 8 <= len(data) and len(found) < 2:
         group, element = _TAG.unpack_from(data, position)
         tag = group << 16 | element
@@ -127,7 +133,9 @@ def _leading_uids_are_valid(data: bytes, implicit: bool) -> bool:
             return False  # also an undefined length (0xFFFFFFFF is odd)
         if tag in (_SOP_CLASS, _SOP_INSTANCE):
             value = data[start:end].rstrip(b"\x00 ")
-            if vr != b"UI" or len(value) > 64 or not value.isascii() or not RE_VALID_UID.match(value.decode()):
+            if vr != b"UI" or len(value) > 64 or not value.isascii():
+                return False
+            if not RE_VALID_UID.match(value.decode()):
                 return False
             found[tag] = value
         position, last = end, tag
