@@ -109,6 +109,7 @@ def bare_syntax(data: bytes) -> str | None:
 
 
 def _leading_uids_are_valid(data: bytes, implicit: bool) -> bool:
+    """True when the elements up to SOP Instance UID read as :func:`bare_syntax` requires."""
     position, last = 0, -1
     found: dict[int, bytes] = {}
     while position + 8 <= len(data) and len(found) < 2:
