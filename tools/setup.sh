@@ -12,4 +12,7 @@ if [ ! -f "$stamp" ] || [ "$repo/pyproject.toml" -nt "$stamp" ]; then
   "$venv/bin/python" -m pip install -q -e "$repo[test]"
   touch "$stamp"
 fi
+# the Debian packages' sample DICOM files for tests/conformance (once; needs apt's package lists)
+DEID_VENV="$venv" bash "$repo/tools/corpora.sh" \
+  || echo "setup: could not fetch the Debian sample files (tools/corpora.sh); their conformance test skips (fails in CI)" >&2
 export PATH="$venv/bin:$PATH"

@@ -5,7 +5,8 @@ from __future__ import annotations
 #: reason code -> (what happened, what to do)
 REASONS: dict[str, tuple[str, str]] = {
     "not-dicom": (
-        "The file is not a DICOM Part 10 file (no DICM header).",
+        ("The file is neither a DICOM Part 10 file (no DICM header) nor a bare Little Endian data set"
+         " with SOP Class and SOP Instance UIDs."),
         "Check what the file is; remove it from the input if it is not an image.",
     ),
     "unreadable": (
@@ -15,6 +16,12 @@ REASONS: dict[str, tuple[str, str]] = {
     "unknown-transfer-syntax": (
         "The transfer syntax is missing or not a standard one.",
         "Convert the object to a standard transfer syntax (e.g. with DCMTK dcmconv) and re-run.",
+    ),
+    "media-directory": (
+        ("The file is a DICOMDIR: the index of a CD, DVD or USB export, with the names and IDs of "
+         "the patients on it. It is not an image and is not released."),
+        ("Nothing, when the export's image files are in the input too: they are de-identified from "
+         "their own files. Otherwise copy the whole export, not only its DICOMDIR."),
     ),
     "missing-identifier": (
         "The object has no SOP Instance, Study or Series UID.",

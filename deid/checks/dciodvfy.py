@@ -24,7 +24,8 @@ from deid.errors import ObjectError
 from deid.profile.tags import format_tag
 
 TIMEOUT_SECONDS = 120
-_UID = re.compile(r"\b\d+(?:\.\d+){3,}\b")
+_UID = re.compile(r"\b\d+(?:\.\d+){2,}\b")  # 2.25.<n> (what remapping gives) has three parts
+_NAMED_UID = re.compile(r"(\w+UID) [0-9.]+(?![0-9.])")  # '...ReferencedSOPInstanceUID 0': any UID value
 _DATA_VALUE = re.compile(r" = <[^>]*>")  # ' = <value>'; 'Element=<Keyword>' has no spaces
 _QUOTED = re.compile(r" = '.*?' \(0x[0-9a-fA-F]+\)")
 _NUMBER = re.compile(r" = \d+")
@@ -56,6 +57,7 @@ def normalise(line: str) -> str:
     line = _QUOTED.sub("", line)
     line = _NUMBER.sub(" = N", line)
     line = _UID.sub("<uid>", line)
+    line = _NAMED_UID.sub(r"\1 <uid>", line)
     line = _ITEM.sub("", line)
     return _SPACE.sub(" ", line).strip()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _DA = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_DA_ACR_NEMA = re.compile(r"^(\d{4})\.(\d{2})\.(\d{2})$")  # YYYY.MM.DD: ACR-NEMA 300, still in old archives
 # YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX]: the time and offset after the day are kept as they are
 _DT = re.compile(r"^(\d{4})(\d{2}(\d{2}((?:\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?(?:[+-]\d{4})?))?)?$")
 
@@ -14,13 +15,14 @@ class DateFormError(ValueError):
 
 
 def generalise_da(value: str) -> str:
-    """'20170415' -> '20170101'; a range 'A-B' part by part; '' stays ''."""
+    """'20170415' -> '20170101'; a range 'A-B' part by part; '' stays ''; the old ACR-NEMA form
+    '2017.04.15' -> '20170101' (the standard form)."""
     value = value.strip()
     if not value:
         return value
     if "-" in value:
         return "-".join(generalise_da(part) if part else part for part in value.split("-"))
-    match = _DA.match(value)
+    match = _DA.match(value) or _DA_ACR_NEMA.match(value)
     if not match:
         raise DateFormError("not a DA value (YYYYMMDD)")
     return match.group(1) + "0101"

@@ -1,31 +1,50 @@
-"""Read a DICOM file with an explicit policy: Part 10 files of known transfer syntax only."""
+"""Read a DICOM file with an explicit policy: Part 10 files of known transfer syntax, and bare data
+sets (no preamble, no file meta) that are plainly Implicit or Explicit VR Little Endian."""
 
 from __future__ import annotations
 
+import io
+import struct
 from pathlib import Path
 
 import pydicom
-from pydicom.dataset import FileDataset
+from pydicom import config
+from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import AllTransferSyntaxes
+from pydicom.uid import (
+    RE_VALID_UID,
+    UID,
+    AllTransferSyntaxes,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from pydicom.valuerep import VR
 
 from deid.errors import ObjectError
 
 KNOWN_TRANSFER_SYNTAXES = frozenset(AllTransferSyntaxes)
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # a DICOMDIR; its records sit in (0004,1220)
+
+# pydicom's warning about an invalid value quotes the value (an original UID, a name) on the
+# terminal and in its log: values are read without that check (dciodvfy and the IOD check judge
+# the output).
+config.settings.reading_validation_mode = config.IGNORE
+
+_SOP_CLASS, _SOP_INSTANCE = 0x00080016, 0x00080018
+_VRS = frozenset(vr.value.encode() for vr in VR if len(vr.value) == 2)
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+_TAG = struct.Struct("<HH")
+_U16, _U32 = struct.Struct("<H"), struct.Struct("<I")
 
 
 def read_object(source: Path | bytes) -> FileDataset:
     """Parse the header (element values stay raw until a rule needs them); errors carry no value."""
     try:
-        if isinstance(source, bytes):
-            import io
-
-            ds = pydicom.dcmread(io.BytesIO(source))
-        else:
-            ds = pydicom.dcmread(source)
+        ds = pydicom.dcmread(io.BytesIO(source) if isinstance(source, bytes) else source)
     except InvalidDicomError:
-        raise ObjectError("not-dicom", "not a DICOM Part 10 file (no 'DICM' header); check what it is",
-                          stage="read") from None
+        ds = _read_bare(source if isinstance(source, bytes) else source.read_bytes())
     except Exception as exc:  # pydicom raises many types on broken input
         raise ObjectError("unreadable", f"the file cannot be parsed ({exc.__class__.__name__}): "
                           "it may be truncated or corrupt; fetch it again from the source", stage="read") from None
@@ -35,6 +54,11 @@ def read_object(source: Path | bytes) -> FileDataset:
         raise ObjectError("unknown-transfer-syntax",
                           "the transfer syntax is missing or unknown; convert the file to a standard one",
                           stage="read", path="(0002,0010)")
+    media_class = str(getattr(meta, "MediaStorageSOPClassUID", ""))
+    if media_class == MEDIA_STORAGE_DIRECTORY or 0x00041220 in ds:
+        raise ObjectError("media-directory", "a DICOMDIR: the index of a CD, DVD or USB export, "
+                          "listing its patients' names and IDs; it is not released: the objects it "
+                          "lists are read from their own files", stage="read", path="(0002,0002)")
     try:
         _touch_all(ds)
     except Exception as exc:
@@ -43,13 +67,90 @@ def read_object(source: Path | bytes) -> FileDataset:
     return ds
 
 
+def _read_bare(data: bytes) -> FileDataset:
+    """A bare data set (no preamble, no file meta) given a file meta group with the transfer syntax
+    it was found in; anything else is ``not-dicom``."""
+    syntax = bare_syntax(data)
+    if syntax is None:
+        raise ObjectError("not-dicom", "not a DICOM Part 10 file (no 'DICM' header) nor a bare "
+                          "data set (Implicit or Explicit VR Little Endian, starting with group "
+                          "0008, with SOP Class and SOP Instance UIDs); check what it is",
+                          stage="read")
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+    except Exception as exc:
+        raise ObjectError("unreadable", "the bare data set cannot be parsed "
+                          f"({exc.__class__.__name__}): it may be truncated or corrupt; fetch it "
+                          "again from the source", stage="read") from None
+    if ds.original_encoding != (syntax == ImplicitVRLittleEndian, True):
+        raise ObjectError("unreadable", "the bare data set changes its encoding after its first "
+                          "elements; fetch it again from the source, or convert it to a Part 10 "
+                          "file", stage="read")
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(syntax)
+    return ds
+
+
+def bare_syntax(data: bytes) -> str | None:
+    """Implicit or Explicit VR Little Endian when ``data`` is plainly a bare data set, else None.
+
+    Strict, so that other files are not taken for DICOM: the elements from the start up to SOP
+    Instance UID must all be in group 0008, in ascending order, of even defined length inside the
+    file (explicit: with a known VR, UI for the two UIDs), and SOP Class UID and SOP Instance UID
+    must both be there and be valid UIDs. A data set whose first elements include an undefined
+    length sequence is not recognised (it stays ``not-dicom``).
+    """
+    # explicit first: an implicit length is never two capital letters, while an explicit VR and its
+    # length can read as a (long, even) implicit length
+    for syntax, implicit in ((ExplicitVRLittleEndian, False), (ImplicitVRLittleEndian, True)):
+        if _leading_uids_are_valid(data, implicit):
+            return syntax
+    return None
+
+
+def _leading_uids_are_valid(data: bytes, implicit: bool) -> bool:
+    """True when the elements up to SOP Instance UID read as :func:`bare_syntax` requires."""
+    position, last = 0, -1
+    found: dict[int, bytes] = {}
+    while position + 8 <= len(data) and len(found) < 2:
+        group, element = _TAG.unpack_from(data, position)
+        tag = group << 16 | element
+        if group != 0x0008 or tag <= last or tag > _SOP_INSTANCE:
+            return False
+        if implicit:
+            vr, length, header = b"UI", _U32.unpack_from(data, position + 4)[0], 8
+        else:
+            vr = data[position + 4:position + 6]
+            if vr not in _VRS:
+                return False
+            if vr in _LONG_VRS:
+                if position + 12 > len(data) or data[position + 6:position + 8] != b"\x00\x00":
+                    return False
+                length, header = _U32.unpack_from(data, position + 8)[0], 12
+            else:
+                length, header = _U16.unpack_from(data, position + 6)[0], 8
+        start, end = position + header, position + header + length
+        if length % 2 or end > len(data):
+            return False  # also an undefined length (0xFFFFFFFF is odd)
+        if tag in (_SOP_CLASS, _SOP_INSTANCE):
+            value = data[start:end].rstrip(b"\x00 ")
+            if vr != b"UI" or len(value) > 64 or not value.isascii():
+                return False
+            if not RE_VALID_UID.match(value.decode()):
+                return False
+            found[tag] = value
+        position, last = end, tag
+    return len(found) == 2
+
+
 def _touch_all(ds: FileDataset) -> None:
     """Fail now, not half-way through the rules, when the data ends early."""
     keys = list(ds._dict.keys())
-    if keys:
-        last = ds.get_item(keys[-1])
-        if getattr(last, "is_raw", False) and last.length != 0xFFFFFFFF and last.value is not None \
-                and len(last.value) < last.length:
-            raise EOFError("the last element ends early")
+    if not keys:  # pydicom gives an empty data set when its first pass hit the end of the file
+        raise EOFError("no element could be read")
+    last = ds.get_item(keys[-1])
+    if getattr(last, "is_raw", False) and last.length != 0xFFFFFFFF and last.value is not None \
+            and len(last.value) < last.length:
+        raise EOFError("the last element ends early")
     if ds.get_item(0x7FE00010) is None and ds.get_item(0x00280010) is not None:
         raise EOFError("image without Pixel Data")

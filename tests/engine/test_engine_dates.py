@@ -22,6 +22,7 @@ from deid.synthetic import four_phase_ct, oddities, rtss
         ("20170415-20180630", "20170101-20180101"),  # a range, part by part
         ("20170415-", "20170101-"),
         ("-20170415", "-20170101"),
+        ("2017.04.15", "20170101"),  # ACR-NEMA 300's form (pydicom's ExplVR_BigEnd.dcm): standard form out
     ],
 )
 def test_generalise_da(value: str, expected: str) -> None:
