@@ -296,8 +296,8 @@ class _Job:
                 continue
             if len(row) > len(header):
                 raise _unknown_field(f"line {line}")
-            writer.writerow([spreadsheet_safe(rule(value, f"line {line} column {n}")) for n, (rule, value)
-                             in enumerate(zip(rules, row), start=1)])
+            writer.writerow([spreadsheet_safe(rule(value, f"line {line} column {n}"))
+                             for n, (rule, value) in enumerate(zip(rules, row), start=1)])
         return out.getvalue()
 
     # -- JSON ------------------------------------------------------------------------------

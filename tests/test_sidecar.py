@@ -134,8 +134,9 @@ def test_json_that_cannot_be_released(rewriter: SidecarRewriter, data: bytes, co
 
 
 @pytest.mark.parametrize("suffix, delimiter", [(".csv", ","), (".tsv", "\t")])
-def test_csv_cells_that_a_spreadsheet_would_run_are_made_text(rewriter: SidecarRewriter, new, suffix: str,
-                                                               delimiter: str) -> None:
+def test_csv_cells_that_a_spreadsheet_would_run_are_made_text(
+    rewriter: SidecarRewriter, new, suffix: str, delimiter: str
+) -> None:
     rows = [["SOPInstanceUID", "label", "x", "y"],
             [UID, '=HYPERLINK("http://x.example/?q=1","open")', "-12.5", "+3"],
             [UID, "@SUM(1+1)", "-.5", "4"], [UID, "-1+cmd", "1e-3", "-7"], [UID, "apex", "1", "2"]]

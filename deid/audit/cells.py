@@ -15,6 +15,6 @@ def spreadsheet_safe(value: Any) -> Any:
     """``value`` with a leading ``'`` when it is text a spreadsheet would run as a formula (it
     starts with ``=``, ``+``, ``-``, ``@``, tab or CR); a plain number such as ``-12.5`` or
     ``+3e2`` is not a formula and stays as it is, and so does anything that is not text."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return value if _PLAIN_NUMBER.fullmatch(value) else "'" + value
     return value
