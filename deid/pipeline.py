@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from deid.checks.complete import check_complete
 from deid.checks.release import release_check
 from deid.engine.deidentifier import Deidentifier
 from deid.engine.identity import Originals
@@ -103,6 +104,7 @@ class Pipeline:
     def process_bytes(self, data: bytes) -> Outcome:
         try:
             ds = read_object(data)
+            check_complete(ds)  # the input's pixels can be read: nothing cut short goes out
             result = self.deidentifier.deidentify(ds)
             encoded = encode(result.dataset)
             checked = release_check(self.deidentifier.profile, data, result.dataset, result.sop_class_uid,

@@ -20,6 +20,13 @@ REASONS: dict[str, tuple[str, str]] = {
         "The object has no SOP Instance, Study or Series UID.",
         "Repair the source object's identifiers at the modality or PACS.",
     ),
+    "incomplete-object": (
+        ("An image lacks an attribute its pixels need (Rows, Columns, Pixel Data or another Type 1"
+         " attribute of its pixel module, or has it empty): it was probably cut short in a copy "
+         "or transfer."),
+        ("Fetch the object again from the source (PACS or media) and re-run; reason.json names the"
+         " first missing attribute."),
+    ),
     "burned-in-annotation-risk": (
         ("Burned In Annotation is YES, or a Secondary Capture does not say NO: the pixels may show"
          " identity."),
