@@ -20,6 +20,7 @@ from deid.io.encoder import encode
 from deid.io.writer import write_bytes_atomic
 from deid.keys import SecretKey
 from deid.profile.model import Profile
+from deid.released import ReleasedIndex
 from deid.sidecar import SIDECAR_FOLDER, SidecarRewriter, sidecar_kind
 
 
@@ -61,12 +62,15 @@ class Pipeline:
     """read -> rules -> write, with every failure turned into a quarantine entry."""
 
     def __init__(self, profile: Profile, key: SecretKey, *, out: Path, quarantine: Path,
-                 lookup: Mapping[str, str] | None = None, durable: bool = True) -> None:
+                 lookup: Mapping[str, str] | None = None, durable: bool = True,
+                 released: ReleasedIndex | None = None) -> None:
         self.deidentifier = Deidentifier(profile, key, lookup=lookup)
         self.sidecars = SidecarRewriter(self.deidentifier.uids, key)
         self.out = out
         self.quarantine_dir = quarantine
         self.durable = durable  # False: the caller syncs a batch before recording it (deid run)
+        # the UIDs released so far, over every process (deid.released); None: the output path only
+        self.released = released
 
     def process_file(self, source: Path) -> Outcome:
         try:
@@ -116,22 +120,33 @@ class Pipeline:
                       "message": f"unexpected {exc.__class__.__name__}; report it to the deid maintainers"}
             return self._quarantine(data, reason)
         target = output_path(self.out, result.patient_id, result.study_uid, result.series_uid, result.sop_uid)
-        if target.is_file() and target.read_bytes() != encoded:  # the same object again is an overwrite
+        output = str(target.relative_to(self.out))
+        if self._other_content_released(target, output, result.sop_uid, encoded):
             reason = ObjectError(
                 "duplicate-instance", "another object with the same SOP Instance UID but other content was "
-                "already released to this output; find which of the two is right at the source (a "
-                "modality re-using UIDs, or an edited copy) and release only that one", stage="write",
-                path="(0008,0018)").as_reason()
+                "already released (to this output, or by this node); find which of the two is right at "
+                "the source (a modality re-using UIDs, or an edited copy) and release only that one",
+                stage="write", path="(0008,0018)").as_reason()
             return self._quarantine(data, reason)
-        write_bytes_atomic(encoded, target, durable=self.durable)
+        write_bytes_atomic(encoded, target, durable=self.durable)  # after the claim: never two contents
         return Outcome(
-            "written", output=str(target.relative_to(self.out)), sop_class_uid=result.sop_class_uid,
+            "written", output=output, sop_class_uid=result.sop_class_uid,
             modality=result.modality, patient_id=result.patient_id, study_uid=result.study_uid,
             series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
             adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
             flagged_text=result.flagged_text, originals=result.originals, pseudonyms=result.pseudonyms,
             references=result.references, preexisting_problems=checked.count,
         )
+
+    def _other_content_released(self, target: Path, output: str, sop_uid: str, encoded: bytes) -> bool:
+        """Whether other content already went out under this SOP Instance UID: at this path, or
+        anywhere in the index, which otherwise claims the UID for ``encoded`` (before the write: one
+        UID never goes out with two contents). The same content again is released again."""
+        if target.is_file() and target.read_bytes() != encoded:
+            return True  # (also an output made without this index)
+        if self.released is None:
+            return False
+        return not self.released.claim(sop_uid, hashlib.sha256(encoded).hexdigest(), output)
 
     def quarantine_bytes(self, data: bytes, reason: dict[str, str]) -> Outcome:
         """Quarantine an object for a reason found after the rules (e.g. a destination refused it)."""
