@@ -122,7 +122,8 @@ REASONS: dict[str, tuple[str, str]] = {
         "Install dicom3tools on the machine, or turn release_check.dciodvfy off, and re-run.",
     ),
     "duplicate-instance": (
-        "Two different objects carry the same SOP Instance UID; the first was released, this one was not.",
+        ("Two different objects carry the same SOP Instance UID (in one series or two); the first was "
+         "released (by this output's runs with the same records, or by this node), this one was not."),
         "Find which of the two is right at the source (a modality re-using UIDs, or an edited copy) and "
         "release only that one, into a fresh output folder if the released one was wrong.",
     ),
