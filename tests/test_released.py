@@ -32,7 +32,8 @@ def test_the_first_content_holds_the_uid_and_the_same_content_matches_it(tmp_pat
 def _claim_all(path: Path, content: str, start: Any, results: Any) -> None:
     index = ReleasedIndex(path, durable=False)
     start.wait()  # every process opens the new index and claims at once
-    results.put((content, [index.claim(f"2.25.{n}", content, f"{content}/{n}.dcm") for n in range(50)]))
+    won = [index.claim(f"2.25.{n}", content, f"{content}/{n}.dcm") for n in range(50)]
+    results.put((content, won))
 
 
 def test_racing_processes_never_both_win_a_uid(tmp_path: Path) -> None:
@@ -50,7 +51,8 @@ def test_racing_processes_never_both_win_a_uid(tmp_path: Path) -> None:
     for n in range(50):
         assert sum(won[c][n] for c in contents) == 1
     index = ReleasedIndex(tmp_path / DB_NAME)
-    assert all(index.claim(f"2.25.{n}", next(c for c in contents if won[c][n]), "") for n in range(50))
+    winners = [next(c for c in contents if won[c][n]) for n in range(50)]
+    assert all(index.claim(f"2.25.{n}", winner, "") for n, winner in enumerate(winners))
 
 
 def test_a_copy_for_another_process_carries_no_connection(tmp_path: Path) -> None:

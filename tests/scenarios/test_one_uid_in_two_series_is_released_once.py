@@ -64,7 +64,8 @@ def test_deid_run_with_two_workers_releases_one_content_per_uid(
     third.SeriesInstanceUID = third.SeriesInstanceUID + ".3"
     third.SeriesDescription = "a third try"
     write_dataset(third, tmp_path / "later" / "third.dcm")
-    second = deid(*run_args(tmp_path / "later", out, key_file, "--workers", "2", "--records", records))
+    later = run_args(tmp_path / "later", out, key_file, "--workers", "2", "--records", records)
+    second = deid(*later)
 
     assert second.returncode == 3, second.stdout + second.stderr
     assert "duplicate-instance 1" in second.stdout
