@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from deid.checks.complete import check_complete
 from deid.checks.release import release_check
 from deid.engine.deidentifier import Deidentifier
 from deid.engine.identity import Originals
@@ -20,6 +21,7 @@ from deid.io.encoder import encode
 from deid.io.writer import write_bytes_atomic
 from deid.keys import SecretKey
 from deid.profile.model import Profile
+from deid.released import ReleasedIndex
 from deid.sidecar import SIDECAR_FOLDER, SidecarRewriter, sidecar_kind
 
 
@@ -65,13 +67,15 @@ class Pipeline:
 
     def __init__(self, profile: Profile, key: SecretKey, *, out: Path, quarantine: Path,
                  lookup: Mapping[str, str] | None = None, durable: bool = True,
-                 debug: Path | None = None) -> None:
+                 debug: Path | None = None, released: ReleasedIndex | None = None) -> None:
         self.deidentifier = Deidentifier(profile, key, lookup=lookup)
         self.sidecars = SidecarRewriter(self.deidentifier.uids, key)
         self.out = out
         self.quarantine_dir = quarantine
         self.durable = durable  # False: the caller syncs a batch before recording it (deid run)
         self.debug = debug  # the records folder: write tracebacks of internal errors there (PHI zone)
+        # the UIDs released so far, over every process (deid.released); None: the output path only
+        self.released = released
 
     def process_file(self, source: Path) -> Outcome:
         try:
@@ -108,6 +112,7 @@ class Pipeline:
         stage = "read"  # the stage under way, named in the reason of an internal error
         try:
             ds = read_object(data)
+            check_complete(ds)  # the input's pixels can be read: nothing cut short goes out
             stage = "rules"
             result = self.deidentifier.deidentify(ds)
             stage = "encode"
@@ -118,13 +123,14 @@ class Pipeline:
             stage = "write"
             target = output_path(self.out, result.patient_id, result.study_uid, result.series_uid,
                                  result.sop_uid)
-            if target.is_file() and target.read_bytes() != encoded:  # the same object again is an overwrite
+            output = str(target.relative_to(self.out))
+            if self._other_content_released(target, output, result.sop_uid, encoded):
                 raise ObjectError(
                     "duplicate-instance", "another object with the same SOP Instance UID but other content "
-                    "was already released to this output; find which of the two is right at the source (a "
-                    "modality re-using UIDs, or an edited copy) and release only that one", stage="write",
-                    path="(0008,0018)")
-            write_bytes_atomic(encoded, target, durable=self.durable)
+                    "was already released (to this output, or by this node); find which of the two is right "
+                    "at the source (a modality re-using UIDs, or an edited copy) and release only that one",
+                    stage="write", path="(0008,0018)")
+            write_bytes_atomic(encoded, target, durable=self.durable)  # after the claim: never two contents
         except ObjectError as exc:
             return self._quarantine(data, exc.as_reason())
         except OSError as exc:
@@ -134,13 +140,23 @@ class Pipeline:
         except Exception as exc:  # fail closed: an unknown error is a quarantine, never a release
             return self._quarantine(data, self._internal_error(exc, stage, data))
         return Outcome(
-            "written", output=str(target.relative_to(self.out)), sop_class_uid=result.sop_class_uid,
+            "written", output=output, sop_class_uid=result.sop_class_uid,
             modality=result.modality, patient_id=result.patient_id, study_uid=result.study_uid,
             series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
             adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
             flagged_text=result.flagged_text, originals=result.originals, pseudonyms=result.pseudonyms,
             references=result.references, preexisting_problems=checked.count,
         )
+
+    def _other_content_released(self, target: Path, output: str, sop_uid: str, encoded: bytes) -> bool:
+        """Whether other content already went out under this SOP Instance UID: at this path, or
+        anywhere in the index, which otherwise claims the UID for ``encoded`` (before the write: one
+        UID never goes out with two contents). The same content again is released again."""
+        if target.is_file() and target.read_bytes() != encoded:
+            return True  # (also an output made without this index)
+        if self.released is None:
+            return False
+        return not self.released.claim(sop_uid, hashlib.sha256(encoded).hexdigest(), output)
 
     def quarantine_bytes(self, data: bytes, reason: dict[str, str]) -> Outcome:
         """Quarantine an object for a reason found after the rules (e.g. a destination refused it)."""

@@ -29,6 +29,8 @@ from deid.io.writer import fsync_dir
 from deid.keys import SecretKey
 from deid.pipeline import Outcome, Pipeline, make_private_dir
 from deid.profile.model import Profile
+from deid.released import DB_NAME as RELEASED_DB
+from deid.released import ReleasedIndex
 
 JOURNAL = "journal.jsonl"
 BATCH = 64  # outputs made durable together with one sync, then journalled
@@ -179,15 +181,16 @@ _PIPELINE: Pipeline | None = None
 
 
 def _init_pipeline(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None,
-                   debug: Path | None = None) -> None:
+                   debug: Path | None, released: ReleasedIndex) -> None:
     global _PIPELINE
-    _PIPELINE = Pipeline(profile, key, out=out, quarantine=quarantine, lookup=lookup, durable=False, debug=debug)
+    _PIPELINE = Pipeline(profile, key, out=out, quarantine=quarantine, lookup=lookup, durable=False,
+                         debug=debug, released=released)
 
 
 def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None,
-                 debug: Path | None = None) -> None:
+                 debug: Path | None, released: ReleasedIndex) -> None:
     logs.configure()  # a worker process sets up its own logging; the calling process keeps its own
-    _init_pipeline(profile, key, out, quarantine, lookup, debug)
+    _init_pipeline(profile, key, out, quarantine, lookup, debug, released)
 
 
 def _work(item: tuple[str, str]) -> tuple[str, Outcome]:
@@ -228,6 +231,8 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     trail = AuditTrail(paths.records, key=key, profile=profile, run_id=summary.run_id, source="run")
     summary.audit = str(trail.path)
     journal = Journal(paths.records, trail)
+    # released UIDs of every run with these records (the batch sync makes its lines durable too)
+    released = ReleasedIndex(paths.records / RELEASED_DB, durable=False)
     reasons: Counter[str] = Counter()
     actions: Counter[str] = Counter()
     adjustments: Counter[str] = Counter()
@@ -246,7 +251,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
 
     def outcomes() -> Iterator[tuple[str, Outcome]]:
         if workers <= 1 or len(todo) < 2:
-            _init_pipeline(profile, key, paths.out, paths.quarantine, lookup, debug_dir)
+            _init_pipeline(profile, key, paths.out, paths.quarantine, lookup, debug_dir, released)
             yield from map(_work, todo)
             return
         # load the standard's tables once here, so forked workers inherit them instead of each parsing them
@@ -255,8 +260,8 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
         standard.required_level("1.2.840.10008.5.1.4.1.1.2", (), 0x00100010)
         standard.row_for_tag(0x00100010)
         context = multiprocessing.get_context("fork")
-        with context.Pool(workers, _init_worker,
-                          (profile, key, paths.out, paths.quarantine, lookup, debug_dir)) as pool:
+        with context.Pool(workers, _init_worker, (profile, key, paths.out, paths.quarantine, lookup,
+                                                  debug_dir, released)) as pool:
             yield from pool.imap_unordered(_work, todo, chunksize=4)
 
     try:

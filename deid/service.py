@@ -67,6 +67,7 @@ class Worker:
         from deid.keys import load_key_file
         from deid.pipeline import Pipeline
         from deid.profile.loader import load_profile
+        from deid.released import DB_NAME, ReleasedIndex
 
         self.settings = settings
         self.name = name
@@ -83,6 +84,7 @@ class Worker:
             lookup=lookup,
             durable=False,
             debug=settings.records if settings.debug else None,
+            released=ReleasedIndex(settings.records / DB_NAME),  # one UID, one content, node-wide
         )
         self.spool = Spool(settings.spool)
         self.destinations = [(d.name, _destination(d)) for d in settings.destinations]

@@ -3,8 +3,11 @@
 They are rewritten, never copied: every UID is remapped with the same keyed remapping as the
 images (so the annotations still match them, whatever the order or split of runs), path fields are
 reduced to de-identified file names, and any field that may hold identity and that deid cannot
-transform makes the whole file go to quarantine.  Output names come from remapped UIDs, or from a
-keyed hash of the content: never from the input's names.
+transform makes the whole file go to quarantine.  A CSV/TSV cell a spreadsheet would run as a
+formula (e.g. a label starting with ``=``, ``+``, ``-`` or ``@``) gets a leading ``'``, as in the
+report's CSV tables (:func:`deid.audit.cells.spreadsheet_safe`); numbers such as ``-12.5`` stay
+numbers.  Output names come from remapped UIDs, or from a keyed hash of the content: never from
+the input's names.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from deid.audit.cells import spreadsheet_safe
 from deid.engine.uids import UidRemapper
 from deid.errors import ObjectError
 from deid.keys import SecretKey
@@ -286,14 +290,14 @@ class _Job:
             raise _unknown_format("csv", "no UID column names an image")
         out = io.StringIO()
         writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n" if "\r\n" in text else "\n")
-        writer.writerow(header)
+        writer.writerow([spreadsheet_safe(name) for name in header])
         for line, row in enumerate(rows[1:], start=2):
             if not row:
                 continue
             if len(row) > len(header):
                 raise _unknown_field(f"line {line}")
-            writer.writerow([rule(value, f"line {line} column {n}") for n, (rule, value)
-                             in enumerate(zip(rules, row), start=1)])
+            writer.writerow([spreadsheet_safe(rule(value, f"line {line} column {n}"))
+                             for n, (rule, value) in enumerate(zip(rules, row), start=1)])
         return out.getvalue()
 
     # -- JSON ------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -129,3 +131,20 @@ def test_json_that_cannot_be_released(rewriter: SidecarRewriter, data: bytes, co
     with pytest.raises(ObjectError) as caught:
         rewriter.rewrite("list.json", data)
     assert caught.value.code == code and "CHEN" not in caught.value.message + caught.value.path
+
+
+@pytest.mark.parametrize("suffix, delimiter", [(".csv", ","), (".tsv", "\t")])
+def test_csv_cells_that_a_spreadsheet_would_run_are_made_text(
+    rewriter: SidecarRewriter, new, suffix: str, delimiter: str
+) -> None:
+    rows = [["SOPInstanceUID", "label", "x", "y"],
+            [UID, '=HYPERLINK("http://x.example/?q=1","open")', "-12.5", "+3"],
+            [UID, "@SUM(1+1)", "-.5", "4"], [UID, "-1+cmd", "1e-3", "-7"], [UID, "apex", "1", "2"]]
+    text = io.StringIO()
+    csv.writer(text, delimiter=delimiter, lineterminator="\n").writerows(rows)
+    out = rewriter.rewrite("points" + suffix, text.getvalue().encode()).data.decode()
+    cells = list(csv.reader(io.StringIO(out), delimiter=delimiter))
+    assert cells[0] == rows[0]
+    assert [row[1] for row in cells[1:]] == ["'" + row[1] for row in rows[1:-1]] + ["apex"]
+    assert [row[2:] for row in cells[1:]] == [row[2:] for row in rows[1:]]  # numbers stay numbers
+    assert {row[0] for row in cells[1:]} == {new(UID)}

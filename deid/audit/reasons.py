@@ -27,6 +27,13 @@ REASONS: dict[str, tuple[str, str]] = {
         "The object has no SOP Instance, Study or Series UID.",
         "Repair the source object's identifiers at the modality or PACS.",
     ),
+    "incomplete-object": (
+        ("An image lacks an attribute its pixels need (Rows, Columns, Pixel Data or another Type 1"
+         " attribute of its pixel module, or has it empty): it was probably cut short in a copy "
+         "or transfer."),
+        ("Fetch the object again from the source (PACS or media) and re-run; reason.json names the"
+         " first missing attribute."),
+    ),
     "burned-in-annotation-risk": (
         ("Burned In Annotation is YES, or a Secondary Capture does not say NO: the pixels may show"
          " identity."),
@@ -128,7 +135,8 @@ REASONS: dict[str, tuple[str, str]] = {
          "profile rule; report it if the value looks valid."),
     ),
     "duplicate-instance": (
-        "Two different objects carry the same SOP Instance UID; the first was released, this one was not.",
+        ("Two different objects carry the same SOP Instance UID (in one series or two); the first was "
+         "released (by this output's runs with the same records, or by this node), this one was not."),
         "Find which of the two is right at the source (a modality re-using UIDs, or an edited copy) and "
         "release only that one, into a fresh output folder if the released one was wrong.",
     ),

@@ -15,6 +15,7 @@ from pydicom.uid import UID
 
 from deid import __version__
 from deid.audit.aggregate import Aggregate, Limits, aggregate, audit_files
+from deid.audit.cells import spreadsheet_safe
 from deid.audit.reasons import describe
 from deid.errors import UsageError
 from deid.io.writer import write_bytes_atomic
@@ -89,13 +90,6 @@ def report_data(agg: Aggregate, limits: Limits) -> dict[str, Any]:
     }
 
 
-def _csv_safe(value: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula (values are untrusted text)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def csv_tables(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Each CSV file's rows."""
     counts = [{"table": "totals", "key": k, "count": v} for k, v in data["totals"].items()]
@@ -126,7 +120,7 @@ def _csv_bytes(rows: list[dict[str, Any]]) -> bytes:
     writer = csv.DictWriter(buffer, fieldnames=fields or ["empty"])
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+        writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
     return buffer.getvalue().encode("utf-8")
 
 

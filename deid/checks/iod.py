@@ -185,7 +185,7 @@ def _check_item(
         elem: Any = ds._dict.get(tag)
         if elem is None:
             problems.append(Problem(f"type{level}-missing", where + format_tag(tag)))
-        elif level == 1 and _is_empty(ds, tag, elem):
+        elif level == 1 and is_empty(ds, tag, elem):
             problems.append(Problem("type1-empty", where + format_tag(tag)))
     for tag, elem in list(ds._dict.items()):
         if (elem.VR or vr_of(tag)) != "SQ":
@@ -209,7 +209,8 @@ def _content_item_rows(item: Dataset) -> tuple[tuple[int, int], ...]:
     return ((VALUE_TYPE, 1),) + _BY_VALUE_TYPE.get(value_type, ())
 
 
-def _is_empty(ds: Dataset, tag: int, elem: Any) -> bool:
+def is_empty(ds: Dataset, tag: int, elem: Any) -> bool:
+    """Whether an element (raw or read) holds no value."""
     if isinstance(elem, RawDataElement):
         return not elem.length
     value = elem.value

@@ -152,5 +152,4 @@ def _touch_all(ds: FileDataset) -> None:
     if getattr(last, "is_raw", False) and last.length != 0xFFFFFFFF and last.value is not None \
             and len(last.value) < last.length:
         raise EOFError("the last element ends early")
-    if ds.get_item(0x7FE00010) is None and ds.get_item(0x00280010) is not None:
-        raise EOFError("image without Pixel Data")
+    # a file cut at an element boundary parses; what it lacks is deid.checks.complete's to find

@@ -183,3 +183,27 @@ def ct_without_sop_instance_uid(
     ds = _ct(patient, "ODD-NO-SOP-INSTANCE")
     del ds.SOPInstanceUID
     return write_dataset(ds, _folder(folder) / "ct_without_sop_instance_uid.dcm")
+
+
+# explicit VRs whose element header is 12 bytes (a 4-byte length), not 8
+_LONG_HEADER_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
+
+
+def ct_cut_at(
+    folder: str | Path, tag: int = 0x00280010, patient: SyntheticPatient | None = None
+) -> Path:
+    """A CT (explicit VR little endian) cut at the start of its top-level element ``tag``, an
+    element boundary: it parses cleanly, but everything from ``tag`` on (by default Rows, Columns,
+    the rest of the pixel description and Pixel Data) is gone, as after a copy that stopped."""
+    buffer = DicomBytesIO()
+    dcmwrite(buffer, _ct(patient, "ODD-CUT"), enforce_file_format=True)
+    data = buffer.getvalue()
+    element = dcmread(DicomBytesIO(data)).get_item(tag)
+    if element is None:
+        raise ValueError(f"the CT has no element {tag:08X} to cut at")
+    start = element.value_tell - (12 if element.VR in _LONG_HEADER_VRS else 8)
+    path = _folder(folder) / f"ct_cut_at_{tag:08x}.dcm"
+    path.write_bytes(data[:start])
+    return path

@@ -1,0 +1,94 @@
+"""The input check before the rules: an image must have what its pixels need to be read.
+
+A file cut at an element boundary parses cleanly, but loses everything after the cut; DICOM's
+ascending tag order puts the Image Pixel module (group 0028) and Pixel Data (7FE0) last, so a cut
+shows there. Checked, from the IOD tables of ``deid.standard``: the Type 1 attributes of the
+IOD's pixel module (Image Pixel, NM Image Pixel, Floating Point / Double Floating Point Image
+Pixel) at the top level, present and not empty, and one of Pixel Data, Float Pixel Data or Double
+Float Pixel Data (unless Pixel Data Provider URL stands for it). The module is checked when the
+IOD makes it mandatory, or, for a conditional one or a SOP class without an IOD table here, when
+the object has Rows, Columns or pixel data.
+
+Other modules' Type 1 attributes are not checked here: real, valid objects from many vendors lack
+some (Frame of Reference UID, Image Plane in Secondary Captures, Number of Frames...), and what
+de-identification changes is held to the IOD after the rules (``deid.checks.release``). The four
+identifiers (SOP Class, SOP Instance, Study and Series UID) have their own code,
+``missing-identifier`` (``deid.engine.deidentifier``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from pydicom.dataset import Dataset
+
+from deid import standard
+from deid.checks.iod import is_empty
+from deid.errors import ObjectError
+from deid.profile.tags import format_tag
+
+PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA = 0x7FE00010, 0x7FE00008, 0x7FE00009
+PIXEL_DATA_PROVIDER_URL = 0x00287FE0
+ROWS, COLUMNS = 0x00280010, 0x00280011
+_PIXEL_DATA_TAGS = (PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA)
+_INTEGER_MODULES = ("ImagePixel", "NMImagePixel")
+# the pixel module an object's pixel data element belongs to (Parametric Map has all three, as C)
+_BY_PIXEL_DATA = {FLOAT_PIXEL_DATA: "FloatingPointImagePixel",
+                  DOUBLE_FLOAT_PIXEL_DATA: "DoubleFloatingPointImagePixel"}
+
+
+@cache
+def _type1_top_level(module: str) -> tuple[int, ...]:
+    """A module's Type 1 attributes at the top level, pixel data elements left out."""
+    return tuple(tag for path, tag, typ in standard.module_attribute_rows(module)
+                 if not path and typ == "1" and tag not in _PIXEL_DATA_TAGS)
+
+
+@cache
+def _pixel_modules(sop_class_uid: str) -> tuple[tuple[str, ...], bool]:
+    """The IOD's integer pixel modules, and whether a pixel module is mandatory in it. An unknown
+    SOP class: Image Pixel, not mandatory."""
+    modules = standard.iod_modules(sop_class_uid)
+    if not modules:
+        return ("ImagePixel",), False
+    pixel = [(module, usage) for _ie, module, usage in modules
+             if module in _INTEGER_MODULES or module in _BY_PIXEL_DATA.values()]
+    integer = tuple(module for module, _usage in pixel if module in _INTEGER_MODULES)
+    return integer, any(usage == "M" for _module, usage in pixel)
+
+
+def incomplete_paths(ds: Dataset, sop_class_uid: str) -> list[str]:
+    """Element paths of the pixel attributes ``ds`` lacks or has empty (``[]``: complete)."""
+    integer, mandatory = _pixel_modules(sop_class_uid)
+    present = ds._dict
+    if not mandatory and not any(tag in present for tag in (ROWS, COLUMNS, *_PIXEL_DATA_TAGS)):
+        return []
+    floating = next((tag for tag in _BY_PIXEL_DATA if tag in present), None)
+    modules = (_BY_PIXEL_DATA[floating],) if floating is not None else integer
+    if not modules:  # an IOD without a pixel module (SR, RT Plan, ...)
+        return []
+    required = dict.fromkeys(tag for module in modules for tag in _type1_top_level(module))
+    missing = [format_tag(tag) for tag in required if _lacks(ds, tag)]
+    if all(_lacks(ds, tag) for tag in _PIXEL_DATA_TAGS) and _lacks(ds, PIXEL_DATA_PROVIDER_URL):
+        missing.append(format_tag(PIXEL_DATA))
+    return missing
+
+
+def _lacks(ds: Dataset, tag: int) -> bool:
+    elem = ds._dict.get(tag)
+    return elem is None or is_empty(ds, tag, elem)
+
+
+def check_complete(ds: Dataset) -> None:
+    """Raise ObjectError ``incomplete-object`` naming the first pixel attribute the input lacks."""
+    sop_class_uid = str(ds.get("SOPClassUID", "") or "").strip()
+    missing = incomplete_paths(ds, sop_class_uid)
+    if missing:
+        raise ObjectError(
+            "incomplete-object",
+            f"the object lacks {len(missing)} attribute(s) its pixels need (Type 1 of its IOD's "
+            "pixel module, or the pixel data itself): it may have been cut short in a copy or "
+            "transfer; fetch it again from the source",
+            stage="read",
+            path=missing[0],
+        )

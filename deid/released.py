@@ -1,0 +1,97 @@
+"""The index of released objects: each released SOP Instance UID (its released form) with the
+SHA-256 of the bytes released under it and their output path.  Duplicates are found by UID over a
+whole release, wherever in the output tree the other object would land.
+
+One SQLite table (WAL mode) that every process shares: `deid run` keeps it in its records folder,
+the node in its own records folder.  A UID is claimed before its object is written or sent, in one
+statement on the primary key (INSERT OR IGNORE), so of two contents under one UID only one is ever
+released, however many processes race; the same content again matches its own claim and goes out
+again (a rerun, a retry).  Which of two racing contents is first depends on timing (with one
+process: on the input order).  A claim stays when its write never happened (a killed process, a
+destination that refused it): the same content completes later; other content under that UID
+waits for a person (``duplicate-instance``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+DB_NAME = "released.sqlite"
+SETUP_SECONDS = 60.0  # processes opening a new index at once wait for each other this long
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS released (
+    sop_uid TEXT PRIMARY KEY,  -- released (de-identified) SOP Instance UID
+    sha256 TEXT NOT NULL,      -- of the released bytes
+    output TEXT NOT NULL       -- released path, relative to the output folder
+)
+"""
+
+
+class ReleasedIndexError(OSError):
+    """The index cannot be read or written (a full or read-only disk, a damaged file)."""
+
+
+class ReleasedIndex:
+    """One process's handle on the index file (opened lazily, again after a fork)."""
+
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
+        self.path = path
+        self.durable = durable  # False: the caller syncs the disk before it records a batch
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "durable": self.durable}  # never a connection
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], durable=state["durable"])  # type: ignore[misc]
+
+    def claim(self, sop_uid: str, sha256: str, output: str) -> bool:
+        """Claim ``sop_uid`` for the content ``sha256``; False when other content holds it.
+        Raises :class:`ReleasedIndexError` (an OSError) when the index cannot be read or written."""
+        try:
+            conn = self._connection()
+            conn.execute(
+                "INSERT OR IGNORE INTO released (sop_uid, sha256, output) VALUES (?, ?, ?)",
+                (sop_uid, sha256, output),
+            )
+            row = conn.execute(
+                "SELECT sha256 FROM released WHERE sop_uid = ?", (sop_uid,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise ReleasedIndexError(f"{self.path.name}: {exc.__class__.__name__}") from exc
+        return row is not None and row[0] == sha256
+
+    def close(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+        self._conn = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            self._conn, self._pid = self._open(), os.getpid()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, in WAL mode, with the table; processes creating it at once take turns."""
+        conn = sqlite3.connect(self.path, timeout=SETUP_SECONDS, isolation_level=None)
+        conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+        deadline = time.monotonic() + SETUP_SECONDS
+        while True:
+            try:  # switching to WAL needs the file alone: it does not wait for a busy handler
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(_SCHEMA)
+                break
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    conn.close()
+                    raise
+                time.sleep(0.01)
+        os.chmod(self.path, 0o600)
+        return conn

@@ -1,0 +1,100 @@
+"""The input check before the rules: an image that lacks what its pixels need (a file cut at an
+element boundary, an empty Rows) is incomplete; objects without a pixel module are not held to
+one."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from support import to_bytes
+
+from deid.checks.complete import check_complete, incomplete_paths
+from deid.errors import ObjectError
+from deid.io.reader import read_object
+from deid.synthetic import four_phase_ct, landmark_sr
+from deid.synthetic.oddities import ct_cut_at
+
+PARAMETRIC_MAP = "1.2.840.10008.5.1.4.1.1.30"
+MR_SPECTROSCOPY = "1.2.840.10008.5.1.4.1.1.4.2"
+PIXEL_TYPE1 = ["(0028,0002)", "(0028,0004)", "(0028,0010)", "(0028,0011)", "(0028,0100)",
+               "(0028,0101)", "(0028,0102)", "(0028,0103)"]
+
+
+@pytest.fixture(scope="module")
+def ct(patient) -> Dataset:
+    return four_phase_ct(patient, slices=1, size=16, private_elements=0)["P"][0]
+
+
+def paths(ds: Dataset) -> list[str]:
+    return incomplete_paths(ds, str(ds.get("SOPClassUID", "")))
+
+
+def test_whole_objects_are_complete(ct, patient) -> None:
+    assert paths(read_object(to_bytes(ct))) == []
+    assert paths(ct) == []
+    sr = landmark_sr(patient, [ct])
+    assert paths(read_object(to_bytes(sr))) == []  # an SR has no pixel module
+
+
+@pytest.mark.parametrize("cut, lacking", [
+    (0x00280002, PIXEL_TYPE1 + ["(7FE0,0010)"]),
+    (0x00280010, PIXEL_TYPE1[2:] + ["(7FE0,0010)"]),
+    (0x7FE00010, ["(7FE0,0010)"]),
+])
+def test_a_ct_cut_at_an_element_boundary_is_incomplete(tmp_path, patient, cut, lacking) -> None:
+    ds = read_object(ct_cut_at(tmp_path, cut, patient).read_bytes())  # it parses cleanly
+    assert paths(ds) == lacking
+    with pytest.raises(ObjectError) as error:
+        check_complete(ds)
+    assert (error.value.code, error.value.path) == ("incomplete-object", lacking[0])
+    assert patient.patient_id not in error.value.message and patient.name not in error.value.message
+
+
+def test_an_empty_type1_attribute_or_pixel_data_is_incomplete(ct) -> None:
+    ds = read_object(to_bytes(ct))
+    ds.PhotometricInterpretation = ""
+    ds.PixelData = b""
+    assert paths(ds) == ["(0028,0004)", "(7FE0,0010)"]
+
+
+def test_a_pixel_data_provider_url_stands_for_the_pixel_data(ct) -> None:
+    ds = read_object(to_bytes(ct))
+    del ds.PixelData
+    ds.PixelDataProviderURL = "https://pacs.example/jpip"
+    assert paths(ds) == []
+
+
+def _float_map(**extra: object) -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = PARAMETRIC_MAP
+    ds.update({"SamplesPerPixel": 1, "PhotometricInterpretation": "MONOCHROME2", "Rows": 2,
+               "Columns": 2, "BitsAllocated": 32})
+    ds.FloatPixelData = b"\x00" * 16
+    for name, value in extra.items():
+        setattr(ds, name, value)
+    return ds
+
+
+def test_a_float_parametric_map_is_held_to_its_own_pixel_module() -> None:
+    assert paths(_float_map()) == []  # no Bits Stored, High Bit, Pixel Representation: none needed
+    ds = _float_map()
+    del ds.Columns
+    assert paths(ds) == ["(0028,0011)"]
+
+
+def test_conditional_or_unknown_pixel_modules_count_only_when_pixels_are_there() -> None:
+    spectroscopy = Dataset()
+    spectroscopy.SOPClassUID = MR_SPECTROSCOPY
+    spectroscopy.Rows, spectroscopy.Columns = 1, 1  # data points, not pixels: no pixel module
+    assert paths(spectroscopy) == []
+    unknown = Dataset()
+    unknown.SOPClassUID = generate_uid()
+    assert paths(unknown) == []
+    unknown.PixelData = b"\x00\x00"
+    assert paths(unknown) == PIXEL_TYPE1
+    dose = Dataset()
+    dose.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.2"  # RT Dose: Image Pixel is conditional
+    assert paths(dose) == []
+    dose.Rows = 4
+    assert "(7FE0,0010)" in paths(dose)

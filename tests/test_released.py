@@ -1,0 +1,90 @@
+"""deid.released: one content per released SOP Instance UID, over processes and restarts."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from pathlib import Path
+
+from typing import Any
+
+import pytest
+from support import to_bytes
+
+from deid.pipeline import Pipeline
+from deid.released import DB_NAME, ReleasedIndex, ReleasedIndexError
+from deid.synthetic import four_phase_ct
+
+
+def test_the_first_content_holds_the_uid_and_the_same_content_matches_it(tmp_path: Path) -> None:
+    index = ReleasedIndex(tmp_path / DB_NAME)
+    assert index.claim("2.25.1", "a" * 64, "p/s/e/2.25.1.dcm")
+    assert index.claim("2.25.1", "a" * 64, "p/s/e/2.25.1.dcm")  # a rerun, a retry
+    assert not index.claim("2.25.1", "b" * 64, "p/s/other/2.25.1.dcm")
+    assert index.claim("2.25.2", "b" * 64, "p/s/other/2.25.2.dcm")
+    index.close()
+    again = ReleasedIndex(tmp_path / DB_NAME, durable=False)  # a later run with the same records
+    assert not again.claim("2.25.1", "b" * 64, "p/s/other/2.25.1.dcm")
+    assert again.claim("2.25.1", "a" * 64, "p/s/e/2.25.1.dcm")
+    assert (tmp_path / DB_NAME).stat().st_mode & 0o777 == 0o600
+
+
+def _claim_all(path: Path, content: str, start: Any, results: Any) -> None:
+    index = ReleasedIndex(path, durable=False)
+    start.wait()  # every process opens the new index and claims at once
+    won = [index.claim(f"2.25.{n}", content, f"{content}/{n}.dcm") for n in range(50)]
+    results.put((content, won))
+
+
+def test_racing_processes_never_both_win_a_uid(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(4), context.Queue()
+    contents = [c * 64 for c in "abcd"]
+    processes = [context.Process(target=_claim_all, args=(tmp_path / DB_NAME, c, start, results))
+                 for c in contents]
+    for process in processes:
+        process.start()
+    won = dict(results.get(timeout=120) for _ in processes)
+    for process in processes:
+        process.join(120)
+        assert process.exitcode == 0
+    for n in range(50):
+        assert sum(won[c][n] for c in contents) == 1
+    index = ReleasedIndex(tmp_path / DB_NAME)
+    winners = [next(c for c in contents if won[c][n]) for n in range(50)]
+    assert all(index.claim(f"2.25.{n}", winner, "") for n, winner in enumerate(winners))
+
+
+def test_a_copy_for_another_process_carries_no_connection(tmp_path: Path) -> None:
+    index = ReleasedIndex(tmp_path / DB_NAME)
+    assert index.claim("2.25.1", "a" * 64, "x")
+    copy = pickle.loads(pickle.dumps(index))
+    assert copy.path == index.path and copy.durable and not copy.claim("2.25.1", "b" * 64, "y")
+
+
+def test_an_index_that_cannot_be_written_is_an_os_error(tmp_path: Path) -> None:
+    index = ReleasedIndex(tmp_path / "missing-folder" / DB_NAME)
+    with pytest.raises(ReleasedIndexError) as error:
+        index.claim("2.25.1", "a" * 64, "x")
+    assert isinstance(error.value, OSError) and "2.25.1" not in str(error.value)
+
+
+def test_a_claim_without_its_write_lets_the_same_content_finish_and_nothing_else(
+    tmp_path: Path, vghtpe, key, patient
+) -> None:
+    image = four_phase_ct(patient, slices=1, size=16)["P"][0]
+    first = to_bytes(image)
+    image.SeriesInstanceUID = image.SeriesInstanceUID + ".9"
+    other = to_bytes(image)  # the same SOP Instance UID in another series
+
+    def pipeline() -> Pipeline:
+        return Pipeline(vghtpe, key, out=tmp_path / "out", quarantine=tmp_path / "q",
+                        released=ReleasedIndex(tmp_path / DB_NAME))
+
+    done = pipeline().process_bytes(first)
+    assert done.status == "written"
+    (tmp_path / "out" / str(done.output)).unlink()  # killed after the claim, before the write
+    assert pipeline().process_bytes(other).reason["code"] == "duplicate-instance"
+    again = pipeline().process_bytes(first)
+    assert (again.status, again.output) == ("written", done.output)
+    assert [p.name for p in (tmp_path / "out").rglob("*.dcm")] == [Path(str(done.output)).name]
