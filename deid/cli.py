@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     run.add_argument("--lookup", type=Path, help="CSV of patient_id,case_number for Patient's Name")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--follow-links", action="store_true", help="follow links that leave the source "
+                     "folders (default: refused and counted; links inside them are always followed)")
+    run.add_argument("--max-object-size", metavar="SIZE", help="larger files are quarantined too-large "
+                     "without being read, e.g. '4 GiB' (default: the profile's limits.max_object_size, 2 GiB)")
 
     explain = sub.add_parser("explain", help="print the effective rule of every attribute, per SOP class")
     explain.add_argument("--profile", default="vghtpe")
@@ -120,14 +124,23 @@ def _run(args: argparse.Namespace) -> int:
     from deid.profile.loader import load_profile
     from deid.run import RunPaths, run
 
+    from deid.profile.model import parse_size
+
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    max_object_bytes = None
+    if args.max_object_size is not None:
+        try:
+            max_object_bytes = parse_size(args.max_object_size)
+        except ValueError as exc:
+            raise UsageError(f"--max-object-size: {exc}") from None
     profile = load_profile(args.profile)
     key = load_key_file(args.key_file)
     lookup = load_lookup(args.lookup) if args.lookup else None
     paths = RunPaths.beside(args.out, args.quarantine, args.records)
     summary = run(args.sources, paths, profile, key, workers=args.workers, lookup=lookup,
-                  progress=False if args.no_progress else None)
+                  progress=False if args.no_progress else None, follow_links=args.follow_links,
+                  max_object_bytes=max_object_bytes)
     print(summary.line())
     return EXIT_QUARANTINED if summary.quarantined else EXIT_OK
 
