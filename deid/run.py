@@ -127,6 +127,7 @@ class Journal:
                     self.done[entry["ref"]] = entry
         self._pending: list[str] = []
         self._flusher: threading.Thread | None = None
+        self._failed: BaseException | None = None  # what the background commit raised (a full disk)
         self._handle = open(self.path, "a", encoding="utf-8")
         if cut:  # end the cut line, or the first new entry would be glued to it and lost
             self._handle.write("\n")
@@ -154,7 +155,7 @@ class Journal:
             self._wait()
             batch, self._pending = self._pending, []
             # sync in the background: the disk flushes while the next files are de-identified
-            self._flusher = threading.Thread(target=self._commit, args=(batch,), daemon=True)
+            self._flusher = threading.Thread(target=self._commit_in_background, args=(batch,), daemon=True)
             self._flusher.start()
 
     def _commit(self, batch: list[str]) -> None:
@@ -166,17 +167,33 @@ class Journal:
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
+    def _commit_in_background(self, batch: list[str]) -> None:
+        try:
+            self._commit(batch)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by _wait
+            self._failed = exc
+
     def _wait(self) -> None:
+        """Wait for the background commit; raise what it raised (its batch is then not journalled:
+        a rerun does those objects again, to the same bytes)."""
         if self._flusher is not None:
             self._flusher.join()
             self._flusher = None
+        failed, self._failed = self._failed, None
+        if failed is not None:
+            raise failed
 
     def close(self) -> None:
-        self._wait()
-        if self._pending:
-            self._commit(self._pending)
-            self._pending = []
-        self._handle.close()
+        try:
+            self._wait()
+            if self._pending:
+                self._commit(self._pending)
+                self._pending = []
+        finally:
+            try:
+                self._handle.close()
+            except OSError:  # a full disk: what was not journalled is done again by a rerun
+                pass
 
 
 # -- worker processes ------------------------------------------------------------------------
