@@ -122,9 +122,8 @@ def _run(args: argparse.Namespace) -> int:
     from deid.engine.identity import load_lookup
     from deid.keys import load_key_file
     from deid.profile.loader import load_profile
-    from deid.run import RunPaths, run
-
     from deid.profile.model import parse_size
+    from deid.run import RunPaths, run
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
@@ -31,7 +32,7 @@ from tqdm import tqdm
 from deid import logs
 from deid.audit.trail import AuditTrail
 from deid.errors import UsageError
-from deid.intake.folders import SourceFile, discover
+from deid.intake.folders import Found, SourceFile, discover
 from deid.io.writer import (FolderLock, FolderLockedError, fsync_dir, remove_run_temps,
                             set_temp_owner)
 from deid.keys import SecretKey
@@ -237,13 +238,45 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
 
     ``follow_links``: follow links that leave the source folders (refused by default);
     ``max_object_bytes``: larger files are quarantined ``too-large`` unread (default: the profile's)."""
+    started = time.monotonic()
+    found = discover(sources, follow_links=follow_links)
+    for source in sources:
+        resolved = source.resolve()
+        for name, folder in (("output", paths.out), ("quarantine", paths.quarantine), ("records", paths.records)):
+            if folder == resolved or resolved in folder.parents:
+                raise UsageError(f"{source}: the {name} folder must not be inside an input folder")
     try:
-        return _run(sources, paths, profile, key, workers=workers, lookup=lookup, progress=progress,
-                    follow_links=follow_links, max_object_bytes=max_object_bytes)
+        paths.out.mkdir(parents=True, exist_ok=True)
+        make_private_dir(paths.quarantine)
+        make_private_dir(paths.records)
+        with _locked(paths):
+            return _run(found, paths, profile, key, workers=workers, lookup=lookup, progress=progress,
+                        max_bytes=max_object_bytes or profile.max_object_bytes, started=started)
     except OSError as exc:
         if exc.errno not in _ENVIRONMENT:
             raise
         raise FolderNotWritable(_advice(exc, paths)) from None
+
+
+@contextmanager
+def _locked(paths: RunPaths) -> Iterator[None]:
+    """Hold the records' lock and the output's lock (one run per records folder, one per output)."""
+    with open(paths.records / "run.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"{paths.records}: another deid run is using these records; wait for it to "
+                             "finish") from None
+        try:
+            out_lock = FolderLock(paths.out)
+        except FolderLockedError:
+            raise UsageError(f"{paths.out}: another deid run is writing into this output folder (whatever "
+                             "its records folder); wait for it to finish, or give another --out") from None
+        try:
+            yield
+        finally:
+            set_temp_owner("")
+            out_lock.release()
 
 
 def _advice(exc: OSError, paths: RunPaths) -> str:
@@ -283,38 +316,12 @@ def _looks(problem: str, folder: Path) -> bool:
     return not os.access(folder, os.W_OK)
 
 
-def _run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int,
-         lookup: Mapping[str, str] | None, progress: bool | None, follow_links: bool,
-         max_object_bytes: int | None) -> RunSummary:
+def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int,
+         lookup: Mapping[str, str] | None, progress: bool | None, max_bytes: int,
+         started: float) -> RunSummary:
+    """The run itself, with the folders made and locked."""
     log = logs.get_logger("deid.run")
-    started = time.monotonic()
-    found = discover(sources, follow_links=follow_links)
     files = found.files
-    max_bytes = max_object_bytes or profile.max_object_bytes
-    for source in sources:
-        resolved = source.resolve()
-        for name, folder in (("output", paths.out), ("quarantine", paths.quarantine), ("records", paths.records)):
-            if folder == resolved or resolved in folder.parents:
-                raise UsageError(f"{source}: the {name} folder must not be inside an input folder")
-    paths.out.mkdir(parents=True, exist_ok=True)
-    make_private_dir(paths.quarantine)
-    make_private_dir(paths.records)
-    lock = open(paths.records / "run.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise UsageError(f"{paths.records}: another deid run is using these records; wait for it to finish") from None
-    try:
-        out_lock = FolderLock(paths.out)
-    except FolderLockedError:
-        lock.close()
-        raise UsageError(f"{paths.out}: another deid run is writing into this output folder (whatever its "
-                         "records folder); wait for it to finish, or give another --out") from None
-    except BaseException:
-        lock.close()
-        raise
-
     remove_run_temps(paths.out)  # we hold the output's lock: these are left by runs that were killed
     summary = RunSummary(
         run_id=uuid.uuid4().hex[:12], profile=profile.name, profile_version=profile.version,
@@ -382,12 +389,8 @@ def _run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey,
         summary.actions = dict(sorted(actions.items()))
         summary.iod_adjustments = dict(sorted(adjustments.items()))
         summary.seconds = round(time.monotonic() - started, 3)
-        try:  # each step even when one fails (a full disk): the first error is raised
-            _each(journal.close, trail.close, lambda: _write_summary(paths.records, summary))
-        finally:
-            set_temp_owner("")
-            out_lock.release()
-            lock.close()
+        # each step even when one fails (a full disk): the first error is raised
+        _each(journal.close, trail.close, lambda: _write_summary(paths.records, summary))
     log.info("run finished", run_id=summary.run_id, written=summary.written, skipped=summary.skipped,
              quarantined=summary.quarantined, seconds=summary.seconds)
     return summary
