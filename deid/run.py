@@ -42,6 +42,7 @@ from deid.profile.model import Profile
 JOURNAL = "journal.jsonl"
 BATCH = 64  # outputs made durable together with one sync, then journalled
 SUMMARY = "summary.json"
+RETRIED = frozenset({"too-large"})  # quarantined for a limit of the run: tried again by every run
 __all__ = ["RunPaths", "RunSummary", "FolderNotWritable", "discover", "run", "source_ref"]
 
 
@@ -140,13 +141,15 @@ class Journal:
             return False
         if entry["status"] == "written":
             return (paths.out / entry["output"]).is_file()
-        if not entry.get("quarantine"):  # quarantined without an entry (unreadable): try it again
-            return False
+        if not entry.get("quarantine") or entry.get("reason") in RETRIED:
+            return False  # quarantined without an entry (unreadable), or under a limit that may change
         return (paths.quarantine / entry["quarantine"]).is_dir()
 
     def record(self, ref: str, outcome: Outcome) -> None:
         """Queue an entry; it reaches the journal once its output is on disk (see ``_commit``)."""
         entry = {"ref": ref, "status": outcome.status, "output": outcome.output, "quarantine": outcome.quarantine}
+        if outcome.reason:
+            entry["reason"] = outcome.reason.get("code", "")
         if outcome.status == "written":  # released values, so a later skip can still be audited
             entry.update(sop_class_uid=outcome.sop_class_uid, modality=outcome.modality,
                          patient_id=outcome.patient_id, study_uid=outcome.study_uid,

@@ -15,8 +15,9 @@ REASONS: dict[str, tuple[str, str]] = {
     "too-large": (
         ("The file is larger than the profile's limits.max_object_size (or --max-object-size); it "
          "was not read, and reason.json names it in place of a copy."),
-        ("If it is a real object, run again with a larger --max-object-size (the machine must hold "
-         "it in memory, once per worker); otherwise remove it from the input."),
+        ("If it is a real object, run again with a larger --max-object-size (every run tries it "
+         "again; the machine must hold it in memory, once per worker); otherwise remove it from the "
+         "input."),
     ),
     "unknown-transfer-syntax": (
         "The transfer syntax is missing or not a standard one.",

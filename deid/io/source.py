@@ -28,8 +28,8 @@ def shown(path: Path | str) -> str:
 def too_large(size: int, limit: int) -> ObjectError:
     return ObjectError(
         "too-large", f"the file holds {size} bytes, more than the limit of {limit}; it was not read "
-        "(raise limits.max_object_size in the profile or give --max-object-size if it is a real "
-        "object, or remove it from the input)", stage="read")
+        "(if it is a real object, run again with a larger --max-object-size or the profile's "
+        "limits.max_object_size: every run tries it again; else remove it from the input)", stage="read")
 
 
 def read_source(path: Path, max_bytes: int | None = None) -> bytes:

@@ -50,7 +50,10 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
     (odd / "huge.dcm").write_bytes(b"\0" * (3 << 20))  # over the limit given below
     first = deid(*run_args(incoming, root / "out", key_file, "--max-object-size", "1 MiB"))
     again = deid(*run_args(incoming, root / "out", key_file, "--max-object-size", "1 MiB"))
-    return {"root": root, "incoming": incoming, "first": first, "again": again, "devices": devices}
+    quarantine = sorted((root / "out-quarantine").iterdir())
+    larger = deid(*run_args(incoming, root / "out", key_file, "--max-object-size", "4 MiB"))
+    return {"root": root, "incoming": incoming, "first": first, "again": again, "larger": larger,
+            "devices": devices, "quarantine": quarantine}
 
 
 def test_the_run_ends_releasing_the_images_and_the_big5_named_file(scene: dict) -> None:
@@ -71,8 +74,7 @@ def test_odd_entries_are_skipped_and_counted_by_kind(scene: dict) -> None:
 
 
 def test_the_too_large_file_is_quarantined_unread_and_named_only_there(scene: dict) -> None:
-    quarantine = scene["root"] / "out-quarantine"
-    (entry,) = quarantine.iterdir()
+    (entry,) = scene["quarantine"]
     assert [p.name for p in entry.iterdir()] == ["reason.json"]  # no copy: it was not read
     reason = json.loads((entry / "reason.json").read_text())
     assert reason["code"] == "too-large" and reason["stage"] == "read"
@@ -87,10 +89,13 @@ def test_no_odd_name_is_printed(scene: dict) -> None:
     assert BIG5_NAME.decode("utf-8", "surrogateescape") not in printed
 
 
-def test_a_rerun_skips_everything_including_the_big5_named_file(scene: dict) -> None:
+def test_a_rerun_skips_everything_but_tries_the_too_large_file_again(scene: dict) -> None:
     again = scene["again"]
-    assert again.returncode == 0, again.stderr
-    assert f"{STUDY + 2} objects: 0 written, {STUDY + 2} skipped" in again.stdout
+    assert again.returncode == 3, again.stderr
+    assert f"{STUDY + 2} objects: 0 written, {STUDY + 1} skipped (already done), 1 quarantined" in again.stdout
+    larger = scene["larger"]  # with a larger limit it is read: 3 MiB of zeros is no DICOM file
+    assert f"0 written, {STUDY + 1} skipped (already done), 1 quarantined" in larger.stdout
+    assert "(reasons: not-dicom 1)" in larger.stdout
 
 
 def test_journal_keys_of_utf8_names_are_unchanged(tmp_path: Path) -> None:
