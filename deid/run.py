@@ -275,6 +275,11 @@ def _locked(paths: RunPaths) -> Iterator[None]:
         except FolderLockedError:
             raise UsageError(f"{paths.out}: another deid run is writing into this output folder (whatever "
                              "its records folder); wait for it to finish, or give another --out") from None
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+                raise
+            raise UsageError(f"{paths.out}: the output's file system cannot lock files (flock), so deid "
+                             "cannot keep a second run out; give an --out on a local disk") from None
         try:
             yield
         finally:
