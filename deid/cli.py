@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--debug", action="store_true", help="write the traceback of an internal error to "
                      "RECORDS/debug/<quarantine entry>.txt (mode 0600; it may hold values)")
+    run.add_argument("--follow-links", action="store_true", help="follow links that leave the source "
+                     "folders (default: refused and counted; links inside them are always followed)")
+    run.add_argument("--max-object-size", metavar="SIZE", help="larger files are quarantined too-large "
+                     "without being read, e.g. '4 GiB' (default: the profile's limits.max_object_size, 2 GiB)")
 
     explain = sub.add_parser("explain", help="print the effective rule of every attribute, per SOP class")
     explain.add_argument("--profile", default="vghtpe")
@@ -123,16 +127,24 @@ def _run(args: argparse.Namespace) -> int:
     from deid.engine.identity import load_lookup
     from deid.keys import load_key_file
     from deid.profile.loader import load_profile
+    from deid.profile.model import parse_size
     from deid.run import RunPaths, run
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    max_object_bytes = None
+    if args.max_object_size is not None:
+        try:
+            max_object_bytes = parse_size(args.max_object_size)
+        except ValueError as exc:
+            raise UsageError(f"--max-object-size: {exc}") from None
     profile = load_profile(args.profile)
     key = load_key_file(args.key_file)
     lookup = load_lookup(args.lookup) if args.lookup else None
     paths = RunPaths.beside(args.out, args.quarantine, args.records)
     summary = run(args.sources, paths, profile, key, workers=args.workers, lookup=lookup,
-                  progress=False if args.no_progress else None, debug=args.debug)
+                   progress=False if args.no_progress else None, follow_links=args.follow_links,
+                   max_object_bytes=max_object_bytes, debug=args.debug)
     print(summary.line())
     return EXIT_QUARANTINED if summary.quarantined else EXIT_OK
 

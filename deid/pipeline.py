@@ -17,6 +17,7 @@ from deid.engine.identity import Originals
 from deid.errors import ObjectError, internal_error_reason
 from deid.io.paths import output_path
 from deid.io.reader import read_object
+from deid.io.source import read_source, shown
 from deid.io.encoder import encode
 from deid.io.writer import write_bytes_atomic
 from deid.keys import SecretKey
@@ -67,8 +68,11 @@ class Pipeline:
 
     def __init__(self, profile: Profile, key: SecretKey, *, out: Path, quarantine: Path,
                  lookup: Mapping[str, str] | None = None, durable: bool = True,
-                 debug: Path | None = None, released: ReleasedIndex | None = None) -> None:
+                 debug: Path | None = None, released: ReleasedIndex | None = None,
+                 max_object_bytes: int | None = None) -> None:
         self.deidentifier = Deidentifier(profile, key, lookup=lookup)
+        self.key = key
+        self.max_object_bytes = max_object_bytes  # process_file: larger files are not read (too-large)
         self.sidecars = SidecarRewriter(self.deidentifier.uids, key)
         self.out = out
         self.quarantine_dir = quarantine
@@ -79,7 +83,9 @@ class Pipeline:
 
     def process_file(self, source: Path) -> Outcome:
         try:
-            data = source.read_bytes()
+            data = read_source(source, self.max_object_bytes)
+        except ObjectError as exc:  # too large: not read, so the quarantine names it instead of a copy
+            return self._quarantine_unread(source, exc.as_reason())
         except OSError as exc:
             reason = ObjectError("unreadable", f"the file cannot be read ({exc.__class__.__name__}); check "
                                  "permissions and the storage", stage="read").as_reason()
@@ -172,6 +178,15 @@ class Pipeline:
             write_bytes_atomic(text, make_private_dir(self.debug / DEBUG_FOLDER) / name, mode=0o600)
             written = f"{DEBUG_FOLDER}/{name}"
         return internal_error_reason(exc, stage, debug_file=written)
+
+    def _quarantine_unread(self, source: Path, reason: dict[str, str]) -> Outcome:
+        """A quarantine entry for a file that was not read: its reason.json names the source (escaped
+        where not UTF-8) so a person can find it; the entry's name is keyed, never the path."""
+        name = self.key.hexdigest("quarantine-unread", os.fsencode(source))[:24]
+        entry = make_private_dir(make_private_dir(self.quarantine_dir) / name)
+        text = json.dumps({**reason, "source": shown(source)}, indent=2, sort_keys=True).encode() + b"\n"
+        write_bytes_atomic(text, entry / "reason.json", mode=0o600)
+        return Outcome("quarantined", quarantine=entry.name, reason=reason)
 
     def _quarantine(self, data: bytes, reason: dict[str, str], original: str = "original.dcm") -> Outcome:
         """Keep the original and a reason file in the quarantine (a PHI zone, mode 0700)."""

@@ -3,10 +3,16 @@
 Finished objects are recorded in a journal in the records folder (keyed by an HMAC of the source
 path, size and mtime: no source path is stored), so a second run skips them and a run killed
 half-way completes on the next start with nothing lost or doubled.
+
+One run at a time writes into an output folder (a lock in it, whatever the records folder); its
+temp files are named by its run id.  A full or read-only output, quarantine or records folder stops
+the run with a message saying what to do (:class:`FolderNotWritable`); the same command run again
+then completes the job.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import multiprocessing
@@ -16,16 +22,19 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from tqdm import tqdm
 
 from deid import logs
 from deid.audit.trail import AuditTrail
 from deid.errors import UsageError
-from deid.io.writer import fsync_dir
+from deid.intake.folders import Found, SourceFile, discover
+from deid.io.writer import (FolderLock, FolderLockedError, fsync_dir, remove_run_temps,
+                            set_temp_owner)
 from deid.keys import SecretKey
 from deid.pipeline import Outcome, Pipeline, make_private_dir
 from deid.profile.model import Profile
@@ -35,6 +44,8 @@ from deid.released import ReleasedIndex
 JOURNAL = "journal.jsonl"
 BATCH = 64  # outputs made durable together with one sync, then journalled
 SUMMARY = "summary.json"
+RETRIED = frozenset({"too-large"})  # quarantined for a limit of the run: tried again by every run
+__all__ = ["RunPaths", "RunSummary", "FolderNotWritable", "discover", "run", "source_ref"]
 
 
 @dataclass
@@ -74,6 +85,8 @@ class RunSummary:
     iod_adjustments: dict[str, int] = field(default_factory=dict)  # removals kept as empty/dummy for the IOD
     audit: str = ""  # this run's audit file (see deid.audit.trail)
     preexisting_problems: int = 0  # IOD problems inputs already had, released as they were (deid.checks)
+    skipped_entries: dict[str, int] = field(default_factory=dict)  # input entries that are no file, by kind
+    max_object_bytes: int = 0  # larger inputs were quarantined too-large without being read
 
     def line(self) -> str:
         text = (f"deid run: {self.total} objects: {self.written} written, {self.skipped} skipped "
@@ -81,27 +94,19 @@ class RunSummary:
         if self.quarantined:
             text += f"; quarantine {self.quarantine} (reasons: " + ", ".join(
                 f"{code} {n}" for code, n in sorted(self.reasons.items())) + ")"
+        if self.skipped_entries:
+            text += (f"; {sum(self.skipped_entries.values())} input entries skipped (not files: "
+                     + ", ".join(f"{kind} {n}" for kind, n in sorted(self.skipped_entries.items())) + ")")
+            if "link-outside-source" in self.skipped_entries:
+                text += "; links leaving the source were refused: give --follow-links to follow them"
         return text + f"; summary {Path(self.records) / SUMMARY}"
 
 
-def discover(sources: list[Path]) -> list[Path]:
-    """Every regular file under the sources, in a stable order (hidden files and folders skipped)."""
-    found: list[Path] = []
-    for source in sources:
-        if source.is_file():
-            found.append(source.resolve())
-            continue
-        if not source.is_dir():
-            raise UsageError(f"{source}: no such file or folder")
-        for root, dirs, files in os.walk(source):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found.extend(Path(root, f).resolve() for f in sorted(files) if not f.startswith("."))
-    return sorted(set(found))
-
-
-def source_ref(key: SecretKey, path: Path) -> str:
-    info = path.stat()
-    return key.hexdigest("source", f"{path}\x00{info.st_size}\x00{info.st_mtime_ns}")[:32]
+def source_ref(key: SecretKey, source: SourceFile) -> str:
+    """The journal key of a source: an HMAC of its path (as bytes, so any file name works; the same
+    as the UTF-8 text of a UTF-8 name), size and time, so no path is stored."""
+    data = os.fsencode(source.path) + f"\x00{source.size}\x00{source.mtime_ns}".encode()
+    return key.hexdigest("source", data)[:32]
 
 
 class Journal:
@@ -126,6 +131,7 @@ class Journal:
                     self.done[entry["ref"]] = entry
         self._pending: list[str] = []
         self._flusher: threading.Thread | None = None
+        self._failed: BaseException | None = None  # what the background commit raised (a full disk)
         self._handle = open(self.path, "a", encoding="utf-8")
         if cut:  # end the cut line, or the first new entry would be glued to it and lost
             self._handle.write("\n")
@@ -137,11 +143,15 @@ class Journal:
             return False
         if entry["status"] == "written":
             return (paths.out / entry["output"]).is_file()
+        if not entry.get("quarantine") or entry.get("reason") in RETRIED:
+            return False  # quarantined without an entry (unreadable), or under a limit that may change
         return (paths.quarantine / entry["quarantine"]).is_dir()
 
     def record(self, ref: str, outcome: Outcome) -> None:
         """Queue an entry; it reaches the journal once its output is on disk (see ``_commit``)."""
         entry = {"ref": ref, "status": outcome.status, "output": outcome.output, "quarantine": outcome.quarantine}
+        if outcome.reason:
+            entry["reason"] = outcome.reason.get("code", "")
         if outcome.status == "written":  # released values, so a later skip can still be audited
             entry.update(sop_class_uid=outcome.sop_class_uid, modality=outcome.modality,
                          patient_id=outcome.patient_id, study_uid=outcome.study_uid,
@@ -151,7 +161,7 @@ class Journal:
             self._wait()
             batch, self._pending = self._pending, []
             # sync in the background: the disk flushes while the next files are de-identified
-            self._flusher = threading.Thread(target=self._commit, args=(batch,), daemon=True)
+            self._flusher = threading.Thread(target=self._commit_in_background, args=(batch,), daemon=True)
             self._flusher.start()
 
     def _commit(self, batch: list[str]) -> None:
@@ -163,17 +173,33 @@ class Journal:
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
+    def _commit_in_background(self, batch: list[str]) -> None:
+        try:
+            self._commit(batch)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by _wait
+            self._failed = exc
+
     def _wait(self) -> None:
+        """Wait for the background commit; raise what it raised (its batch is then not journalled:
+        a rerun does those objects again, to the same bytes)."""
         if self._flusher is not None:
             self._flusher.join()
             self._flusher = None
+        failed, self._failed = self._failed, None
+        if failed is not None:
+            raise failed
 
     def close(self) -> None:
-        self._wait()
-        if self._pending:
-            self._commit(self._pending)
-            self._pending = []
-        self._handle.close()
+        try:
+            self._wait()
+            if self._pending:
+                self._commit(self._pending)
+                self._pending = []
+        finally:
+            try:
+                self._handle.close()
+            except OSError:  # a full disk: what was not journalled is done again by a rerun
+                pass
 
 
 # -- worker processes ------------------------------------------------------------------------
@@ -181,16 +207,17 @@ _PIPELINE: Pipeline | None = None
 
 
 def _init_pipeline(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None,
-                   debug: Path | None, released: ReleasedIndex) -> None:
+                   run_id: str, max_object_bytes: int, debug: Path | None, released: ReleasedIndex) -> None:
     global _PIPELINE
+    set_temp_owner(run_id)  # this process's temp files are this run's
     _PIPELINE = Pipeline(profile, key, out=out, quarantine=quarantine, lookup=lookup, durable=False,
-                         debug=debug, released=released)
+                         max_object_bytes=max_object_bytes, debug=debug, released=released)
 
 
 def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None,
-                 debug: Path | None, released: ReleasedIndex) -> None:
+                 run_id: str, max_object_bytes: int, debug: Path | None, released: ReleasedIndex) -> None:
     logs.configure()  # a worker process sets up its own logging; the calling process keeps its own
-    _init_pipeline(profile, key, out, quarantine, lookup, debug, released)
+    _init_pipeline(profile, key, out, quarantine, lookup, run_id, max_object_bytes, debug, released)
 
 
 def _work(item: tuple[str, str]) -> tuple[str, Outcome]:
@@ -199,35 +226,125 @@ def _work(item: tuple[str, str]) -> tuple[str, Outcome]:
     return ref, _PIPELINE.process_file(Path(path))
 
 
+class FolderNotWritable(UsageError):
+    """The output, quarantine or records folder is full, read-only or not ours to write (exit 2);
+    the message says which and what to do.  Running the same command again completes the job."""
+
+
+#: errors of the machine, not of deid or of an object: disk full, quota, read-only, permissions
+_ENVIRONMENT = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only",
+                errno.EACCES: "not writable", errno.EPERM: "not writable"}
+
+
 def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int = 1,
         lookup: Mapping[str, str] | None = None, progress: bool | None = None,
-        debug: bool = False) -> RunSummary:
+        follow_links: bool = False, max_object_bytes: int | None = None, debug: bool = False) -> RunSummary:
     """De-identify every file under ``sources``; returns the summary (also written to the records).
+
+    ``follow_links``: follow links that leave the source folders (refused by default);
+    ``max_object_bytes``: larger files are quarantined ``too-large`` unread (default: the profile's);
     ``debug``: the traceback of an internal error also goes to RECORDS/debug/ (never to the log)."""
-    log = logs.get_logger("deid.run")
     started = time.monotonic()
-    files = discover(sources)
+    found = discover(sources, follow_links=follow_links)
     for source in sources:
         resolved = source.resolve()
         for name, folder in (("output", paths.out), ("quarantine", paths.quarantine), ("records", paths.records)):
             if folder == resolved or resolved in folder.parents:
                 raise UsageError(f"{source}: the {name} folder must not be inside an input folder")
-    paths.out.mkdir(parents=True, exist_ok=True)
-    make_private_dir(paths.quarantine)
-    make_private_dir(paths.records)
-    lock = open(paths.records / "run.lock", "w")
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise UsageError(f"{paths.records}: another deid run is using these records; wait for it to finish") from None
+        paths.out.mkdir(parents=True, exist_ok=True)
+        make_private_dir(paths.quarantine)
+        make_private_dir(paths.records)
+        with _locked(paths):
+            return _run(found, paths, profile, key, workers=workers, lookup=lookup, progress=progress,
+                        max_bytes=max_object_bytes or profile.max_object_bytes, started=started,
+                        debug=debug)
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT:
+            raise
+        raise FolderNotWritable(_advice(exc, paths)) from None
 
-    _remove_partial_files(paths.out)
+
+@contextmanager
+def _locked(paths: RunPaths) -> Iterator[None]:
+    """Hold the records' lock and the output's lock (one run per records folder, one per output)."""
+    with open(paths.records / "run.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"{paths.records}: another deid run is using these records; wait for it to "
+                             "finish") from None
+        try:
+            out_lock = FolderLock(paths.out)
+        except FolderLockedError:
+            raise UsageError(f"{paths.out}: another deid run is writing into this output folder (whatever "
+                             "its records folder); wait for it to finish, or give another --out") from None
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+                raise
+            raise UsageError(f"{paths.out}: the output's file system cannot lock files (flock), so deid "
+                             "cannot keep a second run out; give an --out on a local disk") from None
+        try:
+            yield
+        finally:
+            set_temp_owner("")
+            out_lock.release()
+
+
+def _advice(exc: OSError, paths: RunPaths) -> str:
+    """What went wrong with which folder, and what to do: never a source path or a value."""
+    problem = _ENVIRONMENT[exc.errno or 0]
+    folders = (("output", "--out", paths.out), ("quarantine", "--quarantine", paths.quarantine),
+               ("records", "--records", paths.records))
+    named = [f for f in folders if exc.filename and _inside(Path(os.fsdecode(exc.filename)), f[2])]
+    if not named:  # a write on an open file names none: find the folder from its file system
+        named = [f for f in folders if _looks(problem, f[2])] or list(folders)
+    which = " or ".join(f"the {name} folder {folder}" for name, _flag, folder in named)
+    flags = " or ".join(flag for _name, flag, _folder in named)
+    fix = {"full": "free space on its disk", "read-only": "mount it read-write",
+           "not writable": "give this user write permission on it"}[problem]
+    cause = {"full": "the disk is full (or the quota is used up)", "read-only": "it is read-only",
+             "not writable": "this user may not write there"}[problem]
+    return (f"cannot write into {which}: {cause}. {fix[0].upper() + fix[1:]} (or give another {flags}), "
+            "then run the same command again: it keeps what is done and completes the rest")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _looks(problem: str, folder: Path) -> bool:
+    """Whether ``folder`` (or the nearest existing folder above it) shows ``problem``."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return False
+    if problem == "full":
+        return info.f_bavail * info.f_frsize < (1 << 20)
+    if problem == "read-only":
+        return bool(info.f_flag & os.ST_RDONLY)
+    return not os.access(folder, os.W_OK)
+
+
+def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int,
+         lookup: Mapping[str, str] | None, progress: bool | None, max_bytes: int,
+         started: float, debug: bool) -> RunSummary:
+    """The run itself, with the folders made and locked."""
+    log = logs.get_logger("deid.run")
+    files = found.files
+    remove_run_temps(paths.out)  # we hold the output's lock: these are left by runs that were killed
     summary = RunSummary(
         run_id=uuid.uuid4().hex[:12], profile=profile.name, profile_version=profile.version,
         profile_sha256=profile.sha256, key_fingerprint=key.fingerprint, output=str(paths.out),
         quarantine=str(paths.quarantine), records=str(paths.records), total=len(files),
+        skipped_entries=dict(sorted(found.skipped.items())), max_object_bytes=max_bytes,
     )
+    set_temp_owner(summary.run_id)
     log.info("run started", run_id=summary.run_id, files=len(files), workers=workers, profile=profile.name)
+    for kind, count in summary.skipped_entries.items():  # counts only: a name may hold identity
+        log.warning("input entries skipped", code=kind, count=count)
     trail = AuditTrail(paths.records, key=key, profile=profile, run_id=summary.run_id, source="run")
     summary.audit = str(trail.path)
     journal = Journal(paths.records, trail)
@@ -238,20 +355,21 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     adjustments: Counter[str] = Counter()
     todo: list[tuple[str, str]] = []
     debug_dir = paths.records if debug else None
-    for path in files:
-        ref = source_ref(key, path)
+    for source in files:
+        ref = source_ref(key, source)
         if journal.is_done(ref, paths):
             summary.skipped += 1
             trail.record(_skipped(journal.done[ref]))
         else:
-            todo.append((ref, str(path)))
+            todo.append((ref, str(source.path)))
 
     bar = tqdm(total=len(todo), unit="obj", disable=(not sys.stderr.isatty()) if progress is None else not progress,
                file=sys.stderr, dynamic_ncols=True)
 
     def outcomes() -> Iterator[tuple[str, Outcome]]:
         if workers <= 1 or len(todo) < 2:
-            _init_pipeline(profile, key, paths.out, paths.quarantine, lookup, debug_dir, released)
+            _init_pipeline(profile, key, paths.out, paths.quarantine, lookup, summary.run_id, max_bytes,
+                           debug_dir, released)
             yield from map(_work, todo)
             return
         # load the standard's tables once here, so forked workers inherit them instead of each parsing them
@@ -261,7 +379,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
         standard.row_for_tag(0x00100010)
         context = multiprocessing.get_context("fork")
         with context.Pool(workers, _init_worker, (profile, key, paths.out, paths.quarantine, lookup,
-                                                  debug_dir, released)) as pool:
+                                                  summary.run_id, max_bytes, debug_dir, released)) as pool:
             yield from pool.imap_unordered(_work, todo, chunksize=4)
 
     try:
@@ -283,14 +401,12 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
             bar.set_postfix(quarantined=summary.quarantined, refresh=False)
     finally:
         bar.close()
-        journal.close()
-        trail.close()
         summary.reasons = dict(reasons)
         summary.actions = dict(sorted(actions.items()))
         summary.iod_adjustments = dict(sorted(adjustments.items()))
         summary.seconds = round(time.monotonic() - started, 3)
-        _write_summary(paths.records, summary)
-        lock.close()
+        # each step even when one fails (a full disk): the first error is raised
+        _each(journal.close, trail.close, lambda: _write_summary(paths.records, summary))
     log.info("run finished", run_id=summary.run_id, written=summary.written, skipped=summary.skipped,
              quarantined=summary.quarantined, seconds=summary.seconds)
     return summary
@@ -303,12 +419,16 @@ def _skipped(entry: dict) -> Outcome:
                    **{name: entry.get(name) or "" for name in fields})
 
 
-def _remove_partial_files(out: Path) -> None:
-    """Delete temp files a killed run left in the output (``.<name>.<pid>.partial``): never released."""
-    for root, _dirs, files in os.walk(out):
-        for name in files:
-            if name.startswith(".") and name.endswith(".partial"):
-                Path(root, name).unlink(missing_ok=True)
+def _each(*steps: Callable[[], object]) -> None:
+    """Run every step; raise the first error once all were tried."""
+    error: BaseException | None = None
+    for step in steps:
+        try:
+            step()
+        except BaseException as exc:  # noqa: BLE001 - raised below, after the other steps
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 def _write_summary(records: Path, summary: RunSummary) -> None:

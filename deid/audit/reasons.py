@@ -13,6 +13,13 @@ REASONS: dict[str, tuple[str, str]] = {
         "The file is truncated or corrupt, or could not be read.",
         "Fetch the object again from the source (PACS or media) and re-run.",
     ),
+    "too-large": (
+        ("The file is larger than the profile's limits.max_object_size (or --max-object-size); it "
+         "was not read, and reason.json names it in place of a copy."),
+        ("If it is a real object, run again with a larger --max-object-size (every run tries it "
+         "again; the machine must hold it in memory, once per worker); otherwise remove it from the "
+         "input."),
+    ),
     "unknown-transfer-syntax": (
         "The transfer syntax is missing or not a standard one.",
         "Convert the object to a standard transfer syntax (e.g. with DCMTK dcmconv) and re-run.",

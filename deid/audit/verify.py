@@ -29,6 +29,7 @@ from deid.engine.deidentifier import lists_references
 from deid.engine.uids import CLASS_UID_TAGS, is_well_known
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.engine.walker import element_path
+from deid.io.writer import OUTPUT_LOCK
 from deid.profile.model import Profile
 from deid.sidecar import SIDECAR_FOLDER
 
@@ -358,10 +359,13 @@ def load_originals(records: Path, key: Any) -> Originals:
 
 
 def output_files(out: Path) -> Iterator[tuple[Path, str]]:
-    """Every file of an output tree (hidden ones too: nothing else belongs there), stable order."""
+    """Every file of an output tree (hidden ones too: nothing else belongs there), stable order;
+    not the lock a running (or killed) ``deid run`` holds at its top."""
     for root, dirs, files in os.walk(out):
         dirs.sort()
         for file_name in sorted(files):
+            if file_name == OUTPUT_LOCK and Path(root) == Path(out):
+                continue
             path = Path(root, file_name)
             yield path, str(path.relative_to(out))
 

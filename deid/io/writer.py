@@ -1,10 +1,36 @@
-"""Atomic writes: a temp file in the destination's file system, fsync, rename, directory fsync."""
+"""Atomic writes: a temp file in the destination's file system, fsync, rename, directory fsync.
+
+A temp file is named ``.<name>.<owner>-<pid>.partial``: ``owner`` is the run id of a ``deid run``
+(see :func:`set_temp_owner`), so a run's leftovers are known as a run's; other writers (the node)
+name them by pid only.  The output folder's lock (:class:`FolderLock`) keeps a second run out.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import re
 from pathlib import Path
 
+#: the lock file a ``deid run`` holds in its output folder (hidden; ``deid verify`` skips it)
+OUTPUT_LOCK = ".deid-run.lock"
+#: a temp file a ``deid run`` left (``.<name>.<run id>-<pid>.partial``)
+RUN_TEMP = re.compile(r"^\..+\.[0-9a-f]{12}-[0-9]+\.partial$")
+
+_temp_owner = ""  # the run id of the deid run this process writes for ("" outside a run)
+
+
+def set_temp_owner(run_id: str) -> None:
+    """Name this process's temp files by ``run_id`` (a run and its worker processes); "" resets."""
+    global _temp_owner
+    _temp_owner = run_id
+
+
+def temp_path(final: Path) -> Path:
+    """Where ``final`` is written before its rename: hidden, beside it, named by run and pid."""
+    owner = f"{_temp_owner}-" if _temp_owner else ""
+    return final.parent / f".{final.name}.{owner}{os.getpid()}.partial"
 
 
 def fsync_dir(path: Path) -> None:
@@ -37,7 +63,7 @@ def write_bytes_atomic(data: bytes, final: Path, *, mode: int = 0o644, durable: 
     """Write ``final`` so that it is either absent or whole.  With ``durable`` it is on disk when this
     returns; without, the caller makes a batch durable with ``os.sync()`` before recording it."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.{os.getpid()}.partial"
+    tmp = temp_path(final)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -53,3 +79,57 @@ def write_bytes_atomic(data: bytes, final: Path, *, mode: int = 0o644, durable: 
         raise
     if durable:
         fsync_dir(final.parent)
+
+
+def remove_run_temps(folder: Path) -> int:
+    """Delete the temp files killed runs left under ``folder``; returns how many.  Call it only while
+    holding the folder's :class:`FolderLock`: then no other run is writing there, and every run temp
+    file (and a pid-named one from before temps were named by run) is a dead writer's."""
+    removed = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if RUN_TEMP.match(name) or re.match(r"^\..+\.[0-9]+\.partial$", name):
+                Path(root, name).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+class FolderLockedError(Exception):
+    """Another process holds the folder's lock."""
+
+
+class FolderLock:
+    """An exclusive ``flock`` on ``folder/name``, held until :meth:`release` (or the process ends).
+
+    The file is removed on release, so a finished run leaves nothing in its output; a run killed
+    with the lock leaves the file, and the next run takes it over."""
+
+    def __init__(self, folder: Path, name: str = OUTPUT_LOCK) -> None:
+        self.path = folder / name
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise FolderLockedError(str(self.path)) from None
+                raise
+            try:  # a holder may have removed the file between our open and our lock: lock the new one
+                same = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd: int | None = fd
+                return
+            os.close(fd)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only or full folder: the file stays, the next run takes it over
+        os.close(self._fd)
+        self._fd = None

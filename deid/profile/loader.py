@@ -13,7 +13,8 @@ from pydicom.uid import UID_dictionary
 
 from deid.engine.vr import DATE_VRS, HASHABLE_VRS, fits, max_chars, vr_of
 from deid.errors import ProfileError
-from deid.profile.model import ACTIONS, Label, PixelRegion, Profile, Rule
+from deid.profile.model import (ACTIONS, DEFAULT_MAX_OBJECT_BYTES, Label, PixelRegion, Profile, Rule,
+                                parse_size)
 from deid.profile.schema import PROFILE_SCHEMA
 from deid.profile.tags import format_tag, resolve_tag
 
@@ -139,6 +140,12 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
     content = data.get("structured_content", {})
     checks = data.get("release_check", {})
     standard_table = data.get("standard_table", parent.standard_table if parent else False)
+    max_object_bytes = parent.max_object_bytes if parent else DEFAULT_MAX_OBJECT_BYTES
+    if "max_object_size" in data.get("limits", {}):
+        try:
+            max_object_bytes = parse_size(data["limits"]["max_object_size"])
+        except ValueError as exc:
+            raise ProfileError(f"{path}: limits.max_object_size: {exc}") from None
     digits = data.get("pseudonym", {}).get("case_number_digits", parent.case_number_digits if parent else 10)
     return Profile(
         name=data["name"],
@@ -163,6 +170,7 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
         content_value_removed=content.get(
             "value_removed", parent.content_value_removed if parent else "remove_item"),
         dciodvfy_gate=checks.get("dciodvfy", parent.dciodvfy_gate if parent else False),
+        max_object_bytes=max_object_bytes,
     )
 
 

@@ -54,6 +54,31 @@ class Rule:
         return f"{self.action}{extra}"
 
 
+#: limits.max_object_size when no profile sets it: larger input files are quarantined unread
+#: (``too-large``); every object is held in memory whole, once per worker
+DEFAULT_MAX_OBJECT_BYTES = 2 << 30
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3,
+          "gb": 1000**3, "t": 1000**4, "tb": 1000**4, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
+          "tib": 1 << 40}
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes of a size written as a whole number of bytes or with a unit ('512 MiB', '2GB');
+    ``ValueError`` for anything else, or for less than one byte."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        size = text
+    else:
+        match = _SIZE.match(str(text))
+        if match is None or match.group(2).lower() not in _UNITS:
+            raise ValueError(f"{text!r} is not a size (e.g. 2147483648, '512 MiB' or '2 GiB')")
+        size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if size < 1:
+        raise ValueError(f"{text!r}: a size is at least 1 byte")
+    return size
+
+
 LABEL_MISMATCH = ("quarantine", "hash")  # what to do with a value the label pattern does not match
 
 
@@ -127,6 +152,7 @@ class Profile:
     text_with_identity: str = "quarantine"  # structured_content.text_with_identity
     content_value_removed: str = "remove_item"  # structured_content.value_removed
     dciodvfy_gate: bool = False  # release_check.dciodvfy: quarantine what adds a dciodvfy error
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES  # limits.max_object_size: larger inputs are too-large
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_rules", _frozen(self.tag_rules))

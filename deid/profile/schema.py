@@ -88,6 +88,11 @@ PROFILE_SCHEMA = {
             },
             "additionalProperties": False,
         },
+        "limits": {
+            "type": "object",
+            "properties": {"max_object_size": {"type": ["string", "integer"]}},
+            "additionalProperties": False,
+        },
         "release_check": {
             "type": "object",
             "properties": {"dciodvfy": {"type": "boolean"}},

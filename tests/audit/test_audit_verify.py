@@ -183,3 +183,13 @@ def load_map(records: Path, key):
     from deid.audit.verify import load_originals
 
     return load_originals(records, key)
+
+
+def test_the_lock_of_a_run_is_not_an_output_file(tmp_path: Path) -> None:
+    from deid.audit.verify import output_files
+    from deid.io.writer import OUTPUT_LOCK
+
+    (tmp_path / OUTPUT_LOCK).write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / OUTPUT_LOCK).write_bytes(b"")  # only the top one is the run's
+    assert [name for _path, name in output_files(tmp_path)] == [f"sub/{OUTPUT_LOCK}"]

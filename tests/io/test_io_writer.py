@@ -87,3 +87,22 @@ def test_pipeline_write_failure_leaves_no_output(tmp_path: Path, monkeypatch: py
     with pytest.raises(OSError):
         Pipeline(vghtpe, key, out=out, quarantine=tmp_path / "q").process_bytes(data)
     assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_a_runs_temp_files_are_named_by_its_run_id(tmp_path: Path) -> None:
+    writer.set_temp_owner("0123456789ab")
+    try:
+        temp = writer.temp_path(tmp_path / "x.dcm")
+    finally:
+        writer.set_temp_owner("")
+    assert temp.name == f".x.dcm.0123456789ab-{os.getpid()}.partial" and writer.RUN_TEMP.match(temp.name)
+    assert writer.temp_path(tmp_path / "x.dcm").name == f".x.dcm.{os.getpid()}.partial"  # the node's
+
+
+def test_the_folder_lock_refuses_a_second_holder_and_leaves_no_file(tmp_path: Path) -> None:
+    lock = writer.FolderLock(tmp_path)
+    with pytest.raises(writer.FolderLockedError):
+        writer.FolderLock(tmp_path)
+    lock.release()
+    assert not (tmp_path / writer.OUTPUT_LOCK).exists()
+    writer.FolderLock(tmp_path).release()  # free again

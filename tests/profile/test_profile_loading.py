@@ -146,3 +146,16 @@ def test_fitting_rules_load(tmp_path: Path) -> None:
                     "  InstitutionName: {action: replace, value: SITE A}\n  PatientID: {action: hash, length: 64}\n")
     profile = load_profile(path)
     assert profile.tag_rules[0x00080080].value == "SITE A"
+
+
+def test_the_object_size_limit_is_set_inherited_or_refused(tmp_path: Path) -> None:
+    assert load_profile("vghtpe").max_object_bytes == 2 << 30  # the default
+    site = tmp_path / "site.yaml"
+    site.write_text("name: site\nextends: vghtpe\nlimits: {max_object_size: 4 GiB}\n")
+    assert load_profile(site).max_object_bytes == 4 << 30
+    child = tmp_path / "child.yaml"
+    child.write_text("name: child\nextends: site.yaml\n")
+    assert load_profile(child).max_object_bytes == 4 << 30
+    site.write_text("name: site\nlimits: {max_object_size: 3 parsecs}\n")
+    with pytest.raises(ProfileError, match="limits.max_object_size"):
+        load_profile(site)

@@ -1,0 +1,113 @@
+"""A user's output disk fills up half-way, or the output is mounted read-only: `deid run` exits 2
+with a message naming the folder and what to do (no traceback), and nothing half-written is left;
+once space is freed (or the disk is writable) the same command completes the job, byte for byte.
+
+The disks are real small tmpfs mounts (root is needed to mount: without it the test is skipped,
+and fails in CI)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import deid, run_args, tree
+
+from deid.synthetic import make_patient, write_sample_study
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs mounted at ``tmp_path/disk`` (unmounted afterwards)."""
+    point = tmp_path / "disk"
+    point.mkdir()
+    try:
+        _mount("-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(point))
+    except (OSError, subprocess.CalledProcessError) as exc:
+        message = f"cannot mount a tmpfs here ({exc.__class__.__name__}); run as root"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> tuple[Path, dict[str, bytes]]:
+    """A study of about 4 MiB (more than the disk holds) and its release made on a roomy disk."""
+    root = tmp_path_factory.mktemp("big")
+    write_sample_study(root / "incoming", make_patient(0), slices=8, size=256)
+    result = deid(*run_args(root / "incoming", root / "reference", key_file))
+    assert result.returncode == 0, result.stderr
+    return root / "incoming", tree(root / "reference")
+
+
+def _args(source: Path, out: Path, tmp_path: Path, key_file: Path, *extra: str) -> list[object]:
+    return run_args(source, out, key_file, "--records", tmp_path / "records", "--quarantine",
+                    tmp_path / "quarantine", *extra)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_full_output_disk_exits_2_and_a_rerun_completes_it(disk: Path, tmp_path: Path, study,
+                                                            key_file: Path, workers: str) -> None:
+    source, reference = study
+    out = disk / "out"
+    result = deid(*_args(source, out, tmp_path, key_file, "--workers", workers))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"cannot write into the output folder {out}: the disk is full" in result.stderr
+    assert "Free space on its disk" in result.stderr and "run the same command again" in result.stderr
+    written = tree(out)
+    assert written and len(written) < len(reference)
+    assert all(reference[name] == data for name, data in written.items())  # whole files only
+
+    _mount("-o", "remount,size=64m", str(disk))  # space freed
+    again = deid(*_args(source, out, tmp_path, key_file, "--workers", workers))
+    assert again.returncode == 0, again.stderr
+    assert tree(out) == reference  # complete, the same bytes, no temp file or lock left
+
+
+def test_a_read_only_output_exits_2_and_a_rerun_completes_it(disk: Path, tmp_path: Path, study,
+                                                            key_file: Path) -> None:
+    source, reference = study
+    _mount("-o", "remount,size=64m", str(disk))
+    out = disk / "out"
+    out.mkdir()
+    _mount("-o", "remount,ro", str(disk))
+    result = deid(*_args(source, out, tmp_path, key_file))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"cannot write into the output folder {out}: it is read-only" in result.stderr
+    assert "Mount it read-write" in result.stderr and "run the same command again" in result.stderr
+
+    _mount("-o", "remount,rw", str(disk))
+    again = deid(*_args(source, out, tmp_path, key_file))
+    assert again.returncode == 0, again.stderr
+    assert tree(out) == reference
+
+
+def test_a_full_records_disk_exits_2_naming_the_records(disk: Path, tmp_path: Path, study,
+                                                       key_file: Path) -> None:
+    source, reference = study
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * ((1 << 20) - (16 << 10)))  # 16 KiB left: the audit lines fill it
+    records = disk / "records"
+    args = run_args(source, tmp_path / "out", key_file, "--records", records)
+    result = deid(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"the records folder {records}" in result.stderr and "the disk is full" in result.stderr
+
+    filler.unlink()
+    _mount("-o", "remount,size=64m", str(disk))
+    again = deid(*args)
+    assert again.returncode == 0, again.stderr
+    assert tree(tmp_path / "out") == reference
