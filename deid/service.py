@@ -6,6 +6,10 @@ quarantine), forwards the de-identified file to every destination, records the o
 only then releases the original.  Items that cannot be forwarded wait in the spool (retry with
 backoff) and survive a restart.  Only pipeline output is ever sent: nothing un-de-identified
 reaches a destination.
+
+When the data folder's file system refuses writes (full, read-only, failing), a worker gives its
+item back untouched (no attempt, no crash counted), waits (:class:`StorageWait`: doubling pauses,
+one log line) and carries on by itself once writes succeed again; the node's health says why.
 """
 
 from __future__ import annotations
@@ -24,13 +28,107 @@ from deid import logs
 from deid.errors import UsageError
 from deid.pipeline import make_private_dir
 from deid.settings import DestinationSettings, ServeSettings
-from deid.spool import Item, Spool
+from deid.spool import Item, Spool, StorageUnavailable, storage_failure
 
 POLL_SECONDS = 0.05  # an idle worker looks for new items this often
 DRAIN_SECONDS = 120.0  # SIGTERM: how long associations in progress may take to finish
 LEASE_SECONDS = 3600.0
 MAX_CRASHES = 3  # workers that may die on one object before it is quarantined
 RESTART_SECONDS = 2.0
+STORAGE_FIRST_WAIT = 0.1  # a worker whose writes are refused pauses this long, doubling...
+STORAGE_MAX_WAIT = 5.0  # ...up to this
+STORAGE_LOG_SECONDS = 60.0  # at most one "waiting" line a minute per worker
+STORAGE_KINDS = ("", "disk full", "read-only", "I/O error")  # index 0: not waiting
+
+
+class WorkerHealth:
+    """What the worker processes tell the node (shared memory, one slot per worker index): since
+    when each waits for the data folder to take writes (0: it does not), why, and how many writes
+    were refused."""
+
+    def __init__(self, context: Any, workers: int) -> None:
+        self.since = context.Array("d", workers)  # unix time the wait began
+        self.kind = context.Array("i", workers)  # index into STORAGE_KINDS
+        self.refused = context.Array("q", workers)  # writes refused, since the node started
+
+    def slot(self, index: int) -> WorkerSlot:
+        return WorkerSlot(self, index)
+
+    def waiting(self) -> list[str]:
+        """Why each waiting worker waits (one entry per waiting worker)."""
+        return [STORAGE_KINDS[self.kind[i]] or "storage" for i in range(len(self.since))
+                if self.since[i]]
+
+    def refusals(self) -> int:
+        return sum(self.refused[:])
+
+
+class WorkerSlot:
+    """One worker's place in :class:`WorkerHealth` (a worker made alone, as in tests: none)."""
+
+    def __init__(self, health: WorkerHealth | None, index: int = 0) -> None:
+        self.health = health
+        self.index = index
+
+    def waiting(self, kind: str) -> None:
+        if self.health is not None:
+            if not self.health.since[self.index]:
+                self.health.since[self.index] = time.time()
+            self.health.kind[self.index] = STORAGE_KINDS.index(kind) if kind in STORAGE_KINDS else 0
+            self.health.refused[self.index] += 1
+
+    def clear(self) -> None:
+        if self.health is not None:
+            self.health.since[self.index] = 0.0
+            self.health.kind[self.index] = 0
+
+
+class StorageWait:
+    """A worker's wait for its file system to take writes again.  :meth:`refused` returns the pause
+    before the next try (doubling from STORAGE_FIRST_WAIT to STORAGE_MAX_WAIT) and logs one line
+    when a wait begins (no traceback: not a bug), then at most one each STORAGE_LOG_SECONDS;
+    :meth:`succeeded` ends the wait (one line, when its start was logged)."""
+
+    def __init__(
+        self, log: Any, slot: WorkerSlot, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.log = log
+        self.slot = slot
+        self.clock = clock
+        self.since: float | None = None  # when this wait began
+        self.pause = 0.0
+        self.logged = False  # this wait's beginning was logged
+        self.last_line: float | None = None
+
+    def refused(self, failure: StorageUnavailable) -> float:
+        now = self.clock()
+        if self.since is None:
+            self.since, self.pause, self.logged = now, STORAGE_FIRST_WAIT, False
+        else:
+            self.pause = min(STORAGE_MAX_WAIT, self.pause * 2)
+        self.slot.waiting(failure.kind)
+        if self.last_line is None or now - self.last_line >= STORAGE_LOG_SECONDS:
+            self.last_line, self.logged = now, True
+            self.log.warning(
+                "storage refuses writes; waiting (nothing is lost: the object stays in the spool)",
+                code="storage-unavailable",
+                error_type=failure.kind,
+                stage=failure.where,
+                seconds=round(now - self.since, 1),
+            )
+        return self.pause
+
+    def succeeded(self) -> None:
+        if self.since is None:
+            return
+        if self.logged:
+            self.log.info(
+                "storage takes writes again; resuming",
+                code="storage-available",
+                seconds=round(self.clock() - self.since, 1),
+            )
+        self.since = None
+        self.slot.clear()
 
 
 def _die_with_parent(parent: int) -> None:
@@ -61,7 +159,9 @@ def _destination(setting: DestinationSettings) -> Any:
 class Worker:
     """One worker process's loop: claim -> de-identify -> forward -> record -> release."""
 
-    def __init__(self, settings: ServeSettings, name: str) -> None:
+    def __init__(
+        self, settings: ServeSettings, name: str, waiting: StorageWait | None = None
+    ) -> None:
         from deid.engine.identity import load_lookup
         from deid.forward import Forwarder
         from deid.keys import load_key_file
@@ -90,24 +190,72 @@ class Worker:
         )
         # a destination that just failed is not tried again at once
         self.down_until: dict[str, float] = {}
+        self._profile, self._key = profile, key
         self.records = _open_records(settings, profile, key, name)
         self._unsynced = False  # records written since the last flush
+        self._records_failed = False  # a records write was refused: its file may end mid-line
+        self.waiting = waiting or StorageWait(self.log, WorkerSlot(None))
+        self.held: Item | None = None  # refused storage took it over; not given back yet
 
     def run(self, stop: Any) -> None:
+        """Work until ``stop`` is set; a refusal of the file system is waited out, never fatal."""
         try:
             while not stop.is_set():
-                item = self.spool.claim(self.name, lease=LEASE_SECONDS)
-                if item is None:
-                    if self._unsynced:
-                        self._sync_records(now=True)  # idle: make the last lines durable now
-                    stop.wait(POLL_SECONDS)
+                try:
+                    worked = self.step()
+                except Exception as exc:
+                    failure = storage_failure(exc)
+                    if failure is None:
+                        raise  # a bug: the node restarts the worker and counts the crash
+                    stop.wait(self.waiting.refused(failure))
                     continue
-                self.handle(item)
+                self.waiting.succeeded()
+                if not worked:
+                    stop.wait(POLL_SECONDS)
         finally:
-            self.forwarder.close()
-            self.records.flush()
-            self.records.close()
-            self.spool.close()
+            self._close()
+
+    def step(self) -> bool:
+        """Give back an item held since a refused write, then claim and handle the next one;
+        False when nothing was due.  Raises what the file system refused."""
+        if self.held is not None:
+            self.spool.release(self.held)
+            self.held = None
+        item = self.spool.claim(self.name, lease=LEASE_SECONDS)
+        if item is None:
+            if self._unsynced:
+                self._sync_records(now=True)  # idle: make the last lines durable now
+            return False
+        try:
+            if self._records_failed:
+                self._reopen_records()
+            self.handle(item)
+        except Exception as exc:
+            if storage_failure(exc) is not None:
+                self.held = item  # claimable again as soon as the spool takes the release
+                try:
+                    self.spool.release(item)
+                    self.held = None
+                except StorageUnavailable:
+                    pass
+            raise
+        return True
+
+    def _close(self) -> None:
+        """At the stop: what the disk still refuses is left for the next start (its recovery
+        releases this worker's claims; lines already written stay)."""
+        self.forwarder.close()
+        for action in (self.records.flush, self.records.close):
+            try:
+                action()
+            except OSError:
+                pass
+        if self.held is not None:
+            try:
+                self.spool.release(self.held)
+            except StorageUnavailable:
+                pass
+        self.spool.close()
 
     def handle(self, item: Item) -> None:
         """Take one claimed item to its outcome (forwarded, quarantined, or waiting for a retry)."""
@@ -252,15 +400,33 @@ class Worker:
 
     # -- records (the audit trail) -------------------------------------------------------
     def _record(self, outcome: Any, event: str, *, destination: str | None = None) -> None:
-        self.records.record(outcome, event=event, destination=destination)
+        try:
+            self.records.record(outcome, event=event, destination=destination)
+        except OSError:
+            self._records_failed = True
+            raise
         self._unsynced = True
+
+    def _reopen_records(self) -> None:
+        """After a refused records write: go on in new files (the old ones may end with a cut
+        line, which their readers leave out; appending after it would spoil the next line)."""
+        try:
+            self.records.close()
+        except OSError:
+            pass
+        self.records = _open_records(self.settings, self._profile, self._key, self.name)
+        self._records_failed = False
 
     def _sync_records(self, *, now: bool = False) -> None:
         """Make the recorded lines durable (audit trail and re-identification map, fsync'd) before
         the spool lets go of the original: an object is never released without its record, even
         across a power cut. ``now`` is kept for the idle flush; every call flushes what is pending."""
         if self._unsynced:
-            self.records.flush()
+            try:
+                self.records.flush()
+            except OSError:
+                self._records_failed = True
+                raise
             self._unsynced = False
 
 
@@ -279,14 +445,26 @@ def _open_records(settings: ServeSettings, profile: Any, key: Any, name: str) ->
     )
 
 
-def _worker_main(settings: ServeSettings, name: str, stop: Any, parent: int) -> None:
+def _worker_main(
+    settings: ServeSettings, name: str, stop: Any, parent: int, slot: WorkerSlot
+) -> None:
     _die_with_parent(parent)
     signal.signal(
         signal.SIGTERM, signal.SIG_IGN
     )  # the main process drains and then tells us to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure()
-    Worker(settings, name).run(stop)
+    waiting = StorageWait(logs.get_logger("deid.serve"), slot)
+    while not stop.is_set():  # a worker (re)started on a full disk waits, as a running one does
+        try:
+            worker = Worker(settings, name, waiting)
+        except Exception as exc:
+            failure = storage_failure(exc)
+            if failure is None:
+                raise
+            stop.wait(waiting.refused(failure))
+            continue
+        worker.run(stop)
 
 
 # -- the main process ---------------------------------------------------------------------------
@@ -322,6 +500,7 @@ class Node:
         self.context = multiprocessing.get_context("spawn")
         self.stop_workers = self.context.Event()
         self.workers: dict[int, Any] = {}
+        self.worker_health = WorkerHealth(self.context, settings.workers)
         self.serial = 0
         self.receiver: Any = None
         self.status: Any = None
@@ -344,10 +523,17 @@ class Node:
 
         self.check()
         lock = prepare_data_folder(self.settings)
-        spool = self.spool = Spool(
-            self.settings.spool, min_free_bytes=self.settings.min_free_mb * 1024 * 1024
-        )
-        recovered = spool.recover()
+        try:
+            spool = self.spool = Spool(
+                self.settings.spool, min_free_bytes=self.settings.min_free_mb * 1024 * 1024
+            )
+            recovered = spool.recover()
+        except StorageUnavailable as exc:
+            lock.close()
+            raise UsageError(
+                f"{self.settings.data}: cannot start, the data folder refuses writes ({exc.kind}); "
+                "free space on its disk (or make it writable) and start again"
+            ) from None
         clean_outgoing(self.settings)
         if any(recovered.values()):
             self.log.info("spool recovered", count=sum(recovered.values()))
@@ -385,7 +571,36 @@ class Node:
         return 0
 
     def healthy(self) -> bool:
-        return not self.stopping and all(p.is_alive() for p in self.workers.values())
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """Why the node is not healthy, in words an operator acts on (empty: it is)."""
+        problems = ["draining"] if self.stopping else []
+        total = self.settings.workers
+        down = sum(not p.is_alive() for p in self.workers.values())
+        if down:
+            problems.append(f"{down} of {total} workers not running")
+        storage = self.spool.storage().problem if self.spool is not None else None
+        if storage:
+            problems.append(storage)
+        waiting = self.worker_health.waiting()
+        if waiting:
+            problems.append(
+                f"{len(waiting)} of {total} workers waiting for the data folder to take writes "
+                f"({', '.join(sorted(set(waiting)))})"
+            )
+        return problems
+
+    def figures(self) -> dict[str, Any]:
+        """The storage figures of /healthz and /metrics (besides the spool's own)."""
+        figures: dict[str, Any] = self.spool.storage().as_stats() if self.spool else {}
+        waiting = self.worker_health.waiting()
+        figures["workers_waiting"] = len(waiting)
+        figures["storage_refusals"] = self.worker_health.refusals()
+        if waiting and figures.get("storage") == "ok":
+            figures["storage_unavailable"] = 1
+            figures["storage"] = f"writes refused ({', '.join(sorted(set(waiting)))})"
+        return figures
 
     def _on_signal(self, _signum: int, _frame: Any) -> None:
         self.stopping = True
@@ -396,9 +611,16 @@ class Node:
         process = self.context.Process(
             target=_worker_main,
             name=f"deid-worker-{index}",
-            args=(self.settings, name, self.stop_workers, os.getpid()),
+            args=(
+                self.settings,
+                name,
+                self.stop_workers,
+                os.getpid(),
+                self.worker_health.slot(index),
+            ),
             daemon=True,
         )
+        self.worker_health.slot(index).clear()
         process.start()
         process.deid_name = name  # type: ignore[attr-defined]
         process.deid_started = time.monotonic()  # type: ignore[attr-defined]
@@ -412,7 +634,10 @@ class Node:
             if process.is_alive() or self.stop_workers.is_set():
                 continue
             if time.monotonic() - process.deid_started >= RESTART_SECONDS:
-                released = self.spool.release_worker(process.deid_name)
+                try:
+                    released = self.spool.release_worker(process.deid_name)
+                except StorageUnavailable:
+                    continue  # its crash is counted (and it restarts) once the spool takes writes
                 self.log.error(
                     "worker died; restarting it",
                     code="worker-died",
