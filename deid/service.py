@@ -109,7 +109,8 @@ class StorageWait:
         self.slot.waiting(failure.kind)
         if self.last_line is None or now - self.last_line >= STORAGE_LOG_SECONDS:
             self.last_line, self.logged = now, True
-            self.log.warning(
+            self._log(
+                "warning",
                 "storage refuses writes; waiting (nothing is lost: the object stays in the spool)",
                 code="storage-unavailable",
                 error_type=failure.kind,
@@ -122,13 +123,21 @@ class StorageWait:
         if self.since is None:
             return
         if self.logged:
-            self.log.info(
+            self._log(
+                "info",
                 "storage takes writes again; resuming",
                 code="storage-available",
                 seconds=round(self.clock() - self.since, 1),
             )
         self.since = None
         self.slot.clear()
+
+    def _log(self, level: str, event: str, **fields: Any) -> None:
+        """A log on the same full disk must not end the wait (the line is lost, not the worker)."""
+        try:
+            getattr(self.log, level)(event, **fields)
+        except OSError:
+            pass
 
 
 def _die_with_parent(parent: int) -> None:
