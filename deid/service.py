@@ -56,8 +56,11 @@ class WorkerHealth:
 
     def waiting(self) -> list[str]:
         """Why each waiting worker waits (one entry per waiting worker)."""
-        return [STORAGE_KINDS[self.kind[i]] or "storage" for i in range(len(self.since))
-                if self.since[i]]
+        return [
+            STORAGE_KINDS[self.kind[i]] or "storage"
+            for i in range(len(self.since))
+            if self.since[i]
+        ]
 
     def refusals(self) -> int:
         return sum(self.refused[:])

@@ -45,8 +45,7 @@ def format_status(stats: Mapping[str, Any]) -> str:
 def metrics_text(stats: Mapping[str, Any], *, up: bool) -> str:
     """The Prometheus text exposition of the node's figures."""
     lines = [
-        "# HELP deid_up 1 when the node is receiving, its workers are running and its disk takes "
-        "writes",
+        "# HELP deid_up 1 when the node is receiving, its workers run and its disk takes writes",
         "# TYPE deid_up gauge",
         f"deid_up {1 if up else 0}",
     ]
@@ -75,8 +74,11 @@ def start_status_server(settings: Any, spool: Any, node: Any) -> ThreadingHTTPSe
             stats.update(node.figures())
             up = not problems
             if self.path.split("?")[0] == "/healthz":
-                health = {"status": "ok"} if up else {"status": "unavailable",
-                                                      "reason": "; ".join(problems)}
+                health = (
+                    {"status": "ok"}
+                    if up
+                    else {"status": "unavailable", "reason": "; ".join(problems)}
+                )
                 body = json.dumps({**health, **stats}).encode()
                 self._answer(200 if up else 503, "application/json", body)
             elif self.path.split("?")[0] == "/metrics":

@@ -178,8 +178,11 @@ def test_a_full_disk_refuses_writes_changes_nothing_and_passes(tmp_path: Path) -
             with pytest.raises(StorageUnavailable):
                 write()
         assert _counts(spool) == before and first.path.exists()
-        assert [p.name for p in (disk / "data" / "spool" / "incoming").iterdir()
-                if p.name.startswith(".")] == []  # no half-written file of the refused put
+        assert [
+            p.name
+            for p in (disk / "data" / "spool" / "incoming").iterdir()
+            if p.name.startswith(".")
+        ] == []  # no half-written file of the refused put
         status = read_stats(disk / "data")
         assert status["storage_unavailable"] == 1 and status["disk_free_bytes"] == 0
         assert status["storage"] == "spool disk full: 0 MiB free"

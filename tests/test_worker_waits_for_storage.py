@@ -18,7 +18,6 @@ from deid.service import (
     StorageWait,
     Worker,
     WorkerHealth,
-    WorkerSlot,
 )
 from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
 from deid.spool import DISK_FULL, Spool, StorageUnavailable

@@ -109,8 +109,11 @@ def test_forwarding_node_waits_out_a_full_disk(tmp_path: Path, key_file: Path) -
         finally:
             node.__exit__()
             destination.stop()
-        with sqlite3.connect(disk / "data" / "spool" / "queue.sqlite") as queue:
+        queue = sqlite3.connect(disk / "data" / "spool" / "queue.sqlite")
+        try:
             crashes = queue.execute("SELECT MAX(crashes) FROM items").fetchone()[0]
+        finally:
+            queue.close()
         final = node.status()
 
     # while full: refusing (0xA700), the same worker processes waiting, nothing sent, and why
