@@ -203,7 +203,11 @@ class Worker:
         # a destination that just failed is not tried again at once
         self.down_until: dict[str, float] = {}
         self._profile, self._key = profile, key
-        self.records = _open_records(settings, profile, key, name)
+        try:
+            self.records = _open_records(settings, profile, key, name)
+        except BaseException:
+            self.spool.close()  # made again at the next try (a full disk: every few seconds)
+            raise
         self._unsynced = False  # records written since the last flush
         self._records_failed = False  # a records write was refused: its file may end mid-line
         self.waiting = waiting or StorageWait(self.log, WorkerSlot(None))
