@@ -11,16 +11,16 @@ from smalldisk import fill, small_disk
 from structlog.testing import capture_logs
 
 from deid import logs
-from deid.service import (
+from deid.service import Worker
+from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
+from deid.spool import DISK_FULL, Spool, StorageUnavailable
+from deid.storage_wait import (
     STORAGE_FIRST_WAIT,
     STORAGE_LOG_SECONDS,
     STORAGE_MAX_WAIT,
     StorageWait,
-    Worker,
     WorkerHealth,
 )
-from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
-from deid.spool import DISK_FULL, Spool, StorageUnavailable
 from deid.synthetic.many import write_many_ct_slices
 
 WAITING = "storage refuses writes; waiting (nothing is lost: the object stays in the spool)"
