@@ -6,6 +6,10 @@ quarantine), forwards the de-identified file to every destination, records the o
 only then releases the original.  Items that cannot be forwarded wait in the spool (retry with
 backoff) and survive a restart.  Only pipeline output is ever sent: nothing un-de-identified
 reaches a destination.
+
+When the data folder's file system refuses writes (full, read-only, failing), a worker gives its
+item back untouched (no attempt, no crash counted), waits (:class:`StorageWait`: doubling pauses,
+one log line) and carries on by itself once writes succeed again; the node's health says why.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from deid import logs
 from deid.errors import UsageError
 from deid.pipeline import make_private_dir
 from deid.settings import DestinationSettings, ServeSettings
-from deid.spool import Item, Spool
+from deid.spool import Item, Spool, StorageUnavailable, storage_failure
+from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
 
 POLL_SECONDS = 0.05  # an idle worker looks for new items this often
 DRAIN_SECONDS = 120.0  # SIGTERM: how long associations in progress may take to finish
@@ -61,7 +66,9 @@ def _destination(setting: DestinationSettings) -> Any:
 class Worker:
     """One worker process's loop: claim -> de-identify -> forward -> record -> release."""
 
-    def __init__(self, settings: ServeSettings, name: str) -> None:
+    def __init__(
+        self, settings: ServeSettings, name: str, waiting: StorageWait | None = None
+    ) -> None:
         from deid.engine.identity import load_lookup
         from deid.forward import Forwarder
         from deid.keys import load_key_file
@@ -93,24 +100,76 @@ class Worker:
         )
         # a destination that just failed is not tried again at once
         self.down_until: dict[str, float] = {}
-        self.records = _open_records(settings, profile, key, name)
+        self._profile, self._key = profile, key
+        try:
+            self.records = _open_records(settings, profile, key, name)
+        except BaseException:
+            self.spool.close()  # made again at the next try (a full disk: every few seconds)
+            raise
         self._unsynced = False  # records written since the last flush
+        self._records_failed = False  # a records write was refused: its file may end mid-line
+        self.waiting = waiting or StorageWait(self.log, WorkerSlot(None))
+        self.held: Item | None = None  # refused storage took it over; not given back yet
 
     def run(self, stop: Any) -> None:
+        """Work until ``stop`` is set; a refusal of the file system is waited out, never fatal."""
         try:
             while not stop.is_set():
-                item = self.spool.claim(self.name, lease=LEASE_SECONDS)
-                if item is None:
-                    if self._unsynced:
-                        self._sync_records(now=True)  # idle: make the last lines durable now
-                    stop.wait(POLL_SECONDS)
+                try:
+                    worked = self.step()
+                except Exception as exc:
+                    failure = storage_failure(exc)
+                    if failure is None:
+                        raise  # a bug: the node restarts the worker and counts the crash
+                    stop.wait(self.waiting.refused(failure))
                     continue
-                self.handle(item)
+                self.waiting.succeeded()
+                if not worked:
+                    stop.wait(POLL_SECONDS)
         finally:
-            self.forwarder.close()
-            self.records.flush()
-            self.records.close()
-            self.spool.close()
+            self._close()
+
+    def step(self) -> bool:
+        """Give back an item held since a refused write, then claim and handle the next one;
+        False when nothing was due.  Raises what the file system refused."""
+        if self.held is not None:
+            self.spool.release(self.held)
+            self.held = None
+        item = self.spool.claim(self.name, lease=LEASE_SECONDS)
+        if item is None:
+            if self._unsynced:
+                self._sync_records(now=True)  # idle: make the last lines durable now
+            return False
+        try:
+            if self._records_failed:
+                self._reopen_records()
+            self.handle(item)
+        except Exception as exc:
+            if storage_failure(exc) is not None:
+                self.held = item  # claimable again as soon as the spool takes the release
+                try:
+                    self.spool.release(item)
+                    self.held = None
+                except StorageUnavailable:
+                    pass
+            raise
+        return True
+
+    def _close(self) -> None:
+        """At the stop: what the disk still refuses is left for the next start (its recovery
+        releases this worker's claims; lines already written stay)."""
+        self.forwarder.close()
+        for action in (self.records.flush, self.records.close):
+            try:
+                action()
+            except OSError:
+                pass
+        if self.held is not None:
+            try:
+                self.spool.release(self.held)
+            except StorageUnavailable:
+                pass
+        self.spool.close()
 
     def handle(self, item: Item) -> None:
         """Take one claimed item to its outcome (forwarded, quarantined, or waiting for a retry)."""
@@ -255,15 +314,33 @@ class Worker:
 
     # -- records (the audit trail) -------------------------------------------------------
     def _record(self, outcome: Any, event: str, *, destination: str | None = None) -> None:
-        self.records.record(outcome, event=event, destination=destination)
+        try:
+            self.records.record(outcome, event=event, destination=destination)
+        except OSError:
+            self._records_failed = True
+            raise
         self._unsynced = True
+
+    def _reopen_records(self) -> None:
+        """After a refused records write: go on in new files (the old ones may end with a cut
+        line, which their readers leave out; appending after it would spoil the next line)."""
+        try:
+            self.records.close()
+        except OSError:
+            pass
+        self.records = _open_records(self.settings, self._profile, self._key, self.name)
+        self._records_failed = False
 
     def _sync_records(self, *, now: bool = False) -> None:
         """Make the recorded lines durable (audit trail and re-identification map, fsync'd) before
         the spool lets go of the original: an object is never released without its record, even
         across a power cut. ``now`` is kept for the idle flush; every call flushes what is pending."""
         if self._unsynced:
-            self.records.flush()
+            try:
+                self.records.flush()
+            except OSError:
+                self._records_failed = True
+                raise
             self._unsynced = False
 
 
@@ -282,14 +359,26 @@ def _open_records(settings: ServeSettings, profile: Any, key: Any, name: str) ->
     )
 
 
-def _worker_main(settings: ServeSettings, name: str, stop: Any, parent: int) -> None:
+def _worker_main(
+    settings: ServeSettings, name: str, stop: Any, parent: int, slot: WorkerSlot
+) -> None:
     _die_with_parent(parent)
     signal.signal(
         signal.SIGTERM, signal.SIG_IGN
     )  # the main process drains and then tells us to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure()
-    Worker(settings, name).run(stop)
+    waiting = StorageWait(logs.get_logger("deid.serve"), slot)
+    while not stop.is_set():  # a worker (re)started on a full disk waits, as a running one does
+        try:
+            worker = Worker(settings, name, waiting)
+        except Exception as exc:
+            failure = storage_failure(exc)
+            if failure is None:
+                raise
+            stop.wait(waiting.refused(failure))
+            continue
+        worker.run(stop)
 
 
 # -- the main process ---------------------------------------------------------------------------
@@ -325,6 +414,7 @@ class Node:
         self.context = multiprocessing.get_context("spawn")
         self.stop_workers = self.context.Event()
         self.workers: dict[int, Any] = {}
+        self.worker_health = WorkerHealth(self.context, settings.workers)
         self.serial = 0
         self.receiver: Any = None
         self.status: Any = None
@@ -347,10 +437,17 @@ class Node:
 
         self.check()
         lock = prepare_data_folder(self.settings)
-        spool = self.spool = Spool(
-            self.settings.spool, min_free_bytes=self.settings.min_free_mb * 1024 * 1024
-        )
-        recovered = spool.recover()
+        try:
+            spool = self.spool = Spool(
+                self.settings.spool, min_free_bytes=self.settings.min_free_mb * 1024 * 1024
+            )
+            recovered = spool.recover()
+        except StorageUnavailable as exc:
+            lock.close()
+            raise UsageError(
+                f"{self.settings.data}: cannot start, the data folder refuses writes ({exc.kind}); "
+                "free space on its disk (or make it writable) and start again"
+            ) from None
         clean_outgoing(self.settings)
         if any(recovered.values()):
             self.log.info("spool recovered", count=sum(recovered.values()))
@@ -388,7 +485,36 @@ class Node:
         return 0
 
     def healthy(self) -> bool:
-        return not self.stopping and all(p.is_alive() for p in self.workers.values())
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """Why the node is not healthy, in words an operator acts on (empty: it is)."""
+        problems = ["draining"] if self.stopping else []
+        total = self.settings.workers
+        down = sum(not p.is_alive() for p in self.workers.values())
+        if down:
+            problems.append(f"{down} of {total} workers not running")
+        storage = self.spool.storage().problem if self.spool is not None else None
+        if storage:
+            problems.append(storage)
+        waiting = self.worker_health.waiting()
+        if waiting:
+            problems.append(
+                f"{len(waiting)} of {total} workers waiting for the data folder to take writes "
+                f"({', '.join(sorted(set(waiting)))})"
+            )
+        return problems
+
+    def figures(self) -> dict[str, Any]:
+        """The storage figures of /healthz and /metrics (besides the spool's own)."""
+        figures: dict[str, Any] = self.spool.storage().as_stats() if self.spool else {}
+        waiting = self.worker_health.waiting()
+        figures["workers_waiting"] = len(waiting)
+        figures["storage_refusals"] = self.worker_health.refusals()
+        if waiting and figures.get("storage") == "ok":
+            figures["storage_unavailable"] = 1
+            figures["storage"] = f"writes refused ({', '.join(sorted(set(waiting)))})"
+        return figures
 
     def _on_signal(self, _signum: int, _frame: Any) -> None:
         self.stopping = True
@@ -399,9 +525,16 @@ class Node:
         process = self.context.Process(
             target=_worker_main,
             name=f"deid-worker-{index}",
-            args=(self.settings, name, self.stop_workers, os.getpid()),
+            args=(
+                self.settings,
+                name,
+                self.stop_workers,
+                os.getpid(),
+                self.worker_health.slot(index),
+            ),
             daemon=True,
         )
+        self.worker_health.slot(index).clear()
         process.start()
         process.deid_name = name  # type: ignore[attr-defined]
         process.deid_started = time.monotonic()  # type: ignore[attr-defined]
@@ -415,7 +548,10 @@ class Node:
             if process.is_alive() or self.stop_workers.is_set():
                 continue
             if time.monotonic() - process.deid_started >= RESTART_SECONDS:
-                released = self.spool.release_worker(process.deid_name)
+                try:
+                    released = self.spool.release_worker(process.deid_name)
+                except StorageUnavailable:
+                    continue  # its crash is counted (and it restarts) once the spool takes writes
                 self.log.error(
                     "worker died; restarting it",
                     code="worker-died",

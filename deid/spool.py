@@ -8,11 +8,17 @@ start-up checks) and pruned after a week.  :meth:`Spool.recover` puts everything
 crash: claims of dead workers are released, files without a row are queued, rows without a
 file are counted as lost, finished items' leftover files are deleted.
 
+When the file system refuses writes (full, read-only, I/O errors) an operation raises
+:class:`StorageUnavailable` and changes nothing: an environmental condition that passes, not a
+fault of any object.  :func:`storage_status` says, from the file system alone, whether the spool's
+disk is below the node's minimum of free space.
+
 Spool file names are random: nothing of the object reaches a path.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -21,6 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from deid.io.writer import fsync_dir
 
@@ -48,11 +55,97 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_state ON items (state, next_at);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- the node's own settings, for `deid status` (min_free_bytes)
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value);
 """
+MIB = 1024 * 1024
+# what the file system answers when it refuses writes for now (the same words for errno and SQLite)
+DISK_FULL, READ_ONLY, IO_ERROR = "disk full", "read-only", "I/O error"
+_ERRNO_KINDS = {
+    errno.ENOSPC: DISK_FULL,
+    errno.EDQUOT: DISK_FULL,
+    errno.EROFS: READ_ONLY,
+    errno.EIO: IO_ERROR,
+}
+_SQLITE_KINDS = {13: DISK_FULL, 8: READ_ONLY, 10: IO_ERROR}  # SQLITE_FULL, _READONLY, _IOERR
+_SQLITE_MESSAGES = {
+    "database or disk is full": DISK_FULL,
+    "attempt to write a readonly database": READ_ONLY,
+    "disk i/o error": IO_ERROR,
+}
 
 
 class SpoolError(Exception):
     """The spool cannot take the object (disk full, I/O or database error): out of resources."""
+
+
+class StorageUnavailable(SpoolError):
+    """The file system refuses writes for now (``kind``: disk full, read-only, I/O error).  Nothing
+    was changed; the operation may be tried again once space (or the disk) is back."""
+
+    def __init__(self, kind: str, where: str) -> None:
+        super().__init__(f"{where}: {kind}")
+        self.kind = kind
+        self.where = where
+
+
+def storage_failure(exc: BaseException | None) -> StorageUnavailable | None:
+    """The storage condition behind ``exc`` (itself, or what caused it), or None when ``exc`` is
+    something else (a bug stays a bug)."""
+    for _ in range(8):  # an exception's causes, a short way down
+        if exc is None:
+            return None
+        if isinstance(exc, StorageUnavailable):
+            return exc
+        if isinstance(exc, OSError) and exc.errno in _ERRNO_KINDS:
+            return StorageUnavailable(_ERRNO_KINDS[exc.errno], "data folder")
+        if isinstance(exc, sqlite3.Error):
+            code = getattr(exc, "sqlite_errorcode", None)
+            kind = _SQLITE_KINDS.get(code & 0xFF) if isinstance(code, int) else None
+            kind = kind or _SQLITE_MESSAGES.get(str(exc).lower())
+            if kind:
+                return StorageUnavailable(kind, "spool database")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+@dataclass(frozen=True)
+class StorageStatus:
+    """The spool's file system now: free bytes, the node's minimum, and what is wrong (or None)."""
+
+    free_bytes: int
+    min_free_bytes: int
+    problem: str | None
+
+    def as_stats(self) -> dict[str, Any]:
+        """The figures `deid status`, /healthz and /metrics show."""
+        return {
+            "disk_free_bytes": self.free_bytes,
+            "disk_min_free_bytes": self.min_free_bytes,
+            "storage_unavailable": 0 if self.problem is None else 1,
+            "storage": self.problem or "ok",
+        }
+
+
+def storage_status(folder: Path, min_free_bytes: int) -> StorageStatus:
+    """Whether the file system of ``folder`` can take writes: read-only, or less free space than
+    ``min_free_bytes`` (none at all counts as full whatever the minimum)."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError as exc:
+        problem = f"spool folder not reachable ({exc.__class__.__name__})"
+        return StorageStatus(0, min_free_bytes, problem)
+    free = stats.f_bavail * stats.f_frsize
+    if stats.f_flag & os.ST_RDONLY:
+        return StorageStatus(free, min_free_bytes, "spool file system is read-only")
+    if free < max(min_free_bytes, 1):
+        needs = f", needs {_mib(min_free_bytes)}" if min_free_bytes else ""
+        return StorageStatus(free, min_free_bytes, f"spool disk full: {_mib(free)} free{needs}")
+    return StorageStatus(free, min_free_bytes, None)
+
+
+def _mib(n: int) -> str:
+    return f"{n / MIB:.0f} MiB" if n >= 10 * MIB or n == 0 else f"{n / MIB:.1f} MiB"
 
 
 @dataclass(frozen=True)
@@ -80,29 +173,50 @@ def connect(path: Path, *, reader: bool = False) -> sqlite3.Connection:
 class Spool:
     """One process's handle on the spool folder (each process opens its own)."""
 
-    def __init__(self, folder: Path, *, min_free_bytes: int = 0) -> None:
+    def __init__(self, folder: Path, *, min_free_bytes: int | None = None) -> None:
+        """``min_free_bytes``: the node's minimum of free space (put refuses below it), recorded
+        for `deid status`; None (a worker's handle): no check, nothing recorded.  Raises
+        :class:`StorageUnavailable` when the file system refuses the first writes."""
         self.folder = folder
         self.files = folder / FILES
-        self.min_free_bytes = min_free_bytes
-        for path in (folder, self.files):
-            path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(path, 0o700)  # originals: a PHI zone
+        self.min_free_bytes = min_free_bytes or 0
         self.db_path = folder / DB_NAME
-        self.conn = connect(self.db_path)
         self._lock = threading.Lock()  # the receiver's association threads share this connection
-        self.conn.executescript(_SCHEMA)
-        os.chmod(self.db_path, 0o600)
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO counters VALUES (?, 0)", [(c,) for c in COUNTERS]
-        )
+        try:
+            for path in (folder, self.files):
+                path.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.chmod(path, 0o700)  # originals: a PHI zone
+            self.conn = connect(self.db_path)
+            self.conn.executescript(_SCHEMA)  # changes nothing (writes nothing) once it exists
+            os.chmod(self.db_path, 0o600)
+            with self._transaction():
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO counters VALUES (?, 0)", [(c,) for c in COUNTERS]
+                )
+                if min_free_bytes is not None:
+                    self.conn.execute(
+                        "INSERT INTO settings VALUES ('min_free_bytes', ?) ON CONFLICT (name) "
+                        "DO UPDATE SET value = excluded.value WHERE value != excluded.value",
+                        (min_free_bytes,),
+                    )
+        except (OSError, sqlite3.Error) as exc:
+            failure = storage_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
 
     def close(self) -> None:
         self.conn.close()
 
+    def storage(self) -> StorageStatus:
+        """The spool's file system now (free space against this node's minimum)."""
+        return storage_status(self.files, self.min_free_bytes)
+
     # -- intake -----------------------------------------------------------------------------
     def put(self, data: bytes) -> int:
         """Make ``data`` durable in the spool and queue it; returns the item id.  Raises
-        :class:`SpoolError` when it cannot (then nothing is queued)."""
+        :class:`SpoolError` when it cannot (then nothing is queued): :class:`StorageUnavailable`
+        when the disk is (nearly) full, read-only or failing."""
         name = uuid.uuid4().hex + SUFFIX
         final = self.files / name
         tmp = self.files / f".{name}.partial"
@@ -110,7 +224,7 @@ class Spool:
             if self.min_free_bytes:
                 stats = os.statvfs(self.files)
                 if stats.f_bavail * stats.f_frsize < self.min_free_bytes + len(data):
-                    raise SpoolError("the spool's disk is (nearly) full")
+                    raise StorageUnavailable(DISK_FULL, "spool (below min_free_mb)")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 view = memoryview(data)
@@ -124,6 +238,9 @@ class Spool:
             fsync_dir(self.files)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
+            failure = storage_failure(exc)
+            if failure is not None:
+                raise StorageUnavailable(failure.kind, "spool") from None
             raise SpoolError(f"cannot write to the spool ({exc.__class__.__name__})") from None
         try:
             with self._transaction():
@@ -133,6 +250,9 @@ class Spool:
                 )
                 self._count("received")
             return int(cursor.lastrowid or 0)
+        except StorageUnavailable:
+            final.unlink(missing_ok=True)
+            raise
         except sqlite3.Error as exc:
             final.unlink(missing_ok=True)
             raise SpoolError(
@@ -142,7 +262,8 @@ class Spool:
     # -- workers ----------------------------------------------------------------------------
     def claim(self, worker: str, *, lease: float = 600.0) -> Item | None:
         """The next item due (queued, a retry whose time has come, or an expired lease), now
-        leased to ``worker``; ``None`` when nothing is due."""
+        leased to ``worker``; ``None`` when nothing is due.  (Every write below raises
+        :class:`StorageUnavailable`, changing nothing, when the file system refuses it.)"""
         now = time.time()
         with self._transaction():
             row = self.conn.execute(
@@ -207,7 +328,8 @@ class Spool:
         return delay
 
     def release(self, item: Item) -> None:
-        """Give a claimed item back untouched (a worker stopping before it started on it)."""
+        """Give a claimed item back untouched (a worker stopping before it started on it, or one
+        whose storage failed under it): no attempt and no crash is counted."""
         with self._transaction():
             self.conn.execute(
                 "UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
@@ -304,7 +426,9 @@ class Spool:
 
 
 class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error)."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error).  A failed commit is rolled
+    back too (SQLite may leave it open after SQLITE_FULL), so the connection stays usable; a
+    refusal of the file system comes out as :class:`StorageUnavailable`."""
 
     def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
         self.conn = conn
@@ -314,16 +438,39 @@ class _Transaction:
         self.lock.acquire()
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-        except BaseException:
+        except BaseException as exc:
+            self._rollback()
             self.lock.release()
+            failure = storage_failure(exc) if isinstance(exc, sqlite3.Error) else None
+            if failure is not None:
+                raise failure from exc
             raise
         return self.conn
 
-    def __exit__(self, exc_type: object, *_: object) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
+        error = exc
         try:
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            if error is None:
+                try:
+                    self.conn.execute("COMMIT")
+                    return
+                except sqlite3.Error as commit_error:
+                    error = commit_error
+            self._rollback()
         finally:
             self.lock.release()
+        failure = storage_failure(error) if isinstance(error, sqlite3.Error) else None
+        if failure is not None:
+            raise failure from error
+        if error is not exc:
+            raise error
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite rolled it back itself
 
 
 def spool_stats(conn: sqlite3.Connection) -> dict[str, float | int]:
@@ -350,13 +497,19 @@ def spool_stats(conn: sqlite3.Connection) -> dict[str, float | int]:
     return stats
 
 
-def read_stats(data: Path) -> dict[str, float | int]:
-    """The spool's statistics from the data folder of a node (running or not), read-only."""
+def read_stats(data: Path) -> dict[str, Any]:
+    """The spool's statistics from the data folder of a node (running or not), read-only, with
+    the state of its file system (against the minimum of free space the node was started with)."""
     path = data / "spool" / DB_NAME
     if not path.is_file():
         raise FileNotFoundError(path)
     conn = connect(path, reader=True)
     try:
-        return spool_stats(conn)
+        stats: dict[str, Any] = dict(spool_stats(conn))
+        row = conn.execute("SELECT value FROM settings WHERE name = 'min_free_bytes'").fetchone()
+    except sqlite3.OperationalError:  # a spool made before the settings table
+        row = None
     finally:
         conn.close()
+    stats.update(storage_status(path.parent, int(row[0]) if row else 0).as_stats())
+    return stats

@@ -1,5 +1,5 @@
-"""What a node is doing: counts and spool depth, as text (`deid status`), JSON, or HTTP
-(`/healthz` and Prometheus `/metrics` on a local port)."""
+"""What a node is doing: counts, spool depth and whether its disk takes writes, as text
+(`deid status`), JSON, or HTTP (`/healthz` and Prometheus `/metrics` on a local port)."""
 
 from __future__ import annotations
 
@@ -21,19 +21,31 @@ HELP = {
     "in_progress": ("gauge", "objects a worker is handling"),
     "retrying": ("gauge", "objects waiting for a retry"),
     "oldest_age_seconds": ("gauge", "age of the oldest unfinished object, seconds"),
+    "disk_free_bytes": ("gauge", "free space on the spool's file system, bytes"),
+    "disk_min_free_bytes": ("gauge", "below this free space the node refuses objects"),
+    "storage_unavailable": (
+        "gauge",
+        "1 while the data folder's disk is full (below min_free_mb), read-only or refuses writes",
+    ),
+    "workers_waiting": ("gauge", "workers waiting for the data folder to take writes again"),
+    "storage_refusals": ("counter", "writes the file system refused to a worker (each then waits)"),
 }
+NODE_ONLY = ("workers_waiting", "storage_refusals")  # known to the running node, not to its folder
 
 
-def format_status(stats: Mapping[str, float | int]) -> str:
-    """``name value`` lines in a fixed order (what `deid status` prints)."""
-    width = max(len(name) for name in HELP)
-    return "".join(f"{name:<{width}}  {stats.get(name, 0)}\n" for name in HELP)
+def format_status(stats: Mapping[str, Any]) -> str:
+    """``name value`` lines in a fixed order (what `deid status` prints), then ``storage`` with
+    ``ok`` or what is wrong with the disk."""
+    names = [n for n in HELP if n not in NODE_ONLY or n in stats]
+    width = max(len(name) for name in names)
+    lines = "".join(f"{name:<{width}}  {stats.get(name, 0)}\n" for name in names)
+    return lines + (f"{'storage':<{width}}  {stats['storage']}\n" if "storage" in stats else "")
 
 
-def metrics_text(stats: Mapping[str, float | int], *, up: bool) -> str:
+def metrics_text(stats: Mapping[str, Any], *, up: bool) -> str:
     """The Prometheus text exposition of the node's figures."""
     lines = [
-        "# HELP deid_up 1 when the node is receiving and its workers are running",
+        "# HELP deid_up 1 when the node is receiving, its workers run and its disk takes writes",
         "# TYPE deid_up gauge",
         f"deid_up {1 if up else 0}",
     ]
@@ -48,14 +60,26 @@ def metrics_text(stats: Mapping[str, float | int], *, up: bool) -> str:
 
 
 def start_status_server(settings: Any, spool: Any, node: Any) -> ThreadingHTTPServer:
-    """Serve ``/healthz`` (200 or 503, JSON) and ``/metrics`` on status_host:status_port."""
+    """Serve ``/healthz`` (200, or 503 with ``reason``: what is wrong, e.g. "spool disk full: 12
+    MiB free, needs 64 MiB"; JSON) and ``/metrics`` on status_host:status_port."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            stats = spool.stats()
-            up = node.healthy()
+            problems = list(node.problems())
+            try:
+                stats: dict[str, Any] = dict(spool.stats())
+            except Exception:  # noqa: BLE001  (the figures are missing; the answer still comes)
+                stats = {}
+                problems.append("spool database unreadable")
+            stats.update(node.figures())
+            up = not problems
             if self.path.split("?")[0] == "/healthz":
-                body = json.dumps({"status": "ok" if up else "unavailable", **stats}).encode()
+                health = (
+                    {"status": "ok"}
+                    if up
+                    else {"status": "unavailable", "reason": "; ".join(problems)}
+                )
+                body = json.dumps({**health, **stats}).encode()
                 self._answer(200 if up else 503, "application/json", body)
             elif self.path.split("?")[0] == "/metrics":
                 self._answer(200, "text/plain; version=0.0.4", metrics_text(stats, up=up).encode())

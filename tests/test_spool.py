@@ -1,13 +1,27 @@
-"""The durable spool: put, claim with a lease, ack, retry, quarantine, recovery, stats."""
+"""The durable spool: put, claim with a lease, ack, retry, quarantine, recovery, stats, and a
+file system that refuses writes (a real full tmpfs, and a refused commit)."""
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
+from smalldisk import fill, small_disk
 
-from deid.spool import DB_NAME, Spool, SpoolError, connect, read_stats
+from deid.spool import (
+    DB_NAME,
+    MIB,
+    Spool,
+    SpoolError,
+    StorageUnavailable,
+    connect,
+    read_stats,
+    storage_failure,
+    storage_status,
+)
 
 
 def test_put_is_durable_and_queued_in_wal_mode(tmp_path: Path) -> None:
@@ -131,3 +145,138 @@ def test_a_dead_workers_items_are_queued_again_with_the_crash_counted(tmp_path: 
     assert spool.release_worker("w1") == 1
     item = spool.claim("w2")
     assert item is not None and item.crashes == 1 and item.attempts == 0
+
+
+def _counts(spool: Spool) -> tuple[int, ...]:
+    stats = spool.stats()
+    names = ("received", "depth", "queued", "in_progress", "retrying", "retried", "forwarded")
+    return tuple(int(stats[name]) for name in names)
+
+
+def test_a_full_disk_refuses_writes_changes_nothing_and_passes(tmp_path: Path) -> None:
+    """On a real full file system every write raises StorageUnavailable and leaves the queue as it
+    was; once space is back the same handle carries on (no transaction left open)."""
+    with small_disk(tmp_path / "disk", size_mb=2) as disk:
+        spool = Spool(disk / "data" / "spool", min_free_bytes=0)
+        for data in (b"a", b"b", b"c"):
+            spool.put(data)
+        first = spool.claim("w")
+        spool.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no room left in the WAL either
+        before = _counts(spool)
+        ballast = fill(disk)
+
+        with pytest.raises(StorageUnavailable) as refused:
+            spool.claim("w")
+        assert refused.value.kind == "disk full"
+        for write in (
+            lambda: spool.put(b"d"),
+            lambda: spool.ack(first),
+            lambda: spool.retry(first, "destination-unavailable", first_delay=1, max_delay=1),
+            lambda: spool.release(first),
+            lambda: spool.release_worker("w"),
+        ):
+            with pytest.raises(StorageUnavailable):
+                write()
+        assert _counts(spool) == before and first.path.exists()
+        assert [
+            p.name
+            for p in (disk / "data" / "spool" / "incoming").iterdir()
+            if p.name.startswith(".")
+        ] == []  # no half-written file of the refused put
+        status = read_stats(disk / "data")
+        assert status["storage_unavailable"] == 1 and status["disk_free_bytes"] == 0
+        assert status["storage"] == "spool disk full: 0 MiB free"
+
+        ballast.unlink()
+        spool.release(first)  # given back untouched: no attempt, no crash counted
+        items = [spool.claim("w") for _ in range(3)]
+        assert {item.path.read_bytes() for item in items if item} == {b"a", b"b", b"c"}
+        assert all(item and item.attempts == 0 and item.crashes == 0 for item in items)
+        for item in items:
+            spool.ack(item)
+        assert spool.stats()["forwarded"] == 3 and spool.stats()["depth"] == 0
+        assert read_stats(disk / "data")["storage"] == "ok"
+        spool.close()
+
+
+def test_a_node_that_cannot_write_its_spool_does_not_start_half(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", size_mb=1) as disk:
+        fill(disk)
+        with pytest.raises(StorageUnavailable):
+            Spool(disk / "spool")
+
+
+class _RefusingConnection:
+    """A connection whose next ``COMMIT`` is refused as SQLite refuses it on a full disk (the
+    statements before it did run: the transaction is still open)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.refuse = 1
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "COMMIT" and self.refuse:
+            self.refuse -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+
+def test_a_refused_commit_is_rolled_back_and_the_connection_stays_usable(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.put(b"a")
+    real = spool.conn
+    spool.conn = _RefusingConnection(real)  # type: ignore[assignment]
+    with pytest.raises(StorageUnavailable) as refused:
+        spool.claim("w")
+    assert refused.value.kind == "disk full" and not real.in_transaction
+    other = Spool(tmp_path)
+    assert other.stats()["queued"] == 1  # the claim did not happen
+    item = spool.claim("w")  # the same handle goes on
+    assert item is not None and item.attempts == 0
+    spool.ack(item)
+    assert other.stats()["forwarded"] == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "disk full"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "disk full"),
+        (OSError(errno.EROFS, "Read-only file system"), "read-only"),
+        (OSError(errno.EIO, "Input/output error"), "I/O error"),
+        (sqlite3.OperationalError("database or disk is full"), "disk full"),
+        (sqlite3.OperationalError("attempt to write a readonly database"), "read-only"),
+        (sqlite3.OperationalError("disk I/O error"), "I/O error"),
+        (OSError(errno.EACCES, "Permission denied"), None),
+        (sqlite3.OperationalError("no such table: items"), None),
+        (ValueError("a bug"), None),
+    ],
+)
+def test_what_counts_as_storage_refusing_writes(error: Exception, kind: str | None) -> None:
+    failure = storage_failure(error)
+    assert (failure.kind if failure else None) == kind
+    try:  # also when it is the cause of another error
+        raise RuntimeError("while writing") from error
+    except RuntimeError as wrapped:
+        failure = storage_failure(wrapped)
+    assert (failure.kind if failure else None) == kind
+
+
+def test_storage_status_says_what_is_wrong(tmp_path: Path) -> None:
+    assert storage_status(tmp_path, 0).problem is None
+    status = storage_status(tmp_path, 1 << 60)
+    assert status.problem is not None and status.problem.startswith("spool disk full: ")
+    assert status.problem.endswith(f"needs {(1 << 60) // MIB} MiB")
+    assert status.as_stats()["storage_unavailable"] == 1
+
+
+def test_status_knows_the_nodes_minimum_of_free_space(tmp_path: Path) -> None:
+    Spool(tmp_path / "spool", min_free_bytes=1 << 60).close()
+    Spool(tmp_path / "spool").close()  # a worker's handle does not change it
+    stats = read_stats(tmp_path)
+    assert stats["disk_min_free_bytes"] == 1 << 60 and stats["storage_unavailable"] == 1
+    Spool(tmp_path / "spool", min_free_bytes=0).close()
+    assert read_stats(tmp_path)["storage"] == "ok"
