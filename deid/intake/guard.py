@@ -202,7 +202,8 @@ class Gate:
             if ticket.released:
                 return
             ticket.released = True
-            self._tickets.pop(ticket.key, None)
+            if self._tickets.get(ticket.key) is ticket:  # (not a later connection from that port)
+                del self._tickets[ticket.key]
             if ticket.associated:
                 self._associations -= 1
             else:

@@ -10,7 +10,6 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from pydicom.uid import generate_uid
 from hostile import (
     FOUR_GIB,
     associated,
@@ -20,9 +19,11 @@ from hostile import (
     pdu_header,
     stream_pdu,
 )
+from pydicom.uid import generate_uid
 from servenode import SENDER, echoscu, free_port, storescu, wait_until
 
 from deid.errors import UsageError
+from deid.intake.guard import FIRST_PDU_MAX, Gate, Limits
 from deid.intake.receiver import Receiver
 from deid.settings import load_settings
 from deid.spool import Spool
@@ -219,3 +220,32 @@ def test_limits_are_settings_and_unlimited_pdus_are_refused(tmp_path: Path) -> N
         load_settings(None, environ={"DEID_SERVE_HANDSHAKE_TIMEOUT": "0"}, flags=base)
     with pytest.raises(UsageError, match="max_unassociated"):
         load_settings(None, environ={"DEID_SERVE_MAX_UNASSOCIATED": "0"}, flags=base)
+
+
+def test_pdu_framing_holds_across_any_chunking() -> None:
+    """The gate follows PDU boundaries however the bytes arrive, and switches from the fixed
+    limit before association to the negotiated one after it."""
+    gate = Gate(Limits(per_address=1, total=2, max_pdu=4096, max_associations=1))
+    stream = (pdu_header(0x01, 300) + bytes(300)) + (pdu_header(0x04, 4096) + bytes(4096))
+    for size in (1, 5, 7, 4096):
+        ticket = gate.admit(("127.0.0.2", 40000 + size))
+        assert ticket is not None
+        chunks = [stream[i : i + size] for i in range(0, len(stream), size)]
+        assert all(ticket.frame(chunk) for chunk in chunks)
+        assert gate.admit(("127.0.0.2", 1)) is None  # one slot per address
+        gate.release(ticket)
+    ticket = gate.admit(("127.0.0.2", 2))
+    assert ticket is not None and not ticket.frame(pdu_header(0x01, FIRST_PDU_MAX + 1))
+    gate.release(ticket)
+    ticket = gate.admit(("127.0.0.3", 3))
+    assert ticket is not None
+    assert ticket.frame(pdu_header(0x04, 8192)[:3])  # a header in two pieces
+    assert ticket.frame(pdu_header(0x04, 8192)[3:] + bytes(8192))  # 8 KiB: fine before
+    assert gate.authorise("127.0.0.3", 3)
+    assert gate.counts() == {"unassociated": 0, "strangers": 0, "associations": 1}
+    assert not ticket.frame(pdu_header(0x04, 8192))  # after: over the negotiated 4096
+    assert not gate.authorise("127.0.0.4", 4)  # never admitted: no association
+    # 127.0.0.3 is known now: its connections no longer count against the strangers' total
+    assert gate.admit(("127.0.0.5", 5)) is not None and gate.admit(("127.0.0.6", 6)) is not None
+    assert gate.admit(("127.0.0.7", 7)) is None
+    assert gate.admit(("127.0.0.3", 8)) is not None
