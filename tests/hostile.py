@@ -49,6 +49,15 @@ def closed_by_node(sock: socket.socket, within: float) -> bool:
     return False
 
 
+def turned_away(port: int, peer: str) -> bool:
+    """True when a new connection from ``peer`` is closed by the node without a word from us."""
+    sock = connect(port, peer)
+    try:
+        return closed_by_node(sock, within=15)
+    finally:
+        sock.close()
+
+
 def pdu_header(pdu_type: int, length: int) -> bytes:
     return struct.pack(">BBL", pdu_type, 0, length)
 

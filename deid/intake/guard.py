@@ -60,7 +60,7 @@ def _log(level: str, event: str, **fields: object) -> None:
     """Log; a logging failure must never change what happens to a connection."""
     try:
         getattr(logs.get_logger("deid.intake"), level)(event, **fields)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001, S110
         pass
 
 
@@ -402,5 +402,5 @@ def wake_on_early_close(event: Any) -> None:
         assoc = event.assoc
         if assoc.is_acceptor and not assoc.is_established and assoc.requestor.primitive is None:
             assoc.dul.to_user_queue.put(None)
-    except Exception:  # noqa: BLE001  (a notification handler must not disturb pynetdicom)
+    except Exception:  # noqa: BLE001, S110  (a notification handler must not disturb pynetdicom)
         pass
