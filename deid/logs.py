@@ -18,7 +18,7 @@ ALLOWED_KEYS = frozenset(
         "run_id", "outcome", "code", "stage", "path", "count", "written", "skipped",
         "quarantined", "failed", "total", "workers", "seconds", "rate", "profile",
         "profile_version", "sop_class", "modality", "output", "quarantine", "records",
-        "error_type", "key_fingerprint", "files", "aet", "port", "status", "attempt",
+        "error_type", "key_fingerprint", "files", "aet", "port", "status", "attempt", "peer",
     }
 )
 

@@ -27,6 +27,10 @@ ENV_KEYS = {
     "DEID_SERVE_ALLOW": "allow",
     "DEID_SERVE_FORWARD": "destinations",
     "DEID_SERVE_MAX_ASSOCIATIONS": "max_associations",
+    "DEID_SERVE_MAX_UNASSOCIATED": "max_unassociated",
+    "DEID_SERVE_MAX_UNASSOCIATED_PER_ADDRESS": "max_unassociated_per_address",
+    "DEID_SERVE_HANDSHAKE_TIMEOUT": "handshake_timeout",
+    "DEID_SERVE_MAX_PDU_SIZE": "max_pdu_size",
     "DEID_SERVE_PROFILE": "profile",
     "DEID_SERVE_KEY_FILE": "key_file",
     "DEID_SERVE_DATA": "data",
@@ -43,6 +47,8 @@ ENV_KEYS = {
     "DEID_SERVE_FORWARD_TIMEOUT": "forward_timeout",
     "DEID_SERVE_DEBUG": "debug",
 }
+MAX_PDU_DEFAULT = 262144
+MAX_PDU_RANGE = (4096, 16 * 1024 * 1024)
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # 16 printable characters, no backslash
 _TOP_KEYS = {
     "debug",
@@ -52,6 +58,10 @@ _TOP_KEYS = {
     "allow",
     "destinations",
     "max_associations",
+    "max_unassociated",
+    "max_unassociated_per_address",
+    "handshake_timeout",
+    "max_pdu_size",
     "profile",
     "key_file",
     "data",
@@ -120,6 +130,12 @@ class ServeSettings:
     host: str = "0.0.0.0"
     port: int = 11112
     max_associations: int = 10
+    # connections that have not associated yet: from one address, and from unknown addresses in
+    # all; each is cut after handshake_timeout seconds (deid.intake.guard)
+    max_unassociated_per_address: int = 4
+    max_unassociated: int = 16
+    handshake_timeout: float = 5.0
+    max_pdu_size: int = MAX_PDU_DEFAULT  # the largest PDU we receive (bytes; never unlimited)
     profile: str = "vghtpe"
     lookup: Path | None = None
     workers: int = 2
@@ -150,6 +166,8 @@ class ServeSettings:
             raise UsageError("destinations: the same destination is listed twice")
         for name, value, low in (
             ("max_associations", self.max_associations, 1),
+            ("max_unassociated_per_address", self.max_unassociated_per_address, 1),
+            ("max_unassociated", self.max_unassociated, 1),
             ("workers", self.workers, 1),
             ("min_free_mb", self.min_free_mb, 0),
         ):
@@ -159,6 +177,17 @@ class ServeSettings:
             raise UsageError("retry: first_delay must be > 0 and max_delay >= first_delay")
         if self.forward_timeout <= 0:
             raise UsageError("forward_timeout: must be > 0 seconds")
+        if not 0 < self.handshake_timeout <= 60:
+            raise UsageError(
+                f"handshake_timeout: seconds from connecting to associating, more than 0 and at "
+                f"most 60 (got {self.handshake_timeout})"
+            )
+        low, high = MAX_PDU_RANGE
+        if not low <= self.max_pdu_size <= high:
+            raise UsageError(
+                f"max_pdu_size: bytes, from {low} to {high} (got {self.max_pdu_size}; "
+                "0, unlimited, is not allowed)"
+            )
 
     @property
     def spool(self) -> Path:
@@ -393,13 +422,15 @@ def build_settings(raw: Mapping[str, Any], base: Path) -> ServeSettings:
     for key in ("host", "profile", "status_host"):
         if raw.get(key) is not None:
             values[key] = _str(key, raw[key])
-    for key in ("port", "status_port", "max_associations", "workers", "min_free_mb"):
+    for key in ("port", "status_port", "max_associations", "workers", "min_free_mb",
+                "max_unassociated", "max_unassociated_per_address", "max_pdu_size"):
         if raw.get(key) is not None:
             values[key] = _int(key, raw[key])
     if raw.get("debug") is not None:
         values["debug"] = _bool("debug", raw["debug"])
-    if raw.get("forward_timeout") is not None:
-        values["forward_timeout"] = _float("forward_timeout", raw["forward_timeout"])
+    for key in ("forward_timeout", "handshake_timeout"):
+        if raw.get(key) is not None:
+            values[key] = _float(key, raw[key])
     if raw.get("lookup"):
         values["lookup"] = _path("lookup", raw["lookup"], base)
     tls = raw.get("tls")

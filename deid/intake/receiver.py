@@ -5,11 +5,16 @@ syntaxes accepted as proposed (pixel data is never decoded here).  A calling AE 
 when configured, host) not on the allow list is rejected at association.  A C-STORE is answered
 success (0x0000) only once the object is durable in the spool; when the spool cannot take it the
 answer is 0xA700 (out of resources), never success.
+
+Connections are admitted by :mod:`deid.intake.guard` (bounded connections not yet associated,
+a short handshake timeout, bounded PDUs); an allowed caller beyond ``max_associations`` is
+rejected with "local limit exceeded".
 """
 
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -19,12 +24,14 @@ from pynetdicom import AE, evt
 from pynetdicom.sop_class import _STORAGE_CLASSES, Verification
 
 from deid import logs
+from deid.intake.guard import Gate, GuardedServer, Limits, wake_on_early_close
 from deid.settings import AllowedCaller, ServeSettings, TlsFiles
 from deid.spool import Spool, SpoolError
 
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC210
+NETWORK_TIMEOUT = 120  # seconds: an association idle this long, or a read stalled this long, ends
 
 # accepted as they are: the engine copies pixel data byte for byte and the forwarder sends the same
 # syntax.  pynetdicom picks the first syntax of this list that a context proposes: compressed ones
@@ -76,19 +83,27 @@ def _log(level: str, event: str, **fields: object) -> None:
         pass
 
 
-def _handle_requested(event: Any, allow: tuple[AllowedCaller, ...]) -> None:
-    """Reject an association whose calling AE title (and host) is not allowed (0x01, 0x01, 0x03).
+def _handle_requested(event: Any, allow: tuple[AllowedCaller, ...], gate: Gate) -> None:
+    """Reject an association whose calling AE title (and host) is not allowed (0x01, 0x01, 0x03),
+    or, when ``max_associations`` are under way, with local limit exceeded (0x02, 0x03, 0x02).
     (Unknown titles are also refused by pynetdicom itself: ``require_calling_aet``.)"""
     assoc = event.assoc
     try:
         title = assoc.requestor.primitive.calling_ae_title
-        allowed = caller_allowed(allow, title, str(assoc.requestor.address))
+        host = str(assoc.requestor.address)
+        allowed = caller_allowed(allow, title, host)
+        room = allowed and gate.authorise(host, int(assoc.requestor.port))
     except Exception:  # pynetdicom accepts when a handler raises: an error in deciding is a reject
-        title, allowed = "", False
+        title, allowed, room = "", False, False
     if not allowed:
         assoc.acse.send_reject(0x01, 0x01, 0x03)
         assoc.kill()  # as pynetdicom does after its own rejections: the reject PDU goes out
         _log("warning", "association rejected", aet=str(title).strip(), code="calling-aet-not-allowed")
+    elif not room:
+        assoc.acse.send_reject(0x02, 0x03, 0x02)
+        assoc.kill()
+        _log("warning", "association rejected: max_associations under way", aet=str(title).strip(),
+             code="association-limit")
 
 
 def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
@@ -122,36 +137,54 @@ class Receiver:
         self.settings = settings
         self.spool = spool
         self.counters: dict[str, int] = {}
+        self.limits = Limits(
+            per_address=settings.max_unassociated_per_address,
+            total=settings.max_unassociated,
+            handshake_timeout=settings.handshake_timeout,
+            max_associations=settings.max_associations,
+            max_pdu=settings.max_pdu_size,
+            network_timeout=NETWORK_TIMEOUT,
+        )
         ae = AE(ae_title=settings.ae_title)
-        ae.maximum_associations = settings.max_associations
+        # the gate counts associations (and, apart, connections not yet associated); pynetdicom
+        # counts every connection's thread from its first byte, so its limit is only a backstop
+        ae.maximum_associations = 2 * (settings.max_associations + settings.max_unassociated)
         ae.require_called_aet = False
         # second line of defence: pynetdicom itself refuses titles not allowed from any host
         ae.require_calling_aet = sorted({caller.ae_title for caller in settings.allow})
-        ae.network_timeout = 120
-        ae.acse_timeout = 30
+        ae.network_timeout = NETWORK_TIMEOUT
+        ae.acse_timeout = settings.handshake_timeout  # also the ARTIM timer
         ae.dimse_timeout = 120
-        ae.maximum_pdu_size = 0  # no limit: larger PDUs, fewer round trips
+        ae.maximum_pdu_size = settings.max_pdu_size  # what we announce and enforce; never 0
         ae.add_supported_context(Verification)
         for sop_class in sorted(set(_STORAGE_CLASSES.values())):
             ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
         self.ae = ae
         self.server: Any = None
+        self.gate: Gate | None = None
 
     def start(self) -> int:
         """Start listening (in background threads); returns the bound port."""
+        known = tuple(sorted({c.host for c in self.settings.allow if c.host is not None}))
+        self.gate = Gate(self.limits, known)
         handlers = [
-            (evt.EVT_REQUESTED, _handle_requested, [self.settings.allow]),
+            (evt.EVT_REQUESTED, _handle_requested, [self.settings.allow, self.gate]),
             (evt.EVT_C_STORE, _handle_store, [self.spool, self.counters]),
             (evt.EVT_C_ECHO, _handle_echo),
+            (evt.EVT_CONN_CLOSE, wake_on_early_close),
         ]
         context = server_ssl_context(self.settings.tls) if self.settings.tls else None
-        self.server = self.ae.start_server(
+        server = self.ae.make_server(
             (self.settings.host, self.settings.port),
-            block=False,
-            ssl_context=context,
             evt_handlers=handlers,
+            server_class=GuardedServer,
+            gate=self.gate,
+            tls=context,  # the handshake runs in each connection's thread, under the gate
         )
-        return int(self.server.server_address[1])
+        self.gate.start()
+        threading.Thread(target=server.serve_forever, name="deid-receiver", daemon=True).start()
+        self.server = server
+        return int(server.server_address[1])
 
     def stop_accepting(self) -> None:
         """Close the listening port; associations in progress go on."""
@@ -174,4 +207,10 @@ class Receiver:
         return True
 
     def abort_all(self) -> None:
-        self.ae.shutdown()
+        """Close the port, cut connections not associated yet, abort the associations."""
+        self.stop_accepting()
+        if self.gate is not None:
+            self.gate.cut_unassociated()  # (pynetdicom cannot abort them: no association yet)
+        for assoc in self.ae.active_associations:
+            if assoc.is_established:
+                assoc.abort()
