@@ -163,12 +163,12 @@ def test_one_lesion_keeps_one_tracking_identifier_across_objects(released) -> No
 
 
 def test_subject_and_procedure_context_match_the_released_header(released) -> None:
-    """vghtpe: Subject ID, Subject Name and Accession Number are the header's pseudonyms."""
+    """vghtpe: Subject ID and Accession Number are the header's pseudonyms; names get a dummy."""
     _, data = released[("vghtpe", "comprehensive3d")]
     ds = pydicom.dcmread(BytesIO(data))
     values = {i.ConceptNameCodeSequence[0].CodeMeaning: i for i in items(ds)}
     assert str(values["Subject ID"].TextValue) == str(ds.PatientID)
-    assert str(values["Subject Name"].PersonName) == str(ds.PatientName)
+    assert str(values["Subject Name"].PersonName) == "DEIDENTIFIED"
     assert str(values["Accession Number"].TextValue) == str(ds.AccessionNumber)
     assert "Placer Number" not in values and "Filler Number" not in values
     assert values["Procedure Study Instance UID"].UID == ds.StudyInstanceUID
