@@ -123,8 +123,8 @@ def is_structured(sop_class_uid: str) -> bool:
 def structured_content(profile: Profile) -> str:
     """The profile's TEXT allow-list and concept rules (structured_content), as text."""
     keeps_text = not profile.standard_table or "clean_structured_content" in profile.options
-    lines = ["SR content items (structured_content; a concept is code value + coding scheme of its "
-             "Concept Name Code Sequence):"]
+    lines = [("SR content items (structured_content; a concept is code value + coding scheme of its "
+              "Concept Name Code Sequence):")]
     if not keeps_text:
         lines.append("  TEXT kept: none (PS3.15 Content Sequence: D; the option clean_structured_content "
                      "is not ticked)")

@@ -196,16 +196,17 @@ def _observation_context(patient: SyntheticPatient, every_context: bool) -> hd.s
     person = hd.sr.PersonObserverIdentifyingAttributes(
         name=patient.reading_physician,
         organization_name=patient.institution,
-        **({"login_name": values["observer_login"], "role_in_organization": codes.DCM.Physician,
-            "role_in_procedure": codes.cid7452.Consultant} if every_context else {}),
+        login_name=values["observer_login"] if every_context else None,
+        role_in_organization=codes.DCM.Physician if every_context else None,
+        role_in_procedure=codes.cid7452.Consultant if every_context else None,
     )
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=derive_uid(patient.station_name, "landmark-device"),
         name=values["device_name"] if every_context else "LandmarkNet",
         manufacturer_name="deid synthetic",
         model_name="landmarks-1",
-        **({"serial_number": values["device_serial"], "physical_location": values["device_location"]}
-           if every_context else {}),
+        serial_number=values["device_serial"] if every_context else None,
+        physical_location=values["device_location"] if every_context else None,
     )
     return hd.sr.ObservationContext(
         observer_person_context=hd.sr.ObserverContext(codes.cid270.Person, person),
