@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -72,7 +72,8 @@ CONTENT_VALUE_TAGS: dict[int, str] = {
 KEPT_VALUE_TYPES = frozenset(
     {"NUM", "SCOORD", "SCOORD3D", "TCOORD", "IMAGE", "COMPOSITE", "WAVEFORM"}
 )
-_CODE_VALUE_TAGS = (0x00080100, 0x00080119, 0x00080120)  # Code Value, Long Code Value, URN Code Value
+_PSEUDONYM_VALUES = (0x0040A160, 0x0040A123, 0x0040A124)  # TEXT, PNAME, UIDREF: a hash or a UID
+_CODE_VALUE_TAGS = (0x00080100, 0x00080119, 0x00080120)  # Code Value, Long and URN Code Value
 _SCHEME = 0x00080102  # Coding Scheme Designator
 
 Where = tuple[tuple[int, int], ...]
@@ -116,7 +117,7 @@ class ContentTreeCleaner:
     def __init__(self, rules: CompiledRules, walker: Walker) -> None:
         self.rules = rules
         self.profile = rules.profile
-        self.walker = walker  # its identity and UID remapper make pseudonyms; put_back runs after it
+        self.walker = walker  # its identity and UID remapper make pseudonyms
         self.counts: Counter[str] = Counter()
         self._held: list[_HeldBack] = []
         self._ids: dict[int, tuple[int, ...]] = {}
@@ -135,13 +136,16 @@ class ContentTreeCleaner:
         return self.counts
 
     def put_back(self) -> None:
-        """Write the held-back values (call after the walker): placeholders and concept-rule values."""
+        """Write the held-back values (call after the walker): placeholders, concept-rule values."""
         for held in self._held:
             value = self._released_value(held)
             if not fits(held.vr, value):
-                raise ObjectError("value-does-not-fit-vr",
-                                  f"the {held.how} value of a content item does not fit VR {held.vr}",
-                                  stage="rules", path=_path_text(held.where, held.tag))
+                raise ObjectError(
+                    "value-does-not-fit-vr",
+                    f"the {held.how} value of a content item does not fit VR {held.vr}",
+                    stage="rules",
+                    path=_path_text(held.where, held.tag),
+                )
             held.item[held.tag] = DataElement(held.tag, held.vr, value)
         self._held.clear()
 
@@ -211,8 +215,8 @@ class ContentTreeCleaner:
             raise ObjectError(
                 "content-text-not-kept",
                 "a TEXT content item's concept is not in structured_content.keep_text, and "
-                "structured_content.text_not_kept is quarantine: review the report, add the concept "
-                "to keep_text, or set text_not_kept to remove_item",
+                "structured_content.text_not_kept is quarantine: review the report, add the "
+                "concept to keep_text, or set text_not_kept to remove_item",
                 stage="rules",
                 path=_path_text(where, TEXT_VALUE),
             )
@@ -233,9 +237,10 @@ class ContentTreeCleaner:
             if not self._blocked(item):
                 return True
             if value_tag is None:
-                self._removable(item, where, f"the concept rule {rule.source} removes this item")
+                why = f"the concept rule {rule.source} removes this item"
+                self._not_removable(item, where, why)
             how = "placeholder" if value_tag == TEXT_VALUE else "dummy"
-            self._hold(item, value_tag, where, how, rule)  # type: ignore[arg-type]
+            self._hold(item, value_tag, where, how, rule)
             return False
         if value_tag is None:
             raise ObjectError(
@@ -245,7 +250,7 @@ class ContentTreeCleaner:
                 stage="rules",
                 path=_path_text(where),
             )
-        if rule.action == "pseudonym" and CONTENT_VALUE_TAGS[value_tag] not in ("TEXT", "PNAME", "UIDREF"):
+        if rule.action == "pseudonym" and value_tag not in _PSEUDONYM_VALUES:
             raise ObjectError(
                 "rule-not-applicable",
                 f"the concept rule {rule.source} makes a pseudonym, which a "
@@ -256,7 +261,9 @@ class ContentTreeCleaner:
         self._hold(item, value_tag, where, rule.action, rule)
         return False
 
-    def _hold(self, item: Dataset, tag: int, where: Where, how: str, rule: ConceptRule | None) -> None:
+    def _hold(
+        self, item: Dataset, tag: int, where: Where, how: str, rule: ConceptRule | None
+    ) -> None:
         raw: Any = item._dict[tag]
         vr = raw.VR or vr_of(tag)
         original = peek(item, tag)
@@ -282,16 +289,19 @@ class ContentTreeCleaner:
         if rule.same_as is not None:  # the pseudonym the profile gives that attribute
             same_vr = vr_of(rule.same_as)
             decision = self.rules.decide((), rule.same_as, same_vr)
-            new = self.walker._new_values(rule.same_as, same_vr, [first], decision)
-            if decision.action not in ("hash", "case_number") or not new:
+            new = None
+            if decision.action in ("hash", "case_number"):
+                new = self.walker._new_values(rule.same_as, same_vr, [first], decision)
+            if not new:
                 raise ObjectError(
                     "rule-not-applicable",
-                    f"the concept rule {rule.source} takes the pseudonym of {format_tag(rule.same_as)}, "
-                    f"which this SOP class's rules do not pseudonymise ({decision.action})",
+                    f"the concept rule {rule.source} takes the pseudonym of "
+                    f"{format_tag(rule.same_as)}, which this SOP class's rules do not give one "
+                    f"({decision.action})",
                     stage="rules", path=_path_text(held.where, held.tag))
             return new[0]
-        return self.walker.identity.hashed(f"concept:{rule.scheme}:{rule.code}", first,
-                                           rule.length or 16)
+        domain = f"concept:{rule.scheme}:{rule.code}"
+        return self.walker.identity.hashed(domain, first, rule.length or 16)
 
     # -- what may go --------------------------------------------------------------------------
     def _blocked(self, item: Dataset) -> bool:
@@ -303,17 +313,22 @@ class ContentTreeCleaner:
         return ident is not None and any(t[: len(ident)] == ident for t in self._targets)
 
     def _removable(self, item: Dataset, where: Where, why: str) -> bool:
-        kept = ", ".join(sorted(_value_types_below(item) & KEPT_VALUE_TYPES))
-        if kept or self._blocked(item):
-            what = f"({kept})" if kept else "(a by-reference relationship points at it)"
-            raise ObjectError(
-                "content-item-not-removable",
-                f"{why}, but removing it would also remove the measurements, coordinates or "
-                f"references beneath it {what}: review the object",
-                stage="rules",
-                path=_path_text(where),
-            )
+        """True; raises when the item cannot go (see :meth:`_not_removable`)."""
+        if self._blocked(item):
+            self._not_removable(item, where, why)
         return True
+
+    @staticmethod
+    def _not_removable(item: Dataset, where: Where, why: str) -> NoReturn:
+        kept = ", ".join(sorted(_value_types_below(item) & KEPT_VALUE_TYPES))
+        what = f"({kept})" if kept else "(a by-reference relationship points at it)"
+        raise ObjectError(
+            "content-item-not-removable",
+            f"{why}, but removing it would also remove the measurements, coordinates or "
+            f"references beneath it {what}: review the object",
+            stage="rules",
+            path=_path_text(where),
+        )
 
 
 def _value_types_below(item: Dataset) -> set[str]:
