@@ -85,7 +85,8 @@ def render(rows: list[ExplainRow], profile: Profile, sop_class: str, fmt: str = 
 
 
 def extras(profile: Profile, sop_class_uid: str) -> list[str]:
-    """The profile's pseudonym labels and the pixel regions that can apply to this SOP class, as text."""
+    """The profile's pseudonym labels, the pixel regions that can apply to this SOP class and, for an
+    SR, the concept rules, as text."""
     parts = []
     if profile.labels:
         lines = ["Labels kept in pseudonyms (<label><separator><keyed value>, within the rule's length):"]
@@ -106,7 +107,44 @@ def extras(profile: Profile, sop_class_uid: str) -> list[str]:
     elif sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.7"):
         parts.append("Pixel regions: none for this SOP class; a Secondary Capture without Burned In "
                      "Annotation NO is quarantined (burned-in-annotation-risk) unless the profile sets allow_burned_in\n")
+    if is_structured(sop_class_uid):
+        parts.append(structured_content(profile))
     return parts
+
+
+def is_structured(sop_class_uid: str) -> bool:
+    """An SR document (or a Key Object Selection): its content tree is cleaned by concept."""
+    keyword = _sop_name(sop_class_uid)
+    return keyword.endswith("SRStorage") or keyword in (
+        "KeyObjectSelectionDocumentStorage", "ProcedureLogStorage", "MammographyCADSRStorage",
+        "ChestCADSRStorage", "SpectaclePrescriptionReportStorage", "MacularGridThicknessAndVolumeReportStorage")
+
+
+def structured_content(profile: Profile) -> str:
+    """The profile's TEXT allow-list and concept rules (structured_content), as text."""
+    keeps_text = not profile.standard_table or "clean_structured_content" in profile.options
+    lines = [("SR content items (structured_content; a concept is code value + coding scheme of its "
+              "Concept Name Code Sequence):")]
+    if not keeps_text:
+        lines.append("  TEXT kept: none (PS3.15 Content Sequence: D; the option clean_structured_content "
+                     "is not ticked)")
+    elif profile.kept_text:
+        lines.append("  TEXT kept only for these concepts (then checked by the review of kept text):")
+        lines += [f"    ({r.code}, {r.scheme}) {r.meaning}  ({r.source})"
+                  for r in profile.kept_text.values()]
+    else:
+        lines.append("  TEXT kept: none (structured_content.keep_text is empty)")
+    lines.append(f"  Other TEXT items: {profile.text_not_kept}; where measurements, coordinates or "
+                 f"references sit beneath (or point at) one: its value becomes {profile.text_placeholder!r}")
+    if profile.concept_rules:
+        rules = list(profile.concept_rules.values())  # the base profile's order, then the profile's
+        table = [("code", "scheme", "meaning", "action", "from")]
+        table += [(r.code, r.scheme, r.meaning, r.describe(), r.source) for r in rules]
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        lines.append("  Concept rules (whatever the item's value type; before the element rules):")
+        lines += ["    " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+                  for row in table]
+    return "\n".join(lines) + "\n"
 
 
 def _sop_name(uid: str) -> str:

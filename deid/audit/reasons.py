@@ -80,10 +80,18 @@ REASONS: dict[str, tuple[str, str]] = {
         "The profile removes a value an SR content item requires.",
         "Review the object, or set structured_content.value_removed to remove_item.",
     ),
+    "content-text-not-kept": (
+        ("An SR TEXT content item's concept is not one the profile keeps "
+         "(structured_content.keep_text), and the profile quarantines such reports."),
+        ("Review the report; add the concept to structured_content.keep_text if its text may go "
+         "out, or set structured_content.text_not_kept to remove_item."),
+    ),
     "content-item-not-removable": (
-        ("An SR content item should go, but measurements, coordinates or references sit beneath "
-         "it."),
-        "Review the object; release it only after a person has checked the item.",
+        ("An SR content item that is not TEXT should go (a rule removes its value or its concept), "
+         "but measurements, coordinates or references sit beneath it, or a by-reference "
+         "relationship points at it."),
+        ("Review the object; change the profile's rule for that value or concept (a concept rule "
+         "can give it a dummy instead), or release it only after a person has checked the item."),
     ),
     "content-reference-removed": (
         "An SR by-reference relationship points at a content item that was removed.",

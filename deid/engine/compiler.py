@@ -8,9 +8,10 @@ empty value, so de-identification never breaks the object's IOD. The value of an
 removing or emptying it becomes ``remove_item`` or ``quarantine`` (the profile's
 ``structured_content.value_removed``), carried out by ``deid.engine.content_items``.  Text Value
 has no row in PS3.15 Table E.1-1 (the standard handles it through Content Sequence): with the
-Clean Structured Content option it is kept (and checked against the object's identity values),
-without it, it is removed.  Decisions are cached per
-(path, tag, VR): after the first file of a SOP class, deciding costs one dictionary look-up.
+Clean Structured Content option it is kept for the concepts the profile's keep_text names (the
+allow-list is applied by ``deid.engine.content_items``, as are concept rules, which come before
+these element rules), without it, it is removed.  Decisions are cached per (path, tag, VR):
+after the first file of a SOP class, deciding costs one dictionary look-up.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ class CompiledRules:
         """Text Value of a content item: no E.1-1 row; it follows Content Sequence's row."""
         if "clean_structured_content" in self.profile.options:
             return Decision("keep", "ps3.15 ContentSequence: C (clean_structured_content): "
-                                    "TEXT kept unless it contains an identity value")
+                                    "TEXT kept for the concepts of structured_content.keep_text")
         return Decision("remove", "ps3.15 ContentSequence: D: TEXT values do not stay")
 
     def _from_code(self, code: str, source: str, path: tuple[int, ...], tag: int, vr: str) -> Decision:

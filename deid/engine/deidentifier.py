@@ -83,9 +83,11 @@ class Deidentifier:
         originals = _originals(ds, patient_id)
         tokens = IdentityTokens(ds)
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
-        cleaned = ContentTreeCleaner(rules, tokens).clean(ds)  # SR content items, before values change
         walker = Walker(rules, self.identity, self.uids, patient_id)
+        content = ContentTreeCleaner(rules, walker)
+        cleaned = content.clean(ds)  # SR content items, before values change
         walker.walk(ds)
+        content.put_back()  # the content-item values it set, which the walker does not change again
         walker.counts.update(cleaned)
         if region is not None:
             ds.BurnedInAnnotation = "NO"

@@ -13,8 +13,8 @@ from pydicom.uid import UID_dictionary
 
 from deid.engine.vr import DATE_VRS, HASHABLE_VRS, fits, max_chars, vr_of
 from deid.errors import ProfileError
-from deid.profile.model import (ACTIONS, DEFAULT_MAX_OBJECT_BYTES, Label, PixelRegion, Profile, Rule,
-                                parse_size)
+from deid.profile.model import (ACTIONS, DEFAULT_MAX_OBJECT_BYTES, ConceptRule, Label, PixelRegion,
+                                Profile, Rule, parse_size)
 from deid.profile.schema import PROFILE_SCHEMA
 from deid.profile.tags import format_tag, resolve_tag
 
@@ -138,6 +138,15 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
         raise ProfileError(f"{path}: method_description: longer than 64 characters (LO)")
 
     content = data.get("structured_content", {})
+    kept_text, concept_rules = _concepts(path, content, parent, tag_rules, sop_rules)
+    placeholder = content.get("placeholder", parent.text_placeholder if parent else None)
+    if placeholder is not None and not (placeholder.isprintable() and placeholder.strip()):
+        raise ProfileError(f"{path}: structured_content.placeholder: {placeholder!r} is not plain text")
+    if kept_text and standard_table_of(data, parent) and not _cleans_content(options):
+        raise ProfileError(
+            f"{path}: structured_content.keep_text: without the option clean_structured_content "
+            "PS3.15 removes every TEXT value (Content Sequence: D), so nothing would be kept; add "
+            "the option or leave keep_text out")
     checks = data.get("release_check", {})
     standard_table = data.get("standard_table", parent.standard_table if parent else False)
     max_object_bytes = parent.max_object_bytes if parent else DEFAULT_MAX_OBJECT_BYTES
@@ -169,12 +178,80 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
             "text_with_identity", parent.text_with_identity if parent else "quarantine"),
         content_value_removed=content.get(
             "value_removed", parent.content_value_removed if parent else "remove_item"),
+        text_not_kept=content.get(
+            "text_not_kept", parent.text_not_kept if parent else "remove_item"),
+        **({"text_placeholder": placeholder} if placeholder is not None else {}),
+        kept_text=kept_text,
+        concept_rules=concept_rules,
         dciodvfy_gate=checks.get("dciodvfy", parent.dciodvfy_gate if parent else False),
         max_object_bytes=max_object_bytes,
     )
 
 
 _PSEUDONYM_ACTIONS = ("hash", "pseudonym")
+
+
+def standard_table_of(data: Mapping[str, Any], parent: Profile | None) -> bool:
+    return bool(data.get("standard_table", parent.standard_table if parent else False))
+
+
+def _cleans_content(options: list[str]) -> bool:
+    return "clean_structured_content" in options
+
+
+def _concepts(path: Path, block: Mapping[str, Any], parent: Profile | None,
+              tag_rules: Mapping[int, Rule], sop_rules: Mapping[str, Mapping[int, Rule]]
+              ) -> tuple[dict[tuple[str, str], ConceptRule], dict[tuple[str, str], ConceptRule]]:
+    """``structured_content.keep_text`` (TEXT concepts kept) and ``.concepts`` (concept rules),
+    merged over the parent's by (code, scheme): a concept rule of a profile replaces an inherited
+    keep_text entry of the same concept and the other way round."""
+    kept = dict(parent.kept_text) if parent else {}
+    rules = dict(parent.concept_rules) if parent else {}
+    seen: dict[tuple[str, str], str] = {}
+    for list_name in ("keep_text", "concepts"):
+        for index, spec in enumerate(block.get(list_name, [])):
+            where = f"structured_content.{list_name}[{index}]"
+            code, scheme = str(spec["code"]).strip(), str(spec["scheme"]).strip()
+            if (code, scheme) in seen:
+                raise ProfileError(f"{path}: {where}: the concept ({code}, {scheme}) is also given as "
+                                   f"{seen[(code, scheme)]} (conflicting rules)")
+            seen[(code, scheme)] = where
+            source = f"{path.stem}: {where}"
+            if list_name == "keep_text":
+                rule = ConceptRule(code, scheme, spec["meaning"], "keep", source)
+                kept[rule.key] = rule
+                rules.pop(rule.key, None)
+                continue
+            rule = _concept_rule(path, where, spec, code, scheme, source, tag_rules, sop_rules)
+            rules[rule.key] = rule
+            kept.pop(rule.key, None)
+    return kept, rules
+
+
+def _concept_rule(path: Path, where: str, spec: Mapping[str, Any], code: str, scheme: str, source: str,
+                  tag_rules: Mapping[int, Rule], sop_rules: Mapping[str, Mapping[int, Rule]]) -> ConceptRule:
+    action = spec["action"]
+    value = spec.get("value")
+    if action == "replace":
+        if value is None or not str(value).strip() or not str(value).isprintable():
+            raise ProfileError(f"{path}: {where}: 'replace' needs a 'value' of plain text")
+    elif value is not None:
+        raise ProfileError(f"{path}: {where}: 'value' only goes with action replace")
+    length, same_as = spec.get("length"), None
+    if (length is not None or "same_as" in spec) and action != "pseudonym":
+        raise ProfileError(f"{path}: {where}: 'length' and 'same_as' only go with action pseudonym")
+    if "same_as" in spec:
+        same_as = resolve_tag(str(spec["same_as"]))
+        if same_as is None:
+            raise ProfileError(f"{path}: {where}.same_as: unknown tag or keyword {spec['same_as']!r}")
+        if length is not None:
+            raise ProfileError(f"{path}: {where}: with same_as the length is the one of that attribute's rule")
+        found = [tag_rules.get(same_as)] + [block.get(same_as) for block in sop_rules.values()]
+        if not any(rule is not None and rule.action in _PSEUDONYM_ACTIONS for rule in found):
+            raise ProfileError(f"{path}: {where}.same_as: no rule hashes or pseudonymises "
+                               f"{spec['same_as']}, so there is no pseudonym to share; add one")
+    return ConceptRule(code, scheme, spec["meaning"], action, source,
+                       value=None if value is None else str(value), length=length, same_as=same_as)
 
 
 def _labels(path: Path, block: Mapping[str, Any], parent: Profile | None, tag_rules: Mapping[int, Rule],

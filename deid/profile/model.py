@@ -28,12 +28,22 @@ PRECEDENCE = ("sop_class_tag", "tag", "class", "base", "default")
 CLASS_NAMES = ("private", "overlays", "curves", "instance_uids", "dates")
 
 # What happens to an SR content item (structured_content: in the YAML) when ...
-#   text_with_identity: its kept TEXT value contains an identity value of the object;
-#   value_removed: a rule removes or empties its value (Type 1C: the item would be invalid).
-# remove_item: the whole content item goes (its subtree too, unless that holds measurements,
-# coordinates or references: then the object is quarantined); quarantine: the object goes to
-# quarantine.
+#   text_not_kept: it is a TEXT item whose concept keep_text does not name;
+#   value_removed: a rule removes or empties its value (Type 1C: the item would be invalid);
+#   text_with_identity: its kept TEXT value contains an identity value of the object (read here;
+#   the check of kept free text lives with the walker's review of kept text).
+# remove_item: the whole content item goes with its subtree; where that would take measurements,
+# coordinates or references with it (or a by-reference relationship points at it), a TEXT value is
+# replaced by the placeholder instead, and any other item quarantines the object.
+# quarantine: the object goes to quarantine.
 CONTENT_ITEM_ACTIONS = ("remove_item", "quarantine")
+
+# What a concept rule (structured_content.concepts) does to a content item of that concept,
+# whatever its value type: remove the item; dummy: a fixed value of the item's type (UIDs remapped);
+# replace: the rule's value; pseudonym: a keyed hash of the value (in its own domain, or the one of
+# the attribute named by same_as), a remapped UID for UIDREF.
+CONCEPT_ACTIONS = ("remove", "dummy", "replace", "pseudonym")
+DEFAULT_PLACEHOLDER = "REMOVED"
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,36 @@ def parse_size(text: str | int) -> int:
     if size < 1:
         raise ValueError(f"{text!r}: a size is at least 1 byte")
     return size
+
+
+@dataclass(frozen=True)
+class ConceptRule:
+    """What to do with the content items of one concept (Concept Name Code Sequence: code value +
+    coding scheme designator); ``action`` is ``keep`` for an entry of keep_text."""
+
+    code: str
+    scheme: str
+    meaning: str
+    action: str
+    source: str
+    value: str | None = None
+    length: int | None = None
+    same_as: int | None = None  # the tag whose pseudonym this concept shares (e.g. PatientID)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.code, self.scheme)
+
+    def describe(self) -> str:
+        if self.action == "replace":
+            return f"replace {self.value!r}"
+        if self.action == "pseudonym" and self.same_as is not None:
+            from deid.profile.tags import tag_name
+
+            return f"pseudonym as {tag_name(self.same_as)}"
+        if self.action == "pseudonym" and self.length is not None:
+            return f"pseudonym (length {self.length})"
+        return self.action
 
 
 LABEL_MISMATCH = ("quarantine", "hash")  # what to do with a value the label pattern does not match
@@ -151,6 +191,10 @@ class Profile:
     pixel_regions: tuple[PixelRegion, ...] = ()  # first match wins
     text_with_identity: str = "quarantine"  # structured_content.text_with_identity
     content_value_removed: str = "remove_item"  # structured_content.value_removed
+    text_not_kept: str = "remove_item"  # structured_content.text_not_kept
+    text_placeholder: str = DEFAULT_PLACEHOLDER  # structured_content.placeholder
+    kept_text: Mapping[tuple[str, str], ConceptRule] = field(default_factory=dict)  # keep_text
+    concept_rules: Mapping[tuple[str, str], ConceptRule] = field(default_factory=dict)  # concepts
     dciodvfy_gate: bool = False  # release_check.dciodvfy: quarantine what adds a dciodvfy error
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES  # limits.max_object_size: larger inputs are too-large
 
@@ -158,6 +202,8 @@ class Profile:
         object.__setattr__(self, "tag_rules", _frozen(self.tag_rules))
         object.__setattr__(self, "class_rules", _frozen(self.class_rules))
         object.__setattr__(self, "labels", _frozen(self.labels))
+        object.__setattr__(self, "kept_text", _frozen(self.kept_text))
+        object.__setattr__(self, "concept_rules", _frozen(self.concept_rules))
         object.__setattr__(
             self,
             "sop_class_rules",

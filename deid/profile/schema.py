@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from deid.profile.model import CLASS_NAMES, CONTENT_ITEM_ACTIONS, LABEL_MISMATCH, REGION_KEYS
+from deid.profile.model import (
+    CLASS_NAMES,
+    CONCEPT_ACTIONS,
+    CONTENT_ITEM_ACTIONS,
+    LABEL_MISMATCH,
+    REGION_KEYS,
+)
 
 _RULE = {
     "oneOf": [
@@ -32,6 +38,33 @@ _LABEL = {
         "note": {"type": "string"},
     },
     "required": ["pattern"],
+    "additionalProperties": False,
+}
+
+_CONCEPT_NAME = {
+    "code": {"type": "string", "minLength": 1, "maxLength": 64},
+    "scheme": {"type": "string", "minLength": 1, "maxLength": 16},
+    "meaning": {"type": "string", "minLength": 1, "maxLength": 64},
+    "note": {"type": "string"},
+}
+
+_KEPT_TEXT = {
+    "type": "object",
+    "properties": _CONCEPT_NAME,
+    "required": ["code", "scheme", "meaning"],
+    "additionalProperties": False,
+}
+
+_CONCEPT_RULE = {
+    "type": "object",
+    "properties": {
+        **_CONCEPT_NAME,
+        "action": {"enum": list(CONCEPT_ACTIONS)},
+        "value": {"type": ["string", "number"]},
+        "length": {"type": "integer", "minimum": 8, "maximum": 64},
+        "same_as": {"type": "string"},
+    },
+    "required": ["code", "scheme", "meaning", "action"],
     "additionalProperties": False,
 }
 
@@ -85,6 +118,11 @@ PROFILE_SCHEMA = {
             "properties": {
                 "text_with_identity": {"enum": list(CONTENT_ITEM_ACTIONS)},
                 "value_removed": {"enum": list(CONTENT_ITEM_ACTIONS)},
+                "text_not_kept": {"enum": list(CONTENT_ITEM_ACTIONS)},
+                "placeholder": {"type": "string", "minLength": 1, "maxLength": 64},
+                "keep_text": {"type": "array", "items": _KEPT_TEXT},
+                "concepts": {"type": "array", "items": _CONCEPT_RULE},
+                "note": {"type": "string"},
             },
             "additionalProperties": False,
         },

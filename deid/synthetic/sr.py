@@ -10,6 +10,13 @@ PHI is planted where real reports carry it: the person observer's name (PNAME) a
 UID UIDREF), a comment TEXT that names the patient beside a harmless one, study DATE/TIME and an
 acquisition DATETIME in the image library, and the patient, study, equipment, verifying observer
 and request attributes every SR header has.
+
+With ``every_context=True`` the report also carries what the issue of real reports showed: the
+person observer's login name and roles, the device observer's serial number and physical location,
+a procedure context (TID 1005: study UID, placer, filler and accession numbers), a Tracking
+Identifier naming the physician, and a Finding TEXT naming a physician and a street address with
+an image reference beneath it (a TEXT that cannot be removed without its reference).
+:func:`context_values` lists every identifying value so planted.
 """
 
 from __future__ import annotations
@@ -115,16 +122,42 @@ def place_landmarks(images: list[Dataset]) -> list[PlacedLandmark]:
     return placed
 
 
+def context_values(patient: SyntheticPatient) -> dict[str, str]:
+    """Every identifying value an ``every_context`` report plants in its content tree, by role."""
+    family, _, given = patient.reading_physician.partition("^")
+    return {
+        "observer_name": patient.reading_physician,
+        "observer_login": f"{given.split('-')[0].lower()}.{family.lower()}",
+        "observer_organization": patient.institution,
+        "device_name": patient.station_name,
+        "device_serial": patient.device_serial_number,
+        "device_location": f"{patient.department} reading room 3",
+        "subject_name": patient.dicom_name,
+        "subject_id": patient.patient_id,
+        "subject_birth_date": patient.birth_date,
+        "placer_number": f"PO{patient.accession_number}",
+        "filler_number": f"FO{patient.accession_number}",
+        "accession_number": patient.accession_number,
+        "tracking_identifier": f"LM01 checked by Dr {family.title()}",
+        "finding": (f"Reviewed with Dr {patient.referring_physician.replace('^', ' ')} at "
+                    f"{patient.address}"),
+    }
+
+
 def _group(
     patient: SyntheticPatient,
     placed: PlacedLandmark,
     region: hd.sr.ImageRegion | hd.sr.ImageRegion3D,
     kind: str,
+    every_context: bool = False,
 ) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
     landmark = placed.landmark
+    identifier = f"{landmark.code} {landmark.meaning}"
+    if every_context and landmark is LANDMARKS[0]:
+        identifier = context_values(patient)["tracking_identifier"]
     tracking = hd.sr.TrackingIdentifier(
         uid=derive_uid(patient.study_instance_uid, "landmark", landmark.code, kind),
-        identifier=f"{landmark.code} {landmark.meaning}",
+        identifier=identifier,
     )
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=tracking,
@@ -135,7 +168,7 @@ def _group(
 
 
 def _measurement_groups(
-    patient: SyntheticPatient, placed: list[PlacedLandmark], three_d: bool
+    patient: SyntheticPatient, placed: list[PlacedLandmark], three_d: bool, every_context: bool
 ) -> list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations]:
     groups = []
     for item in placed:
@@ -146,7 +179,7 @@ def _measurement_groups(
                 item.image.SOPClassUID, item.image.SOPInstanceUID
             ),
         )
-        groups.append(_group(patient, item, region, "2d"))
+        groups.append(_group(patient, item, region, "2d", every_context))
     if three_d:
         for item in placed:
             region3d = hd.sr.ImageRegion3D(
@@ -154,19 +187,26 @@ def _measurement_groups(
                 graphic_data=np.asarray([item.point], dtype=float),
                 frame_of_reference_uid=item.image.FrameOfReferenceUID,
             )
-            groups.append(_group(patient, item, region3d, "3d"))
+            groups.append(_group(patient, item, region3d, "3d", every_context))
     return groups
 
 
-def _observation_context(patient: SyntheticPatient) -> hd.sr.ObservationContext:
+def _observation_context(patient: SyntheticPatient, every_context: bool) -> hd.sr.ObservationContext:
+    values = context_values(patient)
     person = hd.sr.PersonObserverIdentifyingAttributes(
-        name=patient.reading_physician, organization_name=patient.institution
+        name=patient.reading_physician,
+        organization_name=patient.institution,
+        login_name=values["observer_login"] if every_context else None,
+        role_in_organization=codes.DCM.Physician if every_context else None,
+        role_in_procedure=codes.cid7452.Consultant if every_context else None,
     )
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=derive_uid(patient.station_name, "landmark-device"),
-        name="LandmarkNet",
+        name=values["device_name"] if every_context else "LandmarkNet",
         manufacturer_name="deid synthetic",
         model_name="landmarks-1",
+        serial_number=values["device_serial"] if every_context else None,
+        physical_location=values["device_location"] if every_context else None,
     )
     return hd.sr.ObservationContext(
         observer_person_context=hd.sr.ObserverContext(codes.cid270.Person, person),
@@ -192,6 +232,38 @@ def _subject_context(patient: SyntheticPatient) -> list[hd.sr.ContentItem]:
         ),
         hd.sr.CodeContentItem(codes.DCM.SubjectSex, sex, relationship_type=obs),
     ]
+
+
+def _procedure_context(patient: SyntheticPatient) -> list[hd.sr.ContentItem]:
+    """TID 1005 Procedure Context: the study and the order an SR repeats inside its content."""
+    obs = hd.sr.RelationshipTypeValues.HAS_OBS_CONTEXT
+    values = context_values(patient)
+    return [
+        hd.sr.UIDRefContentItem(
+            codes.DCM.ProcedureStudyInstanceUID, patient.study_instance_uid, relationship_type=obs
+        ),
+        hd.sr.TextContentItem(codes.DCM.PlacerNumber, values["placer_number"], relationship_type=obs),
+        hd.sr.TextContentItem(codes.DCM.FillerNumber, values["filler_number"], relationship_type=obs),
+        hd.sr.TextContentItem(
+            codes.DCM.AccessionNumber, values["accession_number"], relationship_type=obs
+        ),
+    ]
+
+
+def _finding(patient: SyntheticPatient, image: Dataset) -> hd.sr.ContentItem:
+    """A Finding TEXT naming a physician and an address, INFERRED FROM an image beneath it."""
+    finding = hd.sr.TextContentItem(
+        codes.DCM.Finding, context_values(patient)["finding"],
+        relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
+    )
+    finding.ContentSequence = hd.sr.ContentSequence([
+        hd.sr.ImageContentItem(
+            codes.DCM.SourceImage,
+            image.SOPClassUID, image.SOPInstanceUID,
+            relationship_type=hd.sr.RelationshipTypeValues.INFERRED_FROM,
+        )
+    ], is_root=False)
+    return finding
 
 
 def _comments(patient: SyntheticPatient) -> list[hd.sr.ContentItem]:
@@ -220,16 +292,17 @@ def _dates(patient: SyntheticPatient, image: Dataset) -> list[hd.sr.ContentItem]
 
 
 def _content(
-    patient: SyntheticPatient, placed: list[PlacedLandmark], images: list[Dataset], sop_class: str
+    patient: SyntheticPatient, placed: list[PlacedLandmark], images: list[Dataset], sop_class: str,
+    every_context: bool = False,
 ) -> Dataset:
     """The root container: TID 1500 with the planted subject context, comments and dates."""
     referenced = list({item.image.SOPInstanceUID: item.image for item in placed}.values())
     with_library = sop_class != EnhancedSRStorage  # Enhanced SR: image references are leaves only
     report = hd.sr.MeasurementReport(
-        observation_context=_observation_context(patient),
+        observation_context=_observation_context(patient, every_context),
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
         imaging_measurements=_measurement_groups(
-            patient, placed, sop_class == Comprehensive3DSRStorage
+            patient, placed, sop_class == Comprehensive3DSRStorage, every_context
         ),
         referenced_images=referenced if with_library else None,
     )
@@ -238,8 +311,12 @@ def _content(
     observer_end = max(
         i for i, item in enumerate(items) if item.RelationshipType == "HAS OBS CONTEXT"
     )
-    items[observer_end + 1 : observer_end + 1] = _subject_context(patient)
+    items[observer_end + 1 : observer_end + 1] = _subject_context(patient) + (
+        _procedure_context(patient) if every_context else []
+    )
     items.extend(_comments(patient))
+    if every_context:
+        items.append(_finding(patient, placed[0].image))
     if with_library:
         for item in items:
             if item.ConceptNameCodeSequence[0].CodeValue == codes.DCM.ImageLibrary.value:
@@ -284,8 +361,10 @@ def landmark_sr(
     sop_class: str = "comprehensive3d",
     private_elements: int = MINIMUM_PRIVATE_ELEMENTS,
     transfer_syntax: str = ExplicitVRLittleEndian,
+    every_context: bool = False,
 ) -> Dataset:
-    """A TID 1500 report of the 15 landmarks on ``images`` (one CT series), with PHI planted.
+    """A TID 1500 report of the 15 landmarks on ``images`` (one CT series), with PHI planted
+    (``every_context``: every observer, subject and procedure context too, see the module).
 
     ``sop_class`` is ``'enhanced'`` (SCOORD, no image library: Enhanced SR keeps image
     references at the leaves), ``'comprehensive'`` (SCOORD) or ``'comprehensive3d'`` (SCOORD and
@@ -297,7 +376,8 @@ def landmark_sr(
         raise ValueError("landmark_sr needs at least one image")
     uid = SR_CLASSES[sop_class]
     placed = place_landmarks(images)
-    series_uid = patient.series_uid(f"{SERIES_LABEL}-{sop_class}")
+    label = f"{SERIES_LABEL}-{sop_class}" + ("-context" if every_context else "")
+    series_uid = patient.series_uid(label)
     first = images[0]
     requested = modules.item(
         AccessionNumber=patient.accession_number,
@@ -311,7 +391,7 @@ def landmark_sr(
     )
     report = _sr_class(sop_class)(
         evidence=images,
-        content=_content(patient, placed, images, uid),
+        content=_content(patient, placed, images, uid, every_context),
         series_instance_uid=series_uid,
         series_number={"enhanced": 2001, "comprehensive": 2002, "comprehensive3d": 2003}[sop_class],
         sop_instance_uid=instance_uid(series_uid, 0),

@@ -1,21 +1,24 @@
-"""dciodvfy (dicom3tools) before and after de-identification of the three SR classes, and the
+"""dciodvfy (dicom3tools) before and after de-identification of the three SR classes (also with
+every observer, subject and procedure context planted, and pydicom's DCMTK-made reports), and the
 profile's dciodvfy gate. A missing tool skips locally and fails in CI."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import peers
 import pytest
-from support import release
+from pydicom.data import get_testdata_file
+from support import release, to_bytes
 
 from deid.checks import dciodvfy
 from deid.checks.release import check_dciodvfy
 from deid.errors import ObjectError
 from deid.pipeline import Pipeline
 from deid.profile.loader import load_profile
-from deid.synthetic import SR_CLASSES
+from deid.synthetic import SR_CLASSES, landmark_sr
 
 IOD_NAMES = {
     "enhanced": "EnhancedSR",
@@ -50,6 +53,37 @@ def test_dciodvfy_finds_no_new_error_in_a_released_sr(released, profile: str, ki
     print(f"dciodvfy errors {kind} ({profile}): before {len(before)}, after {len(after)}")
     assert [line for line in after if line not in before] == []
     assert after == []  # the builder's SRs are valid, and so are the releases
+
+
+@pytest.mark.parametrize("profile", ["vghtpe", "ps3.15-basic"])
+@pytest.mark.parametrize("kind", sorted(SR_CLASSES))
+def test_dciodvfy_finds_no_new_error_with_every_context_cleaned(
+    tmp_path, landmark_study, patient, key, profile: str, kind: str
+) -> None:
+    """Concept rules, the TEXT allow-list and the placeholder keep the SR valid."""
+    peers.require_tool("dciodvfy")
+    source, output = tmp_path / "in.dcm", tmp_path / "out.dcm"
+    source.write_bytes(to_bytes(landmark_sr(patient, landmark_study[0], sop_class=kind,
+                                            every_context=True)))
+    output.write_bytes(release(source, load_profile(profile), key)[1])
+    before, after = peers.dciodvfy_errors(source), peers.dciodvfy_errors(output)
+    print(f"dciodvfy errors {kind}, every context ({profile}): before {len(before)}, after {len(after)}")
+    assert before == [] and after == []
+
+
+@pytest.mark.parametrize("name", ["reportsi.dcm", "test-SR.dcm"])
+def test_dciodvfy_finds_no_new_error_in_pydicoms_reports(tmp_path, vghtpe, key, name: str) -> None:
+    """Released now (a placeholder where a TEXT cannot go), and no error that the input lacked."""
+    peers.require_tool("dciodvfy")
+    source, output = Path(get_testdata_file(name)), tmp_path / "out.dcm"
+    output.write_bytes(release(source, vghtpe, key)[1])
+
+    def errors(path: Path) -> list[str]:  # the same error about a remapped UID is the same error
+        return [re.sub(r"UID \S+$", "UID <UID>", line) for line in peers.dciodvfy_errors(path)]
+
+    before, after = errors(source), errors(output)
+    print(f"dciodvfy errors {name} (vghtpe): before {len(before)}, after {len(after)}")
+    assert [line for line in after if line not in before] == []
 
 
 def test_the_gate_lets_a_valid_release_through(tmp_path, landmark_study, key) -> None:

@@ -81,6 +81,23 @@ BAD = {
                             "structured_content.text_with_identity", ["delete", "remove_item", "quarantine"]),
     "unknown_structured_content_key": ("structured_content:\n  text: remove_item\n", "structured_content",
                                        ["not allowed", "text"]),
+    "concept_given_twice": (("structured_content:\n  keep_text:\n    - {code: '1', scheme: DCM, meaning: A}\n"
+                             "  concepts:\n    - {code: '1', scheme: DCM, meaning: A, action: remove}\n"),
+                            "structured_content.concepts[0]", ["(1, DCM)", "keep_text[0]", "conflicting"]),
+    "unknown_concept_action": (("structured_content:\n  concepts:\n"
+                                "    - {code: '1', scheme: DCM, meaning: A, action: obliterate}\n"),
+                               "structured_content.concepts.0.action", ["obliterate"]),
+    "concept_replace_without_value": (("structured_content:\n  concepts:\n"
+                                       "    - {code: '1', scheme: DCM, meaning: A, action: replace}\n"),
+                                      "structured_content.concepts[0]", ["replace", "value"]),
+    "concept_same_as_without_a_pseudonym": (
+        ("structured_content:\n  concepts:\n"
+         "    - {code: '121030', scheme: DCM, meaning: Subject ID, action: pseudonym, same_as: PatientID}\n"),
+        "structured_content.concepts[0].same_as", ["no rule hashes or pseudonymises", "PatientID"]),
+    "keep_text_without_clean_structured_content": (
+        ("extends: ps3.15-basic\nstructured_content:\n  keep_text:\n"
+         "    - {code: '121106', scheme: DCM, meaning: Comment}\n"),
+        "structured_content.keep_text", ["clean_structured_content"]),
     "dciodvfy_gate_not_a_boolean": ("release_check:\n  dciodvfy: maybe\n", "release_check.dciodvfy",
                                     ["maybe", "boolean"]),
 }
@@ -95,6 +112,25 @@ def test_structured_content_settings_are_inherited_and_overridden(tmp_path: Path
     basic = load_profile("ps3.15-basic")  # the defaults: fail closed on text, remove an emptied item
     assert (basic.text_with_identity, basic.content_value_removed, basic.dciodvfy_gate) == (
         "quarantine", "remove_item", False)
+
+
+def test_keep_text_and_concept_rules_are_inherited_and_overridden(tmp_path: Path) -> None:
+    (tmp_path / "site.yaml").write_text(
+        "name: site\nextends: vghtpe\nstructured_content:\n  placeholder: '[text removed]'\n"
+        "  keep_text:\n    - {code: '121106', scheme: DCM, meaning: Comment}\n"
+        "    - {code: '112039', scheme: DCM, meaning: Tracking Identifier}\n"
+        "  concepts:\n    - {code: '121014', scheme: DCM, meaning: Device Observer Manufacturer, "
+        "action: replace, value: ACME}\n")
+    site, vghtpe, basic = (load_profile(tmp_path / "site.yaml"), load_profile("vghtpe"),
+                           load_profile("ps3.15-basic"))
+    assert set(vghtpe.kept_text) == {("121014", "DCM"), ("121015", "DCM")}
+    assert set(site.kept_text) == {("121015", "DCM"), ("121106", "DCM"), ("112039", "DCM")}
+    assert site.concept_rules[("121014", "DCM")].value == "ACME"
+    assert ("112039", "DCM") not in site.concept_rules  # kept as it is, no pseudonym
+    assert basic.concept_rules[("112039", "DCM")].action == "pseudonym"
+    assert site.concept_rules[("121008", "DCM")].source == "ps3.15-basic: structured_content.concepts[0]"
+    assert (site.text_placeholder, vghtpe.text_placeholder) == ("[text removed]", "REMOVED")
+    assert site.text_not_kept == vghtpe.text_not_kept == "remove_item"
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

@@ -1,7 +1,7 @@
 """A user releases a CT series and its landmark SRs (Enhanced, Comprehensive, Comprehensive 3D) in
 separate runs: highdicom reads each SR back, every image and evidence reference points at a released
 CT instance of the same SOP class, landmarks keep their coordinates and codes, and the content tree
-is clean (observer name, dates, UIDREFs; the TEXT that names the patient removed, or the report
+is clean (observer name, dates, UIDREFs; TEXT only of the concepts the profile keeps, or the report
 quarantined when the profile says so)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from support import deid, phi_found, released_headers, run_args, unresolved_references
 
 from deid.synthetic import SR_CLASSES, write_datasets
-from deid.synthetic.sr import HARMLESS_TEXT
+from deid.synthetic.sr import HARMLESS_TEXT, LANDMARKS
 
 SR_UIDS = set(SR_CLASSES.values())
 
@@ -139,17 +139,18 @@ def test_the_content_tree_is_clean(released, patient) -> None:
         new_uids = {i.UID for i in items(ds) if i.ValueType == "UIDREF"}
         assert len(new_uids) == len(old_uids) and not new_uids & old_uids
         texts = [str(i.TextValue) for i in items(ds) if i.ValueType == "TEXT"]
-        assert HARMLESS_TEXT in texts
+        assert HARMLESS_TEXT not in texts  # vghtpe does not keep comments (keep_text)
+        assert not [t for t in texts if any(lm.code in t for lm in LANDMARKS)]  # pseudonyms
         assert not [t for t in texts if patient.patient_id in t or patient.display_name in t]
         assert phi_found(path.read_bytes(), patient) == [], kind
 
 
-def test_a_profile_can_quarantine_a_report_whose_text_names_the_patient(
+def test_a_profile_can_quarantine_a_report_with_text_it_does_not_keep(
     landmark_study, tmp_path, key_file
 ) -> None:
     profile = tmp_path / "strict.yaml"
     profile.write_text(
-        "name: strict\nextends: vghtpe\nstructured_content:\n  text_with_identity: quarantine\n"
+        "name: strict\nextends: vghtpe\nstructured_content:\n  text_not_kept: quarantine\n"
     )
     source = tmp_path / "in"
     source.mkdir()
@@ -161,5 +162,5 @@ def test_a_profile_can_quarantine_a_report_whose_text_names_the_patient(
     reasons = [
         json.loads(p.read_text()) for p in (tmp_path / "out-quarantine").rglob("reason.json")
     ]
-    assert [r["code"] for r in reasons] == ["text-contains-identity"]
+    assert [r["code"] for r in reasons] == ["content-text-not-kept"]
     assert reasons[0]["path"].endswith("(0040,A160)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from io import BytesIO
+
 import highdicom as hd
 import numpy as np
 import pytest
@@ -120,3 +122,24 @@ def test_bad_arguments(images: list[Dataset]) -> None:
         landmark_sr(make_patient(0), images, sop_class="basic")
     with pytest.raises(ValueError, match="at least one image"):
         landmark_sr(make_patient(0), [])
+
+
+def test_every_context_plants_observer_subject_and_procedure_context(landmark_study) -> None:
+    from deid.synthetic.sr import context_values
+
+    patient = make_patient(0)
+    images = landmark_study[0]
+    data = to_bytes(landmark_sr(patient, images, sop_class="comprehensive", every_context=True))
+    assert data == to_bytes(landmark_sr(patient, images, sop_class="comprehensive",
+                                        every_context=True))  # deterministic
+    ds = dcmread(BytesIO(data))
+    meanings = {i.ConceptNameCodeSequence[0].CodeMeaning for i in content_items(ds)}
+    assert {"Person Observer's Login Name", "Device Observer Serial Number",
+            "Device Observer Physical Location During Observation", "Placer Number",
+            "Filler Number", "Accession Number", "Procedure Study Instance UID", "Finding",
+            "Subject ID"} <= meanings
+    for role, value in context_values(patient).items():
+        assert value.encode() in data, role
+    assert hd.sr.srread(BytesIO(data)).content.get_planar_roi_measurement_groups()
+    plain = landmark_study[1]["comprehensive"]
+    assert ds.SeriesInstanceUID != dcmread(BytesIO(plain)).SeriesInstanceUID
