@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -11,9 +12,10 @@ import jsonschema
 import yaml
 from pydicom.uid import UID_dictionary
 
+from deid.engine.review import load_deny_list
 from deid.engine.vr import DATE_VRS, HASHABLE_VRS, fits, max_chars, vr_of
 from deid.errors import ProfileError
-from deid.profile.model import ACTIONS, Label, PixelRegion, Profile, Rule
+from deid.profile.model import ACTIONS, PLACEHOLDER, Label, PixelRegion, Profile, Rule
 from deid.profile.schema import PROFILE_SCHEMA
 from deid.profile.tags import format_tag, resolve_tag
 
@@ -137,6 +139,7 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
         raise ProfileError(f"{path}: method_description: longer than 64 characters (LO)")
 
     content = data.get("structured_content", {})
+    free_text = _free_text(path, data.get("free_text", {}), parent)
     checks = data.get("release_check", {})
     standard_table = data.get("standard_table", parent.standard_table if parent else False)
     digits = data.get("pseudonym", {}).get("case_number_digits", parent.case_number_digits if parent else 10)
@@ -163,7 +166,39 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
         content_value_removed=content.get(
             "value_removed", parent.content_value_removed if parent else "remove_item"),
         dciodvfy_gate=checks.get("dciodvfy", parent.dciodvfy_gate if parent else False),
+        **free_text,
     )
+
+
+def _free_text(path: Path, block: Mapping[str, Any], parent: Profile | None) -> dict[str, Any]:
+    """``free_text``: the placeholder, what to do on a match, and the deny-list file (a path
+    relative to the profile file; its entries are added to the inherited ones)."""
+    placeholder = block.get("placeholder", parent.text_placeholder if parent else PLACEHOLDER)
+    if not fits("SH", placeholder) or not placeholder.isprintable() or not placeholder.strip():
+        raise ProfileError(f"{path}: free_text.placeholder: {placeholder!r} must be 1 to 16 printable "
+                           "characters without a backslash (it must fit every text VR, SH included)")
+    deny = set(parent.deny_list) if parent else set()
+    if "deny_list" in block:
+        file = Path(block["deny_list"])
+        try:
+            deny |= set(load_deny_list(file if file.is_absolute() else path.parent / file))
+        except ProfileError as exc:
+            raise ProfileError(f"{path}: free_text.deny_list: {exc}") from None
+    return {"text_placeholder": placeholder,
+            "text_on_identity": block.get("on_identity", parent.text_on_identity if parent else "replace"),
+            **deny_list_fields(tuple(sorted(deny)))}
+
+
+def deny_list_fields(entries: tuple[str, ...]) -> dict[str, Any]:
+    digest = hashlib.sha256("\n".join(entries).encode("utf-8")).hexdigest() if entries else ""
+    return {"deny_list": entries, "deny_list_sha256": digest}
+
+
+def with_deny_list(profile: Profile, file: Path) -> Profile:
+    """``profile`` with the entries of a deny-list file (``--deny-list``, the node's ``deny_list``)
+    added to its own."""
+    entries = tuple(sorted(set(profile.deny_list) | set(load_deny_list(file))))
+    return dataclasses.replace(profile, **deny_list_fields(entries))
 
 
 _PSEUDONYM_ACTIONS = ("hash", "pseudonym")

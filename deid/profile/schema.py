@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from deid.profile.model import CLASS_NAMES, CONTENT_ITEM_ACTIONS, LABEL_MISMATCH, REGION_KEYS
+from deid.profile.model import (
+    CLASS_NAMES,
+    CONTENT_ITEM_ACTIONS,
+    FREE_TEXT_ACTIONS,
+    LABEL_MISMATCH,
+    REGION_KEYS,
+    TEXT_WITH_IDENTITY_ACTIONS,
+)
 
 _RULE = {
     "oneOf": [
@@ -83,8 +90,18 @@ PROFILE_SCHEMA = {
         "structured_content": {
             "type": "object",
             "properties": {
-                "text_with_identity": {"enum": list(CONTENT_ITEM_ACTIONS)},
+                "text_with_identity": {"enum": list(TEXT_WITH_IDENTITY_ACTIONS)},
                 "value_removed": {"enum": list(CONTENT_ITEM_ACTIONS)},
+            },
+            "additionalProperties": False,
+        },
+        "free_text": {
+            "type": "object",
+            "properties": {
+                "deny_list": {"type": "string", "minLength": 1},
+                "placeholder": {"type": "string", "minLength": 1},
+                "on_identity": {"enum": list(FREE_TEXT_ACTIONS)},
+                "note": {"type": "string"},
             },
             "additionalProperties": False,
         },
