@@ -72,10 +72,14 @@ class RunSummary:
     iod_adjustments: dict[str, int] = field(default_factory=dict)  # removals kept as empty/dummy for the IOD
     audit: str = ""  # this run's audit file (see deid.audit.trail)
     preexisting_problems: int = 0  # IOD problems inputs already had, released as they were (deid.checks)
+    text_replaced: dict[str, int] = field(default_factory=dict)  # keyword -> identity values replaced in kept text
+    deny_list_entries: int = 0  # entries of the deny-list searched in kept text (never the entries)
 
     def line(self) -> str:
         text = (f"deid run: {self.total} objects: {self.written} written, {self.skipped} skipped "
                 f"(already done), {self.quarantined} quarantined in {self.seconds:.1f}s; output {self.output}")
+        if self.text_replaced:
+            text += f"; {sum(self.text_replaced.values())} identity values replaced in kept free text"
         if self.quarantined:
             text += f"; quarantine {self.quarantine} (reasons: " + ", ".join(
                 f"{code} {n}" for code, n in sorted(self.reasons.items())) + ")"
@@ -227,6 +231,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     reasons: Counter[str] = Counter()
     actions: Counter[str] = Counter()
     adjustments: Counter[str] = Counter()
+    replaced: Counter[str] = Counter()
     todo: list[tuple[str, str]] = []
     for path in files:
         ref = source_ref(key, path)
@@ -262,6 +267,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
                 summary.preexisting_problems += outcome.preexisting_problems
                 actions.update(outcome.counts)
                 adjustments.update(outcome.adjusted)
+                replaced.update(outcome.text_replaced)
             else:
                 summary.quarantined += 1
                 code = (outcome.reason or {}).get("code", "unknown")
@@ -277,6 +283,8 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
         summary.reasons = dict(reasons)
         summary.actions = dict(sorted(actions.items()))
         summary.iod_adjustments = dict(sorted(adjustments.items()))
+        summary.text_replaced = dict(sorted(replaced.items()))
+        summary.deny_list_entries = len(profile.deny_list)
         summary.seconds = round(time.monotonic() - started, 3)
         _write_summary(paths.records, summary)
         lock.close()
