@@ -16,7 +16,7 @@ from deid.engine.compiler import compile_rules
 from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity, Originals
 from deid.engine.pixels import blank_region, describe_object, matching_region
-from deid.engine.review import HiddenTokens, IdentityTokens, TextCleaner, collect_identity, peek, token_pattern
+from deid.engine.review import DenyList, HiddenTokens, IdentityTokens, TextCleaner, collect_identity, peek
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
 from deid.errors import ObjectError
@@ -66,7 +66,7 @@ class Deidentifier:
         self.identity = Identity(key, lookup=lookup, case_digits=profile.case_number_digits)
         self.uids = UidRemapper(key, profile.uid_root)
         self._method_codes = _method_code_items(profile)
-        self._deny = token_pattern(profile.deny_list) if profile.deny_list else None  # compiled once
+        self._deny = DenyList(profile.deny_list) if profile.deny_list else None  # compiled once
 
     def deidentify(self, ds: Dataset) -> Result:
         """De-identify ``ds`` in place and return it with its new identifiers."""
@@ -91,8 +91,7 @@ class Deidentifier:
         cleaned = ContentTreeCleaner(rules, content_tokens).clean(ds)  # SR content items
         walker = Walker(rules, self.identity, self.uids, patient_id)
         walker.walk(ds)
-        patterns = tokens.patterns()
-        cleaner = TextCleaner(patterns, self.profile.text_placeholder) if patterns else None
+        cleaner = tokens.cleaner(self.profile.text_placeholder)
         walker.clean_kept_text(cleaner, on_identity=self.profile.text_on_identity,
                                sr_text=self.profile.text_with_identity)
         walker.counts.update(cleaned)

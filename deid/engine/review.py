@@ -280,9 +280,9 @@ class IdentityTokens:
     """The identity tokens of one object (its own values, captured before the rules ran) and of
     the deny-list; finds them in text."""
 
-    def __init__(self, captured: list[Captured], deny: re.Pattern[str] | None = None) -> None:
+    def __init__(self, captured: list[Captured], deny: DenyList | None = None) -> None:
         self._captured = captured
-        self.deny = deny  # the deny-list's pattern (made once per profile: see ``token_pattern``)
+        self.deny = deny  # the deny-list's pattern, made once per profile
         self._tokens: tuple[str, ...] | None = None
 
     def _key(self) -> tuple[Any, ...]:
@@ -330,8 +330,16 @@ class IdentityTokens:
         if self.own:
             found.append(token_pattern(self.own))
         if self.deny is not None:
-            found.append(self.deny)
+            found.append(self.deny.pattern)
         return tuple(found)
+
+    def cleaner(self, placeholder: str) -> TextCleaner | None:
+        """A cleaner of these tokens (None when there are none); its cache is shared by every object
+        with the same tokens (a series)."""
+        patterns = self.patterns()
+        if not patterns:
+            return None
+        return TextCleaner(patterns, placeholder, key=(self.own, self.deny.digest if self.deny else ""))
 
     def found_in(self, text: str) -> bool:
         """Whether ``text`` contains a token as a whole word (case-insensitive)."""
@@ -340,6 +348,16 @@ class IdentityTokens:
     def flagged(self, kept_text: dict[str, list[str]]) -> list[str]:
         """The keywords of ``kept_text`` with a value that contains a token, sorted."""
         return sorted(k for k, values in kept_text.items() if any(self.found_in(v) for v in values))
+
+
+class DenyList:
+    """The deny-list's entries as one pattern, and a digest that names them (a cache key)."""
+
+    def __init__(self, entries: tuple[str, ...]) -> None:
+        import hashlib
+
+        self.pattern = token_pattern(tuple(entries))
+        self.digest = hashlib.sha256("\n".join(entries).encode("utf-8")).hexdigest()
 
 
 class HiddenTokens:
@@ -391,10 +409,13 @@ _CLEANED_SIZE = 4096
 class TextCleaner:
     """Replaces every token found in a text by the placeholder, keeping the value within its VR."""
 
-    def __init__(self, patterns: tuple[re.Pattern[str], ...], placeholder: str = PLACEHOLDER) -> None:
+    def __init__(self, patterns: tuple[re.Pattern[str], ...], placeholder: str = PLACEHOLDER,
+                 key: tuple[Any, ...] | None = None) -> None:
         self.patterns = patterns
         self.placeholder = placeholder
-        self._cache: dict[str, tuple[str, int]] = _cleaned_cache(patterns, placeholder)
+        # texts already cleaned with the same tokens: keyed by the tokens, not the patterns (hashing
+        # a compiled pattern hashes its whole program, slow for a long deny-list)
+        self._cache: dict[str, tuple[str, int]] = {} if key is None else _cleaned_cache((key, placeholder))
 
     def clean(self, text: str) -> tuple[str, int]:
         """``text`` with each token replaced, and how many were replaced."""
@@ -417,9 +438,16 @@ class TextCleaner:
         return placeholder
 
 
-@lru_cache(maxsize=64)
-def _cleaned_cache(patterns: tuple[re.Pattern[str], ...], placeholder: str) -> dict[str, tuple[str, int]]:
-    return {}
+_CLEANED: dict[Any, dict[str, tuple[str, int]]] = {}
+
+
+def _cleaned_cache(key: Any) -> dict[str, tuple[str, int]]:
+    found = _CLEANED.get(key)
+    if found is None:
+        found = _CLEANED[key] = {}
+        if len(_CLEANED) > 64:
+            del _CLEANED[next(iter(_CLEANED))]
+    return found
 
 
 def vr_placeholder(vr: str, placeholder: str) -> str:
