@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                      "folders (default: refused and counted; links inside them are always followed)")
     run.add_argument("--max-object-size", metavar="SIZE", help="larger files are quarantined too-large "
                      "without being read, e.g. '4 GiB' (default: the profile's limits.max_object_size, 2 GiB)")
+    run.add_argument("--deny-list", type=Path, help="text file of staff, institution and street names (one a "
+                     "line, UTF-8) replaced in kept free text, added to the profile's free_text.deny_list")
 
     explain = sub.add_parser("explain", help="print the effective rule of every attribute, per SOP class")
     explain.add_argument("--profile", default="vghtpe")
@@ -58,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write the HTML, JSON and CSV report of a records folder")
     report.add_argument("records", type=Path, metavar="RECORDS_DIR", help="the --records folder of runs")
     report.add_argument("--out", required=True, type=Path, help="folder for report.html, report.json, *.csv")
+    report.add_argument("--key-file", type=Path, help="secret key: also flag kept text naming an identity seen "
+                        "in another object of the same patient or study (from the encrypted map)")
 
     verify = sub.add_parser("verify", help="scan a de-identified tree for identity, UIDs, private tags, "
                             "bad values, missing method attributes and broken references")
@@ -111,7 +115,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "report":
         from deid.audit.report import write_report
 
-        html = write_report(args.records, args.out)
+        key = None
+        if args.key_file is not None:
+            from deid.keys import load_key_file
+
+            key = load_key_file(args.key_file)
+        html = write_report(args.records, args.out, key=key)
         print(f"deid report: {html} (and report.json, *.csv in {args.out})")
         return EXIT_OK
     if args.command == "verify":
@@ -139,6 +148,10 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(f"--max-object-size: {exc}") from None
     profile = load_profile(args.profile)
+    if args.deny_list is not None:
+        from deid.profile.loader import with_deny_list
+
+        profile = with_deny_list(profile, args.deny_list)
     key = load_key_file(args.key_file)
     lookup = load_lookup(args.lookup) if args.lookup else None
     paths = RunPaths.beside(args.out, args.quarantine, args.records)
@@ -179,6 +192,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     add("--key-file", help="secret key (or DEID_SERVE_KEY_FILE / DEID_KEY_FILE)")
     add("--data", help="data folder: spool, quarantine, records (mode 0700)")
     add("--lookup", help="CSV of patient_id,case_number for Patient's Name")
+    add("--deny-list", dest="deny_list", help="text file of names replaced in kept free text (one a line)")
     add("--workers", type=int, help="worker processes (default 2)")
     add("--status-port", type=int, help="HTTP /healthz and /metrics port (default 0: off)")
     add("--status-host", help="address of the status server (default 127.0.0.1)")
@@ -194,7 +208,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 SERVE_FLAGS = ("ae_title", "host", "port", "allow", "destinations", "max_associations", "profile",
-               "key_file", "data", "lookup", "workers", "status_port", "status_host", "tls.cert",
+               "key_file", "data", "lookup", "deny_list", "workers", "status_port", "status_host", "tls.cert",
                "tls.key", "tls.ca", "debug")
 
 
@@ -227,7 +241,7 @@ def _status(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     import re
 
-    from deid.audit.verify import CODES, load_originals, verify
+    from deid.audit.verify import CODES, load_map, verify
     from deid.profile.loader import load_profile
 
     if not args.out.is_dir():
@@ -238,14 +252,14 @@ def _verify(args: argparse.Namespace) -> int:
         except re.error:
             raise UsageError("--case-pattern is not a valid regular expression") from None
     profile = load_profile(args.profile) if args.profile else None
-    originals = None
+    originals = tokens = None
     if args.records is not None:
         from deid.keys import load_key_file
 
-        originals = load_originals(args.records, load_key_file(args.key_file))
+        originals, tokens = load_map(args.records, load_key_file(args.key_file))
     elif args.key_file is not None:
         raise UsageError("--key-file is used with --records (the records hold the re-identification map)")
-    result = verify(args.out, profile, originals=originals, case_pattern=args.case_pattern)
+    result = verify(args.out, profile, originals=originals, case_pattern=args.case_pattern, tokens=tokens)
     files, findings = result.files, result.findings
     for finding in sorted(findings):
         print(finding.line())

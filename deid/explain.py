@@ -135,7 +135,7 @@ def structured_content(profile: Profile) -> str:
     else:
         lines.append("  TEXT kept: none (structured_content.keep_text is empty)")
     lines.append(f"  Other TEXT items: {profile.text_not_kept}; where measurements, coordinates or "
-                 f"references sit beneath (or point at) one: its value becomes {profile.text_placeholder!r}")
+                 f"references sit beneath (or point at) one: its value becomes {profile.content_placeholder!r}")
     if profile.concept_rules:
         rules = list(profile.concept_rules.values())  # the base profile's order, then the profile's
         table = [("code", "scheme", "meaning", "action", "from")]

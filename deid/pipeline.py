@@ -14,6 +14,7 @@ from deid.checks.complete import check_complete
 from deid.checks.release import release_check
 from deid.engine.deidentifier import Deidentifier
 from deid.engine.identity import Originals
+from deid.engine.review import HiddenTokens
 from deid.errors import ObjectError, internal_error_reason
 from deid.io.paths import output_path
 from deid.io.reader import read_object
@@ -46,10 +47,12 @@ class Outcome:
     applied: dict[str, str] = field(default_factory=dict)  # top-level "(gggg,eeee)" -> action (not keep)
     kept_text: dict[str, list[str]] = field(default_factory=dict)  # keyword -> released free text
     flagged_text: list[str] = field(default_factory=list)  # keywords whose kept text names the object's identity
+    text_replaced: dict[str, int] = field(default_factory=dict)  # keyword -> identity values replaced in kept text
     references: list[dict] = field(default_factory=list)  # the released object's references
     # ORIGINAL identity, only for the encrypted re-identification map: never logged, not in repr
     originals: Originals = field(default_factory=Originals, repr=False)
     pseudonyms: dict[str, str] = field(default_factory=dict)  # released patient_name, accession_number
+    tokens: HiddenTokens = field(default_factory=HiddenTokens, repr=False)  # identity tokens, for the map only
     preexisting_problems: int = 0  # IOD problems the input already had (let through, not added)
 
 
@@ -150,7 +153,8 @@ class Pipeline:
             modality=result.modality, patient_id=result.patient_id, study_uid=result.study_uid,
             series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
             adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
-            flagged_text=result.flagged_text, originals=result.originals, pseudonyms=result.pseudonyms,
+            flagged_text=result.flagged_text, text_replaced=result.text_replaced, tokens=result.tokens,
+            originals=result.originals, pseudonyms=result.pseudonyms,
             references=result.references, preexisting_problems=checked.count,
         )
 

@@ -87,10 +87,14 @@ class RunSummary:
     preexisting_problems: int = 0  # IOD problems inputs already had, released as they were (deid.checks)
     skipped_entries: dict[str, int] = field(default_factory=dict)  # input entries that are no file, by kind
     max_object_bytes: int = 0  # larger inputs were quarantined too-large without being read
+    text_replaced: dict[str, int] = field(default_factory=dict)  # keyword -> identity values replaced in kept text
+    deny_list_entries: int = 0  # entries of the deny-list searched in kept text (never the entries)
 
     def line(self) -> str:
         text = (f"deid run: {self.total} objects: {self.written} written, {self.skipped} skipped "
                 f"(already done), {self.quarantined} quarantined in {self.seconds:.1f}s; output {self.output}")
+        if self.text_replaced:
+            text += f"; {sum(self.text_replaced.values())} identity values replaced in kept free text"
         if self.quarantined:
             text += f"; quarantine {self.quarantine} (reasons: " + ", ".join(
                 f"{code} {n}" for code, n in sorted(self.reasons.items())) + ")"
@@ -353,6 +357,7 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
     reasons: Counter[str] = Counter()
     actions: Counter[str] = Counter()
     adjustments: Counter[str] = Counter()
+    replaced: Counter[str] = Counter()
     todo: list[tuple[str, str]] = []
     debug_dir = paths.records if debug else None
     for source in files:
@@ -391,6 +396,7 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
                 summary.preexisting_problems += outcome.preexisting_problems
                 actions.update(outcome.counts)
                 adjustments.update(outcome.adjusted)
+                replaced.update(outcome.text_replaced)
             else:
                 summary.quarantined += 1
                 code = (outcome.reason or {}).get("code", "unknown")
@@ -404,6 +410,8 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
         summary.reasons = dict(reasons)
         summary.actions = dict(sorted(actions.items()))
         summary.iod_adjustments = dict(sorted(adjustments.items()))
+        summary.text_replaced = dict(sorted(replaced.items()))
+        summary.deny_list_entries = len(profile.deny_list)
         summary.seconds = round(time.monotonic() - started, 3)
         # each step even when one fails (a full disk): the first error is raised
         _each(journal.close, trail.close, lambda: _write_summary(paths.records, summary))

@@ -80,6 +80,10 @@ class Worker:
         self.name = name
         self.log = logs.get_logger("deid.serve")
         profile = load_profile(settings.profile)
+        if settings.deny_list is not None:
+            from deid.profile.loader import with_deny_list
+
+            profile = with_deny_list(profile, settings.deny_list)
         key = load_key_file(settings.key_file)
         lookup = load_lookup(settings.lookup) if settings.lookup else None
         self.scratch = settings.outgoing / name
@@ -426,7 +430,11 @@ class Node:
         from deid.keys import load_key_file
         from deid.profile.loader import load_profile
 
-        load_profile(self.settings.profile)
+        profile = load_profile(self.settings.profile)
+        if self.settings.deny_list is not None:
+            from deid.profile.loader import with_deny_list
+
+            with_deny_list(profile, self.settings.deny_list)
         load_key_file(self.settings.key_file)
         if self.settings.lookup:
             load_lookup(self.settings.lookup)

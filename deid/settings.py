@@ -35,6 +35,7 @@ ENV_KEYS = {
     "DEID_SERVE_KEY_FILE": "key_file",
     "DEID_SERVE_DATA": "data",
     "DEID_SERVE_LOOKUP": "lookup",
+    "DEID_SERVE_DENY_LIST": "deny_list",
     "DEID_SERVE_WORKERS": "workers",
     "DEID_SERVE_STATUS_HOST": "status_host",
     "DEID_SERVE_STATUS_PORT": "status_port",
@@ -66,6 +67,7 @@ _TOP_KEYS = {
     "key_file",
     "data",
     "lookup",
+    "deny_list",
     "workers",
     "status_host",
     "status_port",
@@ -138,6 +140,7 @@ class ServeSettings:
     max_pdu_size: int = MAX_PDU_DEFAULT  # the largest PDU we receive (bytes; never unlimited)
     profile: str = "vghtpe"
     lookup: Path | None = None
+    deny_list: Path | None = None  # names replaced in kept free text, added to the profile's own
     workers: int = 2
     status_host: str = "127.0.0.1"
     status_port: int = 0  # 0: no HTTP status server
@@ -433,6 +436,8 @@ def build_settings(raw: Mapping[str, Any], base: Path) -> ServeSettings:
             values[key] = _float(key, raw[key])
     if raw.get("lookup"):
         values["lookup"] = _path("lookup", raw["lookup"], base)
+    if raw.get("deny_list"):
+        values["deny_list"] = _path("deny_list", raw["deny_list"], base)
     tls = raw.get("tls")
     if tls and any(
         v not in (None, "") for v in (tls.values() if isinstance(tls, Mapping) else [tls])
@@ -473,7 +478,7 @@ def load_settings(
         else:
             raw[key] = value
     # paths from the environment and flags are relative to the working folder, not the config file
-    for key in ("data", "key_file", "lookup"):
+    for key in ("data", "key_file", "lookup", "deny_list"):
         if key in env or (flags or {}).get(key) not in (None, []):
             if raw.get(key) not in (None, ""):
                 raw[key] = str(Path(str(raw[key])).expanduser().resolve())

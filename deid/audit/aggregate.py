@@ -15,9 +15,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deid.audit.references import Reference, dangling
+
+if TYPE_CHECKING:
+    from deid.audit.reid import StudyTokens
 
 AUDIT_FOLDER = "audit"
 RELEASED_OUTCOMES = frozenset({"written", "forwarded", "skipped"})
@@ -79,6 +82,10 @@ class Aggregate:
     review: dict[str, dict[str, ValueCount]] = field(default_factory=dict)
     review_unlisted: Counter[str] = field(default_factory=Counter)  # attribute -> occurrences not listed
     flagged_objects: int = 0
+    cross_flagged_objects: int = 0  # objects whose kept text names an identity of another object (key needed)
+    text_replaced: Counter[str] = field(default_factory=Counter)  # attribute -> identity values replaced
+    replaced_objects: Counter[str] = field(default_factory=Counter)  # attribute -> objects with a replacement
+    tokens_checked: bool = False  # whether the map's tokens were used (deid report --key-file)
     dangling: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # study -> listed refs
     dangling_counts: Counter[str] = field(default_factory=Counter)             # study -> all refs
     references_checked: int = 0
@@ -87,9 +94,10 @@ class Aggregate:
 class Aggregator:
     """Reads a records folder and builds its :class:`Aggregate`."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, tokens: StudyTokens | None = None) -> None:
         self.limits = limits or Limits()
-        self.result = Aggregate()
+        self.result = Aggregate(tokens_checked=tokens is not None)
+        self.tokens = tokens  # identity tokens by released study/patient (from the encrypted map)
         self._released: dict[int, int] = {}  # hash(sop uid) -> packed (first line, class number)
         self._classes: dict[str, int] = {}
         self._class_names: list[str] = []
@@ -244,18 +252,30 @@ class Aggregator:
 
     def _review(self, line: dict[str, Any]) -> None:
         r, limits = self.result, self.limits
+        for attribute, count in _mapping(line.get("text_replaced")).items():
+            if isinstance(count, int) and count > 0:
+                r.text_replaced[_text(attribute)] += count
+                r.replaced_objects[_text(attribute)] += 1
         flagged = {_text(k) for k in line.get("flagged_text") or () if isinstance(k, str)}
+        kept = _mapping(line.get("kept_text"))
+        names = None
+        if self.tokens is not None and kept:
+            names = self.tokens.finder(_text(line.get("patient_id")), _text(line.get("study_uid")))
+        crossed = False
         if flagged:
             r.flagged_objects += 1
-        for attribute, values in _mapping(line.get("kept_text")).items():
+        for attribute, values in kept.items():
             attribute = _text(attribute)
             if isinstance(values, str):
                 values = [values]
             if not isinstance(values, list):
                 continue
-            is_flagged = attribute in flagged
             listed = r.review.setdefault(attribute, {})
-            for value in dict.fromkeys(_cut(_text(v), limits.value_chars) for v in values):
+            for full in dict.fromkeys(_text(v) for v in values):
+                value = _cut(full, limits.value_chars)
+                is_flagged = attribute in flagged
+                if names is not None and names(full):  # an identity seen in another object
+                    is_flagged = crossed = True
                 count = listed.get(value)
                 if count is None:
                     room = (len(listed) < limits.values_per_attribute
@@ -269,6 +289,10 @@ class Aggregator:
                 count.objects += 1
                 if is_flagged:
                     count.flagged += 1
+        if crossed:
+            r.cross_flagged_objects += 1
+            if not flagged:
+                r.flagged_objects += 1
 
     # -- pass 2: references ----------------------------------------------------------------
     def check_references(self, number: int, line: dict[str, Any]) -> None:
@@ -342,6 +366,8 @@ def _cut(value: str, limit: int) -> str:
     return f"{value[:limit]}… [{len(value) - limit} more characters]"
 
 
-def aggregate(records: Path, limits: Limits | None = None) -> Aggregate:
-    """The aggregate of every audit line in a records folder."""
-    return Aggregator(limits).read(Path(records))
+def aggregate(records: Path, limits: Limits | None = None, tokens: StudyTokens | None = None) -> Aggregate:
+    """The aggregate of every audit line in a records folder; with ``tokens`` (from the encrypted
+    map, ``deid.audit.reid.read_tokens``) kept text naming an identity of another object of the same
+    patient or study is flagged too."""
+    return Aggregator(limits, tokens).read(Path(records))

@@ -75,6 +75,7 @@ def _cards(totals: dict[str, Any]) -> str:
     cards = [("Objects released", "objects_released", False), ("Patients", "patients", False),
              ("Studies", "studies", False), ("Series", "series", False),
              ("Quarantined", "quarantined", True), ("Flagged values", "flagged_values", True),
+             ("Identity values replaced in text", "identity_values_replaced", False),
              ("Dangling references", "dangling_references", True), ("Audit lines", "lines", False)]
     html = []
     for title, key, alert in cards:
@@ -86,10 +87,23 @@ def _cards(totals: dict[str, Any]) -> str:
 
 def _review(review: dict[str, Any]) -> str:
     flagged = review["flagged"]
+    checked = ("an identity token of their own object or (the report was made with the key) of another "
+               "object of the same patient or study" if review.get("other_objects_checked") else
+               "an identity token of their own object (make the report with --key-file to also check "
+               "identities seen in other objects of the same patient or study)")
     parts = ['<section id="review"><h2>Review: kept free text</h2>',
              ('<p class="note">Every distinct value of every kept free-text attribute, with the number of '
-              "released objects that carry it. Values that contain an identity token of their own object "
+              f"released objects that carry it. Values that contain {checked} "
               "are flagged and listed first: read them before the release leaves.</p>")]
+    replaced = review.get("replaced") or []
+    if replaced:
+        parts.append(f'<h3 id="replaced">Identity values replaced in kept text '
+                     f'({sum(row["replaced"] for row in replaced):,})</h3>')
+        parts.append('<p class="note">Names, IDs, dates, institutions and deny-list entries found in kept '
+                     "free text and replaced by the profile's placeholder before release (counts only; the "
+                     "released values are listed below).</p>")
+        parts.append(table([("attribute", "Attribute"), ("replaced", "Replaced"), ("objects", "Objects")],
+                           replaced, csv_name="replaced.csv"))
     if flagged:
         parts.append(f'<h3 class="bad">Flagged values ({len(flagged):,})</h3>')
         parts.append(table([("attribute", "Attribute"), ("value", "Value"), ("objects", "Objects"),

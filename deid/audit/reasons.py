@@ -71,10 +71,11 @@ REASONS: dict[str, tuple[str, str]] = {
         "Make the label pattern's group shorter or the rule's length longer.",
     ),
     "text-contains-identity": (
-        ("An SR TEXT content item contains the patient's name, ID, accession number, birth date or"
-         " institution."),
-        ("Review the report text; or set structured_content.text_with_identity to remove_item in "
-         "the profile."),
+        ("Kept free text (a description, comment, label, ROI name or SR TEXT item) contains a name, "
+         "ID, date, institution or address the profile removes from the object, or a deny-list "
+         "entry, and the profile quarantines such objects."),
+        ("Review the text at the element path in reason.json; or set free_text.on_identity (SR TEXT:"
+         " structured_content.text_with_identity) to replace in the profile."),
     ),
     "content-item-value-removed": (
         "The profile removes a value an SR content item requires.",

@@ -5,6 +5,12 @@ header (format, cipher and the key's public fingerprint); every other line is on
 on its own with AES-256-GCM under a sub-key derived from the secret key (``SecretKey.derive``) and
 a random 96-bit nonce, as base64 of nonce + ciphertext.  Lines are appended whole, so a crash can
 at most cut the last one, which readers skip.  Without the key the files say nothing.
+
+Two kinds of entry: an object's original and released identity values (one per released object),
+and ``"kind": "tokens"``: the identity tokens of a released study (``deid.engine.review``: names,
+IDs, dates, institution...), written once per distinct token set of a study, so that ``deid verify``
+and ``deid report`` (with the key) can flag kept text of one object that names an identity seen in
+another object of the same patient or study.  Tokens are never written anywhere else.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import base64
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,12 +59,31 @@ class ReidMapWriter:
         self._cipher = _cipher(key)
         self._file: AppendFile | None = None
         self._lock = threading.Lock()  # the service records from several threads
+        self._token_sets: set[int] = set()  # hashes of (study, tokens) already in this writer's map
 
     def add(self, original: Mapping[str, str], released: Mapping[str, str | None], *, run_id: str) -> None:
         """Append one entry: the original and the released identity values of one object."""
         entry = {"time": utc_now(), "run_id": run_id,
                  "original": {k: original.get(k, "") for k in IDENTITY_FIELDS},
                  "released": dict(released)}
+        self._write(entry)
+
+    def add_tokens(self, released: Mapping[str, str], tokens: Iterable[str], *, run_id: str) -> None:
+        """Append the identity tokens of an object under its released patient and study, unless this
+        writer already holds the same tokens for that study."""
+        values = sorted(set(tokens))
+        if not values:
+            return
+        key = hash((released.get("patient_id", ""), released.get("study_uid", ""), tuple(values)))
+        with self._lock:
+            if key in self._token_sets:
+                return
+            self._token_sets.add(key)
+        self._write({"time": utc_now(), "run_id": run_id, "kind": "tokens",
+                     "released": {k: released.get(k, "") for k in ("patient_id", "study_uid")},
+                     "tokens": values})
+
+    def _write(self, entry: Mapping[str, object]) -> None:
         plain = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         nonce = os.urandom(12)
         sealed = nonce + self._cipher.encrypt(nonce, plain, _AAD)
@@ -86,7 +111,8 @@ class ReidMapWriter:
 class MapContents:
     """What a key opened: the entries, and what could not be read."""
 
-    entries: list[dict] = field(default_factory=list)
+    entries: list[dict] = field(default_factory=list)  # one per released object
+    tokens: list[dict] = field(default_factory=list)  # "kind": "tokens" entries (see the module)
     files: int = 0
     other_key_files: int = 0  # map files written under another key (not opened)
     damaged_lines: int = 0  # complete lines that did not decrypt (altered or damaged)
@@ -111,13 +137,45 @@ def read_map(records: Path, key: SecretKey) -> MapContents:
             try:
                 sealed = base64.b64decode(line, validate=True)
                 plain = cipher.decrypt(sealed[:12], sealed[12:], _AAD)
-                contents.entries.append(json.loads(plain))
+                entry = json.loads(plain)
+                (contents.tokens if entry.get("kind") == "tokens" else contents.entries).append(entry)
             except (ValueError, InvalidTag):
                 contents.damaged_lines += 1
     if contents.other_key_files == len(files):
         raise WrongKeyError("the key does not open this re-identification map (it was written with "
                             "another key); use the key file of the run that wrote these records")
     return contents
+
+
+class StudyTokens:
+    """Identity tokens by released study and by released patient (from the map's token entries):
+    what kept text of a released object must not name."""
+
+    def __init__(self, entries: Iterable[Mapping]) -> None:
+        self.by_study: dict[str, set[str]] = {}
+        self.by_patient: dict[str, set[str]] = {}
+        for entry in entries:
+            released = entry.get("released") or {}
+            tokens = [str(t) for t in entry.get("tokens") or () if t]
+            for index, name in ((self.by_study, "study_uid"), (self.by_patient, "patient_id")):
+                if released.get(name):
+                    index.setdefault(str(released[name]), set()).update(tokens)
+        self._patterns: dict[tuple[str, str], object] = {}
+
+    def finder(self, patient_id: str, study_uid: str):  # type: ignore[no-untyped-def]
+        """A function telling whether a text names a token of the patient or study (None: no tokens)."""
+        key = (patient_id, study_uid)
+        if key not in self._patterns:
+            from deid.engine.review import token_pattern
+
+            tokens = self.by_study.get(study_uid, set()) | self.by_patient.get(patient_id, set())
+            self._patterns[key] = token_pattern(tuple(sorted(tokens))).search if tokens else None
+        return self._patterns[key]
+
+
+def read_tokens(records: Path, key: SecretKey) -> StudyTokens:
+    """The identity tokens of a records folder's map, by released study and patient."""
+    return StudyTokens(read_map(records, key).tokens)
 
 
 def _lines(path: Path) -> Iterator[str]:

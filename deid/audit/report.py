@@ -22,8 +22,8 @@ from deid.io.writer import write_bytes_atomic
 from deid.profile.tags import resolve_tag
 
 HTML_NAME, JSON_NAME = "report.html", "report.json"
-CSV_TABLES = ("counts", "quarantine", "attributes", "review", "dangling", "patients", "studies",
-              "series", "runs")
+CSV_TABLES = ("counts", "quarantine", "attributes", "review", "replaced", "dangling", "patients",
+              "studies", "series", "runs")
 
 
 def sop_class_name(uid: str) -> str:
@@ -52,6 +52,8 @@ def report_data(agg: Aggregate, limits: Limits) -> dict[str, Any]:
         attributes.append({"attribute": attribute, "distinct_listed": len(rows),
                            "unlisted_occurrences": agg.review_unlisted.get(attribute, 0), "values": rows})
     flagged.sort(key=lambda row: (-row["flagged_objects"], row["attribute"], row["value"]))
+    replaced = [{"attribute": attribute, "replaced": count, "objects": agg.replaced_objects[attribute]}
+                for attribute, count in sorted(agg.text_replaced.items(), key=lambda kv: (-kv[1], kv[0]))]
     dangling = [{"study_uid": study, "count": count, "references": agg.dangling.get(study, [])}
                 for study, count in sorted(agg.dangling_counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     return {
@@ -63,6 +65,8 @@ def report_data(agg: Aggregate, limits: Limits) -> dict[str, Any]:
             "series": len(agg.series), "objects_past_entity_cap": agg.entities_untracked,
             "quarantined": agg.outcomes.get("quarantined", 0),
             "flagged_values": len(flagged), "flagged_objects": agg.flagged_objects,
+            "flagged_by_other_objects": agg.cross_flagged_objects,
+            "identity_values_replaced": sum(agg.text_replaced.values()),
             "references_checked": agg.references_checked,
             "dangling_references": sum(agg.dangling_counts.values()),
         },
@@ -84,7 +88,8 @@ def report_data(agg: Aggregate, limits: Limits) -> dict[str, Any]:
                      "modalities": " ".join(sorted(v[3]))} for uid, v in sorted(agg.studies.items())],
         "series": [{"series_uid": uid, "study_uid": v[0], "modality": v[1], "sop_class": sop_class_name(v[2]),
                     "objects": v[3]} for uid, v in sorted(agg.series.items())],
-        "review": {"flagged": flagged, "attributes": attributes},
+        "review": {"flagged": flagged, "attributes": attributes, "replaced": replaced,
+                   "other_objects_checked": agg.tokens_checked},
         "dangling": dangling,
         "limits": vars(limits),
     }
@@ -107,7 +112,7 @@ def csv_tables(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             | {f"outcome_{k}": v for k, v in run["outcomes"].items()} for run in data["runs"]]
     return {
         "counts": counts, "quarantine": data["quarantine"], "attributes": data["attributes"],
-        "review": review, "dangling": [ref for study in data["dangling"] for ref in study["references"]],
+        "review": review, "replaced": data["review"]["replaced"], "dangling": [ref for study in data["dangling"] for ref in study["references"]],
         "patients": data["patients"], "studies": data["studies"], "series": data["series"], "runs": runs,
     }
 
@@ -124,9 +129,11 @@ def _csv_bytes(rows: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def write_report(records: Path | str, out: Path | str, limits: Limits | None = None) -> Path:
+def write_report(records: Path | str, out: Path | str, limits: Limits | None = None,
+                 key: Any = None) -> Path:
     """Write report.html, report.json and the CSV tables of a records folder into ``out``;
-    returns the HTML file's path."""
+    returns the HTML file's path.  With the key, kept text naming an identity seen in another
+    object of the same patient or study (tokens of the encrypted map) is flagged too."""
     from deid.audit.html import render_html
 
     records, out = Path(records), Path(out)
@@ -135,7 +142,12 @@ def write_report(records: Path | str, out: Path | str, limits: Limits | None = N
     if not audit_files(records):
         raise UsageError(f"{records}: no audit records (audit/*.jsonl); is it the --records folder of a run?")
     limits = limits or Limits()
-    data = report_data(aggregate(records, limits), limits)
+    tokens = None
+    if key is not None:
+        from deid.audit.reid import read_tokens
+
+        tokens = read_tokens(records, key)
+    data = report_data(aggregate(records, limits, tokens), limits)
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_bytes_atomic((json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"),
                        out / JSON_NAME, mode=0o600)

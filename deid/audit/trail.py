@@ -10,7 +10,8 @@ values and counts only, never an original value::
      "sop_class_uid": "...", "modality": "CT", "patient_id": "<released>", "study_uid": "<released>",
      "series_uid": "<released>", "sop_uid": "<released>", "output": "<relative path or null>",
      "quarantine": null, "actions": {"remove": 40, ...}, "applied": {"(0010,0010)": "case_number"},
-     "kept_text": {"StudyDescription": ["..."]}, "flagged_text": [], "references": [...]}
+     "kept_text": {"StudyDescription": ["..."]}, "flagged_text": [],
+     "text_replaced": {"ImageComments": 1}, "references": [...]}
 
 ``outcome`` is the event: written | skipped | quarantined | forwarded | retrying (or what the
 caller names).  A quarantined object has the released fields empty, ``reason`` its reason code and
@@ -76,6 +77,7 @@ class AuditTrail:
                     return
                 self._mapped.add(outcome.sop_uid)
             self._map.add(outcome.originals, _released(outcome), run_id=self.run_id)
+            self._map.add_tokens(_released(outcome), outcome.tokens, run_id=self.run_id)
 
     def line(self, outcome: Outcome, event: str, destination: str | None = None) -> dict:
         """The audit line of an event as a dict (released values and counts only)."""
@@ -95,7 +97,8 @@ class AuditTrail:
             "output": outcome.output, "quarantine": outcome.quarantine,
             "actions": dict(outcome.counts), "adjusted": dict(outcome.adjusted),
             "applied": outcome.applied, "kept_text": outcome.kept_text,
-            "flagged_text": outcome.flagged_text, "references": outcome.references,
+            "flagged_text": outcome.flagged_text, "text_replaced": outcome.text_replaced,
+            "references": outcome.references,
         }
 
     def flush(self) -> None:

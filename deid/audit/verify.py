@@ -26,6 +26,7 @@ from deid.audit.references import Reference, dangling, references
 from deid.engine.compiler import compile_rules
 from deid.engine.dates import generalise_da, generalise_dt
 from deid.engine.deidentifier import lists_references
+from deid.engine.review import CLEANED_TEXT
 from deid.engine.uids import CLASS_UID_TAGS, is_well_known
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.engine.walker import element_path
@@ -50,6 +51,8 @@ CODES: dict[str, str] = {
     "dangling-reference": "a reference to an instance that is not in the output (or of another SOP class)",
     "original-uid": "a UID equal to an original UID of the re-identification map",
     "original-value": "a value containing an original identity value of the re-identification map",
+    "identity-in-text": "kept free text naming an identity (name, ID, date, institution) that the map holds "
+                        "for an object of the same patient or study",
 }
 
 _FILE_META_WRITTEN = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012,
@@ -192,7 +195,8 @@ class Verifier:
     profile its De-identification Method names, else ``default``); collects references across files."""
 
     def __init__(self, profile: Profile | None, *, originals: Originals | None = None,
-                 case_pattern: str | None = None, default: Profile | None = None) -> None:
+                 case_pattern: str | None = None, default: Profile | None = None,
+                 tokens: Any = None) -> None:
         self.given = profile
         self.by_method = {} if profile is not None else builtin_profiles()
         self.default = profile or default or next(
@@ -201,6 +205,8 @@ class Verifier:
             raise ValueError("no profile to verify against")
         self.profile = self.default
         self.originals = originals
+        self.tokens = tokens  # deid.audit.reid.StudyTokens: identity tokens by released study/patient
+        self._names: Any = None  # the current file's finder of its patient's and study's tokens
         self.given_case_pattern = re.compile(case_pattern) if case_pattern else None
         self.profiles_used: set[str] = set()
         self._use(self.default)
@@ -240,6 +246,9 @@ class Verifier:
         method = str(ds.get("DeidentificationMethod", "") or "").strip()
         self._use(self.given or self.by_method.get(method) or self.default)
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))  # as the engine
+        if self.tokens is not None:
+            self._names = self.tokens.finder(str(ds.get("PatientID", "") or ""),
+                                             str(ds.get("StudyInstanceUID", "") or ""))
         self._walk(ds, name, rules, (), (), add)
         self.references += [(name, ref) for ref in references(_sequences_only(ds)) if ref.kind == "instance"]
         return findings
@@ -294,6 +303,8 @@ class Verifier:
                     warnings.simplefilter("ignore")
                     values = [v.strip() for v in _values(ds[tag].value)]
             code = self._check_values(tag, vr, values, decision, top=not where)
+            if not code and self._names is not None and tag in CLEANED_TEXT and any(map(self._names, values)):
+                code = "identity-in-text"
             if code:
                 add(Finding(name, element_path(where, tag), code))
 
@@ -353,9 +364,15 @@ class Verifier:
 
 def load_originals(records: Path, key: Any) -> Originals:
     """The original values of a records folder's re-identification map (opened with ``key``)."""
-    from deid.audit.reid import read_map  # the map's own module (raises UsageError on a wrong key)
+    return load_map(records, key)[0]
 
-    return Originals.from_entries(read_map(Path(records), key).entries)
+
+def load_map(records: Path, key: Any) -> tuple[Originals, Any]:
+    """The original values and the identity tokens (``StudyTokens``) of a records folder's map."""
+    from deid.audit.reid import StudyTokens, read_map  # the map's own module (UsageError on a wrong key)
+
+    contents = read_map(Path(records), key)
+    return Originals.from_entries(contents.entries), StudyTokens(contents.tokens)
 
 
 def output_files(out: Path) -> Iterator[tuple[Path, str]]:
@@ -380,10 +397,11 @@ class Verification:
 
 
 def verify(out: Path, profile: Profile | None, *, originals: Originals | None = None,
-           case_pattern: str | None = None) -> Verification:
+           case_pattern: str | None = None, tokens: Any = None) -> Verification:
     """Verify an output tree; ``profile`` None: each file by the shipped profile its
-    De-identification Method names (vghtpe when none does)."""
-    verifier = Verifier(profile, originals=originals, case_pattern=case_pattern)
+    De-identification Method names (vghtpe when none does).  ``tokens``
+    (``deid.audit.reid.StudyTokens``): flag kept text naming an identity of the same patient or study."""
+    verifier = Verifier(profile, originals=originals, case_pattern=case_pattern, tokens=tokens)
     findings: list[Finding] = []
     files = 0
     for path, name in output_files(Path(out)):

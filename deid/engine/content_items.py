@@ -276,7 +276,7 @@ class ContentTreeCleaner:
         kind = CONTENT_VALUE_TAGS[held.tag]
         first = held.original[0] if held.original else ""
         if held.how == "placeholder":
-            return self.profile.text_placeholder
+            return self.profile.content_placeholder
         if held.how == "replace":
             assert held.rule is not None and held.rule.value is not None
             return held.rule.value

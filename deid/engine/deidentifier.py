@@ -16,7 +16,7 @@ from deid.engine.compiler import compile_rules
 from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity, Originals
 from deid.engine.pixels import blank_region, describe_object, matching_region
-from deid.engine.review import IdentityTokens, peek
+from deid.engine.review import DenyList, HiddenTokens, IdentityTokens, TextCleaner, collect_identity, peek
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
 from deid.errors import ObjectError
@@ -51,6 +51,8 @@ class Result:
     applied: dict[str, str] = field(default_factory=dict)
     kept_text: dict[str, list[str]] = field(default_factory=dict)
     flagged_text: list[str] = field(default_factory=list)
+    text_replaced: dict[str, int] = field(default_factory=dict)  # keyword -> identity values replaced
+    tokens: HiddenTokens = field(default_factory=HiddenTokens, repr=False)  # for the encrypted map only
     originals: Originals = field(default_factory=Originals, repr=False)
     pseudonyms: dict[str, str] = field(default_factory=dict)  # released name and accession number
     references: list[dict] = field(default_factory=list)  # deid.audit.references.Reference as dicts
@@ -64,6 +66,7 @@ class Deidentifier:
         self.identity = Identity(key, lookup=lookup, case_digits=profile.case_number_digits)
         self.uids = UidRemapper(key, profile.uid_root)
         self._method_codes = _method_code_items(profile)
+        self._deny = DenyList(profile.deny_list) if profile.deny_list else None  # compiled once
 
     def deidentify(self, ds: Dataset) -> Result:
         """De-identify ``ds`` in place and return it with its new identifiers."""
@@ -81,12 +84,15 @@ class Deidentifier:
             self._check_burned_in(ds, sop_class)
         patient_id = str(ds.get("PatientID", "") or "").strip()
         originals = _originals(ds, patient_id)
-        tokens = IdentityTokens(ds)
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
+        tokens = IdentityTokens(collect_identity(ds, rules), self._deny)  # before any value changes
         walker = Walker(rules, self.identity, self.uids, patient_id)
         content = ContentTreeCleaner(rules, walker)
         cleaned = content.clean(ds)  # SR content items, before values change
         walker.walk(ds)
+        cleaner = tokens.cleaner(self.profile.text_placeholder)  # SR TEXT too: kept text, cleaned alike
+        walker.clean_kept_text(cleaner, on_identity=self.profile.text_on_identity,
+                               sr_text=self.profile.text_with_identity)
         content.put_back()  # the content-item values it set, which the walker does not change again
         walker.counts.update(cleaned)
         if region is not None:
@@ -109,7 +115,9 @@ class Deidentifier:
             adjusted=walker.adjusted,
             applied=_applied(walker.applied),
             kept_text=walker.kept_text,
-            flagged_text=tokens.flagged(walker.kept_text) if walker.kept_text else [],
+            flagged_text=_flagged(walker.kept_text, cleaner),
+            text_replaced=dict(sorted(walker.replaced.items())),
+            tokens=HiddenTokens(tokens.own),
             originals=originals,
             pseudonyms=pseudonyms,
             references=[ref.as_dict() for ref in walked_references(walker.items)],
@@ -153,6 +161,15 @@ class Deidentifier:
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = IMPLEMENTATION_VERSION
         return meta
+
+
+
+
+def _flagged(kept_text: dict[str, list[str]], cleaner: TextCleaner | None) -> list[str]:
+    """The keywords whose released text still holds a token (none once cleaned: a safety net)."""
+    if cleaner is None or not kept_text:
+        return []
+    return sorted(k for k, values in kept_text.items() if any(cleaner.clean(v)[1] for v in values))
 
 
 def lists_references(ds: Dataset) -> bool:

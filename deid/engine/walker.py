@@ -1,7 +1,9 @@
 """Walk a dataset at every depth and apply the compiled decision to each element.
 
 Elements the rules keep are left as pydicom read them (raw bytes), so they are written back
-without being decoded or re-encoded; Pixel Data in particular is never decoded.
+without being decoded or re-encoded; Pixel Data in particular is never decoded.  Kept free text
+(``deid.engine.review.CLEANED_TEXT``) is noted during the walk and cleaned after it
+(:meth:`Walker.clean_kept_text`), when every identity value of the object is known.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydicom.sequence import Sequence
 from deid.engine.compiler import CompiledRules, Decision
 from deid.engine.dates import DateFormError, generalise_da, generalise_dt
 from deid.engine.identity import Identity
-from deid.engine.review import KEPT_TEXT, peek
+from deid.engine.review import CLEANED_TEXT, KEPT_TEXT, TEXT_VALUE, TextCleaner, peek
 from deid.engine.uids import UidRemapper
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.errors import ObjectError, attach_path
@@ -48,6 +50,8 @@ class Walker:
         self.adjusted: Counter[str] = Counter()
         self.applied: dict[int, str] = {}  # top-level tag -> action, for every action but keep
         self.kept_text: dict[str, list[str]] = {}  # KEPT_TEXT keyword -> distinct kept values
+        self.replaced: Counter[str] = Counter()  # CLEANED_TEXT keyword -> identity values replaced
+        self._kept: list[tuple[Dataset, int, Where]] = []  # kept free text, cleaned after the walk
         self.items: list[tuple[Dataset, Where]] = []  # every dataset walked, in order (for references)
         self._case_number: str | None = None
         self.labels = rules.profile.labels  # tag -> Label kept in that attribute's pseudonym
@@ -82,8 +86,8 @@ class Walker:
             if action == "keep" or (action == "dummy" and vr == "SQ"):
                 if vr == "SQ":
                     self._walk_sequence(ds, tag, path, where)
-                elif tag in KEPT_TEXT:
-                    self._keep_text(ds, tag)
+                elif tag in CLEANED_TEXT:
+                    self._kept.append((ds, tag, where))
                 continue
             if applied is not None:
                 applied[tag] = action
@@ -114,17 +118,45 @@ class Walker:
         for index, item in enumerate(value):
             self.walk(item, path + (tag,), where + ((tag, index),))
 
-    def _keep_text(self, ds: Dataset, tag: int) -> None:
-        """Collect the released values of a kept free-text attribute (for the review)."""
-        try:
-            values = peek(ds, tag)
-        except (ValueError, TypeError, LookupError):  # undecodable text: kept as is, not collected
-            return
-        if values:
-            seen = self.kept_text.setdefault(KEPT_TEXT[tag], [])
-            for value in values:
-                if value not in seen:
-                    seen.append(value)
+    def clean_kept_text(self, cleaner: TextCleaner | None, *, on_identity: str, sr_text: str) -> None:
+        """After the walk: replace the identity tokens found in kept free text (or quarantine the
+        object, as the profile says: ``on_identity`` for free text, ``sr_text`` for SR TEXT values),
+        then collect the released values for the review."""
+        for ds, tag, where in self._kept:
+            try:
+                values = peek(ds, tag)
+            except (ValueError, TypeError, LookupError):  # undecodable text: kept as is, not collected
+                continue
+            if values and cleaner is not None:
+                values = self._clean(ds, tag, where, values, cleaner,
+                                     sr_text if tag == TEXT_VALUE else on_identity)
+            keyword = KEPT_TEXT.get(tag)
+            if values and keyword is not None:
+                seen = self.kept_text.setdefault(keyword, [])
+                for value in values:
+                    if value not in seen:
+                        seen.append(value)
+
+    def _clean(self, ds: Dataset, tag: int, where: Where, values: list[str], cleaner: TextCleaner,
+               policy: str) -> list[str]:
+        cleaned = [cleaner.clean(v) for v in values]
+        count = sum(n for _, n in cleaned)
+        if not count:
+            return values
+        if policy == "quarantine":
+            field = "structured_content.text_with_identity" if tag == TEXT_VALUE else "free_text.on_identity"
+            raise ObjectError(
+                "text-contains-identity",
+                "kept free text contains an identity value of the object (a name, ID, date, "
+                f"institution or address the profile removes) or of the deny-list, and {field} is "
+                "quarantine: review the text at the element path, or set it to replace",
+                stage="rules", path=element_path(where, tag))
+        elem = ds[tag]
+        vr = elem.VR if elem.VR and elem.VR != "UN" else vr_of(tag)
+        new = [cleaner.fit(vr, text) for text, _ in cleaned]
+        elem.value = new[0] if len(new) == 1 else new
+        self.replaced[CLEANED_TEXT[tag]] += count
+        return [v for v in new if v]
 
     # -- actions on one element ------------------------------------------------------------
     def _apply(self, ds: Dataset, tag: int, vr: str, raw: Any, decision: Decision) -> None:

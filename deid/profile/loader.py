@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -11,10 +12,11 @@ import jsonschema
 import yaml
 from pydicom.uid import UID_dictionary
 
+from deid.engine.review import load_deny_list
 from deid.engine.vr import DATE_VRS, HASHABLE_VRS, fits, max_chars, vr_of
 from deid.errors import ProfileError
-from deid.profile.model import (ACTIONS, DEFAULT_MAX_OBJECT_BYTES, ConceptRule, Label, PixelRegion,
-                                Profile, Rule, parse_size)
+from deid.profile.model import (ACTIONS, DEFAULT_MAX_OBJECT_BYTES, PLACEHOLDER, ConceptRule, Label,
+                                PixelRegion, Profile, Rule, parse_size)
 from deid.profile.schema import PROFILE_SCHEMA
 from deid.profile.tags import format_tag, resolve_tag
 
@@ -139,7 +141,7 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
 
     content = data.get("structured_content", {})
     kept_text, concept_rules = _concepts(path, content, parent, tag_rules, sop_rules)
-    placeholder = content.get("placeholder", parent.text_placeholder if parent else None)
+    placeholder = content.get("placeholder", parent.content_placeholder if parent else None)
     if placeholder is not None and not (placeholder.isprintable() and placeholder.strip()):
         raise ProfileError(f"{path}: structured_content.placeholder: {placeholder!r} is not plain text")
     if kept_text and standard_table_of(data, parent) and not _cleans_content(options):
@@ -147,6 +149,7 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
             f"{path}: structured_content.keep_text: without the option clean_structured_content "
             "PS3.15 removes every TEXT value (Content Sequence: D), so nothing would be kept; add "
             "the option or leave keep_text out")
+    free_text = _free_text(path, data.get("free_text", {}), parent)
     checks = data.get("release_check", {})
     standard_table = data.get("standard_table", parent.standard_table if parent else False)
     max_object_bytes = parent.max_object_bytes if parent else DEFAULT_MAX_OBJECT_BYTES
@@ -180,12 +183,44 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
             "value_removed", parent.content_value_removed if parent else "remove_item"),
         text_not_kept=content.get(
             "text_not_kept", parent.text_not_kept if parent else "remove_item"),
-        **({"text_placeholder": placeholder} if placeholder is not None else {}),
+        **({"content_placeholder": placeholder} if placeholder is not None else {}),
         kept_text=kept_text,
         concept_rules=concept_rules,
         dciodvfy_gate=checks.get("dciodvfy", parent.dciodvfy_gate if parent else False),
         max_object_bytes=max_object_bytes,
+        **free_text,
     )
+
+
+def _free_text(path: Path, block: Mapping[str, Any], parent: Profile | None) -> dict[str, Any]:
+    """``free_text``: the placeholder, what to do on a match, and the deny-list file (a path
+    relative to the profile file; its entries are added to the inherited ones)."""
+    placeholder = block.get("placeholder", parent.text_placeholder if parent else PLACEHOLDER)
+    if not fits("SH", placeholder) or not placeholder.isprintable() or not placeholder.strip():
+        raise ProfileError(f"{path}: free_text.placeholder: {placeholder!r} must be 1 to 16 printable "
+                           "characters without a backslash (it must fit every text VR, SH included)")
+    deny = set(parent.deny_list) if parent else set()
+    if "deny_list" in block:
+        file = Path(block["deny_list"])
+        try:
+            deny |= set(load_deny_list(file if file.is_absolute() else path.parent / file))
+        except ProfileError as exc:
+            raise ProfileError(f"{path}: free_text.deny_list: {exc}") from None
+    return {"text_placeholder": placeholder,
+            "text_on_identity": block.get("on_identity", parent.text_on_identity if parent else "replace"),
+            **deny_list_fields(tuple(sorted(deny)))}
+
+
+def deny_list_fields(entries: tuple[str, ...]) -> dict[str, Any]:
+    digest = hashlib.sha256("\n".join(entries).encode("utf-8")).hexdigest() if entries else ""
+    return {"deny_list": entries, "deny_list_sha256": digest}
+
+
+def with_deny_list(profile: Profile, file: Path) -> Profile:
+    """``profile`` with the entries of a deny-list file (``--deny-list``, the node's ``deny_list``)
+    added to its own."""
+    entries = tuple(sorted(set(profile.deny_list) | set(load_deny_list(file))))
+    return dataclasses.replace(profile, **deny_list_fields(entries))
 
 
 _PSEUDONYM_ACTIONS = ("hash", "pseudonym")

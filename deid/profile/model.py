@@ -37,6 +37,15 @@ CLASS_NAMES = ("private", "overlays", "curves", "instance_uids", "dates")
 # replaced by the placeholder instead, and any other item quarantines the object.
 # quarantine: the object goes to quarantine.
 CONTENT_ITEM_ACTIONS = ("remove_item", "quarantine")
+# text_with_identity also takes replace: the identity values in the TEXT value are replaced by the
+# free_text placeholder, like any kept free text (remove_item, where the item is not removed before
+# the walk, is carried out as replace: the value never goes out with the identity in it).
+TEXT_WITH_IDENTITY_ACTIONS = ("replace", "remove_item", "quarantine")
+
+# What happens to kept free text (free_text: in the YAML) that contains an identity value of the
+# object or of the deny-list: replace (each match becomes the placeholder) or quarantine.
+FREE_TEXT_ACTIONS = ("replace", "quarantine")
+PLACEHOLDER = "[removed]"
 
 # What a concept rule (structured_content.concepts) does to a content item of that concept,
 # whatever its value type: remove the item; dummy: a fixed value of the item's type (UIDs remapped);
@@ -192,11 +201,15 @@ class Profile:
     text_with_identity: str = "quarantine"  # structured_content.text_with_identity
     content_value_removed: str = "remove_item"  # structured_content.value_removed
     text_not_kept: str = "remove_item"  # structured_content.text_not_kept
-    text_placeholder: str = DEFAULT_PLACEHOLDER  # structured_content.placeholder
+    content_placeholder: str = DEFAULT_PLACEHOLDER  # structured_content.placeholder
     kept_text: Mapping[tuple[str, str], ConceptRule] = field(default_factory=dict)  # keep_text
     concept_rules: Mapping[tuple[str, str], ConceptRule] = field(default_factory=dict)  # concepts
     dciodvfy_gate: bool = False  # release_check.dciodvfy: quarantine what adds a dciodvfy error
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES  # limits.max_object_size: larger inputs are too-large
+    text_on_identity: str = "replace"  # free_text.on_identity
+    text_placeholder: str = PLACEHOLDER  # free_text.placeholder
+    deny_list: tuple[str, ...] = ()  # free_text.deny_list (and --deny-list): names searched in kept text
+    deny_list_sha256: str = ""  # of the deny-list entries, so a record shows which list was used
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_rules", _frozen(self.tag_rules))

@@ -6,8 +6,10 @@ from deid.profile.model import (
     CLASS_NAMES,
     CONCEPT_ACTIONS,
     CONTENT_ITEM_ACTIONS,
+    FREE_TEXT_ACTIONS,
     LABEL_MISMATCH,
     REGION_KEYS,
+    TEXT_WITH_IDENTITY_ACTIONS,
 )
 
 _RULE = {
@@ -116,7 +118,7 @@ PROFILE_SCHEMA = {
         "structured_content": {
             "type": "object",
             "properties": {
-                "text_with_identity": {"enum": list(CONTENT_ITEM_ACTIONS)},
+                "text_with_identity": {"enum": list(TEXT_WITH_IDENTITY_ACTIONS)},
                 "value_removed": {"enum": list(CONTENT_ITEM_ACTIONS)},
                 "text_not_kept": {"enum": list(CONTENT_ITEM_ACTIONS)},
                 "placeholder": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -129,6 +131,16 @@ PROFILE_SCHEMA = {
         "limits": {
             "type": "object",
             "properties": {"max_object_size": {"type": ["string", "integer"]}},
+            "additionalProperties": False,
+        },
+        "free_text": {
+            "type": "object",
+            "properties": {
+                "deny_list": {"type": "string", "minLength": 1},
+                "placeholder": {"type": "string", "minLength": 1},
+                "on_identity": {"enum": list(FREE_TEXT_ACTIONS)},
+                "note": {"type": "string"},
+            },
             "additionalProperties": False,
         },
         "release_check": {

@@ -1,4 +1,4 @@
-"""Kept free text is collected as released, and flagged when it names its own object's identity."""
+"""Kept free text is collected as released, its object's identity values replaced (flagged if any stay)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from support import release, to_bytes
 
 from deid.engine.deidentifier import Deidentifier
-from deid.engine.review import KEPT_TEXT, IdentityTokens, date_tokens, name_tokens, peek
+from deid.engine.compiler import compile_rules
+from deid.engine.review import KEPT_TEXT, IdentityTokens, collect_identity, date_tokens, name_tokens, peek
 from deid.io.reader import read_object
 from deid.synthetic import make_patient
 from deid.synthetic.free_text import identity_in_free_text
@@ -16,9 +17,11 @@ from deid.synthetic.oddities import secondary_capture
 
 
 def test_name_tokens_are_components_words_and_the_ideographic_whole() -> None:
-    assert name_tokens("CHEN^MEI-LING=陳^美玲") == {"CHEN", "MEI-LING", "MEI", "LING", "陳美玲"}
-    assert name_tokens("LI^YU") == set()  # components shorter than 3 characters are no tokens
-    assert name_tokens("VAN DER BERG^ANNA") == {"VAN DER BERG", "VAN", "DER", "BERG", "ANNA"}
+    assert name_tokens("CHEN^MEI-LING=陳^美玲") == {
+        "CHEN", "MEI-LING", "MEI", "LING", "CHEN MEI-LING", "MEI-LING CHEN", "陳美玲", "陳 美玲", "美玲 陳"}
+    assert name_tokens("LI^YU") == {"LI YU", "YU LI"}  # components shorter than 3: only written together
+    assert name_tokens("VAN DER BERG^ANNA") == {"VAN DER BERG", "VAN", "DER", "BERG", "ANNA",
+                                                "VAN DER BERG ANNA", "ANNA VAN DER BERG"}
 
 
 def test_date_tokens_are_the_forms_text_writes() -> None:
@@ -34,10 +37,11 @@ def test_date_tokens_are_the_forms_text_writes() -> None:
     ("XA123456789", False),
     ("born 1948-06-08", True),
     ("陳美玲 複診", True),                        # ideographic name written together
-    ("LI YU", False),
+    ("LI YU", True),                            # a short name written whole
+    ("LI", False),
     ("", False),
 ])
-def test_identity_tokens_find_whole_words_only(text: str, found: bool) -> None:
+def test_identity_tokens_find_whole_words_only(text: str, found: bool, vghtpe) -> None:
     from pydicom.dataset import Dataset
 
     ds = Dataset()
@@ -45,17 +49,20 @@ def test_identity_tokens_find_whole_words_only(text: str, found: bool) -> None:
     ds.PatientID = "A123456789"
     ds.PatientBirthDate = "19480608"
     ds.ReferringPhysicianName = "LI^YU"
-    assert IdentityTokens(ds).found_in(text) is found
+    rules = compile_rules(vghtpe, "1.2.840.10008.5.1.4.1.1.2")
+    assert IdentityTokens(collect_identity(ds, rules)).found_in(text) is found
 
 
-def test_release_collects_kept_text_and_flags_the_values_naming_the_patient(vghtpe, key) -> None:
+def test_release_collects_kept_text_with_the_values_naming_the_patient_replaced(vghtpe, key) -> None:
     patient = make_patient(3)
     ds = read_object(to_bytes(identity_in_free_text(patient)))
     result = Deidentifier(vghtpe, key).deidentify(ds)
-    assert result.kept_text["ImageComments"] == [f"follow-up of {patient.display_name.lower()}"]
+    assert result.kept_text["ImageComments"] == ["follow-up of [removed]"]
+    assert result.kept_text["SeriesDescription"] == ["Recon [removed]-b"]
     assert result.kept_text["BodyPartExamined"] == ["ABDOMEN"]
     assert set(result.kept_text) <= set(KEPT_TEXT.values())
-    assert result.flagged_text == ["ImageComments", "SeriesDescription"]  # not StudyDescription
+    assert result.text_replaced == {"ImageComments": 1, "SeriesDescription": 1}  # not StudyDescription
+    assert result.flagged_text == []
 
 
 def test_a_clean_ct_has_kept_text_and_nothing_flagged(vghtpe, key, sample_study) -> None:
@@ -65,10 +72,11 @@ def test_a_clean_ct_has_kept_text_and_nothing_flagged(vghtpe, key, sample_study)
     assert result.flagged_text == []
 
 
-def test_the_screenshot_comment_naming_the_patient_is_flagged(tmp_path, vghtpe, key, patient) -> None:
+def test_the_screenshot_comment_naming_the_patient_is_cleaned(tmp_path, vghtpe, key, patient) -> None:
     path = secondary_capture(tmp_path, patient, burned_in="NO")
     result = Deidentifier(vghtpe, key).deidentify(read_object(path.read_bytes()))
-    assert result.flagged_text == ["ImageComments"]
+    assert result.text_replaced.get("ImageComments", 0) >= 1 and result.flagged_text == []
+    assert "[removed]" in result.kept_text["ImageComments"][0]
 
 
 def test_applied_names_top_level_changes_only(vghtpe, key, sample_study) -> None:

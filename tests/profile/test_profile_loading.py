@@ -30,7 +30,8 @@ def test_vghtpe_loads_on_the_basic_profile_with_its_options() -> None:
     assert set(profile.options) == {
         "retain_longitudinal_modified_dates", "retain_patient_characteristics", "retain_device_identity",
         "clean_structured_content"}
-    assert (profile.text_with_identity, profile.content_value_removed) == ("remove_item", "remove_item")
+    assert (profile.text_with_identity, profile.content_value_removed) == ("replace", "remove_item")
+    assert (profile.text_on_identity, profile.text_placeholder) == ("replace", "[removed]")
     assert profile.dciodvfy_gate is False
     assert profile.tag_rules[0x00100020].action == "hash" and profile.tag_rules[0x00100020].length == 32
     assert profile.tag_rules[0x00080050].length == 16
@@ -129,7 +130,7 @@ def test_keep_text_and_concept_rules_are_inherited_and_overridden(tmp_path: Path
     assert ("112039", "DCM") not in site.concept_rules  # kept as it is, no pseudonym
     assert basic.concept_rules[("112039", "DCM")].action == "pseudonym"
     assert site.concept_rules[("121008", "DCM")].source == "ps3.15-basic: structured_content.concepts[0]"
-    assert (site.text_placeholder, vghtpe.text_placeholder) == ("[text removed]", "REMOVED")
+    assert (site.content_placeholder, vghtpe.content_placeholder) == ("[text removed]", "REMOVED")
     assert site.text_not_kept == vghtpe.text_not_kept == "remove_item"
 
 

@@ -1,12 +1,13 @@
 """A user releases a SEG whose descriptions name the patient (typed in by whoever drew the masks):
-the outcome flags each kept description that does, for review, under both shipped profiles."""
+under both shipped profiles each kept description that does goes out with the name replaced, and
+the outcome counts it (nothing is left to flag)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from support import SIZE, SLICES
+from support import SIZE, SLICES, phi_found
 
 from deid.pipeline import Pipeline
 from deid.synthetic import four_phase_ct, segmentation, write_dataset
@@ -23,7 +24,10 @@ def test_descriptions_naming_the_patient_are_flagged(request, tmp_path: Path, pa
                            tmp_path / "seg.dcm")
     profile = request.getfixturevalue(profile_name)
     outcome = Pipeline(profile, key, out=tmp_path / "out", quarantine=tmp_path / "q").process_file(source)
-    assert sorted(outcome.flagged_text) == flagged
+    assert outcome.status == "written"
+    assert sorted(outcome.text_replaced) == flagged and outcome.flagged_text == []
+    released = (tmp_path / "out" / outcome.output).read_bytes()
+    assert phi_found(released, patient) == [] and b"[removed]" in released
     clean = write_dataset(segmentation(patient, images), tmp_path / "clean.dcm")
-    assert Pipeline(profile, key, out=tmp_path / "out2", quarantine=tmp_path / "q").process_file(
-        clean).flagged_text == []
+    clean_outcome = Pipeline(profile, key, out=tmp_path / "out2", quarantine=tmp_path / "q").process_file(clean)
+    assert clean_outcome.flagged_text == [] and clean_outcome.text_replaced == {}
