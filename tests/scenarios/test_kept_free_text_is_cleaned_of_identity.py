@@ -61,8 +61,12 @@ def released(tmp_path_factory, patient, key_file: Path, landmark_study) -> dict[
                    source, ["CT.dcm", "RTSS.dcm", "SR.dcm"])
     deny = folder / "deny.txt"
     deny.write_text("# streets\nZhongxiao East Road\n\nXinyi Road\n", encoding="utf-8")
+    site = folder / "site.yaml"  # vghtpe keeps no SR comment: this site keeps them (then cleans them)
+    site.write_text('name: site\nversion: "1"\nextends: vghtpe\nstructured_content:\n  keep_text:\n'
+                    '    - {code: "121106", scheme: DCM, meaning: Comment}\n', encoding="utf-8")
     out, records = folder / "out", folder / "records"
-    result = deid(*run_args(source, out, key_file, "--records", records, "--deny-list", deny))
+    result = deid(*run_args(source, out, key_file, "--records", records, "--deny-list", deny,
+                            "--profile", site))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "identity values replaced in kept free text" in result.stdout
     report = deid("report", records, "--out", folder / "report")
