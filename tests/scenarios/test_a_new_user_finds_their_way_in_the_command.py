@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from support import deid, run_args
 
-from deid.synthetic import oddities
-from deid.synthetic import make_patient
+from deid.synthetic import make_patient, oddities
 
 COMMANDS = ("keygen", "run", "explain", "reidentify", "serve", "status", "report", "verify", "demo")
 
