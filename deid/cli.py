@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from deid import logs
+from deid import __version__, logs
 from deid.errors import UsageError
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
@@ -15,13 +16,18 @@ EXIT_FINDINGS = 4  # deid verify found something that must not be in a release
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deid", description="DICOM de-identification pipeline")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"deid-pacs {__version__}",
+                        help="print the version (deid-pacs X.Y.Z) and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (deid COMMAND --help: its arguments)")
 
     keygen = sub.add_parser("keygen", help="write a new secret key file (mode 0600; never overwrites)")
-    keygen.add_argument("path", type=Path)
+    keygen.add_argument("path", type=Path, metavar="PATH",
+                        help="where to write the key, e.g. ~/deid.key (must not exist yet)")
 
     run = sub.add_parser("run", help="de-identify folders of DICOM files into an output folder")
-    run.add_argument("sources", nargs="+", type=Path, metavar="SRC")
+    run.add_argument("sources", nargs="+", type=Path, metavar="SRC",
+                     help="folders (or files) of DICOM objects and their side-cars; read, never changed")
     run.add_argument("--out", required=True, type=Path, help="output folder: only releasable objects")
     run.add_argument("--profile", default="vghtpe", help="built-in profile name or a YAML path (default: vghtpe)")
     run.add_argument("--key-file", type=Path, help="secret key (default: $DEID_KEY_FILE)")
@@ -40,10 +46,12 @@ def _parser() -> argparse.ArgumentParser:
                      "line, UTF-8) replaced in kept free text, added to the profile's free_text.deny_list")
 
     explain = sub.add_parser("explain", help="print the effective rule of every attribute, per SOP class")
-    explain.add_argument("--profile", default="vghtpe")
+    explain.add_argument("--profile", default="vghtpe",
+                         help="built-in profile name or a YAML path (default: vghtpe)")
     explain.add_argument("--sop-class", default="CTImageStorage", help="keyword or UID (default CTImageStorage)")
     explain.add_argument("--only-profile", action="store_true", help="only rules the profile itself sets")
-    explain.add_argument("--format", choices=("text", "markdown"), default="text")
+    explain.add_argument("--format", choices=("text", "markdown"), default="text",
+                         help="text (default) or a markdown table")
 
     reid = sub.add_parser("reidentify", help="authorised: trace a released Patient ID or UID back to the "
                           "original (the question is recorded in the audit log)")
@@ -75,12 +83,34 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the profile's number of digits; give it when a --lookup was used)")
 
     demo = sub.add_parser("demo", help="make a synthetic patient and de-identify it with the VGHTPE profile")
-    demo.add_argument("folder", nargs="?", type=Path, default=Path("demo-output"))
+    demo.add_argument("folder", nargs="?", type=Path, default=Path("demo-output"), metavar="DIR",
+                      help="where the demo writes its input, output, records and report "
+                      "(default: demo-output)")
+    for command in sub.choices.values():  # -q/-v before or after the command
+        _add_verbosity(command)
+    _add_verbosity(parser)
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """``-q/--quiet`` and ``-v/--verbose``: the log level of the command and its workers."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", dest="log_level", action="store_const", const="warning",
+                       default=argparse.SUPPRESS,
+                       help="log only warnings and errors, and show no progress bar")
+    group.add_argument("-v", "--verbose", dest="log_level", action="store_const", const="debug",
+                       default=argparse.SUPPRESS, help="log debugging lines too")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    level = getattr(args, "log_level", None)
+    if level is not None:
+        logs.set_level(level)
+    elif os.environ.get(logs.ENV_LEVEL, "").strip().lower() not in ("", *logs.LEVELS):
+        print(f"deid {args.command}: {logs.ENV_LEVEL} is one of {', '.join(logs.LEVELS)}",
+              file=sys.stderr)
+        return EXIT_USAGE
     logs.configure()
     try:
         return _dispatch(args)
@@ -156,10 +186,14 @@ def _run(args: argparse.Namespace) -> int:
     lookup = load_lookup(args.lookup) if args.lookup else None
     paths = RunPaths.beside(args.out, args.quarantine, args.records)
     summary = run(args.sources, paths, profile, key, workers=args.workers, lookup=lookup,
-                   progress=False if args.no_progress else None, follow_links=args.follow_links,
+                   progress=False if args.no_progress or _quiet(args) else None, follow_links=args.follow_links,
                    max_object_bytes=max_object_bytes, debug=args.debug)
     print(summary.line())
     return EXIT_QUARANTINED if summary.quarantined else EXIT_OK
+
+
+def _quiet(args: argparse.Namespace) -> bool:
+    return getattr(args, "log_level", None) == "warning"
 
 
 def _reidentify(args: argparse.Namespace) -> int:

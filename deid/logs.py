@@ -7,6 +7,7 @@ to a log call by mistake never reaches a log file.  Messages themselves are fixe
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any, MutableMapping
 
@@ -36,8 +37,30 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(file=sys.stderr)
 
 
-def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
-    """Configure structlog for the process (CLI and workers call this once)."""
+#: The log level (debug, info, warning, error) of a process and of the workers it starts (they
+#: inherit the environment): set by `deid -q/-v` (:func:`set_level`), or by the user.
+ENV_LEVEL = "DEID_LOG_LEVEL"
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+
+def level_from_environment() -> int:
+    """The level ``DEID_LOG_LEVEL`` names (info when unset or unknown)."""
+    return LEVELS.get(os.environ.get(ENV_LEVEL, "").strip().lower(), logging.INFO)
+
+
+def set_level(name: str) -> None:
+    """Log at ``name`` (a key of :data:`LEVELS`) here and in every worker process started after."""
+    if name not in LEVELS:
+        raise ValueError(f"log level is one of {', '.join(LEVELS)}")
+    os.environ[ENV_LEVEL] = name
+
+
+def configure(*, json: bool | None = None, level: int | None = None) -> None:
+    """Configure structlog for the process (CLI and workers call this once); ``level`` defaults
+    to ``DEID_LOG_LEVEL``'s (info)."""
+    if level is None:
+        level = level_from_environment()
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
 from deid.audit.cells import spreadsheet_safe
 from deid.engine.uids import UidRemapper
 from deid.errors import ObjectError
@@ -210,11 +213,11 @@ class _Job:
     def voc(self, text: str, own_uid: str | None) -> tuple[str, str]:
         """The rewritten VOC XML and the new UID of its image: the one <filename> names, else the
         file's own (``own_uid``, already remapped)."""
-        if re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
-            raise _unknown_format("voc", "XML with a DOCTYPE or entities")
-        try:
-            root = ET.fromstring(text)
-        except ET.ParseError:
+        try:  # defusedxml: no DTD, so no entity expansion and nothing fetched from elsewhere
+            root = SafeET.fromstring(text, forbid_dtd=True)
+        except DefusedXmlException:
+            raise _unknown_format("voc", "XML with a DOCTYPE or entities") from None
+        except SafeET.ParseError:
             raise _unknown_format("voc", "not well-formed XML") from None
         if root.tag != "annotation":
             raise _unknown_format("voc", "the XML root is not <annotation> (PASCAL VOC)")

@@ -1,35 +1,19 @@
 """What a node is doing: counts, spool depth and whether its disk takes writes, as text
-(`deid status`), JSON, or HTTP (`/healthz` and Prometheus `/metrics` on a local port)."""
+(`deid status`), JSON, or HTTP (`/healthz` and Prometheus `/metrics` on a local port; the
+latter made by :mod:`deid.metrics`)."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-HELP = {
-    "received": ("counter", "objects received and answered success (durable in the spool)"),
-    "processed": ("counter", "objects de-identified"),
-    "forwarded": ("counter", "objects delivered to every destination"),
-    "quarantined": ("counter", "objects put in the quarantine (not released)"),
-    "retried": ("counter", "forwarding attempts deferred for a retry"),
-    "lost": ("counter", "queued objects whose spool file was missing at start-up"),
-    "depth": ("gauge", "objects in the spool not yet finished"),
-    "queued": ("gauge", "objects waiting for a worker"),
-    "in_progress": ("gauge", "objects a worker is handling"),
-    "retrying": ("gauge", "objects waiting for a retry"),
-    "oldest_age_seconds": ("gauge", "age of the oldest unfinished object, seconds"),
-    "disk_free_bytes": ("gauge", "free space on the spool's file system, bytes"),
-    "disk_min_free_bytes": ("gauge", "below this free space the node refuses objects"),
-    "storage_unavailable": (
-        "gauge",
-        "1 while the data folder's disk is full (below min_free_mb), read-only or refuses writes",
-    ),
-    "workers_waiting": ("gauge", "workers waiting for the data folder to take writes again"),
-    "storage_refusals": ("counter", "writes the file system refused to a worker (each then waits)"),
-}
+from deid.metrics import CONTENT_TYPE, HELP, NodeCollector, node_registry, render
+from deid.spool import OPEN_STATES, connect
+
 NODE_ONLY = ("workers_waiting", "storage_refusals")  # known to the running node, not to its folder
 
 
@@ -42,56 +26,83 @@ def format_status(stats: Mapping[str, Any]) -> str:
     return lines + (f"{'storage':<{width}}  {stats['storage']}\n" if "storage" in stats else "")
 
 
-def metrics_text(stats: Mapping[str, Any], *, up: bool) -> str:
-    """The Prometheus text exposition of the node's figures."""
-    lines = [
-        "# HELP deid_up 1 when the node is receiving, its workers run and its disk takes writes",
-        "# TYPE deid_up gauge",
-        f"deid_up {1 if up else 0}",
-    ]
-    for name, (kind, text) in HELP.items():
-        metric = f"deid_{name}_total" if kind == "counter" else f"deid_{name}"
-        lines += [
-            f"# HELP {metric} {text}",
-            f"# TYPE {metric} {kind}",
-            f"{metric} {stats.get(name, 0)}",
-        ]
-    return "\n".join(lines) + "\n"
+def destinations_waiting(db_path: Path, destinations: Sequence[str]) -> dict[str, int]:
+    """Per destination name: the unfinished objects in the spool it has not yet received (read
+    from the spool's database with a reader's connection of its own)."""
+    conn = connect(db_path, reader=True)
+    try:
+        rows = conn.execute(
+            f"SELECT sent FROM items WHERE state IN ({', '.join('?' * len(OPEN_STATES))})",
+            OPEN_STATES,
+        ).fetchall()
+    finally:
+        conn.close()
+    sent = [set(json.loads(row[0] or "[]")) for row in rows]
+    return {name: sum(name not in done for done in sent) for name in destinations}
 
 
 def start_status_server(settings: Any, spool: Any, node: Any) -> ThreadingHTTPServer:
     """Serve ``/healthz`` (200, or 503 with ``reason``: what is wrong, e.g. "spool disk full: 12
-    MiB free, needs 64 MiB"; JSON) and ``/metrics`` on status_host:status_port."""
+    MiB free, needs 64 MiB"; JSON) and ``/metrics`` (Prometheus text) on status_host:status_port,
+    to GET and HEAD.  The send latency histograms are the node's ``send_latency`` (a
+    :class:`deid.metrics.SendLatency` its workers observe into), when it has one."""
+
+    def read() -> tuple[dict[str, Any], list[str]]:
+        problems = list(node.problems())
+        try:
+            stats: dict[str, Any] = dict(spool.stats())
+        except Exception:  # noqa: BLE001  (the figures are missing; the answer still comes)
+            stats = {}
+            problems.append("spool database unreadable")
+        stats.update(node.figures())
+        return stats, problems
+
+    def waiting() -> dict[str, int]:
+        names = [destination.name for destination in settings.destinations]
+        try:
+            return destinations_waiting(spool.db_path, names)
+        except Exception:  # noqa: BLE001  (deid_up says the database is unreadable)
+            return {}
+
+    def read_for_metrics() -> tuple[dict[str, Any], bool]:
+        stats, problems = read()
+        return stats, not problems
+
+    registry = node_registry(
+        NodeCollector(
+            read_for_metrics, waiting=waiting, latency=getattr(node, "send_latency", None)
+        )
+    )
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            problems = list(node.problems())
-            try:
-                stats: dict[str, Any] = dict(spool.stats())
-            except Exception:  # noqa: BLE001  (the figures are missing; the answer still comes)
-                stats = {}
-                problems.append("spool database unreadable")
-            stats.update(node.figures())
-            up = not problems
-            if self.path.split("?")[0] == "/healthz":
+            self._answer(*self._route())
+
+        def do_HEAD(self) -> None:
+            self._answer(*self._route(), head=True)
+
+        def _route(self) -> tuple[int, str, bytes]:
+            path = self.path.split("?")[0]
+            if path == "/healthz":
+                stats, problems = read()
                 health = (
                     {"status": "ok"}
-                    if up
+                    if not problems
                     else {"status": "unavailable", "reason": "; ".join(problems)}
                 )
                 body = json.dumps({**health, **stats}).encode()
-                self._answer(200 if up else 503, "application/json", body)
-            elif self.path.split("?")[0] == "/metrics":
-                self._answer(200, "text/plain; version=0.0.4", metrics_text(stats, up=up).encode())
-            else:
-                self._answer(404, "text/plain", b"not found: try /healthz or /metrics\n")
+                return (503 if problems else 200), "application/json", body
+            if path == "/metrics":
+                return 200, CONTENT_TYPE, render(registry)
+            return 404, "text/plain", b"not found: try /healthz or /metrics\n"
 
-        def _answer(self, code: int, kind: str, body: bytes) -> None:
+        def _answer(self, code: int, kind: str, body: bytes, *, head: bool = False) -> None:
             self.send_response(code)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not head:
+                self.wfile.write(body)
 
         def log_message(
             self, *_args: Any

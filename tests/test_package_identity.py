@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -31,3 +32,14 @@ def test_this_package_has_our_modules() -> None:
     from deid import keys, run, standard, synthetic  # modules the PyPI `deid` does not have
 
     assert keys.ENV_KEY_FILE == "DEID_KEY_FILE" and run.JOURNAL and standard.EDITION and synthetic.make_patient
+
+
+def test_dicognito_is_only_the_benchmarks_peer() -> None:
+    """Runtime dependencies hold what deid imports; dicognito is the `bench` extra's (bench_run)."""
+    requires = metadata.requires("deid-pacs") or []
+    runtime = {r.split(";")[0].split(">")[0].split("<")[0].strip().lower() for r in requires
+               if "extra ==" not in r}
+    assert {"prometheus_client", "defusedxml"} <= runtime and "dicognito" not in runtime
+    assert any(r.startswith("dicognito") and 'extra == "bench"' in r for r in requires)
+    importing = re.compile(r"^\s*(from|import)\s+dicognito\b", re.MULTILINE)
+    assert not [p for p in (REPO / "deid").rglob("*.py") if importing.search(p.read_text())]

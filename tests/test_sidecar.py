@@ -148,3 +148,31 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_made_text(
     assert [row[1] for row in cells[1:]] == ["'" + row[1] for row in rows[1:-1]] + ["apex"]
     assert [row[2:] for row in cells[1:]] == [row[2:] for row in rows[1:]]  # numbers stay numbers
     assert {row[0] for row in cells[1:]} == {new(UID)}
+
+
+LAUGHS = ('<?xml version="1.0"?>\n<!DOCTYPE annotation [\n <!ENTITY lol "lol">\n'
+          + "".join(f' <!ENTITY lol{i} "{("&lol%s;" % (i - 1 or "")) * 10}">\n' for i in range(1, 10))
+          + ']>\n<annotation><folder>&lol9;</folder></annotation>\n')
+
+
+@pytest.mark.parametrize("text", [
+    LAUGHS,  # billion laughs: 10^9 "lol" if expanded
+    ('<!DOCTYPE annotation [<!ENTITY who SYSTEM "file:///etc/hostname">]>\n'
+    "<annotation><folder>&who;</folder></annotation>\n"),  # an external entity (a local file)
+    ('<!DOCTYPE annotation [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/x.dtd"> %remote;]>\n'
+    "<annotation/>\n"),  # an external parameter entity (a network fetch)
+    '<!DOCTYPE annotation SYSTEM "http://127.0.0.1:9/voc.dtd">\n<annotation/>\n',  # external DTD
+    "<!DOCTYPE annotation>\n<annotation/>\n",  # a DOCTYPE alone
+], ids=["billion-laughs", "external-entity", "parameter-entity", "external-dtd", "doctype"])
+def test_voc_with_a_dtd_is_refused_by_defusedxml_before_any_expansion(
+        rewriter: SidecarRewriter, text: str) -> None:
+    with pytest.raises(ObjectError) as caught:
+        rewriter.rewrite(f"{UID}.xml", text.encode())
+    assert caught.value.code == "sidecar-unknown-format"
+    assert "DOCTYPE or entities" in caught.value.message
+
+
+def test_voc_that_is_not_xml_is_refused_as_such(rewriter: SidecarRewriter) -> None:
+    with pytest.raises(ObjectError) as caught:
+        rewriter.rewrite(f"{UID}.xml", b"<annotation><folder></annotation>")
+    assert caught.value.code == "sidecar-unknown-format" and "not well-formed" in caught.value.message

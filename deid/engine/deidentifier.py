@@ -8,7 +8,6 @@ from typing import Mapping
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from deid import __version__, standard
 from deid.audit.references import walked_references
@@ -32,6 +31,9 @@ _REQUIRED = (("SOPClassUID", 0x00080016), ("SOPInstanceUID", 0x00080018),
              ("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E))
 _REFERENCED_SERIES = 0x00081115  # Referenced Series Sequence
 _OTHER_STUDIES_REFERENCED = 0x00081200  # Studies Containing Other Referenced Instances Sequence
+# deid's own Implementation Class UID (0002,0012): 2.25 and the decimal of a UUID made once
+# (uuid4 6de85fcf-1d47-43f0-bf5f-98a2d7b77229, PS3.5 B.2); fixed, so outputs stay deterministic.
+IMPLEMENTATION_CLASS_UID = "2.25.146092407649939117375316685601554002473"
 IMPLEMENTATION_VERSION = f"DEID_{__version__}"[:16]
 
 
@@ -158,7 +160,7 @@ class Deidentifier:
         meta.MediaStorageSOPClassUID = sop_class
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         meta.TransferSyntaxUID = old.TransferSyntaxUID
-        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
         meta.ImplementationVersionName = IMPLEMENTATION_VERSION
         return meta
 

@@ -80,6 +80,11 @@ def _read(path: Path) -> tuple[dict, str]:
         data = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader)
     except ProfileError as exc:
         raise ProfileError(f"{path}: {exc} (conflicting rules)") from None
+    except yaml.MarkedYAMLError as exc:  # where yaml stopped (1-based, as editors count)
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise ProfileError(f"{path}{where}: not valid YAML: {exc.problem or exc.context}; "
+                           "fix the profile there") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):

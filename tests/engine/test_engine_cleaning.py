@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 from support import phi_found, release, walk
 
+from deid import __version__
+from deid.engine.deidentifier import IMPLEMENTATION_CLASS_UID
 from deid.engine.uids import UidRemapper
 from deid.synthetic import four_phase_ct, oddities, rtss
 
@@ -60,7 +62,8 @@ def test_file_meta_is_rebuilt(sources, released, name: str) -> None:
                                "ImplementationClassUID", "ImplementationVersionName"}
     assert meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID != sources[name].SOPInstanceUID
     assert meta.MediaStorageSOPClassUID == ds.SOPClassUID
-    assert meta.ImplementationClassUID == PYDICOM_IMPLEMENTATION_UID
+    assert meta.ImplementationClassUID == IMPLEMENTATION_CLASS_UID != PYDICOM_IMPLEMENTATION_UID
+    assert meta.ImplementationVersionName == f"DEID_{__version__}"
     assert b"VGH PACS export" not in data and b"VGHCT01" not in data
     assert data[:128] == b"\x00" * 128 and data[128:132] == b"DICM"
 
@@ -150,3 +153,10 @@ def test_counts_and_adjustments_are_reported(sources, vghtpe, key) -> None:
     result = Deidentifier(vghtpe, key).deidentify(read_object(to_bytes(sources["ct"])))
     assert result.counts["remove"] > 20 and result.counts["remap_uid"] >= 4 and result.counts["hash"] >= 2
     assert any("ReferringPhysicianName" in note and "Type 2" in note for note in result.adjusted)
+
+
+def test_the_implementation_class_uid_is_deids_own() -> None:
+    """A valid UID under 2.25 (a UUID's decimal, PS3.5 B.2), not pydicom's root."""
+    uid = UID(IMPLEMENTATION_CLASS_UID)
+    assert uid.is_valid and len(uid) <= 64 and uid.startswith("2.25.")
+    assert not uid.startswith("1.2.826.0.1.3680043.8.498")
