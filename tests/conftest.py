@@ -21,6 +21,13 @@ from deid.synthetic import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _log_level_of_this_test_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An in-process `deid -q`/`-v` sets DEID_LOG_LEVEL for the workers it starts: undone after each
+    test, so a later test's subprocesses log at their own level."""
+    monkeypatch.delenv("DEID_LOG_LEVEL", raising=False)
+
+
 @pytest.fixture(scope="session")
 def key() -> SecretKey:
     return SecretKey(bytes(range(32)))
