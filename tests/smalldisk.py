@@ -20,11 +20,11 @@ BALLAST = "ballast"
 
 
 @contextmanager
-def small_disk(folder: Path, size_mb: int = 8) -> Iterator[Path]:
+def small_disk(folder: Path, size_mb: int = 8, mode: str = "0700") -> Iterator[Path]:
     """A tmpfs of ``size_mb`` MiB mounted at ``folder`` (created), unmounted afterwards."""
     folder.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(folder)],
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode={mode}", "tmpfs", str(folder)],
         capture_output=True,
         text=True,
         check=False,
@@ -63,3 +63,9 @@ def fill(disk: Path) -> Path:
 def free_bytes(path: Path) -> int:
     stats = os.statvfs(path)
     return stats.f_bavail * stats.f_frsize
+
+
+def remount(disk: Path, options: str) -> None:
+    """Change a mounted small disk: e.g. ``size=64m`` (space freed), ``ro``, ``rw``."""
+    subprocess.run(["mount", "-o", f"remount,{options}", str(disk)], check=True, capture_output=True,
+                   timeout=60)

@@ -7,37 +7,21 @@ and fails in CI)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from smalldisk import remount, small_disk
 from support import deid, run_args, tree
 
 from deid.synthetic import make_patient, write_sample_study
 
 
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs mounted at ``tmp_path/disk`` (unmounted afterwards)."""
-    point = tmp_path / "disk"
-    point.mkdir()
-    try:
-        _mount("-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(point))
-    except (OSError, subprocess.CalledProcessError) as exc:
-        message = f"cannot mount a tmpfs here ({exc.__class__.__name__}); run as root"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
+    with small_disk(tmp_path / "disk", size_mb=1, mode="0755") as point:
         yield point
-    finally:
-        subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +53,7 @@ def test_a_full_output_disk_exits_2_and_a_rerun_completes_it(disk: Path, tmp_pat
     assert written and len(written) < len(reference)
     assert all(reference[name] == data for name, data in written.items())  # whole files only
 
-    _mount("-o", "remount,size=64m", str(disk))  # space freed
+    remount(disk, "size=64m")  # space freed
     again = deid(*_args(source, out, tmp_path, key_file, "--workers", workers))
     assert again.returncode == 0, again.stderr
     assert tree(out) == reference  # complete, the same bytes, no temp file or lock left
@@ -78,17 +62,17 @@ def test_a_full_output_disk_exits_2_and_a_rerun_completes_it(disk: Path, tmp_pat
 def test_a_read_only_output_exits_2_and_a_rerun_completes_it(disk: Path, tmp_path: Path, study,
                                                             key_file: Path) -> None:
     source, reference = study
-    _mount("-o", "remount,size=64m", str(disk))
+    remount(disk, "size=64m")
     out = disk / "out"
     out.mkdir()
-    _mount("-o", "remount,ro", str(disk))
+    remount(disk, "ro")
     result = deid(*_args(source, out, tmp_path, key_file))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert f"cannot write into the output folder {out}: it is read-only" in result.stderr
     assert "Mount it read-write" in result.stderr and "run the same command again" in result.stderr
 
-    _mount("-o", "remount,rw", str(disk))
+    remount(disk, "rw")
     again = deid(*_args(source, out, tmp_path, key_file))
     assert again.returncode == 0, again.stderr
     assert tree(out) == reference
@@ -107,7 +91,7 @@ def test_a_full_records_disk_exits_2_naming_the_records(disk: Path, tmp_path: Pa
     assert f"the records folder {records}" in result.stderr and "the disk is full" in result.stderr
 
     filler.unlink()
-    _mount("-o", "remount,size=64m", str(disk))
+    remount(disk, "size=64m")
     again = deid(*args)
     assert again.returncode == 0, again.stderr
     assert tree(tmp_path / "out") == reference
