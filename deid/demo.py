@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from deid.audit.report import write_report
@@ -38,11 +39,16 @@ deid demo: a synthetic patient ({patient.display_name}, ID {patient.patient_id}:
   reid map    {paths.records / "reid"}   (original <-> released identity, encrypted with the key)
   report      {report}   (open it in a browser: what went out, review of kept text)
   key         {key_path}   (demo key; make your own with: deid keygen ~/.deid/key)
-Try: deid explain --profile vghtpe --sop-class RTStructureSetStorage --only-profile
-     deid verify {paths.out} --records {paths.records} --key-file {key_path}
-     deid reidentify --key-file {key_path} {paths.records} --patient-id {_released_patient_id(paths.out)}""")
+Try: {_command("explain", "--profile", "vghtpe", "--sop-class", "RTStructureSetStorage", "--only-profile")}
+     {_command("verify", paths.out, "--records", paths.records, "--key-file", key_path)}
+     {_command("reidentify", "--key-file", key_path, paths.records, "--patient-id", _released_patient_id(paths.out))}""")
     # the screenshot is the one object expected in quarantine (on a re-run it is skipped)
     return 0 if summary.quarantined <= 1 and summary.written + summary.skipped > 0 else 3
+
+
+def _command(*args: object) -> str:
+    """A deid command line as a shell runs it (paths with spaces quoted)."""
+    return shlex.join(["deid", *map(str, args)])
 
 
 def _released_patient_id(out: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import subprocess
@@ -103,8 +104,6 @@ def test_a_real_runs_report_reads_well_in_the_browser(real_reports, name: str, t
     assert re.search(r'id="counts-explained">\d+ written by the command: \d+ DICOM objects', dom)
     assert "1.<wbr>2.<wbr>840.<wbr>10008." in dom  # SOP class UIDs wrap at their dots
     if name == "pydicom":  # SR references to images outside the corpus: paths shown with keywords
-        import json
-
         summary = json.loads(real_reports["pydicom_summary"].read_text())
         data = json.loads(page.with_name("report.json").read_text())
         assert data["runs"][0]["outcomes"] == {"written": summary["written"], "quarantined": summary["quarantined"]}
