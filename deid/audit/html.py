@@ -13,7 +13,8 @@ from typing import Any
 
 from deid.audit.charts import bar_chart
 
-RUN_FIGURES = ("written", "forwarded", "skipped", "quarantined")
+RUN_FIGURES = ("written", "forwarded", "skipped", "quarantined")  # a run's figures, as its command said
+ALWAYS_SHOWN = ("written", "skipped", "quarantined")  # deid run's; forwarded only when a node forwarded
 TABLE_ROWS = 500  # rows shown per long table; the CSV files hold all of them
 OUTCOME_COLOURS = {"written": "#4f9f6f", "forwarded": "#2f6f9f", "skipped": "#7f7f7f",
                    "quarantined": "#c0392b", "retrying": "#c98a2b"}
@@ -196,7 +197,13 @@ def render_html(data: dict[str, Any]) -> str:
     reason_chart = bar_chart("Quarantine reasons", [(r["code"], r["count"]) for r in data["quarantine"]],
                              caption=False)
     action_chart = bar_chart("Actions applied", list(data["actions"].items()))
-    runs = [{**run, **{word: run["outcomes"].get(word, 0) for word in RUN_FIGURES}} for run in data["runs"]]
+    # runs of deid run / serve (not e.g. reidentify's query lines), with the figures their command printed
+    runs = [{**run, **{word: run["outcomes"].get(word, 0) for word in RUN_FIGURES}} for run in data["runs"]
+            if any(run["outcomes"].get(word) for word in RUN_FIGURES)]
+    figures = [(word, word.capitalize()) for word in RUN_FIGURES
+               if word in ALWAYS_SHOWN or any(run[word] for run in runs)]
+    if any(run.get("annotations") for run in runs):
+        figures.append(("annotations", "Annotation files"))
     unreadable = ""
     if totals["unreadable_lines"]:
         unreadable = (f'<p class="bad">{totals["unreadable_lines"]:,} audit lines could not be read '
@@ -209,10 +216,10 @@ def render_html(data: dict[str, Any]) -> str:
         f'<p class="note" id="counts-explained">{shown(data.get("counts_explained", ""))}</p>{unreadable}</section>',
         '<section id="outcomes"><h2>Outcomes</h2>'
         f'<div class="charts">{outcome_chart}</div>'
-        '<p class="note">Per run, the figures its command printed ("N written, N skipped, N quarantined"); '
-        "annotation files are side-cars among the written.</p>"
-        + table([("run_id", "Run"), ("first", "First"), ("last", "Last"), ("profile", "Profile"),
-                 *((word, word.capitalize()) for word in RUN_FIGURES), ("annotations", "Annotation files"),
+        '<p class="note">Per run, the figures its command printed ("N written, N skipped, N quarantined")'
+        + ("; annotation files are side-cars among the written" if figures[-1][0] == "annotations" else "")
+        + ".</p>"
+        + table([("run_id", "Run"), ("first", "First"), ("last", "Last"), ("profile", "Profile"), *figures,
                  ("profile_sha256", "Profile sha256")], runs, csv_name="runs.csv")
         + "</section>",
         f'<section id="objects"><h2>Released objects</h2><div class="charts">{modality_chart}{class_chart}</div>'

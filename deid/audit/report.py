@@ -111,7 +111,8 @@ def counts_explained(agg: Aggregate) -> str:
     said = {word: agg.outcomes.get(word, 0) for word in ("written", "forwarded", "skipped", "quarantined")}
     figures = [f"{said['written']:,} written"] + [f"{n:,} {word}" for word, n in said.items()
                                                   if n and word not in ("written", "quarantined")]
-    runs = len(agg.runs) + agg.runs_untracked
+    runs = agg.runs_untracked + sum(1 for run in agg.runs.values()
+                                    if any(run["outcomes"].get(word) for word in said))
     by = "by the command" if runs <= 1 else f"by the command over {runs:,} runs"
     released = [_plural(agg.objects, "DICOM object")]
     if agg.annotations:
