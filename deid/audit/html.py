@@ -13,8 +13,9 @@ from typing import Any
 
 from deid.audit.charts import bar_chart
 
-RUN_FIGURES = ("written", "forwarded", "skipped", "quarantined")  # a run's figures, as its command said
-ALWAYS_SHOWN = ("written", "skipped", "quarantined")  # deid run's; forwarded only when a node forwarded
+#: A run's figures, as its command said; forwarded only shown when a node forwarded.
+RUN_FIGURES = ("written", "forwarded", "skipped", "quarantined")
+ALWAYS_SHOWN = ("written", "skipped", "quarantined")
 TABLE_ROWS = 500  # rows shown per long table; the CSV files hold all of them
 OUTCOME_COLOURS = {"written": "#4f9f6f", "forwarded": "#2f6f9f", "skipped": "#7f7f7f",
                    "quarantined": "#c0392b", "retrying": "#c98a2b"}
@@ -52,8 +53,9 @@ def shown(value: Any) -> str:
 
 #: Columns holding UIDs, codes, times, hashes and element paths: shown with break points after
 #: their separators (and every CHUNK digits of a long hexadecimal run), never inside a word.
-CODE_COLUMNS = frozenset({"run_id", "first", "last", "profile_sha256", "uid", "code", "sop_uid", "path",
-                          "element", "tag", "keyword", "patient_id", "study_uid", "series_uid", "attribute"})
+CODE_COLUMNS = frozenset({"run_id", "first", "last", "profile_sha256", "uid", "code", "sop_uid",
+                          "path", "element", "tag", "keyword", "patient_id", "study_uid",
+                          "series_uid", "attribute"})
 CHUNK = 16
 _SEPARATORS = frozenset("./-_:,>")
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -191,15 +193,16 @@ def _dangling(dangling: list[dict[str, Any]], total: int) -> str:
 def render_html(data: dict[str, Any]) -> str:
     """The whole page."""
     totals = data["totals"]
-    outcome_chart = bar_chart("Outcomes", list(data["outcomes"].items()), colours=OUTCOME_COLOURS, caption=False)
+    outcome_chart = bar_chart("Outcomes", list(data["outcomes"].items()), colours=OUTCOME_COLOURS,
+                              caption=False)
     modality_chart = bar_chart("Objects by modality", list(data["modalities"].items()))
     class_chart = bar_chart("Objects by SOP class", [(r["name"], r["objects"]) for r in data["sop_classes"]])
     reason_chart = bar_chart("Quarantine reasons", [(r["code"], r["count"]) for r in data["quarantine"]],
                              caption=False)
     action_chart = bar_chart("Actions applied", list(data["actions"].items()))
-    # runs of deid run / serve (not e.g. reidentify's query lines), with the figures their command printed
-    runs = [{**run, **{word: run["outcomes"].get(word, 0) for word in RUN_FIGURES}} for run in data["runs"]
-            if any(run["outcomes"].get(word) for word in RUN_FIGURES)]
+    # runs of deid run / serve (not reidentify's query lines), with the figures their command printed
+    runs = [{**run, **{word: run["outcomes"].get(word, 0) for word in RUN_FIGURES}}
+            for run in data["runs"] if any(run["outcomes"].get(word) for word in RUN_FIGURES)]
     figures = [(word, word.capitalize()) for word in RUN_FIGURES
                if word in ALWAYS_SHOWN or any(run[word] for run in runs)]
     if any(run.get("annotations") for run in runs):
@@ -211,9 +214,11 @@ def render_html(data: dict[str, Any]) -> str:
     nav = "".join(f'<a href="#{anchor}">{title}</a>' for anchor, title in (
         ("outcomes", "Outcomes"), ("objects", "Objects"), ("quarantine", "Quarantine"), ("review", "Review"),
         ("dangling", "Dangling references"), ("profile", "Profile actions"), ("entities", "Patients and studies")))
+    explained = shown(data.get("counts_explained", ""))
+    summary = (f'<section id="summary"><h2>Summary</h2>{_cards(totals)}'
+               f'<p class="note" id="counts-explained">{explained}</p>{unreadable}</section>')
     sections = [
-        f'<section id="summary"><h2>Summary</h2>{_cards(totals)}'
-        f'<p class="note" id="counts-explained">{shown(data.get("counts_explained", ""))}</p>{unreadable}</section>',
+        summary,
         '<section id="outcomes"><h2>Outcomes</h2>'
         f'<div class="charts">{outcome_chart}</div>'
         '<p class="note">Per run, the figures its command printed ("N written, N skipped, N quarantined")'
