@@ -24,7 +24,7 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
 header{background:#1f3b57;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}
 header p{margin:4px 0 0;opacity:.85}main{padding:8px 28px 40px;max-width:1280px}
-section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:14px 18px;margin:16px 0}
+section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:14px 18px;margin:16px 0;overflow-x:auto}
 h2{font-size:18px;margin:0 0 10px}h3{font-size:15px;margin:14px 0 6px}
 .cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #dde1e6;border-radius:6px;padding:8px 14px;min-width:120px}
 .card b{display:block;font-size:20px}.card.alert{border-color:#c0392b;background:#fdecea}
