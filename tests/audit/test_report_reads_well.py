@@ -14,7 +14,9 @@ from support import deid, run_args
 
 from deid.audit.html import CSS, breakable
 from deid.audit.paths import readable_path
+from deid.audit.report import write_report
 from deid.synthetic import four_phase_ct, make_patient, write_datasets, write_sample_study
+from deid.synthetic.audit_records import audit_line, write_audit_records
 from deid.synthetic.fused import lung_patient
 from deid.synthetic.sidecars import write_voc
 
@@ -145,3 +147,13 @@ def test_the_report_shows_codes_breakable_and_text_whole(release) -> None:
     assert re.search(r'<td class="code">[0-9a-f]{12}</td>', html)  # a run id
     assert "1.<wbr>2.<wbr>840.<wbr>10008.<wbr>5.<wbr>1.<wbr>4.<wbr>1.<wbr>1.<wbr>2</td>" in html  # CT Image Storage
     assert '<td class="v">CT Image Storage</td>' in html  # words are not cut
+
+
+def test_a_reidentify_query_is_no_run_of_the_command(tmp_path: Path) -> None:
+    lines = [audit_line(patient_id="P1", study_uid="2.25.1", series_uid="2.25.2", sop_uid=f"2.25.{n}")
+             for n in (10, 11)]
+    lines.append({**audit_line(run_id="", outcome="reidentify-query"), "output": None})
+    write_audit_records(tmp_path / "records", lines)
+    html = write_report(tmp_path / "records", tmp_path / "report").read_text()
+    assert 'id="counts-explained">2 written by the command: 2 DICOM objects.</p>' in html
+    assert len(re.findall(r'<tr><td class="code">[0-9a-f]*</td><td class="code">', html)) == 1  # one run
