@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from deid.audit.report import write_report
@@ -28,6 +29,9 @@ def run_demo(folder: Path) -> int:
     summary = run([source], paths, load_profile("vghtpe"), load_key_file(key_path), workers=1)
     print(summary.line())
     report = write_report(paths.records, folder / "report")
+    explain = _command("explain", "--profile", "vghtpe", "--sop-class", "RTStructureSetStorage",
+                       "--only-profile")
+    released_id = _released_patient_id(paths.out)
     print(f"""
 deid demo: a synthetic patient ({patient.display_name}, ID {patient.patient_id}: made up) de-identified
   input       {source}   (4-phase CT + RT Structure Set + SEG + landmark SR, identity planted everywhere)
@@ -38,11 +42,16 @@ deid demo: a synthetic patient ({patient.display_name}, ID {patient.patient_id}:
   reid map    {paths.records / "reid"}   (original <-> released identity, encrypted with the key)
   report      {report}   (open it in a browser: what went out, review of kept text)
   key         {key_path}   (demo key; make your own with: deid keygen ~/.deid/key)
-Try: deid explain --profile vghtpe --sop-class RTStructureSetStorage --only-profile
-     deid verify {paths.out} --records {paths.records} --key-file {key_path}
-     deid reidentify --key-file {key_path} {paths.records} --patient-id {_released_patient_id(paths.out)}""")
+Try: {explain}
+     {_command("verify", paths.out, "--records", paths.records, "--key-file", key_path)}
+     {_command("reidentify", "--key-file", key_path, paths.records, "--patient-id", released_id)}""")
     # the screenshot is the one object expected in quarantine (on a re-run it is skipped)
     return 0 if summary.quarantined <= 1 and summary.written + summary.skipped > 0 else 3
+
+
+def _command(*args: object) -> str:
+    """A deid command line as a shell runs it (paths with spaces quoted)."""
+    return shlex.join(["deid", *map(str, args)])
 
 
 def _released_patient_id(out: Path) -> str:

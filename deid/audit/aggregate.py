@@ -66,6 +66,7 @@ class Aggregate:
     lines: int = 0
     bad_lines: int = 0
     objects: int = 0  # distinct released objects
+    annotations: int = 0  # distinct released side-car files (lines with an output, no SOP UID)
     outcomes: Counter[str] = field(default_factory=Counter)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs_untracked: int = 0
@@ -105,6 +106,7 @@ class Aggregator:
         self._values_listed = 0
         self._blocks: dict[str, int] = {}  # "applied" text -> released objects that had it
         self._dangling_listed = 0
+        self._annotations: set[int] = set()  # hash(output path) of the side-car files counted
 
     # -- reading ---------------------------------------------------------------------------
     def _lines(self, records: Path, *, count: bool) -> Iterator[tuple[int, str]]:
@@ -173,6 +175,14 @@ class Aggregator:
             return
         sop_uid = _text(line.get("sop_uid"))
         if outcome not in RELEASED_OUTCOMES or not sop_uid:
+            output = _text(line.get("output"))
+            if outcome in RELEASED_OUTCOMES and output:  # a side-car annotation file
+                run = r.runs.get(_text(line.get("run_id")))
+                if run is not None:
+                    run["annotations"] += 1
+                if hash(output) not in self._annotations:
+                    self._annotations.add(hash(output))
+                    r.annotations += 1
             return
         key = hash(sop_uid)
         if key in self._released:
@@ -222,6 +232,7 @@ class Aggregator:
                 "run_id": run_id, "source": _text(line.get("source")), "first": "", "last": "",
                 "profile": " ".join(_text(profile.get(k)) for k in ("name", "version")).strip(),
                 "profile_sha256": _text(profile.get("sha256")), "outcomes": Counter(),
+                "annotations": 0,
             }
         time = _text(line.get("time"))
         if time and (not run["first"] or time < run["first"]):

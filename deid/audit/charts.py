@@ -8,19 +8,21 @@ PALETTE = ("#2f6f9f", "#4f9f6f", "#c98a2b", "#a4506b", "#6b5fa8", "#3f8f8f", "#8
 BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH, COUNT_WIDTH = 18, 6, 230, 360, 80
 
 
-def _label(text: str, limit: int = 34) -> str:
+def _label(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def bar_chart(title: str, items: list[tuple[str, int]], *, limit: int = 12,
-              colours: dict[str, str] | None = None) -> str:
-    """A horizontal bar chart of (label, count), largest first; the rest summed as 'other'."""
+              colours: dict[str, str] | None = None, caption: bool = True) -> str:
+    """A horizontal bar chart of (label, count), largest first; the rest summed as 'other'.  Without
+    ``caption`` the title is the image's accessible name only (when a heading above already says it)."""
     items = sorted(((label or "(empty)", count) for label, count in items if count > 0),
                    key=lambda item: (-item[1], item[0]))
     if len(items) > limit:
         rest = sum(count for _, count in items[limit - 1:])
         items = items[: limit - 1] + [(f"other ({len(items) - limit + 1})", rest)]
-    return f'<figure class="chart-box"><figcaption>{escape(title)}</figcaption>{_svg(title, items, colours)}</figure>'
+    shown_title = f"<figcaption>{escape(title)}</figcaption>" if caption else ""
+    return f'<figure class="chart-box">{shown_title}{_svg(title, items, colours)}</figure>'
 
 
 def _svg(title: str, items: list[tuple[str, int]], colours: dict[str, str] | None) -> str:

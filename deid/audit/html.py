@@ -13,6 +13,9 @@ from typing import Any
 
 from deid.audit.charts import bar_chart
 
+#: A run's figures, as its command said; forwarded only shown when a node forwarded.
+RUN_FIGURES = ("written", "forwarded", "skipped", "quarantined")
+ALWAYS_SHOWN = ("written", "skipped", "quarantined")
 TABLE_ROWS = 500  # rows shown per long table; the CSV files hold all of them
 OUTCOME_COLOURS = {"written": "#4f9f6f", "forwarded": "#2f6f9f", "skipped": "#7f7f7f",
                    "quarantined": "#c0392b", "retrying": "#c98a2b"}
@@ -21,14 +24,15 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
 header{background:#1f3b57;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}
 header p{margin:4px 0 0;opacity:.85}main{padding:8px 28px 40px;max-width:1280px}
-section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:14px 18px;margin:16px 0}
+section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:14px 18px;margin:16px 0;overflow-x:auto}
 h2{font-size:18px;margin:0 0 10px}h3{font-size:15px;margin:14px 0 6px}
 .cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #dde1e6;border-radius:6px;padding:8px 14px;min-width:120px}
 .card b{display:block;font-size:20px}.card.alert{border-color:#c0392b;background:#fdecea}
 table{border-collapse:collapse;width:100%;margin:6px 0}th,td{border-bottom:1px solid #e6e9ed;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
-td.v{white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,Menlo,Consolas,monospace}
-tr.flagged td{background:#fdecea}.tag{font-family:ui-monospace,Menlo,Consolas,monospace}
+td.v{white-space:pre-wrap;overflow-wrap:break-word;font-family:ui-monospace,Menlo,Consolas,monospace}
+td.code,.tag{font-family:ui-monospace,Menlo,Consolas,monospace;overflow-wrap:normal;word-break:normal}
+tr.flagged td{background:#fdecea}
 .chart text{font-size:12px;fill:#1d232a}.chart .empty{fill:#7f7f7f}.charts{display:flex;flex-wrap:wrap;gap:18px}figure{margin:0}figcaption{font-weight:600;margin:4px 0}
 .note{color:#5b6670}.ok{color:#2d7a46}.bad{color:#c0392b;font-weight:600}nav a{margin-right:12px;color:#1f3b57}
 """
@@ -47,6 +51,30 @@ def shown(value: Any) -> str:
     return escape("".join(out), quote=True)
 
 
+#: Columns holding UIDs, codes, times, hashes and element paths: shown with break points after
+#: their separators (and every CHUNK digits of a long hexadecimal run), never inside a word.
+CODE_COLUMNS = frozenset({"run_id", "first", "last", "profile_sha256", "uid", "code", "sop_uid",
+                          "path", "element", "tag", "keyword", "patient_id", "study_uid",
+                          "series_uid", "attribute"})
+CHUNK = 16
+_SEPARATORS = frozenset("./-_:,>")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def breakable(value: Any) -> str:
+    """An identifier shown with ``<wbr>`` after each separator (``.``, ``-``, ``_``, ``:``, ``,``,
+    ``/``, ``>``) and every CHUNK digits of a long hexadecimal run (hashes, released IDs), so a long
+    UID or code wraps at its separators; a keyword such as ReferencedSOPInstanceUID stays whole."""
+    parts, run = [], 0
+    for char in "" if value is None else str(value):
+        parts.append(shown(char))
+        run = run + 1 if char in _HEX else 0
+        if char in _SEPARATORS or run >= CHUNK:
+            parts.append("<wbr>")
+            run = 0
+    return "".join(parts)
+
+
 def _number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else shown(value)
 
@@ -61,9 +89,7 @@ def table(columns: Iterable[tuple[str, str]], rows: list[dict[str, Any]], *, lim
     body = []
     for row in rows[:limit]:
         cls = row_class(row) if row_class else ""
-        cells = "".join(
-            f'<td class="n">{_number(row.get(key))}</td>' if isinstance(row.get(key), int)
-            else f'<td class="v">{shown(row.get(key))}</td>' for key, _ in columns)
+        cells = "".join(_cell(key, row.get(key)) for key, _ in columns)
         body.append(f'<tr class="{cls}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
     more = ""
     if len(rows) > limit:
@@ -71,8 +97,19 @@ def table(columns: Iterable[tuple[str, str]], rows: list[dict[str, Any]], *, lim
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
+def _cell(key: str, value: Any) -> str:
+    if isinstance(value, int):
+        return f'<td class="n">{_number(value)}</td>'
+    if key in CODE_COLUMNS:
+        return f'<td class="code">{breakable(value)}</td>'
+    return f'<td class="v">{shown(value)}</td>'
+
+
 def _cards(totals: dict[str, Any]) -> str:
-    cards = [("Objects released", "objects_released", False), ("Patients", "patients", False),
+    cards = [("DICOM objects released", "objects_released", False)]
+    if totals.get("annotation_files"):
+        cards.append(("Annotation files released", "annotation_files", False))
+    cards += [("Patients", "patients", False),
              ("Studies", "studies", False), ("Series", "series", False),
              ("Quarantined", "quarantined", True), ("Flagged values", "flagged_values", True),
              ("Identity values replaced in text", "identity_values_replaced", False),
@@ -121,7 +158,7 @@ def _review(review: dict[str, Any]) -> str:
                 break
             shown_rows += 1
             cls = ' class="flagged"' if row["flagged_objects"] else ""
-            parts.append(f'<tr{cls}><td class="tag">{shown(attribute["attribute"])}</td>'
+            parts.append(f'<tr{cls}><td class="code">{breakable(attribute["attribute"])}</td>'
                          f'<td class="v">{shown(row["value"])}</td><td class="n">{row["objects"]:,}</td></tr>')
         if attribute["unlisted_occurrences"]:
             notes.append(f"{shown(attribute['attribute'])}: {attribute['unlisted_occurrences']:,} occurrences "
@@ -142,9 +179,9 @@ def _dangling(dangling: list[dict[str, Any]], total: int) -> str:
     if not dangling:
         parts.append('<p class="ok">Every reference to an instance points at a released object.</p>')
     for study in dangling:
-        parts.append(f'<h3>Study <span class="tag">{shown(study["study_uid"])}</span>: '
+        parts.append(f'<h3>Study <span class="tag">{breakable(study["study_uid"])}</span>: '
                      f'{study["count"]:,} dangling</h3>')
-        parts.append(table([("sop_uid", "Referencing object"), ("modality", "Modality"), ("path", "Element path"),
+        parts.append(table([("sop_uid", "Referencing object"), ("modality", "Modality"), ("element", "Element path"),
                             ("uid", "Referenced UID"), ("problem", "Problem")], study["references"],
                            csv_name="dangling.csv"))
     if total > sum(len(s["references"]) for s in dangling):
@@ -156,11 +193,20 @@ def _dangling(dangling: list[dict[str, Any]], total: int) -> str:
 def render_html(data: dict[str, Any]) -> str:
     """The whole page."""
     totals = data["totals"]
-    outcome_chart = bar_chart("Outcomes", list(data["outcomes"].items()), colours=OUTCOME_COLOURS)
+    outcome_chart = bar_chart("Outcomes", list(data["outcomes"].items()), colours=OUTCOME_COLOURS,
+                              caption=False)
     modality_chart = bar_chart("Objects by modality", list(data["modalities"].items()))
     class_chart = bar_chart("Objects by SOP class", [(r["name"], r["objects"]) for r in data["sop_classes"]])
-    reason_chart = bar_chart("Quarantine reasons", [(r["code"], r["count"]) for r in data["quarantine"]])
+    reason_chart = bar_chart("Quarantine reasons", [(r["code"], r["count"]) for r in data["quarantine"]],
+                             caption=False)
     action_chart = bar_chart("Actions applied", list(data["actions"].items()))
+    # runs of deid run / serve (not reidentify's query lines), with the figures their command printed
+    runs = [{**run, **{word: run["outcomes"].get(word, 0) for word in RUN_FIGURES}}
+            for run in data["runs"] if any(run["outcomes"].get(word) for word in RUN_FIGURES)]
+    figures = [(word, word.capitalize()) for word in RUN_FIGURES
+               if word in ALWAYS_SHOWN or any(run[word] for run in runs)]
+    if any(run.get("annotations") for run in runs):
+        figures.append(("annotations", "Annotation files"))
     unreadable = ""
     if totals["unreadable_lines"]:
         unreadable = (f'<p class="bad">{totals["unreadable_lines"]:,} audit lines could not be read '
@@ -168,12 +214,18 @@ def render_html(data: dict[str, Any]) -> str:
     nav = "".join(f'<a href="#{anchor}">{title}</a>' for anchor, title in (
         ("outcomes", "Outcomes"), ("objects", "Objects"), ("quarantine", "Quarantine"), ("review", "Review"),
         ("dangling", "Dangling references"), ("profile", "Profile actions"), ("entities", "Patients and studies")))
+    explained = shown(data.get("counts_explained", ""))
+    summary = (f'<section id="summary"><h2>Summary</h2>{_cards(totals)}'
+               f'<p class="note" id="counts-explained">{explained}</p>{unreadable}</section>')
     sections = [
-        f'<section id="summary"><h2>Summary</h2>{_cards(totals)}{unreadable}</section>',
+        summary,
         '<section id="outcomes"><h2>Outcomes</h2>'
         f'<div class="charts">{outcome_chart}</div>'
-        + table([("run_id", "Run"), ("source", "Source"), ("first", "First"), ("last", "Last"),
-                 ("profile", "Profile"), ("profile_sha256", "Profile sha256")], data["runs"])
+        '<p class="note">Per run, the figures its command printed ("N written, N skipped, N quarantined")'
+        + ("; annotation files are side-cars among the written" if figures[-1][0] == "annotations" else "")
+        + ".</p>"
+        + table([("run_id", "Run"), ("first", "First"), ("last", "Last"), ("profile", "Profile"), *figures,
+                 ("profile_sha256", "Profile sha256")], runs, csv_name="runs.csv")
         + "</section>",
         f'<section id="objects"><h2>Released objects</h2><div class="charts">{modality_chart}{class_chart}</div>'
         + table([("name", "SOP class"), ("uid", "UID"), ("objects", "Objects")], data["sop_classes"])

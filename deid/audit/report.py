@@ -16,6 +16,7 @@ from pydicom.uid import UID
 from deid import __version__
 from deid.audit.aggregate import Aggregate, Limits, aggregate, audit_files
 from deid.audit.cells import spreadsheet_safe
+from deid.audit.paths import readable_path
 from deid.audit.reasons import describe
 from deid.errors import UsageError
 from deid.io.writer import write_bytes_atomic
@@ -54,14 +55,17 @@ def report_data(agg: Aggregate, limits: Limits) -> dict[str, Any]:
     flagged.sort(key=lambda row: (-row["flagged_objects"], row["attribute"], row["value"]))
     replaced = [{"attribute": attribute, "replaced": count, "objects": agg.replaced_objects[attribute]}
                 for attribute, count in sorted(agg.text_replaced.items(), key=lambda kv: (-kv[1], kv[0]))]
-    dangling = [{"study_uid": study, "count": count, "references": agg.dangling.get(study, [])}
+    dangling = [{"study_uid": study, "count": count,
+                 "references": [{**ref, "element": readable_path(ref.get("path", ""))}
+                                for ref in agg.dangling.get(study, [])]}
                 for study, count in sorted(agg.dangling_counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     return {
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "deid_version": __version__,
         "totals": {
             "audit_files": agg.files, "lines": agg.lines, "unreadable_lines": agg.bad_lines,
-            "objects_released": agg.objects, "patients": len(agg.patients), "studies": len(agg.studies),
+            "objects_released": agg.objects, "annotation_files": agg.annotations,
+            "patients": len(agg.patients), "studies": len(agg.studies),
             "series": len(agg.series), "objects_past_entity_cap": agg.entities_untracked,
             "quarantined": agg.outcomes.get("quarantined", 0),
             "flagged_values": len(flagged), "flagged_objects": agg.flagged_objects,
@@ -71,6 +75,7 @@ def report_data(agg: Aggregate, limits: Limits) -> dict[str, Any]:
             "dangling_references": sum(agg.dangling_counts.values()),
         },
         "outcomes": dict(agg.outcomes.most_common()),
+        "counts_explained": counts_explained(agg),
         "runs": [{**run, "outcomes": dict(run["outcomes"])} for run in
                  sorted(agg.runs.values(), key=lambda run: (run["first"], run["run_id"]))],
         "modalities": dict(agg.modalities.most_common()),
@@ -93,6 +98,34 @@ def report_data(agg: Aggregate, limits: Limits) -> dict[str, Any]:
         "dangling": dangling,
         "limits": vars(limits),
     }
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def counts_explained(agg: Aggregate) -> str:
+    """How the command's figures (``deid run``'s "N written, N skipped, N quarantined", summed over
+    the runs of these records) become the report's: each DICOM object is counted once, side-car
+    annotation files apart, e.g. "90 written by the command: 89 DICOM objects and 1 annotation file"."""
+    said = {word: agg.outcomes.get(word, 0) for word in ("written", "forwarded", "skipped", "quarantined")}
+    figures = [f"{said['written']:,} written"] + [f"{n:,} {word}" for word, n in said.items()
+                                                  if n and word not in ("written", "quarantined")]
+    runs = agg.runs_untracked + sum(1 for run in agg.runs.values()
+                                    if any(run["outcomes"].get(word) for word in said))
+    by = "by the command" if runs <= 1 else f"by the command over {runs:,} runs"
+    released = [_plural(agg.objects, "DICOM object")]
+    if agg.annotations:
+        released.append(_plural(agg.annotations, "annotation file"))
+    text = f"{', '.join(figures)} {by}: {' and '.join(released)}"
+    repeats = said["written"] + said["forwarded"] + said["skipped"] - agg.objects - agg.annotations
+    if repeats > 0:
+        text += (f", each counted once ({repeats:,} outcomes were for one already counted: a re-run's skip "
+                 "of what an earlier run wrote, or a forward after the write)")
+    text += "."
+    if said["quarantined"]:
+        text += f" {said['quarantined']:,} quarantined: not released, see Quarantine reasons."
+    return text
 
 
 def csv_tables(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

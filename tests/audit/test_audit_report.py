@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from deid.audit.aggregate import Limits, aggregate
+from deid.audit.html import breakable
+from deid.audit.paths import readable_path
 from deid.audit.report import write_report
 from deid.errors import UsageError
 from deid.synthetic import make_patient
@@ -115,7 +117,8 @@ def test_dangling_references_are_listed_per_study(report) -> None:
     assert ref["sop_uid"] == first.instance(make_patient(0), "RTSS", 0)
     assert ref["path"].endswith("(3006,0016)[0]") and ref["problem"] == "not released"
     assert [row["uid"] for row in _csv(html, "dangling")] == [ref["uid"]]
-    assert ref["uid"] in html.read_text()
+    assert breakable(ref["uid"]) in html.read_text()  # shown with break points after its dots
+    assert ref["element"] == readable_path(ref["path"]) and ref["element"].endswith("ContourImageSequence[0]")
 
 
 def _write(folder: Path, lines: list[dict]) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import subprocess
@@ -71,3 +72,44 @@ def test_a_screenshot_shows_the_page(page: Path, tmp_path: Path) -> None:
     width, height, colours = png_size_and_colours(shot)
     assert (width, height) == (1280, 2400)
     assert colours > 50  # text, bars and tables; a blank page has a handful
+
+
+@pytest.fixture(scope="module")
+def real_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Reports of a real `deid run` over pydicom's test files and of the synthetic demo (`deid demo`)."""
+    import pydicom.data
+    from support import deid
+
+    folder = tmp_path_factory.mktemp("real")
+    key = folder / "key"
+    assert deid("keygen", key).returncode == 0
+    corpus = Path(pydicom.data.__file__).parent / "test_files"
+    run = deid("run", corpus, "--out", folder / "out", "--key-file", key, "--no-progress")
+    assert run.returncode == 3, run.stderr[-2000:]  # pydicom's corpus holds files that must be quarantined
+    assert deid("report", folder / "out-records", "--out", folder / "report").returncode == 0
+    demo = deid("demo", folder / "demo")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    return {"pydicom": folder / "report" / "report.html", "demo": folder / "demo" / "report" / "report.html",
+            "pydicom_summary": folder / "out-records" / "summary.json"}
+
+
+@pytest.mark.parametrize("name", ["pydicom", "demo"])
+def test_a_real_runs_report_reads_well_in_the_browser(real_reports, name: str, tmp_path: Path) -> None:
+    page = real_reports[name]
+    dom = chromium(tmp_path / "profile", "--dump-dom", page.as_uri()).stdout
+    assert "<main>" in dom
+    headings = re.findall(r"<(?:h[123]|figcaption)\b[^>]*>(.*?)</(?:h[123]|figcaption)>", dom, flags=re.DOTALL)
+    texts = [re.sub(r"<[^>]+>", "", text).strip().lower() for text in headings]
+    assert len(texts) == len(set(texts)), texts
+    assert re.search(r'id="counts-explained">\d+ written by the command: \d+ DICOM objects', dom)
+    assert "1.<wbr>2.<wbr>840.<wbr>10008." in dom  # SOP class UIDs wrap at their dots
+    if name == "pydicom":  # SR references to images outside the corpus: paths shown with keywords
+        summary = json.loads(real_reports["pydicom_summary"].read_text())
+        data = json.loads(page.with_name("report.json").read_text())
+        assert data["runs"][0]["outcomes"] == {"written": summary["written"], "quarantined": summary["quarantined"]}
+        assert data["totals"]["objects_released"] + data["totals"]["annotation_files"] == summary["written"]
+        assert "ContentSequence[" in dom and "ReferencedSOPInstanceUID" in dom
+        assert not re.search(r"\(0040,A730\)\[\d+\]\.", dom)
+    shot = tmp_path / "report.png"
+    chromium(tmp_path / "profile", "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri())
+    assert png_size_and_colours(shot)[2] > 50
