@@ -2,8 +2,9 @@
 
 The receiver (threads of this process) only puts objects on the spool.  Each worker process
 claims an item, de-identifies it through :class:`~deid.pipeline.Pipeline` (which alone decides
-quarantine), forwards the de-identified file to every destination, records the outcome, and
-only then releases the original.  Items that cannot be forwarded wait in the spool (retry with
+quarantine), hands the released bytes, from memory, to every destination's sender
+(:mod:`deid.sender`: one process per destination owns its association, shared by every worker),
+records the outcome, and only then releases the original.  Items that cannot be forwarded wait in the spool (retry with
 backoff) and survive a restart.  Only pipeline output is ever sent: nothing un-de-identified
 reaches a destination.
 
@@ -67,10 +68,16 @@ class Worker:
     """One worker process's loop: claim -> de-identify -> forward -> record -> release."""
 
     def __init__(
-        self, settings: ServeSettings, name: str, waiting: StorageWait | None = None
+        self,
+        settings: ServeSettings,
+        name: str,
+        waiting: StorageWait | None = None,
+        *,
+        sender: Any = None,
     ) -> None:
+        """``sender`` (:class:`deid.sender.Sender`) sends the released bytes; by default this
+        process's own associations (:class:`deid.sender.LocalSender`)."""
         from deid.engine.identity import load_lookup
-        from deid.forward import Forwarder
         from deid.keys import load_key_file
         from deid.pipeline import Pipeline
         from deid.profile.loader import load_profile
@@ -82,11 +89,10 @@ class Worker:
         profile = load_profile(settings.profile)
         key = load_key_file(settings.key_file)
         lookup = load_lookup(settings.lookup) if settings.lookup else None
-        self.scratch = settings.outgoing / name
         self.pipeline = Pipeline(
             profile,
             key,
-            out=self.scratch,
+            out=settings.outgoing,  # nothing is written there: the released bytes are sent
             quarantine=settings.quarantine,
             lookup=lookup,
             durable=False,
@@ -94,10 +100,15 @@ class Worker:
             released=ReleasedIndex(settings.records / DB_NAME),  # one UID, one content, node-wide
         )
         self.spool = Spool(settings.spool)
-        self.destinations = [(d.name, _destination(d)) for d in settings.destinations]
-        self.forwarder = Forwarder(
-            [d for _, d in self.destinations], timeout=settings.forward_timeout
-        )
+        self.destinations = [d.name for d in settings.destinations]
+        if sender is None:
+            from deid.sender import LocalSender
+
+            sender = LocalSender(
+                {d.name: _destination(d) for d in settings.destinations},
+                timeout=settings.forward_timeout,
+            )
+        self.sender = sender
         # a destination that just failed is not tried again at once
         self.down_until: dict[str, float] = {}
         self._profile, self._key = profile, key
@@ -158,7 +169,7 @@ class Worker:
     def _close(self) -> None:
         """At the stop: what the disk still refuses is left for the next start (its recovery
         releases this worker's claims; lines already written stay)."""
-        self.forwarder.close()
+        self.sender.close()
         for action in (self.records.flush, self.records.close):
             try:
                 action()
@@ -176,19 +187,16 @@ class Worker:
         if item.crashes >= MAX_CRASHES:
             self._give_up(item)
             return
-        pending = [(name, d) for name, d in self.destinations if name not in item.sent]
+        pending = [name for name in self.destinations if name not in item.sent]
         now = time.monotonic()
-        if item.attempts and all(self.down_until.get(name, 0.0) > now for name, _ in pending):
+        if item.attempts and all(self.down_until.get(name, 0.0) > now for name in pending):
             self._defer(item, "destination-unavailable")  # nothing to try yet: no work spent on it
             return
         outcome = self._deidentify(item)
         if outcome is None:
             return
-        copy = self.scratch / str(outcome.output)
-        try:
-            waiting = self._forward(item, pending, outcome, copy)
-        finally:
-            self._remove_copy(copy)
+        waiting = self._forward(item, pending, outcome)
+        outcome.without_data()
         if waiting == "rejected":
             return
         self._sync_records()
@@ -197,17 +205,15 @@ class Worker:
         else:
             self.spool.ack(item, processed=item.attempts == 0)
 
-    def _forward(
-        self, item: Item, pending: list[tuple[str, Any]], outcome: Any, copy: Path
-    ) -> str | None:
-        """Send the de-identified copy to each pending destination; the reason to wait, if any
+    def _forward(self, item: Item, pending: list[str], outcome: Any) -> str | None:
+        """Send the released bytes to each pending destination; the reason to wait, if any
         (``"rejected"`` when a destination refused it for good and it went to the quarantine)."""
         waiting: str | None = None
-        for name, destination in pending:
+        for name in pending:
             if self.down_until.get(name, 0.0) > time.monotonic():
                 waiting = "destination-unavailable"
                 continue
-            result = self.forwarder.send(destination, copy)
+            result = self.sender.send(name, outcome.data)
             if result.outcome == "done":
                 if len(self.destinations) > 1:
                     item = self.spool.mark_sent(item, name)
@@ -239,15 +245,15 @@ class Worker:
 
     def _deidentify(self, item: Item) -> Any:
         """Run the pipeline on the original (deterministic: a retry makes the same bytes); the
-        outcome with the de-identified copy under the scratch folder, or None when the item went
-        to the quarantine."""
+        outcome with the released bytes (in memory), or None when the item went to the
+        quarantine."""
         try:
             data = item.path.read_bytes()
         except OSError:
             self._defer(item, "spool-unreadable")
             return None
-        outcome = self.pipeline.process_bytes(data)
-        if outcome.status != "written" or outcome.output is None:
+        outcome = self.pipeline.deidentify_bytes(data)
+        if outcome.status != "written" or outcome.data is None:
             code = (outcome.reason or {}).get("code", "internal-error")
             self._record(outcome, "quarantined")
             self._sync_records()
@@ -263,18 +269,6 @@ class Worker:
         if item.attempts == 0:
             self._record(outcome, "written")
         return outcome
-
-    def _remove_copy(self, copy: Path) -> None:
-        copy.unlink(missing_ok=True)
-        folder = copy.parent
-        while (
-            folder != self.scratch and self.scratch in folder.parents
-        ):  # empty folders of the copy
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-            folder = folder.parent
 
     def _give_up(self, item: Item) -> None:
         """An object during which workers died MAX_CRASHES times: quarantined, not tried again."""
@@ -360,7 +354,13 @@ def _open_records(settings: ServeSettings, profile: Any, key: Any, name: str) ->
 
 
 def _worker_main(
-    settings: ServeSettings, name: str, stop: Any, parent: int, slot: WorkerSlot
+    settings: ServeSettings,
+    name: str,
+    stop: Any,
+    parent: int,
+    slot: WorkerSlot,
+    index: int,
+    lines: dict[str, Any],
 ) -> None:
     _die_with_parent(parent)
     signal.signal(
@@ -369,9 +369,14 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure()
     waiting = StorageWait(logs.get_logger("deid.serve"), slot)
+    from deid.sender import SharedSender
+
+    # an answer may wait behind every other worker's object, each given the forward timeout twice
+    wait = settings.forward_timeout * 2 * (settings.workers + 1) + 5
     while not stop.is_set():  # a worker (re)started on a full disk waits, as a running one does
         try:
-            worker = Worker(settings, name, waiting)
+            sender = SharedSender(lines, index, name, wait=wait)
+            worker = Worker(settings, name, waiting, sender=sender)
         except Exception as exc:
             failure = storage_failure(exc)
             if failure is None:
@@ -414,6 +419,8 @@ class Node:
         self.context = multiprocessing.get_context("spawn")
         self.stop_workers = self.context.Event()
         self.workers: dict[int, Any] = {}
+        self.senders: dict[str, Any] = {}  # destination name -> its sender process (deid.sender)
+        self.lines: dict[str, Any] = {}
         self.worker_health = WorkerHealth(self.context, settings.workers)
         self.serial = 0
         self.receiver: Any = None
@@ -461,6 +468,13 @@ class Node:
                 f"port: cannot listen on {self.settings.host}:{self.settings.port} "
                 f"({exc.strerror or exc.__class__.__name__})"
             ) from None
+        from deid.sender import make_lines
+
+        self.lines = make_lines(
+            self.context, [d.name for d in self.settings.destinations], self.settings.workers
+        )
+        for destination in self.settings.destinations:
+            self._start_sender(destination)
         for index in range(self.settings.workers):
             self._start_worker(index)
         if self.settings.status_port:
@@ -478,6 +492,7 @@ class Node:
             while not self.stopping:
                 time.sleep(0.2)
                 self._watch_workers()
+                self._watch_senders()
         finally:
             self._drain()
             spool.close()
@@ -531,6 +546,8 @@ class Node:
                 self.stop_workers,
                 os.getpid(),
                 self.worker_health.slot(index),
+                index,
+                self.lines,
             ),
             daemon=True,
         )
@@ -539,6 +556,47 @@ class Node:
         process.deid_name = name  # type: ignore[attr-defined]
         process.deid_started = time.monotonic()  # type: ignore[attr-defined]
         self.workers[index] = process
+
+    def _start_sender(self, destination: DestinationSettings) -> None:
+        """The process that owns the association to ``destination`` (deid.sender)."""
+        from deid.sender import sender_main
+
+        process = self.context.Process(
+            target=sender_main,
+            name=f"deid-sender-{destination.name}",
+            args=(
+                _destination(destination),
+                self.lines[destination.name],
+                1,  # associations at a time: one, which every peer takes
+                self.settings.forward_timeout,
+                os.getpid(),
+            ),
+            daemon=True,
+        )
+        process.start()
+        process.deid_setting = destination  # type: ignore[attr-defined]
+        process.deid_started = time.monotonic()  # type: ignore[attr-defined]
+        self.senders[destination.name] = process
+
+    def _watch_senders(self) -> None:
+        """A sender that died is replaced (what it was sending is retried by its worker)."""
+        for process in list(self.senders.values()):
+            if process.is_alive() or self.stop_workers.is_set():
+                continue
+            if time.monotonic() - process.deid_started >= RESTART_SECONDS:
+                self.log.error("sender died; restarting it", code="worker-died",
+                               status=process.exitcode)
+                self._start_sender(process.deid_setting)
+
+    def _stop_senders(self) -> None:
+        for name, process in self.senders.items():
+            if process.is_alive():
+                self.lines[name].requests.put(None)
+        for process in self.senders.values():
+            process.join(self.settings.forward_timeout + 10)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
     def _watch_workers(self) -> None:
         """A worker that died is replaced; what it held goes back to the queue.  One that dies
@@ -573,6 +631,7 @@ class Node:
             if process.is_alive():
                 process.kill()
                 process.join()
+        self._stop_senders()
         if self.status is not None:
             self.status.shutdown()
         self.log.info("stopped")
