@@ -74,32 +74,28 @@ class Worker:
         waiting: StorageWait | None = None,
         *,
         sender: Any = None,
+        pipeline: Any = None,
+        spool: Any = None,
+        open_records: Callable[[], Any] | None = None,
     ) -> None:
-        """``sender`` (:class:`deid.sender.Sender`) sends the released bytes; by default this
-        process's own associations (:class:`deid.sender.LocalSender`)."""
-        from deid.engine.identity import load_lookup
-        from deid.keys import load_key_file
-        from deid.pipeline import Pipeline
-        from deid.profile.loader import load_profile
-        from deid.released import DB_NAME, ReleasedIndex
-
+        """Its collaborators, each made from ``settings`` when not given: ``sender``
+        (:class:`deid.sender.Sender`: this process's own associations by default), ``pipeline``
+        (:class:`deid.pipeline.Pipeline`), ``spool`` (:class:`deid.spool.Spool`, or one with its
+        interface) and ``open_records`` (makes this worker's audit trail, again after a refused
+        write)."""
         self.settings = settings
         self.name = name
         self.log = logs.get_logger("deid.serve")
-        profile = load_profile(settings.profile)
-        key = load_key_file(settings.key_file)
-        lookup = load_lookup(settings.lookup) if settings.lookup else None
-        self.pipeline = Pipeline(
-            profile,
-            key,
-            out=settings.outgoing,  # nothing is written there: the released bytes are sent
-            quarantine=settings.quarantine,
-            lookup=lookup,
-            durable=False,
-            debug=settings.records if settings.debug else None,
-            released=ReleasedIndex(settings.records / DB_NAME),  # one UID, one content, node-wide
-        )
-        self.spool = Spool(settings.spool)
+        if pipeline is None or open_records is None:
+            from deid.keys import load_key_file
+            from deid.profile.loader import load_profile
+
+            profile, key = load_profile(settings.profile), load_key_file(settings.key_file)
+            pipeline = pipeline or _make_pipeline(settings, profile, key)
+            open_records = open_records or (lambda: _open_records(settings, profile, key, name))
+        self.pipeline = pipeline
+        self.open_records = open_records
+        self.spool = spool if spool is not None else Spool(settings.spool)
         self.destinations = [d.name for d in settings.destinations]
         if sender is None:
             from deid.sender import LocalSender
@@ -111,9 +107,8 @@ class Worker:
         self.sender = sender
         # a destination that just failed is not tried again at once
         self.down_until: dict[str, float] = {}
-        self._profile, self._key = profile, key
         try:
-            self.records = _open_records(settings, profile, key, name)
+            self.records = open_records()
         except BaseException:
             self.spool.close()  # made again at the next try (a full disk: every few seconds)
             raise
@@ -248,7 +243,7 @@ class Worker:
         outcome with the released bytes (in memory), or None when the item went to the
         quarantine."""
         try:
-            data = item.path.read_bytes()
+            data = self.spool.read(item)
         except OSError:
             self._defer(item, "spool-unreadable")
             return None
@@ -279,7 +274,7 @@ class Worker:
             "message": f"a worker process died {item.crashes} times on this object; "
             "report it to the deid maintainers with the quarantined file",
         }
-        outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
+        outcome = self.pipeline.quarantine_bytes(self.spool.read(item), reason)
         self._record(outcome, "quarantined")
         self._sync_records()
         self.spool.quarantine(item, "worker-crashed")
@@ -294,7 +289,7 @@ class Worker:
             "message": f"destination {destination} refused the object permanently "
             f"(DIMSE status 0x{(status or 0):04X}); check the destination's configuration",
         }
-        outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
+        outcome = self.pipeline.quarantine_bytes(self.spool.read(item), reason)
         self._record(outcome, "quarantined", destination=destination)
         self._sync_records()
         self.spool.quarantine(item, "forward-rejected")
@@ -322,7 +317,7 @@ class Worker:
             self.records.close()
         except OSError:
             pass
-        self.records = _open_records(self.settings, self._profile, self._key, self.name)
+        self.records = self.open_records()
         self._records_failed = False
 
     def _sync_records(self, *, now: bool = False) -> None:
@@ -336,6 +331,25 @@ class Worker:
                 self._records_failed = True
                 raise
             self._unsynced = False
+
+
+def _make_pipeline(settings: ServeSettings, profile: Any, key: Any) -> Any:
+    """A worker's pipeline: the node's profile, key and lookup; quarantine and released index in
+    the data folder."""
+    from deid.engine.identity import load_lookup
+    from deid.pipeline import Pipeline
+    from deid.released import DB_NAME, ReleasedIndex
+
+    return Pipeline(
+        profile,
+        key,
+        out=settings.outgoing,  # nothing is written there: the released bytes are sent
+        quarantine=settings.quarantine,
+        lookup=load_lookup(settings.lookup) if settings.lookup else None,
+        durable=False,
+        debug=settings.records if settings.debug else None,
+        released=ReleasedIndex(settings.records / DB_NAME),  # one UID, one content, node-wide
+    )
 
 
 def _open_records(settings: ServeSettings, profile: Any, key: Any, name: str) -> Any:
