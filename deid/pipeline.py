@@ -58,7 +58,7 @@ class Outcome:
     preexisting_problems: int = 0  # IOD problems the input already had (let through, not added)
     data: bytes | None = field(default=None, repr=False)  # written: the released bytes (not yet on disk)
 
-    def without_data(self) -> "Outcome":
+    def without_data(self) -> Outcome:
         """This outcome once its bytes went out (cheap to hand to another process)."""
         self.data = None
         return self

@@ -22,13 +22,14 @@ import shutil
 import signal
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from deid import logs
-from deid.errors import UsageError
+from deid.errors import ObjectError, UsageError
+from deid.forward import DONE, RETRY
 from deid.pipeline import make_private_dir
 from deid.settings import DestinationSettings, ServeSettings
+from deid.settlement import Forwarded, Quarantined, Retry, Settlement
 from deid.spool import Item, Spool, StorageUnavailable, storage_failure
 from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
 
@@ -178,43 +179,70 @@ class Worker:
         self.spool.close()
 
     def handle(self, item: Item) -> None:
-        """Take one claimed item to its outcome (forwarded, quarantined, or waiting for a retry)."""
+        """Take one claimed item to its settlement (forwarded, quarantined, or a retry)."""
         if item.crashes >= MAX_CRASHES:
-            self._give_up(item)
+            reason = ObjectError(
+                "worker-crashed", f"a worker process died {item.crashes} times on this object; "
+                "report it to the deid maintainers with the quarantined file", stage="rules")
+            self._quarantine(item, reason)
             return
         pending = [name for name in self.destinations if name not in item.sent]
         now = time.monotonic()
         if item.attempts and all(self.down_until.get(name, 0.0) > now for name in pending):
-            self._defer(item, "destination-unavailable")  # nothing to try yet: no work spent on it
+            # nothing to try yet: no work spent on it
+            self.settle(item, Retry("destination-unavailable"))
             return
-        outcome = self._deidentify(item)
-        if outcome is None:
+        try:
+            data = self.spool.read(item)
+        except OSError:
+            self.settle(item, Retry("spool-unreadable"))
             return
-        waiting = self._forward(item, pending, outcome)
+        outcome = self.pipeline.deidentify_bytes(data)  # deterministic: a retry, the same bytes
+        if outcome.status != "written" or outcome.data is None:
+            self._record(outcome, "quarantined")
+            self.settle(item, _quarantined(outcome))
+            return
+        if item.attempts == 0:
+            self._record(outcome, "written")
+        settlement = self._forward(item, pending, outcome)
         outcome.without_data()
-        if waiting == "rejected":
-            return
-        self._sync_records()
-        if waiting is not None:
-            self._defer(item, waiting, processed=item.attempts == 0)
-        else:
-            self.spool.ack(item, processed=item.attempts == 0)
+        self.settle(item, settlement, processed=item.attempts == 0)
 
-    def _forward(self, item: Item, pending: list[str], outcome: Any) -> str | None:
-        """Send the released bytes to each pending destination; the reason to wait, if any
-        (``"rejected"`` when a destination refused it for good and it went to the quarantine)."""
+    def settle(self, item: Item, settlement: Settlement, *, processed: bool = False) -> None:
+        """The one way an item ends: its records made durable, then the spool told (the original
+        released, or kept for a retry). ``processed``: de-identified in this attempt."""
+        self._sync_records()
+        if isinstance(settlement, Forwarded):
+            self.spool.ack(item, processed=processed)
+        elif isinstance(settlement, Retry):
+            self.spool.retry(
+                item,
+                settlement.reason,
+                first_delay=self.settings.retry.first_delay,
+                max_delay=self.settings.retry.max_delay,
+                processed=processed,
+            )
+        else:
+            self.spool.quarantine(item, settlement.code)
+            log = self.log.error if settlement.code == "worker-crashed" else self.log.warning
+            log("quarantined", code=settlement.code, stage=settlement.stage or None,
+                path=settlement.path or None, quarantine=settlement.entry)
+
+    def _forward(self, item: Item, pending: list[str], outcome: Any) -> Settlement:
+        """Send the released bytes to each pending destination: forwarded when all have them, a
+        retry when one may take them later, quarantined when one refused them for good."""
         waiting: str | None = None
         for name in pending:
             if self.down_until.get(name, 0.0) > time.monotonic():
                 waiting = "destination-unavailable"
                 continue
             result = self.sender.send(name, outcome.data)
-            if result.outcome == "done":
+            if result.outcome == DONE:
                 if len(self.destinations) > 1:
                     item = self.spool.mark_sent(item, name)
                 self.down_until.pop(name, None)
                 self._record(outcome, "forwarded", destination=name)
-            elif result.outcome == "retry":
+            elif result.outcome == RETRY:
                 waiting = "destination-unavailable" if result.status is None else "destination-busy"
                 self.down_until[name] = time.monotonic() + min(5.0, self.settings.retry.first_delay)
                 self.log.warning(
@@ -225,81 +253,25 @@ class Worker:
                 )
                 self._record(outcome, "retrying", destination=name)
             else:
-                self._reject(item, name, result.status)
-                return "rejected"
-        return waiting
+                reason = ObjectError(
+                    "forward-rejected", f"destination {name} refused the object permanently "
+                    f"(DIMSE status 0x{(result.status or 0):04X}); check the destination's "
+                    "configuration", stage="forward")
+                return self._quarantine(item, reason, destination=name, settle=False)
+        return Retry(waiting) if waiting is not None else Forwarded()
 
-    def _defer(self, item: Item, reason: str, *, processed: bool = False) -> None:
-        self.spool.retry(
-            item,
-            reason,
-            first_delay=self.settings.retry.first_delay,
-            max_delay=self.settings.retry.max_delay,
-            processed=processed,
-        )
-
-    def _deidentify(self, item: Item) -> Any:
-        """Run the pipeline on the original (deterministic: a retry makes the same bytes); the
-        outcome with the released bytes (in memory), or None when the item went to the
-        quarantine."""
-        try:
-            data = self.spool.read(item)
-        except OSError:
-            self._defer(item, "spool-unreadable")
-            return None
-        outcome = self.pipeline.deidentify_bytes(data)
-        if outcome.status != "written" or outcome.data is None:
-            code = (outcome.reason or {}).get("code", "internal-error")
-            self._record(outcome, "quarantined")
-            self._sync_records()
-            self.spool.quarantine(item, code)
-            self.log.warning(
-                "quarantined",
-                code=code,
-                stage=(outcome.reason or {}).get("stage"),
-                path=(outcome.reason or {}).get("path"),
-                quarantine=outcome.quarantine,
-            )
-            return None
-        if item.attempts == 0:
-            self._record(outcome, "written")
-        return outcome
-
-    def _give_up(self, item: Item) -> None:
-        """An object during which workers died MAX_CRASHES times: quarantined, not tried again."""
-        reason = {
-            "code": "worker-crashed",
-            "stage": "rules",
-            "path": "",
-            "message": f"a worker process died {item.crashes} times on this object; "
-            "report it to the deid maintainers with the quarantined file",
-        }
-        outcome = self.pipeline.quarantine_bytes(self.spool.read(item), reason)
-        self._record(outcome, "quarantined")
-        self._sync_records()
-        self.spool.quarantine(item, "worker-crashed")
-        self.log.error("quarantined", code="worker-crashed", quarantine=outcome.quarantine)
-
-    def _reject(self, item: Item, destination: str, status: int | None) -> None:
-        """A destination refused the object for good: the original goes to the quarantine."""
-        reason = {
-            "code": "forward-rejected",
-            "stage": "forward",
-            "path": "",
-            "message": f"destination {destination} refused the object permanently "
-            f"(DIMSE status 0x{(status or 0):04X}); check the destination's configuration",
-        }
-        outcome = self.pipeline.quarantine_bytes(self.spool.read(item), reason)
+    def _quarantine(
+        self, item: Item, reason: ObjectError, *, destination: str | None = None,
+        settle: bool = True,
+    ) -> Quarantined:
+        """Put the original in the quarantine for a reason found outside the pipeline (the
+        pipeline writes the entry, as for its own reasons), record it and (``settle``) settle."""
+        outcome = self.pipeline.quarantine_bytes(self.spool.read(item), reason.as_reason())
         self._record(outcome, "quarantined", destination=destination)
-        self._sync_records()
-        self.spool.quarantine(item, "forward-rejected")
-        self.log.warning(
-            "quarantined",
-            code="forward-rejected",
-            stage="forward",
-            status=status,
-            quarantine=outcome.quarantine,
-        )
+        settlement = _quarantined(outcome)
+        if settle:
+            self.settle(item, settlement)
+        return settlement
 
     # -- records (the audit trail) -------------------------------------------------------
     def _record(self, outcome: Any, event: str, *, destination: str | None = None) -> None:
@@ -331,6 +303,13 @@ class Worker:
                 self._records_failed = True
                 raise
             self._unsynced = False
+
+
+def _quarantined(outcome: Any) -> Quarantined:
+    """The settlement of a pipeline outcome that went to the quarantine."""
+    reason = outcome.reason or {}
+    return Quarantined(reason.get("code", "internal-error"), reason.get("stage", ""),
+                       reason.get("path", ""), outcome.quarantine)
 
 
 def _make_pipeline(settings: ServeSettings, profile: Any, key: Any) -> Any:

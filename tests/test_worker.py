@@ -67,7 +67,7 @@ def node(tmp_path: Path, key_file: Path, vghtpe, key):
 
 
 def test_forwarded_is_recorded_and_synced_before_the_original_goes(node) -> None:
-    settings, spool, calls, original, worker = node
+    _settings, spool, calls, original, worker = node
     spool.put(original)
     sender = ScriptedSender(SendResult(DONE, 0, "stored"))
     assert worker(sender).step() is True
@@ -120,7 +120,7 @@ def test_an_object_workers_died_on_is_quarantined_unsent(node) -> None:
 
 
 def test_what_the_pipeline_quarantines_is_never_sent(node) -> None:
-    settings, spool, calls, original, worker = node
+    _settings, spool, calls, original, worker = node
     spool.put(original[:2000])  # cut short
     sender = ScriptedSender()
     worker(sender).step()
