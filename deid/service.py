@@ -560,7 +560,7 @@ class Node:
             args=(
                 _destination(destination),
                 self.lines[destination.name],
-                1,  # associations at a time: one, which every peer takes
+                destination.max_associations,  # at once; 1 (the default) every peer takes
                 self.settings.forward_timeout,
                 os.getpid(),
             ),
@@ -583,8 +583,9 @@ class Node:
 
     def _stop_senders(self) -> None:
         for name, process in self.senders.items():
-            if process.is_alive():
-                self.lines[name].requests.put(None)
+            if process.is_alive():  # one None per sending thread
+                for _ in range(process.deid_setting.max_associations):
+                    self.lines[name].requests.put(None)
         for process in self.senders.values():
             process.join(self.settings.forward_timeout + 10)
             if process.is_alive():
