@@ -1,4 +1,5 @@
-"""C-STORE of released Part 10 files to downstream DICOM nodes.
+"""C-STORE of released Part 10 objects (files, or bytes in memory: ``send_bytes``) to downstream
+DICOM nodes.  In the node, each destination's sender process (deid.sender) owns a Forwarder.
 
 One association per destination is kept open and reused; it is opened again when it drops, when
 the peer closes it (idle timeouts) or when an object needs a presentation context the open one
