@@ -55,15 +55,15 @@ def received(folder: Path) -> int:
 class Storescp:
     """DCMTK storescp writing into a fresh folder, on a free port, one process per association."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, fork: bool = True) -> None:
         self.folder = folder
         folder.mkdir(parents=True)
         self.port = free_port()
         self.log = (folder.parent / f"{folder.name}.log").open("wb")
         self.process = subprocess.Popen(
-            # --fork: one process per association, as a PACS takes several at once (deid's
-            # workers each keep one open; a storescp without it would serve them one by one)
-            [STORESCP, "--fork", "--aetitle", DEST, "--output-directory", str(folder),
+            # --fork: one process per association, as a PACS takes several at once; without it
+            # (--no-fork) one association at a time, as a plain storescp or a small PACS
+            [STORESCP, *(["--fork"] if fork else []), "--aetitle", DEST, "--output-directory", str(folder),
              str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, env=dcmtk_env(),
         )
@@ -106,8 +106,8 @@ class Method:
     intake: list[float] = field(default_factory=list)  # deid: until storescu was done
 
 
-def run_direct(corpus: Path, n: int, work: Path) -> float:
-    scp = Storescp(work / "direct-received")
+def run_direct(corpus: Path, n: int, work: Path, args: argparse.Namespace) -> float:
+    scp = Storescp(work / "direct-received", not args.no_fork)
     try:
         started = time.perf_counter()
         sender = storescu(corpus, scp.port, DEST)
@@ -127,7 +127,7 @@ def run_direct(corpus: Path, n: int, work: Path) -> float:
 def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args: argparse.Namespace,
              check: bool = False) -> tuple[float, float]:
     """(end-to-end seconds, seconds until storescu had handed everything to deid)."""
-    scp = Storescp(work / "deid-received")
+    scp = Storescp(work / "deid-received", not args.no_fork)
     data = work / "deid-data"
     port = free_port()
     argv = [*deid, "serve", "--aet", NODE, "--host", "127.0.0.1", "--port", str(port),
@@ -201,6 +201,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--patients", type=int, default=5, help="patients they belong to (5)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (median reported)")
     parser.add_argument("--workers", type=int, default=0, help="deid serve --workers (default: its own)")
+    parser.add_argument("--no-fork", action="store_true",
+                        help="storescp without --fork: one association at a time")
     parser.add_argument("--profile", default="vghtpe")
     parser.add_argument("--corpus", type=Path, default=Path(tempfile.gettempdir()) / "deid-bench-corpus")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a fresh temp dir)")
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         order = methods if round_number % 2 == 0 else methods[::-1]
         for method in order:
             if method.key == "direct":
-                method.times.append(run_direct(corpus, n, work))
+                method.times.append(run_direct(corpus, n, work, args))
             else:
                 elapsed, intake = run_deid(corpus, n, work, deid, key, args)
                 method.times.append(elapsed)

@@ -1,4 +1,5 @@
-"""C-STORE of released Part 10 files to downstream DICOM nodes.
+"""C-STORE of released Part 10 objects (files, or bytes in memory: ``send_bytes``) to downstream
+DICOM nodes.  In the node, each destination's sender process (deid.sender) owns a Forwarder.
 
 One association per destination is kept open and reused; it is opened again when it drops, when
 the peer closes it (idle timeouts) or when an object needs a presentation context the open one
@@ -10,10 +11,13 @@ is never decoded. Every DIMSE status maps to one of three outcomes (:func:`class
 
 from __future__ import annotations
 
+import os
 import ssl
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -214,6 +218,12 @@ class Forwarder:
                 self._drop(link, abort=True)
             return result
 
+    def send_bytes(self, destination: Destination, data: bytes) -> SendResult:
+        """C-STORE a Part 10 object held in memory (released bytes), as it is: sent from an
+        anonymous in-memory file, so nothing is written to disk or read back from it."""
+        with _in_memory(data) as path:
+            return self.send(destination, path)
+
     def close(self) -> None:
         """Release every open association."""
         with self._links_lock:
@@ -372,6 +382,27 @@ def _read_meta(path: Path) -> _Object:
     if missing:
         raise _Unsendable("file meta lacks " + ", ".join(missing))
     return _Object(path, UID(meta.MediaStorageSOPClassUID), UID(meta.TransferSyntaxUID), size)
+
+
+@contextmanager
+def _in_memory(data: bytes) -> Iterator[Path]:
+    """A path that reads ``data`` (Linux: an anonymous memory file, /proc/self/fd/N; elsewhere an
+    unlinked-at-exit temporary file): pynetdicom's chunked send of a path then sends the bytes
+    after the file meta unchanged."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("deid-send", os.MFD_CLOEXEC)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            yield Path(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return
+    with tempfile.NamedTemporaryFile(prefix="deid-send-", suffix=".dcm") as handle:
+        handle.write(data)
+        handle.flush()
+        yield Path(handle.name)
 
 
 def _choose(accepted: set[tuple[str, str]], wanted: list[tuple[str, str]]) -> UID | None:

@@ -1,4 +1,9 @@
-"""The one loop step that turns a source file into an outcome; the only place that decides quarantine."""
+"""The one loop step that turns a source file into an outcome; the only place that decides quarantine.
+
+The pipeline writes nothing it releases: a written outcome carries the released bytes
+(``Outcome.data``) and their place under the output (``Outcome.output``); ``deid run`` writes them
+(:func:`write_released`), the forwarding node sends them from memory.  It writes only the
+quarantine (the original and its reason) and, with debugging on, a traceback."""
 
 from __future__ import annotations
 
@@ -54,6 +59,12 @@ class Outcome:
     pseudonyms: dict[str, str] = field(default_factory=dict)  # released patient_name, accession_number
     tokens: HiddenTokens = field(default_factory=HiddenTokens, repr=False)  # identity tokens, for the map only
     preexisting_problems: int = 0  # IOD problems the input already had (let through, not added)
+    data: bytes | None = field(default=None, repr=False)  # written: the released bytes (not yet on disk)
+
+    def without_data(self) -> Outcome:
+        """This outcome once its bytes went out (cheap to hand to another process)."""
+        self.data = None
+        return self
 
 
 DEBUG_FOLDER = "debug"  # in the records: tracebacks of internal errors (deid run --debug, debug: true)
@@ -85,6 +96,19 @@ class Pipeline:
         self.released = released
 
     def process_file(self, source: Path) -> Outcome:
+        """:meth:`deidentify_file`, its bytes written under the output (callers that want files)."""
+        outcome = self.deidentify_file(source)
+        write_released(outcome, self.out, durable=self.durable)
+        return outcome
+
+    def process_bytes(self, data: bytes) -> Outcome:
+        """:meth:`deidentify_bytes`, its bytes written under the output (callers that want files)."""
+        outcome = self.deidentify_bytes(data)
+        write_released(outcome, self.out, durable=self.durable)
+        return outcome
+
+    def deidentify_file(self, source: Path) -> Outcome:
+        """A source file's outcome; a written one carries the released bytes, not yet written."""
         try:
             data = read_source(source, self.max_object_bytes)
         except ObjectError as exc:  # too large: not read, so the quarantine names it instead of a copy
@@ -94,10 +118,10 @@ class Pipeline:
                                  "permissions and the storage", stage="read").as_reason()
             return Outcome("quarantined", reason=reason)
         if sidecar_kind(source.name, data) is not None:
-            return self.process_sidecar(source.name, data)
-        return self.process_bytes(data)
+            return self.deidentify_sidecar(source.name, data)
+        return self.deidentify_bytes(data)
 
-    def process_sidecar(self, name: str, data: bytes) -> Outcome:
+    def deidentify_sidecar(self, name: str, data: bytes) -> Outcome:
         """A side-car annotation file (deid.sidecar): rewritten into OUT/annotations/, or quarantined."""
         original = "original" + Path(name).suffix.lower()
         try:
@@ -113,11 +137,11 @@ class Pipeline:
                 f"{SIDECAR_FOLDER}/{sidecar.name}; merge the two files, or release this one into another "
                 "output folder", stage="write").as_reason()
             return self._quarantine(data, reason, original=original)
-        write_bytes_atomic(sidecar.data, target, durable=self.durable)
         return Outcome("written", output=str(target.relative_to(self.out)),
-                       counts={f"sidecar_{sidecar.kind}": 1, "remap_uid": sidecar.uids})
+                       counts={f"sidecar_{sidecar.kind}": 1, "remap_uid": sidecar.uids}, data=sidecar.data)
 
-    def process_bytes(self, data: bytes) -> Outcome:
+    def deidentify_bytes(self, data: bytes) -> Outcome:
+        """An object's outcome; a written one carries the released bytes, not yet written."""
         stage = "read"  # the stage under way, named in the reason of an internal error
         try:
             ds = read_object(data)
@@ -139,11 +163,10 @@ class Pipeline:
                     "was already released (to this output, or by this node); find which of the two is right "
                     "at the source (a modality re-using UIDs, or an edited copy) and release only that one",
                     stage="write", path="(0008,0018)")
-            write_bytes_atomic(encoded, target, durable=self.durable)  # after the claim: never two contents
         except ObjectError as exc:
             return self._quarantine(data, exc.as_reason())
         except OSError as exc:
-            if stage == "write":  # the output's disk, not the object: the run stops, nothing is lost
+            if stage == "write":  # the records' disk (the released index), not the object: stop
                 raise
             return self._quarantine(data, self._internal_error(exc, stage, data))
         except Exception as exc:  # fail closed: an unknown error is a quarantine, never a release
@@ -155,7 +178,7 @@ class Pipeline:
             adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
             flagged_text=result.flagged_text, text_replaced=result.text_replaced, tokens=result.tokens,
             originals=result.originals, pseudonyms=result.pseudonyms,
-            references=result.references, preexisting_problems=checked.count,
+            references=result.references, preexisting_problems=checked.count, data=encoded,
         )
 
     def _other_content_released(self, target: Path, output: str, sop_uid: str, encoded: bytes) -> bool:
@@ -201,6 +224,15 @@ class Pipeline:
         write_bytes_atomic(text, entry / "reason.json", mode=0o600)
         return Outcome("quarantined", quarantine=entry.name, reason=reason)
 
+
+def write_released(outcome: Outcome, out: Path, *, durable: bool = True) -> None:
+    """Write a written outcome's bytes to its place under ``out`` (atomically; after the pipeline
+    claimed its SOP Instance UID), then drop them from the outcome.  An OSError is the output's
+    disk, not the object's: the caller stops, nothing is lost."""
+    if outcome.data is None or outcome.output is None:
+        return
+    write_bytes_atomic(outcome.data, out / outcome.output, durable=durable)
+    outcome.without_data()
 
 
 def entry_name(data: bytes) -> str:

@@ -88,8 +88,10 @@ class ReleasedIndex:
                     conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(_SCHEMA)
                 break
-            except sqlite3.OperationalError:
-                if time.monotonic() > deadline:
+            except sqlite3.OperationalError as exc:
+                # only another process setting up takes turns; a full or failing disk is raised
+                # at once (the node's storage wait retries it), never waited out here
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
                     conn.close()
                     raise
                 time.sleep(0.01)

@@ -36,7 +36,7 @@ from deid.intake.folders import Found, SourceFile, discover
 from deid.io.writer import (FolderLock, FolderLockedError, fsync_dir, remove_run_temps,
                             set_temp_owner)
 from deid.keys import SecretKey
-from deid.pipeline import Outcome, Pipeline, make_private_dir
+from deid.pipeline import Outcome, Pipeline, make_private_dir, write_released
 from deid.profile.model import Profile
 from deid.released import DB_NAME as RELEASED_DB
 from deid.released import ReleasedIndex
@@ -227,7 +227,9 @@ def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, 
 def _work(item: tuple[str, str]) -> tuple[str, Outcome]:
     ref, path = item
     assert _PIPELINE is not None
-    return ref, _PIPELINE.process_file(Path(path))
+    outcome = _PIPELINE.deidentify_file(Path(path))
+    write_released(outcome, _PIPELINE.out, durable=False)  # synced with its batch (Journal._commit)
+    return ref, outcome
 
 
 class FolderNotWritable(UsageError):

@@ -2,8 +2,9 @@
 
 The receiver (threads of this process) only puts objects on the spool.  Each worker process
 claims an item, de-identifies it through :class:`~deid.pipeline.Pipeline` (which alone decides
-quarantine), forwards the de-identified file to every destination, records the outcome, and
-only then releases the original.  Items that cannot be forwarded wait in the spool (retry with
+quarantine), hands the released bytes, from memory, to every destination's sender
+(:mod:`deid.sender`: one process per destination owns its association, shared by every worker),
+records the outcome, and only then releases the original.  Items that cannot be forwarded wait in the spool (retry with
 backoff) and survive a restart.  Only pipeline output is ever sent: nothing un-de-identified
 reaches a destination.
 
@@ -21,13 +22,14 @@ import shutil
 import signal
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from deid import logs
-from deid.errors import UsageError
+from deid.errors import ObjectError, UsageError
+from deid.forward import DONE, RETRY
 from deid.pipeline import make_private_dir
 from deid.settings import DestinationSettings, ServeSettings
+from deid.settlement import Forwarded, Quarantined, Retry, Settlement
 from deid.spool import Item, Spool, StorageUnavailable, storage_failure
 from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
 
@@ -67,46 +69,51 @@ class Worker:
     """One worker process's loop: claim -> de-identify -> forward -> record -> release."""
 
     def __init__(
-        self, settings: ServeSettings, name: str, waiting: StorageWait | None = None
+        self,
+        settings: ServeSettings,
+        name: str,
+        waiting: StorageWait | None = None,
+        *,
+        sender: Any = None,
+        pipeline: Any = None,
+        spool: Any = None,
+        open_records: Callable[[], Any] | None = None,
     ) -> None:
-        from deid.engine.identity import load_lookup
-        from deid.forward import Forwarder
-        from deid.keys import load_key_file
-        from deid.pipeline import Pipeline
-        from deid.profile.loader import load_profile
-        from deid.released import DB_NAME, ReleasedIndex
-
+        """Its collaborators, each made from ``settings`` when not given: ``sender``
+        (:class:`deid.sender.Sender`: this process's own associations by default), ``pipeline``
+        (:class:`deid.pipeline.Pipeline`), ``spool`` (:class:`deid.spool.Spool`, or one with its
+        interface) and ``open_records`` (makes this worker's audit trail, again after a refused
+        write)."""
         self.settings = settings
         self.name = name
         self.log = logs.get_logger("deid.serve")
-        profile = load_profile(settings.profile)
-        if settings.deny_list is not None:
-            from deid.profile.loader import with_deny_list
+        if pipeline is None or open_records is None:
+            from deid.keys import load_key_file
+            from deid.profile.loader import load_profile
 
-            profile = with_deny_list(profile, settings.deny_list)
-        key = load_key_file(settings.key_file)
-        lookup = load_lookup(settings.lookup) if settings.lookup else None
-        self.scratch = settings.outgoing / name
-        self.pipeline = Pipeline(
-            profile,
-            key,
-            out=self.scratch,
-            quarantine=settings.quarantine,
-            lookup=lookup,
-            durable=False,
-            debug=settings.records if settings.debug else None,
-            released=ReleasedIndex(settings.records / DB_NAME),  # one UID, one content, node-wide
-        )
-        self.spool = Spool(settings.spool)
-        self.destinations = [(d.name, _destination(d)) for d in settings.destinations]
-        self.forwarder = Forwarder(
-            [d for _, d in self.destinations], timeout=settings.forward_timeout
-        )
+            profile, key = load_profile(settings.profile), load_key_file(settings.key_file)
+            if settings.deny_list is not None:
+                from deid.profile.loader import with_deny_list
+
+                profile = with_deny_list(profile, settings.deny_list)
+            pipeline = pipeline or _make_pipeline(settings, profile, key)
+            open_records = open_records or (lambda: _open_records(settings, profile, key, name))
+        self.pipeline = pipeline
+        self.open_records = open_records
+        self.spool = spool if spool is not None else Spool(settings.spool)
+        self.destinations = [d.name for d in settings.destinations]
+        if sender is None:
+            from deid.sender import LocalSender
+
+            sender = LocalSender(
+                {d.name: _destination(d) for d in settings.destinations},
+                timeout=settings.forward_timeout,
+            )
+        self.sender = sender
         # a destination that just failed is not tried again at once
         self.down_until: dict[str, float] = {}
-        self._profile, self._key = profile, key
         try:
-            self.records = _open_records(settings, profile, key, name)
+            self.records = open_records()
         except BaseException:
             self.spool.close()  # made again at the next try (a full disk: every few seconds)
             raise
@@ -162,7 +169,7 @@ class Worker:
     def _close(self) -> None:
         """At the stop: what the disk still refuses is left for the next start (its recovery
         releases this worker's claims; lines already written stay)."""
-        self.forwarder.close()
+        self.sender.close()
         for action in (self.records.flush, self.records.close):
             try:
                 action()
@@ -176,48 +183,70 @@ class Worker:
         self.spool.close()
 
     def handle(self, item: Item) -> None:
-        """Take one claimed item to its outcome (forwarded, quarantined, or waiting for a retry)."""
+        """Take one claimed item to its settlement (forwarded, quarantined, or a retry)."""
         if item.crashes >= MAX_CRASHES:
-            self._give_up(item)
+            reason = ObjectError(
+                "worker-crashed", f"a worker process died {item.crashes} times on this object; "
+                "report it to the deid maintainers with the quarantined file", stage="rules")
+            self._quarantine(item, reason)
             return
-        pending = [(name, d) for name, d in self.destinations if name not in item.sent]
+        pending = [name for name in self.destinations if name not in item.sent]
         now = time.monotonic()
-        if item.attempts and all(self.down_until.get(name, 0.0) > now for name, _ in pending):
-            self._defer(item, "destination-unavailable")  # nothing to try yet: no work spent on it
+        if item.attempts and all(self.down_until.get(name, 0.0) > now for name in pending):
+            # nothing to try yet: no work spent on it
+            self.settle(item, Retry("destination-unavailable"))
             return
-        outcome = self._deidentify(item)
-        if outcome is None:
-            return
-        copy = self.scratch / str(outcome.output)
         try:
-            waiting = self._forward(item, pending, outcome, copy)
-        finally:
-            self._remove_copy(copy)
-        if waiting == "rejected":
+            data = self.spool.read(item)
+        except OSError:
+            self.settle(item, Retry("spool-unreadable"))
             return
-        self._sync_records()
-        if waiting is not None:
-            self._defer(item, waiting, processed=item.attempts == 0)
-        else:
-            self.spool.ack(item, processed=item.attempts == 0)
+        outcome = self.pipeline.deidentify_bytes(data)  # deterministic: a retry, the same bytes
+        if outcome.status != "written" or outcome.data is None:
+            self._record(outcome, "quarantined")
+            self.settle(item, _quarantined(outcome))
+            return
+        if item.attempts == 0:
+            self._record(outcome, "written")
+        settlement = self._forward(item, pending, outcome)
+        outcome.without_data()
+        self.settle(item, settlement, processed=item.attempts == 0)
 
-    def _forward(
-        self, item: Item, pending: list[tuple[str, Any]], outcome: Any, copy: Path
-    ) -> str | None:
-        """Send the de-identified copy to each pending destination; the reason to wait, if any
-        (``"rejected"`` when a destination refused it for good and it went to the quarantine)."""
+    def settle(self, item: Item, settlement: Settlement, *, processed: bool = False) -> None:
+        """The one way an item ends: its records made durable, then the spool told (the original
+        released, or kept for a retry). ``processed``: de-identified in this attempt."""
+        self._sync_records()
+        if isinstance(settlement, Forwarded):
+            self.spool.ack(item, processed=processed)
+        elif isinstance(settlement, Retry):
+            self.spool.retry(
+                item,
+                settlement.reason,
+                first_delay=self.settings.retry.first_delay,
+                max_delay=self.settings.retry.max_delay,
+                processed=processed,
+            )
+        else:
+            self.spool.quarantine(item, settlement.code)
+            log = self.log.error if settlement.code == "worker-crashed" else self.log.warning
+            log("quarantined", code=settlement.code, stage=settlement.stage or None,
+                path=settlement.path or None, quarantine=settlement.entry)
+
+    def _forward(self, item: Item, pending: list[str], outcome: Any) -> Settlement:
+        """Send the released bytes to each pending destination: forwarded when all have them, a
+        retry when one may take them later, quarantined when one refused them for good."""
         waiting: str | None = None
-        for name, destination in pending:
+        for name in pending:
             if self.down_until.get(name, 0.0) > time.monotonic():
                 waiting = "destination-unavailable"
                 continue
-            result = self.forwarder.send(destination, copy)
-            if result.outcome == "done":
+            result = self.sender.send(name, outcome.data)
+            if result.outcome == DONE:
                 if len(self.destinations) > 1:
                     item = self.spool.mark_sent(item, name)
                 self.down_until.pop(name, None)
                 self._record(outcome, "forwarded", destination=name)
-            elif result.outcome == "retry":
+            elif result.outcome == RETRY:
                 waiting = "destination-unavailable" if result.status is None else "destination-busy"
                 self.down_until[name] = time.monotonic() + min(5.0, self.settings.retry.first_delay)
                 self.log.warning(
@@ -228,93 +257,25 @@ class Worker:
                 )
                 self._record(outcome, "retrying", destination=name)
             else:
-                self._reject(item, name, result.status)
-                return "rejected"
-        return waiting
+                reason = ObjectError(
+                    "forward-rejected", f"destination {name} refused the object permanently "
+                    f"(DIMSE status 0x{(result.status or 0):04X}); check the destination's "
+                    "configuration", stage="forward")
+                return self._quarantine(item, reason, destination=name, settle=False)
+        return Retry(waiting) if waiting is not None else Forwarded()
 
-    def _defer(self, item: Item, reason: str, *, processed: bool = False) -> None:
-        self.spool.retry(
-            item,
-            reason,
-            first_delay=self.settings.retry.first_delay,
-            max_delay=self.settings.retry.max_delay,
-            processed=processed,
-        )
-
-    def _deidentify(self, item: Item) -> Any:
-        """Run the pipeline on the original (deterministic: a retry makes the same bytes); the
-        outcome with the de-identified copy under the scratch folder, or None when the item went
-        to the quarantine."""
-        try:
-            data = item.path.read_bytes()
-        except OSError:
-            self._defer(item, "spool-unreadable")
-            return None
-        outcome = self.pipeline.process_bytes(data)
-        if outcome.status != "written" or outcome.output is None:
-            code = (outcome.reason or {}).get("code", "internal-error")
-            self._record(outcome, "quarantined")
-            self._sync_records()
-            self.spool.quarantine(item, code)
-            self.log.warning(
-                "quarantined",
-                code=code,
-                stage=(outcome.reason or {}).get("stage"),
-                path=(outcome.reason or {}).get("path"),
-                quarantine=outcome.quarantine,
-            )
-            return None
-        if item.attempts == 0:
-            self._record(outcome, "written")
-        return outcome
-
-    def _remove_copy(self, copy: Path) -> None:
-        copy.unlink(missing_ok=True)
-        folder = copy.parent
-        while (
-            folder != self.scratch and self.scratch in folder.parents
-        ):  # empty folders of the copy
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-            folder = folder.parent
-
-    def _give_up(self, item: Item) -> None:
-        """An object during which workers died MAX_CRASHES times: quarantined, not tried again."""
-        reason = {
-            "code": "worker-crashed",
-            "stage": "rules",
-            "path": "",
-            "message": f"a worker process died {item.crashes} times on this object; "
-            "report it to the deid maintainers with the quarantined file",
-        }
-        outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
-        self._record(outcome, "quarantined")
-        self._sync_records()
-        self.spool.quarantine(item, "worker-crashed")
-        self.log.error("quarantined", code="worker-crashed", quarantine=outcome.quarantine)
-
-    def _reject(self, item: Item, destination: str, status: int | None) -> None:
-        """A destination refused the object for good: the original goes to the quarantine."""
-        reason = {
-            "code": "forward-rejected",
-            "stage": "forward",
-            "path": "",
-            "message": f"destination {destination} refused the object permanently "
-            f"(DIMSE status 0x{(status or 0):04X}); check the destination's configuration",
-        }
-        outcome = self.pipeline.quarantine_bytes(item.path.read_bytes(), reason)
+    def _quarantine(
+        self, item: Item, reason: ObjectError, *, destination: str | None = None,
+        settle: bool = True,
+    ) -> Quarantined:
+        """Put the original in the quarantine for a reason found outside the pipeline (the
+        pipeline writes the entry, as for its own reasons), record it and (``settle``) settle."""
+        outcome = self.pipeline.quarantine_bytes(self.spool.read(item), reason.as_reason())
         self._record(outcome, "quarantined", destination=destination)
-        self._sync_records()
-        self.spool.quarantine(item, "forward-rejected")
-        self.log.warning(
-            "quarantined",
-            code="forward-rejected",
-            stage="forward",
-            status=status,
-            quarantine=outcome.quarantine,
-        )
+        settlement = _quarantined(outcome)
+        if settle:
+            self.settle(item, settlement)
+        return settlement
 
     # -- records (the audit trail) -------------------------------------------------------
     def _record(self, outcome: Any, event: str, *, destination: str | None = None) -> None:
@@ -332,7 +293,7 @@ class Worker:
             self.records.close()
         except OSError:
             pass
-        self.records = _open_records(self.settings, self._profile, self._key, self.name)
+        self.records = self.open_records()
         self._records_failed = False
 
     def _sync_records(self, *, now: bool = False) -> None:
@@ -346,6 +307,32 @@ class Worker:
                 self._records_failed = True
                 raise
             self._unsynced = False
+
+
+def _quarantined(outcome: Any) -> Quarantined:
+    """The settlement of a pipeline outcome that went to the quarantine."""
+    reason = outcome.reason or {}
+    return Quarantined(reason.get("code", "internal-error"), reason.get("stage", ""),
+                       reason.get("path", ""), outcome.quarantine)
+
+
+def _make_pipeline(settings: ServeSettings, profile: Any, key: Any) -> Any:
+    """A worker's pipeline: the node's profile, key and lookup; quarantine and released index in
+    the data folder."""
+    from deid.engine.identity import load_lookup
+    from deid.pipeline import Pipeline
+    from deid.released import DB_NAME, ReleasedIndex
+
+    return Pipeline(
+        profile,
+        key,
+        out=settings.outgoing,  # nothing is written there: the released bytes are sent
+        quarantine=settings.quarantine,
+        lookup=load_lookup(settings.lookup) if settings.lookup else None,
+        durable=False,
+        debug=settings.records if settings.debug else None,
+        released=ReleasedIndex(settings.records / DB_NAME),  # one UID, one content, node-wide
+    )
 
 
 def _open_records(settings: ServeSettings, profile: Any, key: Any, name: str) -> Any:
@@ -364,7 +351,13 @@ def _open_records(settings: ServeSettings, profile: Any, key: Any, name: str) ->
 
 
 def _worker_main(
-    settings: ServeSettings, name: str, stop: Any, parent: int, slot: WorkerSlot
+    settings: ServeSettings,
+    name: str,
+    stop: Any,
+    parent: int,
+    slot: WorkerSlot,
+    index: int,
+    lines: dict[str, Any],
 ) -> None:
     _die_with_parent(parent)
     signal.signal(
@@ -373,9 +366,14 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure()
     waiting = StorageWait(logs.get_logger("deid.serve"), slot)
+    from deid.sender import SharedSender
+
+    # an answer may wait behind every other worker's object, each given the forward timeout twice
+    wait = settings.forward_timeout * 2 * (settings.workers + 1) + 5
     while not stop.is_set():  # a worker (re)started on a full disk waits, as a running one does
         try:
-            worker = Worker(settings, name, waiting)
+            sender = SharedSender(lines, index, name, wait=wait)
+            worker = Worker(settings, name, waiting, sender=sender)
         except Exception as exc:
             failure = storage_failure(exc)
             if failure is None:
@@ -418,6 +416,8 @@ class Node:
         self.context = multiprocessing.get_context("spawn")
         self.stop_workers = self.context.Event()
         self.workers: dict[int, Any] = {}
+        self.senders: dict[str, Any] = {}  # destination name -> its sender process (deid.sender)
+        self.lines: dict[str, Any] = {}
         self.worker_health = WorkerHealth(self.context, settings.workers)
         self.serial = 0
         self.receiver: Any = None
@@ -469,6 +469,13 @@ class Node:
                 f"port: cannot listen on {self.settings.host}:{self.settings.port} "
                 f"({exc.strerror or exc.__class__.__name__})"
             ) from None
+        from deid.sender import make_lines
+
+        self.lines = make_lines(
+            self.context, [d.name for d in self.settings.destinations], self.settings.workers
+        )
+        for destination in self.settings.destinations:
+            self._start_sender(destination)
         for index in range(self.settings.workers):
             self._start_worker(index)
         if self.settings.status_port:
@@ -486,6 +493,7 @@ class Node:
             while not self.stopping:
                 time.sleep(0.2)
                 self._watch_workers()
+                self._watch_senders()
         finally:
             self._drain()
             spool.close()
@@ -539,6 +547,8 @@ class Node:
                 self.stop_workers,
                 os.getpid(),
                 self.worker_health.slot(index),
+                index,
+                self.lines,
             ),
             daemon=True,
         )
@@ -547,6 +557,48 @@ class Node:
         process.deid_name = name  # type: ignore[attr-defined]
         process.deid_started = time.monotonic()  # type: ignore[attr-defined]
         self.workers[index] = process
+
+    def _start_sender(self, destination: DestinationSettings) -> None:
+        """The process that owns the association to ``destination`` (deid.sender)."""
+        from deid.sender import sender_main
+
+        process = self.context.Process(
+            target=sender_main,
+            name=f"deid-sender-{destination.name}",
+            args=(
+                _destination(destination),
+                self.lines[destination.name],
+                destination.max_associations,  # at once; 1 (the default) every peer takes
+                self.settings.forward_timeout,
+                os.getpid(),
+            ),
+            daemon=True,
+        )
+        process.start()
+        process.deid_setting = destination  # type: ignore[attr-defined]
+        process.deid_started = time.monotonic()  # type: ignore[attr-defined]
+        self.senders[destination.name] = process
+
+    def _watch_senders(self) -> None:
+        """A sender that died is replaced (what it was sending is retried by its worker)."""
+        for process in list(self.senders.values()):
+            if process.is_alive() or self.stop_workers.is_set():
+                continue
+            if time.monotonic() - process.deid_started >= RESTART_SECONDS:
+                self.log.error("sender died; restarting it", code="worker-died",
+                               status=process.exitcode)
+                self._start_sender(process.deid_setting)
+
+    def _stop_senders(self) -> None:
+        for name, process in self.senders.items():
+            if process.is_alive():  # one None per sending thread
+                for _ in range(process.deid_setting.max_associations):
+                    self.lines[name].requests.put(None)
+        for process in self.senders.values():
+            process.join(self.settings.forward_timeout + 10)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
     def _watch_workers(self) -> None:
         """A worker that died is replaced; what it held goes back to the queue.  One that dies
@@ -581,6 +633,7 @@ class Node:
             if process.is_alive():
                 process.kill()
                 process.join()
+        self._stop_senders()
         if self.status is not None:
             self.status.shutdown()
         self.log.info("stopped")

@@ -98,13 +98,15 @@ class AllowedCaller:
 
 @dataclass(frozen=True)
 class DestinationSettings:
-    """A downstream node: its AE title, address, the calling AE title we use, optional TLS."""
+    """A downstream node: its AE title, address, the calling AE title we use, optional TLS, and
+    how many associations the node opens to it at once (shared by every worker: deid.sender)."""
 
     ae_title: str
     host: str
     port: int
     calling_ae_title: str = ""
     tls: TlsFiles | None = None
+    max_associations: int = 1
 
     @property
     def name(self) -> str:
@@ -285,20 +287,25 @@ def parse_caller(key: str, value: object) -> AllowedCaller:
 
 
 def parse_destination(key: str, value: object, base: Path) -> DestinationSettings:
-    """``AET@HOST:PORT`` (text), or a mapping ``{ae_title, host, port, calling_ae_title, tls}``."""
+    """``AET@HOST:PORT`` (text), or a mapping ``{ae_title, host, port, calling_ae_title, tls,
+    max_associations}``."""
     if isinstance(value, Mapping):
-        _only(key, value, {"ae_title", "host", "port", "calling_ae_title", "tls"})
+        _only(key, value, {"ae_title", "host", "port", "calling_ae_title", "tls", "max_associations"})
         for required in ("ae_title", "host", "port"):
             if required not in value:
                 raise UsageError(f"{key}.{required}: missing")
         tls = _tls(f"{key}.tls", value["tls"], base, server=False) if value.get("tls") else None
         calling = value.get("calling_ae_title")
+        associations = _int(f"{key}.max_associations", value.get("max_associations", 1))
+        if not 1 <= associations <= 64:
+            raise UsageError(f"{key}.max_associations: between 1 and 64 (got {associations})")
         return DestinationSettings(
             _check_ae_title(f"{key}.ae_title", value["ae_title"]),
             _str(f"{key}.host", value["host"]),
             _check_port(f"{key}.port", _int(f"{key}.port", value["port"])),
             _check_ae_title(f"{key}.calling_ae_title", calling) if calling is not None else "",
             tls,
+            associations,
         )
     text = _str(key, value)
     match = re.fullmatch(r"([^@]+)@(.+):(\d+)", text)

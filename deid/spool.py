@@ -281,6 +281,10 @@ class Spool:
             )
         return Item(row[0], self.files / row[1], row[2], tuple(json.loads(row[3])), row[4], row[5])
 
+    def read(self, item: Item) -> bytes:
+        """The original bytes of a claimed item (OSError when its file cannot be read)."""
+        return item.path.read_bytes()
+
     def mark_sent(self, item: Item, destination: str) -> Item:
         """Record that ``destination`` has the object (a retry will not send it there again)."""
         sent = tuple(sorted(set(item.sent) | {destination}))

@@ -48,10 +48,11 @@ def test_yaml_then_environment_then_flags(tmp_path: Path) -> None:
         "max_associations: 4\n"
         "data: data\nkey_file: secret.key\nworkers: 3\nstatus_port: 9100\n"
         "destinations:\n  - {ae_title: RESEARCH, host: research.example, port: 11112,"
-        " calling_ae_title: DEIDOUT}\n"
+        " calling_ae_title: DEIDOUT, max_associations: 2}\n"
         "retry: {first_delay: 1, max_delay: 60}\n"
     )
     settings = load_settings(config, environ={})
+    assert settings.destinations[0].max_associations == 2
     assert (settings.ae_title, settings.port, settings.max_associations, settings.workers) == (
         "NODE",
         104,
@@ -154,3 +155,12 @@ def test_destination_tls_and_server_tls_files(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match=r"^destinations\[0\]\.tls: cert and key go together"):
         load_settings(config, environ={})
+
+
+def test_a_destination_opens_one_association_unless_told(tmp_path: Path) -> None:
+    from deid.settings import parse_destination
+
+    assert parse_destination("d", "A@h:1", tmp_path).max_associations == 1
+    with pytest.raises(UsageError, match=r"d.max_associations: between 1 and 64"):
+        parse_destination("d", {"ae_title": "A", "host": "h", "port": 1, "max_associations": 0},
+                          tmp_path)

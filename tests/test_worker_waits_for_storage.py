@@ -100,11 +100,11 @@ def test_a_worker_whose_write_is_refused_gives_the_item_back_and_resumes(
     for path in files:
         spool.put(path.read_bytes())
     health = WorkerHealth(multiprocessing.get_context("spawn"), 1)
-    # the spool takes writes (claims succeed); the worker's scratch copies hit a full disk
-    with small_disk(settings.outgoing, size_mb=1) as scratch:
-        script = _Script(spool, fill(scratch), refusals=5, items=len(files))
+    # the spool takes writes (claims succeed); the worker's records (audit lines) hit a full disk
+    with small_disk(settings.records, size_mb=1) as records:
         with capture_logs() as lines:
             worker = Worker(settings, "w0", StorageWait(logs.get_logger("t"), health.slot(0)))
+            script = _Script(spool, fill(records), refusals=5, items=len(files))
             worker.run(script)
         refusals = health.refusals()
     rows = spool.conn.execute("SELECT state, attempts, crashes FROM items").fetchall()
@@ -118,7 +118,8 @@ def test_a_worker_whose_write_is_refused_gives_the_item_back_and_resumes(
     )
     assert events == [WAITING, RESUMING]
     waiting = next(line for line in lines if line["event"] == WAITING)
-    assert (waiting["error_type"], waiting["stage"]) == ("disk full", "data folder")
+    # the first refused write of an object: the released index's database (deid.released)
+    assert (waiting["error_type"], waiting["stage"]) == ("disk full", "spool database")
     # then it carried on: each object de-identified once, waiting for its destination
     assert rows == [("retry", 1, 0)] * 3
     assert not settings.quarantine.exists() or list(settings.quarantine.iterdir()) == []

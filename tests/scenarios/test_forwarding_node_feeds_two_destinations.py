@@ -16,8 +16,9 @@ from deid.synthetic.many import write_many_ct_slices
 
 def _workers(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [
+    return [  # the node's spawned processes, but the destinations' senders (deid.sender)
         int(child) for child in children if b"spawn" in Path(f"/proc/{child}/cmdline").read_bytes()
+        and Path(f"/proc/{child}/comm").read_text().strip() != "deid-sender"
     ]
 
 

@@ -43,7 +43,8 @@ def _metrics(port: int) -> dict[str, float]:
 
 
 def _workers(node_pid: int) -> set[int]:
-    """The node's worker processes (multiprocessing spawn children; not its resource tracker)."""
+    """The node's worker processes (multiprocessing spawn children; not its resource tracker,
+    nor the destinations' senders)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -51,9 +52,10 @@ def _workers(node_pid: int) -> set[int]:
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             command = (entry / "cmdline").read_bytes()
+            sender = (entry / "comm").read_text().strip() == "deid-sender"  # deid.sender
         except (OSError, IndexError, ValueError):
             continue
-        if parent == node_pid and b"spawn_main" in command:
+        if parent == node_pid and b"spawn_main" in command and not sender:
             found.add(int(entry.name))
     return found
 

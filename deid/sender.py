@@ -1,0 +1,145 @@
+"""Destinations shared by every worker: one sender process per destination owns its association.
+
+A node worker hands an object's released bytes to the destination's sender (a multiprocessing
+queue) and waits for the answer; the sender sends them over its association (one at a time, or
+``associations`` at once), in the order they came, and answers the worker that asked with the
+forwarder's outcome (done, retry, failed: :func:`deid.forward.classify`).  A peer that takes one
+association at a time (a plain ``storescp``, a small PACS) so serves every worker at full speed,
+and no worker holds an association another one waits out.
+
+Nothing durable lives here: the spool keeps the original until every destination has answered
+done, so a request or an answer lost with a sender that died is a retry, and a retry
+de-identifies again to the same bytes.  A late answer to a request its worker gave up on is
+dropped (each request carries a ticket); the peer may then have stored the object twice, under
+the same SOP Instance UID, which a C-STORE SCP takes as the same object.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from deid import logs
+from deid.forward import RETRY, Destination, Forwarder, SendResult
+
+#: the largest object is given time for this rate (bytes/s), as the forwarder does
+_SLOWEST_RATE = 1_000_000
+
+
+class Sender(Protocol):
+    """What a worker sends with: released bytes to a named destination, the outcome back."""
+
+    def send(self, destination: str, data: bytes) -> SendResult: ...
+
+    def close(self) -> None: ...
+
+
+class LocalSender:
+    """Sends from the calling process over its own associations (one worker, tests, tools)."""
+
+    def __init__(self, destinations: dict[str, Destination], *, timeout: float) -> None:
+        self.destinations = destinations
+        self.forwarder = Forwarder(list(destinations.values()), timeout=timeout)
+
+    def send(self, destination: str, data: bytes) -> SendResult:
+        return self.forwarder.send_bytes(self.destinations[destination], data)
+
+    def close(self) -> None:
+        self.forwarder.close()
+
+
+@dataclass(frozen=True)
+class SenderLine:
+    """The queues of one destination's sender: requests ``(slot, ticket, bytes)`` from every
+    worker (``None`` stops one sending thread), and one answer queue per worker slot holding
+    ``(ticket, outcome, status, detail)``."""
+
+    destination: str
+    requests: Any
+    replies: tuple[Any, ...]
+
+
+class SharedSender:
+    """A worker's side of the senders: puts a request on the destination's line and waits for
+    the answer with its ticket (``wait`` seconds plus time for the object's size, then retry)."""
+
+    def __init__(self, lines: dict[str, SenderLine], slot: int, name: str, *, wait: float) -> None:
+        self.lines = lines
+        self.slot = slot
+        self.name = name  # unique per worker process: tickets of a restarted worker never collide
+        self.wait = wait
+        self.tickets = itertools.count(1)
+
+    def send(self, destination: str, data: bytes) -> SendResult:
+        line = self.lines[destination]
+        ticket = f"{self.name}:{next(self.tickets)}"
+        line.requests.put((self.slot, ticket, data))
+        deadline = time.monotonic() + self.wait + len(data) / _SLOWEST_RATE
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                answer, outcome, status, detail = line.replies[self.slot].get(timeout=remaining)
+            except queue.Empty:
+                break
+            if answer == ticket:
+                return SendResult(outcome, status, detail)
+            # the late answer to a request an earlier worker in this slot gave up on: dropped
+        return SendResult(RETRY, None, "no answer from the destination's sender within the timeout")
+
+    def close(self) -> None:
+        """Nothing to release: the sender owns the association."""
+
+
+def make_lines(context: Any, destinations: list[str], workers: int) -> dict[str, SenderLine]:
+    """One line (request queue, an answer queue per worker slot) per destination."""
+    return {
+        name: SenderLine(name, context.Queue(), tuple(context.Queue() for _ in range(workers)))
+        for name in destinations
+    }
+
+
+def sender_main(
+    destination: Destination, line: SenderLine, associations: int, timeout: float, parent: int
+) -> None:
+    """A sender process: ``associations`` threads, each with its own association to the
+    destination, take requests from the line until each is handed a ``None``."""
+    from deid.service import _die_with_parent
+
+    _die_with_parent(parent)
+    _name_process(b"deid-sender")  # /proc/PID/comm, as ps and top show it
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the node stops us after its workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logs.configure()
+    threads = [
+        threading.Thread(target=_send_loop, args=(destination, line, timeout), daemon=True)
+        for _ in range(max(1, associations))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _name_process(name: bytes) -> None:
+    """Linux: the name ps and top show for this process (PR_SET_NAME); elsewhere nothing."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(15, name, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _send_loop(destination: Destination, line: SenderLine, timeout: float) -> None:
+    with Forwarder([destination], timeout=timeout) as forwarder:
+        while True:
+            request = line.requests.get()
+            if request is None:
+                return
+            slot, ticket, data = request
+            result = forwarder.send_bytes(destination, data)
+            line.replies[slot].put((ticket, result.outcome, result.status, result.detail))

@@ -1,0 +1,128 @@
+"""A node worker's paths, with its collaborators given (deid.service.Worker): an in-memory spool,
+a scripted sender and records that note their calls, the real pipeline.  The order that keeps a
+node fail-closed (record -> sync -> release the original) is checked on every path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from memoryspool import MemorySpool
+
+from deid.forward import DONE, FAILED, RETRY, SendResult
+from deid.pipeline import Pipeline
+from deid.service import MAX_CRASHES, Worker
+from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
+from deid.synthetic.many import write_many_ct_slices
+
+
+class ScriptedSender:
+    """Answers each send with the next result; keeps what it was given."""
+
+    def __init__(self, *results: SendResult) -> None:
+        self.results = list(results)
+        self.sent: list[tuple[str, bytes]] = []
+
+    def send(self, destination: str, data: bytes) -> SendResult:
+        self.sent.append((destination, data))
+        return self.results.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+class NotedRecords:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def record(self, outcome, *, event: str, destination: str | None = None) -> None:
+        self.calls.append(f"record {event}")
+
+    def flush(self) -> None:
+        self.calls.append("sync")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def node(tmp_path: Path, key_file: Path, vghtpe, key):
+    settings = ServeSettings(
+        data=tmp_path / "data",
+        key_file=key_file,
+        allow=(AllowedCaller("SENDER"),),
+        destinations=(DestinationSettings("DEST", "127.0.0.1", 1, "DEID"),),
+        workers=1,
+    )
+    calls: list[str] = []
+    spool = MemorySpool(calls)
+    pipeline = Pipeline(vghtpe, key, out=tmp_path / "unused", quarantine=settings.quarantine)
+    original = write_many_ct_slices(tmp_path / "in", 1, size=16)[0].read_bytes()
+
+    def worker(sender: ScriptedSender) -> Worker:
+        return Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
+                      open_records=lambda: NotedRecords(calls))
+
+    return settings, spool, calls, original, worker
+
+
+def test_forwarded_is_recorded_and_synced_before_the_original_goes(node) -> None:
+    _settings, spool, calls, original, worker = node
+    spool.put(original)
+    sender = ScriptedSender(SendResult(DONE, 0, "stored"))
+    assert worker(sender).step() is True
+    assert calls == ["claim 1", "record written", "record forwarded", "sync", "done 1"]
+    (destination, released), = sender.sent
+    assert destination == "DEST@127.0.0.1:1" and released[128:132] == b"DICM" and released != original
+    assert spool.counts == {"processed": 1, "forwarded": 1, "quarantined": 0, "retried": 0}
+
+
+def test_an_unreachable_destination_keeps_the_original_for_a_retry(node) -> None:
+    settings, spool, calls, original, worker = node
+    spool.put(original)
+    sender = ScriptedSender(SendResult(RETRY, None, "cannot connect"), SendResult(DONE, 0, "ok"))
+    busy = worker(sender)
+    busy.step()
+    assert calls == ["claim 1", "record written", "record retrying", "sync", "retry 1"]
+    assert spool.state[1] == "retry" and spool.reason[1] == "destination-unavailable"
+    spool.due()
+    busy.step()  # the destination was down a moment ago: deferred without work or a send
+    assert len(sender.sent) == 1 and spool.items[1].attempts == 2
+    busy.down_until.clear()
+    spool.due()
+    calls.clear()
+    busy.step()  # the same bytes again (deterministic), forwarded; "written" is not recorded twice
+    assert calls == ["claim 1", "record forwarded", "sync", "done 1"]
+    assert sender.sent[0][1] == sender.sent[1][1]
+    assert not settings.quarantine.exists() or not any(settings.quarantine.iterdir())
+
+
+def test_a_refusal_for_good_quarantines_the_original(node) -> None:
+    settings, spool, calls, original, worker = node
+    spool.put(original)
+    worker(ScriptedSender(SendResult(FAILED, 0x0122, "no such SOP class"))).step()
+    assert calls == ["claim 1", "record written", "record quarantined", "sync", "quarantined 1"]
+    assert spool.reason[1] == "forward-rejected"
+    (entry,) = settings.quarantine.iterdir()
+    assert (entry / "original.dcm").read_bytes() == original
+    assert '"forward-rejected"' in (entry / "reason.json").read_text()
+
+
+def test_an_object_workers_died_on_is_quarantined_unsent(node) -> None:
+    settings, spool, calls, original, worker = node
+    spool.put(original, crashes=MAX_CRASHES)
+    sender = ScriptedSender()
+    worker(sender).step()
+    assert calls == ["claim 1", "record quarantined", "sync", "quarantined 1"]
+    assert spool.reason[1] == "worker-crashed" and sender.sent == []
+    (entry,) = settings.quarantine.iterdir()
+    assert (entry / "original.dcm").read_bytes() == original
+
+
+def test_what_the_pipeline_quarantines_is_never_sent(node) -> None:
+    _settings, spool, calls, original, worker = node
+    spool.put(original[:2000])  # cut short
+    sender = ScriptedSender()
+    worker(sender).step()
+    assert calls == ["claim 1", "record quarantined", "sync", "quarantined 1"]
+    assert sender.sent == [] and spool.reason[1] != "worker-crashed"
