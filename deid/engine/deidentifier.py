@@ -6,8 +6,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from deid import __version__, standard
@@ -138,16 +140,17 @@ class Deidentifier:
             )
 
     def _mark(self, ds: Dataset) -> None:
-        ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = self.profile.method_description
-        ds.DeidentificationMethodCodeSequence = Sequence([_copy(item) for item in self._method_codes])
+        _put(ds, 0x00120062, "CS", "YES")  # Patient Identity Removed
+        _put(ds, 0x00120063, "LO", self.profile.method_description)  # De-identification Method
+        _put(ds, 0x00120064, "SQ", Sequence([_copy(item) for item in self._method_codes]))
         options = self.profile.options
         if "retain_longitudinal_full_dates" in options:
-            ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+            modified = "UNMODIFIED"
         elif "retain_longitudinal_modified_dates" in options or "dates" in self.profile.class_rules:
-            ds.LongitudinalTemporalInformationModified = "MODIFIED"
+            modified = "MODIFIED"
         else:
-            ds.LongitudinalTemporalInformationModified = "REMOVED"
+            modified = "REMOVED"
+        _put(ds, 0x00280303, "CS", modified)  # Longitudinal Temporal Information Modified
 
     @staticmethod
     def _file_meta(ds: Dataset, sop_class: str) -> FileMetaDataset:
@@ -233,6 +236,17 @@ def _tag_key(tag: int) -> str:
 
 
 def _copy(item: Dataset) -> Dataset:
-    new = Dataset()
-    new.update(item)
-    return new
+    """A new item holding the same (never changed) elements: Dataset.update would set each one
+    through Dataset.__setitem__, which costs more than the item itself."""
+    return Dataset(dict(item._dict))
+
+
+def _put(ds: Dataset, tag: int, vr: str, value: object) -> None:
+    """``ds.<keyword> = value`` for a standard attribute of VR ``vr``, straight into the element
+    dict (Dataset.__setattr__ looks the keyword up on every call); an element the object already
+    has is changed the way __setattr__ changes it, keeping its VR."""
+    if tag in ds._dict:
+        ds[tag].value = value
+        return
+    key = BaseTag(tag)
+    ds._dict[key] = DataElement(key, vr, value)
