@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
@@ -35,6 +35,7 @@ _REQUIRED = (("SOPClassUID", 0x00080016), ("SOPInstanceUID", 0x00080018),
 _REFERENCED_SERIES = 0x00081115  # Referenced Series Sequence
 _OTHER_STUDIES_REFERENCED = 0x00081200  # Studies Containing Other Referenced Instances Sequence
 IMPLEMENTATION_VERSION = f"DEID_{__version__}"[:16]
+_EXPLICIT_LITTLE = (False, True)  # Dataset.original_encoding of Explicit VR Little Endian
 
 
 @dataclass
@@ -68,6 +69,9 @@ class Deidentifier:
         self.identity = Identity(key, lookup=lookup, case_digits=profile.case_number_digits)
         self.uids = UidRemapper(key, profile.uid_root)
         self._method_codes = _method_code_items(profile)
+        self._modified = self._longitudinal()
+        ascii_method = profile.method_description.isascii()
+        self._raw_codes = _raw_code_items(self._method_codes) if ascii_method else None
         self._deny = DenyList(profile.deny_list) if profile.deny_list else None  # compiled once
 
     def deidentify(self, ds: Dataset) -> Result:
@@ -140,17 +144,37 @@ class Deidentifier:
             )
 
     def _mark(self, ds: Dataset) -> None:
+        if ds.original_encoding == _EXPLICIT_LITTLE and self._raw_codes is not None:
+            self._mark_raw(ds)
+            return
         _put(ds, 0x00120062, "CS", "YES")  # Patient Identity Removed
         _put(ds, 0x00120063, "LO", self.profile.method_description)  # De-identification Method
         _put(ds, 0x00120064, "SQ", Sequence([_copy(item) for item in self._method_codes]))
+        _put(ds, 0x00280303, "CS", self._modified)  # Longitudinal Temporal Information Modified
+
+    def _mark_raw(self, ds: Dataset) -> None:
+        """The marks of an Explicit VR Little Endian object as raw elements, encoded once per
+        profile: the encoder copies them as bytes instead of encoding ~20 values per object."""
+        marks = ((0x00120062, "CS", "YES"), (0x00120063, "LO", self.profile.method_description),
+                 (0x00280303, "CS", self._modified))
+        for tag, vr, text in marks:
+            if tag in ds._dict:
+                _put(ds, tag, vr, text)
+            else:
+                ds._dict[BaseTag(tag)] = _raw_text(tag, vr, text)
+        items = [Dataset(dict(elements)) for elements in self._raw_codes or ()]
+        _put(ds, 0x00120064, "SQ", Sequence(items))
+        for item in items:  # read as if from the file: the encoder's fast path copies raw bytes
+            item.set_original_encoding(False, True, item._character_set)
+
+    def _longitudinal(self) -> str:
+        """Longitudinal Temporal Information Modified, as the profile's options say."""
         options = self.profile.options
         if "retain_longitudinal_full_dates" in options:
-            modified = "UNMODIFIED"
-        elif "retain_longitudinal_modified_dates" in options or "dates" in self.profile.class_rules:
-            modified = "MODIFIED"
-        else:
-            modified = "REMOVED"
-        _put(ds, 0x00280303, "CS", modified)  # Longitudinal Temporal Information Modified
+            return "UNMODIFIED"
+        if "retain_longitudinal_modified_dates" in options or "dates" in self.profile.class_rules:
+            return "MODIFIED"
+        return "REMOVED"
 
     @staticmethod
     def _file_meta(ds: Dataset, sop_class: str) -> FileMetaDataset:
@@ -191,6 +215,29 @@ def _method_code_items(profile: Profile) -> list[Dataset]:
         item.CodeMeaning = code.meaning
         items.append(item)
     return items
+
+
+def _raw_text(tag: int, vr: str, text: str) -> RawDataElement:
+    """An ASCII text value as the raw Explicit VR Little Endian element pydicom would write."""
+    payload = text.encode("ascii")
+    if len(payload) % 2:
+        payload += b" "
+    return RawDataElement(BaseTag(tag), vr, len(payload), payload, 0, False, True, True, False)
+
+
+def _raw_code_items(items: list[Dataset]) -> list[dict[BaseTag, RawDataElement]] | None:
+    """The method code items as raw elements (immutable, shared by every object), or None when
+    a value is not ASCII (then pydicom encodes them with the object's character set)."""
+    raw = []
+    for item in items:
+        elements = {}
+        for tag, elem in item._dict.items():
+            value = elem.value
+            if elem.VR not in ("SH", "LO") or not isinstance(value, str) or not value.isascii():
+                return None
+            elements[BaseTag(tag)] = _raw_text(tag, elem.VR, elem.value)
+        raw.append(elements)
+    return raw
 
 
 def _first(ds: Dataset, tag: int) -> str:
