@@ -22,6 +22,7 @@ from deid.engine.review import DenyList, HiddenTokens, IdentityTokens, TextClean
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
 from deid.errors import ObjectError
+from deid.io.reader import peek_text
 from deid.keys import SecretKey
 from deid.profile.model import Profile
 from deid.profile.tags import format_tag
@@ -32,6 +33,7 @@ SECONDARY_CAPTURE_CLASSES = frozenset({
 })
 _REQUIRED = (("SOPClassUID", 0x00080016), ("SOPInstanceUID", 0x00080018),
              ("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E))
+_PATIENT_ID = 0x00100020
 _REFERENCED_SERIES = 0x00081115  # Referenced Series Sequence
 _OTHER_STUDIES_REFERENCED = 0x00081200  # Studies Containing Other Referenced Instances Sequence
 IMPLEMENTATION_VERSION = f"DEID_{__version__}"[:16]
@@ -77,10 +79,10 @@ class Deidentifier:
     def deidentify(self, ds: Dataset) -> Result:
         """De-identify ``ds`` in place and return it with its new identifiers."""
         for keyword, tag in _REQUIRED:
-            if not str(ds.get(keyword, "") or "").strip():
+            if not peek_text(ds, tag).strip():
                 raise ObjectError("missing-identifier", f"the object has no {keyword}; it cannot be released",
                                   stage="read", path=f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
-        sop_class = str(ds.SOPClassUID).strip()
+        sop_class = peek_text(ds, 0x00080016).strip()
         region = matching_region(ds, sop_class, self.profile.pixel_regions)
         if region is not None:
             blank_region(ds, region)  # before the walk: the region matched the original attributes
@@ -88,7 +90,7 @@ class Deidentifier:
                 del ds._dict[0x00880200]
         else:
             self._check_burned_in(ds, sop_class)
-        patient_id = str(ds.get("PatientID", "") or "").strip()
+        patient_id = peek_text(ds, _PATIENT_ID).strip()
         originals = _originals(ds, patient_id)
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
         tokens = IdentityTokens(collect_identity(ds, rules), self._deny)  # before any value changes
@@ -112,11 +114,11 @@ class Deidentifier:
         return Result(
             dataset=ds,
             sop_class_uid=sop_class,
-            modality=str(ds.get("Modality", "") or ""),
-            patient_id=str(ds.get("PatientID", "") or ""),
-            study_uid=str(ds.StudyInstanceUID),
-            series_uid=str(ds.SeriesInstanceUID),
-            sop_uid=str(ds.SOPInstanceUID),
+            modality=peek_text(ds, 0x00080060),
+            patient_id=peek_text(ds, _PATIENT_ID),
+            study_uid=peek_text(ds, 0x0020000D),
+            series_uid=peek_text(ds, 0x0020000E),
+            sop_uid=peek_text(ds, 0x00080018),
             counts=walker.counts,
             adjusted=walker.adjusted,
             applied=_applied(walker.applied),
@@ -132,7 +134,7 @@ class Deidentifier:
     def _check_burned_in(self, ds: Dataset, sop_class: str) -> None:
         if self.profile.allow_burned_in:
             return
-        burned = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+        burned = peek_text(ds, 0x00280301).strip().upper()
         if burned == "YES" or (sop_class in SECONDARY_CAPTURE_CLASSES and burned != "NO"):
             raise ObjectError(
                 "burned-in-annotation-risk",
@@ -251,9 +253,9 @@ def _originals(ds: Dataset, patient_id: str) -> Originals:
         "patient_id": patient_id,
         "patient_name": _first(ds, 0x00100010),
         "accession_number": _first(ds, 0x00080050),
-        "study_uid": str(ds.StudyInstanceUID).strip(),
-        "series_uid": str(ds.SeriesInstanceUID).strip(),
-        "sop_uid": str(ds.SOPInstanceUID).strip(),
+        "study_uid": peek_text(ds, 0x0020000D).strip(),
+        "series_uid": peek_text(ds, 0x0020000E).strip(),
+        "sop_uid": peek_text(ds, 0x00080018).strip(),
     })
 
 
