@@ -164,8 +164,10 @@ def peek_value(ds: Dataset, tag: int) -> object:
     if elem is None:
         return None
     if isinstance(elem, RawDataElement):
-        if elem.value is None and elem.length != 0:
-            return ds[tag].value  # a deferred value: pydicom reads it
+        if (elem.value is None and elem.length != 0) or not elem.VR or elem.VR == "UN":
+            # a deferred value, or a VR pydicom's conversion replaces (implicit VR, UN): converted
+            # in place as ds[tag] does, so the element is written with the VR it reads as
+            return ds[tag].value
         charset = default_encoding if tag == 0x00080005 else (
             ds.original_character_set or ds._character_set)
         converted = convert_raw_data_element(elem, encoding=charset, ds=ds)

@@ -31,7 +31,10 @@ from deid.profile.loader import load_profile
 from deid.synthetic import ct_slice, landmark_sr, make_patient, rtss, segmentation
 
 KEY = SecretKey(bytes(range(32)))
-PYDICOM_FILES = ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "US1_J2KR.dcm")
+PYDICOM_FILES = (
+    "CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "US1_J2KR.dcm",
+    "rtdose_rle_1frame.dcm",  # explicit VR UN for SOP Class UID and Modality: written as UI, CS
+)
 
 # name -> (SHA-256 of the input, SHA-256 of the released bytes after the file meta group)
 DIGESTS = {
@@ -57,6 +60,9 @@ DIGESTS = {
         "f877f06e2b93026dc7821247565798a6bd292a28d50c22a9a4477f92d2560b5c"),
     "US1_J2KR.dcm": ("2427fdc82d90cd4ce8a69b5157eecb37549902dce138ac15c6456a7eae70b83d",
         "f7310329af93c754a0d2a3616062aff5f29de1a10f442519448638a4553a8923"),
+    "rtdose_rle_1frame.dcm": (
+        "f4e7a3b7aeb386ca1a2d7460b0c49771d923f6fd8abba08c1d4c7bc5c25cfc27",
+        "145a4399075f9a10f892296a5a16b5303ce8c4a5306ef4fc52ce0367fab2ae84"),
 }
 # name -> (Patient ID, SOP Instance UID, released Patient's Name, released Accession Number)
 RELEASED_IDS: dict[str, tuple[str, str, str, str]] = {
@@ -93,6 +99,9 @@ RELEASED_IDS: dict[str, tuple[str, str, str, str]] = {
     "US1_J2KR.dcm": (
         "3d9a2fd2800cfdbce2ed282a50b9923d", "2.25.314377094661259437967764726669836443593",
         "9087977647", ""),
+    "rtdose_rle_1frame.dcm": (
+        "9db76d29c4b2c092bd50cb0f5598a904", "2.25.208917076748702597318165258795724147252",
+        "0905396091", ""),
 }
 
 
