@@ -25,6 +25,7 @@ from pydicom.dataset import Dataset
 from deid import standard
 from deid.checks.iod import is_empty
 from deid.errors import ObjectError
+from deid.io.reader import peek_text
 from deid.profile.tags import format_tag
 
 PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA = 0x7FE00010, 0x7FE00008, 0x7FE00009
@@ -81,7 +82,7 @@ def _lacks(ds: Dataset, tag: int) -> bool:
 
 def check_complete(ds: Dataset) -> None:
     """Raise ObjectError ``incomplete-object`` naming the first pixel attribute the input lacks."""
-    sop_class_uid = str(ds.get("SOPClassUID", "") or "").strip()
+    sop_class_uid = peek_text(ds, 0x00080016).strip()
     missing = incomplete_paths(ds, sop_class_uid)
     if missing:
         raise ObjectError(

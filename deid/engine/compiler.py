@@ -74,13 +74,14 @@ class CompiledRules:
         self.sop_class_uid = sop_class_uid
         self.keep_references = keep_references
         self._sop_rules = profile.sop_class_rules.get(sop_class_uid, {})
-        self._cache: dict[tuple[tuple[int, ...], int, str], Decision] = {}
+        # (path, tag, VR) -> decision, filled by decide; read directly by the walker's hot loop
+        self.decided: dict[tuple[tuple[int, ...], int, str], Decision] = {}
 
     def decide(self, path: tuple[int, ...], tag: int, vr: str) -> Decision:
         key = (path, tag, vr)
-        found = self._cache.get(key)
+        found = self.decided.get(key)
         if found is None:
-            found = self._cache[key] = self._decide(path, tag, vr)
+            found = self.decided[key] = self._decide(path, tag, vr)
         return found
 
     # -- precedence -------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 
 from pydicom.datadict import DicomDictionary
 from pydicom.uid import UID_dictionary
@@ -27,13 +27,18 @@ def is_well_known(uid: str) -> bool:
     return uid in UID_dictionary or uid.startswith(_WELL_KNOWN_PREFIXES)
 
 
+REMAP_CACHE_SIZE = 4096  # remapped UIDs kept per process (~1.3 MB)
+
+
 class UidRemapper:
     """Maps an instance UID to ``2.25.<decimal of HMAC>`` or ``<root>.<decimal>``, at most 64 characters."""
 
     def __init__(self, key: SecretKey, root: str | None = None) -> None:
         self._key = key
         self._root = root.rstrip(".") if root else None
-        self.remap = cache(self._remap)
+        # bounded: study and series UIDs repeat and stay; an unbounded cache grew with every
+        # object's own UIDs (~1 KB per object: peak RSS rose with the size of the corpus)
+        self.remap = lru_cache(maxsize=REMAP_CACHE_SIZE)(self._remap)
 
     def _remap(self, uid: str) -> str:
         if not uid or is_well_known(uid):

@@ -67,6 +67,7 @@ class Walker:
 
     def _walk(self, ds: Dataset, path: tuple[int, ...], where: Where) -> None:
         decide = self.rules.decide
+        decided = self.rules.decided  # the cache decide fills: looked up here without a call
         counts = self.counts
         self.items.append((ds, where))
         elements = ds._dict
@@ -78,7 +79,8 @@ class Walker:
             if not vr or vr == "UN":
                 known = vr_of(tag)
                 vr = known if known != "UN" or not vr else vr
-            decision = decide(path, tag, vr)
+            # a plain int in the key: comparing pydicom's BaseTag runs its __eq__ in Python
+            decision = decided.get((path, int(tag), vr)) or decide(path, int(tag), vr)
             action = decision.action
             counts[action] += 1
             if decision.note:
@@ -116,7 +118,7 @@ class Walker:
         if not isinstance(value, Sequence):
             return
         for index, item in enumerate(value):
-            self.walk(item, path + (tag,), where + ((tag, index),))
+            self.walk(item, path + (int(tag),), where + ((tag, index),))
 
     def clean_kept_text(self, cleaner: TextCleaner | None, *, on_identity: str, sr_text: str) -> None:
         """After the walk: replace the identity tokens found in kept free text (or quarantine the

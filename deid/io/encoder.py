@@ -26,6 +26,7 @@ from pydicom.uid import UID
 from pydicom.valuerep import AMBIGUOUS_VR, EXPLICIT_VR_LENGTH_32, VR
 
 from deid.errors import ObjectError
+from deid.io.reader import peek_value
 
 _LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
 _FAST_VRS = frozenset(str(vr) for vr in VR if len(str(vr)) == 2)  # every VR but the ambiguous ones
@@ -34,6 +35,7 @@ _LONG = struct.Struct("<HH2sHI")
 _ITEM = struct.Struct("<HHI")
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
+_CHARSET = 0x00080005  # Specific Character Set
 _NATIVE = (False, True)  # (implicit VR, little endian) of the fast path
 _META_TAGS = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
 
@@ -94,7 +96,7 @@ def _file_meta(ds: Dataset) -> bytes:
     this module, any other file meta through pydicom."""
     meta = ds.file_meta
     for meta_tag, ds_tag in ((0x00020002, 0x00080016), (0x00020003, 0x00080018)):
-        ours = ds[BaseTag(ds_tag)].value if ds_tag in ds._dict else None  # the data set wins
+        ours = peek_value(ds, ds_tag)  # the data set wins (its element left raw, to be copied)
         theirs = meta._dict.get(meta_tag)
         if theirs is None or (ours and ours != theirs.value):
             meta = deepcopy(meta) if meta is ds.file_meta else meta
@@ -153,7 +155,8 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where)
             raise _not_encodable(*_unwritable(ds, _NATIVE, charset, where)) from None
         return
     try:
-        charset = ds.get("SpecificCharacterSet", charset)
+        if _CHARSET in ds._dict:  # read without converting: the element is copied as it came
+            charset = peek_value(ds, _CHARSET)
     except Exception:  # noqa: BLE001
         raise _not_encodable(where, 0x00080005) from None
     elements = ds._dict

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pydicom
 from pydicom import config
-from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.charset import default_encoding
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
     RE_VALID_UID,
@@ -18,7 +20,7 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
-from pydicom.valuerep import VR
+from pydicom.valuerep import AMBIGUOUS_VR, VR
 
 from deid.errors import ObjectError
 
@@ -153,3 +155,28 @@ def _touch_all(ds: FileDataset) -> None:
             and len(last.value) < last.length:
         raise EOFError("the last element ends early")
     # a file cut at an element boundary parses; what it lacks is deid.checks.complete's to find
+
+
+def peek_value(ds: Dataset, tag: int) -> object:
+    """``ds[tag].value`` (None when absent) without converting the element in place: a raw
+    element stays raw, so the encoder still copies its bytes instead of encoding its value."""
+    elem = ds._dict.get(tag)
+    if elem is None:
+        return None
+    if isinstance(elem, RawDataElement):
+        if (elem.value is None and elem.length != 0) or not elem.VR or elem.VR == "UN":
+            # a deferred value, or a VR pydicom's conversion replaces (implicit VR, UN): converted
+            # in place as ds[tag] does, so the element is written with the VR it reads as
+            return ds[tag].value
+        charset = default_encoding if tag == 0x00080005 else (
+            ds.original_character_set or ds._character_set)
+        converted = convert_raw_data_element(elem, encoding=charset, ds=ds)
+        if converted.VR in AMBIGUOUS_VR or converted.VR == "SQ":
+            return ds[tag].value  # pydicom's corrections of the element
+        return converted.value
+    return elem.value
+
+
+def peek_text(ds: Dataset, tag: int) -> str:
+    """``str(ds.get(keyword, "") or "")`` without converting the element (see peek_value)."""
+    return str(peek_value(ds, tag) or "")
