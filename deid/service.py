@@ -34,6 +34,28 @@ from deid.spool import Item, Spool, StorageUnavailable, storage_failure
 from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
 
 POLL_SECONDS = 0.05  # an idle worker looks for new items this often
+
+
+class StopFlag:
+    """The node's "stop" to its worker processes, which a killed worker cannot wedge:
+    ``multiprocessing.Event.set`` waits for every process asleep in ``wait``, also one that was
+    killed there (the node then never exits). A shared byte, polled every ``POLL_SECONDS``."""
+
+    def __init__(self, context: Any) -> None:
+        self._flag = context.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._flag.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._flag.value)
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds, less when the flag is set; whether it is."""
+        deadline = time.monotonic() + timeout
+        while not self.is_set() and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, POLL_SECONDS))
+        return self.is_set()
 DRAIN_SECONDS = 120.0  # SIGTERM: how long associations in progress may take to finish
 LEASE_SECONDS = 3600.0
 MAX_CRASHES = 3  # workers that may die on one object before it is quarantined
@@ -414,7 +436,7 @@ class Node:
         self.log = logs.get_logger("deid.serve")
         self.stopping = False
         self.context = multiprocessing.get_context("spawn")
-        self.stop_workers = self.context.Event()
+        self.stop_workers = StopFlag(self.context)
         self.workers: dict[int, Any] = {}
         self.senders: dict[str, Any] = {}  # destination name -> its sender process (deid.sender)
         self.lines: dict[str, Any] = {}
