@@ -103,7 +103,8 @@ def make_lines(context: Any, destinations: list[str], workers: int) -> dict[str,
 
 
 def sender_main(
-    destination: Destination, line: SenderLine, associations: int, timeout: float, parent: int
+    destination: Destination, line: SenderLine, associations: int, timeout: float, parent: int,
+    latency: Any = None,
 ) -> None:
     """A sender process: ``associations`` threads, each with its own association to the
     destination, take requests from the line until each is handed a ``None``."""
@@ -115,7 +116,7 @@ def sender_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure()
     threads = [
-        threading.Thread(target=_send_loop, args=(destination, line, timeout), daemon=True)
+        threading.Thread(target=_send_loop, args=(destination, line, timeout, latency), daemon=True)
         for _ in range(max(1, associations))
     ]
     for thread in threads:
@@ -134,12 +135,17 @@ def _name_process(name: bytes) -> None:
         pass
 
 
-def _send_loop(destination: Destination, line: SenderLine, timeout: float) -> None:
+def _send_loop(destination: Destination, line: SenderLine, timeout: float, latency: Any) -> None:
+    """Send what the workers hand over, one object at a time; each send's time goes to ``latency``
+    (deid.metrics.SendLatency, shared with the node's /metrics) when given."""
     with Forwarder([destination], timeout=timeout) as forwarder:
         while True:
             request = line.requests.get()
             if request is None:
                 return
             slot, ticket, data = request
+            started = time.monotonic()
             result = forwarder.send_bytes(destination, data)
+            if latency is not None:
+                latency.observe(str(destination), result.outcome, time.monotonic() - started)
             line.replies[slot].put((ticket, result.outcome, result.status, result.detail))

@@ -441,6 +441,10 @@ class Node:
         self.senders: dict[str, Any] = {}  # destination name -> its sender process (deid.sender)
         self.lines: dict[str, Any] = {}
         self.worker_health = WorkerHealth(self.context, settings.workers)
+        from deid.metrics import SendLatency
+
+        # each send's time, per destination and outcome, observed by the senders (/metrics)
+        self.send_latency = SendLatency(self.context, [d.name for d in settings.destinations])
         self.serial = 0
         self.receiver: Any = None
         self.status: Any = None
@@ -593,6 +597,7 @@ class Node:
                 destination.max_associations,  # at once; 1 (the default) every peer takes
                 self.settings.forward_timeout,
                 os.getpid(),
+                self.send_latency,
             ),
             daemon=True,
         )

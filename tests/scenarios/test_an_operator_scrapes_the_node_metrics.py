@@ -85,8 +85,6 @@ def test_head_answers_like_get(scrape: dict) -> None:
     assert scrape["head_health"][0] == 200 and scrape["head_health"][2] == b""
 
 
-@pytest.mark.xfail(strict=True, reason="deid/service.py does not yet make Node.send_latency "
-                   "(deid.metrics.SendLatency) nor observe each send into it")
 def test_each_send_is_timed_per_destination(scrape: dict) -> None:
     samples = scrape["samples"]
     done = (("destination", scrape["up"]), ("outcome", "done"))
