@@ -81,5 +81,8 @@ def test_a_wrong_called_ae_title_is_rejected_and_retried(
     with Forwarder([destination], timeout=5) as forwarder:
         result = forwarder.send(destination, released[0])
     assert (result.outcome, result.status) == (RETRY, None)
-    assert "rejected" in result.detail
+    # Orthanc rejects the association; under load pynetdicom may see the socket close before it
+    # reads the A-ASSOCIATE-RJ: either way nothing was stored and the object is retried
+    assert "rejected" in result.detail or "failed or was aborted" in result.detail
+    assert orthanc.instance_count() == 0
     assert orthanc.instance_count() == 0
