@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from peers import require_tool
 from servers import StoreSCP, free_port
@@ -214,3 +215,22 @@ def start_storescu(
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def start_receiver(tmp_path: Path, *allow: str, min_free_bytes: int = 0,
+                   **flags: object) -> tuple[Any, Any]:
+    """The node's receiver alone, started in-process on 127.0.0.1 (callers ``stop()`` it), with
+    its spool: allowing ``allow`` (default SENDER), flags as ``deid serve`` takes them."""
+    from deid.intake.receiver import Receiver
+    from deid.settings import load_settings
+    from deid.spool import Spool
+
+    settings = load_settings(None, environ={}, flags={
+        "host": "127.0.0.1", "port": free_port(), "allow": list(allow or [SENDER]),
+        "destinations": ["DEST@127.0.0.1:1"], "key_file": str(tmp_path / "k"),
+        "data": str(tmp_path / "data"), **flags,
+    })
+    spool = Spool(settings.spool, min_free_bytes=min_free_bytes)
+    receiver = Receiver(settings, spool)
+    receiver.start()
+    return receiver, spool

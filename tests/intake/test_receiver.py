@@ -6,36 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from servenode import SENDER, echoscu, free_port, storescu
+from servenode import SENDER, echoscu, start_receiver, storescu
 
-from deid.intake.receiver import Receiver, caller_allowed
-from deid.settings import AllowedCaller, load_settings
-from deid.spool import Spool
+from deid.intake.receiver import caller_allowed
+from deid.settings import AllowedCaller
 from deid.synthetic import make_patient, write_sample_study
 from deid.synthetic.certificates import write_tls_material
 from deid.synthetic.oddities import ct_rle
 
 
-def _receiver(
-    tmp_path: Path, *allow: str, min_free_bytes: int = 0, **flags: object
-) -> tuple[Receiver, Spool]:
-    settings = load_settings(
-        None,
-        environ={},
-        flags={
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "allow": list(allow or [SENDER]),
-            "destinations": ["DEST@127.0.0.1:1"],
-            "key_file": str(tmp_path / "k"),
-            "data": str(tmp_path / "data"),
-            **flags,
-        },
-    )
-    spool = Spool(settings.spool, min_free_bytes=min_free_bytes)
-    receiver = Receiver(settings, spool)
-    receiver.start()
-    return receiver, spool
+_receiver = start_receiver
 
 
 @pytest.fixture

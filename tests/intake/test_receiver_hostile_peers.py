@@ -21,34 +21,18 @@ from hostile import (
     turned_away,
 )
 from pydicom.uid import generate_uid
-from servenode import SENDER, echoscu, free_port, storescu, wait_until
+from servenode import SENDER, echoscu, start_receiver, storescu, wait_until
 
 from deid.errors import UsageError
 from deid.intake.guard import FIRST_PDU_MAX, Gate, Limits
 from deid.intake.receiver import Receiver
 from deid.settings import load_settings
-from deid.spool import Spool
 from deid.synthetic import ct_slice, make_patient, write_datasets
 from deid.synthetic.certificates import write_tls_material
 
 
 def _receiver(tmp_path: Path, *allow: str, **flags: object) -> Receiver:
-    settings = load_settings(
-        None,
-        environ={},
-        flags={
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "allow": list(allow or [SENDER]),
-            "destinations": ["DEST@127.0.0.1:1"],
-            "key_file": str(tmp_path / "k"),
-            "data": str(tmp_path / "data"),
-            **flags,
-        },
-    )
-    receiver = Receiver(settings, Spool(settings.spool, min_free_bytes=0))
-    receiver.start()
-    return receiver
+    return start_receiver(tmp_path, *allow, **flags)[0]
 
 
 @pytest.fixture
