@@ -1,0 +1,228 @@
+"""The whole pull: read the approved list, start the node in this process, then for each entry
+find its studies and fetch what is missing (study, then series, then instance level), wait for
+every fetched object to be settled, and summarise by reference.
+
+Run again after an interruption, it recovers the spool, takes the finds from the journal and
+fetches only the instances neither released, quarantined nor waiting in the spool.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deid import logs
+from deid.errors import UsageError
+from deid.pull.holdings import MISSING, PENDING, QUARANTINED, RELEASED, Holdings
+from deid.pull.journal import Journal
+from deid.pull.node import FOLDER, PullNode
+from deid.pull.query import Finder, PacsError, Series, Study
+from deid.pull.requests import Request, read_requests
+from deid.pull.retrieve import IMAGE, SERIES, STUDY, Getter, Mover, Target
+from deid.pull.summary import COMPLETE, FAILED, PARTIAL, PullSummary, RequestResult
+from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
+
+SETTLE_SECONDS = 600.0  # how long the workers may take over what one retrieve brought
+
+
+@dataclass(frozen=True)
+class PullOptions:
+    """What `deid pull` was asked: the PACS, the list, the filters, our AE, where releases go."""
+
+    pacs: DestinationSettings
+    requests: Path
+    kind: str
+    data: Path
+    key_file: Path
+    out: Path | None = None
+    forward: tuple[DestinationSettings, ...] = ()
+    dates: str | None = None
+    modalities: tuple[str, ...] = ()
+    aet: str = "DEID"
+    host: str = "0.0.0.0"
+    port: int = 11112
+    get: bool = False
+    profile: str = "vghtpe"
+    lookup: Path | None = None
+    deny_list: Path | None = None
+    workers: int = 1
+    move_callers: tuple[str, ...] = field(default_factory=tuple)  # AE titles the PACS moves from
+
+    def settings(self) -> ServeSettings:
+        """The node's settings for the pull: our AE and port, the PACS allowed to store, the
+        destinations (none for --out: the workers write the folder)."""
+        callers = (self.pacs.ae_title, *self.move_callers)
+        destinations = self.forward or (DestinationSettings(FOLDER.upper(), "localhost", 1),)
+        return ServeSettings(
+            data=self.data, key_file=self.key_file,
+            allow=tuple(AllowedCaller(title) for title in dict.fromkeys(callers)),
+            destinations=tuple(d if d.calling_ae_title else
+                               DestinationSettings(d.ae_title, d.host, d.port, self.aet, d.tls)
+                               for d in destinations),
+            ae_title=self.aet, host=self.host, port=self.port, profile=self.profile,
+            lookup=self.lookup, deny_list=self.deny_list, workers=self.workers,
+        )
+
+    def query(self) -> dict[str, Any]:
+        """The filters of the finds (kept in the journal: other filters, other finds)."""
+        return {"dates": self.dates or "", "modalities": sorted(self.modalities)}
+
+
+def pull(options: PullOptions) -> PullSummary:
+    """Fetch every entry of the list; returns the summary (also written to the data folder)."""
+    from deid.engine.uids import UidRemapper
+    from deid.keys import load_key_file
+    from deid.profile.loader import load_profile
+
+    log = logs.get_logger("deid.pull")
+    key = load_key_file(options.key_file)
+    profile = load_profile(options.profile)
+    requests = read_requests(options.requests, options.kind, key)
+    settings = options.settings()
+    node = PullNode(settings, out=options.out, listen=not options.get)
+    node.start()
+    journal = Journal(settings.records)
+    journal.begin()
+    names = [FOLDER] if options.out is not None else [d.name for d in settings.destinations]
+    holdings = Holdings(settings.data, names, UidRemapper(key, profile.uid_root), options.out)
+    fetch = _Fetcher(options, node, holdings, journal)
+    found: dict[str, list[Study] | None] = {}
+    try:
+        log.info("pulling", total=len(requests), peer=options.pacs.name, aet=options.aet,
+                 port=node.port or None, stage="get" if options.get else "move")
+        finder = Finder(options.pacs, options.aet)
+        for number, request in enumerate(requests, 1):
+            try:
+                studies = _studies(finder, journal, request, options)
+                found[request.ref] = studies
+                for study in studies:
+                    fetch.study(study)
+            except PacsError as exc:
+                found[request.ref] = None
+                log.error("request failed", code="pull-pacs-error", error_type=str(exc),
+                          count=number, total=len(requests))
+                continue
+            log.info("request done", count=number, total=len(requests),
+                     outcome="found" if studies else "not found")
+        node.settle(SETTLE_SECONDS)
+    finally:
+        fetch.close()
+        node.close()
+    holdings.refresh()
+    remap = UidRemapper(key, profile.uid_root).remap
+    summary = PullSummary([_result(r, found.get(r.ref), holdings, remap) for r in requests],
+                          asked=journal.asked())
+    journal.finish(summary.as_dict())
+    journal.close()
+    summary.write(settings.data)
+    return summary
+
+
+def _studies(finder: Finder, journal: Journal, request: Request,
+             options: PullOptions) -> list[Study]:
+    """The request's studies: from the journal when an earlier run found them with the same
+    filters, else from the PACS (and kept in the journal)."""
+    studies = journal.studies(request, options.query())
+    if studies is None:
+        studies = finder.studies(request, dates=options.dates, modalities=options.modalities)
+        journal.found(request, options.query(), studies)
+    return studies
+
+
+class _Fetcher:
+    """Fetch a study's missing instances: the whole study when none is had (and no modality was
+    left out), then whole series, then single instances, settling after each level."""
+
+    def __init__(self, options: PullOptions, node: PullNode, holdings: Holdings,
+                 journal: Journal) -> None:
+        self.node = node
+        self.holdings = holdings
+        self.journal = journal
+        self.log = logs.get_logger("deid.pull")
+        assert node.spool is not None  # started
+        self.getter = Getter(options.pacs, options.aet, node.spool) if options.get else None
+        self.mover = None if options.get else Mover(options.pacs, options.aet, options.aet)
+
+    def study(self, study: Study) -> None:
+        missing = self._missing(study)
+        if not missing:
+            return
+        if len(missing) == study.expected and not study.filtered:
+            self._retrieve(Target(STUDY, study.uid), study, study.expected)
+            missing = self._settled_missing(study)
+        by_series: dict[str, list[str]] = defaultdict(list)
+        for series, instance in missing:
+            by_series[series.uid].append(instance.sop_uid)
+        whole = [s for s in study.series if len(by_series.get(s.uid, ())) == len(s.instances)]
+        for series in whole:
+            self._retrieve(Target(SERIES, study.uid, series.uid), study, len(series.instances))
+        if whole:
+            missing = self._settled_missing(study)
+        for series, instance in missing:
+            self._retrieve(Target(IMAGE, study.uid, series.uid, instance.sop_uid), study, 1)
+        if missing:
+            self._settled_missing(study)
+
+    def _missing(self, study: Study) -> list[tuple[Series, Any]]:
+        self.holdings.refresh()
+        return [(s, i) for s, i in study.instances() if self.holdings.state(i.sop_uid) == MISSING]
+
+    def _settled_missing(self, study: Study) -> list[tuple[Series, Any]]:
+        """After a level's retrieves: let the workers settle what came, then what still lacks."""
+        self.node.settle(SETTLE_SECONDS)
+        return self._missing(study)
+
+    def _retrieve(self, target: Target, study: Study, asked: int) -> None:
+        if self.getter is not None:
+            classes = {i.sop_class for s, i in study.instances()
+                       if target.level == STUDY or s.uid == target.series_uid}
+            result = self.getter.retrieve(target, classes)
+            service = "C-GET"
+        else:
+            assert self.mover is not None
+            result = self.mover.retrieve(target)
+            service = "C-MOVE"
+        self.journal.retrieved(service, target.level, target.study_uid, target.series_uid,
+                               target.sop_uid, asked,
+                               (result.completed, result.failed, result.warning, result.status))
+        self.log.info("retrieved", stage=target.level.lower(), total=asked,
+                      count=result.completed, failed=result.failed or None)
+
+    def close(self) -> None:
+        if self.mover is not None:
+            self.mover.close()
+
+
+def _result(request: Request, studies: list[Study] | None, holdings: Holdings,
+            remap: Any) -> RequestResult:
+    result = RequestResult(request.ref, request.kind)
+    if studies is None:
+        result.status = FAILED
+        return result
+    if not studies:
+        return result  # not found
+    for study in studies:
+        result.studies.append(remap(study.uid))
+        for _series, instance in study.instances():
+            state = holdings.state(instance.sop_uid)
+            result.expected += 1
+            if state == RELEASED:
+                result.released += 1
+            elif state == QUARANTINED:
+                result.quarantined += 1
+            elif state == PENDING:
+                result.pending += 1
+            else:
+                result.missing += 1
+    result.status = COMPLETE if result.released == result.expected else PARTIAL
+    return result
+
+
+def check_modalities(text: str) -> tuple[str, ...]:
+    """``CT,PT,RTSTRUCT``: modality codes (upper case, 1 to 16 letters, digits or _)."""
+    codes = tuple(dict.fromkeys(part.strip().upper() for part in text.split(",") if part.strip()))
+    if not codes or any(not code.replace("_", "").isalnum() or len(code) > 16 for code in codes):
+        raise UsageError("--modality: modality codes separated by commas, e.g. CT,PT,RTSTRUCT,SEG,SR")
+    return codes
