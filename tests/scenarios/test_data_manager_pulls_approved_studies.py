@@ -1,0 +1,139 @@
+"""A research data manager pulls the studies of an approved accession list from the clinical PACS
+(a real Orthanc holding studies of two patients) with `deid pull`: by C-MOVE and by C-GET exactly
+the listed studies are released, an accession the PACS does not have is reported not found, and a
+pull killed half-way (SIGKILL) and started again completes with nothing lost or doubled.  The
+terminal and the report name requests only by reference, never by accession number."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from orthanc import Orthanc
+from servenode import wait_until
+from servers import free_port
+from support import REPO, SIZE, deid, phi_found, run_args
+
+from deid.synthetic import later_study, make_patient, write_sample_study
+
+OUR_AET = "DEID"
+MISSING_ACCESSION = "NOSUCH0001"
+
+
+@pytest.fixture(scope="module")
+def pacs(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The clinical PACS: three studies (two of patient 0, one of patient 1), which knows our AE
+    (DicomModalities) on a port chosen now, so it can C-MOVE to the pull."""
+    folder = tmp_path_factory.mktemp("pacs")
+    port = free_port()
+    first, second = make_patient(0), make_patient(1)
+    studies = {"first": first, "later": later_study(first), "second": second}
+    files: dict[str, list[Path]] = {}
+    for name, patient in studies.items():
+        files[name] = write_sample_study(folder / "files" / name, patient, slices=4, size=SIZE)
+    with Orthanc(folder / "orthanc", aet="CLINICAL",
+                 modalities={"deid": (OUR_AET, "127.0.0.1", port)}) as server:
+        for paths in files.values():
+            for path in paths:
+                server.post("/instances", path.read_bytes())
+        server.our_port = port  # type: ignore[attr-defined]
+        yield server, studies, files
+
+
+def _approved(tmp_path: Path, studies: dict) -> Path:
+    """The approved list: the first patient's first study, the second patient's, and one the PACS
+    does not hold (a CSV with a header row)."""
+    path = tmp_path / "approved.csv"
+    rows = [studies["first"].accession_number, studies["second"].accession_number,
+            MISSING_ACCESSION]
+    path.write_text("accession_number,approved_by\n" + "".join(f"{a},IRB-7\n" for a in rows))
+    return path
+
+
+def _pull_args(server: Orthanc, approved: Path, out: Path, key_file: Path, *extra: object) -> list:
+    return ["pull", "--from", f"CLINICAL@127.0.0.1:{server.dicom_port}", "--accessions", approved,
+            "--aet", OUR_AET, "--host", "127.0.0.1", "--port", server.our_port, "--out", out,  # type: ignore[attr-defined]
+            "--profile", "vghtpe", "--key-file", key_file, *extra]
+
+
+def _released(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*.dcm")}
+
+
+def _expected(tmp_path: Path, files: dict, key_file: Path) -> set[str]:
+    """What `deid run` releases from the listed studies' own files: the same paths."""
+    source = tmp_path / "listed"
+    for name in ("first", "second"):
+        for path in files[name]:
+            target = source / name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    reference = tmp_path / "reference"
+    done = deid(*run_args(source, reference, key_file))
+    assert done.returncode == 0, done.stderr
+    return _released(reference)
+
+
+def _no_accession_in_clear(text: str, studies: dict) -> None:
+    for patient in studies.values():
+        assert patient.accession_number not in text
+        assert phi_found(text, patient) == []
+    assert MISSING_ACCESSION not in text
+
+
+@pytest.mark.parametrize("retrieve", ["move", "get"])
+def test_a_pull_by_accession_releases_exactly_the_listed_studies(
+    tmp_path: Path, pacs, key_file: Path, retrieve: str
+) -> None:
+    server, studies, files = pacs
+    out = tmp_path / "release"
+    extra = ["--get"] if retrieve == "get" else []
+    done = deid(*_pull_args(server, _approved(tmp_path, studies), out, key_file, *extra))
+    assert done.returncode == 3, done.stderr  # one accession not found: not everything complete
+    assert _released(out) == _expected(tmp_path, files, key_file)
+    lines = done.stdout.splitlines()
+    assert sum(" complete 17/17 released" in line for line in lines) == 2
+    assert sum(line.endswith(" not-found") for line in lines) == 1
+    _no_accession_in_clear(done.stdout + done.stderr, studies)
+    report = json.loads((tmp_path / "release-pull" / "pull-report.json").read_text())
+    assert report["totals"]["complete"] == 2 and report["totals"]["not-found"] == 1
+    assert [r["code"] for r in report["requests"]] == [None, None, "pull-not-found"]
+    _no_accession_in_clear(json.dumps(report), studies)
+    # pulled again: everything is had, nothing is fetched
+    again = deid(*_pull_args(server, _approved(tmp_path, studies), out, key_file, *extra))
+    assert again.returncode == 3 and "0 fetched by this run" in again.stdout
+    assert _released(out) == _expected(tmp_path, files, key_file)
+
+
+def test_a_pull_killed_half_way_completes_when_started_again(
+    tmp_path: Path, pacs, key_file: Path
+) -> None:
+    server, studies, files = pacs
+    out = tmp_path / "release"
+    approved = tmp_path / "approved.txt"  # a plain list, one accession a line
+    approved.write_text(f"{studies['first'].accession_number}\n{studies['later'].accession_number}\n"
+                        f"{studies['second'].accession_number}\n")
+    env = {k: v for k, v in os.environ.items() if k != "DEID_KEY_FILE"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deid", *map(str, _pull_args(server, approved, out, key_file))],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: len(_released(out)) >= 5, 60, "the first released objects")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+    total = sum(len(paths) for paths in files.values())
+    assert len(_released(out)) < total  # killed half-way
+    done = deid(*_pull_args(server, approved, out, key_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    released = _released(out)
+    assert len(released) == total  # nothing lost, nothing doubled
+    assert sum(" complete 17/17 released" in line for line in done.stdout.splitlines()) == 3
+    fetched = int(done.stdout.split(" fetched by this run")[0].rsplit(" ", 1)[1])
+    assert fetched < total  # only what was missing was fetched again
+    _no_accession_in_clear(done.stdout + done.stderr, studies)
