@@ -295,13 +295,16 @@ def _add_pull(sub: argparse._SubParsersAction) -> None:
     add("--lookup", type=Path, help="CSV of patient_id,case_number for Patient's Name")
     add("--deny-list", type=Path, help="text file of names replaced in kept free text (one a line)")
     add("--workers", type=int, default=1, help="worker threads de-identifying what arrives (default 1)")
+    add("--wait", type=float, default=120.0, metavar="SECONDS", help="at the end, how long to wait for "
+        "objects a --forward destination has not taken yet (they stay in the spool for the next pull; "
+        "default 120)")
 
 
 def _pull(args: argparse.Namespace) -> int:
     from deid.pull.query import check_date_range
     from deid.pull.requests import ACCESSION, PATIENT
     from deid.pull.run import PullOptions, check_modalities, pull
-    from deid.settings import parse_destination
+    from deid.settings import parse_caller, parse_destination
 
     base = Path.cwd()
     key_file = args.key_file or os.environ.get("DEID_KEY_FILE")
@@ -325,8 +328,8 @@ def _pull(args: argparse.Namespace) -> int:
         forward=tuple(parse_destination("--forward", text, base) for text in args.forward),
         dates=dates, modalities=check_modalities(args.modality) if args.modality else (),
         aet=args.aet, host=args.host, port=args.port, get=args.get, profile=args.profile,
-        lookup=args.lookup, deny_list=args.deny_list, workers=args.workers,
-        move_callers=tuple(args.allow),
+        lookup=args.lookup, deny_list=args.deny_list, workers=args.workers, wait=max(0.0, args.wait),
+        move_callers=tuple(parse_caller("--allow-aet", title).ae_title for title in args.allow),
     )
     summary = pull(options)
     for result in summary.results:

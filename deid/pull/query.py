@@ -98,8 +98,11 @@ def associate(ae: AE, pacs: DestinationSettings, **kwargs: Any) -> Any:
 class Finder:
     """C-FIND at study, series and image level over one association."""
 
-    def __init__(self, pacs: DestinationSettings, aet: str) -> None:
+    def __init__(self, pacs: DestinationSettings, aet: str, *, sop_classes: bool = False) -> None:
+        """``sop_classes``: ask each instance's SOP Class UID too (C-GET offers a context per
+        class; a PACS may have to open every file to answer it, so only when needed)."""
         self.pacs = pacs
+        self.sop_classes = sop_classes
         self.ae = make_ae(aet)
         self.ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
 
@@ -152,7 +155,8 @@ class Finder:
             query.StudyInstanceUID = study.uid
             query.SeriesInstanceUID = series.uid
             query.SOPInstanceUID = ""
-            query.SOPClassUID = ""
+            if self.sop_classes:
+                query.SOPClassUID = ""
             for answer in self._find(assoc, query):
                 sop = str(answer.get("SOPInstanceUID", "") or "")
                 if sop:

@@ -26,6 +26,7 @@ from deid.spool import Spool, SpoolError
 
 STUDY, SERIES, IMAGE = "STUDY", "SERIES", "IMAGE"
 STATUS_SUCCESS, STATUS_OUT_OF_RESOURCES, STATUS_CANNOT_UNDERSTAND = 0x0000, 0xA700, 0xC210
+MOVE_DESTINATION_UNKNOWN = 0xA801
 _MAX_STORAGE_CONTEXTS = 120  # of the 128 an association may carry; one goes to C-GET itself
 
 
@@ -59,6 +60,11 @@ class Retrieved:
     warning: int = 0
     status: int | None = None
 
+    @property
+    def succeeded(self) -> bool:
+        """The PACS reported no failure (final status success or warning, no failed one)."""
+        return self.status in (0x0000, 0xB000) and not self.failed
+
 
 class Mover:
     """C-MOVE to ``destination_aet`` (the pull's own receiver) over one association."""
@@ -74,7 +80,12 @@ class Mover:
         assoc = self._association()
         responses = assoc.send_c_move(target.identifier(), self.destination_aet,
                                       StudyRootQueryRetrieveInformationModelMove)
-        return _final(responses, "C-MOVE", target.level, self.pacs)
+        result = _final(responses, "C-MOVE", target.level, self.pacs)
+        if result.status == MOVE_DESTINATION_UNKNOWN:
+            raise PacsError(f"the PACS {self.pacs.name} does not know {self.destination_aet} as a "
+                            "move destination: register that AE title with this machine's address "
+                            "and --port at the PACS, or retrieve with --get")
+        return result
 
     def _association(self) -> Any:
         if self.assoc is None or not self.assoc.is_established:
@@ -158,10 +169,11 @@ def _final(responses: Any, service: str, level: str, pacs: DestinationSettings) 
             _int(status, "NumberOfWarningSuboperations", counts.warning),
             int(status.Status),
         )
-    if counts.status is not None and counts.status not in (0x0000, 0xFF00, 0xB000):
-        logs.get_logger("deid.pull").warning(f"{service} ended with a failure status", code=
-                                             "retrieve-failed", status=f"0x{counts.status:04X}",
-                                             stage=level, count=counts.failed, peer=pacs.name)
+    if counts.status is not None and counts.status not in (0x0000, 0xB000):
+        logs.get_logger("deid.pull").warning(
+            "retrieve ended with a failure status", code="retrieve-failed", outcome=service,
+            status=f"0x{counts.status:04X}", stage=level.lower(), count=counts.completed,
+            failed=counts.failed, peer=pacs.name)
     return counts
 
 

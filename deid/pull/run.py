@@ -8,6 +8,7 @@ fetches only the instances neither released, quarantined nor waiting in the spoo
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from deid.pull.summary import COMPLETE, FAILED, PARTIAL, PullSummary, RequestRes
 from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
 
 SETTLE_SECONDS = 600.0  # how long the workers may take over what one retrieve brought
+WAIT_POLL = 0.2
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class PullOptions:
     lookup: Path | None = None
     deny_list: Path | None = None
     workers: int = 1
+    wait: float = 120.0  # at the end: seconds to wait for what a destination has not taken yet
     move_callers: tuple[str, ...] = field(default_factory=tuple)  # AE titles the PACS moves from
 
     def settings(self) -> ServeSettings:
@@ -92,7 +95,7 @@ def pull(options: PullOptions) -> PullSummary:
     try:
         log.info("pulling", total=len(requests), peer=options.pacs.name, aet=options.aet,
                  port=node.port or None, stage="get" if options.get else "move")
-        finder = Finder(options.pacs, options.aet)
+        finder = Finder(options.pacs, options.aet, sop_classes=options.get)
         for number, request in enumerate(requests, 1):
             try:
                 studies = _studies(finder, journal, request, options)
@@ -107,6 +110,7 @@ def pull(options: PullOptions) -> PullSummary:
             log.info("request done", count=number, total=len(requests),
                      outcome="found" if studies else "not found")
         node.settle(SETTLE_SECONDS)
+        _wait_for_destinations(node, options.wait)
     finally:
         fetch.close()
         node.close()
@@ -118,6 +122,14 @@ def pull(options: PullOptions) -> PullSummary:
     journal.close()
     summary.write(settings.data)
     return summary
+
+
+def _wait_for_destinations(node: PullNode, seconds: float) -> None:
+    """Give objects waiting for a destination (retrying) up to ``seconds`` to go out; what is
+    still waiting then stays in the spool and goes out at the next pull (reported pending)."""
+    deadline = time.monotonic() + seconds
+    while (node.busy() or node.waiting()) and time.monotonic() < deadline:
+        time.sleep(WAIT_POLL)
 
 
 def _studies(finder: Finder, journal: Journal, request: Request,
@@ -144,22 +156,36 @@ class _Fetcher:
         assert node.spool is not None  # started
         self.getter = Getter(options.pacs, options.aet, node.spool) if options.get else None
         self.mover = None if options.get else Mover(options.pacs, options.aet, options.aet)
+        self.failures = False  # a retrieve reported failed sub-operations or was cut
 
     def study(self, study: Study) -> None:
+        """Fetch what ``study`` lacks; a level that brings fewer than it should is followed by
+        the next one for what is still missing.  What a level brought is counted from what
+        arrived, not from the PACS's counts.  When the study and series levels both brought
+        nothing and the PACS reported failures (it cannot reach us, say), the instance level is
+        not tried."""
         missing = self._missing(study)
         if not missing:
             return
+        self.failures = False
+        brought: list[int] = []  # per level tried: instances that stopped missing
         if len(missing) == study.expected and not study.filtered:
             self._retrieve(Target(STUDY, study.uid), study, study.expected)
-            missing = self._settled_missing(study)
+            before, missing = len(missing), self._settled_missing(study)
+            brought.append(before - len(missing))
         by_series: dict[str, list[str]] = defaultdict(list)
         for series, instance in missing:
             by_series[series.uid].append(instance.sop_uid)
         whole = [s for s in study.series if len(by_series.get(s.uid, ())) == len(s.instances)]
-        for series in whole:
-            self._retrieve(Target(SERIES, study.uid, series.uid), study, len(series.instances))
         if whole:
-            missing = self._settled_missing(study)
+            for series in whole:
+                self._retrieve(Target(SERIES, study.uid, series.uid), study, len(series.instances))
+            before, missing = len(missing), self._settled_missing(study)
+            brought.append(before - len(missing))
+        if missing and len(brought) == 2 and not any(brought) and self.failures:
+            self.log.warning("retrieves bring nothing: instance level not tried",
+                             code="pull-incomplete", count=len(missing), total=study.expected)
+            return
         for series, instance in missing:
             self._retrieve(Target(IMAGE, study.uid, series.uid, instance.sop_uid), study, 1)
         if missing:
@@ -175,6 +201,7 @@ class _Fetcher:
         return self._missing(study)
 
     def _retrieve(self, target: Target, study: Study, asked: int) -> None:
+        """One retrieve, journalled; failures reported by the PACS are noted."""
         if self.getter is not None:
             classes = {i.sop_class for s, i in study.instances()
                        if target.level == STUDY or s.uid == target.series_uid}
@@ -189,6 +216,7 @@ class _Fetcher:
                                (result.completed, result.failed, result.warning, result.status))
         self.log.info("retrieved", stage=target.level.lower(), total=asked,
                       count=result.completed, failed=result.failed or None)
+        self.failures = self.failures or not result.succeeded
 
     def close(self) -> None:
         if self.mover is not None:
