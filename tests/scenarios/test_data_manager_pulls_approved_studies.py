@@ -65,18 +65,19 @@ def _released(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*.dcm")}
 
 
-def _expected(tmp_path: Path, files: dict, key_file: Path) -> set[str]:
-    """What `deid run` releases from the listed studies' own files: the same paths."""
-    source = tmp_path / "listed"
+@pytest.fixture(scope="module")
+def expected(tmp_path_factory: pytest.TempPathFactory, pacs, key_file: Path) -> set[str]:
+    """What `deid run` releases from the listed studies' own files: the paths a pull must give."""
+    _server, _studies, files = pacs
+    folder = tmp_path_factory.mktemp("expected")
     for name in ("first", "second"):
         for path in files[name]:
-            target = source / name / path.name
+            target = folder / "listed" / name / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(path.read_bytes())
-    reference = tmp_path / "reference"
-    done = deid(*run_args(source, reference, key_file))
+    done = deid(*run_args(folder / "listed", folder / "reference", key_file))
     assert done.returncode == 0, done.stderr
-    return _released(reference)
+    return _released(folder / "reference")
 
 
 def _no_accession_in_clear(text: str, studies: dict) -> None:
@@ -88,14 +89,14 @@ def _no_accession_in_clear(text: str, studies: dict) -> None:
 
 @pytest.mark.parametrize("retrieve", ["move", "get"])
 def test_a_pull_by_accession_releases_exactly_the_listed_studies(
-    tmp_path: Path, pacs, key_file: Path, retrieve: str
+    tmp_path: Path, pacs, expected: set[str], key_file: Path, retrieve: str
 ) -> None:
-    server, studies, files = pacs
+    server, studies, _files = pacs
     out = tmp_path / "release"
     extra = ["--get"] if retrieve == "get" else []
     done = deid(*_pull_args(server, _approved(tmp_path, studies), out, key_file, *extra))
     assert done.returncode == 3, done.stderr  # one accession not found: not everything complete
-    assert _released(out) == _expected(tmp_path, files, key_file)
+    assert _released(out) == expected
     lines = done.stdout.splitlines()
     assert sum(" complete 17/17 released" in line for line in lines) == 2
     assert sum(line.endswith(" not-found") for line in lines) == 1
@@ -107,7 +108,7 @@ def test_a_pull_by_accession_releases_exactly_the_listed_studies(
     # pulled again: everything is had, nothing is fetched
     again = deid(*_pull_args(server, _approved(tmp_path, studies), out, key_file, *extra))
     assert again.returncode == 3 and "0 fetched by this run" in again.stdout
-    assert _released(out) == _expected(tmp_path, files, key_file)
+    assert _released(out) == expected
 
 
 def test_a_pull_killed_half_way_completes_when_started_again(
@@ -137,3 +138,67 @@ def test_a_pull_killed_half_way_completes_when_started_again(
     fetched = int(done.stdout.split(" fetched by this run")[0].rsplit(" ", 1)[1])
     assert fetched < total  # only what was missing was fetched again
     _no_accession_in_clear(done.stdout + done.stderr, studies)
+
+
+def test_a_pull_by_patient_with_dates_and_modalities_forwards_only_those_series(
+    tmp_path: Path, pacs, key_file: Path
+) -> None:
+    """--patients with --study-date and --modality: only the CT series of the patient's later
+    study, retrieved series by series and forwarded (no output folder) to a research node."""
+    from pydicom import dcmread
+    from servers import StoreSCP
+
+    server, studies, _files = pacs
+    first, later = studies["first"], studies["later"]
+    patients = tmp_path / "ids.csv"
+    patients.write_text(f"patient_id\n{first.patient_id}\n")
+    with StoreSCP(tmp_path / "research") as research:
+        done = deid("pull", "--from", f"CLINICAL@127.0.0.1:{server.dicom_port}",
+                    "--patients", patients, "--study-date", f"{later.study_date}-",
+                    "--modality", "CT", "--aet", OUR_AET, "--host", "127.0.0.1",
+                    "--port", server.our_port, "--forward", f"DEST@127.0.0.1:{research.port}",
+                    "--data", tmp_path / "data", "--key-file", key_file)
+        received = [dcmread(path, stop_before_pixels=True) for path in research.received()]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(received) == 16 and {ds.Modality for ds in received} == {"CT"}
+    assert {ds.PatientIdentityRemoved for ds in received} == {"YES"}
+    assert len({ds.StudyInstanceUID for ds in received}) == 1
+    assert " complete 16/16 released" in done.stdout
+    _no_accession_in_clear(done.stdout + done.stderr, studies)
+    assert first.patient_id not in done.stdout + done.stderr
+
+
+def test_a_study_the_pacs_moves_only_in_part_is_fetched_series_then_instance_wise(
+    tmp_path: Path, key_file: Path
+) -> None:
+    """The PACS's study-level C-MOVE stops short (one of its stored files is gone: Orthanc ends the
+    move there); the rest comes at series, then instance level, and the one it cannot send is
+    reported: partial, with counts."""
+    import sqlite3
+
+    port = free_port()
+    patient = make_patient(2)
+    paths = write_sample_study(tmp_path / "files", patient, slices=4, size=SIZE)
+    with Orthanc(tmp_path / "orthanc", aet="CLINICAL",
+                 modalities={"deid": (OUR_AET, "127.0.0.1", port)},
+                 settings={"MaximumStorageCacheSize": 0}) as server:
+        stored = {path.name: server.post("/instances", path.read_bytes())["ID"] for path in paths}
+        victim = stored["RTSS_P.dcm"]  # a series of its own: missing whole after the study level
+        uuid = server.get(f"/instances/{victim}/attachments/dicom/info")["Uuid"]
+        (tmp_path / "orthanc" / "storage" / uuid[:2] / uuid[2:4] / uuid).unlink()
+        approved = tmp_path / "approved.txt"
+        approved.write_text(patient.accession_number + "\n")
+        server.our_port = port  # type: ignore[attr-defined]
+        out = tmp_path / "release"
+        done = deid(*_pull_args(server, approved, out, key_file))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert " partial 16/17 released (1 missing)" in done.stdout
+    assert len(_released(out)) == 16
+    report = json.loads((tmp_path / "release-pull" / "pull-report.json").read_text())
+    (request,) = report["requests"]
+    assert (request["status"], request["code"], request["missing"]) == ("partial", "pull-incomplete", 1)
+    journal = sqlite3.connect(tmp_path / "release-pull" / "records" / "pull" / "journal.sqlite")
+    levels = [row[0] for row in journal.execute("SELECT level FROM retrieves ORDER BY rowid")]
+    journal.close()
+    assert levels[0] == "STUDY" and "SERIES" in levels and levels[-1] == "IMAGE"
+    _no_accession_in_clear(done.stdout + done.stderr, {"p": patient})
