@@ -331,7 +331,18 @@ def _pull(args: argparse.Namespace) -> int:
         lookup=args.lookup, deny_list=args.deny_list, workers=args.workers, wait=max(0.0, args.wait),
         move_callers=tuple(parse_caller("--allow-aet", title).ae_title for title in args.allow),
     )
-    summary = pull(options)
+    import signal
+
+    def _stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: the node in the pull stops cleanly
+    try:
+        summary = pull(options)
+    except KeyboardInterrupt:
+        print("deid pull: interrupted; run the same command again to fetch what is missing",
+              file=sys.stderr)
+        return 130
     for result in summary.results:
         print(result.line())
     print(summary.line())

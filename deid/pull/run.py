@@ -91,19 +91,19 @@ def pull(options: PullOptions) -> PullSummary:
     names = [FOLDER] if options.out is not None else [d.name for d in settings.destinations]
     holdings = Holdings(settings.data, names, UidRemapper(key, profile.uid_root), options.out)
     fetch = _Fetcher(options, node, holdings, journal)
-    found: dict[str, list[Study] | None] = {}
+    found: dict[str, list[Study]] = {}
+    failed: set[str] = set()  # the PACS could not be asked, or failed a retrieve
     try:
         log.info("pulling", total=len(requests), peer=options.pacs.name, aet=options.aet,
                  port=node.port or None, stage="get" if options.get else "move")
         finder = Finder(options.pacs, options.aet, sop_classes=options.get)
         for number, request in enumerate(requests, 1):
             try:
-                studies = _studies(finder, journal, request, options)
-                found[request.ref] = studies
+                found[request.ref] = studies = _studies(finder, journal, request, options)
                 for study in studies:
                     fetch.study(study)
             except PacsError as exc:
-                found[request.ref] = None
+                failed.add(request.ref)
                 log.error("request failed", code="pull-pacs-error", error_type=str(exc),
                           count=number, total=len(requests))
                 continue
@@ -116,7 +116,8 @@ def pull(options: PullOptions) -> PullSummary:
         node.close()
     holdings.refresh()
     remap = UidRemapper(key, profile.uid_root).remap
-    summary = PullSummary([_result(r, found.get(r.ref), holdings, remap) for r in requests],
+    summary = PullSummary([_result(r, found.get(r.ref), r.ref in failed, holdings, remap)
+                           for r in requests],
                           asked=journal.asked())
     journal.finish(summary.as_dict())
     journal.close()
@@ -214,8 +215,9 @@ class _Fetcher:
         self.journal.retrieved(service, target.level, target.study_uid, target.series_uid,
                                target.sop_uid, asked,
                                (result.completed, result.failed, result.warning, result.status))
-        self.log.info("retrieved", stage=target.level.lower(), total=asked,
-                      count=result.completed, failed=result.failed or None)
+        log = self.log.debug if target.level == IMAGE else self.log.info  # one line per instance
+        log("retrieved", stage=target.level.lower(), total=asked, count=result.completed,
+            failed=result.failed or None)
         self.failures = self.failures or not result.succeeded
 
     def close(self) -> None:
@@ -223,16 +225,14 @@ class _Fetcher:
             self.mover.close()
 
 
-def _result(request: Request, studies: list[Study] | None, holdings: Holdings,
+def _result(request: Request, studies: list[Study] | None, failed: bool, holdings: Holdings,
             remap: Any) -> RequestResult:
+    """A request's end: failed (the PACS could not be asked or failed us: counts of what was had
+    so far when its studies were known), not found, complete or partial."""
     result = RequestResult(request.ref, request.kind)
-    if studies is None:
-        result.status = FAILED
-        return result
-    if not studies:
-        return result  # not found
-    for study in studies:
+    for study in studies or ():
         result.studies.append(remap(study.uid))
+        result.announced += study.announced if not study.filtered else 0
         for _series, instance in study.instances():
             state = holdings.state(instance.sop_uid)
             result.expected += 1
@@ -244,7 +244,10 @@ def _result(request: Request, studies: list[Study] | None, holdings: Holdings,
                 result.pending += 1
             else:
                 result.missing += 1
-    result.status = COMPLETE if result.released == result.expected else PARTIAL
+    if failed:
+        result.status = FAILED
+    elif studies:
+        result.status = COMPLETE if result.released == result.expected else PARTIAL
     return result
 
 

@@ -23,12 +23,14 @@ COUNTS = ("expected", "released", "quarantined", "pending", "missing")
 @dataclass
 class RequestResult:
     """One requested entry's end: ``ref`` (keyed digest), status, instance counts over its
-    studies, and its studies' released Study Instance UIDs."""
+    studies (``expected``: those the finds listed), and its studies' released Study Instance
+    UIDs."""
 
     ref: str
     kind: str
     status: str = NOT_FOUND
     studies: list[str] = field(default_factory=list)
+    announced: int = 0  # NumberOfStudyRelatedInstances (studies without a --modality filter)
     expected: int = 0
     released: int = 0
     quarantined: int = 0
@@ -40,7 +42,7 @@ class RequestResult:
         return CODES.get(self.status)
 
     def line(self) -> str:
-        if self.status in (NOT_FOUND, FAILED):
+        if self.status == NOT_FOUND or (self.status == FAILED and not self.studies):
             return f"{self.ref} {self.status}"
         counts = f"{self.released}/{self.expected} released"
         extra = [f"{n} {what}" for what, n in (("quarantined", self.quarantined),
@@ -88,9 +90,9 @@ class PullSummary:
                            target, mode=0o600)
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["ref", "kind", "status", "code", *COUNTS, "studies"])
+        writer.writerow(["ref", "kind", "status", "code", "announced", *COUNTS, "studies"])
         for r in self.results:
-            writer.writerow([r.ref, r.kind, r.status, r.code or "",
+            writer.writerow([r.ref, r.kind, r.status, r.code or "", r.announced,
                              *(getattr(r, name) for name in COUNTS), " ".join(r.studies)])
         write_bytes_atomic(text.getvalue().encode(), folder / "pull-report.csv", mode=0o600)
         return target
