@@ -20,6 +20,7 @@ from pydicom import dcmread
 
 from deid.audit.trail import AUDIT_DIR
 from deid.engine.uids import UidRemapper
+from deid.settings import ServeSettings
 from deid.spool import FILES, SUFFIX
 
 RELEASED, QUARANTINED, PENDING, MISSING = "released", "quarantined", "pending", "missing"
@@ -37,11 +38,11 @@ def _sop_uid(path: Path) -> str:
 class Holdings:
     """The pull's view of the data folder (and output folder), refreshed on demand."""
 
-    def __init__(self, data: Path, destinations: list[str], remapper: UidRemapper,
+    def __init__(self, settings: ServeSettings, destinations: list[str], remapper: UidRemapper,
                  out: Path | None = None) -> None:
-        self.spool_files = data / "spool" / FILES
-        self.quarantine = data / "quarantine"
-        self.audit = data / "records" / AUDIT_DIR
+        self.spool_files = settings.spool / FILES
+        self.quarantine = settings.quarantine
+        self.audit = settings.records / AUDIT_DIR
         self.destinations = list(destinations)
         self.remap = remapper.remap
         self.out = out

@@ -89,7 +89,7 @@ def pull(options: PullOptions) -> PullSummary:
     journal = Journal(settings.records)
     journal.begin()
     names = [FOLDER] if options.out is not None else [d.name for d in settings.destinations]
-    holdings = Holdings(settings.data, names, UidRemapper(key, profile.uid_root), options.out)
+    holdings = Holdings(settings, names, UidRemapper(key, profile.uid_root), options.out)
     fetch = _Fetcher(options, node, holdings, journal)
     found: dict[str, list[Study]] = {}
     failed: set[str] = set()  # the PACS could not be asked, or failed a retrieve
