@@ -85,15 +85,16 @@ def pull(options: PullOptions) -> PullSummary:
     requests = read_requests(options.requests, options.kind, key)
     settings = options.settings()
     node = PullNode(settings, out=options.out, listen=not options.get)
-    node.start()
-    journal = Journal(settings.records)
-    journal.begin()
     names = [FOLDER] if options.out is not None else [d.name for d in settings.destinations]
     holdings = Holdings(settings, names, UidRemapper(key, profile.uid_root), options.out)
-    fetch = _Fetcher(options, node, holdings, journal)
     found: dict[str, list[Study]] = {}
     failed: set[str] = set()  # the PACS could not be asked, or failed a retrieve
+    fetch: _Fetcher | None = None
+    node.start()
     try:
+        journal = Journal(settings.records)
+        journal.begin()
+        fetch = _Fetcher(options, node, holdings, journal)
         log.info("pulling", total=len(requests), peer=options.pacs.name, aet=options.aet,
                  port=node.port or None, stage="get" if options.get else "move")
         finder = Finder(options.pacs, options.aet, sop_classes=options.get)
@@ -112,7 +113,8 @@ def pull(options: PullOptions) -> PullSummary:
         node.settle(SETTLE_SECONDS)
         _wait_for_destinations(node, options.wait)
     finally:
-        fetch.close()
+        if fetch is not None:
+            fetch.close()
         node.close()
     holdings.refresh()
     remap = UidRemapper(key, profile.uid_root).remap
