@@ -6,6 +6,7 @@ and a spool item is let go only after its outcome is recorded (deid.service.Work
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from io import BytesIO
@@ -112,8 +113,9 @@ class PullNode:
             serial += 1
             name = f"pull{index}-{serial}"
             try:
-                worker = Worker(self.settings, name, sender=self._sender(),
-                                pipeline=self._pipeline())
+                pipeline = self._pipeline()
+                worker = Worker(self.settings, name, sender=self._sender(), pipeline=pipeline,
+                                open_records=functools.partial(self._records, pipeline))
                 if self.out is not None:
                     worker.destinations = [FOLDER]
                 worker.run(self.stop_flag)
@@ -138,6 +140,18 @@ class PullNode:
                                                 called_by=d.calling_ae_title)
                             for d in self.settings.destinations},
                            timeout=self.settings.forward_timeout)
+
+    def _records(self, pipeline: Any) -> Any:
+        """A worker's audit trail (its own file in the records folder), its lines marked
+        ``"source": "pull"``."""
+        import uuid
+
+        from deid.audit.trail import AuditTrail
+        from deid.pipeline import make_private_dir
+
+        deidentifier = pipeline.deidentifier
+        return AuditTrail(make_private_dir(self.settings.records), key=pipeline.key,
+                          profile=deidentifier.profile, run_id=uuid.uuid4().hex[:12], source="pull")
 
     def _pipeline(self) -> Any:
         from deid.engine.identity import load_lookup

@@ -19,6 +19,7 @@ from servenode import wait_until
 from servers import free_port
 from support import REPO, SIZE, deid, phi_found, run_args, tree
 
+from deid.spool import read_stats
 from deid.synthetic import later_study, make_patient, write_sample_study
 
 OUR_AET = "DEID"
@@ -140,6 +141,8 @@ def test_a_pull_killed_half_way_completes_when_started_again(
     assert done.returncode == 0, done.stdout + done.stderr
     released = _released(out)
     assert len(released) == total  # nothing lost, nothing doubled
+    stats = read_stats(tmp_path / "release-pull")  # over both runs: each instance received once
+    assert (stats["received"], stats["forwarded"], stats["depth"]) == (total, total, 0)
     assert sum(" complete 17/17 released" in line for line in done.stdout.splitlines()) == 3
     fetched = int(done.stdout.split(" fetched by this run")[0].rsplit(" ", 1)[1])
     assert fetched < total  # only what was missing was fetched again
