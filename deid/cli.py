@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                        "release with the MIDI-B validation script; never overwrites")
     reid.add_argument("--json", action="store_true", help="answer as JSON")
     _add_serve(sub)
+    _add_pull(sub)
     report = sub.add_parser("report", help="write the HTML, JSON and CSV report of a records folder")
     report.add_argument("records", type=Path, metavar="RECORDS_DIR", help="the --records folder of runs")
     report.add_argument("--out", required=True, type=Path, help="folder for report.html, report.json, *.csv")
@@ -142,6 +143,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _serve(args)
     if args.command == "status":
         return _status(args)
+    if args.command == "pull":
+        return _pull(args)
     if args.command == "report":
         from deid.audit.report import write_report
 
@@ -253,6 +256,98 @@ def _serve(args: argparse.Namespace) -> int:
     flags = {name: getattr(args, name) for name in SERVE_FLAGS}
     settings = load_settings(args.config, flags=flags)
     return serve(settings)
+
+
+def _add_pull(sub: argparse._SubParsersAction) -> None:
+    """`deid pull`: fetch approved studies from a PACS through the node's durable path."""
+    pull = sub.add_parser("pull", help="fetch the studies of an approved list of accession numbers or "
+                          "patient IDs from a PACS (C-FIND, C-MOVE or C-GET), de-identify, write or forward")
+    add = pull.add_argument
+    add("--from", dest="pacs", required=True, metavar="AET@HOST:PORT",
+        help="the PACS to query and retrieve from")
+    wanted = pull.add_mutually_exclusive_group(required=True)
+    wanted.add_argument("--accessions", type=Path, metavar="FILE", help="the approved accession numbers: "
+                        "a CSV with an accession_number column, or one value a line")
+    wanted.add_argument("--patients", type=Path, metavar="FILE", help="the approved patient IDs: a CSV "
+                        "with a patient_id column, or one value a line")
+    add("--study-date", metavar="RANGE", help="only studies of these dates: YYYYMMDD, YYYYMMDD-YYYYMMDD, "
+        "YYYYMMDD- or -YYYYMMDD")
+    add("--modality", metavar="LIST", help="only series of these modalities, e.g. CT,PT,RTSTRUCT,SEG,SR "
+        "(then retrieved series by series)")
+    add("--aet", default="DEID", help="our AE title: the calling AE title towards the PACS and the C-MOVE "
+        "destination (the PACS must know it with --host/--port; default DEID)")
+    add("--host", default="0.0.0.0", help="address our receiver listens on for C-MOVE (default 0.0.0.0)")
+    add("--port", type=int, default=11112, help="port our receiver listens on for C-MOVE (default 11112)")
+    add("--get", action="store_true", help="retrieve by C-GET on our own association (for a PACS that "
+        "cannot move to a node it does not know); no port is opened")
+    add("--allow-aet", dest="allow", action="append", default=[], metavar="AET",
+        help="another calling AE title the PACS stores from during C-MOVE (default: the one of --from; "
+        "repeatable)")
+    where = pull.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="output folder: the released objects, named as deid run "
+                       "names them")
+    where.add_argument("--forward", action="append", default=[], metavar="AET@HOST:PORT",
+                       help="send the released objects to this node instead (repeatable)")
+    add("--data", type=Path, help="data folder: spool, quarantine, records (the pull journal) and the "
+        "pull report (default: OUT-pull beside OUT, or ./deid-pull with --forward)")
+    add("--profile", default="vghtpe", help="built-in profile name or a YAML path (default vghtpe)")
+    add("--key-file", type=Path, help="secret key (default: $DEID_KEY_FILE)")
+    add("--lookup", type=Path, help="CSV of patient_id,case_number for Patient's Name")
+    add("--deny-list", type=Path, help="text file of names replaced in kept free text (one a line)")
+    add("--workers", type=int, default=1, help="worker threads de-identifying what arrives (default 1)")
+    add("--wait", type=float, default=120.0, metavar="SECONDS", help="at the end, how long to wait for "
+        "objects a --forward destination has not taken yet (they stay in the spool for the next pull; "
+        "default 120)")
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from deid.pull.query import check_date_range
+    from deid.pull.requests import ACCESSION, PATIENT
+    from deid.pull.run import PullOptions, check_modalities, pull
+    from deid.settings import parse_caller, parse_destination
+
+    base = Path.cwd()
+    key_file = args.key_file or os.environ.get("DEID_KEY_FILE")
+    if not key_file:
+        raise UsageError("no key: pass --key-file PATH or set DEID_KEY_FILE (make one with: deid keygen PATH)")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    dates = None
+    if args.study_date:
+        try:
+            dates = check_date_range(args.study_date)
+        except ValueError as exc:
+            raise UsageError(f"--study-date: {exc}") from None
+    out = args.out.resolve() if args.out is not None else None
+    data = args.data or (out.parent / f"{out.name}-pull" if out is not None else Path("deid-pull"))
+    options = PullOptions(
+        pacs=parse_destination("--from", args.pacs, base),
+        requests=args.accessions or args.patients,
+        kind=ACCESSION if args.accessions else PATIENT,
+        data=data.resolve(), key_file=Path(key_file).expanduser().resolve(), out=out,
+        forward=tuple(parse_destination("--forward", text, base) for text in args.forward),
+        dates=dates, modalities=check_modalities(args.modality) if args.modality else (),
+        aet=args.aet, host=args.host, port=args.port, get=args.get, profile=args.profile,
+        lookup=args.lookup, deny_list=args.deny_list, workers=args.workers, wait=max(0.0, args.wait),
+        move_callers=tuple(parse_caller("--allow-aet", title).ae_title for title in args.allow),
+    )
+    import signal
+
+    def _stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: the node in the pull stops cleanly
+    try:
+        summary = pull(options)
+    except KeyboardInterrupt:
+        print("deid pull: interrupted; run the same command again to fetch what is missing",
+              file=sys.stderr)
+        return 130
+    for result in summary.results:
+        print(result.line())
+    print(summary.line())
+    print(f"deid pull: report in {options.data / 'pull-report.json'} (and pull-report.csv)")
+    return EXIT_OK if summary.complete else EXIT_QUARANTINED
 
 
 def _status(args: argparse.Namespace) -> int:

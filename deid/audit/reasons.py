@@ -161,6 +161,25 @@ REASONS: dict[str, tuple[str, str]] = {
         ("Report it to the deid maintainers with the quarantined file; do not re-send it until "
          "fixed."),
     ),
+    "pull-not-found": (
+        ("deid pull: the PACS found no study for this requested entry (with the --study-date and "
+         "--modality filters given)."),
+        ("Look the entry up in the pull journal (records/pull/journal.sqlite, by its reference) and "
+         "check the value and the filters with the PACS; correct the list and pull again."),
+    ),
+    "pull-incomplete": (
+        ("deid pull: some instances of this entry's studies are not released: quarantined, still "
+         "waiting in the spool for a destination, or not sent by the PACS at study, series or "
+         "instance level."),
+        ("Pull again with the same list (only what is missing is fetched); read the quarantine's "
+         "reason.json for quarantined ones; check the PACS's log for instances it would not send."),
+    ),
+    "pull-pacs-error": (
+        ("deid pull: the PACS could not be queried or refused a query or retrieve for this entry "
+         "(association rejected or lost, or a failure status)."),
+        ("Check the PACS address, its AE titles (ours must be known to it, with our host and port "
+         "for C-MOVE, or use --get) and the log, then pull again."),
+    ),
     "internal-error": (
         "An unexpected error in deid (a bug).",
         "Report it to the deid maintainers with the reason.json (it holds no values).",
