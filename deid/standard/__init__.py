@@ -2,6 +2,8 @@
 
 * PS3.15 Table E.1-1 / E.1-1a (edition 2026d): :func:`confidentiality_rows`, :func:`row_for_tag`,
   :func:`private_row`, :data:`OPTION_COLUMNS`, :data:`ACTION_CODES`;
+* PS3.15 Table E.3.10-1 safe private attributes (2026d): :func:`safe_private_rows`,
+  :func:`safe_private_index`;
 * PS3.16 CID 7050 (2026d): :func:`method_code`, :func:`method_codes`;
 * attribute Types per IOD (dicom3tools 2024-12-20, about DICOM 2024d/e): :func:`attribute_type`,
   :func:`required_level`, :func:`iod_for_sop_class`, :func:`sop_class_uids`,
@@ -33,6 +35,13 @@ from deid.standard.iod_types import (
     required_level,
     sop_class_uids,
 )
+from deid.standard.safe_private import (
+    SafePrivate,
+    parse_private_tag,
+    safe_private_edition,
+    safe_private_index,
+    safe_private_rows,
+)
 from deid.standard.methods import (
     PS3_16_ACKNOWLEDGEMENT,
     MethodCode,
@@ -62,5 +71,10 @@ __all__ = [
     "private_row",
     "required_level",
     "row_for_tag",
+    "SafePrivate",
+    "parse_private_tag",
+    "safe_private_edition",
+    "safe_private_index",
+    "safe_private_rows",
     "sop_class_uids",
 ]
