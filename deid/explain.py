@@ -125,8 +125,8 @@ def safe_private(profile: Profile) -> str:
               "Creator, group and element byte in the block that creator reserved, never by group and "
               "element alone; the Private Creator is kept with them; an element whose VR differs "
               "from the listed one is not kept):"),
-             f"  PS3.15 Table E.3.10-1 ({standard.safe_private_edition()}): {len(rows)} attributes of "
-             f"{len({row.creator for row in rows})} creators"]
+             (f"  PS3.15 Table E.3.10-1 ({standard.safe_private_edition()}): {len(rows)} attributes "
+              f"of {len({row.creator for row in rows})} creators")]
     table = [(row.describe(), row.vr or "-", row.meaning or "-") for row in rows]
     widths = [max(len(cells[i]) for cells in table) for i in range(2)]
     lines += ["    " + "  ".join((cells[0].ljust(widths[0]), cells[1].ljust(widths[1]), cells[2]))

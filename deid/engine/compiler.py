@@ -248,8 +248,8 @@ def _safe_private(profile: Profile) -> dict[tuple[str, int, int], tuple[str, str
     """What the Retain Safe Private option keeps: (creator, group, element byte) -> (VR, source)."""
     if "retain_safe_private" not in profile.options:
         return {}
-    kept = {row.key: (row.vr, f"ps3.15 E.3.10-1 safe private {row.describe()} "
-                              f"(retain_safe_private, {standard.safe_private_edition()})")
+    edition = standard.safe_private_edition()
+    kept = {row.key: (row.vr, f"ps3.15 E.3.10-1 safe private {row.describe()} (retain_safe_private, {edition})")
             for row in standard.safe_private_rows()}
     for rule in profile.safe_private:
         kept.setdefault(rule.key, ("", f"{rule.source}: safe private {rule.describe()}"))

@@ -35,18 +35,18 @@ from deid.standard.iod_types import (
     required_level,
     sop_class_uids,
 )
+from deid.standard.methods import (
+    PS3_16_ACKNOWLEDGEMENT,
+    MethodCode,
+    method_code,
+    method_codes,
+)
 from deid.standard.safe_private import (
     SafePrivate,
     parse_private_tag,
     safe_private_edition,
     safe_private_index,
     safe_private_rows,
-)
-from deid.standard.methods import (
-    PS3_16_ACKNOWLEDGEMENT,
-    MethodCode,
-    method_code,
-    method_codes,
 )
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "PS3_16_ACKNOWLEDGEMENT",
     "ConfidentialityRow",
     "MethodCode",
+    "SafePrivate",
     "action_codes",
     "attribute_type",
     "confidentiality_rows",
@@ -68,11 +69,10 @@ __all__ = [
     "method_codes",
     "module_attribute_rows",
     "module_recursion_points",
+    "parse_private_tag",
     "private_row",
     "required_level",
     "row_for_tag",
-    "SafePrivate",
-    "parse_private_tag",
     "safe_private_edition",
     "safe_private_index",
     "safe_private_rows",
