@@ -48,3 +48,17 @@ def test_a_creator_whose_block_keeps_nothing_goes(tmp_path: Path, key, patient) 
         del ds[tag]
     released, _ = release(ds, _profile(tmp_path, "vghtpe"), key)
     assert [tag for tag in released.keys() if tag.is_private] == []
+
+
+def test_a_block_inside_a_sequence_item_is_judged_by_that_item_s_creators(
+    tmp_path: Path, key, patient
+) -> None:
+    ds = ct_slice(patient, series_uid=derive_uid("safe", patient.patient_id), index=0, size=16,
+                  private_elements=0)
+    (item,) = ds.ReferencedImageSequence
+    safe_and_unlisted_blocks(item, patient, safe_block=0x11, other_block=0x10)
+    released, _ = release(ds, _profile(tmp_path, "vghtpe"), key)
+    (kept_item,) = released.ReferencedImageSequence
+    assert sorted(f"{int(tag):08X}" for tag in kept_item.keys() if tag.is_private) == [
+        "00190011", "00191123", "00191124", "00191127"]
+    assert kept_item[0x00190011].value == SAFE_CREATOR
