@@ -62,3 +62,16 @@ def test_a_block_inside_a_sequence_item_is_judged_by_that_item_s_creators(
     assert sorted(f"{int(tag):08X}" for tag in kept_item.keys() if tag.is_private) == [
         "00190011", "00191123", "00191124", "00191127"]
     assert kept_item[0x00190011].value == SAFE_CREATOR
+
+
+def test_an_implicit_vr_object_keeps_its_safe_elements(tmp_path: Path, key, patient) -> None:
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    ds = ct_slice(patient, series_uid=derive_uid("safe", patient.patient_id), index=0, size=16,
+                  private_elements=0, transfer_syntax=ImplicitVRLittleEndian)
+    safe_and_unlisted_blocks(ds, patient, safe_block=0x10, other_block=0x11)
+    released, data = release(ds, _profile(tmp_path, "vghtpe"), key)
+    assert sorted(f"{int(tag):08X}" for tag in released.keys() if tag.is_private) == [
+        "00190010", "00191023", "00191024", "00191027"]
+    assert str(released.private_block(0x0019, SAFE_CREATOR)[0x23].value).strip() == "39.375"
+    assert patient.name.encode() not in data
