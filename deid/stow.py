@@ -294,15 +294,17 @@ def _result(status: int | None, answer: Any, sop_instance: str) -> SendResult:
         has_body = answer is not None and (_REFERENCED_SOP_SEQUENCE in answer
                                            or _FAILED_SOP_SEQUENCE in answer)
         if has_body and _listed(answer, _REFERENCED_SOP_SEQUENCE, sop_instance) is None:
-            _log.warning("stow.unconfirmed", status=status)
-            return SendResult(FAILED, reason, f"destination answered {code} without listing the "
-                                              "object as stored")
+            detail = f"destination answered {code} without listing the object as stored"
+            _log.warning("stow.unconfirmed", status=status, outcome=detail)
+            return SendResult(FAILED, reason, detail)
         return SendResult(DONE, reason, f"stored ({code})")
     if outcome == RETRY:
-        _log.warning("stow.deferred", status=status, code=f"0x{reason:04X}" if reason else None)
-        return SendResult(RETRY, reason, f"destination failed for now ({code})")
-    _log.warning("stow.refused", status=status, code=f"0x{reason:04X}" if reason else None)
-    return SendResult(FAILED, reason, f"destination refused the object ({code})")
+        detail = f"destination failed for now ({code})"
+        _log.warning("stow.deferred", status=status, outcome=detail)
+        return SendResult(RETRY, reason, detail)
+    detail = f"destination refused the object ({code})"
+    _log.warning("stow.refused", status=status, outcome=detail)
+    return SendResult(FAILED, reason, detail)
 
 
 __all__ = [
