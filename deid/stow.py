@@ -214,7 +214,7 @@ class StowForwarder:
         self.close()
 
     def _client(self, destination: StowDestination, size: int) -> Any:
-        """A DICOMweb client over this thread's session to ``destination`` (made on first use)."""
+        """A DICOMweb client over the session to ``destination`` (made on first use)."""
         import requests
         from dicomweb_client import DICOMwebClient
         from dicomweb_client.session_utils import add_certs_to_session, create_session_from_auth
