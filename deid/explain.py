@@ -23,6 +23,9 @@ CLASS_ROWS = (
 )
 
 
+SAFE_PRIVATE_NOTE = "but the safe private attributes listed below"
+
+
 @dataclass(frozen=True)
 class ExplainRow:
     tag: str
@@ -61,10 +64,11 @@ def explain(profile: Profile, sop_class: str, *, only_profile: bool = False) -> 
         rows.append(ExplainRow(format_tag(tag), name, vr, decision.describe(), decision.source, decision.note))
     for class_name, tag_label, name, example, vr in CLASS_ROWS:
         rule = profile.class_rules.get(class_name)
+        note = SAFE_PRIVATE_NOTE if class_name == "private" and rules.safe_private else ""
         if rule is not None:
-            rows.append(ExplainRow(tag_label, name, vr if vr in ("UI", "DA") else "", rule.describe(), rule.source, ""))
+            rows.append(ExplainRow(tag_label, name, vr if vr in ("UI", "DA") else "", rule.describe(), rule.source, note))
         elif profile.standard_table and not only_profile and class_name in ("private", "overlays", "curves"):
-            rows.append(ExplainRow(tag_label, name, "", "remove", "ps3.15 (whole group)", ""))
+            rows.append(ExplainRow(tag_label, name, "", "remove", "ps3.15 (whole group)", note))
     return rows
 
 
@@ -109,7 +113,28 @@ def extras(profile: Profile, sop_class_uid: str) -> list[str]:
                      "Annotation NO is quarantined (burned-in-annotation-risk) unless the profile sets allow_burned_in\n")
     if is_structured(sop_class_uid):
         parts.append(structured_content(profile))
+    if "retain_safe_private" in profile.options:
+        parts.append(safe_private(profile))
     return parts
+
+
+def safe_private(profile: Profile) -> str:
+    """What the Retain Safe Private option keeps: Table E.3.10-1 and the profile's safe_private."""
+    rows = standard.safe_private_rows()
+    lines = [("Safe private attributes kept (Retain Safe Private, CID 7050 113111; matched by Private "
+              "Creator, group and element byte in the block that creator reserved, never by group and "
+              "element alone; the Private Creator is kept with them; an element whose VR differs "
+              "from the listed one is not kept):"),
+             (f"  PS3.15 Table E.3.10-1 ({standard.safe_private_edition()}): {len(rows)} attributes "
+              f"of {len({row.creator for row in rows})} creators")]
+    table = [(row.describe(), row.vr or "-", row.meaning or "-") for row in rows]
+    widths = [max(len(cells[i]) for cells in table) for i in range(2)]
+    lines += ["    " + "  ".join((cells[0].ljust(widths[0]), cells[1].ljust(widths[1]), cells[2]))
+              for cells in table]
+    if profile.safe_private:
+        lines.append("  The profile's own (safe_private):")
+        lines += [f"    {rule.describe()}  ({rule.source})" for rule in profile.safe_private]
+    return "\n".join(lines) + "\n"
 
 
 def is_structured(sop_class_uid: str) -> bool:

@@ -44,13 +44,24 @@ class LocalSender:
 
     def __init__(self, destinations: dict[str, Destination], *, timeout: float) -> None:
         self.destinations = destinations
-        self.forwarder = Forwarder(list(destinations.values()), timeout=timeout)
+        self.forwarders = {name: forwarder_for(d, timeout) for name, d in destinations.items()}
 
     def send(self, destination: str, data: bytes) -> SendResult:
-        return self.forwarder.send_bytes(self.destinations[destination], data)
+        return self.forwarders[destination].send_bytes(self.destinations[destination], data)
 
     def close(self) -> None:
-        self.forwarder.close()
+        for forwarder in self.forwarders.values():
+            forwarder.close()
+
+
+def forwarder_for(destination: Any, timeout: float) -> Any:
+    """What sends to ``destination``: a C-STORE Forwarder, or for a DICOMweb destination
+    (deid.stow.StowDestination) a STOW-RS one; both answer ``send_bytes`` with a SendResult."""
+    if not isinstance(destination, Destination):
+        from deid.stow import StowForwarder
+
+        return StowForwarder([destination], timeout=timeout)
+    return Forwarder([destination], timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,7 @@ def _name_process(name: bytes) -> None:
 def _send_loop(destination: Destination, line: SenderLine, timeout: float, latency: Any) -> None:
     """Send what the workers hand over, one object at a time; each send's time goes to ``latency``
     (deid.metrics.SendLatency, shared with the node's /metrics) when given."""
-    with Forwarder([destination], timeout=timeout) as forwarder:
+    with forwarder_for(destination, timeout) as forwarder:
         while True:
             request = line.requests.get()
             if request is None:

@@ -28,7 +28,7 @@ from deid import logs
 from deid.errors import ObjectError, UsageError
 from deid.forward import DONE, RETRY
 from deid.pipeline import make_private_dir
-from deid.settings import DestinationSettings, ServeSettings
+from deid.settings import Destination, DestinationSettings, ServeSettings
 from deid.settlement import Forwarded, Quarantined, Retry, Settlement
 from deid.spool import Item, Spool, StorageUnavailable, storage_failure
 from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
@@ -75,10 +75,14 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _destination(setting: DestinationSettings) -> Any:
+def _destination(setting: Destination) -> Any:
     """The forwarder's view of a configured destination."""
     from deid import forward
 
+    if not isinstance(setting, DestinationSettings):  # a STOW-RS destination (deid.stow)
+        from deid.stow import stow_destination
+
+        return stow_destination(setting)
     tls = None
     if setting.tls is not None:
         tls = forward.TlsSettings(cert=setting.tls.cert, key=setting.tls.key, ca=setting.tls.ca)
@@ -281,8 +285,7 @@ class Worker:
             else:
                 reason = ObjectError(
                     "forward-rejected", f"destination {name} refused the object permanently "
-                    f"(DIMSE status 0x{(result.status or 0):04X}); check the destination's "
-                    "configuration", stage="forward")
+                    f"({result.detail}); check the destination's configuration", stage="forward")
                 return self._quarantine(item, reason, destination=name, settle=False)
         return Retry(waiting) if waiting is not None else Forwarded()
 
@@ -584,7 +587,7 @@ class Node:
         process.deid_started = time.monotonic()  # type: ignore[attr-defined]
         self.workers[index] = process
 
-    def _start_sender(self, destination: DestinationSettings) -> None:
+    def _start_sender(self, destination: Destination) -> None:
         """The process that owns the association to ``destination`` (deid.sender)."""
         from deid.sender import sender_main
 

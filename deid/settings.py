@@ -115,6 +115,33 @@ class DestinationSettings:
 
 
 @dataclass(frozen=True)
+class StowDestinationSettings:
+    """A DICOMweb destination (STOW-RS): its root URL, optional TLS files (``ca`` signs its
+    certificate; ``cert``/``key`` if it asks for ours), one credentials file (a bearer token or
+    ``user:password``; the file's path is in the settings, never its content) and how many
+    requests the node sends to it at once."""
+
+    url: str
+    tls: TlsFiles | None = None
+    token_file: Path | None = None
+    basic_auth_file: Path | None = None
+    max_requests: int = 1
+
+    @property
+    def name(self) -> str:
+        """The URL: names the destination in the spool and in the records."""
+        return self.url
+
+    @property
+    def max_associations(self) -> int:
+        """What the node's sender reads: that many sending threads (one request each)."""
+        return self.max_requests
+
+
+Destination = DestinationSettings | StowDestinationSettings
+
+
+@dataclass(frozen=True)
 class RetrySettings:
     """Backoff of forwarding retries: first delay, doubled per attempt up to the maximum (s)."""
 
@@ -129,7 +156,7 @@ class ServeSettings:
     data: Path
     key_file: Path
     allow: tuple[AllowedCaller, ...]
-    destinations: tuple[DestinationSettings, ...]
+    destinations: tuple[Destination, ...]
     ae_title: str = "DEID"
     host: str = "0.0.0.0"
     port: int = 11112
@@ -286,9 +313,14 @@ def parse_caller(key: str, value: object) -> AllowedCaller:
     return AllowedCaller(_check_ae_title(key, title), host.strip() or None)
 
 
-def parse_destination(key: str, value: object, base: Path) -> DestinationSettings:
-    """``AET@HOST:PORT`` (text), or a mapping ``{ae_title, host, port, calling_ae_title, tls,
-    max_associations}``."""
+def parse_destination(key: str, value: object, base: Path) -> Destination:
+    """``AET@HOST:PORT`` or ``https://host/dicom-web`` (text), or a mapping ``{ae_title, host,
+    port, calling_ae_title, tls, max_associations}`` or ``{stow, tls, token_file,
+    basic_auth_file, max_requests}``."""
+    if isinstance(value, Mapping) and "stow" in value:
+        return parse_stow(key, value, base)
+    if isinstance(value, str) and re.match(r"\s*https?://", value):
+        return parse_stow(key, {"stow": value}, base)
     if isinstance(value, Mapping):
         _only(key, value, {"ae_title", "host", "port", "calling_ae_title", "tls", "max_associations"})
         for required in ("ae_title", "host", "port"):
@@ -314,6 +346,55 @@ def parse_destination(key: str, value: object, base: Path) -> DestinationSetting
     return DestinationSettings(
         _check_ae_title(key, match.group(1)), match.group(2), _check_port(key, int(match.group(3)))
     )
+
+
+def parse_stow(key: str, value: Mapping[str, Any], base: Path) -> StowDestinationSettings:
+    """A STOW-RS destination: ``stow`` is the DICOMweb root (http or https, no credentials or
+    query in it); credentials come from ``token_file`` or ``basic_auth_file`` (owner-only files),
+    and go only over https (or to this machine)."""
+    from urllib.parse import urlsplit
+
+    from deid.stow import may_send_credentials
+
+    _only(key, value, {"stow", "tls", "token_file", "basic_auth_file", "max_requests"})
+    url = _str(f"{key}.stow", value["stow"]).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{key}.stow: a DICOMweb root URL, http(s)://host[:port]/path")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise UsageError(f"{key}.stow: the URL carries no user, password or query; put "
+                         "credentials in token_file or basic_auth_file")
+    if parts.path.rstrip("/").endswith("/studies"):
+        raise UsageError(f"{key}.stow: give the DICOMweb root (without /studies): deid adds it")
+    tls = _tls(f"{key}.tls", value["tls"], base, server=False) if value.get("tls") else None
+    if tls is not None and parts.scheme != "https":
+        raise UsageError(f"{key}.tls: TLS files go with an https URL")
+    files = {}
+    for name in ("token_file", "basic_auth_file"):
+        if value.get(name) not in (None, ""):
+            files[name] = _secret_file(f"{key}.{name}", _path(f"{key}.{name}", value[name], base))
+    if len(files) > 1:
+        raise UsageError(f"{key}: token_file and basic_auth_file: one or the other")
+    if files and not may_send_credentials(url):
+        raise UsageError(f"{key}.stow: credentials are sent only over https (or to this machine)")
+    count = _int(f"{key}.max_requests", value.get("max_requests", 1))
+    if not 1 <= count <= 64:
+        raise UsageError(f"{key}.max_requests: between 1 and 64 (got {count})")
+    return StowDestinationSettings(url, tls, files.get("token_file"), files.get("basic_auth_file"),
+                                   count)
+
+
+def _secret_file(key: str, path: Path) -> Path:
+    """A credentials file: present, and readable by its owner only (as the key file)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise UsageError(f"{key}: {path}: no such file") from None
+    if not path.is_file():
+        raise UsageError(f"{key}: {path}: not a file")
+    if mode & 0o077:
+        raise UsageError(f"{key}: {path}: readable by others; chmod 600 it (it holds a secret)")
+    return path
 
 
 def _tls(key: str, value: object, base: Path, *, server: bool) -> TlsFiles:
@@ -453,7 +534,8 @@ def build_settings(raw: Mapping[str, Any], base: Path) -> ServeSettings:
     settings = ServeSettings(**values)
     # the calling AE title used towards destinations defaults to the node's own
     fixed = tuple(
-        d if d.calling_ae_title else replace(d, calling_ae_title=settings.ae_title)
+        replace(d, calling_ae_title=settings.ae_title)
+        if isinstance(d, DestinationSettings) and not d.calling_ae_title else d
         for d in settings.destinations
     )
     return replace(settings, destinations=fixed)

@@ -2,12 +2,16 @@
 
 Orthanc 1.10 has no option to choose its listening address: its HTTP server refuses every
 client but 127.0.0.1 (``RemoteAccessAllowed`` false) and both ports are free ones, open only
-while the test runs. Storage, index and log live in the test's folder; no plugins are loaded.
+while the test runs. Storage, index and log live in the test's folder; no plugins are loaded but
+Debian's DICOMweb plugin where ``dicomweb=True`` (``orthanc-dicomweb``: STOW-RS at
+``/dicom-web``).
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import subprocess
 import time
 import urllib.error
@@ -16,10 +20,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from peers import require_tool
 from servers import free_port, stop
 
 ORTHANC = "/usr/sbin/Orthanc"
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
+
+def _require_plugin(path: str) -> str:
+    """The plugin's path; skip the test without it, or fail it in CI (as peers.require_tool)."""
+    if not os.path.isfile(path):
+        message = f"Orthanc plugin {path} is not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 class Orthanc:
@@ -29,7 +45,8 @@ class Orthanc:
     send to, and with ``allow_any_store=False`` the only ones it accepts C-STORE from.
     ``scp_timeout`` is how long it keeps an idle incoming association (``DicomScpTimeout``).
     ``settings`` are further configuration keys, applied last (ports, folders and the local-only
-    HTTP server stay the harness's own).
+    HTTP server stay the harness's own; ``AuthenticationEnabled`` and ``RegisteredUsers`` may be
+    given). ``dicomweb`` loads the DICOMweb plugin (its root: :attr:`dicomweb_url`).
     """
 
     def __init__(
@@ -41,6 +58,7 @@ class Orthanc:
         allow_any_store: bool = True,
         scp_timeout: int = 30,
         settings: Mapping[str, Any] | None = None,
+        dicomweb: bool = False,
     ) -> None:
         self.folder = folder
         self.aet = aet
@@ -48,6 +66,7 @@ class Orthanc:
         self.allow_any_store = allow_any_store
         self.scp_timeout = scp_timeout
         self.settings = dict(settings or {})
+        self.dicomweb = dicomweb
         if "DicomAet" in self.settings:
             self.aet = str(self.settings["DicomAet"])
         self.http_port = 0
@@ -57,6 +76,11 @@ class Orthanc:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        """The DICOMweb root (STOW-RS: ``{dicomweb_url}/studies``)."""
+        return f"{self.url}/dicom-web"
 
     def config(self) -> dict[str, Any]:
         """The Orthanc configuration this instance runs with."""
@@ -68,13 +92,13 @@ class Orthanc:
             "StorageDirectory": str(self.folder / "storage"),
             "IndexDirectory": str(self.folder / "index"),
             "StorageCompression": False,
-            "Plugins": [],
+            "Plugins": [_require_plugin(DICOMWEB_PLUGIN)] if self.dicomweb else [],
             "LuaScripts": [],
             "HttpServerEnabled": True,
             "HttpPort": self.http_port,
             "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False,
-            "SslEnabled": False,
+            "SslEnabled": False,  # Debian's 1.10.1 crashes at its first HTTPS request: tlsrelay.py
             "DicomServerEnabled": True,
             "DicomAet": self.aet,
             "DicomPort": self.dicom_port,
@@ -93,9 +117,12 @@ class Orthanc:
             "StableAge": 3600,
         }
         for key in ("DicomAet", "DicomCheckCalledAet", "DicomAlwaysAllowStore", "DicomModalities",
-                    "DicomScpTimeout", "OverwriteInstances", "LuaScripts"):
+                    "DicomScpTimeout", "OverwriteInstances", "LuaScripts",
+                    "AuthenticationEnabled"):
             if key in self.settings:
                 own.pop(key)
+        if self.dicomweb:
+            own["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/"}
         return own
 
     def start(self, timeout: float = 60) -> Orthanc:
@@ -139,6 +166,11 @@ class Orthanc:
     def request(self, method: str, path: str, body: bytes | None = None) -> bytes:
         """The body of Orthanc's answer to ``method path`` (raises on an HTTP error)."""
         request = urllib.request.Request(self.url + path, data=body, method=method)
+        users = self.settings.get("RegisteredUsers")
+        if users and self.settings.get("AuthenticationEnabled"):  # as the first registered user
+            user, password = next(iter(users.items()))
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
         with urllib.request.urlopen(request, timeout=30) as response:
             return bytes(response.read())
 

@@ -121,9 +121,12 @@ REASONS: dict[str, tuple[str, str]] = {
         "Merge the two annotation files, or release this one into another output folder.",
     ),
     "forward-rejected": (
-        "A destination refused the object for good (a DIMSE failure status).",
-        ("Check the destination's configuration (SOP classes, AE titles), then send the object "
-         "again."),
+        ("A destination refused the object for good: a DIMSE failure status, or a STOW-RS answer "
+         "that refuses it (HTTP 409, 400 or another 4xx with the object's failure reason) or "
+         "does not list it as stored."),
+        ("Check the destination's configuration (SOP classes, AE titles; for a DICOMweb "
+         "destination its log and import rules for the failure reason in the quarantine "
+         "entry), then send the object again."),
     ),
     "iod-check-failed": (
         ("De-identification left the object with an IOD problem its input did not have (a Type 1 "

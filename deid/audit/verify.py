@@ -272,6 +272,7 @@ class Verifier:
     def _walk(self, ds: Dataset, name: str, rules: Any, path: tuple[int, ...],
               where: tuple[tuple[int, int], ...], add: Any) -> None:
         """Check every element at every depth; values stay raw unless they are text to decode."""
+        kept_private = rules.kept_private(ds)  # Retain Safe Private: by this dataset's creators
         for tag, raw in list(ds._dict.items()):
             if not where and tag in _MARKS:
                 continue
@@ -279,7 +280,7 @@ class Verifier:
             if not vr or vr == "UN":
                 known = vr_of(tag)
                 vr = known if known != "UN" or not vr else vr
-            decision = rules.decide(path, tag, vr)
+            decision = kept_private.get(tag) or rules.decide(path, tag, vr)
             if (tag >> 16) % 2 == 1 and decision.action == "remove":
                 add(Finding(name, element_path(where, tag), "private-tag"))
                 continue

@@ -12,17 +12,25 @@ Clean Structured Content option it is kept for the concepts the profile's keep_t
 allow-list is applied by ``deid.engine.content_items``, as are concept rules, which come before
 these element rules), without it, it is removed.  Decisions are cached per (path, tag, VR):
 after the first file of a SOP class, deciding costs one dictionary look-up.
+
+With the Retain Safe Private option a private element listed as safe (PS3.15 Table E.3.10-1, or
+the profile's safe_private) is kept, with its Private Creator, before every other rule.  Which
+element that is depends on the creators of the dataset it sits in (the block number differs from
+object to object), so it is decided per dataset by :meth:`CompiledRules.kept_private`, never by
+group and element alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from deid import standard
 from deid.engine.content_items import CONTENT_VALUE_TAGS, TEXT_VALUE
 from deid.engine.uids import CLASS_UID_TAGS
 from deid.engine.vr import DATE_VRS
+from deid.io.reader import peek_text
 from deid.profile.model import Profile, Rule
 from deid.profile.tags import tag_name
 
@@ -74,6 +82,8 @@ class CompiledRules:
         self.sop_class_uid = sop_class_uid
         self.keep_references = keep_references
         self._sop_rules = profile.sop_class_rules.get(sop_class_uid, {})
+        # (creator, group, element byte) -> (VR, where it is listed): Retain Safe Private, or empty
+        self.safe_private = _safe_private(profile)
         # (path, tag, VR) -> decision, filled by decide; read directly by the walker's hot loop
         self.decided: dict[tuple[tuple[int, ...], int, str], Decision] = {}
 
@@ -83,6 +93,36 @@ class CompiledRules:
         if found is None:
             found = self.decided[key] = self._decide(path, tag, vr)
         return found
+
+    def kept_private(self, ds: Any) -> dict[int, Decision]:
+        """The private elements of ``ds`` (one dataset, not its items) that the Retain Safe Private
+        option keeps, and the Private Creators of their blocks: tag -> keep decision. An element
+        whose explicit VR is not the one the list gives is not the listed attribute: not kept."""
+        safe = self.safe_private
+        if not safe:
+            return {}
+        elements = ds._dict
+        creators: dict[tuple[int, int], str] = {}
+        for tag in elements:
+            if (tag >> 16) & 1 and 0x10 <= tag & 0xFFFF <= 0xFF:
+                creators[(tag >> 16, tag & 0xFF)] = peek_text(ds, tag).strip(" \x00")
+        kept: dict[int, Decision] = {}
+        for tag, raw in elements.items():
+            group, element = tag >> 16, tag & 0xFFFF
+            if not group & 1 or element < 0x1000:
+                continue
+            creator = creators.get((group, element >> 8))
+            listed = safe.get((creator, group, element & 0xFF)) if creator else None
+            if listed is None:
+                continue
+            vr, source = listed
+            if raw.VR and raw.VR != "UN" and vr and raw.VR not in vr.split("/"):
+                continue
+            kept[tag] = Decision("keep", source)
+            creator_tag = (group << 16) | (element >> 8)
+            if creator_tag not in kept:
+                kept[creator_tag] = Decision("keep", f"private creator of kept {creator} elements")
+        return kept
 
     # -- precedence -------------------------------------------------------------------------
     def _decide(self, path: tuple[int, ...], tag: int, vr: str) -> Decision:
@@ -201,6 +241,19 @@ class CompiledRules:
         if level == 2 and decision.action == "remove":
             return Decision("empty", decision.source, note=f"remove -> empty: Type 2 in {iod}")
         return decision
+
+
+@cache
+def _safe_private(profile: Profile) -> dict[tuple[str, int, int], tuple[str, str]]:
+    """What the Retain Safe Private option keeps: (creator, group, element byte) -> (VR, source)."""
+    if "retain_safe_private" not in profile.options:
+        return {}
+    edition = standard.safe_private_edition()
+    kept = {row.key: (row.vr, f"ps3.15 E.3.10-1 safe private {row.describe()} (retain_safe_private, {edition})")
+            for row in standard.safe_private_rows()}
+    for rule in profile.safe_private:
+        kept.setdefault(rule.key, ("", f"{rule.source}: safe private {rule.describe()}"))
+    return kept
 
 
 @cache

@@ -73,6 +73,8 @@ class Walker:
         elements = ds._dict
         applied = None if path else self.applied
         removed = False
+        # Retain Safe Private: the safe private elements of this dataset, by its own creators
+        kept_private = self.rules.kept_private(ds) if self.rules.safe_private else None
         for tag, raw in list(elements.items()):
             self._at = (where, tag)
             vr = raw.VR
@@ -80,7 +82,8 @@ class Walker:
                 known = vr_of(tag)
                 vr = known if known != "UN" or not vr else vr
             # a plain int in the key: comparing pydicom's BaseTag runs its __eq__ in Python
-            decision = decided.get((path, int(tag), vr)) or decide(path, int(tag), vr)
+            decision = (kept_private.get(tag) if kept_private else None) or \
+                decided.get((path, int(tag), vr)) or decide(path, int(tag), vr)
             action = decision.action
             counts[action] += 1
             if decision.note:

@@ -16,7 +16,7 @@ from deid.engine.review import load_deny_list
 from deid.engine.vr import DATE_VRS, HASHABLE_VRS, fits, max_chars, vr_of
 from deid.errors import ProfileError
 from deid.profile.model import (ACTIONS, DEFAULT_MAX_OBJECT_BYTES, PLACEHOLDER, ConceptRule, Label,
-                                PixelRegion, Profile, Rule, parse_size)
+                                PixelRegion, Profile, Rule, SafePrivateRule, parse_size)
 from deid.profile.schema import PROFILE_SCHEMA
 from deid.profile.tags import format_tag, resolve_tag
 
@@ -193,8 +193,36 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
         concept_rules=concept_rules,
         dciodvfy_gate=checks.get("dciodvfy", parent.dciodvfy_gate if parent else False),
         max_object_bytes=max_object_bytes,
+        safe_private=_safe_private(path, data.get("safe_private", []), parent, options),
         **free_text,
     )
+
+
+def _safe_private(path: Path, block: list[Mapping[str, Any]], parent: Profile | None,
+                  options: list[str]) -> tuple[SafePrivateRule, ...]:
+    """``safe_private``: the profile's own safe private attributes (creator + ``(gggg,xxee)``),
+    added to the inherited ones; they are kept only with the option retain_safe_private."""
+    from deid.standard import parse_private_tag
+
+    rules = {rule.key: rule for rule in (parent.safe_private if parent else ())}
+    for index, spec in enumerate(block):
+        where = f"safe_private[{index}]"
+        creator = str(spec["creator"]).strip()
+        if not creator or not fits("LO", creator) or not creator.isprintable():
+            raise ProfileError(f"{path}: {where}.creator: a Private Creator is 1 to 64 printable "
+                               "characters without a backslash (the value of (gggg,00bb))")
+        try:
+            group, element = parse_private_tag(str(spec["tag"]))
+        except ValueError as exc:
+            raise ProfileError(f"{path}: {where}.tag: {exc}; write the group and the element byte, "
+                               "e.g. (0019,xx10): xx is the block the creator reserved") from None
+        rule = SafePrivateRule(creator, group, element, f"{path.stem}: {where}")
+        rules.setdefault(rule.key, rule)
+    if rules and "retain_safe_private" not in options:
+        raise ProfileError(f"{path}: safe_private: private attributes are kept only with the option "
+                           "retain_safe_private (PS3.15 E.3.10); add it to options or leave "
+                           "safe_private out")
+    return tuple(rules.values())
 
 
 def _free_text(path: Path, block: Mapping[str, Any], parent: Profile | None) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The loaded profile: a frozen, validated description of what to do to each attribute.
 
 Precedence (the one place it is written down; the compiler in ``deid.engine.compiler`` applies it):
-SOP-class + tag rule > tag rule > class rule > base profile (PS3.15 table with options) > keep.
+SOP-class + tag rule > tag rule > class rule > base profile (PS3.15 table with options) > keep;
+a private attribute kept by the Retain Safe Private option (safe_private) comes before all of them.
 """
 
 from __future__ import annotations
@@ -128,6 +129,25 @@ class ConceptRule:
         return self.action
 
 
+@dataclass(frozen=True)
+class SafePrivateRule:
+    """A private attribute the profile keeps with the Retain Safe Private option (safe_private in
+    the YAML): its Private Creator, odd group and element byte ``(gggg,xxee)``, never the group and
+    element alone."""
+
+    creator: str
+    group: int
+    element: int
+    source: str
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.creator, self.group, self.element)
+
+    def describe(self) -> str:
+        return f"({self.group:04X},xx{self.element:02X}) {self.creator}"
+
+
 LABEL_MISMATCH = ("quarantine", "hash")  # what to do with a value the label pattern does not match
 
 
@@ -210,6 +230,8 @@ class Profile:
     text_placeholder: str = PLACEHOLDER  # free_text.placeholder
     deny_list: tuple[str, ...] = ()  # free_text.deny_list (and --deny-list): names searched in kept text
     deny_list_sha256: str = ""  # of the deny-list entries, so a record shows which list was used
+    # safe_private: kept with the option retain_safe_private, besides PS3.15 Table E.3.10-1
+    safe_private: tuple[SafePrivateRule, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_rules", _frozen(self.tag_rules))

@@ -90,6 +90,17 @@ _REGION = {
     "additionalProperties": False,
 }
 
+_SAFE_PRIVATE = {
+    "type": "object",
+    "properties": {
+        "creator": {"type": "string", "minLength": 1, "maxLength": 64},
+        "tag": {"type": "string"},
+        "note": {"type": "string"},
+    },
+    "required": ["creator", "tag"],
+    "additionalProperties": False,
+}
+
 PROFILE_SCHEMA = {
     "type": "object",
     "properties": {
@@ -148,6 +159,7 @@ PROFILE_SCHEMA = {
             "properties": {"dciodvfy": {"type": "boolean"}},
             "additionalProperties": False,
         },
+        "safe_private": {"type": "array", "items": _SAFE_PRIVATE},
         "classes": {
             "type": "object",
             "properties": {name: _RULE for name in CLASS_NAMES},

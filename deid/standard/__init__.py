@@ -2,6 +2,8 @@
 
 * PS3.15 Table E.1-1 / E.1-1a (edition 2026d): :func:`confidentiality_rows`, :func:`row_for_tag`,
   :func:`private_row`, :data:`OPTION_COLUMNS`, :data:`ACTION_CODES`;
+* PS3.15 Table E.3.10-1 safe private attributes (2026d): :func:`safe_private_rows`,
+  :func:`safe_private_index`;
 * PS3.16 CID 7050 (2026d): :func:`method_code`, :func:`method_codes`;
 * attribute Types per IOD (dicom3tools 2024-12-20, about DICOM 2024d/e): :func:`attribute_type`,
   :func:`required_level`, :func:`iod_for_sop_class`, :func:`sop_class_uids`,
@@ -39,6 +41,13 @@ from deid.standard.methods import (
     method_code,
     method_codes,
 )
+from deid.standard.safe_private import (
+    SafePrivate,
+    parse_private_tag,
+    safe_private_edition,
+    safe_private_index,
+    safe_private_rows,
+)
 
 __all__ = [
     "ACTION_CODES",
@@ -49,6 +58,7 @@ __all__ = [
     "PS3_16_ACKNOWLEDGEMENT",
     "ConfidentialityRow",
     "MethodCode",
+    "SafePrivate",
     "action_codes",
     "attribute_type",
     "confidentiality_rows",
@@ -59,8 +69,12 @@ __all__ = [
     "method_codes",
     "module_attribute_rows",
     "module_recursion_points",
+    "parse_private_tag",
     "private_row",
     "required_level",
     "row_for_tag",
+    "safe_private_edition",
+    "safe_private_index",
+    "safe_private_rows",
     "sop_class_uids",
 ]

@@ -12,6 +12,7 @@ E1_1_FILE = "e1_1_confidentiality_profile_2026d.json"
 E1_1A_FILE = "e1_1a_action_codes_2026d.json"
 CID_7050_FILE = "cid7050_deidentification_method_2026d.json"
 IOD_TYPES_FILE = "iod_types_dicom3tools_20241220.json"
+E3_10_1_FILE = "e3_10_1_safe_private_2026d.json"
 
 
 @cache

@@ -123,3 +123,31 @@ def private_elements(ds: Dataset, p: SyntheticPatient, total: int) -> None:
     for n, (group, creator, offset, vr, vm) in enumerate(free[:wanted]):
         value = _filler_value(vr, vm, n)
         ds.private_block(group, creator).add_new(offset, vr, value)
+
+
+#: a creator with rows in PS3.15 Table E.3.10-1 (0019,xx23/xx24/xx27 safe), and one without
+SAFE_CREATOR = "GEMS_ACQU_01"
+UNLISTED_CREATOR = "ACME HOSPITAL LINK 2"
+
+
+def safe_and_unlisted_blocks(ds: Dataset, p: SyntheticPatient, *, safe_block: int = 0x10,
+                             other_block: int = 0x11) -> None:
+    """Two private blocks in group 0019: ``GEMS_ACQU_01`` (reserved at ``safe_block``) with three
+    elements Table E.3.10-1 lists as safe and one it does not list (holding the patient's name),
+    and ``ACME HOSPITAL LINK 2`` (at ``other_block``) using the same element bytes for identity,
+    and one number a profile may list in its own safe_private (``(0019,xx25)``)."""
+    safe = ds.private_block(0x0019, SAFE_CREATOR, create=True)  # takes the next free block
+    other = ds.private_block(0x0019, UNLISTED_CREATOR, create=True)
+    if (safe.block_start >> 8, other.block_start >> 8) != (safe_block, other_block):
+        del ds[safe.block_start >> 8 | 0x00190000], ds[other.block_start >> 8 | 0x00190000]
+        ds.add_new(0x00190000 | safe_block, "LO", SAFE_CREATOR)
+        ds.add_new(0x00190000 | other_block, "LO", UNLISTED_CREATOR)
+        safe = ds.private_block(0x0019, SAFE_CREATOR)
+        other = ds.private_block(0x0019, UNLISTED_CREATOR)
+    safe.add_new(0x23, "DS", "39.375")  # Table Speed [mm/rotation]
+    safe.add_new(0x24, "DS", "4.2")  # Mid Scan Time [sec]
+    safe.add_new(0x27, "DS", "0.5")  # Rotation Speed (Gantry Period)
+    safe.add_new(0x30, "LO", p.name)  # not in the table
+    other.add_new(0x23, "LO", p.patient_id)  # the safe element byte, under another creator
+    other.add_new(0x24, "LO", p.name)
+    other.add_new(0x25, "DS", "1.5")  # safe only where a profile's own safe_private lists it
