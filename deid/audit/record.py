@@ -184,13 +184,21 @@ def _list(value: Any) -> list[Any]:
 
 
 def _strings(value: Any) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    """A JSON object of strings (keys of a JSON object always are): other values as text."""
+    if not isinstance(value, dict):
+        return {}
+    if set(map(type, value.values())) <= {str}:  # the lines deid writes (checked in C, fast)
+        return value
+    return {k: _text(v) for k, v in value.items()}
 
 
 def _counts(value: Any) -> dict[str, int]:
+    """A JSON object of counts: entries that are no integer are left out."""
     if not isinstance(value, dict):
         return {}
-    return {_text(k): v for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
+    if set(map(type, value.values())) <= {int}:
+        return value
+    return {k: v for k, v in value.items() if type(v) is int}
 
 
 def _kept(value: Any) -> dict[str, list[str]]:
