@@ -38,7 +38,6 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from deid.logs import get_logger
 
 
-
 class Delivery(StrEnum):
     """What became of one send: the peer stored it, may take it later, or will never take it."""
 

@@ -21,17 +21,16 @@ from deid.checks.complete import check_complete
 from deid.checks.release import release_check
 from deid.engine.deidentifier import Deidentifier
 from deid.errors import ObjectError, internal_error_reason
+from deid.io.encoder import encode
 from deid.io.paths import output_path
 from deid.io.reader import read_object
 from deid.io.source import read_source, shown
-from deid.io.encoder import encode
 from deid.io.writer import write_bytes_atomic
 from deid.keys import SecretKey
 from deid.outcome import Quarantined, Released, Written
 from deid.profile.model import Profile
 from deid.released import ReleasedIndex
 from deid.sidecar import SIDECAR_FOLDER, SidecarRewriter, sidecar_kind
-
 
 DEBUG_FOLDER = "debug"  # in the records: tracebacks of internal errors (deid run --debug, debug: true)
 

@@ -413,8 +413,11 @@ def _skipped(entry: dict) -> Skipped:
     """The outcome of an object a previous run finished, from its journal entry (released values)."""
     if entry.get("status") != "written":
         return Skipped(quarantine=entry.get("quarantine"))
-    fields = ("sop_class_uid", "modality", "patient_id", "study_uid", "series_uid", "sop_uid")
-    facts = Released(entry.get("output") or "", **{name: entry.get(name) or "" for name in fields})
+    value = {name: str(entry.get(name) or "") for name in
+             ("output", "sop_class_uid", "modality", "patient_id", "study_uid", "series_uid", "sop_uid")}
+    facts = Released(value["output"], sop_class_uid=value["sop_class_uid"], modality=value["modality"],
+                     patient_id=value["patient_id"], study_uid=value["study_uid"],
+                     series_uid=value["series_uid"], sop_uid=value["sop_uid"])
     return Skipped(facts, entry.get("quarantine"))
 
 

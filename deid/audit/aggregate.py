@@ -236,9 +236,9 @@ class Aggregator:
 
     def _review(self, line: AuditRecord) -> None:
         r, limits = self.result, self.limits
-        for attribute, count in line.text_replaced.items():
-            if count > 0:
-                r.text_replaced[attribute] += count
+        for attribute, replaced in line.text_replaced.items():
+            if replaced > 0:
+                r.text_replaced[attribute] += replaced
                 r.replaced_objects[attribute] += 1
         flagged = set(line.flagged_text)
         kept = line.kept_text

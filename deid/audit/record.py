@@ -18,7 +18,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from deid.outcome import Forwarded, Outcome, Quarantined, Released, Retry, Skipped, Written, released
+from deid.outcome import (
+    Forwarded,
+    Outcome,
+    Quarantined,
+    Released,
+    Retry,
+    Skipped,
+    Written,
+    released,
+)
 
 VERSION = 2  # 1: lines without a "version" field (the same fields)
 
@@ -88,8 +97,9 @@ class AuditRecord:
     def of(cls, outcome: Outcome, *, time: str, run_id: str, source: str,
            profile: Mapping[str, str], key_fingerprint: str) -> AuditRecord:
         """The record of an outcome: its released object's values, or its quarantine's reason."""
-        common = dict(outcome=str(event_of(outcome)), time=time, run_id=run_id, source=source,
-                      profile=profile, key_fingerprint=key_fingerprint)
+        common: dict[str, Any] = {"outcome": str(event_of(outcome)), "time": time, "run_id": run_id,
+                                  "source": source, "profile": profile,
+                                  "key_fingerprint": key_fingerprint}
         if isinstance(outcome, Quarantined):
             detail = {"stage": outcome.stage, "path": outcome.path, "message": outcome.message}
             return cls(**common, reason=outcome.code, reason_detail=detail,
@@ -162,13 +172,14 @@ class AuditRecord:
 
 
 def _released_fields(facts: Released) -> dict[str, Any]:
-    return dict(
-        sop_class_uid=facts.sop_class_uid, modality=facts.modality, patient_id=facts.patient_id,
-        study_uid=facts.study_uid, series_uid=facts.series_uid, sop_uid=facts.sop_uid,
-        output=facts.output, actions=dict(facts.counts), adjusted=dict(facts.adjusted),
-        applied=facts.applied, kept_text=facts.kept_text, flagged_text=facts.flagged_text,
-        text_replaced=facts.text_replaced, references=facts.references,
-    )
+    return {
+        "sop_class_uid": facts.sop_class_uid, "modality": facts.modality,
+        "patient_id": facts.patient_id, "study_uid": facts.study_uid,
+        "series_uid": facts.series_uid, "sop_uid": facts.sop_uid, "output": facts.output,
+        "actions": dict(facts.counts), "adjusted": dict(facts.adjusted), "applied": facts.applied,
+        "kept_text": facts.kept_text, "flagged_text": facts.flagged_text,
+        "text_replaced": facts.text_replaced, "references": facts.references,
+    }
 
 
 def _text(value: Any) -> str:

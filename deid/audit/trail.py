@@ -99,7 +99,7 @@ class AuditTrail:
         self.close()
 
 
-def _released(facts: Released) -> dict[str, str | None]:
+def _released(facts: Released) -> dict[str, str]:
     return {
         "patient_id": facts.patient_id,
         "patient_name": facts.pseudonyms.get("patient_name", ""),

@@ -14,8 +14,8 @@ FACTS = Released("p/s/e/2.25.3.dcm", sop_class_uid="1.2.840.10008.5.1.4.1.1.2", 
                  kept_text={"StudyDescription": ["CT ABDOMEN"]}, flagged_text=("ImageComments",),
                  text_replaced={"ImageComments": 1},
                  references=({"kind": "image", "uid": "2.25.9", "sop_class_uid": "", "path": "x"},))
-COMMON = dict(time="2026-12-06T03:00:00.000000Z", run_id="r1", source="serve",
-              profile={"name": "vghtpe", "version": "1", "sha256": "ab"}, key_fingerprint="kf")
+COMMON: dict = {"time": "2026-12-06T03:00:00.000000Z", "run_id": "r1", "source": "serve",
+                "profile": {"name": "vghtpe", "version": "1", "sha256": "ab"}, "key_fingerprint": "kf"}
 
 
 def test_each_outcome_is_one_event() -> None:
