@@ -15,6 +15,7 @@ one log line) and carries on by itself once writes succeed again; the node's hea
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import multiprocessing
 import os
@@ -302,7 +303,8 @@ class Worker:
                 self.down_until.pop(name, None)
                 delivered = Forwarded(facts, name)
                 if len(self.destinations) > 1:
-                    self.settle(item, delivered)
+                    self.settle(item, delivered)  # the spool marks it sent to this destination
+                    item = dataclasses.replace(item, sent=tuple(sorted({*item.sent, name})))
                 else:
                     self.record(item, delivered)
             elif result.outcome == Delivery.RETRY:

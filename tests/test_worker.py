@@ -158,3 +158,22 @@ def test_each_destination_is_settled_as_it_takes_the_object(tmp_path: Path, key_
     assert calls == ["claim 1", "record forwarded", "sync", "sent 1 B@127.0.0.1:2", "done 1"]
     assert [name for name, _ in sender.sent] == ["A@127.0.0.1:1", "B@127.0.0.1:2", "B@127.0.0.1:2"]
     assert spool.counts == {"processed": 1, "forwarded": 1, "quarantined": 0, "retried": 1}
+
+
+def test_destinations_that_took_the_object_stay_marked_when_another_defers(tmp_path: Path,
+                                                                          key_file: Path, vghtpe,
+                                                                          key) -> None:
+    settings = ServeSettings(
+        data=tmp_path / "data", key_file=key_file, allow=(AllowedCaller("SENDER"),),
+        destinations=tuple(DestinationSettings(n, "127.0.0.1", p, "DEID")
+                           for n, p in (("A", 1), ("B", 2), ("C", 3))),
+        workers=1,
+    )
+    spool = MemorySpool()
+    pipeline = Pipeline(vghtpe, key, out=tmp_path / "unused", quarantine=settings.quarantine)
+    spool.put(write_many_ct_slices(tmp_path / "in", 1, size=16)[0].read_bytes())
+    sender = ScriptedSender(SendResult(DONE, 0, "stored"), SendResult(DONE, 0, "stored"),
+                            SendResult(RETRY, None, "cannot connect"))
+    Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
+           open_records=lambda: NotedRecords([])).step()
+    assert spool.items[1].sent == ("A@127.0.0.1:1", "B@127.0.0.1:2") and spool.state[1] == "retry"
