@@ -150,10 +150,6 @@ class Journal:
             return False  # quarantined without an entry (unreadable), or under a limit that may change
         return (paths.quarantine / entry["quarantine"]).is_dir()
 
-    def skipped(self, ref: str) -> Skipped:
-        """The outcome of a source a previous run finished, from its journal entry."""
-        return _skipped(self.done[ref])
-
     # -- the run's Ledger (deid.settlement) -------------------------------------------------
     def record(self, ref: str, outcome: Outcome) -> None:
         """The outcome's audit line (it reaches the disk with its batch's sync)."""
@@ -354,7 +350,7 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
         ref = source_ref(key, source)
         if journal.is_done(ref, paths):
             summary.skipped += 1
-            trail.record(journal.skipped(ref))
+            trail.record(_skipped(journal.done[ref]))
         else:
             todo.append((ref, str(source.path)))
 

@@ -66,7 +66,7 @@ def test_a_failed_sync_releases_nothing_and_is_raised() -> None:
 
 
 def test_the_run_journal_is_a_ledger(tmp_path: Path) -> None:
-    from deid.run import Journal, RunPaths
+    from deid.run import Journal, RunPaths, _skipped
 
     journal = Journal(tmp_path)
     quarantined = Quarantined("not-dicom", "read", "", "e1", "not a DICOM file")
@@ -85,7 +85,7 @@ def test_the_run_journal_is_a_ledger(tmp_path: Path) -> None:
     (tmp_path / "out" / "p/s/e/1.dcm").write_bytes(b"x")
     (tmp_path / "q" / "e1").mkdir(parents=True)
     assert again.is_done("ref-w", paths) and again.is_done("ref-q", paths)
-    skipped = again.skipped("ref-w")
+    skipped = _skipped(again.done["ref-w"])
     assert skipped.released is not None and skipped.released.sop_uid == "2.25.1"
-    assert again.skipped("ref-q").quarantine == "e1"
+    assert _skipped(again.done["ref-q"]).quarantine == "e1"
     again.close()
