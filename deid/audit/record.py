@@ -43,6 +43,10 @@ class Event(StrEnum):
     REIDENTIFY_QUERY = "reidentify-query"
 
 
+#: the fields that hold one string each
+_TEXTS = ("time", "run_id", "source", "key_fingerprint", "sop_class_uid", "modality", "patient_id",
+          "study_uid", "series_uid", "sop_uid")
+
 #: events of an object that was released (the report counts its object once)
 RELEASED_EVENTS = frozenset({Event.WRITTEN, Event.FORWARDED, Event.SKIPPED})
 
@@ -151,16 +155,14 @@ class AuditRecord:
             reason = reason.get("code")
         detail = data.get("reason_detail")
         version = data.get("version")
+        texts = [data.get(name, "") for name in _TEXTS]
+        if not set(map(type, texts)) <= {str}:  # the lines deid writes hold strings (checked in C)
+            texts = [_text(value) for value in texts]
         return cls(
-            outcome=_text(data.get("outcome")) or "unknown", time=_text(data.get("time")),
-            run_id=_text(data.get("run_id")), source=_text(data.get("source")),
+            **dict(zip(_TEXTS, texts)), outcome=_text(data.get("outcome")) or "unknown",
             reason=_text(reason) if reason is not None else None,
             reason_detail=_strings(detail) if isinstance(detail, dict) else None,
             destination=_optional(data.get("destination")), profile=_strings(data.get("profile")),
-            key_fingerprint=_text(data.get("key_fingerprint")),
-            sop_class_uid=_text(data.get("sop_class_uid")), modality=_text(data.get("modality")),
-            patient_id=_text(data.get("patient_id")), study_uid=_text(data.get("study_uid")),
-            series_uid=_text(data.get("series_uid")), sop_uid=_text(data.get("sop_uid")),
             output=_optional(data.get("output")), quarantine=_optional(data.get("quarantine")),
             actions=_counts(data.get("actions")), adjusted=_counts(data.get("adjusted")),
             applied=_strings(data.get("applied")), kept_text=_kept(data.get("kept_text")),
@@ -216,6 +218,9 @@ def _kept(value: Any) -> dict[str, list[str]]:
     """Kept text: attribute -> values (a lone string is one value)."""
     if not isinstance(value, dict):
         return {}
+    if set(map(type, value.values())) <= {list} and all(
+            set(map(type, values)) <= {str} for values in value.values()):
+        return value  # the lines deid writes
     kept = {}
     for attribute, values in value.items():
         if isinstance(values, str):
