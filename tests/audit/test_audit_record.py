@@ -13,7 +13,7 @@ FACTS = Released("p/s/e/2.25.3.dcm", sop_class_uid="1.2.840.10008.5.1.4.1.1.2", 
                  counts={"remove": 40}, adjusted={"empty": 2}, applied={"(0010,0010)": "case_number"},
                  kept_text={"StudyDescription": ["CT ABDOMEN"]}, flagged_text=("ImageComments",),
                  text_replaced={"ImageComments": 1},
-                 references=({"kind": "image", "uid": "2.25.9", "sop_class_uid": "", "path": "x"},))
+                 references=({"kind": "instance", "uid": "2.25.9", "sop_class_uid": "", "path": "x"},))
 COMMON: dict = {"time": "2026-12-06T03:00:00.000000Z", "run_id": "r1", "source": "serve",
                 "profile": {"name": "vghtpe", "version": "1", "sha256": "ab"}, "key_fingerprint": "kf"}
 
@@ -79,3 +79,24 @@ def test_damaged_and_foreign_lines_read_as_what_they_still_say() -> None:
                                               "source": "reidentify", "user": "someone"}))
     assert query is not None and query.event is Event.REIDENTIFY_QUERY and query.run_id == ""
     assert AuditRecord.from_json('{"outcome": "teleported"}').event is None
+
+
+def test_a_records_folder_with_old_and_new_lines_aggregates_both(tmp_path) -> None:
+    """An old trail (version 1 lines, written before this schema) and a new one in one records
+    folder: the report counts the objects of both, and the same object once."""
+    from deid.audit.aggregate import aggregate
+    from deid.synthetic.audit_records import audit_line
+
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    old = audit_line(sop_uid="2.25.100", series_uid="2.25.10", study_uid="2.25.1", patient_id="0000622")
+    assert "version" not in old
+    (folder / "old-run.jsonl").write_text(json.dumps(old) + "\n", encoding="utf-8")
+    new = [AuditRecord.of(o, **COMMON).to_json() for o in (
+        Written(FACTS), Forwarded(FACTS, "PACS"), Quarantined("not-dicom", "read", "", "e1", "no"))]
+    (folder / "new-serve.jsonl").write_text("\n".join(new) + "\n", encoding="utf-8")
+    agg = aggregate(tmp_path)
+    assert (agg.lines, agg.bad_lines, agg.objects) == (4, 0, 2)
+    assert agg.outcomes == {"written": 2, "forwarded": 1, "quarantined": 1}
+    assert agg.reasons == {"not-dicom": 1} and agg.modalities["CT"] == 2
+    assert agg.references_checked == 1 and sum(agg.dangling_counts.values()) == 1  # 2.25.9: not released
