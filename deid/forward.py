@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,7 +37,16 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from deid.logs import get_logger
 
-DONE, RETRY, FAILED = "done", "retry", "failed"
+
+class Delivery(StrEnum):
+    """What became of one send: the peer stored it, may take it later, or will never take it."""
+
+    DONE = "done"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+DONE, RETRY, FAILED = Delivery.DONE, Delivery.RETRY, Delivery.FAILED
 
 #: Presentation contexts an association may carry (PS3.8: odd IDs 1..255).
 _MAX_CONTEXTS = 128
@@ -88,14 +98,14 @@ class Destination:
 
 
 class SendResult(NamedTuple):
-    """What became of one send: ``done``, ``retry`` (try later) or ``failed`` (permanent)."""
+    """What became of one send (:class:`Delivery`), the DIMSE status, and our words for it."""
 
-    outcome: str
+    outcome: Delivery
     status: int | None
     detail: str
 
 
-def classify(status: int | None) -> str:
+def classify(status: int | None) -> Delivery:
     """The outcome of a C-STORE response status; ``None`` (no response) means retry.
 
     Success and warnings (0xB000-0xBFFF, 0x0001, 0x0107, 0x0116) are done: the peer stored the
@@ -434,7 +444,7 @@ def _refusal(link: _Link, item: _Object) -> str:
     return f"destination accepts {sop} in none of the uncompressed syntaxes offered"
 
 
-def _status_detail(status: int, outcome: str) -> str:
+def _status_detail(status: int, outcome: Delivery) -> str:
     code = f"0x{status:04X}"
     if outcome == DONE:
         return "stored" if status == 0 else f"stored with warning {code}"
@@ -455,6 +465,7 @@ __all__ = [
     "DONE",
     "FAILED",
     "RETRY",
+    "Delivery",
     "Destination",
     "Forwarder",
     "SendResult",

@@ -1,9 +1,12 @@
 """The one loop step that turns a source file into an outcome; the only place that decides quarantine.
 
-The pipeline writes nothing it releases: a written outcome carries the released bytes
-(``Outcome.data``) and their place under the output (``Outcome.output``); ``deid run`` writes them
+An object ends :class:`~deid.outcome.Written` or :class:`~deid.outcome.Quarantined` here.  The
+pipeline writes nothing it releases: a written outcome carries the released bytes (``data``) and
+the released object's facts, its place under the output among them (``released.output``); ``deid run`` writes them
 (:func:`write_released`), the forwarding node sends them from memory.  It writes only the
-quarantine (the original and its reason) and, with debugging on, a traceback."""
+quarantine (the original and its reason) and, with debugging on, a traceback.  Reasons found
+outside it (a destination refused the object, workers died on it) are quarantined through
+:meth:`Pipeline.quarantine` too, so every quarantine is made in one place."""
 
 from __future__ import annotations
 
@@ -11,61 +14,23 @@ import hashlib
 import json
 import os
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from deid.checks.complete import check_complete
 from deid.checks.release import release_check
 from deid.engine.deidentifier import Deidentifier
-from deid.engine.identity import Originals
-from deid.engine.review import HiddenTokens
 from deid.errors import ObjectError, internal_error_reason
+from deid.io.encoder import encode
 from deid.io.paths import output_path
 from deid.io.reader import read_object
 from deid.io.source import read_source, shown
-from deid.io.encoder import encode
 from deid.io.writer import write_bytes_atomic
 from deid.keys import SecretKey
+from deid.outcome import Quarantined, Released, Written
 from deid.profile.model import Profile
 from deid.released import ReleasedIndex
 from deid.sidecar import SIDECAR_FOLDER, SidecarRewriter, sidecar_kind
-
-
-@dataclass
-class Outcome:
-    """What happened to one object.  Holds de-identified values and reason codes only."""
-
-    status: str  # written | quarantined | skipped
-    output: str | None = None
-    quarantine: str | None = None
-    reason: dict[str, str] | None = None
-    sop_class_uid: str = ""
-    modality: str = ""
-    patient_id: str = ""
-    study_uid: str = ""
-    series_uid: str = ""
-    sop_uid: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
-    adjusted: dict[str, int] = field(default_factory=dict)
-    # for the audit trail (deid.audit): see deid.engine.review for what is collected
-    applied: dict[str, str] = field(default_factory=dict)  # top-level "(gggg,eeee)" -> action (not keep)
-    kept_text: dict[str, list[str]] = field(default_factory=dict)  # keyword -> released free text
-    flagged_text: list[str] = field(default_factory=list)  # keywords whose kept text names the object's identity
-    text_replaced: dict[str, int] = field(default_factory=dict)  # keyword -> identity values replaced in kept text
-    references: list[dict] = field(default_factory=list)  # the released object's references
-    # ORIGINAL identity, only for the encrypted re-identification map: never logged, not in repr
-    originals: Originals = field(default_factory=Originals, repr=False)
-    pseudonyms: dict[str, str] = field(default_factory=dict)  # released patient_name, accession_number
-    tokens: HiddenTokens = field(default_factory=HiddenTokens, repr=False)  # identity tokens, for the map only
-    preexisting_problems: int = 0  # IOD problems the input already had (let through, not added)
-    data: bytes | None = field(default=None, repr=False)  # written: the released bytes (not yet on disk)
-
-    def without_data(self) -> Outcome:
-        """This outcome once its bytes went out (cheap to hand to another process)."""
-        self.data = None
-        return self
-
 
 DEBUG_FOLDER = "debug"  # in the records: tracebacks of internal errors (deid run --debug, debug: true)
 
@@ -95,19 +60,15 @@ class Pipeline:
         # the UIDs released so far, over every process (deid.released); None: the output path only
         self.released = released
 
-    def process_file(self, source: Path) -> Outcome:
+    def process_file(self, source: Path) -> Written | Quarantined:
         """:meth:`deidentify_file`, its bytes written under the output (callers that want files)."""
-        outcome = self.deidentify_file(source)
-        write_released(outcome, self.out, durable=self.durable)
-        return outcome
+        return write_released(self.deidentify_file(source), self.out, durable=self.durable)
 
-    def process_bytes(self, data: bytes) -> Outcome:
+    def process_bytes(self, data: bytes) -> Written | Quarantined:
         """:meth:`deidentify_bytes`, its bytes written under the output (callers that want files)."""
-        outcome = self.deidentify_bytes(data)
-        write_released(outcome, self.out, durable=self.durable)
-        return outcome
+        return write_released(self.deidentify_bytes(data), self.out, durable=self.durable)
 
-    def deidentify_file(self, source: Path) -> Outcome:
+    def deidentify_file(self, source: Path) -> Written | Quarantined:
         """A source file's outcome; a written one carries the released bytes, not yet written."""
         try:
             data = read_source(source, self.max_object_bytes)
@@ -116,31 +77,32 @@ class Pipeline:
         except OSError as exc:
             reason = ObjectError("unreadable", f"the file cannot be read ({exc.__class__.__name__}); check "
                                  "permissions and the storage", stage="read").as_reason()
-            return Outcome("quarantined", reason=reason)
+            return Quarantined.of(reason)  # nothing read, nothing kept
         if sidecar_kind(source.name, data) is not None:
             return self.deidentify_sidecar(source.name, data)
         return self.deidentify_bytes(data)
 
-    def deidentify_sidecar(self, name: str, data: bytes) -> Outcome:
+    def deidentify_sidecar(self, name: str, data: bytes) -> Written | Quarantined:
         """A side-car annotation file (deid.sidecar): rewritten into OUT/annotations/, or quarantined."""
         original = "original" + Path(name).suffix.lower()
         try:
             sidecar = self.sidecars.rewrite(name, data)
         except ObjectError as exc:
-            return self._quarantine(data, exc.as_reason(), original=original)
+            return self.quarantine(data, exc, original=original)
         except Exception as exc:  # fail closed
             return self._quarantine(data, self._internal_error(exc, "sidecar", data), original=original)
         target = self.out / SIDECAR_FOLDER / sidecar.name
         if target.is_file() and target.read_bytes() != sidecar.data:  # never overwrite another annotation
-            reason = ObjectError(
+            error = ObjectError(
                 "sidecar-name-collision", "another side-car for the same image was already released under "
                 f"{SIDECAR_FOLDER}/{sidecar.name}; merge the two files, or release this one into another "
-                "output folder", stage="write").as_reason()
-            return self._quarantine(data, reason, original=original)
-        return Outcome("written", output=str(target.relative_to(self.out)),
-                       counts={f"sidecar_{sidecar.kind}": 1, "remap_uid": sidecar.uids}, data=sidecar.data)
+                "output folder", stage="write")
+            return self.quarantine(data, error, original=original)
+        facts = Released(str(target.relative_to(self.out)),
+                         counts={f"sidecar_{sidecar.kind}": 1, "remap_uid": sidecar.uids})
+        return Written(facts, sidecar.data)
 
-    def deidentify_bytes(self, data: bytes) -> Outcome:
+    def deidentify_bytes(self, data: bytes) -> Written | Quarantined:
         """An object's outcome; a written one carries the released bytes, not yet written."""
         stage = "read"  # the stage under way, named in the reason of an internal error
         try:
@@ -164,22 +126,14 @@ class Pipeline:
                     "at the source (a modality re-using UIDs, or an edited copy) and release only that one",
                     stage="write", path="(0008,0018)")
         except ObjectError as exc:
-            return self._quarantine(data, exc.as_reason())
+            return self.quarantine(data, exc)
         except OSError as exc:
             if stage == "write":  # the records' disk (the released index), not the object: stop
                 raise
             return self._quarantine(data, self._internal_error(exc, stage, data))
         except Exception as exc:  # fail closed: an unknown error is a quarantine, never a release
             return self._quarantine(data, self._internal_error(exc, stage, data))
-        return Outcome(
-            "written", output=output, sop_class_uid=result.sop_class_uid,
-            modality=result.modality, patient_id=result.patient_id, study_uid=result.study_uid,
-            series_uid=result.series_uid, sop_uid=result.sop_uid, counts=dict(result.counts),
-            adjusted=dict(result.adjusted), applied=result.applied, kept_text=result.kept_text,
-            flagged_text=result.flagged_text, text_replaced=result.text_replaced, tokens=result.tokens,
-            originals=result.originals, pseudonyms=result.pseudonyms,
-            references=result.references, preexisting_problems=checked.count, data=encoded,
-        )
+        return Written(Released.of(result, output, checked.count), encoded)
 
     def _other_content_released(self, target: Path, output: str, sop_uid: str, encoded: bytes) -> bool:
         """Whether other content already went out under this SOP Instance UID: at this path, or
@@ -191,9 +145,11 @@ class Pipeline:
             return False
         return not self.released.claim(sop_uid, hashlib.sha256(encoded).hexdigest(), output)
 
-    def quarantine_bytes(self, data: bytes, reason: dict[str, str]) -> Outcome:
-        """Quarantine an object for a reason found after the rules (e.g. a destination refused it)."""
-        return self._quarantine(data, reason)
+    def quarantine(self, data: bytes, error: ObjectError, *, original: str = "original.dcm",
+                   destination: str = "") -> Quarantined:
+        """Quarantine an object for ``error``: the pipeline's own reasons and those found after it
+        (a ``destination`` refused the object, workers died on it) alike."""
+        return self._quarantine(data, error.as_reason(), original=original, destination=destination)
 
     def _internal_error(self, exc: BaseException, stage: str, data: bytes) -> dict[str, str]:
         """The reason of a bug (deid.errors.internal_error_reason); with debugging on, the full
@@ -206,33 +162,35 @@ class Pipeline:
             written = f"{DEBUG_FOLDER}/{name}"
         return internal_error_reason(exc, stage, debug_file=written)
 
-    def _quarantine_unread(self, source: Path, reason: dict[str, str]) -> Outcome:
+    def _quarantine_unread(self, source: Path, reason: dict[str, str]) -> Quarantined:
         """A quarantine entry for a file that was not read: its reason.json names the source (escaped
         where not UTF-8) so a person can find it; the entry's name is keyed, never the path."""
         name = self.key.hexdigest("quarantine-unread", os.fsencode(source))[:24]
         entry = make_private_dir(make_private_dir(self.quarantine_dir) / name)
         text = json.dumps({**reason, "source": shown(source)}, indent=2, sort_keys=True).encode() + b"\n"
         write_bytes_atomic(text, entry / "reason.json", mode=0o600)
-        return Outcome("quarantined", quarantine=entry.name, reason=reason)
+        return Quarantined.of(reason, entry.name)
 
-    def _quarantine(self, data: bytes, reason: dict[str, str], original: str = "original.dcm") -> Outcome:
+    def _quarantine(self, data: bytes, reason: dict[str, str], original: str = "original.dcm",
+                    destination: str = "") -> Quarantined:
         """Keep the original and a reason file in the quarantine (a PHI zone, mode 0700)."""
         entry = make_private_dir(self.quarantine_dir) / entry_name(data)
         make_private_dir(entry)
         write_bytes_atomic(data, entry / original, mode=0o600)
         text = json.dumps(reason, indent=2, sort_keys=True).encode() + b"\n"
         write_bytes_atomic(text, entry / "reason.json", mode=0o600)
-        return Outcome("quarantined", quarantine=entry.name, reason=reason)
+        return Quarantined.of(reason, entry.name, destination=destination)
 
 
-def write_released(outcome: Outcome, out: Path, *, durable: bool = True) -> None:
-    """Write a written outcome's bytes to its place under ``out`` (atomically; after the pipeline
-    claimed its SOP Instance UID), then drop them from the outcome.  An OSError is the output's
+def write_released(outcome: Written | Quarantined, out: Path, *,
+                   durable: bool = True) -> Written | Quarantined:
+    """A written outcome's bytes written to their place under ``out`` (atomically; after the
+    pipeline claimed its SOP Instance UID): the outcome without them.  An OSError is the output's
     disk, not the object's: the caller stops, nothing is lost."""
-    if outcome.data is None or outcome.output is None:
-        return
-    write_bytes_atomic(outcome.data, out / outcome.output, durable=durable)
-    outcome.without_data()
+    if not isinstance(outcome, Written) or outcome.data is None:
+        return outcome
+    write_bytes_atomic(outcome.data, out / outcome.released.output, durable=durable)
+    return outcome.without_data()
 
 
 def entry_name(data: bytes) -> str:

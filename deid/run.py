@@ -18,7 +18,6 @@ import json
 import multiprocessing
 import os
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -36,10 +35,12 @@ from deid.intake.folders import Found, SourceFile, discover
 from deid.io.writer import (FolderLock, FolderLockedError, fsync_dir, remove_run_temps,
                             set_temp_owner)
 from deid.keys import SecretKey
-from deid.pipeline import Outcome, Pipeline, make_private_dir, write_released
+from deid.outcome import Outcome, Quarantined, Released, Skipped, Written
+from deid.pipeline import Pipeline, make_private_dir, write_released
 from deid.profile.model import Profile
 from deid.released import DB_NAME as RELEASED_DB
 from deid.released import ReleasedIndex
+from deid.settlement import Batch
 
 JOURNAL = "journal.jsonl"
 BATCH = 64  # outputs made durable together with one sync, then journalled
@@ -114,10 +115,11 @@ def source_ref(key: SecretKey, source: SourceFile) -> str:
 
 
 class Journal:
-    """Append-only record of finished sources (fsync'd per line); read back to skip them.
-
-    With an audit trail, each batch's audit lines are made durable with its outputs, before the
-    batch is journalled: an object the journal calls done has its audit line on disk."""
+    """Append-only record of finished sources; read back to skip them.  The run's
+    :class:`~deid.settlement.Ledger`: an outcome is recorded in the audit trail (when given),
+    synced with its batch's outputs (one ``os.sync``), then journalled (released): an object the
+    journal calls done has its output and its audit line on disk.  Journal lines reach the disk
+    with the next batch's sync, or at :meth:`close`; one lost to a crash is done again."""
 
     def __init__(self, records: Path, trail: AuditTrail | None = None) -> None:
         self.path = records / JOURNAL
@@ -133,9 +135,6 @@ class Journal:
                     except ValueError:
                         continue  # a line cut by a crash
                     self.done[entry["ref"]] = entry
-        self._pending: list[str] = []
-        self._flusher: threading.Thread | None = None
-        self._failed: BaseException | None = None  # what the background commit raised (a full disk)
         self._handle = open(self.path, "a", encoding="utf-8")
         if cut:  # end the cut line, or the first new entry would be glued to it and lost
             self._handle.write("\n")
@@ -151,54 +150,39 @@ class Journal:
             return False  # quarantined without an entry (unreadable), or under a limit that may change
         return (paths.quarantine / entry["quarantine"]).is_dir()
 
+    # -- the run's Ledger (deid.settlement) -------------------------------------------------
     def record(self, ref: str, outcome: Outcome) -> None:
-        """Queue an entry; it reaches the journal once its output is on disk (see ``_commit``)."""
-        entry = {"ref": ref, "status": outcome.status, "output": outcome.output, "quarantine": outcome.quarantine}
-        if outcome.reason:
-            entry["reason"] = outcome.reason.get("code", "")
-        if outcome.status == "written":  # released values, so a later skip can still be audited
-            entry.update(sop_class_uid=outcome.sop_class_uid, modality=outcome.modality,
-                         patient_id=outcome.patient_id, study_uid=outcome.study_uid,
-                         series_uid=outcome.series_uid, sop_uid=outcome.sop_uid)
-        self._pending.append(json.dumps(entry) + "\n")
-        if len(self._pending) >= BATCH and (self._flusher is None or not self._flusher.is_alive()):
-            self._wait()
-            batch, self._pending = self._pending, []
-            # sync in the background: the disk flushes while the next files are de-identified
-            self._flusher = threading.Thread(target=self._commit_in_background, args=(batch,), daemon=True)
-            self._flusher.start()
+        """The outcome's audit line (it reaches the disk with its batch's sync)."""
+        if self.trail is not None:
+            self.trail.record(outcome)
 
-    def _commit(self, batch: list[str]) -> None:
-        """Make the batch's output files durable (one sync for many files), then journal them."""
+    def sync(self) -> None:
+        """Make the outputs written so far and their audit lines durable (one sync for many)."""
         os.sync()
         if self.trail is not None:
             self.trail.flush()
-        self._handle.write("".join(batch))
+
+    def release(self, ref: str, outcome: Outcome) -> None:
+        """Journal a source as done: a later run skips it."""
+        entry: dict[str, object]
+        match outcome:
+            case Written(released=facts):  # released values, so a later skip can still be audited
+                entry = {"ref": ref, "status": "written", "output": facts.output, "quarantine": None,
+                         "sop_class_uid": facts.sop_class_uid, "modality": facts.modality,
+                         "patient_id": facts.patient_id, "study_uid": facts.study_uid,
+                         "series_uid": facts.series_uid, "sop_uid": facts.sop_uid}
+            case Quarantined(code=code, entry=quarantine):
+                entry = {"ref": ref, "status": "quarantined", "output": None,
+                         "quarantine": quarantine, "reason": code}
+            case _:
+                raise TypeError(f"a run journals written or quarantined sources, not {outcome!r}")
+        self._handle.write(json.dumps(entry) + "\n")
         self._handle.flush()
-        os.fsync(self._handle.fileno())
-
-    def _commit_in_background(self, batch: list[str]) -> None:
-        try:
-            self._commit(batch)
-        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by _wait
-            self._failed = exc
-
-    def _wait(self) -> None:
-        """Wait for the background commit; raise what it raised (its batch is then not journalled:
-        a rerun does those objects again, to the same bytes)."""
-        if self._flusher is not None:
-            self._flusher.join()
-            self._flusher = None
-        failed, self._failed = self._failed, None
-        if failed is not None:
-            raise failed
 
     def close(self) -> None:
         try:
-            self._wait()
-            if self._pending:
-                self._commit(self._pending)
-                self._pending = []
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
         finally:
             try:
                 self._handle.close()
@@ -228,8 +212,7 @@ def _work(item: tuple[str, str]) -> tuple[str, Outcome]:
     ref, path = item
     assert _PIPELINE is not None
     outcome = _PIPELINE.deidentify_file(Path(path))
-    write_released(outcome, _PIPELINE.out, durable=False)  # synced with its batch (Journal._commit)
-    return ref, outcome
+    return ref, write_released(outcome, _PIPELINE.out, durable=False)  # synced with its batch
 
 
 class FolderNotWritable(UsageError):
@@ -354,6 +337,7 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
     trail = AuditTrail(paths.records, key=key, profile=profile, run_id=summary.run_id, source="run")
     summary.audit = str(trail.path)
     journal = Journal(paths.records, trail)
+    settled = Batch(journal, BATCH)  # record -> one sync per batch -> journal (deid.settlement)
     # released UIDs of every run with these records (the batch sync makes its lines durable too)
     released = ReleasedIndex(paths.records / RELEASED_DB, durable=False)
     reasons: Counter[str] = Counter()
@@ -391,20 +375,19 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
 
     try:
         for ref, outcome in outcomes():
-            trail.record(outcome)  # before the journal: its batch sync makes this line durable too
-            journal.record(ref, outcome)
-            if outcome.status == "written":
-                summary.written += 1
-                summary.preexisting_problems += outcome.preexisting_problems
-                actions.update(outcome.counts)
-                adjustments.update(outcome.adjusted)
-                replaced.update(outcome.text_replaced)
-            else:
-                summary.quarantined += 1
-                code = (outcome.reason or {}).get("code", "unknown")
-                reasons[code] += 1
-                log.warning("quarantined", code=code, stage=(outcome.reason or {}).get("stage"),
-                            path=(outcome.reason or {}).get("path"), quarantine=outcome.quarantine)
+            settled.settle(ref, outcome)
+            match outcome:
+                case Written(released=facts):
+                    summary.written += 1
+                    summary.preexisting_problems += facts.preexisting_problems
+                    actions.update(facts.counts)
+                    adjustments.update(facts.adjusted)
+                    replaced.update(facts.text_replaced)
+                case Quarantined():
+                    summary.quarantined += 1
+                    reasons[outcome.code] += 1
+                    log.warning("quarantined", code=outcome.code, stage=outcome.stage or None,
+                                path=outcome.path or None, quarantine=outcome.entry)
             bar.update(1)
             bar.set_postfix(quarantined=summary.quarantined, refresh=False)
     finally:
@@ -416,17 +399,22 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
         summary.deny_list_entries = len(profile.deny_list)
         summary.seconds = round(time.monotonic() - started, 3)
         # each step even when one fails (a full disk): the first error is raised
-        _each(journal.close, trail.close, lambda: _write_summary(paths.records, summary))
+        _each(settled.close, journal.close, trail.close, lambda: _write_summary(paths.records, summary))
     log.info("run finished", run_id=summary.run_id, written=summary.written, skipped=summary.skipped,
              quarantined=summary.quarantined, seconds=summary.seconds)
     return summary
 
 
-def _skipped(entry: dict) -> Outcome:
+def _skipped(entry: dict) -> Skipped:
     """The outcome of an object a previous run finished, from its journal entry (released values)."""
-    fields = ("sop_class_uid", "modality", "patient_id", "study_uid", "series_uid", "sop_uid")
-    return Outcome("skipped", output=entry.get("output"), quarantine=entry.get("quarantine"),
-                   **{name: entry.get(name) or "" for name in fields})
+    if entry.get("status") != "written":
+        return Skipped(quarantine=entry.get("quarantine"))
+    value = {name: str(entry.get(name) or "") for name in
+             ("output", "sop_class_uid", "modality", "patient_id", "study_uid", "series_uid", "sop_uid")}
+    facts = Released(value["output"], sop_class_uid=value["sop_class_uid"], modality=value["modality"],
+                     patient_id=value["patient_id"], study_uid=value["study_uid"],
+                     series_uid=value["series_uid"], sop_uid=value["sop_uid"])
+    return Skipped(facts, entry.get("quarantine"))
 
 
 def _each(*steps: Callable[[], object]) -> None:

@@ -15,6 +15,7 @@ one log line) and carries on by itself once writes succeed again; the node's hea
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import multiprocessing
 import os
@@ -26,10 +27,11 @@ from typing import Any
 
 from deid import logs
 from deid.errors import ObjectError, UsageError
-from deid.forward import DONE, RETRY
+from deid.forward import Delivery
+from deid.outcome import Forwarded, Outcome, Quarantined, Released, Retry, Written
 from deid.pipeline import make_private_dir
 from deid.settings import Destination, DestinationSettings, ServeSettings
-from deid.settlement import Forwarded, Quarantined, Retry, Settlement
+from deid.settlement import Settlement, settle
 from deid.spool import Item, Spool, StorageUnavailable, storage_failure
 from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
 
@@ -92,7 +94,10 @@ def _destination(setting: Destination) -> Any:
 
 
 class Worker:
-    """One worker process's loop: claim -> de-identify -> forward -> record -> release."""
+    """One worker process's loop: claim -> de-identify -> forward -> record -> release.
+
+    It is the node's :class:`~deid.settlement.Ledger`: an outcome is recorded in this worker's
+    audit trail, synced (fsync), then released to the spool."""
 
     def __init__(
         self,
@@ -174,8 +179,7 @@ class Worker:
             self.held = None
         item = self.spool.claim(self.name, lease=LEASE_SECONDS)
         if item is None:
-            if self._unsynced:
-                self._sync_records(now=True)  # idle: make the last lines durable now
+            self.sync()  # idle: make the last lines durable now
             return False
         try:
             if self._records_failed:
@@ -211,10 +215,10 @@ class Worker:
     def handle(self, item: Item) -> None:
         """Take one claimed item to its settlement (forwarded, quarantined, or a retry)."""
         if item.crashes >= MAX_CRASHES:
-            reason = ObjectError(
+            error = ObjectError(
                 "worker-crashed", f"a worker process died {item.crashes} times on this object; "
                 "report it to the deid maintainers with the quarantined file", stage="rules")
-            self._quarantine(item, reason)
+            self.settle(item, self.pipeline.quarantine(self.spool.read(item), error))
             return
         pending = [name for name in self.destinations if name not in item.sent]
         now = time.monotonic()
@@ -228,51 +232,86 @@ class Worker:
             self.settle(item, Retry("spool-unreadable"))
             return
         outcome = self.pipeline.deidentify_bytes(data)  # deterministic: a retry, the same bytes
-        if outcome.status != "written" or outcome.data is None:
-            self._record(outcome, "quarantined")
-            self.settle(item, _quarantined(outcome))
-            return
-        if item.attempts == 0:
-            self._record(outcome, "written")
-        settlement = self._forward(item, pending, outcome)
-        outcome.without_data()
-        self.settle(item, settlement, processed=item.attempts == 0)
+        match outcome:
+            case Written(data=bytes() as released):
+                if item.attempts == 0:
+                    self.record(item, outcome)
+                self.settle(item, self._forward(item, pending, outcome.released, released))
+            case _:
+                self.settle(item, outcome)
 
-    def settle(self, item: Item, settlement: Settlement, *, processed: bool = False) -> None:
-        """The one way an item ends: its records made durable, then the spool told (the original
-        released, or kept for a retry). ``processed``: de-identified in this attempt."""
-        self._sync_records()
-        if isinstance(settlement, Forwarded):
-            self.spool.ack(item, processed=processed)
-        elif isinstance(settlement, Retry):
-            self.spool.retry(
-                item,
-                settlement.reason,
-                first_delay=self.settings.retry.first_delay,
-                max_delay=self.settings.retry.max_delay,
-                processed=processed,
-            )
-        else:
-            self.spool.quarantine(item, settlement.code)
-            log = self.log.error if settlement.code == "worker-crashed" else self.log.warning
-            log("quarantined", code=settlement.code, stage=settlement.stage or None,
-                path=settlement.path or None, quarantine=settlement.entry)
+    def settle(self, item: Item, outcome: Outcome) -> None:
+        """The one way an item (or one destination's delivery of it) ends: its records made
+        durable, then the spool told (deid.settlement.settle)."""
+        settle(self, item, outcome)
 
-    def _forward(self, item: Item, pending: list[str], outcome: Any) -> Settlement:
+    # -- the node's Ledger (deid.settlement) ------------------------------------------------
+    def record(self, item: Item, outcome: Outcome) -> None:
+        """The outcome's audit line.  An item's settlement (forwarded everywhere, or a retry)
+        names no destination and has no line of its own: each destination's was recorded as it
+        answered, and a retry without a send has nothing to record."""
+        match outcome:
+            case Forwarded(destination="") | Retry(destination=""):
+                return
+        try:
+            self.records.record(outcome)
+        except OSError:
+            self._records_failed = True
+            raise
+        self._unsynced = True
+
+    def sync(self) -> None:
+        """Make the recorded lines durable (audit trail and re-identification map, fsync'd) before
+        the spool lets go of the original: an object is never released without its record, even
+        across a power cut."""
+        if self._unsynced:
+            try:
+                self.records.flush()
+            except OSError:
+                self._records_failed = True
+                raise
+            self._unsynced = False
+
+    def release(self, item: Item, outcome: Outcome) -> None:
+        """Tell the spool: the original goes (forwarded everywhere, quarantined), one destination
+        has it (a retry will not send it there again), or it stays for a later attempt."""
+        processed = item.attempts == 0  # de-identified in this attempt, first time: counted
+        match outcome:
+            case Forwarded(destination=""):
+                self.spool.ack(item, processed=processed and outcome.released is not None)
+            case Forwarded(destination=name):
+                self.spool.mark_sent(item, name)
+            case Retry(reason=reason):
+                self.spool.retry(item, reason, first_delay=self.settings.retry.first_delay,
+                                 max_delay=self.settings.retry.max_delay,
+                                 processed=processed and outcome.released is not None)
+            case Quarantined(code=code):
+                self.spool.quarantine(item, code)
+                log = self.log.error if code == "worker-crashed" else self.log.warning
+                log("quarantined", code=code, stage=outcome.stage or None,
+                    path=outcome.path or None, quarantine=outcome.entry)
+            case _:
+                raise TypeError(f"a node item does not end {type(outcome).__name__}")
+
+    def _forward(self, item: Item, pending: list[str], facts: Released, data: bytes) -> Settlement:
         """Send the released bytes to each pending destination: forwarded when all have them, a
-        retry when one may take them later, quarantined when one refused them for good."""
+        retry when one may take them later, quarantined when one refused them for good.  With
+        several destinations each delivery is settled as it comes (a retry skips those)."""
         waiting: str | None = None
         for name in pending:
             if self.down_until.get(name, 0.0) > time.monotonic():
                 waiting = "destination-unavailable"
                 continue
-            result = self.sender.send(name, outcome.data)
-            if result.outcome == DONE:
-                if len(self.destinations) > 1:
-                    item = self.spool.mark_sent(item, name)
+            result = self.sender.send(name, data)
+            if result.outcome == Delivery.DONE:
                 self.down_until.pop(name, None)
-                self._record(outcome, "forwarded", destination=name)
-            elif result.outcome == RETRY:
+                delivered = Forwarded(facts, name)
+                if len(self.destinations) > 1:
+                    self.settle(item, delivered)  # the spool marks it sent to this destination
+                    item = dataclasses.replace(item, sent=tuple(sorted({*item.sent, name})))
+                else:
+                    self.record(item, delivered)
+            elif result.outcome == Delivery.RETRY:
                 waiting = "destination-unavailable" if result.status is None else "destination-busy"
                 self.down_until[name] = time.monotonic() + min(5.0, self.settings.retry.first_delay)
                 self.log.warning(
@@ -281,36 +320,15 @@ class Worker:
                     status=result.status,
                     attempt=item.attempts + 1,
                 )
-                self._record(outcome, "retrying", destination=name)
-            else:
-                reason = ObjectError(
+                self.record(item, Retry(waiting, name, facts))
+            else:  # Delivery.FAILED
+                error = ObjectError(
                     "forward-rejected", f"destination {name} refused the object permanently "
                     f"({result.detail}); check the destination's configuration", stage="forward")
-                return self._quarantine(item, reason, destination=name, settle=False)
-        return Retry(waiting) if waiting is not None else Forwarded()
-
-    def _quarantine(
-        self, item: Item, reason: ObjectError, *, destination: str | None = None,
-        settle: bool = True,
-    ) -> Quarantined:
-        """Put the original in the quarantine for a reason found outside the pipeline (the
-        pipeline writes the entry, as for its own reasons), record it and (``settle``) settle."""
-        outcome = self.pipeline.quarantine_bytes(self.spool.read(item), reason.as_reason())
-        self._record(outcome, "quarantined", destination=destination)
-        settlement = _quarantined(outcome)
-        if settle:
-            self.settle(item, settlement)
-        return settlement
+                return self.pipeline.quarantine(self.spool.read(item), error, destination=name)
+        return Retry(waiting, released=facts) if waiting is not None else Forwarded(facts)
 
     # -- records (the audit trail) -------------------------------------------------------
-    def _record(self, outcome: Any, event: str, *, destination: str | None = None) -> None:
-        try:
-            self.records.record(outcome, event=event, destination=destination)
-        except OSError:
-            self._records_failed = True
-            raise
-        self._unsynced = True
-
     def _reopen_records(self) -> None:
         """After a refused records write: go on in new files (the old ones may end with a cut
         line, which their readers leave out; appending after it would spoil the next line)."""
@@ -320,25 +338,6 @@ class Worker:
             pass
         self.records = self.open_records()
         self._records_failed = False
-
-    def _sync_records(self, *, now: bool = False) -> None:
-        """Make the recorded lines durable (audit trail and re-identification map, fsync'd) before
-        the spool lets go of the original: an object is never released without its record, even
-        across a power cut. ``now`` is kept for the idle flush; every call flushes what is pending."""
-        if self._unsynced:
-            try:
-                self.records.flush()
-            except OSError:
-                self._records_failed = True
-                raise
-            self._unsynced = False
-
-
-def _quarantined(outcome: Any) -> Quarantined:
-    """The settlement of a pipeline outcome that went to the quarantine."""
-    reason = outcome.reason or {}
-    return Quarantined(reason.get("code", "internal-error"), reason.get("stage", ""),
-                       reason.get("path", ""), outcome.quarantine)
 
 
 def _make_pipeline(settings: ServeSettings, profile: Any, key: Any) -> Any:

@@ -12,6 +12,7 @@ import pytest
 from support import to_bytes
 
 from deid.pipeline import Pipeline
+from deid.outcome import Quarantined, Written
 from deid.released import DB_NAME, ReleasedIndex, ReleasedIndexError
 from deid.synthetic import four_phase_ct
 
@@ -82,9 +83,10 @@ def test_a_claim_without_its_write_lets_the_same_content_finish_and_nothing_else
                         released=ReleasedIndex(tmp_path / DB_NAME))
 
     done = pipeline().process_bytes(first)
-    assert done.status == "written"
-    (tmp_path / "out" / str(done.output)).unlink()  # killed after the claim, before the write
-    assert pipeline().process_bytes(other).reason["code"] == "duplicate-instance"
+    assert isinstance(done, Written)
+    (tmp_path / "out" / done.released.output).unlink()  # killed after the claim, before the write
+    refused = pipeline().process_bytes(other)
+    assert isinstance(refused, Quarantined) and refused.code == "duplicate-instance"
     again = pipeline().process_bytes(first)
-    assert (again.status, again.output) == ("written", done.output)
-    assert [p.name for p in (tmp_path / "out").rglob("*.dcm")] == [Path(str(done.output)).name]
+    assert isinstance(again, Written) and again.released.output == done.released.output
+    assert [p.name for p in (tmp_path / "out").rglob("*.dcm")] == [Path(done.released.output).name]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from memoryspool import MemorySpool
 
+from deid.audit.record import event_of
 from deid.forward import DONE, FAILED, RETRY, SendResult
 from deid.pipeline import Pipeline
 from deid.service import MAX_CRASHES, Worker
@@ -35,8 +36,8 @@ class NotedRecords:
     def __init__(self, calls: list[str]) -> None:
         self.calls = calls
 
-    def record(self, outcome, *, event: str, destination: str | None = None) -> None:
-        self.calls.append(f"record {event}")
+    def record(self, outcome) -> None:
+        self.calls.append(f"record {event_of(outcome)}")
 
     def flush(self) -> None:
         self.calls.append("sync")
@@ -126,3 +127,53 @@ def test_what_the_pipeline_quarantines_is_never_sent(node) -> None:
     worker(sender).step()
     assert calls == ["claim 1", "record quarantined", "sync", "quarantined 1"]
     assert sender.sent == [] and spool.reason[1] != "worker-crashed"
+
+
+def test_each_destination_is_settled_as_it_takes_the_object(tmp_path: Path, key_file: Path, vghtpe,
+                                                             key) -> None:
+    """With two destinations, one that took the object is recorded, synced and marked sent before
+    the other's retry; the retry sends only to the one still missing it."""
+    settings = ServeSettings(
+        data=tmp_path / "data", key_file=key_file, allow=(AllowedCaller("SENDER"),),
+        destinations=(DestinationSettings("A", "127.0.0.1", 1, "DEID"),
+                      DestinationSettings("B", "127.0.0.1", 2, "DEID")),
+        workers=1,
+    )
+    calls: list[str] = []
+    spool = MemorySpool(calls)
+    pipeline = Pipeline(vghtpe, key, out=tmp_path / "unused", quarantine=settings.quarantine)
+    spool.put(write_many_ct_slices(tmp_path / "in", 1, size=16)[0].read_bytes())
+    sender = ScriptedSender(SendResult(DONE, 0, "stored"), SendResult(RETRY, 0xA700, "busy"),
+                            SendResult(DONE, 0, "stored"))
+    worker = Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
+                    open_records=lambda: NotedRecords(calls))
+    worker.step()
+    assert calls == ["claim 1", "record written", "record forwarded", "sync", "sent 1 A@127.0.0.1:1",
+                     "record retrying", "sync", "retry 1"]
+    assert spool.reason[1] == "destination-busy" and spool.items[1].sent == ("A@127.0.0.1:1",)
+    worker.down_until.clear()
+    spool.due()
+    calls.clear()
+    worker.step()
+    assert calls == ["claim 1", "record forwarded", "sync", "sent 1 B@127.0.0.1:2", "done 1"]
+    assert [name for name, _ in sender.sent] == ["A@127.0.0.1:1", "B@127.0.0.1:2", "B@127.0.0.1:2"]
+    assert spool.counts == {"processed": 1, "forwarded": 1, "quarantined": 0, "retried": 1}
+
+
+def test_destinations_that_took_the_object_stay_marked_when_another_defers(tmp_path: Path,
+                                                                          key_file: Path, vghtpe,
+                                                                          key) -> None:
+    settings = ServeSettings(
+        data=tmp_path / "data", key_file=key_file, allow=(AllowedCaller("SENDER"),),
+        destinations=tuple(DestinationSettings(n, "127.0.0.1", p, "DEID")
+                           for n, p in (("A", 1), ("B", 2), ("C", 3))),
+        workers=1,
+    )
+    spool = MemorySpool()
+    pipeline = Pipeline(vghtpe, key, out=tmp_path / "unused", quarantine=settings.quarantine)
+    spool.put(write_many_ct_slices(tmp_path / "in", 1, size=16)[0].read_bytes())
+    sender = ScriptedSender(SendResult(DONE, 0, "stored"), SendResult(DONE, 0, "stored"),
+                            SendResult(RETRY, None, "cannot connect"))
+    Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
+           open_records=lambda: NotedRecords([])).step()
+    assert spool.items[1].sent == ("A@127.0.0.1:1", "B@127.0.0.1:2") and spool.state[1] == "retry"

@@ -1,7 +1,9 @@
 """Streamed aggregation of audit lines into the figures of a report, in bounded memory.
 
-Two passes over ``<records>/audit/*.jsonl``: the first counts (lines are never all held), the second
-checks the references of released objects against the set of released objects.  Memory grows with
+Two passes over ``<records>/audit/*.jsonl``, each line read as an
+:class:`~deid.audit.record.AuditRecord`: the first counts (lines are never all held), the second
+checks the references of released objects against the set of released objects (it reads again
+only the lines that hold references, noted by the first).  Memory grows with
 the number of distinct released objects (one small integer each, for the reference check) and of
 series, studies and patients (capped by ``Limits``), never with the number of lines; lists of
 distinct values are capped while their occurrences are still counted.
@@ -9,24 +11,21 @@ distinct values are capped while their occurrences are still counted.
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deid.audit.record import RELEASED_EVENTS, AuditRecord, Event
 from deid.audit.references import Reference, dangling
 
 if TYPE_CHECKING:
     from deid.audit.reid import StudyTokens
 
 AUDIT_FOLDER = "audit"
-RELEASED_OUTCOMES = frozenset({"written", "forwarded", "skipped"})
-_EMPTY_REFERENCES = re.compile(r'"references"\s*:\s*\[\s*\]')
-_APPLIED = re.compile(r'"applied"\s*:\s*(?=\{)')
-_APPLIED_BLOCKS = 10_000  # distinct "applied" texts counted as text before they are parsed
+RELEASED_OUTCOMES = frozenset(str(event) for event in RELEASED_EVENTS)
+_APPLIED_BLOCKS = 10_000  # distinct "applied" blocks counted whole; their pairs are counted at the end
 _CLASS_BITS = 12  # a released object is packed as (first line number << 12) | SOP class number
 _OTHER_CLASS = (1 << _CLASS_BITS) - 1  # past 4095 SOP classes: the class is not compared
 
@@ -104,8 +103,8 @@ class Aggregator:
         self._class_names: list[str] = []
         self._flagged_listed = 0
         self._values_listed = 0
-        self._blocks: dict[str, int] = {}  # "applied" text -> released objects that had it
         self._dangling_listed = 0
+        self._blocks: dict[tuple[tuple[str, str], ...], int] = {}  # "applied" block -> objects
         self._annotations: set[int] = set()  # hash(output path) of the side-car files counted
 
     # -- reading ---------------------------------------------------------------------------
@@ -120,74 +119,51 @@ class Aggregator:
                         yield number, text
                         number += 1
 
-    def _parse_fast(self, text: str) -> dict[str, Any] | None:
-        """Parse a line, keeping its (long, mostly repeated) "applied" object as text: identical
-        texts are counted, and each distinct one is parsed once at the end."""
-        match = _APPLIED.search(text)
-        end = text.find("}", match.end()) if match else -1
-        if match and end > 0:
-            line = self._parse(text[:match.end()] + "null" + text[end + 1:])
-            if line is not None and line.get("applied", 0) is None:
-                line["applied"] = _AppliedText(text[match.end():end + 1])
-                return line
-        return self._parse(text)
-
-    @staticmethod
-    def _parse(text: str) -> dict[str, Any] | None:
-        try:
-            line = json.loads(text)
-        except ValueError:
-            return None  # e.g. a line cut by a crash
-        return line if isinstance(line, dict) else None
-
     def read(self, records: Path) -> Aggregate:
         """Both passes over ``records``; returns the aggregate."""
+        referring: set[int] = set()  # lines of released objects that hold references
         for number, text in self._lines(records, count=True):
             self.result.lines += 1
-            line = self._parse_fast(text)
-            if line is None:
+            record = AuditRecord.from_json(text)
+            if record is None:
                 self.result.bad_lines += 1
                 continue
-            self.add(number, line)
+            if self.add(number, record) and record.references:
+                referring.add(number)
         for block, count in self._blocks.items():
-            parsed = self._parse(block)
-            self._count_applied(parsed or {}, count)
+            self._count_applied(block, count)
         self._blocks.clear()
         for number, text in self._lines(records, count=False):
-            at = text.find('"references"')
-            if at < 0 or _EMPTY_REFERENCES.match(text, at):
-                continue
-            line = self._parse(text)
-            if line is not None:
-                self.check_references(number, line)
+            if number in referring:
+                record = AuditRecord.from_json(text)
+                if record is not None:
+                    self.check_references(number, record)
         return self.result
 
     # -- pass 1: counts --------------------------------------------------------------------
-    def add(self, number: int, line: dict[str, Any]) -> None:
+    def add(self, number: int, line: AuditRecord) -> bool:
+        """Count one line; whether it is the first line of a released object."""
         r = self.result
-        outcome = _text(line.get("outcome")) or "unknown"
+        outcome = line.outcome
         r.outcomes[outcome] += 1
-        self._run(line, outcome)
-        if outcome == "quarantined":
-            reason = line.get("reason")
-            code = reason.get("code") if isinstance(reason, dict) else reason
-            r.reasons[_text(code) or "unknown"] += 1
-            return
-        sop_uid = _text(line.get("sop_uid"))
-        if outcome not in RELEASED_OUTCOMES or not sop_uid:
-            output = _text(line.get("output"))
-            if outcome in RELEASED_OUTCOMES and output:  # a side-car annotation file
-                run = r.runs.get(_text(line.get("run_id")))
+        self._run(line)
+        if line.event is Event.QUARANTINED:
+            r.reasons[line.reason or "unknown"] += 1
+            return False
+        released = line.event in RELEASED_EVENTS
+        if not released or not line.sop_uid:
+            if released and line.output:  # a side-car annotation file
+                run = r.runs.get(line.run_id)
                 if run is not None:
                     run["annotations"] += 1
-                if hash(output) not in self._annotations:
-                    self._annotations.add(hash(output))
+                if hash(line.output) not in self._annotations:
+                    self._annotations.add(hash(line.output))
                     r.annotations += 1
-            return
-        key = hash(sop_uid)
+            return False
+        key = hash(line.sop_uid)
         if key in self._released:
-            return  # the same object again (a re-run's skip, a forward after the write)
-        sop_class = _text(line.get("sop_class_uid"))
+            return False  # the same object again (a re-run's skip, a forward after the write)
+        sop_class = line.sop_class_uid
         class_number = self._classes.get(sop_class, -1)
         if class_number < 0:
             class_number = min(len(self._class_names), _OTHER_CLASS)
@@ -196,53 +172,50 @@ class Aggregator:
                 self._class_names.append(sop_class)
         self._released[key] = (number << _CLASS_BITS) | class_number
         r.objects += 1
-        modality = _text(line.get("modality"))
-        r.modalities[modality] += 1
+        r.modalities[line.modality] += 1
         r.sop_classes[sop_class] += 1
-        self._entities(line, modality, sop_class)
-        for action, count in _mapping(line.get("actions")).items():
-            if isinstance(count, int):
-                r.actions[_text(action)] += count
-        applied = line.get("applied")
-        if isinstance(applied, _AppliedText) and (applied in self._blocks or len(self._blocks) < _APPLIED_BLOCKS):
-            self._blocks[applied] = self._blocks.get(applied, 0) + 1
+        self._entities(line)
+        r.actions.update(line.actions)
+        block = tuple(line.applied.items())  # (tag, action) pairs: most objects share a few blocks
+        if block in self._blocks or len(self._blocks) < _APPLIED_BLOCKS:
+            self._blocks[block] = self._blocks.get(block, 0) + 1
         else:
-            self._count_applied(self._parse(applied) if isinstance(applied, _AppliedText) else applied, 1)
+            self._count_applied(block, 1)
         self._review(line)
+        return True
 
-    def _count_applied(self, applied: Any, count: int) -> None:
-        """Count the (tag, action) pairs of one "applied" object ``count`` times."""
+    def _count_applied(self, pairs: tuple[tuple[str, str], ...], count: int) -> None:
+        """Count the (tag, action) pairs of one "applied" block ``count`` times."""
         r = self.result
-        for tag, action in _mapping(applied).items():
-            pair = (_text(tag), _text(action))
+        for pair in pairs:
             if pair in r.attributes or len(r.attributes) < self.limits.attributes:
                 r.attributes[pair] += count
             else:
                 r.attributes_untracked += count
 
-    def _run(self, line: dict[str, Any], outcome: str) -> None:
-        run_id = _text(line.get("run_id"))
-        run = self.result.runs.get(run_id)
+    def _run(self, line: AuditRecord) -> None:
+        run = self.result.runs.get(line.run_id)
         if run is None:
             if len(self.result.runs) >= self.limits.runs:
                 self.result.runs_untracked += 1
                 return
-            profile = _mapping(line.get("profile"))
-            run = self.result.runs[run_id] = {
-                "run_id": run_id, "source": _text(line.get("source")), "first": "", "last": "",
-                "profile": " ".join(_text(profile.get(k)) for k in ("name", "version")).strip(),
-                "profile_sha256": _text(profile.get("sha256")), "outcomes": Counter(),
+            profile = line.profile
+            run = self.result.runs[line.run_id] = {
+                "run_id": line.run_id, "source": line.source, "first": "", "last": "",
+                "profile": " ".join(profile.get(k, "") for k in ("name", "version")).strip(),
+                "profile_sha256": profile.get("sha256", ""), "outcomes": Counter(),
                 "annotations": 0,
             }
-        time = _text(line.get("time"))
+        time = line.time
         if time and (not run["first"] or time < run["first"]):
             run["first"] = time
         run["last"] = max(run["last"], time)
-        run["outcomes"][outcome] += 1
+        run["outcomes"][line.outcome] += 1
 
-    def _entities(self, line: dict[str, Any], modality: str, sop_class: str) -> None:
+    def _entities(self, line: AuditRecord) -> None:
         r, cap = self.result, self.limits.entities
-        patient, study, series = (_text(line.get(k)) for k in ("patient_id", "study_uid", "series_uid"))
+        patient, study, series = line.patient_id, line.study_uid, line.series_uid
+        modality, sop_class = line.modality, line.sop_class_uid
         tracked = len(r.patients) + len(r.studies) + len(r.series)
         if (patient not in r.patients or study not in r.studies or series not in r.series) and tracked >= cap:
             r.entities_untracked += 1
@@ -261,28 +234,23 @@ class Aggregator:
         r.studies[study][3].add(modality)
         r.series[series][3] += 1
 
-    def _review(self, line: dict[str, Any]) -> None:
+    def _review(self, line: AuditRecord) -> None:
         r, limits = self.result, self.limits
-        for attribute, count in _mapping(line.get("text_replaced")).items():
-            if isinstance(count, int) and count > 0:
-                r.text_replaced[_text(attribute)] += count
-                r.replaced_objects[_text(attribute)] += 1
-        flagged = {_text(k) for k in line.get("flagged_text") or () if isinstance(k, str)}
-        kept = _mapping(line.get("kept_text"))
+        for attribute, replaced in line.text_replaced.items():
+            if replaced > 0:
+                r.text_replaced[attribute] += replaced
+                r.replaced_objects[attribute] += 1
+        flagged = set(line.flagged_text)
+        kept = line.kept_text
         names = None
         if self.tokens is not None and kept:
-            names = self.tokens.finder(_text(line.get("patient_id")), _text(line.get("study_uid")))
+            names = self.tokens.finder(line.patient_id, line.study_uid)
         crossed = False
         if flagged:
             r.flagged_objects += 1
         for attribute, values in kept.items():
-            attribute = _text(attribute)
-            if isinstance(values, str):
-                values = [values]
-            if not isinstance(values, list):
-                continue
             listed = r.review.setdefault(attribute, {})
-            for full in dict.fromkeys(_text(v) for v in values):
+            for full in dict.fromkeys(values):
                 value = _cut(full, limits.value_chars)
                 is_flagged = attribute in flagged
                 if names is not None and names(full):  # an identity seen in another object
@@ -306,22 +274,22 @@ class Aggregator:
                 r.flagged_objects += 1
 
     # -- pass 2: references ----------------------------------------------------------------
-    def check_references(self, number: int, line: dict[str, Any]) -> None:
+    def check_references(self, number: int, line: AuditRecord) -> None:
         """List the instance references of a released object that point at no released object."""
-        sop_uid = _text(line.get("sop_uid"))
+        sop_uid = line.sop_uid
         packed = self._released.get(hash(sop_uid)) if sop_uid else None
         if packed is None or packed >> _CLASS_BITS != number:
             return  # not released, or not this object's first line
         r = self.result
-        study = _text(line.get("study_uid"))
-        refs = [ref for ref in line.get("references") or () if isinstance(ref, dict)]
+        study = line.study_uid
+        refs = list(line.references)
         r.references_checked += len(refs)
         for ref, problem in dangling_references(refs, self._lookup):
             r.dangling_counts[study] += 1
             if self._dangling_listed < self.limits.dangling_listed:
                 self._dangling_listed += 1
                 r.dangling.setdefault(study, []).append({
-                    "study_uid": study, "sop_uid": sop_uid, "modality": _text(line.get("modality")),
+                    "study_uid": study, "sop_uid": sop_uid, "modality": line.modality,
                     "kind": _text(ref.get("kind")), "uid": _text(ref.get("uid")),
                     "sop_class_uid": _text(ref.get("sop_class_uid")), "path": _text(ref.get("path")),
                     "problem": problem,
@@ -336,7 +304,7 @@ class Aggregator:
         return "" if number == _OTHER_CLASS else self._class_names[number]
 
 
-def dangling_references(refs: list[dict[str, Any]], released_class: Any) -> list[tuple[dict[str, Any], str]]:
+def dangling_references(refs: list[Mapping[str, Any]], released_class: Any) -> list[tuple[Mapping[str, Any], str]]:
     """The instance references (dicts, as in audit lines) that point at no released object, or at one
     of another SOP class (``deid.audit.references.dangling``), each with the problem found."""
     released = _Released(released_class)
@@ -359,16 +327,8 @@ class _Released:
         return default if found is None else found
 
 
-class _AppliedText(str):
-    """The text of a line's "applied" object, not yet parsed."""
-
-
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _cut(value: str, limit: int) -> str:

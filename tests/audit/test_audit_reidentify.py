@@ -33,20 +33,20 @@ def records(tmp_path: Path, vghtpe, key) -> tuple[Path, list, object]:
 
 def test_the_answer_names_originals_and_released_objects(records, key) -> None:
     folder, outcomes, patient = records
-    answer = reidentify(folder, key, patient_id=outcomes[0].patient_id)
+    answer = reidentify(folder, key, patient_id=outcomes[0].released.patient_id)
     assert len(answer.entries) == len(outcomes)
     text = render(answer)
     assert patient.patient_id in text and patient.accession_number in text
-    assert all(o.sop_uid in text for o in outcomes)
+    assert all(o.released.sop_uid in text for o in outcomes)
     objects = json.loads(as_json(answer))["objects"]
     assert {o["original"]["sop_uid"] for o in objects} == {e["original"]["sop_uid"] for e in answer.entries}
 
 
 def test_the_question_is_recorded_before_the_answer(records, key) -> None:
     folder, outcomes, patient = records
-    reidentify(folder, key, uid=outcomes[-1].series_uid)
+    reidentify(folder, key, uid=outcomes[-1].released.series_uid)
     line = json.loads((folder / "audit" / "reidentify-queries.jsonl").read_text().splitlines()[-1])
-    assert line["asked"] == {"uid": outcomes[-1].series_uid} and line["objects"] == 1
+    assert line["asked"] == {"uid": outcomes[-1].released.series_uid} and line["objects"] == 1
     assert patient.patient_id not in json.dumps(line)
 
 
@@ -55,7 +55,7 @@ def test_no_record_no_answer(records, key) -> None:
     queries = folder / "audit" / "reidentify-queries.jsonl"
     queries.mkdir()  # the log cannot be appended to (a folder in its place)
     with pytest.raises(UsageError, match="no answer is given without a record"):
-        reidentify(folder, key, patient_id=outcomes[0].patient_id)
+        reidentify(folder, key, patient_id=outcomes[0].released.patient_id)
 
 
 @pytest.fixture

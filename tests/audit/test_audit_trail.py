@@ -15,7 +15,8 @@ from support import REPO, phi_found
 from deid.audit.reid import WrongKeyError, read_map
 from deid.audit.trail import AUDIT_DIR, AuditTrail
 from deid.keys import SecretKey
-from deid.pipeline import Outcome, Pipeline
+from deid.outcome import Forwarded, Outcome, Written
+from deid.pipeline import Pipeline
 from deid.synthetic import make_patient, oddities, write_sample_study
 
 INTERFACE_KEYS = {"time", "run_id", "source", "outcome", "reason", "destination", "profile",
@@ -44,7 +45,7 @@ def test_one_line_per_event_with_released_values_only(tmp_path: Path, outcomes, 
     with AuditTrail(records, key=key, profile=vghtpe, run_id="r1", source="run") as trail:
         for outcome in done:
             trail.record(outcome)
-        trail.record(done[0], event="forwarded", destination="PACS@127.0.0.1:11112")
+        trail.record(Forwarded(done[0].released, "PACS@127.0.0.1:11112"))
     lines = _lines(records)
     assert len(lines) == len(done) + 1
     for line in lines:
@@ -90,9 +91,10 @@ def test_the_map_gives_back_original_and_released_values(tmp_path: Path, outcome
     with AuditTrail(records, key=key, profile=vghtpe, run_id="r3", source="run") as trail:
         for outcome in done:
             trail.record(outcome)
-            trail.record(outcome, event="forwarded")  # a second event of the object: mapped once
+            if isinstance(outcome, Written):  # a second event of the object: mapped once
+                trail.record(Forwarded(outcome.released, "PACS"))
     entries = read_map(records, key).entries
-    written = [o for o in done if o.status == "written"]
+    written = [o.released for o in done if isinstance(o, Written)]
     assert len(entries) == len(written)
     by_sop = {e["released"]["sop_uid"]: e for e in entries}
     for outcome in written:
@@ -139,12 +141,12 @@ import os, sys
 from pathlib import Path
 from deid.audit.trail import AuditTrail
 from deid.keys import SecretKey
-from deid.pipeline import Outcome
+from deid.outcome import Released, Written
 from deid.profile.loader import load_profile
 trail = AuditTrail(Path({str(records)!r}), key=SecretKey(bytes(32)), profile=load_profile("vghtpe"),
                    run_id="crash", source="run")
 for i in range(5):
-    trail.record(Outcome("written", output=f"p/s/e/{{i}}.dcm", sop_uid=f"2.25.{{i}}"))
+    trail.record(Written(Released(f"p/s/e/{{i}}.dcm", sop_uid=f"2.25.{{i}}")))
 os._exit(9)
 """
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=False)
@@ -171,13 +173,13 @@ def test_threads_recording_at_once_give_whole_lines_and_one_map(tmp_path: Path, 
     import threading
 
     done, _ = outcomes
-    written = next(o for o in done if o.status == "written")
+    written = next(o for o in done if isinstance(o, Written))
     records = tmp_path / "records"
     trail = AuditTrail(records, key=key, profile=vghtpe, run_id="t", source="serve")
 
     def work(worker: int) -> None:
         for i in range(50):
-            trail.record(dataclasses.replace(written, sop_uid=f"2.25.{worker}{i:03d}"))
+            trail.record(Written(dataclasses.replace(written.released, sop_uid=f"2.25.{worker}{i:03d}")))
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(1, 5)]
     for thread in threads:

@@ -17,6 +17,7 @@ from deid.checks.release import check_iod
 from deid.errors import ObjectError
 from deid.io.reader import read_object
 from deid.pipeline import Pipeline
+from deid.outcome import Quarantined, Written
 from deid.profile.loader import load_profile
 from deid.synthetic import four_phase_ct, write_datasets
 
@@ -39,11 +40,11 @@ def site(tmp_path: Path, body: str):
 def test_a_rule_that_breaks_the_iod_quarantines(tmp_path, image, key) -> None:
     profile = site(tmp_path, "rules:\n  ImageType: {action: replace, value: ''}\n")
     outcome = pipeline(tmp_path, profile, key).process_bytes(to_bytes(image))
-    assert outcome.status == "quarantined"
-    assert outcome.reason["code"] == "iod-check-failed" and outcome.reason["path"] == "(0008,0008)"
-    assert outcome.reason["stage"] == "check" and "type1-empty" in outcome.reason["message"]
-    stored = json.loads((tmp_path / "quarantine" / outcome.quarantine / "reason.json").read_text())
-    assert stored == outcome.reason
+    assert isinstance(outcome, Quarantined)
+    assert outcome.code == "iod-check-failed" and outcome.path == "(0008,0008)"
+    assert outcome.stage == "check" and "type1-empty" in outcome.message
+    stored = json.loads((tmp_path / "quarantine" / str(outcome.entry) / "reason.json").read_text())
+    assert stored == outcome.reason()
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.dcm"))
 
 
@@ -51,9 +52,9 @@ def test_a_problem_the_input_had_flows_and_is_counted(tmp_path, image, vghtpe, k
     imperfect = copy.deepcopy(image)
     del imperfect.KVP  # Type 2 in CT Image: missing in the input already
     outcome = pipeline(tmp_path, vghtpe, key).process_bytes(to_bytes(imperfect))
-    assert outcome.status == "written" and outcome.preexisting_problems == 1
+    assert isinstance(outcome, Written) and outcome.released.preexisting_problems == 1
     clean = pipeline(tmp_path / "complete", vghtpe, key).process_bytes(to_bytes(image))  # same UID: own output
-    assert clean.status == "written" and clean.preexisting_problems == 0
+    assert isinstance(clean, Written) and clean.released.preexisting_problems == 0
 
 
 def test_the_run_summary_counts_what_inputs_already_had(tmp_path, image, key_file) -> None:
@@ -72,8 +73,8 @@ def test_a_new_problem_beside_an_old_one_still_quarantines(tmp_path, image, key)
     del imperfect.KVP
     profile = site(tmp_path, "rules:\n  ImageType: {action: replace, value: ''}\n")
     outcome = pipeline(tmp_path, profile, key).process_bytes(to_bytes(imperfect))
-    assert outcome.status == "quarantined" and outcome.reason["path"] == "(0008,0008)"
-    assert outcome.reason["message"].startswith("de-identification left 1 IOD problem")
+    assert isinstance(outcome, Quarantined) and outcome.path == "(0008,0008)"
+    assert outcome.message.startswith("de-identification left 1 IOD problem")
 
 
 def test_problems_are_matched_without_item_numbers(landmark_study, vghtpe, key, tmp_path) -> None:
@@ -83,8 +84,8 @@ def test_problems_are_matched_without_item_numbers(landmark_study, vghtpe, key, 
     last = max(i for i, item in enumerate(root) if item.ValueType == "CODE")
     del root[last].ConceptCodeSequence  # a CODE item without its code, after items that will go
     outcome = pipeline(tmp_path, vghtpe, key).process_bytes(to_bytes(ds))
-    assert outcome.status == "written" and outcome.preexisting_problems == 1
-    assert outcome.counts["remove_item"] >= 2
+    assert isinstance(outcome, Written) and outcome.released.preexisting_problems == 1
+    assert outcome.released.counts["remove_item"] >= 2
 
 
 def test_check_iod_names_the_path_not_the_value(image, patient) -> None:

@@ -40,6 +40,7 @@ from deid.engine.deidentifier import lists_references
 from deid.engine.vr import STRING_VRS
 from deid.io.reader import read_object
 from deid.pipeline import Pipeline
+from deid.outcome import Written
 
 CORPORA = ("pydicom", "pydicom-data", "pynetdicom", "debian", "made")
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float and Double Float Pixel Data
@@ -223,12 +224,12 @@ def run_corpus(name: str, tmp: Path, profile, key) -> tuple[Corpus, dict[str, Fi
         source = corpus.root / relative
         work = tmp / name / str(index)
         outcome = Pipeline(profile, key, out=work / "out", quarantine=work / "q").process_file(source)
-        if outcome.status == "written":
-            output = work / "out" / outcome.output
-            runs[relative] = FileRun(source, "written", output, outcome.counts,
+        if isinstance(outcome, Written):
+            output = work / "out" / outcome.released.output
+            runs[relative] = FileRun(source, "written", output, outcome.released.counts,
                                      _POOL.submit(_dciodvfy, source), _POOL.submit(_dciodvfy, output))
         else:
-            runs[relative] = FileRun(source, f"{outcome.status}:{(outcome.reason or {}).get('code')}")
+            runs[relative] = FileRun(source, f"quarantined:{outcome.code}")
     _RUNS[name] = corpus, runs
     return _RUNS[name]
 

@@ -9,6 +9,7 @@ from support import phi_found, release
 
 from deid.engine.dates import DateFormError, generalise_da, generalise_dt
 from deid.pipeline import Pipeline
+from deid.outcome import Quarantined
 from deid.synthetic import four_phase_ct, oddities, rtss
 
 
@@ -96,8 +97,8 @@ def test_a_bad_date_is_quarantined_without_its_value(tmp_path: Path, vghtpe, key
     source = oddities.ct_bad_date(tmp_path / "in", patient)
     pipeline = Pipeline(vghtpe, key, out=tmp_path / "out", quarantine=tmp_path / "q")
     outcome = pipeline.process_file(source)
-    assert outcome.status == "quarantined"
-    assert outcome.reason == {**outcome.reason, "code": "rule-not-applicable", "stage": "rules", "path": "(0008,0020)"}
-    reason = (tmp_path / "q" / outcome.quarantine / "reason.json").read_text()
+    assert isinstance(outcome, Quarantined)
+    assert (outcome.code, outcome.stage, outcome.path) == ("rule-not-applicable", "rules", "(0008,0020)")
+    reason = (tmp_path / "q" / str(outcome.entry) / "reason.json").read_text()
     assert oddities.BAD_DATE not in reason and not phi_found(reason, patient)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.dcm"))

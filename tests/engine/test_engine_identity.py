@@ -13,6 +13,7 @@ from deid.engine.identity import Identity, load_lookup
 from deid.engine.vr import MAX_CHARS
 from deid.errors import ObjectError, UsageError
 from deid.pipeline import Pipeline
+from deid.outcome import Quarantined
 from deid.profile.loader import load_profile
 from deid.synthetic import four_phase_ct, make_patient, rtss
 
@@ -124,7 +125,7 @@ def test_a_patient_missing_from_the_lookup_is_quarantined(tmp_path: Path, vghtpe
     assert caught.value.code == "patient-not-in-lookup"
     pipeline = Pipeline(vghtpe, key, out=tmp_path / "out", quarantine=tmp_path / "q", lookup=lookup)
     outcome = pipeline.process_bytes(to_bytes(study[1]))
-    assert outcome.status == "quarantined"
-    assert outcome.reason["code"] == "patient-not-in-lookup" and outcome.reason["path"] == "(0010,0020)"
-    assert patient.patient_id not in str(outcome.reason)
+    assert isinstance(outcome, Quarantined)
+    assert outcome.code == "patient-not-in-lookup" and outcome.path == "(0010,0020)"
+    assert patient.patient_id not in str(outcome.reason())
     assert not (tmp_path / "out").exists()

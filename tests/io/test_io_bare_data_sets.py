@@ -21,6 +21,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from deid.errors import ObjectError
 from deid.io.reader import bare_syntax, read_object
 from deid.pipeline import Pipeline
+from deid.outcome import Written
 
 
 def bare(name: str, *, implicit: bool = True, drop: tuple[str, ...] = ()) -> bytes:
@@ -56,8 +57,8 @@ def test_a_bare_data_set_is_released_as_a_part_10_file(tmp_path: Path, vghtpe, k
     source.parent.mkdir()
     source.write_bytes(bare("CT_small.dcm"))
     outcome = Pipeline(vghtpe, key, out=tmp_path / "out", quarantine=tmp_path / "q").process_file(source)
-    assert outcome.status == "written", outcome.reason
-    output = tmp_path / "out" / outcome.output
+    assert isinstance(outcome, Written), outcome
+    output = tmp_path / "out" / outcome.released.output
     data = output.read_bytes()
     assert data[:128] == b"\x00" * 128 and data[128:132] == b"DICM"
     released = pydicom.dcmread(output)

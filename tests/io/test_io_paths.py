@@ -10,6 +10,7 @@ from support import phi_found, to_bytes
 
 from deid.io.paths import output_path
 from deid.pipeline import Pipeline
+from deid.outcome import Written
 from deid.synthetic import four_phase_ct, rtss
 
 
@@ -32,10 +33,10 @@ def test_outputs_are_named_by_their_new_values_only(tmp_path: Path, vghtpe, key,
     pipeline = Pipeline(vghtpe, key, out=tmp_path / "out", quarantine=tmp_path / "q")
     for source in sources:
         outcome = pipeline.process_bytes(to_bytes(source))
-        assert outcome.status == "written"
-        relative = Path(outcome.output)
+        assert isinstance(outcome, Written)
+        relative = Path(outcome.released.output)
         ds = pydicom.dcmread(tmp_path / "out" / relative, stop_before_pixels=True)
         assert relative.parts == (ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID + ".dcm")
-        assert (outcome.patient_id, outcome.sop_uid) == (ds.PatientID, ds.SOPInstanceUID)
+        assert (outcome.released.patient_id, outcome.released.sop_uid) == (ds.PatientID, ds.SOPInstanceUID)
         assert phi_found(str(relative), patient) == []
         assert source.SOPInstanceUID not in str(relative) and source.SeriesInstanceUID not in str(relative)

@@ -17,6 +17,7 @@ from deid.checks import dciodvfy
 from deid.checks.release import check_dciodvfy
 from deid.errors import ObjectError
 from deid.pipeline import Pipeline
+from deid.outcome import Quarantined, Written
 from deid.profile.loader import load_profile
 from deid.synthetic import SR_CLASSES, landmark_sr
 
@@ -96,7 +97,7 @@ def test_the_gate_lets_a_valid_release_through(tmp_path, landmark_study, key) ->
         outcome = Pipeline(
             profile, key, out=tmp_path / "out", quarantine=tmp_path / "q"
         ).process_bytes(data)
-        assert outcome.status == "written", (kind, outcome.reason)
+        assert isinstance(outcome, Written), (kind, outcome)
 
 
 def test_the_gate_quarantines_an_error_de_identification_added(
@@ -112,10 +113,10 @@ def test_the_gate_quarantines_an_error_de_identification_added(
     outcome = Pipeline(
         load_profile(path), key, out=tmp_path / "out", quarantine=tmp_path / "q"
     ).process_bytes(landmark_study[1]["comprehensive"])
-    assert outcome.status == "quarantined"
-    assert outcome.reason["code"] == "dciodvfy-new-error" and outcome.reason["stage"] == "check"
-    assert "enumerated" in outcome.reason["message"] and "<X>" not in outcome.reason["message"]
-    assert outcome.reason["path"] == "(0010,0040)"
+    assert isinstance(outcome, Quarantined)
+    assert outcome.code == "dciodvfy-new-error" and outcome.stage == "check"
+    assert "enumerated" in outcome.message and "<X>" not in outcome.message
+    assert outcome.path == "(0010,0040)"
 
 
 def test_check_dciodvfy_counts_what_the_input_had(released) -> None:
@@ -135,6 +136,6 @@ def test_without_dciodvfy_the_gate_fails_closed(tmp_path, monkeypatch, landmark_
     outcome = Pipeline(
         load_profile(path), key, out=tmp_path / "out", quarantine=tmp_path / "q"
     ).process_bytes(landmark_study[1]["enhanced"])
-    assert outcome.status == "quarantined" and outcome.reason["code"] == "dciodvfy-not-available"
-    assert "dicom3tools" in outcome.reason["message"]
+    assert isinstance(outcome, Quarantined) and outcome.code == "dciodvfy-not-available"
+    assert "dicom3tools" in outcome.message
     assert os.environ["PATH"] == str(tmp_path)

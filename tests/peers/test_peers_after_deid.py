@@ -11,6 +11,7 @@ import pytest
 from support import deid, run_args
 
 from deid.pipeline import Pipeline
+from deid.outcome import Written
 from deid.synthetic import PHASES, oddities
 
 
@@ -71,7 +72,7 @@ def test_other_encodings_pass_the_peers_after_deidentification(tmp_path: Path, m
     peers.require_tool("dcmdump")
     source = maker(tmp_path / "in", patient)
     outcome = Pipeline(vghtpe, key, out=tmp_path / "out", quarantine=tmp_path / "q").process_file(source)
-    assert outcome.status == "written", outcome.reason
-    output = tmp_path / "out" / outcome.output
+    assert isinstance(outcome, Written), outcome
+    output = tmp_path / "out" / outcome.released.output
     assert peers.dcmdump_ok(output)
     _no_new_errors(source, output)

@@ -10,6 +10,7 @@ import pytest
 from support import SIZE, SLICES, phi_found
 
 from deid.pipeline import Pipeline
+from deid.outcome import Written
 from deid.synthetic import four_phase_ct, segmentation, write_dataset
 
 
@@ -24,10 +25,11 @@ def test_descriptions_naming_the_patient_are_flagged(request, tmp_path: Path, pa
                            tmp_path / "seg.dcm")
     profile = request.getfixturevalue(profile_name)
     outcome = Pipeline(profile, key, out=tmp_path / "out", quarantine=tmp_path / "q").process_file(source)
-    assert outcome.status == "written"
-    assert sorted(outcome.text_replaced) == flagged and outcome.flagged_text == []
-    released = (tmp_path / "out" / outcome.output).read_bytes()
+    assert isinstance(outcome, Written)
+    assert sorted(outcome.released.text_replaced) == flagged and outcome.released.flagged_text == ()
+    released = (tmp_path / "out" / outcome.released.output).read_bytes()
     assert phi_found(released, patient) == [] and b"[removed]" in released
     clean = write_dataset(segmentation(patient, images), tmp_path / "clean.dcm")
     clean_outcome = Pipeline(profile, key, out=tmp_path / "out2", quarantine=tmp_path / "q").process_file(clean)
-    assert clean_outcome.flagged_text == [] and clean_outcome.text_replaced == {}
+    assert isinstance(clean_outcome, Written)
+    assert clean_outcome.released.flagged_text == () and clean_outcome.released.text_replaced == {}
