@@ -162,6 +162,8 @@ class RunOnWorker(WorkerPlugin):
         try:
             for ref, path in files:
                 outcome = pipeline.deidentify_file(Path(path))
+                if self.settings is not s or not _still_wanted():  # its client is gone: stage nothing more
+                    break
                 done = Done(ref, path, outcome)
                 if outcome.status == "written" and outcome.data is not None and outcome.output:
                     done.sha256 = hashlib.sha256(outcome.data).hexdigest()
@@ -173,6 +175,17 @@ class RunOnWorker(WorkerPlugin):
             result.error = (exc.errno or 0, exc.strerror or "", os.fsdecode(exc.filename) if exc.filename else None)
         if any(done.staged for done in result.done):
             os.sync()  # the staged bytes are on disk before the client renames and journals them
+
+
+def _still_wanted() -> bool:
+    """Whether the scheduler still wants the task this thread runs: not once its client left or
+    cancelled it (a running task cannot be stopped; it stops before its next write)."""
+    try:
+        worker = get_worker()
+        task = worker.state.tasks.get(worker.get_current_task())
+    except Exception:  # noqa: BLE001 - not in a task, or another Dask: go on
+        return True
+    return task is None or task.state != "cancelled"
 
 
 def deidentify_batch(plugin: str, batch: Sealed) -> Sealed:
