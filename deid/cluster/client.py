@@ -20,6 +20,7 @@ or ``local:N`` for a ``LocalCluster`` of N single-threaded processes on this mac
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -53,6 +54,7 @@ except ImportError as exc:  # the cluster extra is not installed
 
 FILES_PER_TASK = 32  # at most; fewer when there are few files for the workers' threads
 WORKER_WAIT = 60.0  # seconds to wait for a first worker to join the scheduler
+THREADS_SECONDS = 5.0  # how often the cluster's size is asked again
 
 
 def outcomes_on_cluster(address: str, todo: list[tuple[str, str]], *, profile: Profile, key: SecretKey,
@@ -101,6 +103,7 @@ class ClusterRun:
         # one plugin per output folder: the next run into it replaces one a killed client left
         self.plugin = "deid-run-" + settings.key.hexdigest("dask-plugin", str(settings.out))[:16]
         self.log = logs.get_logger("deid.cluster")
+        self._asked, self._known_threads = -THREADS_SECONDS, 1
 
     def outcomes(self, todo: list[tuple[str, str]]) -> Iterator[tuple[str, Outcome]]:
         if not todo:
@@ -201,7 +204,11 @@ class ClusterRun:
         return unseal(self.settings.key, self.settings.run_id, sealed)
 
     def _threads(self) -> int:
-        return max(1, sum(self.client.nthreads().values()))
+        """The cluster's worker threads (asked again every few seconds: workers come and go)."""
+        now = time.monotonic()
+        if now - self._asked > THREADS_SECONDS:
+            self._asked, self._known_threads = now, max(1, sum(self.client.nthreads().values()))
+        return self._known_threads
 
     def _local_pipeline(self) -> Pipeline:
         """The pipeline this process uses for an object to do again (with the released index)."""
