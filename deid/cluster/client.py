@@ -23,6 +23,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -201,6 +202,10 @@ class ClusterRun:
             raise UsageError("a batch of this run was tried on several Dask workers and each of them died "
                              "(out of memory?): check the workers' memory and logs, then run the same "
                              "command again: it keeps what is done and completes the rest") from None
+        except CancelledError:
+            raise UsageError("the Dask scheduler was lost (or cancelled this run's tasks): check that it "
+                             "runs, then run the same command again: it keeps what is done and completes "
+                             "the rest") from None
         return unseal(self.settings.key, self.settings.run_id, sealed)
 
     def _threads(self) -> int:
