@@ -38,9 +38,9 @@ UNCLAIMED = ".deid-cluster-unclaimed"
 class RunSettings:
     """What every worker needs to make a run's outcomes (held in memory only: the key is here)."""
 
-    profile: Profile
-    key: SecretKey
-    lookup: Mapping[str, str] | None
+    profile: Profile = field(repr=False)
+    key: SecretKey = field(repr=False)
+    lookup: Mapping[str, str] | None = field(repr=False)  # patient IDs: never in a repr
     out: Path
     quarantine: Path
     debug: Path | None  # the records folder with --debug (tracebacks of internal errors)
@@ -127,6 +127,7 @@ class RunOnWorker(WorkerPlugin):
     def teardown(self, worker: object) -> None:
         self.settings = None
         self._local = threading.local()
+        set_temp_owner("")
 
     def pipeline(self) -> Pipeline:
         """This thread's pipeline (made at its first task; pipelines are not shared by threads)."""
