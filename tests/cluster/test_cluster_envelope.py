@@ -10,11 +10,11 @@ from cryptography.exceptions import InvalidTag
 
 pytest.importorskip("distributed")
 
-from deid.cluster.envelope import Sealed, dumps, seal, unseal  # noqa: E402
-from deid.cluster.worker import RunOnWorker, RunSettings, code_fingerprint, staged_name  # noqa: E402
-from deid.io.writer import RUN_TEMP  # noqa: E402
-from deid.keys import SecretKey  # noqa: E402
-from deid.profile.model import Profile  # noqa: E402
+from deid.cluster.envelope import Sealed, dumps, seal, unseal
+from deid.cluster.worker import RunOnWorker, RunSettings, code_fingerprint, staged_name
+from deid.io.writer import RUN_TEMP
+from deid.keys import SecretKey
+from deid.profile.model import Profile
 
 PATH = "/exports/CHEN^MEI-LING_A123456789/CT_P_001.dcm"
 
