@@ -37,7 +37,7 @@ PATIENTS = (make_patient(2), make_patient(3))
 SLICES = 10  # 2 x (4 phases x 10 + RTSS + SEG + SR) + one duplicate = 87 objects: > one journal batch
 TOTAL = 2 * (4 * SLICES + 3) + 1
 KEY_HEX = bytes(range(32)).hex()  # the conftest key_file's key
-SLOW = "0.1"  # seconds the slow worker waits after each file
+SLOW = "0.05"  # seconds the slow worker waits after each file
 
 # deid run --cluster in a process that dies like kill -9 (os._exit: no clean-up) when it is about to
 # place object KILL_AT, once the first journal batch is on disk.
