@@ -1,5 +1,6 @@
 """On one big machine, `deid run --cluster local:N` starts a Dask LocalCluster of N processes for
-the run (and stops it): the output, quarantine and audit lines are those of `--workers 1`."""
+the run (and stops it): the output (side-car annotations too), quarantine and audit lines are
+those of `--workers 1`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from support import deid, run_args, tree
 
 from deid.synthetic import four_phase_ct, make_patient, write_dataset, write_sample_study
+from deid.synthetic.sidecars import write_voc
 
 pytest.importorskip("distributed")  # the cluster extra (in the test extra)
 
@@ -26,7 +28,9 @@ def test_local_n_gives_the_release_of_one_worker(tmp_path: Path, key_file: Path)
     source = tmp_path / "in"
     patient = make_patient(6)
     write_sample_study(source, patient, slices=4, size=16, seg=True, sr=True)
-    again = copy.deepcopy(four_phase_ct(patient, slices=4, size=16)["A"][1])  # other content, same UID
+    images = four_phase_ct(patient, slices=4, size=16)
+    write_voc(source / "boxes", images["P"][2], patient)  # a PASCAL VOC box, named by the image's UID
+    again = copy.deepcopy(images["A"][1])  # other content, same UID
     again.SeriesInstanceUID = patient.series_uid("RECONSTRUCTED-AGAIN")
     write_dataset(again, source / "zz-reconstructed" / "again.dcm")
     local, cluster = tmp_path / "local", tmp_path / "cluster"
@@ -37,6 +41,7 @@ def test_local_n_gives_the_release_of_one_worker(tmp_path: Path, key_file: Path)
     assert one.returncode == on_cluster.returncode == 3, one.stdout + on_cluster.stdout + on_cluster.stderr
     assert "duplicate-instance 1" in on_cluster.stdout
     assert tree(cluster) == tree(local)
+    assert [name for name in tree(cluster) if name.startswith("annotations/")]
     assert tree(tmp_path / "cluster-quarantine") == tree(tmp_path / "local-quarantine")
     assert _audit(cluster) == _audit(local)
 
