@@ -56,6 +56,7 @@ except ImportError as exc:  # the cluster extra is not installed
 FILES_PER_TASK = 32  # at most; fewer when there are few files for the workers' threads
 WORKER_WAIT = 60.0  # seconds to wait for a first worker to join the scheduler
 THREADS_SECONDS = 5.0  # how often the cluster's size is asked again
+WAITING = 8  # done batches held for an earlier one, per batch the workers may have running
 
 
 def outcomes_on_cluster(address: str, todo: list[tuple[str, str]], *, profile: Profile, key: SecretKey,
@@ -156,7 +157,8 @@ class ClusterRun:
         def submit() -> None:
             nonlocal submitted
             ahead = 2 * self._threads() + 2
-            while submitted < len(batches) and len(running) < ahead:
+            # done batches wait here for an earlier one: a slow batch holds back at most this many
+            while submitted < len(batches) and len(running) < ahead and len(finished) < WAITING * ahead:
                 batch = batches[submitted]
                 task = "deid-batch-" + s.key.hexdigest("dask-task", s.run_id + "".join(r for r, _ in batch))[:20]
                 future = self.client.submit(deidentify_batch, self.plugin, seal(s.key, s.run_id, batch),
@@ -184,6 +186,9 @@ class ClusterRun:
                     if result.error is not None:
                         number, text, filename = result.error
                         raise OSError(number, text, filename)
+                submit()  # (if the done batches waiting had stopped it)
+            if placed != len(batches):  # never a run that ends with objects not done
+                raise RuntimeError(f"cluster run: {len(batches) - placed} batches got no answer")
         finally:  # stopped by an error: what was staged and not placed goes
             if running:
                 self.client.cancel(list(running))
