@@ -128,7 +128,8 @@ class ClusterRun:
         except TimeoutError:
             raise UsageError(f"no Dask worker joined the scheduler in {WORKER_WAIT:.0f}s: start workers "
                              "(dask worker ADDRESS --nthreads 1), then run the same command again") from None
-        seen = self.client.run(what_this_worker_sees, str(self.settings.out), str(self.settings.quarantine))
+        s = self.settings
+        seen = self.client.run(what_this_worker_sees, str(s.out), str(s.quarantine), str(s.debug or ""))
         for worker, (code, sees) in sorted(seen.items()):
             self._refuse(worker, "other-code" if code != self.settings.code else "" if sees else
                          "no-shared-folders")
@@ -139,9 +140,10 @@ class ClusterRun:
             raise UsageError(f"the Dask worker {worker} runs another deid than this one: install the same "
                              "deid-pacs on the client, the scheduler and every worker")
         if why:
+            also = f" or the records {s.debug} (--debug)" if s.debug else ""
             raise UsageError(f"the Dask worker {worker} does not see the output folder {s.out} or the "
-                             f"quarantine {s.quarantine}: every worker must see them at the same path "
-                             "(shared storage, see the README)")
+                             f"quarantine {s.quarantine}{also}: every worker must see them at the same "
+                             "path (shared storage, see the README)")
 
     def _batches(self, todo: list[tuple[str, str]]) -> Iterator[tuple[str, Outcome]]:
         """Submit batches (a few per worker thread ahead), and yield their outcomes in input order."""

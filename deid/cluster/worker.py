@@ -91,9 +91,11 @@ def staged_name(output: str, ref: str, run_id: str) -> str:
     return str(place.parent / f".{place.name}.{ref[:16]}.{run_id}-0.partial")
 
 
-def what_this_worker_sees(out: str, quarantine: str) -> tuple[str, bool]:
-    """The code fingerprint here and whether the run's folders are here (the output's lock file)."""
-    return code_fingerprint(), Path(out, OUTPUT_LOCK).is_file() and Path(quarantine).is_dir()
+def what_this_worker_sees(out: str, quarantine: str, debug: str = "") -> tuple[str, bool]:
+    """The code fingerprint here and whether the run's folders are here (the output's lock file,
+    the quarantine, and with --debug the records)."""
+    folders = Path(out, OUTPUT_LOCK).is_file() and Path(quarantine).is_dir()
+    return code_fingerprint(), folders and (not debug or Path(debug).is_dir())
 
 
 class RunOnWorker(WorkerPlugin):
@@ -148,7 +150,7 @@ class RunOnWorker(WorkerPlugin):
     def run_batch(self, batch: Sealed) -> Sealed:
         s = self._need()
         result = BatchResult(worker=get_worker().address)
-        fingerprint, sees = what_this_worker_sees(str(s.out), str(s.quarantine))
+        fingerprint, sees = what_this_worker_sees(str(s.out), str(s.quarantine), str(s.debug or ""))
         if fingerprint != s.code:
             result.refused = "other-code"
         elif not sees:

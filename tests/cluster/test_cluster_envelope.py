@@ -11,8 +11,14 @@ from cryptography.exceptions import InvalidTag
 pytest.importorskip("distributed")
 
 from deid.cluster.envelope import Sealed, dumps, seal, unseal
-from deid.cluster.worker import RunOnWorker, RunSettings, code_fingerprint, staged_name
-from deid.io.writer import RUN_TEMP
+from deid.cluster.worker import (
+    RunOnWorker,
+    RunSettings,
+    code_fingerprint,
+    staged_name,
+    what_this_worker_sees,
+)
+from deid.io.writer import OUTPUT_LOCK, RUN_TEMP
 from deid.keys import SecretKey
 from deid.profile.model import Profile
 
@@ -57,3 +63,13 @@ def test_a_staged_file_is_a_run_temp_beside_its_place() -> None:
     staged = staged_name("P/ST/SE/1.2.3.dcm", "ab" * 16, "0123456789ab")
     assert Path(staged).parent == Path("P/ST/SE")
     assert RUN_TEMP.match(Path(staged).name)  # so the next run removes it if this one is killed
+
+
+def test_a_worker_sees_the_run_only_through_the_outputs_lock(tmp_path: Path) -> None:
+    out, quarantine, records = tmp_path / "out", tmp_path / "q", tmp_path / "records"
+    out.mkdir()
+    quarantine.mkdir()
+    assert what_this_worker_sees(str(out), str(quarantine)) == (code_fingerprint(), False)  # no run there
+    (out / OUTPUT_LOCK).touch()
+    assert what_this_worker_sees(str(out), str(quarantine)) == (code_fingerprint(), True)
+    assert not what_this_worker_sees(str(out), str(quarantine), str(records))[1]  # --debug: the records too
