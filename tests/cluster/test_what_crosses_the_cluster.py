@@ -1,5 +1,6 @@
 """What crosses a Dask cluster for a run is sealed: its repr, what Dask logs and shows, says only its
-size; only the same key and run open it; a loaded profile travels whole."""
+size; only the same key and run open it; the run's settings travel whole and hide the key and the
+lookup; a staged file is a run temp; a worker takes part only where it sees the run's folders."""
 
 from __future__ import annotations
 
