@@ -178,9 +178,9 @@ def _run(args: argparse.Namespace) -> int:
         from deid.cluster import check_address
 
         check_address(args.cluster)
-    if args.cluster is not None and args.workers != 1:
-        raise UsageError("--workers is for a run on this machine: with --cluster the cluster's workers do "
-                         "the work (local:N for N processes here)")
+        if args.workers != 1:
+            raise UsageError("--workers is for a run on this machine: with --cluster the cluster's workers "
+                             "do the work (local:N for N processes here)")
     max_object_bytes = None
     if args.max_object_size is not None:
         try:
