@@ -14,10 +14,21 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from peers import require_tool
 from servers import free_port, wait_for_port
 
 PRELOAD = Path(__file__).with_name("daskpreload.py")
+
+
+def require_distributed() -> None:
+    """Skip the calling test module without Dask's distributed (the test extra), or fail it in CI."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("dask[distributed] is not installed (the test extra)")
+        pytest.skip("dask[distributed] is not installed", allow_module_level=True)
 
 
 def dask_command() -> str:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidTag
+from daskcluster import require_distributed
 
-pytest.importorskip("distributed")
+require_distributed()
 
 from deid.cluster.envelope import Sealed, dumps, seal, unseal
 from deid.cluster.worker import (

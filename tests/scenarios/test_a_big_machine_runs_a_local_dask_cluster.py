@@ -8,13 +8,13 @@ import copy
 import json
 from pathlib import Path
 
-import pytest
+from daskcluster import require_distributed
 from support import deid, run_args, tree
 
 from deid.synthetic import four_phase_ct, make_patient, write_dataset, write_sample_study
 from deid.synthetic.sidecars import write_voc
 
-pytest.importorskip("distributed")  # the cluster extra (in the test extra)
+require_distributed()
 
 
 def _audit(out: Path) -> list[dict]:
