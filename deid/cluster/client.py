@@ -179,9 +179,11 @@ class ClusterRun:
                 submit()
                 while placed in finished:
                     result = finished.pop(placed)
-                    placed += 1
                     unplaced = deque(result.done)
                     self._refuse(result.worker, result.refused)
+                    if result.error is None and len(result.done) != len(batches[placed]):
+                        raise RuntimeError("cluster run: a batch answered for fewer files than it holds")
+                    placed += 1
                     while unplaced:
                         done = unplaced.popleft()
                         yield done.ref, placer.place(done)
