@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quarantine", type=Path, help="quarantine folder (default: OUT-quarantine beside OUT)")
     run.add_argument("--records", type=Path, help="run records folder (default: OUT-records beside OUT)")
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument("--cluster", metavar="ADDRESS", help="do the work on a Dask cluster: its scheduler "
+                     "(tcp://HOST:8786) or local:N for N processes here; every worker must see the input, "
+                     "--out and --quarantine at the same paths (needs deid-pacs[cluster])")
     run.add_argument("--lookup", type=Path, help="CSV of patient_id,case_number for Patient's Name")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--debug", action="store_true", help="write the traceback of an internal error to "
@@ -174,6 +177,13 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.cluster is not None:
+        from deid.cluster import check_address
+
+        check_address(args.cluster)
+        if args.workers != 1:
+            raise UsageError("--workers is for a run on this machine: with --cluster the cluster's workers "
+                             "do the work (local:N for N processes here)")
     max_object_bytes = None
     if args.max_object_size is not None:
         try:
@@ -190,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
     paths = RunPaths.beside(args.out, args.quarantine, args.records)
     summary = run(args.sources, paths, profile, key, workers=args.workers, lookup=lookup,
                    progress=False if args.no_progress or _quiet(args) else None, follow_links=args.follow_links,
-                   max_object_bytes=max_object_bytes, debug=args.debug)
+                   max_object_bytes=max_object_bytes, debug=args.debug, cluster=args.cluster)
     print(summary.line())
     return EXIT_QUARANTINED if summary.quarantined else EXIT_OK
 

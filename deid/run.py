@@ -227,12 +227,14 @@ _ENVIRONMENT = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-o
 
 def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int = 1,
         lookup: Mapping[str, str] | None = None, progress: bool | None = None,
-        follow_links: bool = False, max_object_bytes: int | None = None, debug: bool = False) -> RunSummary:
+        follow_links: bool = False, max_object_bytes: int | None = None, debug: bool = False,
+        cluster: str | None = None) -> RunSummary:
     """De-identify every file under ``sources``; returns the summary (also written to the records).
 
     ``follow_links``: follow links that leave the source folders (refused by default);
     ``max_object_bytes``: larger files are quarantined ``too-large`` unread (default: the profile's);
-    ``debug``: the traceback of an internal error also goes to RECORDS/debug/ (never to the log)."""
+    ``debug``: the traceback of an internal error also goes to RECORDS/debug/ (never to the log);
+    ``cluster``: a Dask scheduler address or local:N, whose workers do the work (deid.cluster)."""
     started = time.monotonic()
     found = discover(sources, follow_links=follow_links)
     for source in sources:
@@ -247,7 +249,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
         with _locked(paths):
             return _run(found, paths, profile, key, workers=workers, lookup=lookup, progress=progress,
                         max_bytes=max_object_bytes or profile.max_object_bytes, started=started,
-                        debug=debug)
+                        debug=debug, cluster=cluster)
     except OSError as exc:
         if exc.errno not in _ENVIRONMENT:
             raise
@@ -319,7 +321,7 @@ def _looks(problem: str, folder: Path) -> bool:
 
 def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int,
          lookup: Mapping[str, str] | None, progress: bool | None, max_bytes: int,
-         started: float, debug: bool) -> RunSummary:
+         started: float, debug: bool, cluster: str | None = None) -> RunSummary:
     """The run itself, with the folders made and locked."""
     log = logs.get_logger("deid.run")
     files = found.files
@@ -358,6 +360,13 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
                file=sys.stderr, dynamic_ncols=True)
 
     def outcomes() -> Iterator[tuple[str, Outcome]]:
+        if cluster is not None:  # on a Dask cluster: outcomes in todo's order, written ones in place
+            from deid.cluster.client import outcomes_on_cluster
+
+            yield from outcomes_on_cluster(cluster, todo, profile=profile, key=key, out=paths.out,
+                                           quarantine=paths.quarantine, lookup=lookup, run_id=summary.run_id,
+                                           max_object_bytes=max_bytes, debug=debug_dir, released=released)
+            return
         if workers <= 1 or len(todo) < 2:
             _init_pipeline(profile, key, paths.out, paths.quarantine, lookup, summary.run_id, max_bytes,
                            debug_dir, released)
