@@ -31,7 +31,8 @@ from deid import logs
 from deid.cluster import LOCAL, check_address
 from deid.errors import UsageError
 from deid.keys import SecretKey
-from deid.pipeline import Outcome, Pipeline
+from deid.outcome import Outcome
+from deid.pipeline import Pipeline
 from deid.profile.model import Profile
 from deid.released import ReleasedIndex
 

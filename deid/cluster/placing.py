@@ -19,7 +19,8 @@ from pathlib import Path
 
 from deid.cluster.worker import Done
 from deid.io.writer import RUN_TEMP
-from deid.pipeline import Outcome, Pipeline, write_released
+from deid.outcome import Outcome, Written
+from deid.pipeline import Pipeline, write_released
 from deid.released import ReleasedIndex
 from deid.sidecar import SIDECAR_FOLDER
 
@@ -39,9 +40,9 @@ class Placer:
     def place(self, done: Done) -> Outcome:
         """The object's outcome once released (or quarantined, as a local run would)."""
         outcome = done.outcome
-        if not done.staged or outcome.output is None:
+        if not done.staged or not isinstance(outcome, Written):
             return outcome  # quarantined by the worker
-        staged, target = self.out / done.staged, self.out / outcome.output
+        staged, target = self.out / done.staged, self.out / outcome.released.output
         self._touched.add(staged.parent)
         if not self._other_content(target, outcome, done.sha256):
             try:
@@ -79,18 +80,18 @@ class Placer:
                     break
                 folder = folder.parent
 
-    def _other_content(self, target: Path, outcome: Outcome, sha256: str) -> bool:
+    def _other_content(self, target: Path, outcome: Written, sha256: str) -> bool:
         """Whether other content is already released at ``target`` or under the object's SOP
         Instance UID (which is otherwise claimed for this content), as the pipeline decides."""
         if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() != sha256:
             return True
-        if (outcome.output or "").startswith(f"{SIDECAR_FOLDER}/"):
+        facts = outcome.released
+        if facts.output.startswith(f"{SIDECAR_FOLDER}/"):
             return False  # side-cars have no UID of their own
-        return not self.released.claim(outcome.sop_uid, sha256, outcome.output or "")
+        return not self.released.claim(facts.sop_uid, sha256, facts.output)
 
     def _again(self, source: Path) -> Outcome:
         if self._local is None:
             self._local = self._make_local()
-        outcome = self._local.deidentify_file(source)
-        write_released(outcome, self.out, durable=False)  # synced with its journal batch
-        return outcome
+        # synced with its journal batch
+        return write_released(self._local.deidentify_file(source), self.out, durable=False)

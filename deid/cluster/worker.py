@@ -26,7 +26,8 @@ from deid import logs
 from deid.cluster.envelope import Sealed, dumps, seal, unseal
 from deid.io.writer import OUTPUT_LOCK, set_temp_owner, write_bytes_atomic
 from deid.keys import SecretKey
-from deid.pipeline import Outcome, Pipeline
+from deid.outcome import Outcome, Written
+from deid.pipeline import Pipeline
 from deid.profile.model import Profile
 
 #: the worker pipeline's output folder: never made, so no released file is seen there (the client
@@ -168,11 +169,11 @@ class RunOnWorker(WorkerPlugin):
                 if self.settings is not s or not _still_wanted():  # its client is gone: stage nothing more
                     break
                 done = Done(ref, path, outcome)
-                if outcome.status == "written" and outcome.data is not None and outcome.output:
+                if isinstance(outcome, Written) and outcome.data is not None:
                     done.sha256 = hashlib.sha256(outcome.data).hexdigest()
-                    done.staged = staged_name(outcome.output, ref, s.run_id)
+                    done.staged = staged_name(outcome.released.output, ref, s.run_id)
                     write_bytes_atomic(outcome.data, s.out / done.staged, durable=False)
-                    outcome.without_data()
+                    done.outcome = outcome.without_data()
                 result.done.append(done)
         except OSError as exc:  # the output's or quarantine's disk: the client stops the run
             result.error = (exc.errno or 0, exc.strerror or "", os.fsdecode(exc.filename) if exc.filename else None)
