@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from deid.pull.query import Finder, PacsError, Series, Study
 from deid.pull.requests import Request, read_requests
 from deid.pull.retrieve import IMAGE, SERIES, STUDY, Getter, Mover, Target
 from deid.pull.summary import COMPLETE, FAILED, PARTIAL, PullSummary, RequestResult
-from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
+from deid.settings import AllowedCaller, Destination, DestinationSettings, ServeSettings
 
 SETTLE_SECONDS = 600.0  # how long the workers may take over what one retrieve brought
 WAIT_POLL = 0.2
@@ -39,7 +39,7 @@ class PullOptions:
     data: Path
     key_file: Path
     out: Path | None = None
-    forward: tuple[DestinationSettings, ...] = ()
+    forward: tuple[Destination, ...] = ()  # C-STORE nodes (--forward), a STOW-RS archive (--stow)
     dates: str | None = None
     modalities: tuple[str, ...] = ()
     aet: str = "DEID"
@@ -61,9 +61,9 @@ class PullOptions:
         return ServeSettings(
             data=self.data, key_file=self.key_file,
             allow=tuple(AllowedCaller(title) for title in dict.fromkeys(callers)),
-            destinations=tuple(d if d.calling_ae_title else
-                               DestinationSettings(d.ae_title, d.host, d.port, self.aet, d.tls)
-                               for d in destinations),
+            destinations=tuple(replace(d, calling_ae_title=self.aet)
+                               if isinstance(d, DestinationSettings) and not d.calling_ae_title
+                               else d for d in destinations),
             ae_title=self.aet, host=self.host, port=self.port, profile=self.profile,
             lookup=self.lookup, deny_list=self.deny_list, workers=self.workers,
         )
