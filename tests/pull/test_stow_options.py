@@ -43,8 +43,8 @@ def test_stow_with_a_ca_and_a_password_file_is_a_stow_destination(tmp_path: Path
     (["--out", "o", "--stow-token-file", "t"], "--stow-token-file: goes with --stow URL"),
     (["--stow", "ftp://host/x"], "--stow: a DICOMweb root URL"),
     (["--stow", URL + "/studies"], "--stow: give the DICOMweb root (without /studies)"),
-    (["--stow", "https://u:p@host/dicom-web"], "put credentials in --stow-token-file or "
-     "--stow-basic-auth-file"),
+    (["--stow", "https://u:p@host/dicom-web"], ("put credentials in --stow-token-file or "
+     "--stow-basic-auth-file")),
     (["--stow", URL, "--stow-ca", "nosuch.pem"], "--stow-ca: "),
     (["--stow", URL, "--stow-cert", "nosuch.pem"],
      "--stow-ca/--stow-cert/--stow-key: cert and key"),
