@@ -53,10 +53,17 @@ class PullOptions:
     wait: float = 120.0  # at the end: seconds to wait for what a destination has not taken yet
     move_callers: tuple[str, ...] = field(default_factory=tuple)  # AE titles the PACS moves from
 
+    def __post_init__(self) -> None:
+        if (self.out is None) == (not self.forward):
+            raise UsageError("--out, or --forward / --stow: the output folder or the destinations, "
+                             "one or the other")
+
     def settings(self) -> ServeSettings:
         """The node's settings for the pull: our AE and port, the PACS allowed to store, the
         destinations (none for --out: the workers write the folder)."""
         callers = (self.pacs.ae_title, *self.move_callers)
+        # for --out, a stand-in (the node's settings need a destination) that nothing sends to:
+        # with an output folder every worker sends with deid.pull.node.FolderSender
         destinations = self.forward or (DestinationSettings(FOLDER.upper(), "localhost", 1),)
         return ServeSettings(
             data=self.data, key_file=self.key_file,

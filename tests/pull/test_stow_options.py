@@ -79,3 +79,12 @@ def test_the_pull_node_sends_to_the_stow_destination_as_given(tmp_path: Path) ->
                           forward=(stow, DestinationSettings("DEST", "127.0.0.1", 11113)))
     assert options.settings().destinations == (
         stow, DestinationSettings("DEST", "127.0.0.1", 11113, calling_ae_title="DEID"))
+
+
+@pytest.mark.parametrize("out, forward", [(None, ()), (Path("o"), (StowDestinationSettings(URL),))])
+def test_a_pull_goes_to_a_folder_or_to_destinations(out, forward, tmp_path: Path) -> None:
+    """Never both, never neither: the folder's stand-in destination is never sent to."""
+    with pytest.raises(UsageError, match="one or the other"):
+        PullOptions(pacs=DestinationSettings("PACS", "127.0.0.1", 104), requests=tmp_path / "a.csv",
+                    kind="accession", data=tmp_path / "data", key_file=tmp_path / "key", out=out,
+                    forward=forward)
