@@ -232,8 +232,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     add("--port", type=int, help="port to listen on (default 11112)")
     add("--allow-aet", dest="allow", action="append", default=[], metavar="AET[@HOST]",
         help="a calling AE title allowed to send, optionally only from HOST (repeatable)")
-    add("--forward", dest="destinations", action="append", default=[], metavar="AET@HOST:PORT",
-        help="a destination (repeatable)")
+    add("--forward", dest="destinations", action="append", default=[], metavar="DEST",
+        help="a destination: AET@HOST:PORT (C-STORE) or a DICOMweb root https://host/dicom-web "
+        "(STOW-RS, without credentials: give those in the YAML); repeatable")
     add("--max-associations", type=int, help="associations at once (default 10)")
     add("--profile", help="built-in profile name or a YAML path (default vghtpe)")
     add("--key-file", help="secret key (or DEID_SERVE_KEY_FILE / DEID_KEY_FILE)")
@@ -297,17 +298,35 @@ def _add_pull(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--out", type=Path, help="output folder: the released objects, named as deid run "
                        "names them")
     where.add_argument("--forward", action="append", default=[], metavar="AET@HOST:PORT",
-                       help="send the released objects to this node instead (repeatable)")
+                       help="send the released objects to this node by C-STORE instead "
+                       "(repeatable; a DICOMweb root URL works too, as with deid serve, but "
+                       "credentials and a CA file go with --stow)")
+    where.add_argument("--stow", metavar="URL", help="send the released objects by STOW-RS to this "
+                       "DICOMweb root instead, e.g. https://archive.example.org/dicom-web (deid "
+                       "POSTs to URL/studies)")
+    stow = pull.add_argument_group("STOW-RS (with --stow)")
+    stow.add_argument("--stow-ca", type=Path, metavar="FILE", help="CA bundle (PEM) that signs the "
+                      "archive's certificate (default: the system's trust store)")
+    stow.add_argument("--stow-cert", type=Path, metavar="FILE", help="our client certificate "
+                      "(PEM), if the archive asks for one (with --stow-key)")
+    stow.add_argument("--stow-key", type=Path, metavar="FILE", help="the private key (PEM) of "
+                      "--stow-cert")
+    login = stow.add_mutually_exclusive_group()
+    login.add_argument("--stow-token-file", type=Path, metavar="FILE", help="file holding a bearer "
+                       "token (one line; mode 0600); sent only over https or to this machine")
+    login.add_argument("--stow-basic-auth-file", type=Path, metavar="FILE", help="file holding "
+                       "user:password for basic auth (one line; mode 0600); sent only over https "
+                       "or to this machine")
     add("--data", type=Path, help="data folder: spool, quarantine, records (the pull journal) and the "
-        "pull report (default: OUT-pull beside OUT, or ./deid-pull with --forward)")
+        "pull report (default: OUT-pull beside OUT, or ./deid-pull with --forward or --stow)")
     add("--profile", default="vghtpe", help="built-in profile name or a YAML path (default vghtpe)")
     add("--key-file", type=Path, help="secret key (default: $DEID_KEY_FILE)")
     add("--lookup", type=Path, help="CSV of patient_id,case_number for Patient's Name")
     add("--deny-list", type=Path, help="text file of names replaced in kept free text (one a line)")
     add("--workers", type=int, default=1, help="worker threads de-identifying what arrives (default 1)")
     add("--wait", type=float, default=120.0, metavar="SECONDS", help="at the end, how long to wait for "
-        "objects a --forward destination has not taken yet (they stay in the spool for the next pull; "
-        "default 120)")
+        "objects a --forward or --stow destination has not taken yet (they stay in the spool for "
+        "the next pull; default 120)")
 
 
 def _pull(args: argparse.Namespace) -> int:
@@ -335,7 +354,8 @@ def _pull(args: argparse.Namespace) -> int:
         requests=args.accessions or args.patients,
         kind=ACCESSION if args.accessions else PATIENT,
         data=data.resolve(), key_file=Path(key_file).expanduser().resolve(), out=out,
-        forward=tuple(parse_destination("--forward", text, base) for text in args.forward),
+        forward=(*(parse_destination("--forward", text, base) for text in args.forward),
+                 *_stow_destination(args, base)),
         dates=dates, modalities=check_modalities(args.modality) if args.modality else (),
         aet=args.aet, host=args.host, port=args.port, get=args.get, profile=args.profile,
         lookup=args.lookup, deny_list=args.deny_list, workers=args.workers, wait=max(0.0, args.wait),
@@ -358,6 +378,44 @@ def _pull(args: argparse.Namespace) -> int:
     print(summary.line())
     print(f"deid pull: report in {options.data / 'pull-report.json'} (and pull-report.csv)")
     return EXIT_OK if summary.complete else EXIT_QUARANTINED
+
+
+#: the settings key of a STOW-RS destination (deid.settings.parse_stow) -> the pull flag that
+#: gives it, longest first: parse_stow's messages name the key, the user typed the flag
+_STOW_FLAGS = {"--stow.basic_auth_file": "--stow-basic-auth-file",
+               "--stow.token_file": "--stow-token-file", "--stow.tls.cert": "--stow-cert",
+               "--stow.tls.key": "--stow-key", "--stow.tls.ca": "--stow-ca",
+               "--stow.tls": "--stow-ca/--stow-cert/--stow-key", "--stow.stow": "--stow"}
+
+
+def _stow_destination(args: argparse.Namespace, base: Path) -> tuple:
+    """``--stow`` and its files as the node's STOW-RS destination (checked as a YAML ``stow:``
+    destination is); none without ``--stow``."""
+    from deid.settings import parse_stow
+
+    files = {"--stow-ca": args.stow_ca, "--stow-cert": args.stow_cert, "--stow-key": args.stow_key,
+             "--stow-token-file": args.stow_token_file,
+             "--stow-basic-auth-file": args.stow_basic_auth_file}
+    if args.stow is None:
+        given = [flag for flag, value in files.items() if value is not None]
+        if given:
+            raise UsageError(f"{given[0]}: goes with --stow URL")
+        return ()
+    tls = {"ca": args.stow_ca, "cert": args.stow_cert, "key": args.stow_key}
+    setting = {"stow": args.stow, "tls": {k: str(v) for k, v in tls.items() if v is not None},
+               "token_file": args.stow_token_file and str(args.stow_token_file),
+               "basic_auth_file": args.stow_basic_auth_file and str(args.stow_basic_auth_file)}
+    try:
+        return (parse_stow("--stow", setting, base),)
+    except UsageError as exc:
+        message = str(exc)
+        for key, flag in _STOW_FLAGS.items():
+            if message.startswith(key):
+                message = flag + message[len(key):]
+                break
+        message = message.replace("token_file or basic_auth_file",
+                                  "--stow-token-file or --stow-basic-auth-file")
+        raise UsageError(message) from None
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 from pydicom import dcmread
 
 from deid import logs
-from deid.forward import DONE, RETRY, Destination, SendResult
+from deid.forward import DONE, RETRY, SendResult
 from deid.io.paths import output_path
 from deid.io.writer import write_bytes_atomic
 from deid.settings import ServeSettings
@@ -132,14 +132,10 @@ class PullNode:
                 self.stop_flag.wait(1.0)
 
     def _sender(self) -> Any:
-        if self.out is not None:
-            return FolderSender(self.out)
-        from deid.sender import LocalSender
-
-        return LocalSender({d.name: Destination(d.ae_title, d.host, d.port,
-                                                called_by=d.calling_ae_title)
-                            for d in self.settings.destinations},
-                           timeout=self.settings.forward_timeout)
+        """The folder's writer for ``--out``; else None: the Worker's own sender, over its own
+        associations and requests, to every destination as the node sends (C-STORE with the
+        destination's TLS, STOW-RS with its CA and credentials files)."""
+        return FolderSender(self.out) if self.out is not None else None
 
     def _records(self, pipeline: Any) -> Any:
         """A worker's audit trail (its own file in the records folder), its lines marked

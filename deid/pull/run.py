@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from deid.pull.query import Finder, PacsError, Series, Study
 from deid.pull.requests import Request, read_requests
 from deid.pull.retrieve import IMAGE, SERIES, STUDY, Getter, Mover, Target
 from deid.pull.summary import COMPLETE, FAILED, PARTIAL, PullSummary, RequestResult
-from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
+from deid.settings import AllowedCaller, Destination, DestinationSettings, ServeSettings
 
 SETTLE_SECONDS = 600.0  # how long the workers may take over what one retrieve brought
 WAIT_POLL = 0.2
@@ -39,7 +39,7 @@ class PullOptions:
     data: Path
     key_file: Path
     out: Path | None = None
-    forward: tuple[DestinationSettings, ...] = ()
+    forward: tuple[Destination, ...] = ()  # C-STORE nodes (--forward), a STOW-RS archive (--stow)
     dates: str | None = None
     modalities: tuple[str, ...] = ()
     aet: str = "DEID"
@@ -53,17 +53,24 @@ class PullOptions:
     wait: float = 120.0  # at the end: seconds to wait for what a destination has not taken yet
     move_callers: tuple[str, ...] = field(default_factory=tuple)  # AE titles the PACS moves from
 
+    def __post_init__(self) -> None:
+        if (self.out is None) == (not self.forward):
+            raise UsageError("--out, or --forward / --stow: the output folder or the destinations, "
+                             "one or the other")
+
     def settings(self) -> ServeSettings:
         """The node's settings for the pull: our AE and port, the PACS allowed to store, the
         destinations (none for --out: the workers write the folder)."""
         callers = (self.pacs.ae_title, *self.move_callers)
+        # for --out, a stand-in (the node's settings need a destination) that nothing sends to:
+        # with an output folder every worker sends with deid.pull.node.FolderSender
         destinations = self.forward or (DestinationSettings(FOLDER.upper(), "localhost", 1),)
         return ServeSettings(
             data=self.data, key_file=self.key_file,
             allow=tuple(AllowedCaller(title) for title in dict.fromkeys(callers)),
-            destinations=tuple(d if d.calling_ae_title else
-                               DestinationSettings(d.ae_title, d.host, d.port, self.aet, d.tls)
-                               for d in destinations),
+            destinations=tuple(replace(d, calling_ae_title=self.aet)
+                               if isinstance(d, DestinationSettings) and not d.calling_ae_title
+                               else d for d in destinations),
             ae_title=self.aet, host=self.host, port=self.port, profile=self.profile,
             lookup=self.lookup, deny_list=self.deny_list, workers=self.workers,
         )

@@ -211,3 +211,51 @@ def test_a_study_the_pacs_moves_only_in_part_is_fetched_series_then_instance_wis
     journal.close()
     assert levels[0] == "STUDY" and "SERIES" in levels and levels[-1] == "IMAGE"
     _no_accession_in_clear(done.stdout + done.stderr, {"p": patient})
+
+
+def test_a_pull_stows_exactly_the_listed_studies_to_a_dicomweb_archive(
+    tmp_path: Path, pacs, expected: Path, key_file: Path
+) -> None:
+    """--stow: the listed studies go by STOW-RS to a research archive (a second real Orthanc, with
+    its DICOMweb plugin and a password, given in a file), the same bytes `deid run` releases, the
+    RTSS still pointing at its images; the password shows nowhere."""
+    from io import BytesIO
+
+    from pydicom import dcmread
+
+    server, studies, _files = pacs
+    password = "stow pull secret 15"
+    secret = tmp_path / "archive.secret"
+    secret.write_text(f"deid:{password}\n")
+    secret.chmod(0o600)
+    users = {"admin": "admin-pw", "deid": password}
+    with Orthanc(tmp_path / "archive", dicomweb=True,
+                 settings={"AuthenticationEnabled": True, "RegisteredUsers": users}) as archive:
+        done = deid("pull", "--from", f"CLINICAL@127.0.0.1:{server.dicom_port}",
+                    "--accessions", _approved(tmp_path, studies), "--aet", OUR_AET,
+                    "--host", "127.0.0.1", "--port", server.our_port,  # type: ignore[attr-defined]
+                    "--stow", archive.dicomweb_url, "--stow-basic-auth-file", secret,
+                    "--data", tmp_path / "data", "--key-file", key_file)
+        stored = {dcmread(BytesIO(data), stop_before_pixels=True).SOPInstanceUID: data
+                  for data in map(archive.file, archive.instances())}
+    assert done.returncode == 3, done.stdout + done.stderr  # one accession not found
+    assert sum(" complete 17/17 released" in line for line in done.stdout.splitlines()) == 2
+    reference = {dcmread(BytesIO(data), stop_before_pixels=True).SOPInstanceUID: data
+                 for data in _dicom_tree(expected).values()}
+    assert stored.keys() == reference.keys()  # exactly the listed studies' objects, released
+    assert all(stored[uid] == reference[uid] for uid in stored)  # byte for byte as deid run
+    headers = [dcmread(BytesIO(data)) for data in stored.values()]
+    assert {ds.PatientIdentityRemoved for ds in headers} == {"YES"}
+    for patient in studies.values():
+        assert all(phi_found(data, patient) == [] for data in stored.values())
+    images = {ds.SOPInstanceUID for ds in headers if ds.Modality == "CT"}
+    rtss = [ds for ds in headers if ds.Modality == "RTSTRUCT"]
+    assert len(rtss) == 2
+    for structure_set in rtss:
+        referenced = {image.ReferencedSOPInstanceUID
+                      for roi in structure_set.ROIContourSequence
+                      for contour in roi.ContourSequence
+                      for image in contour.ContourImageSequence}
+        assert referenced and referenced <= images
+    _no_accession_in_clear(done.stdout + done.stderr, studies)
+    assert password not in done.stdout + done.stderr
