@@ -106,15 +106,14 @@ class NativePixels:
         """The value written into blanked pixels (per sample)."""
         return _fill(self.photometric, int(self.view.shape[3]), self.bits_stored, self.signed)
 
-    def blank(self, mask: np.ndarray) -> int:
-        """Blank the pixels where ``mask`` (``(frames, rows, columns)`` or ``(rows, columns)`` for
-        every frame) is True; returns how many pixels of the whole object were blanked."""
+    def blank(self, mask: np.ndarray, frame: int | None = None) -> int:
+        """Blank the pixels where ``mask`` (``(rows, columns)``) is True, in every frame or in
+        ``frame`` only; returns how many pixels were blanked."""
         fill = self.fill()
-        if mask.ndim == 2:
-            mask = np.broadcast_to(mask, self.view.shape[:3])
-        for sample in range(self.view.shape[3]):
-            self.view[..., sample][mask] = fill[sample % len(fill)]
-        return int(mask.sum())
+        view = self.view if frame is None else self.view[frame:frame + 1]
+        for sample in range(view.shape[3]):
+            view[:, mask, sample] = fill[sample % len(fill)]
+        return int(mask.sum()) * view.shape[0]
 
     def write_back(self, ds: Dataset) -> None:
         """Put the (blanked) bytes back into ``ds`` as a raw element of the same VR and byte order."""

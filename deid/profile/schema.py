@@ -8,6 +8,9 @@ from deid.profile.model import (
     CONTENT_ITEM_ACTIONS,
     FREE_TEXT_ACTIONS,
     LABEL_MISMATCH,
+    LOSSY_ACTIONS,
+    OCR_BLANK,
+    OCR_SELECT_KEYS,
     REGION_KEYS,
     TEXT_WITH_IDENTITY_ACTIONS,
 )
@@ -90,6 +93,21 @@ _REGION = {
     "additionalProperties": False,
 }
 
+_OCR = {
+    "type": "object",
+    "properties": {
+        "enabled": {"type": "boolean"},
+        "blank": {"enum": list(OCR_BLANK)},
+        "at_risk": {"type": "boolean"},
+        "select": {"type": "array", "items": {
+            "type": "object", "properties": {k: _MATCH_VALUE for k in OCR_SELECT_KEYS},
+            "minProperties": 1, "additionalProperties": False}},
+        "min_confidence": {"type": "number", "minimum": 0, "maximum": 100},
+        "note": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
+
 PROFILE_SCHEMA = {
     "type": "object",
     "properties": {
@@ -112,7 +130,8 @@ PROFILE_SCHEMA = {
         },
         "pixels": {
             "type": "object",
-            "properties": {"regions": {"type": "array", "items": _REGION}, "note": {"type": "string"}},
+            "properties": {"regions": {"type": "array", "items": _REGION}, "ocr": _OCR,
+                           "lossy": {"enum": list(LOSSY_ACTIONS)}, "note": {"type": "string"}},
             "additionalProperties": False,
         },
         "structured_content": {

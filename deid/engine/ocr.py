@@ -1,0 +1,142 @@
+"""Find text in a frame with Tesseract (offline: the ``tesseract`` program and its English data).
+
+A frame is turned into 8-bit grey for display (monochrome scaled over its stored range,
+MONOCHROME1 inverted; colour as its luminance),
+then read in two forms: the grey image inverted (dark text on light, as Tesseract prefers), and
+the brightest pixels alone (burned-in text is usually drawn at or near full scale).  Small frames
+are enlarged first (Tesseract reads text whose capitals are 20 to 40 pixels high best).  The words
+of both readings are returned with their boxes in frame pixels; nothing is kept of the text
+beyond the engine's own decision (the caller gets the words, never logs them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+from deid.errors import ObjectError
+
+#: Tesseract's page segmentation: 11 is sparse text (scattered annotations, no page layout).
+PAGE_SEGMENTATION = 11
+#: Seconds one Tesseract call may take before the object is quarantined (ocr-failed).
+TIMEOUT_SECONDS = 60
+#: Frames whose longer side is below this are enlarged (x2, x3) before they are read.
+ENLARGE_BELOW = 1100
+#: Brightest-pixels reading: a pixel counts as ink at this fraction of full scale or above.
+BRIGHT_THRESHOLD = 0.8
+
+# one Tesseract thread per call: the workers are the parallelism (and results stay deterministic)
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word Tesseract read: its text, its box ``(x, y, width, height)`` in frame pixels, its
+    confidence (0-100), and the line it belongs to (reading, block, paragraph, line)."""
+
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float
+    line: tuple[int, int, int, int]
+
+
+def _unavailable(why: str) -> ObjectError:
+    return ObjectError("ocr-not-available", f"the profile reads this object's pixels for burned-in text "
+                       f"(pixels.ocr) but {why}; install Tesseract with its English data (Debian: "
+                       "apt-get install tesseract-ocr tesseract-ocr-eng) and run it again",
+                       stage="pixels", path="(7FE0,0010)")
+
+
+@lru_cache(maxsize=1)
+def tesseract_version() -> str:
+    """The version of the ``tesseract`` program; ObjectError ``ocr-not-available`` without it
+    (or without its English data)."""
+    import pytesseract
+
+    if shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
+        raise _unavailable("the tesseract program is not installed")
+    try:
+        version = str(pytesseract.get_tesseract_version())
+        languages = pytesseract.get_languages(config="")
+    except Exception as exc:  # the program is there but broken
+        raise _unavailable(f"tesseract does not run ({exc.__class__.__name__})") from None
+    if "eng" not in languages:
+        raise _unavailable("Tesseract's English data (eng) is not installed")
+    return version
+
+
+def display_grey(frame: np.ndarray, photometric: str, bits_stored: int, signed: bool) -> np.ndarray:
+    """A frame ``(rows, columns, samples)`` as 8-bit grey the way a viewer shows it, light = bright."""
+    if frame.shape[2] == 1:
+        values = frame[..., 0].astype(np.int64)
+        if not signed and bits_stored < frame.dtype.itemsize * 8:
+            values &= (1 << bits_stored) - 1  # bits above Bits Stored are not pixels (old overlays)
+        low, high = int(values.min()), int(values.max())
+        if high == low:
+            grey = np.zeros(values.shape, dtype=np.uint8)
+        else:
+            grey = ((values - low) * 255 // (high - low)).astype(np.uint8)
+        return 255 - grey if photometric == "MONOCHROME1" else grey
+    rgb = frame.astype(np.int64)
+    if photometric.startswith("YBR"):
+        from pydicom.pixels import convert_color_space
+
+        rgb = convert_color_space(frame.astype(np.uint8), "YBR_FULL", "RGB").astype(np.int64)
+    if bits_stored > 8:
+        rgb = rgb * 255 // ((1 << bits_stored) - 1)
+    grey = (rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114) // 1000
+    return np.clip(grey, 0, 255).astype(np.uint8)
+
+
+def _scale_for(grey: np.ndarray) -> int:
+    longest = max(grey.shape)
+    if longest >= ENLARGE_BELOW:
+        return 1
+    return 2 if longest * 2 >= ENLARGE_BELOW // 2 else 3
+
+
+def readings(grey: np.ndarray) -> list[tuple[Image.Image, int]]:
+    """The images Tesseract reads for one frame, each with the factor it was enlarged by."""
+    scale = _scale_for(grey)
+    inverted = Image.fromarray(255 - grey)
+    bright = np.where(grey >= int(255 * BRIGHT_THRESHOLD), 0, 255).astype(np.uint8)
+    images = [inverted, Image.fromarray(bright)]
+    if scale > 1:
+        size = (grey.shape[1] * scale, grey.shape[0] * scale)
+        images = [image.resize(size, Image.Resampling.LANCZOS if n == 0 else Image.Resampling.NEAREST)
+                  for n, image in enumerate(images)]
+    return [(image, scale) for image in images]
+
+
+def read_words(grey: np.ndarray, min_confidence: float) -> list[Word]:
+    """Every word Tesseract reads in an 8-bit grey frame (at ``min_confidence`` or above, with at
+    least one letter or digit), from every reading; ObjectError ``ocr-failed`` when it fails."""
+    import pytesseract
+
+    tesseract_version()
+    words: list[Word] = []
+    for number, (image, scale) in enumerate(readings(grey)):
+        try:
+            data = pytesseract.image_to_data(
+                image, lang="eng", config=f"--psm {PAGE_SEGMENTATION} --oem 1",
+                output_type=pytesseract.Output.DICT, timeout=TIMEOUT_SECONDS)
+        except Exception as exc:  # TesseractError, a timeout (RuntimeError), the program gone
+            raise ObjectError("ocr-failed", f"Tesseract failed on this object's pixels "
+                              f"({exc.__class__.__name__}); check the tesseract installation, then run "
+                              "the object again", stage="pixels", path="(7FE0,0010)") from None
+        for i, text in enumerate(data["text"]):
+            text = (text or "").strip()
+            confidence = float(data["conf"][i])
+            if not text or confidence < min_confidence or not any(c.isalnum() for c in text):
+                continue
+            x, y = data["left"][i] // scale, data["top"][i] // scale
+            width = -(-data["width"][i] // scale)
+            height = -(-data["height"][i] // scale)
+            line = (number, data["block_num"][i], data["par_num"][i], data["line_num"][i])
+            words.append(Word(text, (x, y, width, height), confidence, line))
+    return words
