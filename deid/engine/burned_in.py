@@ -44,8 +44,11 @@ BURNED_IN_ANNOTATION = 0x00280301
 THUMBNAILS = 8
 KEPT_THUMBNAILS = 4
 THUMBNAIL_WIDTH = 240
+BOXES = 64
 #: Words lower than this (in frame pixels) are noise, not text a person could read.
-MIN_WORD_HEIGHT = 6
+MIN_WORD_HEIGHT = 7
+SURE = 85  # the confidence a word of one or two characters needs
+LONG_WORD, LONG_WORD_CONFIDENCE = 6, 30
 
 _FOLD = str.maketrans("OILSBZ|", "0115821")  # letters OCR reads for digits (and back)
 _MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
@@ -69,6 +72,8 @@ class PixelReview:
     kept_thumbnails: list[str] = field(default_factory=list)  # where kept text is (as released)
     transfer_syntax: str = ""  # the syntax written again, when the pixels were compressed
     recoded_from: str = ""
+    #: (frame, x, y, width, height) of each blanked region (the first BOXES in the audit line)
+    boxes: list[tuple[int, int, int, int, int]] = field(default_factory=list, repr=False)
 
     @property
     def cleared(self) -> bool:
@@ -88,7 +93,8 @@ class PixelReview:
         return {"regions": self.regions, "read": self.read, "frames_read": self.frames_read,
                 "words_found": self.words_found, "words_kept": self.words_kept,
                 "thumbnails": self.thumbnails, "kept_thumbnails": self.kept_thumbnails,
-                "transfer_syntax": self.transfer_syntax, "recoded_from": self.recoded_from}
+                "transfer_syntax": self.transfer_syntax, "recoded_from": self.recoded_from,
+                "boxes": [list(box) for box in self.boxes[:BOXES]]}
 
 
 def at_risk(ds: Dataset, sop_class: str) -> bool:
@@ -149,7 +155,8 @@ class PixelPlan:
         kept: list[list[tuple[int, int, int, int]]] = [[] for _ in range(frames)]
         if self.read and self.profile.ocr is not None:
             self._read(native, tokens, boxes, kept, review)
-        review.regions = sum(len(_merged(frame)) for frame in boxes)
+        review.boxes = [(index, *box) for index, frame in enumerate(boxes) for box in _merged(frame)]
+        review.regions = len(review.boxes)
         review.thumbnails = _thumbnails(native, boxes, THUMBNAILS)
         review.kept_thumbnails = _thumbnails(native, kept, KEPT_THUMBNAILS)
         native.write_back(ds)
@@ -172,8 +179,7 @@ class PixelPlan:
             digest = hashlib.sha256(np.ascontiguousarray(frame).tobytes()).hexdigest()
             if digest not in seen:  # identical frames (a still cine) are read once
                 grey = ocr.display_grey(frame, native.photometric, native.bits_stored, native.signed)
-                words = [w for w in ocr.read_words(grey, settings.min_confidence)
-                         if w.box[3] >= MIN_WORD_HEIGHT]
+                words = [w for w in ocr.read_words(grey, 0) if is_text(w, settings.min_confidence)]
                 review.frames_read += 1
                 review.words_found += len(words)
                 blank, keep = decide(words, matcher)
@@ -198,7 +204,19 @@ def pixel_plan(ds: Dataset, sop_class: str, profile: Profile) -> PixelPlan | Non
     return PixelPlan(profile, region, read)
 
 
-# -- deciding what to blank ----------------------------------------------------------------
+# -- deciding what to blank ----
+def is_text(word: ocr.Word, min_confidence: float) -> bool:
+    """Whether a word Tesseract read is text a person could read, not image texture: at least
+    MIN_WORD_HEIGHT pixels high, at ``min_confidence`` or above (a word of LONG_WORD letters or digits
+    at LONG_WORD_CONFIDENCE: texture rarely reads as one), one or two characters only when Tesseract is sure."""
+    if word.box[3] < MIN_WORD_HEIGHT:
+        return False
+    letters = sum(c.isalnum() for c in word.text)
+    if letters >= LONG_WORD:
+        return word.confidence >= LONG_WORD_CONFIDENCE
+    return word.confidence >= min_confidence and (letters >= 3 or word.confidence >= SURE)
+
+
 class IdentityMatcher:
     """Finds identity in OCR text: the object's tokens and the deny-list, dates and ID-like words,
     compared upper-case with the letters OCR confuses with digits folded (O 0, I L 1, S 5, B 8, Z 2)."""

@@ -198,7 +198,7 @@ class OcrSettings:
     blank: str = "all"
     at_risk: bool = True
     select: tuple[Mapping[str, tuple[str, ...]], ...] = DEFAULT_OCR_SELECT
-    min_confidence: float = 50.0
+    min_confidence: float = 60.0
 
     def describe_select(self) -> str:
         entries = [", ".join(f"{k}={'|'.join(v)}" for k, v in entry.items()) for entry in self.select]
