@@ -54,6 +54,7 @@ class Outcome:
     flagged_text: list[str] = field(default_factory=list)  # keywords whose kept text names the object's identity
     text_replaced: dict[str, int] = field(default_factory=dict)  # keyword -> identity values replaced in kept text
     references: list[dict] = field(default_factory=list)  # the released object's references
+    pixels: dict = field(default_factory=dict)  # burned-in text blanked (deid.engine.burned_in.PixelReview)
     # ORIGINAL identity, only for the encrypted re-identification map: never logged, not in repr
     originals: Originals = field(default_factory=Originals, repr=False)
     pseudonyms: dict[str, str] = field(default_factory=dict)  # released patient_name, accession_number
@@ -179,6 +180,7 @@ class Pipeline:
             flagged_text=result.flagged_text, text_replaced=result.text_replaced, tokens=result.tokens,
             originals=result.originals, pseudonyms=result.pseudonyms,
             references=result.references, preexisting_problems=checked.count, data=encoded,
+            pixels=result.pixels,
         )
 
     def _other_content_released(self, target: Path, output: str, sop_uid: str, encoded: bytes) -> bool:

@@ -99,6 +99,7 @@ class AuditTrail:
             "applied": outcome.applied, "kept_text": outcome.kept_text,
             "flagged_text": outcome.flagged_text, "text_replaced": outcome.text_replaced,
             "references": outcome.references,
+            **({"pixels": outcome.pixels} if outcome.pixels else {}),
         }
 
     def flush(self) -> None:
