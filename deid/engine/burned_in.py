@@ -63,7 +63,7 @@ _DATE = re.compile(
 class PixelReview:
     """What blanking did to one object, for the audit line and the report (no text, no values)."""
 
-    regions: int = 0  # blanked regions (profile boxes and OCR regions, over every frame)
+    regions: int = 0  # blanked rectangles (profile boxes; OCR words, those that touch joined), all frames
     read: bool = False  # OCR read the object
     frames_read: int = 0
     words_found: int = 0
@@ -155,10 +155,10 @@ class PixelPlan:
         kept: list[list[tuple[int, int, int, int]]] = [[] for _ in range(frames)]
         if self.read and self.profile.ocr is not None:
             self._read(native, tokens, boxes, kept, review)
-        review.boxes = [(index, *box) for index, frame in enumerate(boxes) for box in _merged(frame)]
+        review.boxes = [(index, *box) for index, frame in enumerate(boxes) for box in frame]
         review.regions = len(review.boxes)
         review.thumbnails = _thumbnails(native, boxes, THUMBNAILS)
-        review.kept_thumbnails = _thumbnails(native, kept, KEPT_THUMBNAILS)
+        review.kept_thumbnails = _thumbnails(native, [_merged(frame) for frame in kept], KEPT_THUMBNAILS)
         native.write_back(ds)
         if original is not None:
             review.transfer_syntax = str(recode.encode(ds, original))
@@ -183,7 +183,8 @@ class PixelPlan:
                 review.frames_read += 1
                 review.words_found += len(words)
                 blank, keep = decide(words, matcher)
-                seen[digest] = ([_clip(b, rows, columns) for b in blank], [_clip(b, rows, columns) for b in keep])
+                seen[digest] = (_merged([_clip(b, rows, columns) for b in blank]),
+                                [_clip(b, rows, columns) for b in keep])
             blank_boxes, keep_boxes = seen[digest]
             if blank_boxes:
                 mask = np.zeros((rows, columns), dtype=bool)
@@ -337,7 +338,7 @@ def _thumbnails(native: NativePixels, boxes: list[list[tuple[int, int, int, int]
     out: list[str] = []
     greys: dict[int, np.ndarray] = {}
     for index, frame in enumerate(boxes):
-        for x, y, width, height in _merged(frame):
+        for x, y, width, height in frame:
             if len(out) >= limit:
                 return out
             if index not in greys:
