@@ -49,6 +49,8 @@ BOXES = 64
 MIN_WORD_HEIGHT = 7
 SURE = 85  # the confidence a word of one or two characters needs
 LONG_WORD, LONG_WORD_CONFIDENCE = 6, 30
+ALIGNED = 2  # pixels: words in one column or row of text
+ALIGNED_CONFIDENCE = 20
 
 _FOLD = str.maketrans("OILSBZ|", "0115821")  # letters OCR reads for digits (and back)
 _MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
@@ -179,7 +181,7 @@ class PixelPlan:
             digest = hashlib.sha256(np.ascontiguousarray(frame).tobytes()).hexdigest()
             if digest not in seen:  # identical frames (a still cine) are read once
                 grey = ocr.display_grey(frame, native.photometric, native.bits_stored, native.signed)
-                words = [w for w in ocr.read_words(grey, 0) if is_text(w, settings.min_confidence)]
+                words = text_words(ocr.read_words(grey, 0), settings.min_confidence)
                 review.frames_read += 1
                 review.words_found += len(words)
                 blank, keep = decide(words, matcher)
@@ -216,6 +218,39 @@ def is_text(word: ocr.Word, min_confidence: float) -> bool:
     if letters >= LONG_WORD:
         return word.confidence >= LONG_WORD_CONFIDENCE
     return word.confidence >= min_confidence and (letters >= 3 or word.confidence >= SURE)
+
+
+def text_words(words: list[ocr.Word], min_confidence: float) -> list[ocr.Word]:
+    """The words that are text: those :func:`is_text` accepts, then any word that looks like screen
+    text (digits or capitals, ALIGNED_CONFIDENCE or more) of the same height (within ALIGNED pixels) as an accepted word and in line
+    with it (same top, same left or same right edge): the columns and rows a screen writes its
+    text in, read with less confidence (e.g. "78F78" under a hospital's name)."""
+    accepted = [w for w in words if is_text(w, min_confidence)]
+    candidates = [w for w in words if w not in accepted and _screen_word(w)]
+    changed = True
+    while changed and candidates:
+        changed = False
+        for word in list(candidates):
+            if any(_aligned(word.box, other.box) for other in accepted):
+                accepted.append(word)
+                candidates.remove(word)
+                changed = True
+    return accepted
+
+
+def _screen_word(word: ocr.Word) -> bool:
+    """A word read with little confidence that still looks like screen text: digits or capitals
+    (texture reads as short lower-case words)."""
+    text = "".join(c for c in word.text if c.isalnum())
+    return (word.box[3] >= MIN_WORD_HEIGHT and word.confidence >= ALIGNED_CONFIDENCE and len(text) >= 2
+            and (any(c.isdigit() for c in text) or (len(text) >= 3 and text.isupper())))
+
+
+def _aligned(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    if abs(a[3] - b[3]) > ALIGNED:
+        return False
+    return abs(a[1] - b[1]) <= ALIGNED or abs(a[0] - b[0]) <= ALIGNED or \
+        abs(a[0] + a[2] - b[0] - b[2]) <= ALIGNED
 
 
 class IdentityMatcher:
