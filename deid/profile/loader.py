@@ -385,8 +385,9 @@ def _ocr(path: Path, block: Mapping[str, Any], parent: Profile | None) -> OcrSet
                 if key == "sop_class":
                     match[key] = tuple(_sop_class_uid(path, str(v), f"{where}.select[{index}].sop_class")
                                        for v in values)
-                elif key == "burned_in":
-                    match[key] = tuple(str(v).strip().upper() for v in values)
+                elif key == "burned_in":  # YAML 1.1 reads a bare NO / YES as a boolean
+                    match[key] = tuple({True: "YES", False: "NO"}.get(v, str(v).strip().upper())
+                                       if isinstance(v, bool) else str(v).strip().upper() for v in values)
                     if not set(match[key]) <= {"YES", "NO", "ABSENT"}:
                         raise ProfileError(f"{path}: {where}.select[{index}].burned_in: the values are "
                                            "YES, NO and ABSENT (the attribute missing or empty)")

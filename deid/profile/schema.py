@@ -100,7 +100,11 @@ _OCR = {
         "blank": {"enum": list(OCR_BLANK)},
         "at_risk": {"type": "boolean"},
         "select": {"type": "array", "items": {
-            "type": "object", "properties": {k: _MATCH_VALUE for k in OCR_SELECT_KEYS},
+            "type": "object", "properties": {
+                **{k: _MATCH_VALUE for k in OCR_SELECT_KEYS},
+                # YAML reads a bare NO or YES as a boolean: taken as the word
+                "burned_in": {"oneOf": [{"type": ["string", "boolean"]}, {
+                    "type": "array", "items": {"type": ["string", "boolean"]}, "minItems": 1}]}},
             "minProperties": 1, "additionalProperties": False}},
         "min_confidence": {"type": "number", "minimum": 0, "maximum": 100},
         "note": {"type": "string"},
