@@ -144,7 +144,8 @@ class Deidentifier:
                 "Burned In Annotation is YES, or a Secondary Capture does not say NO: pixels may show "
                 f"identity, and no pixel region of the profile matches this object ({describe_object(ds, sop_class)}); "
                 "review the pixels, then add a pixels.regions entry for its device and size to the profile "
-                "(deid explain lists the regions), or release it with a profile that allows it",
+                "(deid explain lists the regions) or let pixels.ocr read it, or release it with a profile "
+                "that allows it",
                 stage="check", path="(0028,0301)",
             )
 

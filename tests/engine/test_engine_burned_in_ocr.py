@@ -195,3 +195,11 @@ def test_a_profile_without_ocr_still_quarantines_objects_at_risk(key, vghtpe, ca
     with pytest.raises(ObjectError) as caught:
         _release(at_risk, vghtpe, key)
     assert caught.value.code == "burned-in-annotation-risk"
+
+
+def test_the_same_object_gives_the_same_bytes(tmp_path: Path, key, cases) -> None:
+    profile = _profile(tmp_path, "again", "    blank: all\n")
+    data = to_bytes(cases[1].dataset)
+    first = encode(Deidentifier(profile, key).deidentify(read_object(data)).dataset)
+    second = encode(Deidentifier(profile, key).deidentify(read_object(data)).dataset)
+    assert first == second
