@@ -12,6 +12,9 @@ one in four without text), then
 2. run: times ``deid run --workers N`` as a whole process on the same files (OCR runs in the
    worker processes), next to the same run with a profile that does not read pixels.
 
+Each line gives objects/s (wall clock) and CPU seconds per object (this process and its children,
+Tesseract included): on a busy machine the first falls, the second holds.
+
     python bench/bench_ocr.py                        # 24 images per size, workers 1 and 2
     python bench/bench_ocr.py --count 48 --sizes 512 --workers 2 --seed 7
 """
@@ -19,6 +22,7 @@ one in four without text), then
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,8 +36,14 @@ OCR_PROFILE = "name: bench-ocr\nextends: vghtpe\npixels:\n  ocr:\n    blank: {bl
 PLAIN_PROFILE = "name: bench-plain\nextends: vghtpe\nallow_burned_in: true\n"
 
 
-def _engine(cases: list, profile_path: Path, kinds: tuple[str, ...]) -> tuple[float, object]:
-    """(seconds, BlankingScore) of de-identifying ``cases`` in this process."""
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its finished children (Tesseract, deid run)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _engine(cases: list, profile_path: Path, kinds: tuple[str, ...]) -> tuple[float, float, object]:
+    """(seconds, CPU seconds, BlankingScore) of de-identifying ``cases`` in this process."""
     from pydicom import dcmwrite
 
     from deid.engine.deidentifier import Deidentifier
@@ -51,22 +61,24 @@ def _engine(cases: list, profile_path: Path, kinds: tuple[str, ...]) -> tuple[fl
         dcmwrite(buffer, case.dataset, enforce_file_format=True)
         blobs.append(buffer.getvalue())
     total = BlankingScore()
+    cpu = _cpu()
     started = time.perf_counter()
     for case, data in zip(cases, blobs):
         result = engine.deidentify(read_object(data))
         boxes = [tuple(box) for box in result.pixels.get("boxes", [])]
         total.add(score(case, boxes, kinds))
-    return time.perf_counter() - started, total
+    return time.perf_counter() - started, _cpu() - cpu, total
 
 
-def _run(folder: Path, out: Path, profile: Path, key: Path, workers: int) -> tuple[float, str]:
+def _run(folder: Path, out: Path, profile: Path, key: Path, workers: int) -> tuple[float, float, str]:
+    cpu = _cpu()
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "deid", "run", str(folder), "--out", str(out), "--key-file", str(key),
          "--no-progress", "--profile", str(profile), "--workers", str(workers)],
         capture_output=True, text=True, cwd=REPO, check=False)
     seconds = time.perf_counter() - started
-    return seconds, (result.stdout.strip().splitlines() or [result.stderr.strip()])[-1][:160]
+    return seconds, _cpu() - cpu, (result.stdout.strip().splitlines() or [result.stderr.strip()])[-1][:160]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,21 +107,22 @@ def main(argv: list[str] | None = None) -> int:
             folder = root / f"in-{size}"
             for case in cases:
                 write_dataset(case.dataset, folder / f"{case.name}.dcm")
-            seconds, every = _engine(text_cases(args.count, size=size, seed=args.seed), profiles["all"], ())
+            seconds, cpu, every = _engine(text_cases(args.count, size=size, seed=args.seed), profiles["all"], ())
             print(f"{size}x{size} engine, blank all:      {len(cases) / seconds:6.2f} objects/s "
-                  f"(1 process); recall {every.recall:.3f} ({every.covered}/{every.strings}), precision "
+                  f"(1 process; {cpu / len(cases):.2f} CPU s/object); recall {every.recall:.3f} ({every.covered}/{every.strings}), precision "
                   f"{every.precision:.3f} ({every.on_text}/{every.regions})")
-            seconds, ident = _engine(text_cases(args.count, size=size, seed=args.seed), profiles["identity"],
-                                     ("name", "id", "date"))
+            seconds, cpu, ident = _engine(text_cases(args.count, size=size, seed=args.seed),
+                                          profiles["identity"], ("name", "id", "date"))
             print(f"{size}x{size} engine, blank identity: {len(cases) / seconds:6.2f} objects/s "
-                  f"(1 process); recall of names, IDs, dates {ident.recall:.3f} ({ident.covered}/{ident.strings})")
+                  f"(1 process; {cpu / len(cases):.2f} CPU s/object); recall of names, IDs, dates {ident.recall:.3f} ({ident.covered}/{ident.strings})")
             for workers in (int(w) for w in args.workers.split(",")):
                 for name in ("all", "plain"):
-                    seconds, said = _run(folder, root / f"out-{size}-{workers}-{name}", profiles[name], key,
+                    seconds, cpu, said = _run(folder, root / f"out-{size}-{workers}-{name}", profiles[name], key,
                                          workers)
                     label = "pixels.ocr" if name == "all" else "no OCR    "
                     print(f"{size}x{size} deid run --workers {workers}, {label}: "
-                          f"{len(cases) / seconds:6.2f} objects/s ({seconds:.1f} s; {said.split(';')[0]})")
+                          f"{len(cases) / seconds:6.2f} objects/s ({seconds:.1f} s, {cpu / len(cases):.2f} "
+                          f"CPU s/object; {said.split(';')[0]})")
     return 0
 
 
