@@ -203,3 +203,44 @@ def test_the_same_object_gives_the_same_bytes(tmp_path: Path, key, cases) -> Non
     first = encode(Deidentifier(profile, key).deidentify(read_object(data)).dataset)
     second = encode(Deidentifier(profile, key).deidentify(read_object(data)).dataset)
     assert first == second
+
+
+def test_jpeg_ls_lossless_pixels_are_written_again_as_jpeg_ls(tmp_path: Path, key, cases) -> None:
+    from pydicom.uid import JPEGLSLossless
+
+    case = next(c for c in cases if c.drawn and c.dataset.SamplesPerPixel == 1)
+    ds = case.dataset.copy()
+    ds.compress(JPEGLSLossless, generate_instance_uid=False)
+    out, pixels = _release(to_bytes(ds), _profile(tmp_path, "jls", "    blank: all\n"), key)
+    assert out.file_meta.TransferSyntaxUID == JPEGLSLossless == pixels["transfer_syntax"]
+    outside = np.ones(out.pixel_array.shape, dtype=bool)
+    for _, x, y, width, height in _boxes(pixels):
+        outside[y:y + height, x:x + width] = False
+    assert pixels["regions"] and out.pixel_array[outside].tobytes() == case.dataset.pixel_array[outside].tobytes()
+
+
+def test_a_real_jpeg_2000_lossless_ultrasound_is_blanked_and_written_rle(tmp_path: Path, key) -> None:
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import JPEG2000Lossless
+
+    data = Path(get_testdata_file("US1_J2KR.dcm")).read_bytes()  # real text: hospital, labels
+    source = pydicom.dcmread(BytesIO(data))
+    out, pixels = _release(data, _profile(tmp_path, "j2k", "    blank: all\n"), key)
+    assert pixels["recoded_from"] == JPEG2000Lossless and pixels["transfer_syntax"] == RLELossless
+    assert out.file_meta.TransferSyntaxUID == RLELossless and out.PhotometricInterpretation == "RGB"
+    assert pixels["regions"] >= 5 and out.BurnedInAnnotation == "NO"
+    grey = ocr.display_grey(out.pixel_array, "RGB", 8, False)
+    assert [w.text for w in ocr.read_words(grey, 60) if sum(c.isalnum() for c in w.text) >= 4] == []
+    outside = np.ones(out.pixel_array.shape[:2], dtype=bool)
+    for _, x, y, width, height in _boxes(pixels):
+        outside[y:y + height, x:x + width] = False
+    assert (out.pixel_array[outside] == source.pixel_array[outside]).all()  # lossless: the same pixels
+
+
+def test_a_real_lossy_jpeg_2000_ultrasound_is_quarantined_with_the_command(tmp_path: Path, key) -> None:
+    from pydicom.data import get_testdata_file
+
+    data = Path(get_testdata_file("US1_J2KI.dcm")).read_bytes()
+    with pytest.raises(ObjectError) as caught:
+        _release(data, _profile(tmp_path, "lossy", "    blank: all\n"), key)
+    assert caught.value.code == "pixels-lossy" and "gdcmconv --raw IN OUT" in caught.value.message
