@@ -44,6 +44,8 @@ def _cpu() -> float:
 
 def _engine(cases: list, profile_path: Path, kinds: tuple[str, ...]) -> tuple[float, float, object]:
     """(seconds, CPU seconds, BlankingScore) of de-identifying ``cases`` in this process."""
+    import io
+
     from pydicom import dcmwrite
 
     from deid.engine.deidentifier import Deidentifier
@@ -51,8 +53,6 @@ def _engine(cases: list, profile_path: Path, kinds: tuple[str, ...]) -> tuple[fl
     from deid.keys import SecretKey
     from deid.profile.loader import load_profile
     from deid.synthetic.burned_text import BlankingScore, score
-
-    import io
 
     engine = Deidentifier(load_profile(profile_path), SecretKey(bytes(range(32))))
     blobs = []

@@ -26,9 +26,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 
 from deid.engine import ocr, recode
-from deid.engine.pixels import NativePixels, is_encapsulated, matching_region, native_pixels, region_mask
+from deid.engine.pixels import (
+    NativePixels,
+    is_encapsulated,
+    matching_region,
+    native_pixels,
+    region_mask,
+)
 from deid.engine.review import IdentityTokens, token_pattern
 from deid.errors import ObjectError
 from deid.io.reader import peek_text
@@ -165,7 +172,7 @@ class PixelPlan:
         if original is not None:
             review.transfer_syntax = str(recode.encode(ds, original))
         if ICON_IMAGE_SEQUENCE in ds._dict:  # a thumbnail of the same pixels, text included
-            del ds._dict[ICON_IMAGE_SEQUENCE]
+            del ds._dict[BaseTag(ICON_IMAGE_SEQUENCE)]
         return review
 
     def _read(self, native: NativePixels, tokens: IdentityTokens | None,

@@ -57,7 +57,7 @@ def _unavailable(why: str) -> ObjectError:
 def tesseract_version() -> str:
     """The version of the ``tesseract`` program; ObjectError ``ocr-not-available`` without it
     (or without its English data)."""
-    import pytesseract
+    import pytesseract  # type: ignore[import-untyped]
 
     if shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
         raise _unavailable("the tesseract program is not installed")
@@ -90,8 +90,8 @@ def display_grey(frame: np.ndarray, photometric: str, bits_stored: int, signed: 
         rgb = convert_color_space(frame.astype(np.uint8), "YBR_FULL", "RGB").astype(np.int64)
     if bits_stored > 8:
         rgb = rgb * 255 // ((1 << bits_stored) - 1)
-    grey = (rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114) // 1000
-    return np.clip(grey, 0, 255).astype(np.uint8)
+    luminance = (rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114) // 1000
+    return np.clip(luminance, 0, 255).astype(np.uint8)
 
 
 def _scale_for(grey: np.ndarray) -> int:
@@ -112,7 +112,7 @@ def readings(grey: np.ndarray) -> list[tuple[Image.Image, int]]:
 def read_words(grey: np.ndarray, min_confidence: float) -> list[Word]:
     """Every word Tesseract reads in an 8-bit grey frame (at ``min_confidence`` or above, with at
     least one letter or digit), from every reading; ObjectError ``ocr-failed`` when it fails."""
-    import pytesseract
+    import pytesseract  # type: ignore[import-untyped]
 
     tesseract_version()
     words: list[Word] = []

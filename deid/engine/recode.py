@@ -13,11 +13,11 @@ from __future__ import annotations
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder, get_encoder
 from pydicom.uid import (
+    UID,
     JPEG2000Lossless,
     JPEGLosslessSV1,
     JPEGLSLossless,
     RLELossless,
-    UID,
 )
 
 from deid.errors import ObjectError

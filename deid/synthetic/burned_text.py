@@ -49,16 +49,10 @@ class TextCase:
 
 @lru_cache(maxsize=1)
 def fonts() -> tuple[str, ...]:
-    """The TrueType font files found here (DejaVu), possibly none."""
+    """The TrueType font files found here (DejaVu), possibly none (then Pillow's own font)."""
     found: list[str] = []
     for pattern in _FONT_GLOBS:
         found += sorted(glob.glob(pattern, recursive=True))[:1]
-    try:
-        import matplotlib
-
-        found.append(f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf")
-    except ImportError:
-        pass
     return tuple(dict.fromkeys(found))
 
 
@@ -75,7 +69,7 @@ def _us_background(size: int) -> np.ndarray:
     import pydicom
     from pydicom.data import get_testdata_file
 
-    rgb = pydicom.dcmread(get_testdata_file("US1_UNCR.dcm")).pixel_array[112:336, 48:592]
+    rgb = pydicom.dcmread(str(get_testdata_file("US1_UNCR.dcm"))).pixel_array[112:336, 48:592]
     canvas = np.zeros((size, size, 3), dtype=np.int64)
     top, height = size // 5, min(rgb.shape[0] * size // 512, size * 3 // 5)
     scaled = np.asarray(Image.fromarray(rgb).resize((size * 15 // 16, height)), dtype=np.int64)
@@ -88,7 +82,7 @@ def _ct_background(size: int) -> np.ndarray:
     import pydicom
     from pydicom.data import get_testdata_file
 
-    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm")).pixel_array.astype(np.int64)
+    ct = pydicom.dcmread(str(get_testdata_file("CT_small.dcm"))).pixel_array.astype(np.int64)
     factor = -(-size // ct.shape[0])
     return np.kron(ct, np.ones((factor, factor), dtype=np.int64))[:size, :size]
 
@@ -120,7 +114,7 @@ def _strings(rng: random.Random, patient: SyntheticPatient) -> list[tuple[str, s
     return picked
 
 
-def _draw(background: np.ndarray, strings: list[tuple[str, str]], rng: random.Random, full: int,
+def _draw(background: np.ndarray, strings: list[tuple[str, str, str]], rng: random.Random, full: int,
           contrast: float, font_choice: int, font_size: int) -> tuple[np.ndarray, list[DrawnText], np.ndarray]:
     """Draw ``strings`` down one side of the image (anti-aliased); the new pixels, the boxes, the ink."""
     rows, columns = background.shape[:2]
@@ -132,7 +126,7 @@ def _draw(background: np.ndarray, strings: list[tuple[str, str]], rng: random.Ra
     over_anatomy = contrast == 1.0 and rng.random() < 0.5  # one string in the middle of the image
     lines = []
     for label, text, kind in strings:
-        left, top, x1, y1 = draw.textbbox((0, 0), label + text, font=font)
+        left, top, x1, y1 = (int(v) for v in draw.textbbox((0, 0), label + text, font=font))
         lines.append((label, text, kind, left, top, x1 - left, y1 - top))
     gap = max(3, font_size // 3)
     y = rng.randint(2, 10) if not bottom else rows - 4 - sum(line[-1] + gap for line in lines)
@@ -144,7 +138,7 @@ def _draw(background: np.ndarray, strings: list[tuple[str, str]], rng: random.Ra
             x, ty = (columns - width) // 2 + rng.randint(-20, 20), rows // 2 + rng.randint(-30, 30)
         x = max(0, x)
         draw.text((x - left, ty - top), label + text, fill=255, font=font)
-        skip = int(round(draw.textlength(label, font=font))) if label else 0  # the value's box only
+        skip = round(draw.textlength(label, font=font)) if label else 0  # the value's box only
         drawn.append(DrawnText(text, (x + skip, ty, width - skip, height), kind))
         y += height + gap
     a = np.asarray(alpha, dtype=np.float64) / 255.0
@@ -242,7 +236,8 @@ COVERED = 0.9
 def score(case: TextCase, boxes: list[tuple[int, int, int, int, int]], kinds: tuple[str, ...] = ()) -> BlankingScore:
     """Score the blanked regions ``boxes`` ((frame, x, y, width, height), one frame) against what
     was drawn; ``kinds`` limits the strings that must be covered (e.g. name, id, date)."""
-    rows, columns = case.ink.shape if case.ink is not None else (0, 0)
+    assert case.ink is not None
+    rows, columns = case.ink.shape
     blanked = np.zeros((rows, columns), dtype=bool)
     for _, x, y, width, height in boxes:
         blanked[y:y + height, x:x + width] = True

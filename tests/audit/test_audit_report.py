@@ -213,9 +213,9 @@ def test_the_page_loads_nothing_from_anywhere(report) -> None:
 
 
 def test_burned_in_text_is_shown_after_blanking_with_kept_text_first(tmp_path: Path) -> None:
-    from deid.engine.burned_in import png_data_uri
-
     import numpy as np
+
+    from deid.engine.burned_in import png_data_uri
 
     thumbnail = png_data_uri(np.zeros((20, 40), dtype=np.uint8))
     blanked = audit_line(sop_uid="2.25.10", modality="US")

@@ -16,7 +16,13 @@ from deid.errors import ObjectError
 from deid.profile.loader import load_profile
 from deid.profile.model import Profile
 from deid.synthetic import four_phase_ct, oddities
-from deid.synthetic.fused import burned_in_boxes, fused_pet_ct_screenshot, ink_mask, jpeg_baseline, lung_patient
+from deid.synthetic.fused import (
+    burned_in_boxes,
+    fused_pet_ct_screenshot,
+    ink_mask,
+    jpeg_baseline,
+    lung_patient,
+)
 
 SIZE = 64
 

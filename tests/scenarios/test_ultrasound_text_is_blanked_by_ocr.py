@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
-from support import deid, phi_found, run_args, tree
+from support import deid, run_args, tree
 
 from deid.engine import ocr
 from deid.synthetic import write_dataset
