@@ -94,7 +94,7 @@ class NativePixels:
     photometric: str
     bits_stored: int
     signed: bool
-    vr: str
+    vr: str | None  # None: implicit VR, as read
     implicit: bool
     little: bool
 
@@ -178,7 +178,7 @@ def native_pixels(ds: Dataset, what: str = "a pixel region matches") -> NativePi
         view = pixels.reshape(frames, rows, columns, samples)
     else:
         view = pixels.reshape(frames, samples, rows, columns).transpose(0, 2, 3, 1)
-    return NativePixels(buffer, view, photometric, stored, signed, str(vr), implicit, little)
+    return NativePixels(buffer, view, photometric, stored, signed, vr, implicit, little)
 
 
 def region_mask(region: PixelRegion, rows: int, columns: int) -> np.ndarray:
