@@ -6,6 +6,7 @@ cannot be read is quarantined, never released unchecked."""
 
 from __future__ import annotations
 
+from copy import deepcopy
 from io import BytesIO
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def test_the_default_selection_reads_us_sc_ot_and_objects_without_burned_in_anno
 
 def test_every_frame_is_read_and_blanked(tmp_path: Path, key, cases) -> None:
     case = next(c for c in cases if c.drawn and c.dataset.SamplesPerPixel == 1)
-    ds = case.dataset.copy()
+    ds = deepcopy(case.dataset)
     frame = ds.pixel_array
     ds.NumberOfFrames = 2
     ds.PixelData = np.stack([np.zeros_like(frame), frame]).astype("<u2").tobytes()
@@ -152,7 +153,7 @@ def test_every_frame_is_read_and_blanked(tmp_path: Path, key, cases) -> None:
 
 def test_compressed_pixels_are_read_blanked_and_written_again_losslessly(tmp_path: Path, key, cases) -> None:
     case = next(c for c in cases if c.drawn and c.dataset.SamplesPerPixel == 3)
-    ds = case.dataset.copy()
+    ds = deepcopy(case.dataset)
     ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
     profile = _profile(tmp_path, "rle", "    blank: all\n")
     out, pixels = _release(to_bytes(ds), profile, key)
@@ -165,7 +166,7 @@ def test_compressed_pixels_are_read_blanked_and_written_again_losslessly(tmp_pat
 
 
 def test_the_icon_image_goes_with_the_text(tmp_path: Path, key, cases) -> None:
-    ds = cases[0].dataset.copy()
+    ds = deepcopy(cases[0].dataset)
     icon = pydicom.Dataset()
     icon.Rows = icon.Columns = 8
     icon.SamplesPerPixel, icon.PhotometricInterpretation = 1, "MONOCHROME2"
@@ -209,7 +210,7 @@ def test_jpeg_ls_lossless_pixels_are_written_again_as_jpeg_ls(tmp_path: Path, ke
     from pydicom.uid import JPEGLSLossless
 
     case = next(c for c in cases if c.drawn and c.dataset.SamplesPerPixel == 1)
-    ds = case.dataset.copy()
+    ds = deepcopy(case.dataset)
     ds.compress(JPEGLSLossless, generate_instance_uid=False)
     out, pixels = _release(to_bytes(ds), _profile(tmp_path, "jls", "    blank: all\n"), key)
     assert out.file_meta.TransferSyntaxUID == JPEGLSLossless == pixels["transfer_syntax"]
