@@ -2,9 +2,10 @@
 
 A frame is turned into 8-bit grey for display (monochrome scaled over its stored range,
 MONOCHROME1 inverted; colour as its luminance),
-then read in two forms: the grey image inverted (dark text on light, as Tesseract prefers), and
-the bright pixels alone, black on white (burned-in text is drawn light; this form is enlarged for
-frames under 1100 pixels, so that small text is read too).  The words
+then read in two forms, one above the other on one sheet (one Tesseract call per frame): the grey
+image inverted (dark text on light, as Tesseract prefers), and the bright pixels alone, black on
+white (burned-in text is drawn light; this form is enlarged for frames under 1100 pixels, so that
+small text is read too).  The words
 of both readings are returned with their boxes in frame pixels; nothing is kept of the text
 beyond the engine's own decision (the caller gets the words, never logs them).
 """
@@ -30,6 +31,8 @@ TIMEOUT_SECONDS = 60
 ENLARGE_BELOW = 1100
 #: Brightest-pixels reading: a pixel counts as ink at this fraction of full scale or above.
 BRIGHT_THRESHOLD = 0.6
+#: White rows between the readings on the sheet Tesseract reads.
+GAP = 32
 
 # one Tesseract thread per call: the workers are the parallelism (and results stay deterministic)
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -109,30 +112,48 @@ def readings(grey: np.ndarray) -> list[tuple[Image.Image, int]]:
     return [(Image.fromarray(255 - grey), 1), (bright, scale)]
 
 
+def _sheet(images: list[Image.Image]) -> tuple[Image.Image, list[int]]:
+    """The readings one above the other on white, GAP pixels apart (one Tesseract call reads them
+    all: a call costs about 0.07 CPU seconds before it reads anything); their top rows."""
+    width = max(image.width for image in images)
+    tops, top = [], 0
+    for image in images:
+        tops.append(top)
+        top += image.height + GAP
+    sheet = Image.new("L", (width, top - GAP), 255)
+    for image, y in zip(images, tops):
+        sheet.paste(image, (0, y))
+    return sheet, tops
+
+
 def read_words(grey: np.ndarray, min_confidence: float) -> list[Word]:
     """Every word Tesseract reads in an 8-bit grey frame (at ``min_confidence`` or above, with at
     least one letter or digit), from every reading; ObjectError ``ocr-failed`` when it fails."""
     import pytesseract  # type: ignore[import-untyped]
 
     tesseract_version()
+    images = readings(grey)
+    sheet, tops = _sheet([image for image, _ in images])
+    try:
+        data = pytesseract.image_to_data(
+            sheet, lang="eng", config=f"--psm {PAGE_SEGMENTATION} --oem 1",
+            output_type=pytesseract.Output.DICT, timeout=TIMEOUT_SECONDS)
+    except Exception as exc:  # TesseractError, a timeout (RuntimeError), the program gone
+        raise ObjectError("ocr-failed", f"Tesseract failed on this object's pixels "
+                          f"({exc.__class__.__name__}); check the tesseract installation, then run "
+                          "the object again", stage="pixels", path="(7FE0,0010)") from None
     words: list[Word] = []
-    for number, (image, scale) in enumerate(readings(grey)):
-        try:
-            data = pytesseract.image_to_data(
-                image, lang="eng", config=f"--psm {PAGE_SEGMENTATION} --oem 1",
-                output_type=pytesseract.Output.DICT, timeout=TIMEOUT_SECONDS)
-        except Exception as exc:  # TesseractError, a timeout (RuntimeError), the program gone
-            raise ObjectError("ocr-failed", f"Tesseract failed on this object's pixels "
-                              f"({exc.__class__.__name__}); check the tesseract installation, then run "
-                              "the object again", stage="pixels", path="(7FE0,0010)") from None
-        for i, text in enumerate(data["text"]):
-            text = (text or "").strip()
-            confidence = float(data["conf"][i])
-            if not text or confidence < min_confidence or not any(c.isalnum() for c in text):
-                continue
-            x, y = data["left"][i] // scale, data["top"][i] // scale
-            width = -(-data["width"][i] // scale)
-            height = -(-data["height"][i] // scale)
-            line = (number, data["block_num"][i], data["par_num"][i], data["line_num"][i])
-            words.append(Word(text, (x, y, width, height), confidence, line))
+    for i, text in enumerate(data["text"]):
+        text = (text or "").strip()
+        confidence = float(data["conf"][i])
+        if not text or confidence < min_confidence or not any(c.isalnum() for c in text):
+            continue
+        top = data["top"][i]
+        number = max(n for n, y in enumerate(tops) if y <= top)  # the reading the word is in
+        scale = images[number][1]
+        x, y = data["left"][i] // scale, (top - tops[number]) // scale
+        width = -(-data["width"][i] // scale)
+        height = -(-data["height"][i] // scale)
+        line = (number, data["block_num"][i], data["par_num"][i], data["line_num"][i])
+        words.append(Word(text, (x, y, width, height), confidence, line))
     return words
