@@ -47,6 +47,7 @@ SECONDARY_CAPTURE_CLASSES = frozenset({
 })
 ICON_IMAGE_SEQUENCE = 0x00880200
 BURNED_IN_ANNOTATION = 0x00280301
+PIXEL_DATA = 0x7FE00010
 #: Thumbnails kept per object (blanked regions; kept text): the counts are always complete.
 THUMBNAILS = 8
 KEPT_THUMBNAILS = 4
@@ -122,8 +123,22 @@ def _values(ds: Dataset, sop_class: str) -> dict[str, str]:
     return values
 
 
+def has_image(ds: Dataset) -> bool:
+    """Whether ``ds`` has pixels that can show text: Pixel Data of 8 bits or more per sample (not a
+    structure set, report or 1-bit segmentation)."""
+    if PIXEL_DATA not in ds._dict:
+        return False
+    try:
+        return int(ds.get("BitsAllocated", 0) or 0) >= 8
+    except (TypeError, ValueError):
+        return True  # unreadable: read it, and let blanking say what is wrong
+
+
 def selected(settings: OcrSettings, ds: Dataset, sop_class: str) -> bool:
-    """Whether the profile's OCR reads this object (from its original attributes)."""
+    """Whether the profile's OCR reads this object (from its original attributes): only images
+    (:func:`has_image`); any object at risk (when ``at_risk``), or one matching an entry of select."""
+    if not has_image(ds):
+        return False
     if settings.at_risk and at_risk(ds, sop_class):
         return True
     values = _values(ds, sop_class)

@@ -245,3 +245,14 @@ def test_a_real_lossy_jpeg_2000_ultrasound_is_quarantined_with_the_command(tmp_p
     with pytest.raises(ObjectError) as caught:
         _release(data, _profile(tmp_path, "lossy", "    blank: all\n"), key)
     assert caught.value.code == "pixels-lossy" and "gdcmconv --raw IN OUT" in caught.value.message
+
+
+def test_structure_sets_and_segmentations_are_not_read(tmp_path: Path, key, patient) -> None:
+    from deid.synthetic import rtss, segmentation
+
+    profile = _profile(tmp_path, "default", "    note: the default selection\n")
+    images = four_phase_ct(patient, slices=3, size=32)["P"]
+    for ds in (rtss(patient, images), segmentation(patient, images)):
+        assert "BurnedInAnnotation" not in ds  # absent: selected by default, were it an image
+        _, pixels = _release(to_bytes(ds), profile, key)
+        assert pixels == {}
