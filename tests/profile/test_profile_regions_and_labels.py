@@ -130,3 +130,11 @@ def test_ocr_selection_entries_are_checked(tmp_path: Path) -> None:
                         ("    blank: some\n", "blank"), ("    min_confidence: 101\n", "min_confidence")):
         with pytest.raises(ProfileError, match=words):
             _load(tmp_path, "pixels:\n  ocr:\n" + body)
+
+
+def test_explain_says_what_ocr_reads_and_blanks(tmp_path: Path) -> None:
+    profile = _load(tmp_path, "pixels:\n  lossy: reencode\n  ocr: {blank: identity, select: [{modality: US}]}\n")
+    us = "1.2.840.10008.5.1.4.1.1.6.1"
+    text = render(explain(profile, us), profile, us)
+    assert "Burned-in text read by OCR (Tesseract) and blanked (identity" in text
+    assert "at risk or modality=US; lossy compressed pixels: reencode" in text
