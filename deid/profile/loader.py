@@ -16,20 +16,11 @@ from pydicom.uid import UID_dictionary
 from deid.engine.review import load_deny_list
 from deid.engine.vr import DATE_VRS, HASHABLE_VRS, fits, max_chars, vr_of
 from deid.errors import ProfileError
-from deid.profile.model import (
-    ACTIONS,
-    DEFAULT_MAX_OBJECT_BYTES,
-    PLACEHOLDER,
-    ConceptRule,
-    Label,
-    OcrSettings,
-    PixelRegion,
-    Profile,
-    Rule,
-    parse_size,
-)
+from deid.profile.model import (ACTIONS, DEFAULT_MAX_OBJECT_BYTES, PLACEHOLDER, ConceptRule, Label,
+                                PixelRegion, Profile, Rule, parse_size)
 from deid.profile.schema import PROFILE_SCHEMA
 from deid.profile.tags import format_tag, resolve_tag
+from deid.profile.model import OcrSettings  # noqa: I001 (a line of its own: merges with other keys)
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
