@@ -80,19 +80,6 @@ _MATCH_VALUE = {"oneOf": [
 
 _BOX = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4}
 
-_REGION = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "pattern": "^[A-Za-z0-9._ -]+$"},
-        "match": {"type": "object", "properties": {k: _MATCH_VALUE for k in REGION_KEYS},
-                  "additionalProperties": False},
-        "blank": {"type": "array", "items": _BOX, "minItems": 1},
-        "note": {"type": "string"},
-    },
-    "required": ["name", "match", "blank"],
-    "additionalProperties": False,
-}
-
 _OCR = {
     "type": "object",
     "properties": {
@@ -109,6 +96,19 @@ _OCR = {
         "min_confidence": {"type": "number", "minimum": 0, "maximum": 100},
         "note": {"type": "string"},
     },
+    "additionalProperties": False,
+}
+
+_REGION = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9._ -]+$"},
+        "match": {"type": "object", "properties": {k: _MATCH_VALUE for k in REGION_KEYS},
+                  "additionalProperties": False},
+        "blank": {"type": "array", "items": _BOX, "minItems": 1},
+        "note": {"type": "string"},
+    },
+    "required": ["name", "match", "blank"],
     "additionalProperties": False,
 }
 
