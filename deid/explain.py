@@ -111,6 +111,11 @@ def extras(profile: Profile, sop_class_uid: str) -> list[str]:
     elif sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.7"):
         parts.append("Pixel regions: none for this SOP class; a Secondary Capture without Burned In "
                      "Annotation NO is quarantined (burned-in-annotation-risk) unless the profile sets allow_burned_in\n")
+    if profile.ocr is not None:
+        parts.append(f"Burned-in text read by OCR (Tesseract) and blanked ({profile.ocr.blank}; words from "
+                     f"confidence {profile.ocr.min_confidence:g}) in images that are "
+                     f"{profile.ocr.describe_select()}; lossy compressed pixels: {profile.lossy_pixels}  "
+                     f"({profile.ocr.source})\n")
     if is_structured(sop_class_uid):
         parts.append(structured_content(profile))
     if "retain_safe_private" in profile.options:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deid.engine.identity import Originals
 from deid.engine.review import HiddenTokens
@@ -44,6 +44,7 @@ class Released:
     references: tuple[dict, ...] = ()  # the released object's references (deid.audit.references)
     pseudonyms: Mapping[str, str] = field(default_factory=dict)  # released patient_name, accession_number
     preexisting_problems: int = 0  # IOD problems the input already had (let through, not added)
+    pixels: Mapping[str, Any] = field(default_factory=dict)  # burned-in text (deid.engine.burned_in)
     originals: Originals = field(default_factory=Originals, repr=False, compare=False)
     tokens: HiddenTokens = field(default_factory=HiddenTokens, repr=False, compare=False)
 
@@ -58,7 +59,8 @@ class Released:
             applied=result.applied, kept_text=result.kept_text,
             flagged_text=tuple(result.flagged_text), text_replaced=result.text_replaced,
             references=tuple(result.references), pseudonyms=result.pseudonyms,
-            preexisting_problems=preexisting_problems, originals=result.originals,
+            preexisting_problems=preexisting_problems, pixels=result.pixels,
+            originals=result.originals,
             tokens=result.tokens,
         )
 

@@ -42,6 +42,7 @@ class Limits:
     dangling_listed: int = 5000        # dangling references listed one by one
     runs: int = 1000
     attributes: int = 20000            # distinct (tag, action) pairs
+    pixel_objects: int = 500           # objects with blanked burned-in text listed (thumbnails)
 
 
 def audit_files(records: Path) -> list[Path]:
@@ -89,6 +90,8 @@ class Aggregate:
     dangling: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # study -> listed refs
     dangling_counts: Counter[str] = field(default_factory=Counter)             # study -> all refs
     references_checked: int = 0
+    pixels: list[dict[str, Any]] = field(default_factory=list)  # objects whose pixels were blanked or read
+    pixel_totals: Counter[str] = field(default_factory=Counter)  # objects, regions, read, kept_objects
 
 
 class Aggregator:
@@ -182,7 +185,27 @@ class Aggregator:
         else:
             self._count_applied(block, 1)
         self._review(line)
+        self._pixels(line)
         return True
+
+    def _pixels(self, line: AuditRecord) -> None:
+        """An object whose burned-in text was blanked or read: counted, and listed (capped)."""
+        pixels = line.pixels
+        if not pixels:
+            return
+        totals, number = self.result.pixel_totals, lambda key: _count(pixels.get(key))
+        totals["objects"] += 1
+        totals["regions"] += number("regions")
+        totals["read"] += pixels.get("read") is True
+        totals["kept_objects"] += number("words_kept") > 0
+        if len(self.result.pixels) < self.limits.pixel_objects:
+            self.result.pixels.append({
+                "sop_uid": line.sop_uid, "modality": line.modality, "regions": number("regions"),
+                "words_found": number("words_found"), "words_kept": number("words_kept"),
+                "frames_read": number("frames_read"), "transfer_syntax": _text(pixels.get("transfer_syntax")),
+                "thumbnails": [t for t in pixels.get("thumbnails") or () if isinstance(t, str)],
+                "kept_thumbnails": [t for t in pixels.get("kept_thumbnails") or () if isinstance(t, str)],
+            })
 
     def _count_applied(self, pairs: tuple[tuple[str, str], ...], count: int) -> None:
         """Count the (tag, action) pairs of one "applied" block ``count`` times."""
@@ -325,6 +348,10 @@ class _Released:
     def get(self, uid: str, default: str | None = None) -> str | None:
         found = self._lookup(uid)
         return default if found is None else found
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _text(value: Any) -> str:

@@ -6,6 +6,7 @@ so a kept value cannot hide or reorder text in front of the person reviewing it.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from html import escape
@@ -34,6 +35,7 @@ td.v{white-space:pre-wrap;overflow-wrap:break-word;font-family:ui-monospace,Menl
 td.code,.tag{font-family:ui-monospace,Menlo,Consolas,monospace;overflow-wrap:normal;word-break:normal}
 tr.flagged td{background:#fdecea}
 .chart text{font-size:12px;fill:#1d232a}.chart .empty{fill:#7f7f7f}.charts{display:flex;flex-wrap:wrap;gap:18px}figure{margin:0}figcaption{font-weight:600;margin:4px 0}
+img.thumb{max-width:240px;margin:2px 4px 2px 0;border:1px solid #dde1e6;vertical-align:top}
 .note{color:#5b6670}.ok{color:#2d7a46}.bad{color:#c0392b;font-weight:600}nav a{margin-right:12px;color:#1f3b57}
 """
 
@@ -190,6 +192,46 @@ def _dangling(dangling: list[dict[str, Any]], total: int) -> str:
     return "".join(parts)
 
 
+_PNG_URI = re.compile(r"^data:image/png;base64,[A-Za-z0-9+/]+={0,2}$")
+
+
+def _thumbnails(uris: list[str], label: str) -> str:
+    """The thumbnails as images: only PNG data URIs are shown (a line is not trusted to hold them)."""
+    return "".join(f'<img class="thumb" alt="{label}" src="{uri}">' for uri in uris if _PNG_URI.match(uri))
+
+
+def _pixels(pixels: dict[str, Any]) -> str:
+    """Burned-in text: per object, the blanked regions' surroundings after blanking, and the
+    objects where text was found and kept (listed first, for a person's review)."""
+    parts = ['<section id="pixels"><h2>Burned-in text</h2>']
+    if not pixels.get("objects"):
+        parts.append('<p class="note">No object had its pixels blanked or read for burned-in text.</p></section>')
+        return "".join(parts)
+    parts.append(f'<p class="note">{pixels["objects"]:,} objects had burned-in text blanked or read '
+                 f'({pixels["read"]:,} read by OCR); {pixels["regions"]:,} regions blanked. The pictures '
+                 "show each blanked region's surroundings after blanking (the text is gone); where OCR "
+                 "found text that the profile keeps, the pictures show it as it was released.</p>")
+    if pixels.get("kept_objects"):
+        parts.append(f'<h3 class="bad">Text kept in the pixels: review these objects '
+                     f'({pixels["kept_objects"]:,})</h3>')
+    rows = []
+    for row in pixels["listed"]:
+        cls = ' class="flagged"' if row["words_kept"] else ""
+        rows.append(f'<tr{cls}><td class="code">{breakable(row["sop_uid"])}</td><td class="v">'
+                    f'{shown(row["modality"])}</td><td class="n">{row["regions"]:,}</td>'
+                    f'<td class="n">{row["words_kept"]:,}</td><td class="code">{breakable(row["transfer_syntax"])}'
+                    f'</td><td>{_thumbnails(row["thumbnails"], "blanked region")}'
+                    f'{_thumbnails(row["kept_thumbnails"], "text kept")}</td></tr>')
+    parts.append('<table id="pixels-table"><thead><tr><th>Object (released SOP Instance UID)</th>'
+                 "<th>Modality</th><th>Regions blanked</th><th>Words kept</th><th>Written as</th>"
+                 f"<th>After blanking</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    if pixels["objects"] > len(pixels["listed"]):
+        parts.append(f'<p class="note">{pixels["objects"] - len(pixels["listed"]):,} more objects are '
+                     "counted, not listed (pixels.csv lists the listed ones).</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def render_html(data: dict[str, Any]) -> str:
     """The whole page."""
     totals = data["totals"]
@@ -212,7 +254,7 @@ def render_html(data: dict[str, Any]) -> str:
         unreadable = (f'<p class="bad">{totals["unreadable_lines"]:,} audit lines could not be read '
                       "(e.g. cut by a crash) and are not counted.</p>")
     nav = "".join(f'<a href="#{anchor}">{title}</a>' for anchor, title in (
-        ("outcomes", "Outcomes"), ("objects", "Objects"), ("quarantine", "Quarantine"), ("review", "Review"),
+        ("outcomes", "Outcomes"), ("objects", "Objects"), ("quarantine", "Quarantine"), ("review", "Review"), ("pixels", "Burned-in text"),
         ("dangling", "Dangling references"), ("profile", "Profile actions"), ("entities", "Patients and studies")))
     explained = shown(data.get("counts_explained", ""))
     summary = (f'<section id="summary"><h2>Summary</h2>{_cards(totals)}'
@@ -235,6 +277,7 @@ def render_html(data: dict[str, Any]) -> str:
                 data["quarantine"], empty="Nothing was quarantined.")
         + "</section>",
         _review(data["review"]),
+        _pixels(data.get("pixels") or {}),
         _dangling(data["dangling"], totals["dangling_references"]),
         f'<section id="profile"><h2>What the profile did</h2><div class="charts">{action_chart}</div>'
         '<p class="note">Per attribute at the top level of the released objects: the action applied and in '
@@ -253,7 +296,8 @@ def render_html(data: dict[str, Any]) -> str:
     ]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        "img-src data:\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>deid release report</title><style>{CSS}</style></head><body>"
         f"<header><h1>deid release report</h1><p>Generated {shown(data['generated'])} by deid "

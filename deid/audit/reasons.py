@@ -44,8 +44,56 @@ REASONS: dict[str, tuple[str, str]] = {
     "burned-in-annotation-risk": (
         ("Burned In Annotation is YES, or a Secondary Capture does not say NO: the pixels may show"
          " identity."),
-        ("Review the pixels; blank the text, or release it with a profile that allows burned-in "
-         "annotation once a person has checked it."),
+        ("Review the pixels; blank the text (a pixels.regions entry for the device, or pixels.ocr: "
+         "text found by OCR), or release it with a profile that allows burned-in annotation once a "
+         "person has checked it."),
+    ),
+    "ocr-not-available": (
+        ("The profile reads this object's pixels for burned-in text (pixels.ocr), but Tesseract (or its "
+         "English data) is not installed here; the object was not released unchecked."),
+        ("Install Tesseract with its English data (Debian: apt-get install tesseract-ocr "
+         "tesseract-ocr-eng), then run again; or leave pixels.ocr out of the profile."),
+    ),
+    "ocr-failed": (
+        "Tesseract failed or timed out while reading the object's pixels for burned-in text.",
+        "Check the tesseract installation (run `tesseract --version`), then run the object again.",
+    ),
+    "pixels-lossy": (
+        ("The pixels must be blanked but they are lossy compressed (JPEG baseline, JPEG 2000 lossy, "
+         "JPEG-LS near-lossless...), and blanking means writing them again."),
+        ("Convert the file to native pixels with the command in reason.json (e.g. dcmdjpeg IN OUT, "
+         "gdcmconv --raw IN OUT) and run it again, or set pixels.lossy: reencode in the profile "
+         "(decoded once, written RLE Lossless)."),
+    ),
+    "pixels-decode-unavailable": (
+        "The pixels must be blanked but no codec installed here decodes their compression.",
+        ("Convert the file to native pixels with the command in reason.json (e.g. dcmdjpeg IN OUT, "
+         "gdcmconv --raw IN OUT), or install the pydicom plugin for it (pylibjpeg with its plugins)."),
+    ),
+    "pixels-decode-failed": (
+        "The compressed pixels could not be decoded: the file may be damaged.",
+        "Fetch the object again from the source; or convert it to native pixels and run it again.",
+    ),
+    "pixels-encode-failed": (
+        "The blanked pixels could not be written again in a lossless compressed form.",
+        "Convert the file to native pixels (command in reason.json) and run it again.",
+    ),
+    "pixels-encapsulated": (
+        "The pixels must be blanked but they are compressed in a form deid cannot decode here.",
+        "Convert the file to a native transfer syntax (dcmdjpeg, dcmdrle, gdcmconv --raw) and run it again.",
+    ),
+    "pixels-unsupported": (
+        ("The pixels must be blanked but their layout (bits, samples, photometric interpretation) is not "
+         "one deid can blank, or the object has no Pixel Data."),
+        "Review the object; convert it to RGB or MONOCHROME2 with 8 or 16 bits, and run it again.",
+    ),
+    "pixels-size-mismatch": (
+        "Pixel Data is shorter than Rows x Columns x Samples x Frames says.",
+        "The file may be truncated: fetch it again from the source.",
+    ),
+    "region-outside-image": (
+        "A pixel region of the profile matches the object, but its boxes lie outside the image.",
+        "Correct the region's boxes or its match (rows/columns) in the profile.",
     ),
     "rule-not-applicable": (
         "A profile rule cannot be applied to a value (e.g. a malformed date).",

@@ -95,6 +95,7 @@ class AuditRecord:
     flagged_text: tuple[str, ...] = ()
     text_replaced: Mapping[str, int] = field(default_factory=dict)
     references: tuple[Mapping[str, Any], ...] = ()
+    pixels: Mapping[str, Any] = field(default_factory=dict)  # burned-in text blanked (when any)
     version: int = VERSION
 
     @classmethod
@@ -132,6 +133,10 @@ class AuditRecord:
             data["reason_detail"] = dict(self.reason_detail)
         data["flagged_text"] = list(self.flagged_text)
         data["references"] = [dict(ref) for ref in self.references]
+        if self.pixels:
+            data["pixels"] = dict(self.pixels)
+        else:
+            del data["pixels"]  # only objects whose pixels were read carry it
         return data
 
     def to_json(self) -> str:
@@ -169,6 +174,7 @@ class AuditRecord:
             flagged_text=tuple(k for k in _list(data.get("flagged_text")) if isinstance(k, str)),
             text_replaced=_counts(data.get("text_replaced")),
             references=tuple(r for r in _list(data.get("references")) if isinstance(r, dict)),
+            pixels=data["pixels"] if isinstance(data.get("pixels"), dict) else {},
             version=version if isinstance(version, int) and not isinstance(version, bool) else 1,
         )
 
@@ -181,6 +187,7 @@ def _released_fields(facts: Released) -> dict[str, Any]:
         "actions": dict(facts.counts), "adjusted": dict(facts.adjusted), "applied": facts.applied,
         "kept_text": facts.kept_text, "flagged_text": facts.flagged_text,
         "text_replaced": facts.text_replaced, "references": facts.references,
+        "pixels": facts.pixels,
     }
 
 

@@ -24,7 +24,7 @@ from deid.profile.tags import resolve_tag
 
 HTML_NAME, JSON_NAME = "report.html", "report.json"
 CSV_TABLES = ("counts", "quarantine", "attributes", "review", "replaced", "dangling", "patients",
-              "studies", "series", "runs")
+              "studies", "series", "runs", "pixels")
 
 
 def sop_class_name(uid: str) -> str:
@@ -96,8 +96,17 @@ def report_data(agg: Aggregate, limits: Limits) -> dict[str, Any]:
         "review": {"flagged": flagged, "attributes": attributes, "replaced": replaced,
                    "other_objects_checked": agg.tokens_checked},
         "dangling": dangling,
+        "pixels": pixels_data(agg),
         "limits": vars(limits),
     }
+
+
+def pixels_data(agg: Aggregate) -> dict[str, Any]:
+    """Burned-in text: totals, and the objects listed (those with text kept for review first)."""
+    listed = sorted(agg.pixels, key=lambda row: (-row["words_kept"], -row["regions"], row["sop_uid"]))
+    return {"objects": agg.pixel_totals.get("objects", 0), "regions": agg.pixel_totals.get("regions", 0),
+            "read": agg.pixel_totals.get("read", 0), "kept_objects": agg.pixel_totals.get("kept_objects", 0),
+            "listed": listed}
 
 
 def _plural(count: int, noun: str) -> str:
@@ -145,7 +154,8 @@ def csv_tables(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             | {f"outcome_{k}": v for k, v in run["outcomes"].items()} for run in data["runs"]]
     return {
         "counts": counts, "quarantine": data["quarantine"], "attributes": data["attributes"],
-        "review": review, "replaced": data["review"]["replaced"], "dangling": [ref for study in data["dangling"] for ref in study["references"]],
+        "review": review, "replaced": data["review"]["replaced"],
+        "pixels": [{k: v for k, v in row.items() if "thumbnails" not in k} for row in data["pixels"]["listed"]], "dangling": [ref for study in data["dangling"] for ref in study["references"]],
         "patients": data["patients"], "studies": data["studies"], "series": data["series"], "runs": runs,
     }
 

@@ -16,7 +16,8 @@ from deid.audit.references import walked_references
 from deid.engine.compiler import compile_rules
 from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity, Originals
-from deid.engine.pixels import blank_region, describe_object, matching_region
+from deid.engine.burned_in import pixel_plan
+from deid.engine.pixels import describe_object
 from deid.engine.review import DenyList, HiddenTokens, IdentityTokens, TextCleaner, collect_identity, peek
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
@@ -63,6 +64,7 @@ class Result:
     originals: Originals = field(default_factory=Originals, repr=False)
     pseudonyms: dict[str, str] = field(default_factory=dict)  # released name and accession number
     references: list[dict] = field(default_factory=list)  # deid.audit.references.Reference as dicts
+    pixels: dict = field(default_factory=dict)  # deid.engine.burned_in.PixelReview as a dict
 
 
 class Deidentifier:
@@ -85,17 +87,14 @@ class Deidentifier:
                 raise ObjectError("missing-identifier", f"the object has no {keyword}; it cannot be released",
                                   stage="read", path=f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
         sop_class = peek_text(ds, 0x00080016).strip()
-        region = matching_region(ds, sop_class, self.profile.pixel_regions)
-        if region is not None:
-            blank_region(ds, region)  # before the walk: the region matched the original attributes
-            if 0x00880200 in ds._dict:  # the icon is a thumbnail of the same pixels, text included
-                del ds._dict[0x00880200]
-        else:
+        pixels = pixel_plan(ds, sop_class, self.profile)  # a region or OCR: from the original attributes
+        if pixels is None:
             self._check_burned_in(ds, sop_class)
         patient_id = peek_text(ds, _PATIENT_ID).strip()
         originals = _originals(ds, patient_id)
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
         tokens = IdentityTokens(collect_identity(ds, rules), self._deny)  # before any value changes
+        review = pixels.apply(ds, tokens) if pixels is not None else None  # blanked before the walk
         walker = Walker(rules, self.identity, self.uids, patient_id)
         content = ContentTreeCleaner(rules, walker)
         cleaned = content.clean(ds)  # SR content items, before values change
@@ -105,9 +104,10 @@ class Deidentifier:
                                sr_text=self.profile.text_with_identity)
         content.put_back()  # the content-item values it set, which the walker does not change again
         walker.counts.update(cleaned)
-        if region is not None:
-            ds.BurnedInAnnotation = "NO"
-            walker.counts["blank_pixel_region"] += 1
+        if review is not None:
+            if review.cleared:  # something blanked, no text kept
+                ds.BurnedInAnnotation = "NO"
+            walker.counts.update(review.counts())
         pseudonyms = {"patient_name": _first(ds, 0x00100010), "accession_number": _first(ds, 0x00080050)}
         self._mark(ds)
         ds.file_meta = self._file_meta(ds, sop_class)
@@ -131,6 +131,7 @@ class Deidentifier:
             originals=originals,
             pseudonyms=pseudonyms,
             references=[ref.as_dict() for ref in walked_references(walker.items)],
+            pixels=review.as_dict() if review is not None else {},
         )
 
     def _check_burned_in(self, ds: Dataset, sop_class: str) -> None:
@@ -143,7 +144,8 @@ class Deidentifier:
                 "Burned In Annotation is YES, or a Secondary Capture does not say NO: pixels may show "
                 f"identity, and no pixel region of the profile matches this object ({describe_object(ds, sop_class)}); "
                 "review the pixels, then add a pixels.regions entry for its device and size to the profile "
-                "(deid explain lists the regions), or release it with a profile that allows it",
+                "(deid explain lists the regions) or let pixels.ocr read it, or release it with a profile "
+                "that allows it",
                 stage="check", path="(0028,0301)",
             )
 

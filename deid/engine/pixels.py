@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataelem import RawDataElement
@@ -83,18 +84,63 @@ def _fill(photometric: str, samples: int, bits_stored: int, signed: bool) -> lis
                   "(0028,0004)")
 
 
-def blank_region(ds: Dataset, region: PixelRegion) -> int:
-    """Blank the region's boxes in every frame of ``ds``'s native Pixel Data; returns pixels per frame."""
+@dataclass
+class NativePixels:
+    """Native Pixel Data as a writable array view ``(frames, rows, columns, samples)`` over a copy
+    of its bytes, with what is needed to write it back as it was (VR, byte order, length)."""
+
+    buffer: bytearray
+    view: np.ndarray
+    photometric: str
+    bits_stored: int
+    signed: bool
+    vr: str | None  # None: implicit VR, as read
+    implicit: bool
+    little: bool
+
+    @property
+    def frames(self) -> int:
+        return int(self.view.shape[0])
+
+    def fill(self) -> list[int]:
+        """The value written into blanked pixels (per sample)."""
+        return _fill(self.photometric, int(self.view.shape[3]), self.bits_stored, self.signed)
+
+    def blank(self, mask: np.ndarray, frame: int | None = None) -> int:
+        """Blank the pixels where ``mask`` (``(rows, columns)``) is True, in every frame or in
+        ``frame`` only; returns how many pixels were blanked."""
+        fill = self.fill()
+        view = self.view if frame is None else self.view[frame:frame + 1]
+        for sample in range(view.shape[3]):
+            view[:, mask, sample] = fill[sample % len(fill)]
+        return int(mask.sum()) * view.shape[0]
+
+    def write_back(self, ds: Dataset) -> None:
+        """Put the (blanked) bytes back into ``ds`` as a raw element of the same VR and byte order."""
+        new = bytes(self.buffer)
+        ds._dict[BaseTag(PIXEL_DATA)] = RawDataElement(
+            BaseTag(PIXEL_DATA), self.vr, len(new), new, 0, self.implicit, self.little, True, False)
+
+
+def is_encapsulated(ds: Dataset) -> bool:
+    """Whether ``ds``'s Pixel Data is compressed (an encapsulated transfer syntax or undefined length)."""
+    syntax = UID(str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""))
+    elem = ds._dict.get(BaseTag(PIXEL_DATA))
+    return bool(syntax.is_encapsulated or getattr(elem, "is_undefined_length", False)
+                or getattr(elem, "length", 0) == 0xFFFFFFFF)
+
+
+def native_pixels(ds: Dataset, what: str = "a pixel region matches") -> NativePixels:
+    """``ds``'s native Pixel Data as :class:`NativePixels`; ObjectError for what cannot be blanked."""
     syntax = UID(str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""))
     elem = ds._dict.get(BaseTag(PIXEL_DATA))
     if elem is None:
-        raise _refuse("pixels-unsupported", "a pixel region matches but the object has no Pixel Data "
+        raise _refuse("pixels-unsupported", f"{what} but the object has no Pixel Data "
                       "(7FE0,0010) to blank; review the object")
-    if syntax.is_encapsulated or getattr(elem, "is_undefined_length", False) \
-            or getattr(elem, "length", 0) == 0xFFFFFFFF:
+    if is_encapsulated(ds):
         raise _refuse("pixels-encapsulated",
-                      "the pixel region must be blanked but Pixel Data is compressed (encapsulated), which "
-                      "deid does not decode; convert the file to a native transfer syntax (e.g. "
+                      "the pixels must be blanked but Pixel Data is compressed (encapsulated) in a form "
+                      "deid cannot decode here; convert the file to a native transfer syntax (e.g. "
                       "dcmdjpeg, dcmdrle or gdcmconv --raw) and run it again")
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -122,7 +168,7 @@ def blank_region(ds: Dataset, region: PixelRegion) -> int:
     if not isinstance(data, (bytes, bytearray)) or len(data) < count * size:
         raise _refuse("pixels-size-mismatch", "Pixel Data is shorter than Rows x Columns x Samples x Frames "
                       "says; the file may be truncated: fetch it again")
-    fill = _fill(photometric, samples, stored, signed)
+    _fill(photometric, samples, stored, signed)  # refuses a photometric interpretation it cannot fill
     buffer = bytearray(data)
     dtype = np.dtype(f"{'<' if little else '>'}{'i' if signed else 'u'}{size}")
     pixels = np.frombuffer(buffer, dtype=dtype, count=count)
@@ -132,16 +178,26 @@ def blank_region(ds: Dataset, region: PixelRegion) -> int:
         view = pixels.reshape(frames, rows, columns, samples)
     else:
         view = pixels.reshape(frames, samples, rows, columns).transpose(0, 2, 3, 1)
+    return NativePixels(buffer, view, photometric, stored, signed, vr, implicit, little)
+
+
+def region_mask(region: PixelRegion, rows: int, columns: int) -> np.ndarray:
+    """The region's boxes as a ``(rows, columns)`` mask, clipped to the image."""
     blanked = np.zeros((rows, columns), dtype=bool)
     for x, y, width, height in region.boxes:
         blanked[min(y, rows):min(y + height, rows), min(x, columns):min(x + width, columns)] = True
+    return blanked
+
+
+def blank_region(ds: Dataset, region: PixelRegion) -> int:
+    """Blank the region's boxes in every frame of ``ds``'s native Pixel Data; returns pixels per frame."""
+    native = native_pixels(ds)
+    _, rows, columns, _ = native.view.shape
+    blanked = region_mask(region, rows, columns)
     if not blanked.any():
         raise _refuse("region-outside-image", f"the pixel region {region.name!r} lies outside this "
                       f"{columns}x{rows} image, so nothing would be blanked; correct the region's boxes "
                       "or its match (rows/columns)")
-    for sample in range(samples):
-        view[:, blanked, sample] = fill[sample % len(fill)]
-    new = bytes(buffer)
-    ds._dict[BaseTag(PIXEL_DATA)] = RawDataElement(
-        BaseTag(PIXEL_DATA), vr, len(new), new, 0, implicit, little, True, False)
+    native.blank(blanked)
+    native.write_back(ds)
     return int(blanked.sum())

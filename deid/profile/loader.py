@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import re
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 import jsonschema
@@ -19,6 +20,7 @@ from deid.profile.model import (ACTIONS, DEFAULT_MAX_OBJECT_BYTES, PLACEHOLDER, 
                                 PixelRegion, Profile, Rule, SafePrivateRule, parse_size)
 from deid.profile.schema import PROFILE_SCHEMA
 from deid.profile.tags import format_tag, resolve_tag
+from deid.profile.model import OcrSettings  # noqa: I001 (a line of its own: merges with other keys)
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -182,6 +184,8 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
         chain=(parent.chain if parent else ()) + (data["name"],),
         labels=_labels(path, data.get("pseudonym", {}).get("labels", {}), parent, tag_rules, sop_rules),
         pixel_regions=_regions(path, data.get("pixels", {}).get("regions", []), parent),
+        ocr=_ocr(path, data.get("pixels", {}), parent),
+        lossy_pixels=data.get("pixels", {}).get("lossy", parent.lossy_pixels if parent else "quarantine"),
         text_with_identity=content.get(
             "text_with_identity", parent.text_with_identity if parent else "quarantine"),
         content_value_removed=content.get(
@@ -386,6 +390,41 @@ def _regions(path: Path, block: list[Mapping[str, Any]], parent: Profile | None)
             boxes.append((x, y, width, height))
         own.append(PixelRegion(name=name, source=f"{path.stem}: {where}", match=match, boxes=tuple(boxes)))
     return tuple(own) + (parent.pixel_regions if parent else ())
+
+
+def _ocr(path: Path, block: Mapping[str, Any], parent: Profile | None) -> OcrSettings | None:
+    """``pixels.ocr``: inherited as a whole unless this profile gives its own (``enabled: false``
+    turns an inherited one off)."""
+    if "ocr" not in block:
+        return parent.ocr if parent else None
+    spec = block["ocr"]
+    if not spec.get("enabled", True):
+        return None
+    where = "pixels.ocr"
+    fields: dict[str, Any] = {"source": f"{path.stem}: {where}"}
+    for key in ("blank", "at_risk", "min_confidence"):
+        if key in spec:
+            fields[key] = spec[key]
+    if "select" in spec:
+        select = []
+        for index, entry in enumerate(spec["select"]):
+            match: dict[str, tuple[str, ...]] = {}
+            for key, raw in entry.items():
+                values = raw if isinstance(raw, list) else [raw]
+                if key == "sop_class":
+                    match[key] = tuple(_sop_class_uid(path, str(v), f"{where}.select[{index}].sop_class")
+                                       for v in values)
+                elif key == "burned_in":  # YAML 1.1 reads a bare NO / YES as a boolean
+                    match[key] = tuple({True: "YES", False: "NO"}.get(v, str(v).strip().upper())
+                                       if isinstance(v, bool) else str(v).strip().upper() for v in values)
+                    if not set(match[key]) <= {"YES", "NO", "ABSENT"}:
+                        raise ProfileError(f"{path}: {where}.select[{index}].burned_in: the values are "
+                                           "YES, NO and ABSENT (the attribute missing or empty)")
+                else:
+                    match[key] = tuple(str(v).strip().upper() for v in values)
+            select.append(MappingProxyType(match))
+        fields["select"] = tuple(select)
+    return OcrSettings(**fields)
 
 
 def _sop_class_uid(path: Path, name: str, where: str | None = None) -> str:

@@ -193,6 +193,38 @@ class PixelRegion:
         return ", ".join(f"{key}={'|'.join(values)}" for key, values in self.match.items()) or "any object"
 
 
+#: pixels.ocr.blank: blank every word OCR finds, or only identity (the object's identity values,
+#: the deny-list, and words that look like a date or an ID); the rest is kept and listed for review
+OCR_BLANK = ("all", "identity")
+#: pixels.lossy: what happens to lossy compressed pixels that must be blanked: quarantine (with the
+#: command that decodes them), or reencode (decoded, blanked, written RLE Lossless: no further loss)
+LOSSY_ACTIONS = ("quarantine", "reencode")
+OCR_SELECT_KEYS = REGION_KEYS + ("burned_in",)
+#: pixels.ocr.select when a profile gives none: ultrasound, secondary capture, angiography,
+#: fluoroscopy and other images, and every object without Burned In Annotation
+DEFAULT_OCR_SELECT: tuple[Mapping[str, tuple[str, ...]], ...] = (
+    MappingProxyType({"modality": ("US", "SC", "XA", "RF", "OT")}),
+    MappingProxyType({"burned_in": ("ABSENT",)}),
+)
+
+
+@dataclass(frozen=True)
+class OcrSettings:
+    """Burned-in text found by OCR (``pixels.ocr``): which objects are read (objects at risk when
+    ``at_risk``, and any object matching one entry of ``select``: all its keys), what is blanked,
+    and the lowest word confidence (0-100) that counts as text."""
+
+    source: str
+    blank: str = "all"
+    at_risk: bool = True
+    select: tuple[Mapping[str, tuple[str, ...]], ...] = DEFAULT_OCR_SELECT
+    min_confidence: float = 60.0
+
+    def describe_select(self) -> str:
+        entries = [", ".join(f"{k}={'|'.join(v)}" for k, v in entry.items()) for entry in self.select]
+        return " or ".join((["at risk"] if self.at_risk else []) + entries) or "no object"
+
+
 def _frozen(mapping: Mapping) -> Mapping:
     return MappingProxyType(dict(mapping))
 
@@ -218,6 +250,8 @@ class Profile:
     chain: tuple[str, ...] = ()
     labels: Mapping[int, Label] = field(default_factory=dict)  # tag -> label kept in its pseudonym
     pixel_regions: tuple[PixelRegion, ...] = ()  # first match wins
+    ocr: OcrSettings | None = None  # pixels.ocr: burned-in text found by OCR and blanked
+    lossy_pixels: str = "quarantine"  # pixels.lossy: lossy compressed pixels to blank
     text_with_identity: str = "quarantine"  # structured_content.text_with_identity
     content_value_removed: str = "remove_item"  # structured_content.value_removed
     text_not_kept: str = "remove_item"  # structured_content.text_not_kept

@@ -8,6 +8,9 @@ from deid.profile.model import (
     CONTENT_ITEM_ACTIONS,
     FREE_TEXT_ACTIONS,
     LABEL_MISMATCH,
+    LOSSY_ACTIONS,
+    OCR_BLANK,
+    OCR_SELECT_KEYS,
     REGION_KEYS,
     TEXT_WITH_IDENTITY_ACTIONS,
 )
@@ -77,6 +80,25 @@ _MATCH_VALUE = {"oneOf": [
 
 _BOX = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4}
 
+_OCR = {
+    "type": "object",
+    "properties": {
+        "enabled": {"type": "boolean"},
+        "blank": {"enum": list(OCR_BLANK)},
+        "at_risk": {"type": "boolean"},
+        "select": {"type": "array", "items": {
+            "type": "object", "properties": {
+                **{k: _MATCH_VALUE for k in OCR_SELECT_KEYS},
+                # YAML reads a bare NO or YES as a boolean: taken as the word
+                "burned_in": {"oneOf": [{"type": ["string", "boolean"]}, {
+                    "type": "array", "items": {"type": ["string", "boolean"]}, "minItems": 1}]}},
+            "minProperties": 1, "additionalProperties": False}},
+        "min_confidence": {"type": "number", "minimum": 0, "maximum": 100},
+        "note": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
+
 _REGION = {
     "type": "object",
     "properties": {
@@ -123,7 +145,8 @@ PROFILE_SCHEMA = {
         },
         "pixels": {
             "type": "object",
-            "properties": {"regions": {"type": "array", "items": _REGION}, "note": {"type": "string"}},
+            "properties": {"regions": {"type": "array", "items": _REGION}, "ocr": _OCR,
+                           "lossy": {"enum": list(LOSSY_ACTIONS)}, "note": {"type": "string"}},
             "additionalProperties": False,
         },
         "structured_content": {

@@ -190,3 +190,22 @@ def _icon(image: np.ndarray, planar: int, samples: int) -> Dataset:
 def ink_mask(patient: SyntheticPatient, size: int = 512) -> np.ndarray:
     """The burned-in text's pixels (True where a glyph is), for tests that look for the text."""
     return _ink(size, patient)
+
+
+def jpeg_baseline(ds: Dataset, quality: int = 90) -> Dataset:
+    """``ds`` (single-frame, 8-bit RGB) with its pixels lossy compressed: JPEG Baseline, YBR_FULL_422."""
+    import io
+
+    from PIL import Image
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    buffer = io.BytesIO()
+    Image.fromarray(ds.pixel_array).save(buffer, format="JPEG", quality=quality, subsampling=1)
+    ds.PixelData = encapsulate([buffer.getvalue()])
+    ds["PixelData"].VR = "OB"
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.LossyImageCompression = "01"
+    ds.LossyImageCompressionMethod = "ISO_10918_1"
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    return ds

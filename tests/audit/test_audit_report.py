@@ -210,3 +210,26 @@ def test_the_page_loads_nothing_from_anywhere(report) -> None:
     assert re.findall(r'(?:src|href)="([^"#][^"]*)"', page) == []
     assert set(re.findall(r"https?://[^\s\"'<>]+", page)) == {"http://www.w3.org/2000/svg"}
     assert "<script" not in page and "@import" not in page and "url(" not in page
+
+
+def test_burned_in_text_is_shown_after_blanking_with_kept_text_first(tmp_path: Path) -> None:
+    import numpy as np
+
+    from deid.engine.burned_in import png_data_uri
+
+    thumbnail = png_data_uri(np.zeros((20, 40), dtype=np.uint8))
+    blanked = audit_line(sop_uid="2.25.10", modality="US")
+    blanked["pixels"] = {"regions": 3, "read": True, "words_found": 5, "words_kept": 0, "frames_read": 1,
+                         "thumbnails": [thumbnail] * 3, "kept_thumbnails": [], "transfer_syntax": ""}
+    kept = audit_line(sop_uid="2.25.11", modality="US")
+    kept["pixels"] = {"regions": 1, "read": True, "words_kept": 2, "thumbnails": [thumbnail],
+                      "kept_thumbnails": ["javascript:alert(1)", thumbnail, 'x" onerror="alert(1)']}
+    html = write_report(_write(tmp_path, [blanked, kept, audit_line(sop_uid="2.25.12")]), tmp_path / "out")
+    page = html.read_text()
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert data["pixels"]["objects"] == 2 and data["pixels"]["regions"] == 4
+    assert data["pixels"]["kept_objects"] == 1 and data["pixels"]["listed"][0]["sop_uid"] == "2.25.11"
+    assert page.count('class="thumb"') == 5  # the two unsafe "images" are not shown
+    assert "javascript:" not in page and "onerror" not in page
+    assert "img-src data:" in page and "Text kept in the pixels" in page
+    assert [row["sop_uid"] for row in _csv(html, "pixels")] == ["2.25.11", "2.25.10"]

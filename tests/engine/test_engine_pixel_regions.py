@@ -9,13 +9,20 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from pydicom.uid import RLELossless
 from support import release, to_bytes
 
 from deid.errors import ObjectError
 from deid.profile.loader import load_profile
 from deid.profile.model import Profile
 from deid.synthetic import four_phase_ct, oddities
-from deid.synthetic.fused import burned_in_boxes, fused_pet_ct_screenshot, ink_mask, lung_patient
+from deid.synthetic.fused import (
+    burned_in_boxes,
+    fused_pet_ct_screenshot,
+    ink_mask,
+    jpeg_baseline,
+    lung_patient,
+)
 
 SIZE = 64
 
@@ -128,11 +135,34 @@ def test_a_region_outside_the_image_is_refused(tmp_path: Path, key) -> None:
     assert caught.value.code == "region-outside-image" and "outside" in caught.value.message
 
 
-def test_compressed_pixel_data_is_quarantined_with_what_to_do(sc_profile: Profile, key) -> None:
+def test_lossless_compressed_pixels_are_blanked_and_written_again_in_their_syntax(sc_profile: Profile,
+                                                                                   key) -> None:
+    patient = lung_patient("A", 6)
+    source = fused_pet_ct_screenshot(patient, size=SIZE, rle=True)
+    ds, _ = release(source, sc_profile, key)
+    assert ds.file_meta.TransferSyntaxUID == RLELossless
+    before, after = source.pixel_array, ds.pixel_array
+    mask = _mask(SIZE, burned_in_boxes(SIZE))
+    assert (before[ink_mask(patient, SIZE)] != 0).all() and (after[mask] == 0).all()
+    assert after[~mask].tobytes() == before[~mask].tobytes()
+    assert ds.BurnedInAnnotation == "NO"
+
+
+def test_lossy_compressed_pixels_are_quarantined_with_the_command_that_converts_them(
+        sc_profile: Profile, key) -> None:
     with pytest.raises(ObjectError) as caught:
-        release(fused_pet_ct_screenshot(size=SIZE, rle=True), sc_profile, key)
-    assert caught.value.code == "pixels-encapsulated"
-    assert "native transfer syntax" in caught.value.message and "dcmdrle" in caught.value.message
+        release(jpeg_baseline(fused_pet_ct_screenshot(size=SIZE)), sc_profile, key)
+    assert caught.value.code == "pixels-lossy"
+    assert "dcmdjpeg" in caught.value.message and "pixels.lossy: reencode" in caught.value.message
+
+
+def test_a_profile_may_write_lossy_pixels_again_losslessly(tmp_path: Path, key) -> None:
+    region = _region("fused", f"capture_model: syngo.via, rows: {SIZE}", burned_in_boxes(SIZE))
+    path = tmp_path / "lossy.yaml"
+    path.write_text(f"name: lossy\nextends: vghtpe\npixels:\n  lossy: reencode\n  regions:\n{region}")
+    ds, _ = release(jpeg_baseline(fused_pet_ct_screenshot(size=SIZE)), load_profile(path), key)
+    assert ds.file_meta.TransferSyntaxUID == RLELossless and ds.LossyImageCompression == "01"
+    assert (ds.pixel_array[_mask(SIZE, burned_in_boxes(SIZE))] == 0).all()
 
 
 def test_an_object_at_risk_without_a_region_names_what_a_region_needs(sc_profile: Profile, key) -> None:

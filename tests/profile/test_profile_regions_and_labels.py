@@ -103,3 +103,38 @@ def test_explain_lists_the_labels_and_the_regions_of_the_sop_class() -> None:
     assert "capture_model=SYNGO.VIA" in text and "sop_class=SecondaryCaptureImageStorage" in text
     ct = render(explain(profile, "CTImageStorage", only_profile=True), profile, "CTImageStorage")
     assert "Pixel regions blanked" not in ct and "Labels kept in pseudonyms" in ct
+
+
+def test_ocr_settings_load_with_the_default_selection_and_are_inherited(tmp_path: Path) -> None:
+    assert load_profile("vghtpe").ocr is None and load_profile("vghtpe").lossy_pixels == "quarantine"
+    parent = _load(tmp_path, "pixels:\n  lossy: reencode\n  ocr: {blank: identity}\n", "parent")
+    assert parent.ocr.blank == "identity" and parent.ocr.at_risk and parent.ocr.min_confidence == 60
+    assert parent.ocr.describe_select() == "at risk or modality=US|SC|XA|RF|OT or burned_in=ABSENT"
+    child = tmp_path / "child.yaml"
+    child.write_text("name: child\nextends: parent.yaml\n")
+    assert load_profile(child).ocr == parent.ocr and load_profile(child).lossy_pixels == "reencode"
+    child.write_text("name: child\nextends: parent.yaml\npixels:\n  ocr: {enabled: false}\n")
+    assert load_profile(child).ocr is None
+
+
+def test_ocr_selection_entries_are_checked(tmp_path: Path) -> None:
+    profile = _load(tmp_path, "pixels:\n  ocr:\n    at_risk: false\n    select:\n"
+                    "      - {sop_class: UltrasoundImageStorage, burned_in: [no, absent]}\n"
+                    "      - {manufacturer: acme, rows: 512}\n")
+    first, second = profile.ocr.select
+    assert first == {"sop_class": ("1.2.840.10008.5.1.4.1.1.6.1",), "burned_in": ("NO", "ABSENT")}
+    assert second == {"manufacturer": ("ACME",), "rows": ("512",)} and not profile.ocr.at_risk
+    for body, words in (("    select: [{burned_in: maybe}]\n", "YES, NO and ABSENT"),
+                        ("    select: [{colour: red}]\n", "colour"),
+                        ("    select: [{sop_class: NoSuchStorage}]\n", "unknown SOP class"),
+                        ("    blank: some\n", "blank"), ("    min_confidence: 101\n", "min_confidence")):
+        with pytest.raises(ProfileError, match=words):
+            _load(tmp_path, "pixels:\n  ocr:\n" + body)
+
+
+def test_explain_says_what_ocr_reads_and_blanks(tmp_path: Path) -> None:
+    profile = _load(tmp_path, "pixels:\n  lossy: reencode\n  ocr: {blank: identity, select: [{modality: US}]}\n")
+    us = "1.2.840.10008.5.1.4.1.1.6.1"
+    text = render(explain(profile, us), profile, us)
+    assert "Burned-in text read by OCR (Tesseract) and blanked (identity" in text
+    assert "at risk or modality=US; lossy compressed pixels: reencode" in text
