@@ -90,11 +90,11 @@ def corpus_plan(slices: int, patients: int) -> list[tuple[int, str, int, int]]:
     return plan
 
 
-def _write_series(job: tuple[str, int, str, int, int]) -> int:
+def _write_series(job: tuple[str, int, str, int, int, int]) -> int:
     """Write one series of the plan into ``folder/<PHI-named study folder>/``."""
     from deid.synthetic import ct_slice, make_patient, study_folder_name, write_datasets
 
-    folder, index, phase, first, count = job
+    folder, index, phase, first, count, size = job
     patient = make_patient(index)
     series_uid = patient.series_uid(phase)
     datasets = [
@@ -102,7 +102,7 @@ def _write_series(job: tuple[str, int, str, int, int]) -> int:
             patient,
             series_uid=series_uid,
             index=i,
-            size=SIZE,
+            size=size,
             private_elements=PRIVATE_ELEMENTS,
             phase=phase,
         )
@@ -128,9 +128,12 @@ def folder_bytes(folder: Path) -> int:
     )
 
 
-def ensure_corpus(cache: Path, slices: int, patients: int, jobs: int) -> tuple[Path, dict]:
-    """The corpus folder for these parameters, built unless a complete one is cached."""
-    key = f"ct{SIZE}-{slices}slices-{patients}patients-v{CORPUS_FORMAT}"
+def ensure_corpus(
+    cache: Path, slices: int, patients: int, jobs: int, size: int = SIZE
+) -> tuple[Path, dict]:
+    """The corpus folder for these parameters (``size`` x ``size`` slices), built unless a
+    complete one is cached."""
+    key = f"ct{size}-{slices}slices-{patients}patients-v{CORPUS_FORMAT}"
     root = cache / key
     data = root / "dicom"
     manifest_path = root / "manifest.json"
@@ -144,11 +147,11 @@ def ensure_corpus(cache: Path, slices: int, patients: int, jobs: int) -> tuple[P
     partial = cache / f"{key}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     log(
-        f"corpus: building {slices} CT slices {SIZE}x{SIZE} ({len(plan)} series over "
+        f"corpus: building {slices} CT slices {size}x{size} ({len(plan)} series over "
         f"{len({p for p, *_ in plan})} patients) into {root} with {jobs} process(es)..."
     )
     started = time.perf_counter()
-    jobs_list = [(str(partial / "dicom"), p, ph, first, n) for p, ph, first, n in plan]
+    jobs_list = [(str(partial / "dicom"), p, ph, first, n, size) for p, ph, first, n in plan]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         written = sum(pool.map(_write_series, jobs_list))
     assert written == slices == count_files(partial / "dicom"), (written, slices)
@@ -157,7 +160,7 @@ def ensure_corpus(cache: Path, slices: int, patients: int, jobs: int) -> tuple[P
         "files": slices,
         "patients": len({p for p, *_ in plan}),
         "series": len(plan),
-        "size": SIZE,
+        "size": size,
         "private_elements": PRIVATE_ELEMENTS,
         "bytes": folder_bytes(partial / "dicom"),
         "built_with_deid_commit": git_commit(),
