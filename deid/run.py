@@ -43,7 +43,7 @@ from deid.released import ReleasedIndex
 
 JOURNAL = "journal.jsonl"
 BATCH = 64  # outputs made durable together with one sync, then journalled
-TODO_CHUNK = 512  # sources handed to the workers at a time (two chunks in flight): memory stays flat
+TODO_CHUNK = 512  # sources handed to the workers at a time (two chunks in flight): flat memory
 SUMMARY = "summary.json"
 RETRIED = frozenset({"too-large"})  # quarantined for a limit of the run: tried again by every run
 __all__ = ["RunPaths", "RunSummary", "FolderNotWritable", "discover", "run", "source_ref"]
@@ -360,7 +360,7 @@ def _run(found: Discovery, paths: RunPaths, profile: Profile, key: SecretKey, *,
     debug_dir = paths.records if debug else None
 
     def todo() -> Iterator[list[tuple[str, str]]]:
-        """The sources still to do, in chunks, as the walk finds them (done ones are skipped here)."""
+        """The sources still to do, in chunks, as the walk finds them (done ones skipped here)."""
         chunk: list[tuple[str, str]] = []
         for source in found:
             ref = source_ref(key, source)

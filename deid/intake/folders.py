@@ -78,7 +78,8 @@ class Discovery:
     def __iter__(self) -> Iterator[SourceFile]:
         folders = sorted({source.resolve() for source in self.sources if source.is_dir()})
         # a folder inside another source folder is walked as part of it (unless hidden there)
-        self._roots = [f for f in folders if not any(self._plainly_under(f, r) for r in folders if r != f)]
+        self._roots = [f for f in folders
+                       if not any(self._plainly_under(f, r) for r in folders if r != f)]
         files = sorted(Path(os.path.abspath(s)) for s in self.sources if not s.is_dir())
         named = [(path, None) for path in files] + [(root, root) for root in self._roots]
         for path, root in sorted(named, key=lambda pair: pair[0]):
@@ -156,7 +157,8 @@ class Discovery:
 
     def _entry(self, path: Path, root: Path | None) -> SourceFile | Path | None:
         """Judge one entry (``root`` None: named on the command line): a file is returned as a
-        :class:`SourceFile`, a folder to walk as its path; anything else is counted in ``skipped``."""
+        :class:`SourceFile`, a folder to walk as its path; anything else is counted in
+        ``skipped``."""
         skipped = self.skipped
         try:
             info = os.lstat(path)

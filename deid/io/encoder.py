@@ -172,7 +172,7 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where)
             if (value.__class__ is bytes and vr in _FAST_VRS and elem.length != _UNDEFINED
                     and elem.is_little_endian and not elem.is_implicit_VR
                     and (vr in _LONG_VRS or len(value) <= 0xFFFF)):
-                if len(value) > _LARGE:  # Pixel Data: its header, then the value, not a copy of both
+                if len(value) > _LARGE:  # Pixel Data: the header, then the value (no copy of both)
                     write(_LONG.pack(tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(value)))
                     write(value)
                     continue

@@ -40,7 +40,8 @@ def _paths(walk: Discovery) -> list[Path]:
     return [source.path for source in walk]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tree=st.dictionaries(NAMES, TREE, min_size=1, max_size=4))
 def test_files_come_in_sorted_path_order_once_each(tmp_path_factory, tree: dict) -> None:
     root = tmp_path_factory.mktemp("walk").resolve()
