@@ -367,6 +367,7 @@ def _run(found: Discovery, paths: RunPaths, profile: Profile, key: SecretKey, *,
             if journal.is_done(ref, paths):
                 summary.skipped += 1
                 trail.record(_skipped(journal.done[ref]))
+                bar.update(1)  # the bar counts every file found, done before or now
                 continue
             chunk.append((ref, str(source.path)))
             if len(chunk) == TODO_CHUNK:
@@ -375,7 +376,8 @@ def _run(found: Discovery, paths: RunPaths, profile: Profile, key: SecretKey, *,
         if chunk:
             yield chunk
 
-    bar = tqdm(unit="obj", disable=(not sys.stderr.isatty()) if progress is None else not progress,
+    shown = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=found.files_now() if shown else None, unit="obj", disable=not shown,
                file=sys.stderr, dynamic_ncols=True)
 
     def outcomes() -> Iterator[tuple[str, Outcome]]:

@@ -90,6 +90,11 @@ class Discovery:
             else:
                 yield from self._walk(root)
 
+    def files_now(self) -> int:
+        """How many files a walk finds now: a walk of its own (~10 µs a file), for a progress
+        bar's total; this walk's ``skipped`` and ``count`` are left alone."""
+        return sum(1 for _ in Discovery(self.sources, follow_links=self.follow_links))
+
     def _once(self, found: SourceFile) -> Iterator[SourceFile]:
         """``found`` unless a root's plain walk yields it, or it was yielded already."""
         if any(self._plainly_under(found.path, root) for root in self._roots):
