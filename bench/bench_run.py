@@ -90,11 +90,11 @@ def corpus_plan(slices: int, patients: int) -> list[tuple[int, str, int, int]]:
     return plan
 
 
-def _write_series(job: tuple[str, int, str, int, int]) -> int:
+def _write_series(job: tuple[str, int, str, int, int, int]) -> int:
     """Write one series of the plan into ``folder/<PHI-named study folder>/``."""
     from deid.synthetic import ct_slice, make_patient, study_folder_name, write_datasets
 
-    folder, index, phase, first, count = job
+    folder, index, phase, first, count, size = job
     patient = make_patient(index)
     series_uid = patient.series_uid(phase)
     datasets = [
@@ -102,7 +102,7 @@ def _write_series(job: tuple[str, int, str, int, int]) -> int:
             patient,
             series_uid=series_uid,
             index=i,
-            size=SIZE,
+            size=size,
             private_elements=PRIVATE_ELEMENTS,
             phase=phase,
         )
@@ -128,9 +128,12 @@ def folder_bytes(folder: Path) -> int:
     )
 
 
-def ensure_corpus(cache: Path, slices: int, patients: int, jobs: int) -> tuple[Path, dict]:
-    """The corpus folder for these parameters, built unless a complete one is cached."""
-    key = f"ct{SIZE}-{slices}slices-{patients}patients-v{CORPUS_FORMAT}"
+def ensure_corpus(
+    cache: Path, slices: int, patients: int, jobs: int, size: int = SIZE
+) -> tuple[Path, dict]:
+    """The corpus folder for these parameters (``size`` x ``size`` slices), built unless a
+    complete one is cached."""
+    key = f"ct{size}-{slices}slices-{patients}patients-v{CORPUS_FORMAT}"
     root = cache / key
     data = root / "dicom"
     manifest_path = root / "manifest.json"
@@ -144,11 +147,11 @@ def ensure_corpus(cache: Path, slices: int, patients: int, jobs: int) -> tuple[P
     partial = cache / f"{key}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     log(
-        f"corpus: building {slices} CT slices {SIZE}x{SIZE} ({len(plan)} series over "
+        f"corpus: building {slices} CT slices {size}x{size} ({len(plan)} series over "
         f"{len({p for p, *_ in plan})} patients) into {root} with {jobs} process(es)..."
     )
     started = time.perf_counter()
-    jobs_list = [(str(partial / "dicom"), p, ph, first, n) for p, ph, first, n in plan]
+    jobs_list = [(str(partial / "dicom"), p, ph, first, n, size) for p, ph, first, n in plan]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         written = sum(pool.map(_write_series, jobs_list))
     assert written == slices == count_files(partial / "dicom"), (written, slices)
@@ -157,7 +160,7 @@ def ensure_corpus(cache: Path, slices: int, patients: int, jobs: int) -> tuple[P
         "files": slices,
         "patients": len({p for p, *_ in plan}),
         "series": len(plan),
-        "size": SIZE,
+        "size": size,
         "private_elements": PRIVATE_ELEMENTS,
         "bytes": folder_bytes(partial / "dicom"),
         "built_with_deid_commit": git_commit(),
@@ -204,20 +207,22 @@ def run_quiet(argv: list[str], env: dict[str, str] | None = None, timeout: float
         return subprocess.CompletedProcess(argv, 127, "", str(error))
 
 
-def deid_env() -> dict[str, str]:
-    """The environment for deid: the repository first on PYTHONPATH (installed or not)."""
+def deid_env(tree: Path = REPO) -> dict[str, str]:
+    """The environment for deid: its source tree first on PYTHONPATH (installed or not)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), env.get("PYTHONPATH")) if p)
     return env
 
 
-def find_deid(env: dict[str, str]) -> tuple[list[str] | None, str]:
-    """The deid command whose ``run --help`` works: the console script, else ``-m deid.cli``."""
+def find_deid(env: dict[str, str], script: bool = True) -> tuple[list[str] | None, str]:
+    """The deid command whose ``run --help`` works: the console script, else ``-m deid.cli``
+    (only ``-m deid.cli`` without ``script``)."""
     tried = []
     candidates = []
-    if shutil.which("deid"):
+    if script and shutil.which("deid"):
         candidates.append([shutil.which("deid")])
-    candidates.append([sys.executable, "-m", "deid.cli"])
+    # -P: not the working folder first on sys.path, so PYTHONPATH decides which tree runs
+    candidates.append([sys.executable, "-P", "-m", "deid.cli"])
     for prefix in candidates:
         result = run_quiet([*prefix, "run", "--help"], env=env)
         if result.returncode == 0:
@@ -263,7 +268,9 @@ def make_certificate(folder: Path) -> tuple[Path | None, str]:
     return cert, ""
 
 
-def build_methods(selected: list[str], scratch: Path, profile: str) -> list[Method]:
+def build_methods(
+    selected: list[str], scratch: Path, profile: str, baseline: Path | None = None
+) -> list[Method]:
     methods: list[Method] = []
     py = sys.executable
 
@@ -279,14 +286,18 @@ def build_methods(selected: list[str], scratch: Path, profile: str) -> list[Meth
             )
         )
 
-    if want("deid-w1") or want("deid-w2"):
-        env = deid_env()
-        prefix, why = find_deid(env)
+    trees = [("deid", REPO, "")] + ([("base", baseline, f" ({baseline.name})")] if baseline else [])
+    for name, tree, suffix in trees:
+        if not (want(f"{name}-w1") or want(f"{name}-w2")):
+            continue
+        env = deid_env(tree)
+        prefix, why = find_deid(env, script=name == "deid")
         key = None
         if prefix:
-            key, why = make_key(prefix, env, scratch / "key")
+            (scratch / f"key-{name}").mkdir(mode=0o700, exist_ok=True)
+            key, why = make_key(prefix, env, scratch / f"key-{name}")
         for workers in (1, 2):
-            k = f"deid-w{workers}"
+            k = f"{name}-w{workers}"
             if not want(k):
                 continue
 
@@ -308,7 +319,7 @@ def build_methods(selected: list[str], scratch: Path, profile: str) -> list[Meth
             methods.append(
                 Method(
                     k,
-                    f"deid run --workers {workers}",
+                    f"deid run --workers {workers}{suffix}",
                     argv,
                     env=env,
                     deid=True,
@@ -528,9 +539,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="processes used to build the corpus",
     )
     parser.add_argument("--keep", action="store_true", help="keep outputs and scratch folder")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="another deid source tree (e.g. `git archive` of main) timed beside this one as "
+        "methods base-w1 and base-w2, added to --methods",
+    )
     args = parser.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = set(args.methods) - set(ALL_METHODS)
+    if args.baseline_tree:
+        args.baseline_tree = args.baseline_tree.resolve()
+        args.methods += [f"base-w{w}" for w in (1, 2) if f"deid-w{w}" in args.methods]
+    unknown = set(args.methods) - set(ALL_METHODS) - {"base-w1", "base-w2"}
     if unknown:
         parser.error(f"unknown method(s): {', '.join(sorted(unknown))}")
     if args.slices < 1 or args.rounds < 1:
@@ -552,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     (work / "cert").mkdir(mode=0o700, exist_ok=True)
     log(f"scratch: {work}")
 
-    methods = build_methods(args.methods, work, args.profile)
+    methods = build_methods(args.methods, work, args.profile, args.baseline_tree)
     for method in methods:
         if method.missing:
             log(f"skip: {method.label}: {method.missing}")
@@ -561,11 +581,13 @@ def main(argv: list[str] | None = None) -> int:
     warm_cache(src)
     deid_methods = [m for m in runnable if m.deid]
     if deid_methods:
-        check = max(deid_methods, key=lambda m: m.key)  # the --workers 2 one if selected
-        if not check_deid(check, src, n, work, args.timeout):
-            for method in deid_methods:
-                method.missing = "output check failed (see above)"
-            runnable = [m for m in runnable if not m.deid]
+        for tree in sorted({m.key.split("-")[0] for m in deid_methods}):
+            mine = [m for m in deid_methods if m.key.startswith(tree + "-")]
+            check = max(mine, key=lambda m: m.key)  # the --workers 2 one if selected
+            if not check_deid(check, src, n, work, args.timeout):
+                for method in mine:
+                    method.missing = "output check failed (see above)"
+                runnable = [m for m in runnable if m not in mine]
 
     log(f"timing: {len(runnable)} method(s) x {args.rounds} round(s), round-robin, {n} files")
     for r in range(args.rounds):
@@ -662,6 +684,15 @@ def report(methods: list[Method], n: int, manifest: dict) -> dict:
         log(fmt.format(*row).rstrip())
     if out["speedup_workers2_over_workers1"]:
         log(f"deid --workers 2 speed-up over --workers 1: {w1 / w2:.2f}x")
+    b1 = median(next((m.times for m in methods if m.key == "base-w1"), []))
+    b2 = median(next((m.times for m in methods if m.key == "base-w2"), []))
+    if b1 and b2:
+        out["baseline_speedup_workers2_over_workers1"] = round(b1 / b2, 3)
+        log(f"baseline --workers 2 speed-up over --workers 1: {b1 / b2:.2f}x")
+    for w, mine, theirs in ((1, w1, b1), (2, w2, b2)):
+        if mine and theirs:
+            out[f"workers{w}_time_vs_baseline"] = round(mine / theirs, 3)
+            log(f"deid --workers {w} time / baseline's: {mine / theirs:.3f}")
     for m in methods:
         if m.deid and any(m.quarantined):
             log(f"{m.label}: quarantined per round: {m.quarantined}")

@@ -20,7 +20,7 @@ import os
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +31,7 @@ from tqdm import tqdm
 from deid import logs
 from deid.audit.trail import AuditTrail
 from deid.errors import UsageError
-from deid.intake.folders import Found, SourceFile, discover
+from deid.intake.folders import Discovery, SourceFile, discover
 from deid.io.writer import (FolderLock, FolderLockedError, fsync_dir, remove_run_temps,
                             set_temp_owner)
 from deid.keys import SecretKey
@@ -44,6 +44,7 @@ from deid.settlement import Batch
 
 JOURNAL = "journal.jsonl"
 BATCH = 64  # outputs made durable together with one sync, then journalled
+TODO_CHUNK = 512  # sources handed to the workers at a time (two chunks in flight): flat memory
 SUMMARY = "summary.json"
 RETRIED = frozenset({"too-large"})  # quarantined for a limit of the run: tried again by every run
 __all__ = ["RunPaths", "RunSummary", "FolderNotWritable", "discover", "run", "source_ref"]
@@ -236,7 +237,7 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     ``debug``: the traceback of an internal error also goes to RECORDS/debug/ (never to the log);
     ``cluster``: a Dask scheduler address or local:N, whose workers do the work (deid.cluster)."""
     started = time.monotonic()
-    found = discover(sources, follow_links=follow_links)
+    found = Discovery(sources, follow_links=follow_links)  # walked as the run goes
     for source in sources:
         resolved = source.resolve()
         for name, folder in (("output", paths.out), ("quarantine", paths.quarantine), ("records", paths.records)):
@@ -319,23 +320,19 @@ def _looks(problem: str, folder: Path) -> bool:
     return not os.access(folder, os.W_OK)
 
 
-def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int,
+def _run(found: Discovery, paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int,
          lookup: Mapping[str, str] | None, progress: bool | None, max_bytes: int,
          started: float, debug: bool, cluster: str | None = None) -> RunSummary:
     """The run itself, with the folders made and locked."""
     log = logs.get_logger("deid.run")
-    files = found.files
     remove_run_temps(paths.out)  # we hold the output's lock: these are left by runs that were killed
     summary = RunSummary(
         run_id=uuid.uuid4().hex[:12], profile=profile.name, profile_version=profile.version,
         profile_sha256=profile.sha256, key_fingerprint=key.fingerprint, output=str(paths.out),
-        quarantine=str(paths.quarantine), records=str(paths.records), total=len(files),
-        skipped_entries=dict(sorted(found.skipped.items())), max_object_bytes=max_bytes,
+        quarantine=str(paths.quarantine), records=str(paths.records), max_object_bytes=max_bytes,
     )
     set_temp_owner(summary.run_id)
-    log.info("run started", run_id=summary.run_id, files=len(files), workers=workers, profile=profile.name)
-    for kind, count in summary.skipped_entries.items():  # counts only: a name may hold identity
-        log.warning("input entries skipped", code=kind, count=count)
+    log.info("run started", run_id=summary.run_id, workers=workers, profile=profile.name)
     trail = AuditTrail(paths.records, key=key, profile=profile, run_id=summary.run_id, source="run")
     summary.audit = str(trail.path)
     journal = Journal(paths.records, trail)
@@ -346,31 +343,47 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
     actions: Counter[str] = Counter()
     adjustments: Counter[str] = Counter()
     replaced: Counter[str] = Counter()
-    todo: list[tuple[str, str]] = []
     debug_dir = paths.records if debug else None
-    for source in files:
-        ref = source_ref(key, source)
-        if journal.is_done(ref, paths):
-            summary.skipped += 1
-            trail.record(_skipped(journal.done[ref]))
-        else:
-            todo.append((ref, str(source.path)))
 
-    bar = tqdm(total=len(todo), unit="obj", disable=(not sys.stderr.isatty()) if progress is None else not progress,
+    def todo() -> Iterator[list[tuple[str, str]]]:
+        """The sources still to do, in chunks, as the walk finds them (done ones skipped here)."""
+        chunk: list[tuple[str, str]] = []
+        for source in found:
+            ref = source_ref(key, source)
+            if journal.is_done(ref, paths):
+                summary.skipped += 1
+                trail.record(_skipped(journal.done[ref]))
+                bar.update(1)  # the bar counts every file found, done before or now
+                continue
+            chunk.append((ref, str(source.path)))
+            if len(chunk) == TODO_CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    shown = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=found.files_now() if shown else None, unit="obj", disable=not shown,
                file=sys.stderr, dynamic_ncols=True)
 
     def outcomes() -> Iterator[tuple[str, Outcome]]:
+        chunks = todo()
         if cluster is not None:  # on a Dask cluster: outcomes in todo's order, written ones in place
             from deid.cluster.client import outcomes_on_cluster
 
-            yield from outcomes_on_cluster(cluster, todo, profile=profile, key=key, out=paths.out,
+            # the cluster sizes its tasks from the whole list (a list of the files still to do)
+            listed = [item for chunk in chunks for item in chunk]
+            yield from outcomes_on_cluster(cluster, listed, profile=profile, key=key, out=paths.out,
                                            quarantine=paths.quarantine, lookup=lookup, run_id=summary.run_id,
                                            max_object_bytes=max_bytes, debug=debug_dir, released=released)
             return
-        if workers <= 1 or len(todo) < 2:
+        first = next(chunks, [])
+        if workers <= 1 or len(first) < 2:
             _init_pipeline(profile, key, paths.out, paths.quarantine, lookup, summary.run_id, max_bytes,
                            debug_dir, released)
-            yield from map(_work, todo)
+            yield from map(_work, first)
+            for chunk in chunks:
+                yield from map(_work, chunk)
             return
         # load the standard's tables once here, so forked workers inherit them instead of each parsing them
         from deid import standard
@@ -380,7 +393,13 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
         context = multiprocessing.get_context("fork")
         with context.Pool(workers, _init_worker, (profile, key, paths.out, paths.quarantine, lookup,
                                                   summary.run_id, max_bytes, debug_dir, released)) as pool:
-            yield from pool.imap_unordered(_work, todo, chunksize=4)
+            # two chunks in flight: the workers never wait for the walk, and nothing grows
+            pending = deque([pool.imap_unordered(_work, first, chunksize=4)])
+            for chunk in chunks:
+                pending.append(pool.imap_unordered(_work, chunk, chunksize=4))
+                yield from pending.popleft()
+            while pending:
+                yield from pending.popleft()
 
     try:
         for ref, outcome in outcomes():
@@ -401,6 +420,10 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
             bar.set_postfix(quarantined=summary.quarantined, refresh=False)
     finally:
         bar.close()
+        summary.total = summary.skipped + summary.written + summary.quarantined
+        summary.skipped_entries = dict(sorted(found.skipped.items()))
+        for kind, count in summary.skipped_entries.items():  # counts only: a name may hold identity
+            log.warning("input entries skipped", code=kind, count=count)
         summary.reasons = dict(reasons)
         summary.actions = dict(sorted(actions.items()))
         summary.iod_adjustments = dict(sorted(adjustments.items()))

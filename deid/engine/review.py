@@ -389,7 +389,9 @@ def _longest_first(tokens: Iterable[str]) -> list[str]:
 
 
 # The objects of one patient carry the same identity values: their tokens and pattern are made once.
-_CACHE_SIZE = 256
+# Kept for the last few patients only (objects come patient by patient): a bound reached early keeps
+# a run's memory flat, whatever the number of patients (bench/bench_memory.py).
+_CACHE_SIZE = 32
 _TOKENS: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
 
@@ -439,13 +441,14 @@ class TextCleaner:
 
 
 _CLEANED: dict[Any, dict[str, tuple[str, int]]] = {}
+_CLEANED_TOKEN_SETS = 8  # texts cleaned, kept for this many token sets (patients) at a time
 
 
 def _cleaned_cache(key: Any) -> dict[str, tuple[str, int]]:
     found = _CLEANED.get(key)
     if found is None:
         found = _CLEANED[key] = {}
-        if len(_CLEANED) > 64:
+        if len(_CLEANED) > _CLEANED_TOKEN_SETS:
             del _CLEANED[next(iter(_CLEANED))]
     return found
 

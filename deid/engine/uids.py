@@ -27,7 +27,7 @@ def is_well_known(uid: str) -> bool:
     return uid in UID_dictionary or uid.startswith(_WELL_KNOWN_PREFIXES)
 
 
-REMAP_CACHE_SIZE = 4096  # remapped UIDs kept per process (~1.3 MB)
+REMAP_CACHE_SIZE = 1024  # remapped UIDs kept per process (~0.35 MB; filled within ~1,000 objects)
 
 
 class UidRemapper:

@@ -35,6 +35,7 @@ _LONG = struct.Struct("<HH2sHI")
 _ITEM = struct.Struct("<HHI")
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
+_LARGE = 0xFFFF  # a value longer than this (only in a long VR) is written without concatenating
 _CHARSET = 0x00080005  # Specific Character Set
 _NATIVE = (False, True)  # (implicit VR, little endian) of the fast path
 _META_TAGS = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
@@ -171,6 +172,10 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where)
             if (value.__class__ is bytes and vr in _FAST_VRS and elem.length != _UNDEFINED
                     and elem.is_little_endian and not elem.is_implicit_VR
                     and (vr in _LONG_VRS or len(value) <= 0xFFFF)):
+                if len(value) > _LARGE:  # Pixel Data: the header, then the value (no copy of both)
+                    write(_LONG.pack(tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(value)))
+                    write(value)
+                    continue
                 write(_element(tag, vr, value))  # the common case, inline
                 continue
             fast = _raw_bytes(tag, elem)
