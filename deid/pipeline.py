@@ -107,19 +107,30 @@ class Pipeline:
         write_released(outcome, self.out, durable=self.durable)
         return outcome
 
-    def deidentify_file(self, source: Path) -> Outcome:
-        """A source file's outcome; a written one carries the released bytes, not yet written."""
+    def deidentify_file(self, source: Path, name: str | None = None) -> Outcome:
+        """A source file's outcome; a written one carries the released bytes, not yet written.
+
+        ``name``: the source as a person knows it (deid run: its path relative to its SRC argument),
+        named in its quarantine entry's reason.json (a PHI zone; never in the outcome, a log or the
+        audit); its last part is the side-car's file name (default: the file's own)."""
         try:
             data = read_source(source, self.max_object_bytes)
         except ObjectError as exc:  # too large: not read, so the quarantine names it instead of a copy
-            return self._quarantine_unread(source, exc.as_reason())
+            return self._quarantine_unread(source, exc.as_reason(), name)
         except OSError as exc:
             reason = ObjectError("unreadable", f"the file cannot be read ({exc.__class__.__name__}); check "
                                  "permissions and the storage", stage="read").as_reason()
             return Outcome("quarantined", reason=reason)
-        if sidecar_kind(source.name, data) is not None:
-            return self.deidentify_sidecar(source.name, data)
-        return self.deidentify_bytes(data)
+        file_name = Path(name).name if name else source.name
+        if sidecar_kind(file_name, data) is not None:
+            outcome = self.deidentify_sidecar(file_name, data)
+        else:
+            outcome = self.deidentify_bytes(data)
+        if name and outcome.quarantine:  # the entry names its source (the entry's own name is keyed)
+            entry = self.quarantine_dir / outcome.quarantine
+            text = json.dumps({**(outcome.reason or {}), "source": name}, indent=2, sort_keys=True)
+            write_bytes_atomic(text.encode() + b"\n", entry / "reason.json", mode=0o600)
+        return outcome
 
     def deidentify_sidecar(self, name: str, data: bytes) -> Outcome:
         """A side-car annotation file (deid.sidecar): rewritten into OUT/annotations/, or quarantined."""
@@ -206,12 +217,14 @@ class Pipeline:
             written = f"{DEBUG_FOLDER}/{name}"
         return internal_error_reason(exc, stage, debug_file=written)
 
-    def _quarantine_unread(self, source: Path, reason: dict[str, str]) -> Outcome:
-        """A quarantine entry for a file that was not read: its reason.json names the source (escaped
-        where not UTF-8) so a person can find it; the entry's name is keyed, never the path."""
+    def _quarantine_unread(self, source: Path, reason: dict[str, str], shown_as: str | None = None) -> Outcome:
+        """A quarantine entry for a file that was not read: its reason.json names the source
+        (``shown_as``, else its path escaped where not UTF-8) so a person can find it; the entry's
+        name is keyed, never the path."""
         name = self.key.hexdigest("quarantine-unread", os.fsencode(source))[:24]
         entry = make_private_dir(make_private_dir(self.quarantine_dir) / name)
-        text = json.dumps({**reason, "source": shown(source)}, indent=2, sort_keys=True).encode() + b"\n"
+        text = json.dumps({**reason, "source": shown_as or shown(source)}, indent=2,
+                          sort_keys=True).encode() + b"\n"
         write_bytes_atomic(text, entry / "reason.json", mode=0o600)
         return Outcome("quarantined", quarantine=entry.name, reason=reason)
 
