@@ -1,7 +1,10 @@
 """structlog set-up: JSON lines when not on a terminal, and a PHI allow-list as the last processor.
 
 Only keys named in ``ALLOWED_KEYS`` reach the output; anything else is dropped, so a value passed
-to a log call by mistake never reaches a log file.  Messages themselves are fixed strings.
+to a log call by mistake never reaches a log file.  Messages themselves are fixed strings.  Lines
+are written through ``tqdm.write``: a progress bar on the terminal is cleared and drawn again
+below them, never broken.  :class:`FirstOfEach` lets a repeated warning through a few times per
+code and counts the rest.
 """
 
 from __future__ import annotations
@@ -9,9 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
+from collections import Counter
 from typing import Any, MutableMapping
 
 import structlog
+from tqdm import tqdm
 
 ALLOWED_KEYS = frozenset(
     {
@@ -31,10 +37,20 @@ def allow_list(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -
     return event_dict
 
 
-def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
-    """A logger writing to ``sys.stderr`` as it is at the call, not as it was at configuration
-    (a stream replaced since, e.g. closed by a test harness, must not break the caller)."""
-    return structlog.PrintLogger(file=sys.stderr)
+class TerminalLogger:
+    """Writes each line to ``sys.stderr`` as it is at the call, not as it was at configuration (a
+    stream replaced since, e.g. closed by a test harness, must not break the caller), through
+    ``tqdm.write``: a progress bar on the same terminal is cleared first and drawn again after."""
+
+    def msg(self, message: str) -> None:
+        tqdm.write(message, file=sys.stderr)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+def _stderr_logger(*_args: Any) -> TerminalLogger:
+    return TerminalLogger()
 
 
 #: The log level (debug, info, warning, error) of a process and of the workers it starts (they
@@ -64,6 +80,7 @@ def configure(*, json: bool | None = None, level: int | None = None) -> None:
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    warnings.showwarning = _warning_to_log
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -80,3 +97,35 @@ def configure(*, json: bool | None = None, level: int | None = None) -> None:
 
 def get_logger(name: str = "deid") -> Any:
     return structlog.get_logger(name)
+
+
+def _warning_to_log(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                    file: Any = None, line: str | None = None) -> None:
+    """A library's warning (e.g. pydicom's on an odd element) is logged at debug level by its
+    category only: its text may quote a value, and printed it would break the progress bar."""
+    get_logger("deid.warnings").debug("library warning", error_type=category.__name__)
+
+
+#: how many warnings of one code :class:`FirstOfEach` lets through (all of them at debug level)
+FIRST_OF_EACH = 5
+
+
+class FirstOfEach:
+    """The first ``limit`` warnings of each code go to the log; the rest are counted, and
+    :meth:`held_back` gives one count per code for a line at the end (a run over a folder of
+    broken files logs a few lines per reason, not one per file)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is None:
+            limit = FIRST_OF_EACH if level_from_environment() > logging.DEBUG else sys.maxsize
+        self.limit = limit
+        self.seen: Counter[str] = Counter()
+
+    def first(self, code: str) -> bool:
+        """Count one warning of ``code``; whether it is among the first ``limit``."""
+        self.seen[code] += 1
+        return self.seen[code] <= self.limit
+
+    def held_back(self) -> dict[str, int]:
+        """Code -> how many of its warnings were not logged one by one."""
+        return {code: n - self.limit for code, n in sorted(self.seen.items()) if n > self.limit}
