@@ -362,7 +362,7 @@ def check_paths(sources: list[Path], paths: RunPaths, *, from_quarantine: bool =
             if _inside(folder, resolved):
                 raise UsageError(f"{source}: the {name} folder {folder} is inside this input, so the "
                                  f"run would read what it writes; give {_FLAGS[name]} outside every input")
-        if resolved.is_dir() and any(quarantine_entries(resolved)[:1]):
+        if any(_entries(resolved)):
             raise UsageError(f"{source}: this input is a deid quarantine (its entries hold originals and "
                              f"reason.json): to release it again, give --from-quarantine {source} instead of SRC")
 
@@ -383,10 +383,13 @@ def source_names(sources: list[Path]) -> Callable[[Path], str]:
 
 def quarantine_entries(quarantine: Path) -> list[Path]:
     """The entries of a quarantine folder (each a folder with a reason.json)."""
-    if not quarantine.is_dir():
-        return []
-    return sorted(entry for entry in quarantine.iterdir()
-                  if not entry.name.startswith(".") and (entry / REASON).is_file())
+    return sorted(_entries(quarantine))
+
+
+def _entries(quarantine: Path) -> Iterator[Path]:
+    if quarantine.is_dir():
+        yield from (entry for entry in quarantine.iterdir()
+                    if not entry.name.startswith(".") and (entry / REASON).is_file())
 
 
 def quarantined_originals(quarantine: Path) -> tuple[Found, Callable[[Path], str]]:
@@ -420,7 +423,12 @@ def check_release(paths: RunPaths, profile: Profile, key: SecretKey, *, reproces
             "profile_sha256": profile.sha256}
     made: dict = {}
     if record.is_file() and journal.is_file() and journal.stat().st_size:  # (nothing done: nothing to keep)
-        made = json.loads(record.read_text(encoding="utf-8"))
+        try:
+            made = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise UsageError(f"{record} cannot be read, so nothing says which key and profile {paths.out} "
+                             "was released with; restore it from a backup, or release into a new output "
+                             "folder (--out NEW)") from None
     new_output = ("release into a new output folder (--out NEW; its quarantine and records go beside "
                   "it)")
     if made and made.get("key_fingerprint") != key.fingerprint:

@@ -137,3 +137,18 @@ def test_the_quarantine_as_an_input_folder_is_refused_saying_what_to_do(scene: d
     assert result.returncode == 2
     assert f"--from-quarantine {scene['quarantine']}" in result.stderr and "Traceback" not in result.stderr
     assert not (scene["root"] / "elsewhere").exists()
+
+
+
+def test_a_run_over_the_source_that_releases_a_quarantined_object_removes_its_entry(tmp_path: Path,
+                                                                                   key_file: Path) -> None:
+    incoming = tmp_path / "incoming"
+    write_datasets(four_phase_ct(PATIENTS[0], slices=1, size=16)["N"], incoming)
+    out = tmp_path / "out"
+    small = deid(*run_args(incoming, out, key_file, "--max-object-size", "100"))
+    assert small.returncode == 3 and "too-large 1" in small.stdout
+    assert len(_entries(tmp_path / "out-quarantine")) == 1
+    result = deid(*run_args(incoming, out, key_file))  # too-large is tried again by every run
+    assert result.returncode == 0, result.stdout + result.stderr  # the whole output is released now
+    assert "1 written" in result.stdout and "1 left the quarantine" in result.stdout
+    assert _entries(tmp_path / "out-quarantine") == {}
