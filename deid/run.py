@@ -351,8 +351,8 @@ def check_paths(sources: list[Path], paths: RunPaths, *, from_quarantine: bool =
                                  f"beside OUT), e.g. another {_FLAGS[other]}")
     for source in sources:
         resolved = source.resolve()
-        for name, folder in folders.items():
-            if _inside(resolved, folder):
+        for name, folder in folders.items():  # (a link to the input inside the output counts too)
+            if _inside(resolved, folder) or _inside(Path(os.path.abspath(source)), folder):
                 hint = ("the output holds only what may be released" if name == "output" else
                         "deid writes and removes files there")
                 raise UsageError(f"{source}: this input is inside the {name} folder {folder} ({hint}); "

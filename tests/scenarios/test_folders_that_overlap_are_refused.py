@@ -63,3 +63,12 @@ def test_a_folder_that_is_a_file_exits_2_not_a_traceback(scene: Path, key_file: 
     assert f"{flag} {existing} is a file, not a folder" in result.stderr and "give a new folder" in result.stderr
     assert "Traceback" not in result.stderr
     assert existing.read_text() == "kept\n" and not (scene / "out").exists()
+
+
+def test_an_output_holding_a_link_to_the_input_is_refused(scene: Path, key_file: Path) -> None:
+    (scene / "release").mkdir()
+    (scene / "release" / "in").symlink_to(scene / "x" / "in")  # the originals would be reachable from it
+    result = deid("run", scene / "release" / "in", "--out", scene / "release", "--key-file", key_file,
+                  "--no-progress")
+    assert result.returncode == 2 and "this input is inside the output folder" in result.stderr
+    assert sorted(p.name for p in scene.iterdir()) == ["release", "x"]
