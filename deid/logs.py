@@ -39,18 +39,23 @@ def allow_list(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -
 
 class TerminalLogger:
     """Writes each line to ``sys.stderr`` as it is at the call, not as it was at configuration (a
-    stream replaced since, e.g. closed by a test harness, must not break the caller), through
-    ``tqdm.write``: a progress bar on the same terminal is cleared first and drawn again after."""
+    stream replaced since, e.g. closed by a test harness, must not break the caller); ``above_bar``:
+    through ``tqdm.write``, so a progress bar of this process is cleared first and drawn again after
+    (a forked worker writes plainly: the bar it inherited is a stale copy of its parent's)."""
+
+    def __init__(self, above_bar: bool = True) -> None:
+        self.above_bar = above_bar
 
     def msg(self, message: str) -> None:
-        tqdm.write(message, file=sys.stderr)
+        if self.above_bar:
+            tqdm.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
 
     log = debug = info = warn = warning = msg
     fatal = failure = err = error = critical = exception = msg
 
 
-def _stderr_logger(*_args: Any) -> TerminalLogger:
-    return TerminalLogger()
 
 
 #: The log level (debug, info, warning, error) of a process and of the workers it starts (they
@@ -72,9 +77,9 @@ def set_level(name: str) -> None:
     os.environ[ENV_LEVEL] = name
 
 
-def configure(*, json: bool | None = None, level: int | None = None) -> None:
+def configure(*, json: bool | None = None, level: int | None = None, above_bar: bool = True) -> None:
     """Configure structlog for the process (CLI and workers call this once); ``level`` defaults
-    to ``DEID_LOG_LEVEL``'s (info)."""
+    to ``DEID_LOG_LEVEL``'s (info); ``above_bar``: see :class:`TerminalLogger` (False in workers)."""
     if level is None:
         level = level_from_environment()
     if json is None:
@@ -90,7 +95,7 @@ def configure(*, json: bool | None = None, level: int | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=_stderr_logger,
+        logger_factory=lambda *_args: TerminalLogger(above_bar),
         cache_logger_on_first_use=False,
     )
 

@@ -268,7 +268,7 @@ def _init_pipeline(profile: Profile, key: SecretKey, out: Path, quarantine: Path
 
 def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None,
                  run_id: str, max_object_bytes: int, debug: Path | None, released: ReleasedIndex) -> None:
-    logs.configure()  # a worker process sets up its own logging; the calling process keeps its own
+    logs.configure(above_bar=False)  # a worker sets up its own logging; the calling process keeps its own
     _init_pipeline(profile, key, out, quarantine, lookup, run_id, max_object_bytes, debug, released)
 
 
