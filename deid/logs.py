@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import warnings
 from collections import Counter
 from typing import Any, MutableMapping
@@ -37,19 +38,29 @@ def allow_list(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -
     return event_dict
 
 
+_BAR: Any = None  # the progress bar this process shows (deid run), while it is up
+_WRITING = threading.Lock()
+
+
+def show_above(bar: Any) -> None:
+    """Write log lines above ``bar`` (a tqdm bar) from now on; ``None`` when it is closed."""
+    global _BAR
+    _BAR = bar
+
+
 class TerminalLogger:
     """Writes each line to ``sys.stderr`` as it is at the call, not as it was at configuration (a
-    stream replaced since, e.g. closed by a test harness, must not break the caller); ``above_bar``:
-    through ``tqdm.write``, so a progress bar of this process is cleared first and drawn again after
-    (a forked worker writes plainly: the bar it inherited is a stale copy of its parent's)."""
-
-    def __init__(self, above_bar: bool = True) -> None:
-        self.above_bar = above_bar
+    stream replaced since, e.g. closed by a test harness, must not break the caller).  While a bar
+    is up (:func:`show_above`), through ``tqdm.write``: the bar is cleared first and drawn again
+    after, never broken.  Otherwise tqdm is not touched (its lock is shared with forked processes,
+    and one killed while holding it must not stop the others' logging)."""
 
     def msg(self, message: str) -> None:
-        if self.above_bar:
+        bar = _BAR
+        if bar is not None and not bar.disable:
             tqdm.write(message, file=sys.stderr)
-        else:
+            return
+        with _WRITING:
             print(message, file=sys.stderr, flush=True)
 
     log = debug = info = warn = warning = msg
@@ -77,14 +88,16 @@ def set_level(name: str) -> None:
     os.environ[ENV_LEVEL] = name
 
 
-def configure(*, json: bool | None = None, level: int | None = None, above_bar: bool = True) -> None:
+def configure(*, json: bool | None = None, level: int | None = None) -> None:
     """Configure structlog for the process (CLI and workers call this once); ``level`` defaults
-    to ``DEID_LOG_LEVEL``'s (info); ``above_bar``: see :class:`TerminalLogger` (False in workers)."""
+    to ``DEID_LOG_LEVEL``'s (info).  A forked worker shows no bar: the one it inherited is a stale
+    copy of its parent's."""
     if level is None:
         level = level_from_environment()
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    show_above(None)
     warnings.showwarning = _warning_to_log
     structlog.configure(
         processors=[
@@ -95,7 +108,7 @@ def configure(*, json: bool | None = None, level: int | None = None, above_bar: 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=lambda *_args: TerminalLogger(above_bar),
+        logger_factory=lambda *_args: TerminalLogger(),
         cache_logger_on_first_use=False,
     )
 

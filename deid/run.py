@@ -268,7 +268,7 @@ def _init_pipeline(profile: Profile, key: SecretKey, out: Path, quarantine: Path
 
 def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, lookup: Mapping[str, str] | None,
                  run_id: str, max_object_bytes: int, debug: Path | None, released: ReleasedIndex) -> None:
-    logs.configure(above_bar=False)  # a worker sets up its own logging; the calling process keeps its own
+    logs.configure()  # a worker process sets up its own logging; the calling process keeps its own
     _init_pipeline(profile, key, out, quarantine, lookup, run_id, max_object_bytes, debug, released)
 
 
@@ -569,6 +569,7 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
 
     bar = tqdm(total=len(todo), unit="obj", disable=(not sys.stderr.isatty()) if progress is None else not progress,
                file=sys.stderr, dynamic_ncols=True)
+    logs.show_above(bar)  # log lines go above the bar, never through it
 
     def outcomes() -> Iterator[tuple[str, Outcome]]:
         if workers <= 1 or len(todo) < 2:
@@ -608,6 +609,7 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
             bar.set_postfix(quarantined=summary.quarantined, refresh=False)
     finally:
         bar.close()
+        logs.show_above(None)
         summary.reasons = dict(reasons)
         summary.actions = dict(sorted(actions.items()))
         summary.iod_adjustments = dict(sorted(adjustments.items()))
