@@ -190,8 +190,8 @@ class Journal:
         entry = self.done.get(ref)
         if entry is None:
             return False
-        if entry.get("profile_sha256", self.stamp.get("profile_sha256")) != self.stamp.get("profile_sha256"):
-            return False  # made with another profile: released again (deid run --reprocess)
+        if made_with_another_profile(entry, self.stamp):
+            return False  # released again (deid run --reprocess)
         if entry["status"] == "written":
             return (paths.out / entry["output"]).is_file()
         if not entry.get("quarantine") or entry.get("reason") in RETRIED:
@@ -252,6 +252,14 @@ class Journal:
                 self._handle.close()
             except OSError:  # a full disk: what was not journalled is done again by a rerun
                 pass
+
+
+def made_with_another_profile(entry: Mapping[str, object], stamp: Mapping[str, str]) -> bool:
+    """Whether a journal entry was made with another profile or deny-list than ``stamp`` names (an
+    entry of a version that did not record them counts as made with this one)."""
+    if "profile_sha256" not in entry or not stamp:
+        return False
+    return any(entry.get(name, "") != stamp.get(name, "") for name in ("profile_sha256", "deny_list_sha256"))
 
 
 # -- worker processes ------------------------------------------------------------------------
@@ -420,7 +428,7 @@ def check_release(paths: RunPaths, profile: Profile, key: SecretKey, *, reproces
     record = paths.records / RELEASE
     journal = paths.records / JOURNAL
     this = {"key_fingerprint": key.fingerprint, "profile": profile.name, "profile_version": profile.version,
-            "profile_sha256": profile.sha256}
+            "profile_sha256": profile.sha256, "deny_list_sha256": profile.deny_list_sha256}
     made: dict = {}
     if record.is_file() and journal.is_file() and journal.stat().st_size:  # (nothing done: nothing to keep)
         try:
@@ -436,10 +444,15 @@ def check_release(paths: RunPaths, profile: Profile, key: SecretKey, *, reproces
             f"{paths.out} was released with another key (fingerprint {made.get('key_fingerprint')}; this "
             f"key's is {key.fingerprint}): a second key would release the same patients again under other "
             f"pseudonyms. Give the key it was released with, or {new_output}")
-    if made and made.get("profile_sha256") != profile.sha256:
+    if made and (made.get("profile_sha256"), made.get("deny_list_sha256", "")) != (profile.sha256,
+                                                                                   profile.deny_list_sha256):
         what = (f"{paths.out} was released with profile '{made.get('profile')}' {made.get('profile_version')} "
                 f"(sha256 {str(made.get('profile_sha256'))[:12]}); this profile '{profile.name}' "
                 f"{profile.version} (sha256 {profile.sha256[:12]}) differs")
+        if made.get("profile_sha256") == profile.sha256:
+            what = (f"{paths.out} was released with profile '{profile.name}' and another deny-list "
+                    f"(sha256 {str(made.get('deny_list_sha256'))[:12] or 'none'}; this run's is "
+                    f"{profile.deny_list_sha256[:12] or 'none'})")
         if from_quarantine:
             raise UsageError(
                 f"{what}, and the output would mix the two. Release the whole input again with it: deid "
@@ -545,6 +558,8 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
     summary.audit = str(trail.path)
     journal = Journal(paths.records, trail)
     journal.stamp = {"profile_sha256": profile.sha256, "key_fingerprint": key.fingerprint}
+    if profile.deny_list_sha256:
+        journal.stamp["deny_list_sha256"] = profile.deny_list_sha256
     # released UIDs of every run with these records (the batch sync makes its lines durable too)
     released = ReleasedIndex(paths.records / RELEASED_DB, durable=False)
     stale = _remove_stale(journal, paths.out, released)
@@ -693,12 +708,12 @@ def _remove_stale(journal: Journal, out: Path, released: ReleasedIndex) -> set[s
     """Remove the outputs the journal says another profile released (``deid run --reprocess``
     releases their sources again with this one; check_release refused the run otherwise), and
     their claims in the released index; returns their paths."""
-    current = journal.stamp["profile_sha256"]
     entries = [e for e in journal.done.values() if e.get("status") == "written" and e.get("output")]
-    kept = {e["output"] for e in entries if e.get("profile_sha256", current) == current}
-    kept_uids = {e.get("sop_uid") for e in entries if e.get("profile_sha256", current) == current}
-    stale = {e["output"]: e.get("sop_uid") or "" for e in entries
-             if e.get("profile_sha256", current) != current and e["output"] not in kept}
+    old = [made_with_another_profile(e, journal.stamp) for e in entries]
+    kept = {e["output"] for e, other in zip(entries, old) if not other}
+    kept_uids = {e.get("sop_uid") for e, other in zip(entries, old) if not other}
+    stale = {e["output"]: e.get("sop_uid") or "" for e, other in zip(entries, old)
+             if other and e["output"] not in kept}
     for output in stale:
         path = out / output
         path.unlink(missing_ok=True)

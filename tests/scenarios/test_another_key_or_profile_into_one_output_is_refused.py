@@ -103,3 +103,17 @@ def test_a_changed_profile_from_the_quarantine_is_refused_saying_both_ways(tmp_p
     assert result.returncode == 2
     assert "--reprocess" in result.stderr and f"--from-quarantine {quarantine}" in result.stderr
     assert tree(quarantine) == before
+
+
+def test_another_deny_list_counts_as_a_changed_profile(released: dict, tmp_path: Path, sample_study: Path,
+                                                       key_file: Path) -> None:
+    staff = tmp_path / "staff.txt"
+    staff.write_text("Dr Example Person\n")
+    result = deid(*run_args(sample_study, released["out"], key_file, "--deny-list", staff))
+    assert result.returncode == 2, result.stdout
+    assert "another deny-list" in result.stderr and "--reprocess" in result.stderr
+    assert "Example" not in result.stderr  # the entries are never shown
+    again = deid(*run_args(sample_study, released["out"], key_file, "--deny-list", staff, "--reprocess"))
+    assert again.returncode == 0, again.stderr
+    release = json.loads((released["records"] / "release.json").read_text())
+    assert release["deny_list_sha256"] and release["profile"] == "vghtpe"
