@@ -582,8 +582,8 @@ def _run(found: Found, paths: RunPaths, profile: Profile, key: SecretKey, *, wor
         else:
             todo.append((ref, str(source.path), names(source.path)))
 
-    bar = tqdm(total=len(todo), unit="obj", disable=(not sys.stderr.isatty()) if progress is None else not progress,
-               file=sys.stderr, dynamic_ncols=True)
+    shown = (sys.stderr.isatty() if progress is None else progress) and bool(todo)  # (no "0obj" bar)
+    bar = tqdm(total=len(todo), unit="obj", disable=not shown, file=sys.stderr, dynamic_ncols=True)
     logs.show_above(bar)  # log lines go above the bar, never through it
 
     def outcomes() -> Iterator[tuple[str, Outcome]]:
