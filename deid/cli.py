@@ -30,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("sources", nargs="*", type=Path, metavar="SRC",
                      help="folders (or files) of DICOM objects and their side-cars; read, never changed")
     run.add_argument("--from-quarantine", type=Path, metavar="Q", help="release again the originals in "
-                     "the quarantine Q (after correcting the cause: the profile, --lookup, ...) instead of "
-                     "SRC: each one released leaves Q, each one still refused stays with its new reason")
+                     "the quarantine Q instead of SRC, after correcting the cause (--lookup, the original in "
+                     "Q, deid itself; a changed profile: --reprocess over SRC, or a new --out): each one "
+                     "released leaves Q, each one still refused stays with its new reason")
     run.add_argument("--reprocess", action="store_true", help="the profile changed since OUT was released: "
                      "release every source again with it, and remove from OUT what it no longer releases "
                      "(without it, a changed profile is refused)")
