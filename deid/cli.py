@@ -1,4 +1,5 @@
-"""Command line: parses options and calls the library.  Exit codes: 0 ok, 1 bug, 2 usage, 3 quarantined."""
+"""Command line: parses options and calls the library.  Exit codes: 0 ok, 1 bug, 2 usage, 3 not all
+released (deid run: objects wait in the quarantine, or the input held no file)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="where to write the key, e.g. ~/deid.key (must not exist yet)")
 
     run = sub.add_parser("run", help="de-identify folders of DICOM files into an output folder")
-    run.add_argument("sources", nargs="+", type=Path, metavar="SRC",
+    run.add_argument("sources", nargs="*", type=Path, metavar="SRC",
                      help="folders (or files) of DICOM objects and their side-cars; read, never changed")
+    run.add_argument("--from-quarantine", type=Path, metavar="Q", help="release again the originals in "
+                     "the quarantine Q instead of SRC, after correcting the cause (--lookup, the original in "
+                     "Q, deid itself; a changed profile: --reprocess over SRC, or a new --out): each one "
+                     "released leaves Q, each one still refused stays with its new reason")
+    run.add_argument("--reprocess", action="store_true", help="the profile changed since OUT was released: "
+                     "release every source again with it, and remove from OUT what it no longer releases "
+                     "(without it, a changed profile is refused)")
     run.add_argument("--out", required=True, type=Path, help="output folder: only releasable objects")
     run.add_argument("--profile", default="vghtpe", help="built-in profile name or a YAML path (default: vghtpe)")
     run.add_argument("--key-file", type=Path, help="secret key (default: $DEID_KEY_FILE)")
@@ -184,6 +192,18 @@ def _run(args: argparse.Namespace) -> int:
         if args.workers != 1:
             raise UsageError("--workers is for a run on this machine: with --cluster the cluster's workers "
                              "do the work (local:N for N processes here)")
+    if bool(args.sources) == bool(args.from_quarantine):
+        raise UsageError("give the folders to release (SRC ...) or --from-quarantine Q, not both" if args.sources
+                         else "give the folders to release (SRC ...), or --from-quarantine Q to release a "
+                         "quarantine again")
+    if args.from_quarantine and args.reprocess:
+        raise UsageError("--reprocess releases every source again: give the SRC folders (what is released "
+                         "leaves the quarantine), not --from-quarantine")
+    quarantine = args.quarantine
+    if args.from_quarantine:
+        if quarantine is not None and quarantine.resolve() != args.from_quarantine.resolve():
+            raise UsageError("--from-quarantine Q keeps what is still refused in Q: leave out --quarantine")
+        quarantine = args.from_quarantine
     max_object_bytes = None
     if args.max_object_size is not None:
         try:
@@ -197,12 +217,13 @@ def _run(args: argparse.Namespace) -> int:
         profile = with_deny_list(profile, args.deny_list)
     key = load_key_file(args.key_file)
     lookup = load_lookup(args.lookup) if args.lookup else None
-    paths = RunPaths.beside(args.out, args.quarantine, args.records)
+    paths = RunPaths.beside(args.out, quarantine, args.records)
     summary = run(args.sources, paths, profile, key, workers=args.workers, lookup=lookup,
                    progress=False if args.no_progress or _quiet(args) else None, follow_links=args.follow_links,
-                   max_object_bytes=max_object_bytes, debug=args.debug, cluster=args.cluster)
+                   max_object_bytes=max_object_bytes, debug=args.debug, cluster=args.cluster,
+                   from_quarantine=args.from_quarantine is not None, reprocess=args.reprocess)
     print(summary.line())
-    return EXIT_QUARANTINED if summary.quarantined else EXIT_OK
+    return EXIT_OK if summary.complete else EXIT_QUARANTINED
 
 
 def _quiet(args: argparse.Namespace) -> bool:

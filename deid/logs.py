@@ -1,7 +1,10 @@
 """structlog set-up: JSON lines when not on a terminal, and a PHI allow-list as the last processor.
 
 Only keys named in ``ALLOWED_KEYS`` reach the output; anything else is dropped, so a value passed
-to a log call by mistake never reaches a log file.  Messages themselves are fixed strings.
+to a log call by mistake never reaches a log file.  Messages themselves are fixed strings.  Lines
+are written through ``tqdm.write``: a progress bar on the terminal is cleared and drawn again
+below them, never broken.  :class:`FirstOfEach` lets a repeated warning through a few times per
+code and counts the rest.
 """
 
 from __future__ import annotations
@@ -9,9 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import warnings
+from collections import Counter
 from typing import Any, MutableMapping
 
 import structlog
+from tqdm import tqdm
 
 ALLOWED_KEYS = frozenset(
     {
@@ -31,10 +38,35 @@ def allow_list(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -
     return event_dict
 
 
-def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
-    """A logger writing to ``sys.stderr`` as it is at the call, not as it was at configuration
-    (a stream replaced since, e.g. closed by a test harness, must not break the caller)."""
-    return structlog.PrintLogger(file=sys.stderr)
+_BAR: Any = None  # the progress bar this process shows (deid run), while it is up
+_WRITING = threading.Lock()
+
+
+def show_above(bar: Any) -> None:
+    """Write log lines above ``bar`` (a tqdm bar) from now on; ``None`` when it is closed."""
+    global _BAR
+    _BAR = bar
+
+
+class TerminalLogger:
+    """Writes each line to ``sys.stderr`` as it is at the call, not as it was at configuration (a
+    stream replaced since, e.g. closed by a test harness, must not break the caller).  While a bar
+    is up (:func:`show_above`), through ``tqdm.write``: the bar is cleared first and drawn again
+    after, never broken.  Otherwise tqdm is not touched (its lock is shared with forked processes,
+    and one killed while holding it must not stop the others' logging)."""
+
+    def msg(self, message: str) -> None:
+        bar = _BAR
+        if bar is not None and not bar.disable:
+            tqdm.write(message, file=sys.stderr)
+            return
+        with _WRITING:
+            print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
 
 
 #: The log level (debug, info, warning, error) of a process and of the workers it starts (they
@@ -58,12 +90,15 @@ def set_level(name: str) -> None:
 
 def configure(*, json: bool | None = None, level: int | None = None) -> None:
     """Configure structlog for the process (CLI and workers call this once); ``level`` defaults
-    to ``DEID_LOG_LEVEL``'s (info)."""
+    to ``DEID_LOG_LEVEL``'s (info).  A forked worker shows no bar: the one it inherited is a stale
+    copy of its parent's."""
     if level is None:
         level = level_from_environment()
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    show_above(None)
+    warnings.showwarning = _warning_to_log
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -73,10 +108,42 @@ def configure(*, json: bool | None = None, level: int | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=_stderr_logger,
+        logger_factory=lambda *_args: TerminalLogger(),
         cache_logger_on_first_use=False,
     )
 
 
 def get_logger(name: str = "deid") -> Any:
     return structlog.get_logger(name)
+
+
+def _warning_to_log(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                    file: Any = None, line: str | None = None) -> None:
+    """A library's warning (e.g. pydicom's on an odd element) is logged at debug level by its
+    category only: its text may quote a value, and printed it would break the progress bar."""
+    get_logger("deid.warnings").debug("library warning", error_type=category.__name__)
+
+
+#: how many warnings of one code :class:`FirstOfEach` lets through (all of them at debug level)
+FIRST_OF_EACH = 5
+
+
+class FirstOfEach:
+    """The first ``limit`` warnings of each code go to the log; the rest are counted, and
+    :meth:`held_back` gives one count per code for a line at the end (a run over a folder of
+    broken files logs a few lines per reason, not one per file)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is None:
+            limit = FIRST_OF_EACH if level_from_environment() > logging.DEBUG else sys.maxsize
+        self.limit = limit
+        self.seen: Counter[str] = Counter()
+
+    def first(self, code: str) -> bool:
+        """Count one warning of ``code``; whether it is among the first ``limit``."""
+        self.seen[code] += 1
+        return self.seen[code] <= self.limit
+
+    def held_back(self) -> dict[str, int]:
+        """Code -> how many of its warnings were not logged one by one."""
+        return {code: n - self.limit for code, n in sorted(self.seen.items()) if n > self.limit}

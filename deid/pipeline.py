@@ -68,19 +68,32 @@ class Pipeline:
         """:meth:`deidentify_bytes`, its bytes written under the output (callers that want files)."""
         return write_released(self.deidentify_bytes(data), self.out, durable=self.durable)
 
-    def deidentify_file(self, source: Path) -> Written | Quarantined:
-        """A source file's outcome; a written one carries the released bytes, not yet written."""
+    def deidentify_file(self, source: Path, name: str | None = None) -> Written | Quarantined:
+        """A source file's outcome; a written one carries the released bytes, not yet written.
+
+        ``name``: the source as a person knows it (deid run: its path relative to its SRC argument),
+        named in its quarantine entry's reason.json (a PHI zone; never in the outcome, a log or the
+        audit); its last part is the side-car's file name (default: the file's own)."""
         try:
             data = read_source(source, self.max_object_bytes)
         except ObjectError as exc:  # too large: not read, so the quarantine names it instead of a copy
-            return self._quarantine_unread(source, exc.as_reason())
+            return self._quarantine_unread(source, exc.as_reason(), name)
         except OSError as exc:
             reason = ObjectError("unreadable", f"the file cannot be read ({exc.__class__.__name__}); check "
                                  "permissions and the storage", stage="read").as_reason()
             return Quarantined.of(reason)  # nothing read, nothing kept
-        if sidecar_kind(source.name, data) is not None:
-            return self.deidentify_sidecar(source.name, data)
-        return self.deidentify_bytes(data)
+        file_name = Path(name).name if name else source.name
+        if sidecar_kind(file_name, data) is not None:
+            outcome = self.deidentify_sidecar(file_name, data)
+        else:
+            outcome = self.deidentify_bytes(data)
+        if name and isinstance(outcome, Quarantined) and outcome.entry:
+            # the entry names its source (the entry's own name is keyed, never the path)
+            reason_file = self.quarantine_dir / outcome.entry / "reason.json"
+            reason = json.loads(reason_file.read_text(encoding="utf-8"))
+            text = json.dumps({**reason, "source": name}, indent=2, sort_keys=True)
+            write_bytes_atomic(text.encode() + b"\n", reason_file, mode=0o600)
+        return outcome
 
     def deidentify_sidecar(self, name: str, data: bytes) -> Written | Quarantined:
         """A side-car annotation file (deid.sidecar): rewritten into OUT/annotations/, or quarantined."""
@@ -162,12 +175,15 @@ class Pipeline:
             written = f"{DEBUG_FOLDER}/{name}"
         return internal_error_reason(exc, stage, debug_file=written)
 
-    def _quarantine_unread(self, source: Path, reason: dict[str, str]) -> Quarantined:
-        """A quarantine entry for a file that was not read: its reason.json names the source (escaped
-        where not UTF-8) so a person can find it; the entry's name is keyed, never the path."""
+    def _quarantine_unread(self, source: Path, reason: dict[str, str],
+                           shown_as: str | None = None) -> Quarantined:
+        """A quarantine entry for a file that was not read: its reason.json names the source
+        (``shown_as``, else its path escaped where not UTF-8) so a person can find it; the entry's
+        name is keyed, never the path."""
         name = self.key.hexdigest("quarantine-unread", os.fsencode(source))[:24]
         entry = make_private_dir(make_private_dir(self.quarantine_dir) / name)
-        text = json.dumps({**reason, "source": shown(source)}, indent=2, sort_keys=True).encode() + b"\n"
+        text = json.dumps({**reason, "source": shown_as or shown(source)}, indent=2,
+                          sort_keys=True).encode() + b"\n"
         write_bytes_atomic(text, entry / "reason.json", mode=0o600)
         return Quarantined.of(reason, entry.name)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,15 @@ class ReleasedIndex:
         except sqlite3.Error as exc:
             raise ReleasedIndexError(f"{self.path.name}: {exc.__class__.__name__}") from exc
         return row is not None and row[0] == sha256
+
+    def forget(self, sop_uids: Iterable[str]) -> None:
+        """Drop the claims of ``sop_uids``: their outputs were removed (deid run --reprocess
+        releases their sources again, with another profile)."""
+        try:
+            self._connection().executemany("DELETE FROM released WHERE sop_uid = ?",
+                                           ((uid,) for uid in sop_uids))
+        except sqlite3.Error as exc:
+            raise ReleasedIndexError(f"{self.path.name}: {exc.__class__.__name__}") from exc
 
     def close(self) -> None:
         if self._conn is not None and self._pid == os.getpid():

@@ -8,6 +8,12 @@ One run at a time writes into an output folder (a lock in it, whatever the recor
 temp files are named by its run id.  A full or read-only output, quarantine or records folder stops
 the run with a message saying what to do (:class:`FolderNotWritable`); the same command run again
 then completes the job.
+
+The records know the key (fingerprint) and profile (sha256) the output was released with
+(``release.json``, and each journal entry): a run with another key is refused, one with another
+profile too unless it re-releases every source (``reprocess``).  ``from_quarantine`` runs over the
+originals in the quarantine instead of source folders: each one released leaves the quarantine.
+Each run's summary is kept (``summaries/<run id>.json``; ``summary.json`` is the latest).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import fcntl
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -31,7 +38,8 @@ from tqdm import tqdm
 from deid import logs
 from deid.audit.trail import AuditTrail
 from deid.errors import UsageError
-from deid.intake.folders import Discovery, SourceFile, discover
+from deid.intake.folders import Discovery, Found, SourceFile, discover
+from deid.io.source import shown
 from deid.io.writer import (FolderLock, FolderLockedError, fsync_dir, remove_run_temps,
                             set_temp_owner)
 from deid.keys import SecretKey
@@ -45,9 +53,12 @@ from deid.settlement import Batch
 JOURNAL = "journal.jsonl"
 BATCH = 64  # outputs made durable together with one sync, then journalled
 TODO_CHUNK = 512  # sources handed to the workers at a time (two chunks in flight): flat memory
-SUMMARY = "summary.json"
+SUMMARY = "summary.json"  # the latest run's summary
+SUMMARIES = "summaries"  # every run's summary, as <run id>.json
+RELEASE = "release.json"  # the key fingerprint and profile the output is released with
+REASON = "reason.json"  # in each quarantine entry
 RETRIED = frozenset({"too-large"})  # quarantined for a limit of the run: tried again by every run
-__all__ = ["RunPaths", "RunSummary", "FolderNotWritable", "discover", "run", "source_ref"]
+__all__ = ["RunPaths", "RunSummary", "FolderNotWritable", "check_paths", "discover", "run", "source_ref"]
 
 
 @dataclass
@@ -91,21 +102,54 @@ class RunSummary:
     max_object_bytes: int = 0  # larger inputs were quarantined too-large without being read
     text_replaced: dict[str, int] = field(default_factory=dict)  # keyword -> identity values replaced in kept text
     deny_list_entries: int = 0  # entries of the deny-list searched in kept text (never the entries)
+    from_quarantine: bool = False  # the run's input was the originals in its quarantine
+    quarantine_waiting: int = 0  # entries in the quarantine after the run (this run's and earlier)
+    quarantine_earlier: int = 0  # of those, entries left by earlier runs (not tried again by this one)
+    left_quarantine: int = 0  # entries removed from the quarantine: their object is now released
+    removed: int = 0  # outputs of another profile removed, the new profile releasing nothing there
 
     def line(self) -> str:
-        text = (f"deid run: {self.total} objects: {self.written} written, {self.skipped} skipped "
+        if self.total == 0 and not self.quarantine_waiting:
+            if self.from_quarantine:
+                return f"deid run: the quarantine {self.quarantine} holds nothing to release again"
+            return self._entries("deid run: no files found in the input: nothing to release")
+        if self.total == 0:
+            what = "the quarantine holds no original to release again" if self.from_quarantine else \
+                "no files found in the input"
+            return self._entries(f"deid run: {what}; {self._waiting()}")
+        source = "originals in the quarantine" if self.from_quarantine else "objects"
+        text = (f"deid run: {self.total} {source}: {self.written} written, {self.skipped} skipped "
                 f"(already done), {self.quarantined} quarantined in {self.seconds:.1f}s; output {self.output}")
+        if self.left_quarantine:
+            text += f"; {self.left_quarantine} left the quarantine (released now)"
+        if self.removed:
+            text += f"; {self.removed} files of the earlier profile's release removed from the output"
         if self.text_replaced:
             text += f"; {sum(self.text_replaced.values())} identity values replaced in kept free text"
         if self.quarantined:
             text += f"; quarantine {self.quarantine} (reasons: " + ", ".join(
                 f"{code} {n}" for code, n in sorted(self.reasons.items())) + ")"
+        if self.quarantine_earlier:
+            text += f"; {self._waiting()}"
+        return self._entries(text) + f"; summary {Path(self.records) / SUMMARY}"
+
+    def _waiting(self) -> str:
+        return (f"{self.quarantine_earlier} objects wait in the quarantine {self.quarantine} from earlier "
+                "runs (correct the cause, then deid run --from-quarantine)")
+
+    def _entries(self, text: str) -> str:
         if self.skipped_entries:
             text += (f"; {sum(self.skipped_entries.values())} input entries skipped (not files: "
                      + ", ".join(f"{kind} {n}" for kind, n in sorted(self.skipped_entries.items())) + ")")
             if "link-outside-source" in self.skipped_entries:
                 text += "; links leaving the source were refused: give --follow-links to follow them"
-        return text + f"; summary {Path(self.records) / SUMMARY}"
+        return text
+
+    @property
+    def complete(self) -> bool:
+        """Whether every object of the input is released and nothing waits in the quarantine (deid
+        run exits 0; else 3).  An empty input is not complete; an empty quarantine given as input is."""
+        return not self.quarantine_waiting and not self.quarantined and (self.total > 0 or self.from_quarantine)
 
 
 def source_ref(key: SecretKey, source: SourceFile) -> str:
@@ -125,6 +169,7 @@ class Journal:
     def __init__(self, records: Path, trail: AuditTrail | None = None) -> None:
         self.path = records / JOURNAL
         self.trail = trail
+        self.stamp: dict[str, str] = {}  # added to each entry: the profile and key it was made with
         self.done: dict[str, dict] = {}
         cut = False
         if self.path.exists():
@@ -145,6 +190,8 @@ class Journal:
         entry = self.done.get(ref)
         if entry is None:
             return False
+        if made_with_another_profile(entry, self.stamp):
+            return False  # released again (deid run --reprocess)
         if entry["status"] == "written":
             return (paths.out / entry["output"]).is_file()
         if not entry.get("quarantine") or entry.get("reason") in RETRIED:
@@ -171,10 +218,10 @@ class Journal:
                 entry = {"ref": ref, "status": "written", "output": facts.output, "quarantine": None,
                          "sop_class_uid": facts.sop_class_uid, "modality": facts.modality,
                          "patient_id": facts.patient_id, "study_uid": facts.study_uid,
-                         "series_uid": facts.series_uid, "sop_uid": facts.sop_uid}
+                         "series_uid": facts.series_uid, "sop_uid": facts.sop_uid, **self.stamp}
             case Quarantined(code=code, entry=quarantine):
                 entry = {"ref": ref, "status": "quarantined", "output": None,
-                         "quarantine": quarantine, "reason": code}
+                         "quarantine": quarantine, "reason": code, **self.stamp}
             case _:
                 raise TypeError(f"a run journals written or quarantined sources, not {outcome!r}")
         self._handle.write(json.dumps(entry) + "\n")
@@ -189,6 +236,14 @@ class Journal:
                 self._handle.close()
             except OSError:  # a full disk: what was not journalled is done again by a rerun
                 pass
+
+
+def made_with_another_profile(entry: Mapping[str, object], stamp: Mapping[str, str]) -> bool:
+    """Whether a journal entry was made with another profile or deny-list than ``stamp`` names (an
+    entry of a version that did not record them counts as made with this one)."""
+    if "profile_sha256" not in entry or not stamp:
+        return False
+    return any(entry.get(name, "") != stamp.get(name, "") for name in ("profile_sha256", "deny_list_sha256"))
 
 
 # -- worker processes ------------------------------------------------------------------------
@@ -209,10 +264,11 @@ def _init_worker(profile: Profile, key: SecretKey, out: Path, quarantine: Path, 
     _init_pipeline(profile, key, out, quarantine, lookup, run_id, max_object_bytes, debug, released)
 
 
-def _work(item: tuple[str, str]) -> tuple[str, Outcome]:
-    ref, path = item
+def _work(item: tuple[str, str, str]) -> tuple[str, Outcome]:
+    """(journal ref, source path, the source's name in a quarantine entry) -> (ref, outcome)."""
+    ref, path, name = item
     assert _PIPELINE is not None
-    outcome = _PIPELINE.deidentify_file(Path(path))
+    outcome = _PIPELINE.deidentify_file(Path(path), name)
     return ref, write_released(outcome, _PIPELINE.out, durable=False)  # synced with its batch
 
 
@@ -229,32 +285,177 @@ _ENVIRONMENT = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-o
 def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int = 1,
         lookup: Mapping[str, str] | None = None, progress: bool | None = None,
         follow_links: bool = False, max_object_bytes: int | None = None, debug: bool = False,
-        cluster: str | None = None) -> RunSummary:
+        cluster: str | None = None, from_quarantine: bool = False,
+        reprocess: bool = False) -> RunSummary:
     """De-identify every file under ``sources``; returns the summary (also written to the records).
 
     ``follow_links``: follow links that leave the source folders (refused by default);
     ``max_object_bytes``: larger files are quarantined ``too-large`` unread (default: the profile's);
     ``debug``: the traceback of an internal error also goes to RECORDS/debug/ (never to the log);
-    ``cluster``: a Dask scheduler address or local:N, whose workers do the work (deid.cluster)."""
+    ``cluster``: a Dask scheduler address or local:N, whose workers do the work (deid.cluster);
+    ``from_quarantine``: the input is the originals in ``paths.quarantine`` (``sources`` empty);
+    ``reprocess``: the profile differs from the output's: release every source again with it.
+    An empty input writes nothing (the summary's ``total`` is 0)."""
     started = time.monotonic()
-    found = Discovery(sources, follow_links=follow_links)  # walked as the run goes
-    for source in sources:
-        resolved = source.resolve()
-        for name, folder in (("output", paths.out), ("quarantine", paths.quarantine), ("records", paths.records)):
-            if folder == resolved or resolved in folder.parents:
-                raise UsageError(f"{source}: the {name} folder must not be inside an input folder")
+    check_paths(sources, paths, from_quarantine=from_quarantine)
+    found: Found | Discovery
+    if from_quarantine:
+        found, names = quarantined_originals(paths.quarantine)
+    else:
+        found = Discovery(sources, follow_links=follow_links)  # walked as the run goes
+        names = source_names(sources)
+    if found.is_empty():
+        summary = _summary(paths, profile, key, max_object_bytes or profile.max_object_bytes)
+        for _ in found:  # no file: the walk only counts what it skipped
+            pass
+        summary.skipped_entries = dict(sorted(found.skipped.items()))
+        summary.from_quarantine = from_quarantine
+        summary.quarantine_waiting = summary.quarantine_earlier = len(quarantine_entries(paths.quarantine))
+        return summary
     try:
         paths.out.mkdir(parents=True, exist_ok=True)
         make_private_dir(paths.quarantine)
         make_private_dir(paths.records)
         with _locked(paths):
-            return _run(found, paths, profile, key, workers=workers, lookup=lookup, progress=progress,
-                        max_bytes=max_object_bytes or profile.max_object_bytes, started=started,
-                        debug=debug, cluster=cluster)
+            check_release(paths, profile, key, reprocess=reprocess, from_quarantine=from_quarantine)
+            summary = _run(found, paths, profile, key, workers=workers, lookup=lookup, progress=progress,
+                           max_bytes=max_object_bytes or profile.max_object_bytes, started=started,
+                           debug=debug, names=names, from_quarantine=from_quarantine, cluster=cluster)
+            fsync_dir(paths.quarantine)
+            return summary
     except OSError as exc:
         if exc.errno not in _ENVIRONMENT:
             raise
         raise FolderNotWritable(_advice(exc, paths)) from None
+
+
+_FLAGS = {"output": "--out", "quarantine": "--quarantine", "records": "--records"}
+
+
+def check_paths(sources: list[Path], paths: RunPaths, *, from_quarantine: bool = False) -> None:
+    """Refuse (:class:`UsageError`, exit 2, saying what to do) folders that would mix an input
+    with the output, quarantine or records, either way round, or a folder that is a file."""
+    folders = {"output": paths.out, "quarantine": paths.quarantine, "records": paths.records}
+    for name, folder in folders.items():
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{_FLAGS[name]} {folder} is a file, not a folder: give a new folder "
+                             "(deid makes it) or one an earlier deid run made")
+    for name, folder in folders.items():
+        for other, inner in folders.items():
+            if name != other and _inside(inner, folder):
+                raise UsageError(f"the {other} folder {inner} is inside the {name} folder {folder}: give "
+                                 "folders side by side (the defaults are OUT-quarantine and OUT-records "
+                                 f"beside OUT), e.g. another {_FLAGS[other]}")
+    for source in sources:
+        resolved = source.resolve()
+        for name, folder in folders.items():  # (a link to the input inside the output counts too)
+            if _inside(resolved, folder) or _inside(Path(os.path.abspath(source)), folder):
+                hint = ("the output holds only what may be released" if name == "output" else
+                        "deid writes and removes files there")
+                raise UsageError(f"{source}: this input is inside the {name} folder {folder} ({hint}); "
+                                 f"move the input out of it, or give another {_FLAGS[name]}" +
+                                 ("; to release the quarantine again, give --from-quarantine "
+                                  f"{folder} instead of SRC" if name == "quarantine" else ""))
+            if _inside(folder, resolved):
+                raise UsageError(f"{source}: the {name} folder {folder} is inside this input, so the "
+                                 f"run would read what it writes; give {_FLAGS[name]} outside every input")
+        if any(_entries(resolved)):
+            raise UsageError(f"{source}: this input is a deid quarantine (its entries hold originals and "
+                             f"reason.json): to release it again, give --from-quarantine {source} instead of SRC")
+
+
+def source_names(sources: list[Path]) -> Callable[[Path], str]:
+    """The name a quarantine entry gives a found file: its path relative to the SRC argument it
+    was found under (its own name when SRC is the file, or a followed link led outside)."""
+    roots = [source.resolve() for source in sources if source.is_dir()]
+
+    def name(path: Path) -> str:
+        for root in roots:
+            if path.is_relative_to(root):
+                return shown(path.relative_to(root))
+        return shown(path.name)
+
+    return name
+
+
+def quarantine_entries(quarantine: Path) -> list[Path]:
+    """The entries of a quarantine folder (each a folder with a reason.json)."""
+    return sorted(_entries(quarantine))
+
+
+def _entries(quarantine: Path) -> Iterator[Path]:
+    if quarantine.is_dir():
+        yield from (entry for entry in quarantine.iterdir()
+                    if not entry.name.startswith(".") and (entry / REASON).is_file())
+
+
+def quarantined_originals(quarantine: Path) -> tuple[Found, Callable[[Path], str]]:
+    """The originals kept in a quarantine (as found files), and the name each had in its source
+    (reason.json's ``source``; else the original's own name).  An entry of a file that was not
+    read (too-large) holds no original: it stays, and a run over its source tries it again."""
+    files: list[SourceFile] = []
+    known: dict[Path, str] = {}
+    if not quarantine.is_dir():
+        raise UsageError(f"--from-quarantine {quarantine}: no such folder")
+    for entry in quarantine_entries(quarantine):
+        try:
+            reason = json.loads((entry / REASON).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            reason = {}
+        for original in sorted(entry.glob("original*")):
+            info = original.stat()
+            files.append(SourceFile(original, info.st_size, info.st_mtime_ns))
+            source = reason.get("source") if isinstance(reason, dict) else None
+            known[original] = source if isinstance(source, str) and source else original.name
+    return Found(files), lambda path: known.get(path, path.name)
+
+
+def check_release(paths: RunPaths, profile: Profile, key: SecretKey, *, reprocess: bool,
+                  from_quarantine: bool) -> None:
+    """Refuse (exit 2) a run whose key, or profile (unless ``reprocess``), differs from the ones the
+    output was released with (the records' release.json); then record this run's."""
+    record = paths.records / RELEASE
+    journal = paths.records / JOURNAL
+    this = {"key_fingerprint": key.fingerprint, "profile": profile.name, "profile_version": profile.version,
+            "profile_sha256": profile.sha256, "deny_list_sha256": profile.deny_list_sha256}
+    made: dict = {}
+    if record.is_file() and journal.is_file() and journal.stat().st_size:  # (nothing done: nothing to keep)
+        try:
+            made = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise UsageError(f"{record} cannot be read, so nothing says which key and profile {paths.out} "
+                             "was released with; restore it from a backup, or release into a new output "
+                             "folder (--out NEW)") from None
+    new_output = ("release into a new output folder (--out NEW; its quarantine and records go beside "
+                  "it)")
+    if made and made.get("key_fingerprint") != key.fingerprint:
+        raise UsageError(
+            f"{paths.out} was released with another key (fingerprint {made.get('key_fingerprint')}; this "
+            f"key's is {key.fingerprint}): a second key would release the same patients again under other "
+            f"pseudonyms. Give the key it was released with, or {new_output}")
+    if made and (made.get("profile_sha256"), made.get("deny_list_sha256", "")) != (profile.sha256,
+                                                                                   profile.deny_list_sha256):
+        what = (f"{paths.out} was released with profile '{made.get('profile')}' {made.get('profile_version')} "
+                f"(sha256 {str(made.get('profile_sha256'))[:12]}); this profile '{profile.name}' "
+                f"{profile.version} (sha256 {profile.sha256[:12]}) differs")
+        if made.get("profile_sha256") == profile.sha256:
+            what = (f"{paths.out} was released with profile '{profile.name}' and another deny-list "
+                    f"(sha256 {str(made.get('deny_list_sha256'))[:12] or 'none'}; this run's is "
+                    f"{profile.deny_list_sha256[:12] or 'none'})")
+        if from_quarantine:
+            raise UsageError(
+                f"{what}, and the output would mix the two. Release the whole input again with it: deid "
+                f"run SRC --out {paths.out} --profile ... --reprocess (what is released leaves the "
+                f"quarantine), or {new_output} with --from-quarantine {paths.quarantine}")
+        if not reprocess:
+            raise UsageError(
+                f"{what}. Give --reprocess to release every source again with it (what it no longer "
+                f"releases is removed from the output), or {new_output}")
+    if made != this:
+        from deid.io.writer import write_bytes_atomic
+
+        write_bytes_atomic((json.dumps(this, indent=2) + "\n").encode(), record, mode=0o600)
+        fsync_dir(paths.records)
 
 
 @contextmanager
@@ -320,42 +521,58 @@ def _looks(problem: str, folder: Path) -> bool:
     return not os.access(folder, os.W_OK)
 
 
-def _run(found: Discovery, paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int,
-         lookup: Mapping[str, str] | None, progress: bool | None, max_bytes: int,
-         started: float, debug: bool, cluster: str | None = None) -> RunSummary:
-    """The run itself, with the folders made and locked."""
-    log = logs.get_logger("deid.run")
-    remove_run_temps(paths.out)  # we hold the output's lock: these are left by runs that were killed
-    summary = RunSummary(
+def _summary(paths: RunPaths, profile: Profile, key: SecretKey, max_bytes: int) -> RunSummary:
+    """A run's summary before its first object (its totals are added as the run goes)."""
+    return RunSummary(
         run_id=uuid.uuid4().hex[:12], profile=profile.name, profile_version=profile.version,
         profile_sha256=profile.sha256, key_fingerprint=key.fingerprint, output=str(paths.out),
         quarantine=str(paths.quarantine), records=str(paths.records), max_object_bytes=max_bytes,
     )
+
+
+def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int,
+         lookup: Mapping[str, str] | None, progress: bool | None, max_bytes: int,
+         started: float, debug: bool, names: Callable[[Path], str], from_quarantine: bool,
+         cluster: str | None = None) -> RunSummary:
+    """The run itself, with the folders made and locked."""
+    log = logs.get_logger("deid.run")
+    remove_run_temps(paths.out)  # we hold the output's lock: these are left by runs that were killed
+    summary = _summary(paths, profile, key, max_bytes)
+    summary.from_quarantine = from_quarantine
     set_temp_owner(summary.run_id)
     log.info("run started", run_id=summary.run_id, workers=workers, profile=profile.name)
     trail = AuditTrail(paths.records, key=key, profile=profile, run_id=summary.run_id, source="run")
     summary.audit = str(trail.path)
     journal = Journal(paths.records, trail)
+    journal.stamp = {"profile_sha256": profile.sha256, "key_fingerprint": key.fingerprint}
+    if profile.deny_list_sha256:
+        journal.stamp["deny_list_sha256"] = profile.deny_list_sha256
     settled = Batch(journal, BATCH)  # record -> one sync per batch -> journal (deid.settlement)
     # released UIDs of every run with these records (the batch sync makes its lines durable too)
     released = ReleasedIndex(paths.records / RELEASED_DB, durable=False)
+    stale = _remove_stale(journal, paths.out, released)
+    book = QuarantineBook(paths.quarantine, journal.done)
+    shown_once = logs.FirstOfEach()
     reasons: Counter[str] = Counter()
     actions: Counter[str] = Counter()
     adjustments: Counter[str] = Counter()
     replaced: Counter[str] = Counter()
     debug_dir = paths.records if debug else None
 
-    def todo() -> Iterator[list[tuple[str, str]]]:
+    def todo() -> Iterator[list[tuple[str, str, str]]]:
         """The sources still to do, in chunks, as the walk finds them (done ones skipped here)."""
-        chunk: list[tuple[str, str]] = []
+        chunk: list[tuple[str, str, str]] = []
         for source in found:
             ref = source_ref(key, source)
+            if from_quarantine:
+                book.came_from(ref, source.path)
             if journal.is_done(ref, paths):
                 summary.skipped += 1
                 trail.record(_skipped(journal.done[ref]))
+                book.done_before(ref)
                 bar.update(1)  # the bar counts every file found, done before or now
                 continue
-            chunk.append((ref, str(source.path)))
+            chunk.append((ref, str(source.path), names(source.path)))
             if len(chunk) == TODO_CHUNK:
                 yield chunk
                 chunk = []
@@ -365,6 +582,7 @@ def _run(found: Discovery, paths: RunPaths, profile: Profile, key: SecretKey, *,
     shown = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=found.files_now() if shown else None, unit="obj", disable=not shown,
                file=sys.stderr, dynamic_ncols=True)
+    logs.show_above(bar)  # log lines go above the bar, never through it
 
     def outcomes() -> Iterator[tuple[str, Outcome]]:
         chunks = todo()
@@ -404,6 +622,7 @@ def _run(found: Discovery, paths: RunPaths, profile: Profile, key: SecretKey, *,
     try:
         for ref, outcome in outcomes():
             settled.settle(ref, outcome)
+            book.note(ref, outcome)
             match outcome:
                 case Written(released=facts):
                     summary.written += 1
@@ -414,12 +633,14 @@ def _run(found: Discovery, paths: RunPaths, profile: Profile, key: SecretKey, *,
                 case Quarantined():
                     summary.quarantined += 1
                     reasons[outcome.code] += 1
-                    log.warning("quarantined", code=outcome.code, stage=outcome.stage or None,
-                                path=outcome.path or None, quarantine=outcome.entry)
+                    if shown_once.first(outcome.code):  # the entry is named, never the source
+                        log.warning("quarantined", code=outcome.code, stage=outcome.stage or None,
+                                    path=outcome.path or None, quarantine=outcome.entry)
             bar.update(1)
             bar.set_postfix(quarantined=summary.quarantined, refresh=False)
     finally:
         bar.close()
+        logs.show_above(None)
         summary.total = summary.skipped + summary.written + summary.quarantined
         summary.skipped_entries = dict(sorted(found.skipped.items()))
         for kind, count in summary.skipped_entries.items():  # counts only: a name may hold identity
@@ -430,11 +651,101 @@ def _run(found: Discovery, paths: RunPaths, profile: Profile, key: SecretKey, *,
         summary.text_replaced = dict(sorted(replaced.items()))
         summary.deny_list_entries = len(profile.deny_list)
         summary.seconds = round(time.monotonic() - started, 3)
+        journalled: list[bool] = []
+
+        def close_journal() -> None:
+            journal.close()
+            journalled.append(True)
+
+        def settle() -> None:  # once the journal holds the releases: what they make of the quarantine
+            if journalled:
+                summary.left_quarantine = book.settle()
+            waiting = {entry.name for entry in quarantine_entries(paths.quarantine)}
+            summary.quarantine_waiting = len(waiting)
+            summary.quarantine_earlier = len(waiting - book.made)
+            summary.removed = len(stale - book.outputs)
+
         # each step even when one fails (a full disk): the first error is raised
-        _each(settled.close, journal.close, trail.close, lambda: _write_summary(paths.records, summary))
+        _each(settled.close, close_journal, trail.close, settle,
+              lambda: _write_summary(paths.records, summary))
+    for code, count in shown_once.held_back().items():
+        log.warning("more quarantined (not logged one by one)", code=code, count=count)
     log.info("run finished", run_id=summary.run_id, written=summary.written, skipped=summary.skipped,
              quarantined=summary.quarantined, seconds=summary.seconds)
     return summary
+
+
+class QuarantineBook:
+    """Which quarantine entries a run makes, and which leave the quarantine once the journal holds
+    their object's release: an original released from the quarantine (``came_from``), or a source
+    an earlier run quarantined that this run released.  Holds entry names and output paths only."""
+
+    def __init__(self, quarantine: Path, done: Mapping[str, dict]) -> None:
+        self.quarantine = quarantine
+        self.done = done  # the journal's entries of earlier runs, by ref
+        self.entry_of: dict[str, str] = {}  # ref -> the entry whose original it is (--from-quarantine)
+        self.made: set[str] = set()  # entries this run quarantined into
+        self.leaving: set[str] = set()  # entries whose object is released
+        self.outputs: set[str] = set()  # outputs this run released or found done
+
+    def came_from(self, ref: str, original: Path) -> None:
+        self.entry_of[ref] = original.parent.name
+
+    def done_before(self, ref: str) -> None:
+        """A source an earlier run finished (skipped by this one)."""
+        entry = self.done[ref]
+        if entry.get("status") == "written":
+            self.outputs.add(entry.get("output") or "")
+            if ref in self.entry_of:  # released, but the run ended before its entry left
+                self.leaving.add(self.entry_of[ref])
+
+    def note(self, ref: str, outcome: Outcome) -> None:
+        if not isinstance(outcome, Written):
+            quarantine = outcome.entry if isinstance(outcome, Quarantined) else None
+            if quarantine:
+                self.made.add(quarantine)
+                if self.entry_of.get(ref, quarantine) != quarantine:
+                    self.leaving.add(self.entry_of[ref])  # an edited original: now in its new entry
+            return
+        self.outputs.add(outcome.released.output)
+        before = self.done.get(ref) or {}
+        if ref in self.entry_of:
+            self.leaving.add(self.entry_of[ref])
+        elif before.get("status") == "quarantined" and before.get("quarantine"):
+            self.leaving.add(before["quarantine"])
+
+    def settle(self) -> int:
+        """Remove the entries whose object is released (not one this run quarantined into); how many."""
+        gone = 0
+        for name in sorted(self.leaving - self.made):
+            entry = self.quarantine / name
+            if entry.is_dir():
+                shutil.rmtree(entry)
+                gone += 1
+        return gone
+
+
+def _remove_stale(journal: Journal, out: Path, released: ReleasedIndex) -> set[str]:
+    """Remove the outputs the journal says another profile released (``deid run --reprocess``
+    releases their sources again with this one; check_release refused the run otherwise), and
+    their claims in the released index; returns their paths."""
+    entries = [e for e in journal.done.values() if e.get("status") == "written" and e.get("output")]
+    old = [made_with_another_profile(e, journal.stamp) for e in entries]
+    kept = {e["output"] for e, other in zip(entries, old) if not other}
+    kept_uids = {e.get("sop_uid") for e, other in zip(entries, old) if not other}
+    stale = {e["output"]: e.get("sop_uid") or "" for e, other in zip(entries, old)
+             if other and e["output"] not in kept}
+    for output in stale:
+        path = out / output
+        path.unlink(missing_ok=True)
+        for folder in path.parents:  # and the folders it leaves empty
+            if folder == out or not _inside(folder, out) or any(folder.iterdir()):
+                break
+            folder.rmdir()
+    forgotten = [uid for uid in stale.values() if uid and uid not in kept_uids]
+    if forgotten:
+        released.forget(forgotten)
+    return set(stale)
 
 
 def _skipped(entry: dict) -> Skipped:
@@ -462,7 +773,12 @@ def _each(*steps: Callable[[], object]) -> None:
 
 
 def _write_summary(records: Path, summary: RunSummary) -> None:
+    """This run's summary, kept (summaries/<run id>.json), and as the latest (summary.json)."""
     from deid.io.writer import write_bytes_atomic
 
-    write_bytes_atomic((json.dumps(asdict(summary), indent=2) + "\n").encode(), records / SUMMARY, mode=0o600)
+    text = (json.dumps(asdict(summary), indent=2) + "\n").encode()
+    kept = make_private_dir(records / SUMMARIES)
+    write_bytes_atomic(text, kept / f"{summary.run_id}.json", mode=0o600)
+    fsync_dir(kept)
+    write_bytes_atomic(text, records / SUMMARY, mode=0o600)
     fsync_dir(records)

@@ -60,11 +60,11 @@ THREADS_SECONDS = 5.0  # how often the cluster's size is asked again
 WAITING = 8  # done batches held for an earlier one, per batch the workers may have running
 
 
-def outcomes_on_cluster(address: str, todo: list[tuple[str, str]], *, profile: Profile, key: SecretKey,
+def outcomes_on_cluster(address: str, todo: list[tuple[str, str, str]], *, profile: Profile, key: SecretKey,
                         out: Path, quarantine: Path, lookup: Mapping[str, str] | None, run_id: str,
                         max_object_bytes: int, debug: Path | None,
                         released: ReleasedIndex) -> Iterator[tuple[str, Outcome]]:
-    """(journal key, outcome) of each of ``todo``'s (journal key, source path), in ``todo``'s order,
+    """(journal key, outcome) of each of ``todo``'s (journal key, source path, name), in ``todo``'s order,
     each written one already in place under ``out``; the caller records them."""
     settings = RunSettings(profile, key, lookup, out, quarantine, debug, run_id, max_object_bytes,
                            code_fingerprint())
@@ -108,7 +108,7 @@ class ClusterRun:
         self.log = logs.get_logger("deid.cluster")
         self._asked, self._known_threads = -THREADS_SECONDS, 1
 
-    def outcomes(self, todo: list[tuple[str, str]]) -> Iterator[tuple[str, Outcome]]:
+    def outcomes(self, todo: list[tuple[str, str, str]]) -> Iterator[tuple[str, Outcome]]:
         if not todo:
             return
         self.client.register_plugin(RunOnWorker.of(self.plugin, self.settings), name=self.plugin)
@@ -146,7 +146,7 @@ class ClusterRun:
                              f"quarantine {s.quarantine}{also}: every worker must see them at the same "
                              "path (shared storage, see the README)")
 
-    def _batches(self, todo: list[tuple[str, str]]) -> Iterator[tuple[str, Outcome]]:
+    def _batches(self, todo: list[tuple[str, str, str]]) -> Iterator[tuple[str, Outcome]]:
         """Submit batches (a few per worker thread ahead), and yield their outcomes in input order."""
         s = self.settings
         size = max(1, min(FILES_PER_TASK, math.ceil(len(todo) / (4 * self._threads()))))
@@ -163,7 +163,7 @@ class ClusterRun:
             # done batches wait here for an earlier one: a slow batch holds back at most this many
             while submitted < len(batches) and len(running) < ahead and len(finished) < WAITING * ahead:
                 batch = batches[submitted]
-                task = "deid-batch-" + s.key.hexdigest("dask-task", s.run_id + "".join(r for r, _ in batch))[:20]
+                task = "deid-batch-" + s.key.hexdigest("dask-task", s.run_id + "".join(item[0] for item in batch))[:20]
                 future = self.client.submit(deidentify_batch, self.plugin, seal(s.key, s.run_id, batch),
                                             key=task, retries=0)
                 running[future] = submitted

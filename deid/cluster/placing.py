@@ -52,7 +52,7 @@ class Placer:
                 pass  # not where the worker staged it: done again here, to the same bytes
         self.drop([done])
         self.done_again += 1
-        return self._again(Path(done.path))
+        return self._again(Path(done.path), done.name)
 
     def drop(self, dones: Iterable[Done]) -> None:
         """Remove the staged files of objects that will not be placed."""
@@ -90,8 +90,8 @@ class Placer:
             return False  # side-cars have no UID of their own
         return not self.released.claim(facts.sop_uid, sha256, facts.output)
 
-    def _again(self, source: Path) -> Outcome:
+    def _again(self, source: Path, name: str) -> Outcome:
         if self._local is None:
             self._local = self._make_local()
         # synced with its journal batch
-        return write_released(self._local.deidentify_file(source), self.out, durable=False)
+        return write_released(self._local.deidentify_file(source, name), self.out, durable=False)

@@ -56,6 +56,7 @@ class Done:
 
     ref: str
     path: str
+    name: str  # the source's name in a quarantine entry (relative to its SRC)
     outcome: Outcome
     sha256: str = ""
     staged: str = ""
@@ -160,15 +161,15 @@ class RunOnWorker(WorkerPlugin):
             self._deidentify(unseal(s.key, s.run_id, batch), result)
         return seal(s.key, s.run_id, result)
 
-    def _deidentify(self, files: list[tuple[str, str]], result: BatchResult) -> None:
+    def _deidentify(self, files: list[tuple[str, str, str]], result: BatchResult) -> None:
         s = self._need()
         pipeline = self.pipeline()
         try:
-            for ref, path in files:
-                outcome = pipeline.deidentify_file(Path(path))
+            for ref, path, name in files:
+                outcome = pipeline.deidentify_file(Path(path), name)
                 if self.settings is not s or not _still_wanted():  # its client is gone: stage nothing more
                     break
-                done = Done(ref, path, outcome)
+                done = Done(ref, path, name, outcome)
                 if isinstance(outcome, Written) and outcome.data is not None:
                     done.sha256 = hashlib.sha256(outcome.data).hexdigest()
                     done.staged = staged_name(outcome.released.output, ref, s.run_id)
@@ -193,7 +194,7 @@ def _still_wanted() -> bool:
 
 
 def deidentify_batch(plugin: str, batch: Sealed) -> Sealed:
-    """The task: a sealed list of (journal key, source path) -> a sealed :class:`BatchResult`."""
+    """The task: a sealed list of (journal key, source path, name) -> a sealed :class:`BatchResult`."""
     settings = get_worker().plugins[plugin]
     assert isinstance(settings, RunOnWorker)
     return settings.run_batch(batch)

@@ -45,6 +45,15 @@ class Found:
     files: list[SourceFile] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
 
+    def __iter__(self) -> Iterator[SourceFile]:
+        return iter(self.files)
+
+    def files_now(self) -> int:
+        return len(self.files)
+
+    def is_empty(self) -> bool:
+        return not self.files
+
 
 def discover(sources: list[Path], *, follow_links: bool = False) -> Found:
     """Every regular file under ``sources`` (files named on the command line are taken as given,
@@ -89,6 +98,10 @@ class Discovery:
                     yield from self._once(found)
             else:
                 yield from self._walk(root)
+
+    def is_empty(self) -> bool:
+        """Whether a walk finds no file now (a walk of its own, up to the first file)."""
+        return next(iter(Discovery(self.sources, follow_links=self.follow_links)), None) is None
 
     def files_now(self) -> int:
         """How many files a walk finds now: a walk of its own (~10 µs a file), for a progress
