@@ -12,6 +12,7 @@ is never decoded. Every DIMSE status maps to one of three outcomes (:func:`class
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import tempfile
 import threading
@@ -329,6 +330,7 @@ class Forwarder:
             raise _LinkDown(f"cannot connect to destination ({type(error).__name__})") from None
         association.network_timeout_response = "A-RELEASE"
         if association.is_established:
+            _no_delay(association)
             link.association = association
             _log.info("forward.associated", aet=destination.ae_title, port=destination.port,
                       count=len(association.accepted_contexts))
@@ -355,6 +357,17 @@ class Forwarder:
             else:
                 association.release()
         _log.debug("forward.closed", aet=link.destination.ae_title, port=link.destination.port)
+
+
+def _no_delay(association: Association) -> None:
+    """Send each PDU at once (TCP_NODELAY): pynetdicom leaves Nagle's algorithm on, and a C-STORE
+    then waits for the peer's delayed ACK (~40 ms) before its last PDU goes out."""
+    sock = getattr(getattr(association.dul, "socket", None), "socket", None)
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (or already closed): nothing to gain
 
 
 class _Unsendable(Exception):
