@@ -227,8 +227,8 @@ class _RefusingConnection:
 def test_a_refused_commit_is_rolled_back_and_the_connection_stays_usable(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     spool.put(b"a")
-    real = spool.conn
-    spool.conn = _RefusingConnection(real)  # type: ignore[assignment]
+    real = spool.unsynced  # a claim commits on the spool's unsynced connection
+    spool.unsynced = _RefusingConnection(real)  # type: ignore[assignment]
     with pytest.raises(StorageUnavailable) as refused:
         spool.claim("w")
     assert refused.value.kind == "disk full" and not real.in_transaction
