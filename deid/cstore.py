@@ -6,9 +6,10 @@ hand-offs between threads per 512 KB object; and it builds its command set as a 
 and reads the file meta with pydicom (together several ms per object).  Here the file meta is
 read from memory, and the command set (seven fixed elements) and every PDU of the request are
 framed in one buffer (PS3.8 9.3.5: PDU header, one PDV item per PDU, its message control header
-saying command or data set and last fragment) and written to the association's socket at once; the response is decoded by pynetdicom and taken from its DIMSE queue.  The state
-machine stays in Sta6 (sending P-DATA changes no state), and a failed write closes the transport
-as pynetdicom's own send does (Evt17).
+saying command or data set and last fragment) and written to the association's socket at once;
+the response is decoded by pynetdicom and taken from its DIMSE queue.  The state machine stays
+in Sta6 (sending P-DATA changes no state), and a failed write closes the transport as
+pynetdicom's own send does (Evt17).
 
 :func:`keep_responses` closes a race in pynetdicom 3.0 (pinned) that lost about one response in a
 thousand on a fast link: its ``send_c_store`` pauses the association's reactor loop by clearing a
@@ -73,9 +74,7 @@ def file_meta(data: bytes | memoryview) -> FileMeta:
     return FileMeta(found["sop_class"], found["sop_instance"], found["transfer_syntax"], at)
 
 
-def request_pdus(
-    context_id: int, command: bytes, dataset: memoryview, max_pdu: int
-) -> bytearray:
+def request_pdus(context_id: int, command: bytes, dataset: memoryview, max_pdu: int) -> bytearray:
     """The P-DATA-TF PDUs of one request: the command set, then the data set, each cut into
     fragments of at most ``max_pdu - 6`` bytes (one PDV item per PDU)."""
     size = max_pdu - 6 if max_pdu else _UNLIMITED_FRAGMENT
@@ -137,7 +136,9 @@ def send_c_store(
         raise RuntimeError("association closed before the object was sent")
     context = _context(association, sop_class, transfer_syntax)
     pdus = request_pdus(
-        context, command_set(message_id, sop_class, sop_instance), dataset,
+        context,
+        command_set(message_id, sop_class, sop_instance),
+        dataset,
         int(association.acceptor.maximum_length or 0),
     )
     association.dul.socket.send(memoryview(pdus))

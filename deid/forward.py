@@ -11,7 +11,6 @@ is never decoded. Every DIMSE status maps to one of three outcomes (:func:`class
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import struct
@@ -278,7 +277,8 @@ class Forwarder:
             else:
                 # Uncompressed, same byte order: pynetdicom re-encodes the decoded elements;
                 # pixel data stays the bytes it is.
-                source = item.path if item.data is None else BytesIO(item.data)
+                source = BytesIO(item.data) if item.data is not None else item.path
+                assert source is not None
                 response = link.association.send_c_store(
                     dcmread(source), msg_id=link.next_message_id()
                 )
