@@ -139,7 +139,8 @@ def run_direct(corpus: Path, n: int, work: Path, fork: bool) -> float:
 
 
 def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args: argparse.Namespace,
-             fork: bool, warmup: Path, check: bool = False) -> tuple[float, float]:
+             fork: bool, warmup: Path, check: bool = False,
+             checkout: Path | None = None) -> tuple[float, float]:
     """(end-to-end seconds, seconds until storescu had handed everything to deid).
 
     The node is timed running: before the clock starts, one other object (``warmup``) goes
@@ -153,7 +154,11 @@ def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args:
     if args.workers:
         argv += ["--workers", str(args.workers)]
     node_log = (work / "deid-serve.log").open("ab")
-    node = subprocess.Popen(argv, stdout=node_log, stderr=subprocess.STDOUT, env=deid_env())
+    env, cwd = deid_env(), None
+    if checkout is not None:  # the node of another checkout (--compare): its deid package first
+        argv = [sys.executable, "-m", "deid.cli", *argv[len(deid):]]
+        env, cwd = {**env, "PYTHONPATH": str(checkout)}, checkout
+    node = subprocess.Popen(argv, stdout=node_log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     try:
         wait_for_echo(port, NODE, node)
         first = storescu(warmup, port, NODE)
@@ -268,6 +273,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="storescp kinds to forward to, comma-separated: fork (--fork, one "
                         "process per association), plain (one association at a time)")
     parser.add_argument("--no-fork", action="store_true", help="the same as --destinations plain")
+    parser.add_argument("--compare", type=Path, metavar="CHECKOUT",
+                        help="also time the node of another checkout of deid (e.g. a `git "
+                        "archive` of main), side by side with this one")
     parser.add_argument("--run-workers", type=int, default=2,
                         help="also time `deid run --workers N` on the same files (0: do not)")
     parser.add_argument("--profile", default="vghtpe")
@@ -313,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"check: all {n} files arrived de-identified in {seconds:.1f} s")
         methods += [Method(f"direct-{kind}", f"storescu -> {what}", fork),
                     Method(f"deid-{kind}", f"storescu -> deid serve -> {what}", fork)]
+        if args.compare:
+            methods.append(Method(f"compare-{kind}", f"storescu -> compared node -> {what}", fork))
     if args.run_workers:
         methods.append(Method("deid-run", f"deid run --workers {args.run_workers}"))
 
@@ -324,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
             elif method.key == "deid-run":
                 method.times.append(run_deid_run(corpus, n, work, deid, key, args))
             else:
-                elapsed, intake = run_deid(corpus, n, work, deid, key, args, method.fork, warmup)
+                checkout = args.compare if method.key.startswith("compare-") else None
+                elapsed, intake = run_deid(corpus, n, work, deid, key, args, method.fork, warmup,
+                                           checkout=checkout)
                 method.times.append(elapsed)
                 method.intake.append(intake)
             log(f"round {round_number + 1}: {method.key:12s} {method.times[-1]:7.2f} s "
@@ -348,16 +360,19 @@ def main(argv: list[str] | None = None) -> int:
             intake = statistics.median(m.intake)
             results.setdefault("deid_intake_seconds", {})[m.key] = intake
             note = f" (intake done after {intake:.2f} s)"
-        print(f"  {m.label:42s} {medians[m.key]:7.2f} s  {n / medians[m.key]:6.0f} files/s{note}")
+        print(f"  {m.label:48s} {medians[m.key]:7.2f} s  {n / medians[m.key]:6.0f} files/s{note}")
     run = medians.get("deid-run")
     for kind in kinds:
-        node, direct = medians[f"deid-{kind}"], medians[f"direct-{kind}"]
-        results.setdefault("ratio_to_direct", {})[kind] = direct / node
-        line = f"  deid serve -> {kind:5s} storescp: {direct / node:.3f} of direct"
-        if run:
-            results.setdefault("ratio_to_deid_run", {})[kind] = run / node
-            line += f", {run / node:.2f} of deid run --workers {args.run_workers}"
-        print(line)
+        for prefix, name in (("deid", "deid serve"), ("compare", "--compare's")):
+            if f"{prefix}-{kind}" not in medians:
+                continue
+            node, direct = medians[f"{prefix}-{kind}"], medians[f"direct-{kind}"]
+            results.setdefault("ratio_to_direct", {})[f"{prefix}-{kind}"] = direct / node
+            line = f"  {name:10s} -> {kind:5s} storescp: {direct / node:.3f} of direct"
+            if run:
+                results.setdefault("ratio_to_deid_run", {})[f"{prefix}-{kind}"] = run / node
+                line += f", {run / node:.2f} of deid run --workers {args.run_workers}"
+            print(line)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if not args.work:
