@@ -71,3 +71,23 @@ def test_the_file_meta_is_read_from_memory_as_pydicom_reads_it() -> None:
     for broken in (data[:100], b"\x00" * 128 + b"DICM", data[: meta.offset - 10]):
         with pytest.raises(ValueError):
             cstore.file_meta(broken)
+
+
+def test_an_associations_own_loop_cannot_take_the_response_a_send_waits_for() -> None:
+    """pynetdicom's loop polls with a non-blocking get_msg; only a blocking one gets messages."""
+
+    class Dimse:
+        def __init__(self) -> None:
+            self.queue = [(1, "C-STORE-RSP")]
+
+        def get_msg(self, block: bool = False) -> tuple[object, object]:
+            return self.queue.pop(0) if self.queue else (None, None)
+
+    class Association:
+        dimse = Dimse()
+
+    association = Association()
+    cstore.keep_responses(association)
+    assert association.dimse.get_msg(block=False) == (None, None)
+    assert association.dimse.get_msg() == (None, None)
+    assert association.dimse.get_msg(block=True) == (1, "C-STORE-RSP")
