@@ -2,15 +2,18 @@
 """Benchmark the forwarding node end to end: storescu -> deid serve -> storescp.
 
 This is a benchmark, not a test. From one run it times, on the same corpus of 512x512 CT slices
-(the one bench_run.py builds), alternating round-robin:
+(the one bench_run.py builds), alternating round-robin, for a forking storescp (``fork``: one
+process per association) and a plain one (``plain``: one association at a time):
 
-* ``direct``: DCMTK storescu sending every file to DCMTK storescp, until storescu exits;
-* ``deid``:   storescu sending the same files to ``deid serve``, which de-identifies them and
-  forwards them to storescp, until storescp holds every file (end to end, not just intake).
+* ``direct-<kind>``: DCMTK storescu sending every file to DCMTK storescp, until storescu exits;
+* ``deid-<kind>``:   storescu sending the same files to a running ``deid serve``, which
+  de-identifies them and forwards them to storescp, until storescp holds every file (end to end,
+  not just intake);
+* ``deid-run``:      ``deid run --workers 2`` on the same files (whole process).
 
-It prints the median files/s of each and deid's as a ratio to direct. ``TCP_NODELAY=1`` is set
-for both DCMTK tools (Debian's DCMTK otherwise waits ~50 ms per file). Run
-``python bench/bench_serve.py --help`` for the options; see bench/README.md.
+It prints the median files/s of each and the node's rate as a ratio to direct and to
+``deid run``. ``TCP_NODELAY=1`` is set for both DCMTK tools (Debian's DCMTK otherwise waits
+~50 ms per file). Run ``python bench/bench_serve.py --help`` for the options; see bench/README.md.
 """
 
 from __future__ import annotations
@@ -30,7 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_run import REPO, deid_env, ensure_corpus, find_deid, log, make_key
+from bench_run import (
+    PRIVATE_ELEMENTS,
+    REPO,
+    SIZE,
+    deid_env,
+    ensure_corpus,
+    find_deid,
+    log,
+    make_key,
+)
 
 STORESCU, STORESCP, ECHOSCU = "/usr/bin/storescu", "/usr/bin/storescp", "/usr/bin/echoscu"
 SENDER, NODE, DEST = "SENDER", "DEID", "DEST"
@@ -102,12 +114,14 @@ def storescu(corpus: Path, port: int, called: str) -> subprocess.Popen:
 @dataclass
 class Method:
     key: str
+    label: str
+    fork: bool = True  # the storescp it sends to forks (one process per association)
     times: list[float] = field(default_factory=list)
-    intake: list[float] = field(default_factory=list)  # deid: until storescu was done
+    intake: list[float] = field(default_factory=list)  # deid serve: until storescu was done
 
 
-def run_direct(corpus: Path, n: int, work: Path, args: argparse.Namespace) -> float:
-    scp = Storescp(work / "direct-received", not args.no_fork)
+def run_direct(corpus: Path, n: int, work: Path, fork: bool) -> float:
+    scp = Storescp(work / "direct-received", fork)
     try:
         started = time.perf_counter()
         sender = storescu(corpus, scp.port, DEST)
@@ -125,9 +139,13 @@ def run_direct(corpus: Path, n: int, work: Path, args: argparse.Namespace) -> fl
 
 
 def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args: argparse.Namespace,
-             check: bool = False) -> tuple[float, float]:
-    """(end-to-end seconds, seconds until storescu had handed everything to deid)."""
-    scp = Storescp(work / "deid-received", not args.no_fork)
+             fork: bool, warmup: Path, check: bool = False,
+             checkout: Path | None = None) -> tuple[float, float]:
+    """(end-to-end seconds, seconds until storescu had handed everything to deid).
+
+    The node is timed running: before the clock starts, one other object (``warmup``) goes
+    through it and has arrived, so its workers' start-up is not billed to the corpus."""
+    scp = Storescp(work / "deid-received", fork)
     data = work / "deid-data"
     port = free_port()
     argv = [*deid, "serve", "--aet", NODE, "--host", "127.0.0.1", "--port", str(port),
@@ -136,9 +154,24 @@ def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args:
     if args.workers:
         argv += ["--workers", str(args.workers)]
     node_log = (work / "deid-serve.log").open("ab")
-    node = subprocess.Popen(argv, stdout=node_log, stderr=subprocess.STDOUT, env=deid_env())
+    env, cwd = deid_env(), None
+    if checkout is not None:  # the node of another checkout (--compare): its deid package first
+        argv = [sys.executable, "-m", "deid.cli", *argv[len(deid):]]
+        env, cwd = {**env, "PYTHONPATH": str(checkout)}, checkout
+    node = subprocess.Popen(argv, stdout=node_log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     try:
         wait_for_echo(port, NODE, node)
+        first = storescu(warmup, port, NODE)
+        _, errors = first.communicate()
+        if first.returncode != 0:
+            raise RuntimeError(f"storescu -> deid (warm-up) exited {first.returncode}: "
+                               f"{errors[-500:]!r}")
+        deadline = time.monotonic() + args.timeout
+        while received(scp.folder) < 1:
+            if node.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the warm-up object did not arrive; see {node_log.name}")
+            time.sleep(0.02)
+        n += 1  # the warm-up object is already there
         started = time.perf_counter()
         sender = storescu(corpus, port, NODE)
         intake = None
@@ -179,6 +212,41 @@ def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args:
         shutil.rmtree(data, ignore_errors=True)
 
 
+def make_warmup(folder: Path) -> Path:
+    """One CT slice of a patient the corpus does not hold (the node's warm-up object)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))  # the builder, even when deid is not installed
+    from deid.synthetic import ct_slice, make_patient, write_datasets
+
+    patient = make_patient(9999)
+    slice_ = ct_slice(patient, series_uid=patient.series_uid("N"), index=0, size=SIZE,
+                      private_elements=PRIVATE_ELEMENTS, phase="N")
+    write_datasets([slice_], folder, ["warmup.dcm"])
+    return folder
+
+
+def run_deid_run(corpus: Path, n: int, work: Path, deid: list[str], key: Path,
+                 args: argparse.Namespace) -> float:
+    """``deid run --workers N`` over the corpus, whole process (start-up included), as
+    bench_run.py times it; every file must come out."""
+    out = work / "run-out"
+    for folder in (out, work / "run-out-quarantine", work / "run-out-records"):
+        shutil.rmtree(folder, ignore_errors=True)
+    argv = [*deid, "run", str(corpus), "--out", str(out), "--profile", args.profile,
+            "--key-file", str(key), "--workers", str(args.run_workers)]
+    os.sync()
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, env=deid_env(), check=False)
+    elapsed = time.perf_counter() - started
+    written = sum(1 for _ in out.rglob("*.dcm")) if out.exists() else 0
+    for folder in (out, work / "run-out-quarantine", work / "run-out-records"):
+        shutil.rmtree(folder, ignore_errors=True)
+    if done.returncode != 0 or written != n:
+        raise RuntimeError(f"deid run exited {done.returncode} with {written} of {n} files out: "
+                           f"{done.stderr[-500:]!r}")
+    return elapsed
+
+
 def check_released(corpus: Path, destination: Path, data: Path) -> None:
     """The forwarded files are not the originals: patient IDs and SOP Instance UIDs differ."""
     import pydicom
@@ -201,8 +269,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--patients", type=int, default=5, help="patients they belong to (5)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (median reported)")
     parser.add_argument("--workers", type=int, default=0, help="deid serve --workers (default: its own)")
-    parser.add_argument("--no-fork", action="store_true",
-                        help="storescp without --fork: one association at a time")
+    parser.add_argument("--destinations", default="fork,plain",
+                        help="storescp kinds to forward to, comma-separated: fork (--fork, one "
+                        "process per association), plain (one association at a time)")
+    parser.add_argument("--no-fork", action="store_true", help="the same as --destinations plain")
+    parser.add_argument("--compare", type=Path, metavar="CHECKOUT",
+                        help="also time the node of another checkout of deid (e.g. a `git "
+                        "archive` of main), side by side with this one")
+    parser.add_argument("--run-workers", type=int, default=2,
+                        help="also time `deid run --workers N` on the same files (0: do not)")
     parser.add_argument("--profile", default="vghtpe")
     parser.add_argument("--corpus", type=Path, default=Path(tempfile.gettempdir()) / "deid-bench-corpus")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a fresh temp dir)")
@@ -232,42 +307,72 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for path in sorted(corpus.rglob("*.dcm")):  # warm the page cache
         path.read_bytes()
-    log(f"check: one untimed deid run ({n} files) ...")
-    seconds, _ = run_deid(corpus, n, work, deid, key, args, check=True)
-    log(f"check: all {n} files arrived de-identified in {seconds:.1f} s")
+    warmup = make_warmup(work / "warmup")  # another object, sent before timing
+    kinds = ["plain"] if args.no_fork else [k.strip() for k in args.destinations.split(",")]
+    if not kinds or any(k not in ("fork", "plain") for k in kinds):
+        log(f"--destinations: fork, plain or both (got {args.destinations!r})")
+        return 1
+    methods = []
+    for kind in kinds:
+        fork = kind == "fork"
+        what = "forking storescp" if fork else "plain storescp"
+        log(f"check: one untimed deid serve run ({n} files) to a {what} ...")
+        seconds, _ = run_deid(corpus, n, work, deid, key, args, fork, warmup, check=True)
+        log(f"check: all {n} files arrived de-identified in {seconds:.1f} s")
+        methods += [Method(f"direct-{kind}", f"storescu -> {what}", fork),
+                    Method(f"deid-{kind}", f"storescu -> deid serve -> {what}", fork)]
+        if args.compare:
+            methods.append(Method(f"compare-{kind}", f"storescu -> compared node -> {what}", fork))
+    if args.run_workers:
+        methods.append(Method("deid-run", f"deid run --workers {args.run_workers}"))
 
-    methods = [Method("direct"), Method("deid")]
     for round_number in range(args.rounds):
-        order = methods if round_number % 2 == 0 else methods[::-1]
-        for method in order:
-            if method.key == "direct":
-                method.times.append(run_direct(corpus, n, work, args))
+        shift = round_number % len(methods)
+        for method in methods[shift:] + methods[:shift]:
+            if method.key.startswith("direct-"):
+                method.times.append(run_direct(corpus, n, work, method.fork))
+            elif method.key == "deid-run":
+                method.times.append(run_deid_run(corpus, n, work, deid, key, args))
             else:
-                elapsed, intake = run_deid(corpus, n, work, deid, key, args)
+                checkout = args.compare if method.key.startswith("compare-") else None
+                elapsed, intake = run_deid(corpus, n, work, deid, key, args, method.fork, warmup,
+                                           checkout=checkout)
                 method.times.append(elapsed)
                 method.intake.append(intake)
-            log(f"round {round_number + 1}: {method.key:6s} {method.times[-1]:7.2f} s "
+            log(f"round {round_number + 1}: {method.key:12s} {method.times[-1]:7.2f} s "
                 f"({n / method.times[-1]:.0f} files/s)")
 
-    direct, node = (statistics.median(m.times) for m in methods)
-    intake = statistics.median(methods[1].intake)
-    results = {
-        "files": n, "bytes": manifest["bytes"], "rounds": args.rounds,
-        "direct_seconds": direct, "deid_seconds": node, "deid_intake_seconds": intake,
-        "direct_files_per_s": n / direct, "deid_files_per_s": n / node,
-        "ratio": direct / node, "cpus": os.cpu_count(), "repo": str(REPO),
+    medians = {m.key: statistics.median(m.times) for m in methods}
+    load = os.getloadavg()[1]
+    results: dict = {
+        "files": n, "bytes": manifest["bytes"], "rounds": args.rounds, "cpus": os.cpu_count(),
+        "repo": str(REPO), "load_average_5min": load,
+        "times": {m.key: m.times for m in methods}, "median_seconds": medians,
+        "files_per_s": {k: n / v for k, v in medians.items()},
     }
     print()
-    load = os.getloadavg()[1]
-    results["load_average_5min"] = load
     print(f"{n} CT slices {manifest['size']}x{manifest['size']} ({manifest['bytes'] / 1e6:.0f} MB), "
           f"median of {args.rounds} rounds, {os.cpu_count()} CPUs, load average {load:.1f} "
-          "(anything else running skews both methods)")
-    print(f"  storescu -> storescp directly        {direct:7.2f} s  {n / direct:6.0f} files/s")
-    print(f"  storescu -> deid serve -> storescp   {node:7.2f} s  {n / node:6.0f} files/s "
-          f"(intake done after {intake:.2f} s)")
-    print(f"  end-to-end ratio deid / direct       {direct / node:.3f} "
-          f"(deid runs at {100 * direct / node:.1f} % of the direct rate)")
+          "(anything else running skews every method)")
+    for m in methods:
+        note = ""
+        if m.intake:
+            intake = statistics.median(m.intake)
+            results.setdefault("deid_intake_seconds", {})[m.key] = intake
+            note = f" (intake done after {intake:.2f} s)"
+        print(f"  {m.label:48s} {medians[m.key]:7.2f} s  {n / medians[m.key]:6.0f} files/s{note}")
+    run = medians.get("deid-run")
+    for kind in kinds:
+        for prefix, name in (("deid", "deid serve"), ("compare", "--compare's")):
+            if f"{prefix}-{kind}" not in medians:
+                continue
+            node, direct = medians[f"{prefix}-{kind}"], medians[f"direct-{kind}"]
+            results.setdefault("ratio_to_direct", {})[f"{prefix}-{kind}"] = direct / node
+            line = f"  {name:10s} -> {kind:5s} storescp: {direct / node:.3f} of direct"
+            if run:
+                results.setdefault("ratio_to_deid_run", {})[f"{prefix}-{kind}"] = run / node
+                line += f", {run / node:.2f} of deid run --workers {args.run_workers}"
+            print(line)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if not args.work:

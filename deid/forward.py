@@ -11,15 +11,15 @@ is never decoded. Every DIMSE status maps to one of three outcomes (:func:`class
 
 from __future__ import annotations
 
-import os
+import socket
 import ssl
-import tempfile
+import struct
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from io import BytesIO
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,10 +31,11 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
-from pynetdicom import AE, _config, build_context
+from pynetdicom import AE, build_context
 from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from deid import cstore
 from deid.logs import get_logger
 
 
@@ -136,12 +137,13 @@ def _name(uid: str, what: str) -> str:
 
 @dataclass(frozen=True)
 class _Object:
-    """What the file meta says about one file."""
+    """What the file meta says about one file (or object in memory: ``data``)."""
 
-    path: Path
+    path: Path | None
     sop_class: UID
     transfer_syntax: UID
     size: int
+    data: bytes | None = None
 
     def candidates(self) -> tuple[UID, ...]:
         """Transfer syntaxes it may travel in: its own first, then lossless re-encodings."""
@@ -217,6 +219,19 @@ class Forwarder:
             item = _read_meta(Path(path))
         except _Unsendable as error:
             return SendResult(FAILED, None, error.detail)
+        return self._send_item(destination, item)
+
+    def send_bytes(self, destination: Destination, data: bytes) -> SendResult:
+        """C-STORE a Part 10 object held in memory (released bytes), as it is: nothing is
+        written to disk or read back from it."""
+        try:
+            meta = cstore.file_meta(data)
+        except (ValueError, struct.error, UnicodeDecodeError):
+            return SendResult(FAILED, None, "object is not a readable DICOM Part 10 object")
+        item = _Object(None, UID(meta.sop_class), UID(meta.transfer_syntax), len(data), data)
+        return self._send_item(destination, item)
+
+    def _send_item(self, destination: Destination, item: _Object) -> SendResult:
         link = self._link(destination)
         with link.lock:
             result = self._send(link, item)
@@ -227,12 +242,6 @@ class Forwarder:
             if result.status is None and result.outcome == RETRY:
                 self._drop(link, abort=True)
             return result
-
-    def send_bytes(self, destination: Destination, data: bytes) -> SendResult:
-        """C-STORE a Part 10 object held in memory (released bytes), as it is: sent from an
-        anonymous in-memory file, so nothing is written to disk or read back from it."""
-        with _in_memory(data) as path:
-            return self.send(destination, path)
 
     def close(self) -> None:
         """Release every open association."""
@@ -274,14 +283,16 @@ class Forwarder:
         link.association.dimse_timeout = self._timeout + item.size / _SLOWEST_RATE
         try:
             if syntax == item.transfer_syntax:
-                response = _send_raw(link.association, item.path, link.next_message_id())
+                response = _send_raw(link.association, item, link.next_message_id())
             else:
                 # Uncompressed, same byte order: pynetdicom re-encodes the decoded elements;
                 # pixel data stays the bytes it is.
+                source = BytesIO(item.data) if item.data is not None else item.path
+                assert source is not None
                 response = link.association.send_c_store(
-                    dcmread(item.path), msg_id=link.next_message_id()
+                    dcmread(source), msg_id=link.next_message_id()
                 )
-        except (OSError, InvalidDicomError, AttributeError, ValueError) as error:
+        except (OSError, InvalidDicomError, AttributeError, ValueError, struct.error) as error:
             if isinstance(error, OSError) and not link.is_open():
                 return SendResult(RETRY, None, "connection lost while sending")
             return SendResult(FAILED, None, f"file cannot be sent ({type(error).__name__})")
@@ -339,6 +350,8 @@ class Forwarder:
             raise _LinkDown(f"cannot connect to destination ({type(error).__name__})") from None
         association.network_timeout_response = "A-RELEASE"
         if association.is_established:
+            _no_delay(association)
+            cstore.keep_responses(association)
             link.association = association
             _log.info("forward.associated", aet=destination.ae_title, port=destination.port,
                       count=len(association.accepted_contexts))
@@ -365,6 +378,17 @@ class Forwarder:
             else:
                 association.release()
         _log.debug("forward.closed", aet=link.destination.ae_title, port=link.destination.port)
+
+
+def _no_delay(association: Association) -> None:
+    """Send each PDU at once (TCP_NODELAY): pynetdicom leaves Nagle's algorithm on, and a C-STORE
+    then waits for the peer's delayed ACK (~40 ms) before its last PDU goes out."""
+    sock = getattr(getattr(association.dul, "socket", None), "socket", None)
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (or already closed): nothing to gain
 
 
 class _Unsendable(Exception):
@@ -394,27 +418,6 @@ def _read_meta(path: Path) -> _Object:
     return _Object(path, UID(meta.MediaStorageSOPClassUID), UID(meta.TransferSyntaxUID), size)
 
 
-@contextmanager
-def _in_memory(data: bytes) -> Iterator[Path]:
-    """A path that reads ``data`` (Linux: an anonymous memory file, /proc/self/fd/N; elsewhere an
-    unlinked-at-exit temporary file): pynetdicom's chunked send of a path then sends the bytes
-    after the file meta unchanged."""
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        fd = os.memfd_create("deid-send", os.MFD_CLOEXEC)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            yield Path(f"/proc/self/fd/{fd}")
-        finally:
-            os.close(fd)
-        return
-    with tempfile.NamedTemporaryFile(prefix="deid-send-", suffix=".dcm") as handle:
-        handle.write(data)
-        handle.flush()
-        yield Path(handle.name)
-
-
 def _choose(accepted: set[tuple[str, str]], wanted: list[tuple[str, str]]) -> UID | None:
     for pair in wanted:
         if pair in accepted:
@@ -422,11 +425,17 @@ def _choose(accepted: set[tuple[str, str]], wanted: list[tuple[str, str]]) -> UI
     return None
 
 
-def _send_raw(association: Association, path: Path, message_id: int) -> object:
-    """Send the bytes after the file meta unchanged: pynetdicom's chunked send of a path, which
-    it chooses by a process-wide flag (read at each send; only paths are affected)."""
-    _config.STORE_SEND_CHUNKED_DATASET = True
-    return association.send_c_store(path, msg_id=message_id)
+def _send_raw(association: Association, item: _Object, message_id: int) -> object:
+    """Send the bytes after the file meta unchanged, framed as PDUs in one write
+    (:mod:`deid.cstore`); the response primitive (its ``Status``) or None."""
+    assert item.data is not None or item.path is not None
+    data = item.data if item.data is not None else item.path.read_bytes()  # type: ignore[union-attr]
+    meta = cstore.file_meta(data)
+    return cstore.send_c_store(
+        association, memoryview(data)[meta.offset:], sop_class=meta.sop_class,
+        sop_instance=meta.sop_instance, transfer_syntax=meta.transfer_syntax,
+        message_id=message_id,
+    )
 
 
 def _refusal(link: _Link, item: _Object) -> str:

@@ -29,6 +29,8 @@ from deid.forward import RETRY, Destination, Forwarder, SendResult
 
 #: the largest object is given time for this rate (bytes/s), as the forwarder does
 _SLOWEST_RATE = 1_000_000
+#: the request pipe's size where the system allows it
+_PIPE_BYTES = 1 << 20
 
 
 class Sender(Protocol):
@@ -108,9 +110,24 @@ class SharedSender:
 def make_lines(context: Any, destinations: list[str], workers: int) -> dict[str, SenderLine]:
     """One line (request queue, an answer queue per worker slot) per destination."""
     return {
-        name: SenderLine(name, context.Queue(), tuple(context.Queue() for _ in range(workers)))
+        name: SenderLine(
+            name, _wide(context.Queue()), tuple(context.Queue() for _ in range(workers))
+        )
         for name in destinations
     }
+
+
+def _wide(requests: Any) -> Any:
+    """Linux: the request queue's pipe holds a whole released object (1 MiB, the default
+    ``pipe-max-size``), so the worker's queue thread writes it at once and the sender reads it
+    in one go, not 64 KiB at a time in turn with the writer (~1 ms per 512 KB object)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(requests._writer.fileno(), 1031, _PIPE_BYTES)  # F_SETPIPE_SZ
+    except (ImportError, AttributeError, OSError):
+        pass  # elsewhere, or a lower limit: the default pipe, only slower
+    return requests
 
 
 def sender_main(

@@ -1,6 +1,12 @@
 """The durable queue of received objects: files on disk plus one SQLite table (WAL mode,
 synchronous=FULL).
 
+Two writes need no sync of their own: a new item's row (its file is durable before the sender
+is answered, and :meth:`Spool.recover` queues a file without a row) and a claim (every claim is
+released at start-up).  They are committed with synchronous=NORMAL: a power cut may undo them,
+never reorder them; the next synced commit (an ack, which must outlive the original's deletion)
+makes them durable too, since the write-ahead log is synced in order.
+
 An item is put (file written atomically and made durable, then its row committed), claimed by a
 worker under a lease, and ends acknowledged (forwarded everywhere) or quarantined; in between it
 may wait for a retry at a set time.  Rows of finished items are kept (for the counts and for
@@ -188,6 +194,9 @@ class Spool:
                 os.chmod(path, 0o700)  # originals: a PHI zone
             self.conn = connect(self.db_path)
             self.conn.executescript(_SCHEMA)  # changes nothing (writes nothing) once it exists
+            # for the writes a crash recovery redoes (see the module's docstring)
+            self.unsynced = connect(self.db_path)
+            self.unsynced.execute("PRAGMA synchronous=NORMAL")
             os.chmod(self.db_path, 0o600)
             with self._transaction():
                 self.conn.executemany(
@@ -206,6 +215,7 @@ class Spool:
             raise failure from exc
 
     def close(self) -> None:
+        self.unsynced.close()
         self.conn.close()
 
     def storage(self) -> StorageStatus:
@@ -243,12 +253,12 @@ class Spool:
                 raise StorageUnavailable(failure.kind, "spool") from None
             raise SpoolError(f"cannot write to the spool ({exc.__class__.__name__})") from None
         try:
-            with self._transaction():
-                cursor = self.conn.execute(
+            with self._transaction(synced=False) as conn:  # the file is durable: see above
+                cursor = conn.execute(
                     "INSERT INTO items (name, state, received) VALUES (?, 'queued', ?)",
                     (name, time.time()),
                 )
-                self._count("received")
+                self._count("received", conn=conn)
             return int(cursor.lastrowid or 0)
         except StorageUnavailable:
             final.unlink(missing_ok=True)
@@ -265,8 +275,8 @@ class Spool:
         leased to ``worker``; ``None`` when nothing is due.  (Every write below raises
         :class:`StorageUnavailable`, changing nothing, when the file system refuses it.)"""
         now = time.time()
-        with self._transaction():
-            row = self.conn.execute(
+        with self._transaction(synced=False) as conn:  # released at start-up anyway
+            row = conn.execute(
                 "SELECT id, name, attempts, sent, received, crashes FROM items WHERE "
                 "(state = 'queued') OR (state = 'retry' AND next_at <= ?) "
                 "OR (state = 'claimed' AND lease_until < ?) "
@@ -275,7 +285,7 @@ class Spool:
             ).fetchone()
             if row is None:
                 return None
-            self.conn.execute(
+            conn.execute(
                 "UPDATE items SET state = 'claimed', worker = ?, lease_until = ? WHERE id = ?",
                 (worker, now + lease, row[0]),
             )
@@ -409,11 +419,14 @@ class Spool:
             return spool_stats(self.conn)
 
     # -- internals ----------------------------------------------------------------------------
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.conn, self._lock)
+    def _transaction(self, *, synced: bool = True) -> _Transaction:
+        """A write transaction, committed with synchronous=FULL unless ``synced`` is False."""
+        return _Transaction(self.conn if synced else self.unsynced, self._lock)
 
-    def _count(self, name: str, n: int = 1) -> None:
-        self.conn.execute("UPDATE counters SET value = value + ? WHERE name = ?", (n, name))
+    def _count(self, name: str, n: int = 1, *, conn: sqlite3.Connection | None = None) -> None:
+        (conn or self.conn).execute(
+            "UPDATE counters SET value = value + ? WHERE name = ?", (n, name)
+        )
 
     def _finish(self, item: Item, state: str, reason: str | None) -> None:
         self.conn.execute(

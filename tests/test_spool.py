@@ -122,6 +122,31 @@ def test_recover_after_a_crash(tmp_path: Path) -> None:
     assert stats["lost"] == 1 and stats["received"] == 4
 
 
+def test_an_object_answered_success_outlives_the_loss_of_its_unsynced_row(tmp_path: Path) -> None:
+    """A new item's row and a claim are committed without a sync of their own: a power cut may
+    undo them (here: the row deleted, the claim set back), never the object's file."""
+    spool = Spool(tmp_path)
+    assert spool.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: acks, retries
+    assert spool.unsynced.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    spool.put(b"claimed")
+    spool.put(b"answered")
+    first = spool.claim("w")  # the older one
+    assert first is not None
+    spool.conn.execute("DELETE FROM items WHERE id != ?", (first.id,))  # the unsynced row lost
+    spool.conn.execute("UPDATE items SET state = 'queued' WHERE id = ?", (first.id,))  # and claim
+    spool.close()
+
+    spool = Spool(tmp_path)
+    report = spool.recover()
+    assert report["requeued_files"] == 1 and report["lost"] == 0
+    found = set()
+    while (item := spool.claim("new")) is not None:
+        found.add(spool.read(item))
+        spool.ack(item, processed=True)
+    assert found == {b"claimed", b"answered"}
+    assert not list((tmp_path / "incoming").iterdir())
+
+
 def test_put_refuses_when_the_disk_is_nearly_full(tmp_path: Path) -> None:
     spool = Spool(tmp_path, min_free_bytes=1 << 60)
     with pytest.raises(SpoolError):
@@ -227,8 +252,8 @@ class _RefusingConnection:
 def test_a_refused_commit_is_rolled_back_and_the_connection_stays_usable(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     spool.put(b"a")
-    real = spool.conn
-    spool.conn = _RefusingConnection(real)  # type: ignore[assignment]
+    real = spool.unsynced  # a claim commits on the spool's unsynced connection
+    spool.unsynced = _RefusingConnection(real)  # type: ignore[assignment]
     with pytest.raises(StorageUnavailable) as refused:
         spool.claim("w")
     assert refused.value.kind == "disk full" and not real.in_transaction
