@@ -139,7 +139,7 @@ def sender_main(
     from deid.service import _die_with_parent
 
     _die_with_parent(parent)
-    _name_process(b"deid-sender")  # /proc/PID/comm, as ps and top show it
+    name_process(b"deid-sender")  # /proc/PID/comm, as ps and top show it
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the node stops us after its workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure()
@@ -153,7 +153,7 @@ def sender_main(
         thread.join()
 
 
-def _name_process(name: bytes) -> None:
+def name_process(name: bytes) -> None:
     """Linux: the name ps and top show for this process (PR_SET_NAME); elsewhere nothing."""
     try:
         import ctypes

@@ -383,7 +383,10 @@ def _worker_main(
     index: int,
     lines: dict[str, Any],
 ) -> None:
+    from deid.sender import name_process
+
     _die_with_parent(parent)
+    name_process(b"deid-worker")  # /proc/PID/comm, as ps and top show it
     signal.signal(
         signal.SIGTERM, signal.SIG_IGN
     )  # the main process drains and then tells us to stop

@@ -16,9 +16,8 @@ from deid.synthetic.many import write_many_ct_slices
 
 def _workers(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [  # the node's spawned processes, but the destinations' senders (deid.sender)
-        int(child) for child in children if b"spawn" in Path(f"/proc/{child}/cmdline").read_bytes()
-        and Path(f"/proc/{child}/comm").read_text().strip() != "deid-sender"
+    return [  # the node's workers, once each has named itself (a sender names itself deid-sender)
+        int(child) for child in children if Path(f"/proc/{child}/comm").read_text().strip() == "deid-worker"
     ]
 
 
@@ -53,7 +52,7 @@ def test_each_destination_gets_each_object_and_a_dead_worker_is_replaced(
                 lambda: read_stats(node.data)["forwarded"] == len(files), 60, "the late destination"
             )
             assert len(late.instances()) == len(files)
-        assert len(_workers(node.process.pid)) == 2
+        wait_until(lambda: len(_workers(node.process.pid)) == 2, 30, "the dead worker's replacement")
         assert node.terminate() == 0
     stats = read_stats(node.data)
     assert (stats["depth"], stats["quarantined"], stats["lost"]) == (0, 0, 0)

@@ -43,19 +43,18 @@ def _metrics(port: int) -> dict[str, float]:
 
 
 def _workers(node_pid: int) -> set[int]:
-    """The node's worker processes (multiprocessing spawn children; not its resource tracker,
-    nor the destinations' senders)."""
+    """The node's worker processes (each names itself deid-worker once started; not its resource
+    tracker, nor the destinations' senders, deid-sender)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-            sender = (entry / "comm").read_text().strip() == "deid-sender"  # deid.sender
+            worker = (entry / "comm").read_text().strip() == "deid-worker"  # deid.service
         except (OSError, IndexError, ValueError):
             continue
-        if parent == node_pid and b"spawn_main" in command and not sender:
+        if parent == node_pid and worker:
             found.add(int(entry.name))
     return found
 
