@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from deid import logs
+from deid.folder_destination import FolderDestination, FolderForwarder
 from deid.forward import RETRY, Destination, Forwarder, SendResult
 
 #: the largest object is given time for this rate (bytes/s), as the forwarder does
@@ -58,7 +59,11 @@ class LocalSender:
 
 def forwarder_for(destination: Any, timeout: float) -> Any:
     """What sends to ``destination``: a C-STORE Forwarder, or for a DICOMweb destination
-    (deid.stow.StowDestination) a STOW-RS one; both answer ``send_bytes`` with a SendResult."""
+    (deid.stow.StowDestination) a STOW-RS one, for an output folder
+    (deid.folder_destination.FolderDestination) a folder writer; each answers ``send_bytes``
+    with a SendResult."""
+    if isinstance(destination, FolderDestination):
+        return FolderForwarder([destination], timeout=timeout)
     if not isinstance(destination, Destination):
         from deid.stow import StowForwarder
 

@@ -30,7 +30,7 @@ from deid.errors import ObjectError, UsageError
 from deid.forward import Delivery
 from deid.outcome import Forwarded, Outcome, Quarantined, Released, Retry, Written
 from deid.pipeline import make_private_dir
-from deid.settings import Destination, DestinationSettings, ServeSettings
+from deid.settings import Destination, DestinationSettings, FolderDestinationSettings, ServeSettings
 from deid.settlement import Settlement, settle
 from deid.spool import Item, Spool, StorageUnavailable, storage_failure
 from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
@@ -81,6 +81,10 @@ def _destination(setting: Destination) -> Any:
     """The forwarder's view of a configured destination."""
     from deid import forward
 
+    if isinstance(setting, FolderDestinationSettings):  # an output folder
+        from deid.folder_destination import folder_destination
+
+        return folder_destination(setting)
     if not isinstance(setting, DestinationSettings):  # a STOW-RS destination (deid.stow)
         from deid.stow import stow_destination
 

@@ -138,7 +138,30 @@ class StowDestinationSettings:
         return self.max_requests
 
 
-Destination = DestinationSettings | StowDestinationSettings
+#: the name of an output folder destination in the spool and the records (a pull's journal too)
+FOLDER_DESTINATION = "folder"
+
+
+@dataclass(frozen=True)
+class FolderDestinationSettings:
+    """An output folder as a destination: each released object written there (atomically, on
+    disk before it counts as delivered) at the path `deid run` gives it
+    (``<PatientID>/<StudyUID>/<SeriesUID>/<SOPUID>.dcm``, released values)."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        """``folder``: names the destination in the spool and in the records (one per node)."""
+        return FOLDER_DESTINATION
+
+    @property
+    def max_associations(self) -> int:
+        """What the node's sender reads: one writing thread."""
+        return 1
+
+
+Destination = DestinationSettings | StowDestinationSettings | FolderDestinationSettings
 
 
 @dataclass(frozen=True)
@@ -194,8 +217,13 @@ class ServeSettings:
                 "(YAML 'destinations', DEID_SERVE_FORWARD or --forward AET@HOST:PORT)"
             )
         names = [d.name for d in self.destinations]
+        if names.count(FOLDER_DESTINATION) > 1:
+            raise UsageError("destinations: one output folder per node")
         if len(set(names)) != len(names):
             raise UsageError("destinations: the same destination is listed twice")
+        for destination in self.destinations:
+            if isinstance(destination, FolderDestinationSettings):
+                _check_apart(destination.path, self.data)
         for name, value, low in (
             ("max_associations", self.max_associations, 1),
             ("max_unassociated_per_address", self.max_unassociated_per_address, 1),
@@ -313,12 +341,28 @@ def parse_caller(key: str, value: object) -> AllowedCaller:
     return AllowedCaller(_check_ae_title(key, title), host.strip() or None)
 
 
+def _check_apart(folder: Path, data: Path) -> None:
+    """The output folder and the data folder (spool, quarantine, records: a PHI zone) are
+    neither the same nor inside one another."""
+    one, other = folder.expanduser().resolve(), data.expanduser().resolve()
+    if one == other or one.is_relative_to(other) or other.is_relative_to(one):
+        raise UsageError(f"destinations: the output folder {folder} and the data folder {data} "
+                         "must not be inside one another (the data folder holds the spool, the "
+                         "quarantine and the records)")
+
+
 def parse_destination(key: str, value: object, base: Path) -> Destination:
     """``AET@HOST:PORT`` or ``https://host/dicom-web`` (text), or a mapping ``{ae_title, host,
-    port, calling_ae_title, tls, max_associations}`` or ``{stow, tls, token_file,
-    basic_auth_file, max_requests}``."""
+    port, calling_ae_title, tls, max_associations}``, ``{stow, tls, token_file,
+    basic_auth_file, max_requests}`` or ``{folder}``."""
     if isinstance(value, Mapping) and "stow" in value:
         return parse_stow(key, value, base)
+    if isinstance(value, Mapping) and "folder" in value:
+        _only(key, value, {"folder"})
+        path = _path(f"{key}.folder", value["folder"], base)
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{key}.folder: {path}: not a folder")
+        return FolderDestinationSettings(path)
     if isinstance(value, str) and re.match(r"\s*https?://", value):
         return parse_stow(key, {"stow": value}, base)
     if isinstance(value, Mapping):

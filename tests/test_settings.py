@@ -164,3 +164,27 @@ def test_a_destination_opens_one_association_unless_told(tmp_path: Path) -> None
     with pytest.raises(UsageError, match=r"d.max_associations: between 1 and 64"):
         parse_destination("d", {"ae_title": "A", "host": "h", "port": 1, "max_associations": 0},
                           tmp_path)
+
+
+def test_a_folder_destination_from_the_yaml(tmp_path: Path) -> None:
+    """``{folder: PATH}`` (relative to the config file): the node writes a release folder, named
+    ``folder`` in the spool and the records; one per node, never inside the data folder."""
+    from deid.settings import FolderDestinationSettings
+
+    config = tmp_path / "deid.yaml"
+    config.write_text("data: data\nkey_file: k\nallow: [S]\n"
+                      "destinations:\n  - folder: release\n  - R@h:1\n")
+    settings = load_settings(config, environ={})
+    assert settings.destinations[0] == FolderDestinationSettings(tmp_path / "release")
+    assert [d.name for d in settings.destinations] == ["folder", "R@h:1"]
+    for destinations, message in (
+        ("[{folder: a}, {folder: b}]", r"^destinations: one output folder per node"),
+        ("[{folder: data/release}]", r"^destinations: the output folder .* must not be inside"),
+        ("[{folder: .}]", r"^destinations: the output folder .* must not be inside"),
+        ("[{folder: release, max_requests: 2}]", r"^destinations\[0\]\.max_requests: unknown"),
+        ("[{folder: k}]", r"^destinations\[0\]\.folder: .*/k: not a folder"),
+    ):
+        (tmp_path / "k").write_text("")
+        config.write_text(f"data: data\nkey_file: k\nallow: [S]\ndestinations: {destinations}\n")
+        with pytest.raises(UsageError, match=message):
+            load_settings(config, environ={})

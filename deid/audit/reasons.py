@@ -171,10 +171,12 @@ REASONS: dict[str, tuple[str, str]] = {
     "forward-rejected": (
         ("A destination refused the object for good: a DIMSE failure status, or a STOW-RS answer "
          "that refuses it (HTTP 409, 400 or another 4xx with the object's failure reason) or "
-         "does not list it as stored."),
+         "does not list it as stored; or a release folder already holds other content under "
+         "its name."),
         ("Check the destination's configuration (SOP classes, AE titles; for a DICOMweb "
          "destination its log and import rules for the failure reason in the quarantine "
-         "entry), then send the object again."),
+         "entry; for a release folder, which of the two objects is right), then send the "
+         "object again."),
     ),
     "iod-check-failed": (
         ("De-identification left the object with an IOD problem its input did not have (a Type 1 "

@@ -9,56 +9,25 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
-
 from deid import logs
-from deid.forward import DONE, RETRY, SendResult
-from deid.io.paths import output_path
-from deid.io.writer import write_bytes_atomic
-from deid.settings import ServeSettings
+from deid.settings import FolderDestinationSettings, ServeSettings
 from deid.spool import Spool, StorageUnavailable, storage_failure
 
-FOLDER = "folder"  # the destination name of --out in the records
-_PATH_TAGS = ["PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
 SETTLE_POLL = 0.1
-
-
-class FolderSender:
-    """A worker's "destination" for ``--out``: released bytes written (atomically, fsync'd) at
-    their place under the output folder, named by their released UIDs as `deid run` names them."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-
-    def send(self, destination: str, data: bytes) -> SendResult:
-        ds = dcmread(BytesIO(data), stop_before_pixels=True, specific_tags=_PATH_TAGS)
-        target = output_path(self.out, str(ds.get("PatientID", "")),
-                             str(ds.get("StudyInstanceUID", "")),
-                             str(ds.get("SeriesInstanceUID", "")), str(ds.get("SOPInstanceUID", "")))
-        try:
-            write_bytes_atomic(data, target)
-        except OSError as exc:
-            if storage_failure(exc) is not None:
-                raise  # the worker waits for the disk, the item stays in the spool
-            return SendResult(RETRY, None, f"the output folder refused the write "
-                              f"({exc.__class__.__name__})")
-        return SendResult(DONE, 0x0000, "")
-
-    def close(self) -> None:
-        """Nothing held."""
 
 
 class PullNode:
     """Receiver (when C-MOVE needs it) and worker threads around one spool; :meth:`settle` waits
     until every received object has an outcome (or waits for a destination)."""
 
-    def __init__(self, settings: ServeSettings, *, out: Path | None, listen: bool) -> None:
+    def __init__(self, settings: ServeSettings, *, listen: bool) -> None:
         self.settings = settings
-        self.out = out
+        # the output folder (--out), a destination as any other: the pipeline checks it too
+        self.out: Path | None = next((d.path for d in settings.destinations
+                                      if isinstance(d, FolderDestinationSettings)), None)
         self.listen = listen
         self.log = logs.get_logger("deid.pull")
         self.stop_flag = threading.Event()
@@ -104,8 +73,10 @@ class PullNode:
             self.threads.append(thread)
 
     def _work(self, index: int) -> None:
-        """One worker thread: a node Worker with the pull's sender; one that crashed is made again
-        (its item goes back to the queue, its crash counted, as the node does)."""
+        """One worker thread: a node Worker sending from this thread to every destination as the
+        node sends (C-STORE with the destination's TLS, STOW-RS with its CA and credentials files,
+        the output folder's writer); one that crashed is made again (its item goes back to the
+        queue, its crash counted, as the node does)."""
         from deid.service import Worker
 
         serial = 0
@@ -114,10 +85,8 @@ class PullNode:
             name = f"pull{index}-{serial}"
             try:
                 pipeline = self._pipeline()
-                worker = Worker(self.settings, name, sender=self._sender(), pipeline=pipeline,
+                worker = Worker(self.settings, name, pipeline=pipeline,
                                 open_records=functools.partial(self._records, pipeline))
-                if self.out is not None:
-                    worker.destinations = [FOLDER]
                 worker.run(self.stop_flag)
             except Exception as exc:  # noqa: BLE001
                 if storage_failure(exc) is None:
@@ -130,12 +99,6 @@ class PullNode:
                 except StorageUnavailable:
                     pass
                 self.stop_flag.wait(1.0)
-
-    def _sender(self) -> Any:
-        """The folder's writer for ``--out``; else None: the Worker's own sender, over its own
-        associations and requests, to every destination as the node sends (C-STORE with the
-        destination's TLS, STOW-RS with its CA and credentials files)."""
-        return FolderSender(self.out) if self.out is not None else None
 
     def _records(self, pipeline: Any) -> Any:
         """A worker's audit trail (its own file in the records folder), its lines marked
@@ -165,7 +128,7 @@ class PullNode:
             out=self.out if self.out is not None else settings.outgoing,
             quarantine=settings.quarantine,
             lookup=load_lookup(settings.lookup) if settings.lookup else None,
-            durable=False,  # the pipeline writes nothing it releases; the sender does
+            durable=False,  # the pipeline writes nothing it releases; the worker sends it
             debug=settings.records if settings.debug else None,
             released=ReleasedIndex(settings.records / DB_NAME),
         )

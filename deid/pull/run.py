@@ -18,12 +18,18 @@ from deid import logs
 from deid.errors import UsageError
 from deid.pull.holdings import MISSING, PENDING, QUARANTINED, RELEASED, Holdings
 from deid.pull.journal import Journal
-from deid.pull.node import FOLDER, PullNode
+from deid.pull.node import PullNode
 from deid.pull.query import Finder, PacsError, Series, Study
 from deid.pull.requests import Request, read_requests
 from deid.pull.retrieve import IMAGE, SERIES, STUDY, Getter, Mover, Target
 from deid.pull.summary import COMPLETE, FAILED, PARTIAL, PullSummary, RequestResult
-from deid.settings import AllowedCaller, Destination, DestinationSettings, ServeSettings
+from deid.settings import (
+    AllowedCaller,
+    Destination,
+    DestinationSettings,
+    FolderDestinationSettings,
+    ServeSettings,
+)
 
 SETTLE_SECONDS = 600.0  # how long the workers may take over what one retrieve brought
 WAIT_POLL = 0.2
@@ -60,11 +66,9 @@ class PullOptions:
 
     def settings(self) -> ServeSettings:
         """The node's settings for the pull: our AE and port, the PACS allowed to store, the
-        destinations (none for --out: the workers write the folder)."""
+        destinations (--forward, --stow, or the output folder of --out)."""
         callers = (self.pacs.ae_title, *self.move_callers)
-        # for --out, a stand-in (the node's settings need a destination) that nothing sends to:
-        # with an output folder every worker sends with deid.pull.node.FolderSender
-        destinations = self.forward or (DestinationSettings(FOLDER.upper(), "localhost", 1),)
+        destinations = self.forward if self.out is None else (FolderDestinationSettings(self.out),)
         return ServeSettings(
             data=self.data, key_file=self.key_file,
             allow=tuple(AllowedCaller(title) for title in dict.fromkeys(callers)),
@@ -91,9 +95,9 @@ def pull(options: PullOptions) -> PullSummary:
     profile = load_profile(options.profile)
     requests = read_requests(options.requests, options.kind, key)
     settings = options.settings()
-    node = PullNode(settings, out=options.out, listen=not options.get)
-    names = [FOLDER] if options.out is not None else [d.name for d in settings.destinations]
-    holdings = Holdings(settings, names, UidRemapper(key, profile.uid_root), options.out)
+    node = PullNode(settings, listen=not options.get)
+    holdings = Holdings(settings, [d.name for d in settings.destinations],
+                        UidRemapper(key, profile.uid_root), options.out)
     found: dict[str, list[Study]] = {}
     failed: set[str] = set()  # the PACS could not be asked, or failed a retrieve
     fetch: _Fetcher | None = None

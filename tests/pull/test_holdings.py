@@ -13,7 +13,12 @@ from pydicom.uid import ExplicitVRLittleEndian
 from deid.engine.uids import UidRemapper
 from deid.keys import SecretKey
 from deid.pull.holdings import MISSING, PENDING, QUARANTINED, RELEASED, Holdings
-from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
+from deid.settings import (
+    AllowedCaller,
+    DestinationSettings,
+    FolderDestinationSettings,
+    ServeSettings,
+)
 
 
 def _original(path: Path, sop_uid: str) -> None:
@@ -58,13 +63,13 @@ def test_each_state_is_found_where_it_is(tmp_path: Path, key: SecretKey) -> None
 
 
 def test_a_released_file_gone_from_the_output_is_missing(tmp_path: Path, key: SecretKey) -> None:
+    out = tmp_path / "out"
     settings = ServeSettings(data=tmp_path / "data", key_file=tmp_path / "k",
                              allow=(AllowedCaller("PACS"),),
-                             destinations=(DestinationSettings("FOLDER", "localhost", 1),))
-    out = tmp_path / "out"
+                             destinations=(FolderDestinationSettings(out),))
     remap = UidRemapper(key)
     _forwarded(settings, remap.remap("1.2.3.5"), "folder", "p/s/e/k.dcm")
-    holdings = Holdings(settings, ["folder"], remap, out)
+    holdings = Holdings(settings, [settings.destinations[0].name], remap, out)
     holdings.refresh()
     assert holdings.state("1.2.3.5") == MISSING
     (out / "p/s/e").mkdir(parents=True)

@@ -10,7 +10,11 @@ import pytest
 from deid.cli import _parser, _stow_destination, main
 from deid.errors import UsageError
 from deid.pull.run import PullOptions
-from deid.settings import DestinationSettings, StowDestinationSettings
+from deid.settings import (
+    DestinationSettings,
+    FolderDestinationSettings,
+    StowDestinationSettings,
+)
 
 URL = "https://archive.example.org/dicom-web"
 
@@ -83,8 +87,28 @@ def test_the_pull_node_sends_to_the_stow_destination_as_given(tmp_path: Path) ->
 
 @pytest.mark.parametrize("out, forward", [(None, ()), (Path("o"), (StowDestinationSettings(URL),))])
 def test_a_pull_goes_to_a_folder_or_to_destinations(out, forward, tmp_path: Path) -> None:
-    """Never both, never neither: the folder's stand-in destination is never sent to."""
+    """Never both, never neither."""
     with pytest.raises(UsageError, match="one or the other"):
         PullOptions(pacs=DestinationSettings("PACS", "127.0.0.1", 104), requests=tmp_path / "a.csv",
                     kind="accession", data=tmp_path / "data", key_file=tmp_path / "key", out=out,
                     forward=forward)
+
+
+def test_the_pull_node_writes_out_as_its_one_destination(tmp_path: Path) -> None:
+    """``--out`` is the node's folder destination, named ``folder`` in the records as before."""
+    options = PullOptions(pacs=DestinationSettings("PACS", "127.0.0.1", 104),
+                          requests=tmp_path / "a.csv", kind="accession", data=tmp_path / "data",
+                          key_file=tmp_path / "key", out=tmp_path / "release")
+    assert options.settings().destinations == (FolderDestinationSettings(tmp_path / "release"),)
+    assert options.settings().destinations[0].name == "folder"
+
+
+def test_an_output_folder_inside_the_data_folder_is_refused(tmp_path: Path) -> None:
+    """The data folder (spool, quarantine, records) and the release never inside one another."""
+    for out, data in ((tmp_path / "d" / "release", tmp_path / "d"),
+                      (tmp_path / "release", tmp_path / "release" / "data")):
+        options = PullOptions(pacs=DestinationSettings("PACS", "127.0.0.1", 104),
+                              requests=tmp_path / "a.csv", kind="accession", data=data,
+                              key_file=tmp_path / "key", out=out)
+        with pytest.raises(UsageError, match="must not be inside one another"):
+            options.settings()
