@@ -36,26 +36,28 @@ def check_paths(sources: list[Path], paths: RunPaths) -> None:
     for name, _flag, folder in folders:
         for other, other_flag, inner in folders:
             if name != other and inside(inner, folder):
-                raise UsageError(f"the {other} folder {inner} is inside the {name} folder {folder}: "
-                                 "give folders side by side (the defaults are OUT-quarantine and "
-                                 f"OUT-records beside OUT), e.g. another {other_flag}")
+                raise UsageError(f"the {other} folder {inner} is inside the {name} folder "
+                                 f"{folder}: give folders side by side (the defaults are "
+                                 "OUT-quarantine and OUT-records beside OUT), e.g. another "
+                                 f"{other_flag}")
     for source in sources:
         resolved = source.resolve()
         for name, flag, folder in folders:  # (a link to the input inside the output counts too)
             if inside(resolved, folder) or inside(Path(os.path.abspath(source)), folder):
                 hint = ("the output holds only what may be released" if name == "output" else
                         "deid writes and removes files there")
-                raise UsageError(f"{source}: this input is inside the {name} folder {folder} ({hint}); "
-                                 f"move the input out of it, or give another {flag}" +
+                raise UsageError(f"{source}: this input is inside the {name} folder {folder} "
+                                 f"({hint}); move the input out of it, or give another {flag}" +
                                  ("; to release the quarantine again, give --from-quarantine "
                                   f"{folder} instead of SRC" if name == "quarantine" else ""))
             if inside(folder, resolved):
-                raise UsageError(f"{source}: the {name} folder {folder} is inside this input, so the "
-                                 f"run would read what it writes; give {flag} outside every input")
+                raise UsageError(f"{source}: the {name} folder {folder} is inside this input, so "
+                                 f"the run would read what it writes; give {flag} outside every "
+                                 "input")
         if is_quarantine(resolved):
-            raise UsageError(f"{source}: this input is a deid quarantine (its entries hold originals "
-                             f"and reason.json): to release it again, give --from-quarantine {source} "
-                             "instead of SRC")
+            raise UsageError(f"{source}: this input is a deid quarantine (its entries hold "
+                             "originals and reason.json): to release it again, give "
+                             f"--from-quarantine {source} instead of SRC")
 
 
 @contextmanager
@@ -65,19 +67,20 @@ def locked(paths: RunPaths) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UsageError(f"{paths.records}: another deid run is using these records; wait for it "
-                             "to finish") from None
+            raise UsageError(f"{paths.records}: another deid run is using these records; wait for "
+                             "it to finish") from None
         try:
             out_lock = FolderLock(paths.out)
         except FolderLockedError:
             raise UsageError(f"{paths.out}: another deid run is writing into this output folder "
-                             "(whatever its records folder); wait for it to finish, or give another "
-                             "--out") from None
+                             "(whatever its records folder); wait for it to finish, or give "
+                             "another --out") from None
         except OSError as exc:
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
                 raise
-            raise UsageError(f"{paths.out}: the output's file system cannot lock files (flock), so "
-                             "deid cannot keep a second run out; give an --out on a local disk") from None
+            raise UsageError(f"{paths.out}: the output's file system cannot lock files (flock), "
+                             "so deid cannot keep a second run out; give an --out on a local "
+                             "disk") from None
         try:
             yield
         finally:
@@ -110,7 +113,8 @@ def _advice(exc: OSError, paths: RunPaths) -> str:
     cause = {"full": "the disk is full (or the quota is used up)", "read-only": "it is read-only",
              "not writable": "this user may not write there"}[problem]
     return (f"cannot write into {which}: {cause}. {fix[0].upper() + fix[1:]} (or give another "
-            f"{flags}), then run the same command again: it keeps what is done and completes the rest")
+            f"{flags}), then run the same command again: it keeps what is done and completes the "
+            "rest")
 
 
 def _looks(problem: str, folder: Path) -> bool:

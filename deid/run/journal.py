@@ -76,7 +76,7 @@ class Journal:
         if entry["status"] == "written":
             return (paths.out / entry["output"]).is_file()
         if not entry.get("quarantine") or entry.get("reason") in RETRIED:
-            return False  # quarantined without an entry (unreadable), or under a limit that may change
+            return False  # quarantined without an entry (unreadable), or under a changeable limit
         return (paths.quarantine / entry["quarantine"]).is_dir()
 
     # -- the run's Ledger (deid.settlement) -------------------------------------------------
@@ -96,7 +96,8 @@ class Journal:
         entry: dict[str, object]
         match outcome:
             case Written(released=facts):  # released values, so a later skip can still be audited
-                entry = {"ref": ref, "status": "written", "output": facts.output, "quarantine": None,
+                entry = {"ref": ref, "status": "written", "output": facts.output,
+                         "quarantine": None,
                          **{name: getattr(facts, name) for name in RELEASED_FACTS}, **self.stamp}
             case Quarantined(code=code, entry=quarantine):
                 entry = {"ref": ref, "status": "quarantined", "output": None,
@@ -127,7 +128,8 @@ def made_with_another_profile(entry: Mapping[str, object], stamp: Mapping[str, s
 
 
 def skipped_outcome(entry: dict) -> Skipped:
-    """The outcome of an object a previous run finished, from its journal entry (released values)."""
+    """The outcome of an object an earlier run finished, from its journal entry (released
+    values)."""
     if entry.get("status") != "written":
         return Skipped(quarantine=entry.get("quarantine"))
     value = {name: str(entry.get(name) or "") for name in RELEASED_FACTS}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from deid.audit.trail import AuditTrail
 from deid.intake.folders import Discovery, Found
 from deid.io.writer import fsync_dir, remove_run_temps, set_temp_owner
 from deid.keys import SecretKey
-from deid.outcome import Outcome, Quarantined, Written
+from deid.outcome import Outcome, Quarantined
 from deid.pipeline import make_private_dir
 from deid.profile.model import Profile
 from deid.released import DB_NAME as RELEASED_DB
@@ -48,7 +48,8 @@ def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, 
     """De-identify every file under ``sources``; returns the summary (also written to the records).
 
     ``follow_links``: follow links that leave the source folders (refused by default);
-    ``max_object_bytes``: larger files are quarantined ``too-large`` unread (default: the profile's);
+    ``max_object_bytes``: larger files are quarantined ``too-large`` unread (default: the
+    profile's);
     ``debug``: the traceback of an internal error also goes to RECORDS/debug/ (never to the log);
     ``cluster``: a Dask scheduler address or local:N, whose workers do the work (deid.cluster);
     ``from_quarantine``: the input is the originals in ``paths.quarantine`` (``sources`` empty);
@@ -90,7 +91,7 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
          cluster: str | None = None) -> RunSummary:
     """The run itself, with the folders made and locked."""
     log = logs.get_logger("deid.run")
-    remove_run_temps(paths.out)  # we hold the output's lock: these are left by runs that were killed
+    remove_run_temps(paths.out)  # we hold the output's lock: these are left by killed runs
     summary = new_summary(paths, profile, key, max_bytes, from_quarantine=from_quarantine)
     set_temp_owner(summary.run_id)
     log.info("run started", run_id=summary.run_id, workers=workers, profile=profile.name)
@@ -105,11 +106,7 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
     book = QuarantineBook(paths.quarantine, journal.done)
     setup = PipelineSetup(profile, key, paths.out, paths.quarantine, lookup, summary.run_id,
                           max_bytes, paths.records if debug else None, released)
-    shown_once = logs.FirstOfEach()
-    reasons: Counter[str] = Counter()
-    actions: Counter[str] = Counter()
-    adjustments: Counter[str] = Counter()
-    replaced: Counter[str] = Counter()
+    shown_once = logs.FirstOfEach()  # the first quarantined object of each reason is logged
 
     def todo() -> Iterator[list[tuple[str, str, str]]]:
         """The sources still to do, in chunks, as the walk finds them (done ones skipped here)."""
@@ -139,41 +136,27 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
         for ref, outcome in _outcomes(todo(), setup, workers, cluster):
             settled.settle(ref, outcome)
             book.note(ref, outcome)
-            match outcome:
-                case Written(released=facts):
-                    summary.written += 1
-                    summary.preexisting_problems += facts.preexisting_problems
-                    actions.update(facts.counts)
-                    adjustments.update(facts.adjusted)
-                    replaced.update(facts.text_replaced)
-                case Quarantined():
-                    summary.quarantined += 1
-                    reasons[outcome.code] += 1
-                    if shown_once.first(outcome.code):  # the entry is named, never the source
-                        log.warning("quarantined", code=outcome.code, stage=outcome.stage or None,
-                                    path=outcome.path or None, quarantine=outcome.entry)
+            summary.count(outcome)
+            if isinstance(outcome, Quarantined) and shown_once.first(outcome.code):
+                log.warning("quarantined", code=outcome.code, stage=outcome.stage or None,
+                            path=outcome.path or None,
+                            quarantine=outcome.entry)  # the entry is named, never the source
             bar.update(1)
             bar.set_postfix(quarantined=summary.quarantined, refresh=False)
     finally:
         bar.close()
         logs.show_above(None)
-        summary.total = summary.skipped + summary.written + summary.quarantined
-        summary.skipped_entries = dict(sorted(found.skipped.items()))
+        summary.ended(found.skipped, time.monotonic() - started)
         for kind, count in summary.skipped_entries.items():  # counts only: a name may hold identity
             log.warning("input entries skipped", code=kind, count=count)
-        summary.reasons = dict(reasons)
-        summary.actions = dict(sorted(actions.items()))
-        summary.iod_adjustments = dict(sorted(adjustments.items()))
-        summary.text_replaced = dict(sorted(replaced.items()))
         summary.deny_list_entries = len(profile.deny_list)
-        summary.seconds = round(time.monotonic() - started, 3)
         journalled: list[bool] = []
 
         def close_journal() -> None:
             journal.close()
             journalled.append(True)
 
-        def settle() -> None:  # once the journal holds the releases: what they make of the quarantine
+        def settle() -> None:  # once the journal holds the releases: the quarantine after them
             if journalled:
                 summary.left_quarantine = book.settle()
             waiting = {entry.name for entry in quarantine_entries(paths.quarantine)}
@@ -186,8 +169,8 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
               lambda: write_summary(paths.records, summary))
     for code, count in shown_once.held_back().items():
         log.warning("more quarantined (not logged one by one)", code=code, count=count)
-    log.info("run finished", run_id=summary.run_id, written=summary.written, skipped=summary.skipped,
-             quarantined=summary.quarantined, seconds=summary.seconds)
+    log.info("run finished", run_id=summary.run_id, written=summary.written,
+             skipped=summary.skipped, quarantined=summary.quarantined, seconds=summary.seconds)
     return summary
 
 

@@ -75,7 +75,7 @@ class QuarantineBook:
     def __init__(self, quarantine: Path, done: Mapping[str, dict]) -> None:
         self.quarantine = quarantine
         self.done = done  # the journal's entries of earlier runs, by ref
-        self.entry_of: dict[str, str] = {}  # ref -> the entry whose original it is (--from-quarantine)
+        self.entry_of: dict[str, str] = {}  # ref -> the entry holding it (--from-quarantine)
         self.made: set[str] = set()  # entries this run quarantined into
         self.leaving: set[str] = set()  # entries whose object is released
         self.outputs: set[str] = set()  # outputs this run released or found done

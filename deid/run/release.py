@@ -16,7 +16,8 @@ from deid.run.journal import JOURNAL, Journal, made_with_another_profile
 from deid.run.paths import RunPaths, inside
 
 RELEASE = "release.json"  # the key fingerprint and profile the output is released with
-_NEW_OUTPUT = "release into a new output folder (--out NEW; its quarantine and records go beside it)"
+_NEW_OUTPUT = ("release into a new output folder (--out NEW; its quarantine and records go "
+               "beside it)")
 
 
 def check_release(paths: RunPaths, profile: Profile, key: SecretKey, *, reprocess: bool,
@@ -39,9 +40,10 @@ def check_release(paths: RunPaths, profile: Profile, key: SecretKey, *, reproces
                              "into a new output folder (--out NEW)") from None
     if made and made.get("key_fingerprint") != key.fingerprint:
         raise UsageError(
-            f"{paths.out} was released with another key (fingerprint {made.get('key_fingerprint')}; "
-            f"this key's is {key.fingerprint}): a second key would release the same patients again "
-            f"under other pseudonyms. Give the key it was released with, or {_NEW_OUTPUT}")
+            f"{paths.out} was released with another key (fingerprint "
+            f"{made.get('key_fingerprint')}; this key's is {key.fingerprint}): a second key would "
+            "release the same patients again under other pseudonyms. Give the key it was released "
+            f"with, or {_NEW_OUTPUT}")
     if made and ((made.get("profile_sha256"), made.get("deny_list_sha256", ""))
                  != (profile.sha256, profile.deny_list_sha256)):
         _refuse_another_profile(made, paths, profile, reprocess=reprocess,
@@ -64,9 +66,9 @@ def _refuse_another_profile(made: dict, paths: RunPaths, profile: Profile, *, re
                 f"{profile.deny_list_sha256[:12] or 'none'})")
     if from_quarantine:
         raise UsageError(
-            f"{what}, and the output would mix the two. Release the whole input again with it: deid "
-            f"run SRC --out {paths.out} --profile ... --reprocess (what is released leaves the "
-            f"quarantine), or {_NEW_OUTPUT} with --from-quarantine {paths.quarantine}")
+            f"{what}, and the output would mix the two. Release the whole input again with it: "
+            f"deid run SRC --out {paths.out} --profile ... --reprocess (what is released leaves "
+            f"the quarantine), or {_NEW_OUTPUT} with --from-quarantine {paths.quarantine}")
     if not reprocess:
         raise UsageError(
             f"{what}. Give --reprocess to release every source again with it (what it no longer "

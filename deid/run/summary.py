@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from deid.io.writer import fsync_dir, write_bytes_atomic
 from deid.keys import SecretKey
+from deid.outcome import Outcome, Quarantined, Written
 from deid.pipeline import make_private_dir
 from deid.profile.model import Profile
 from deid.run.paths import RunPaths
@@ -50,7 +52,7 @@ class RunSummary:
     deny_list_entries: int = 0  # entries of the deny-list searched in kept text (never the entries)
     from_quarantine: bool = False  # the run's input was the originals in its quarantine
     quarantine_waiting: int = 0  # entries in the quarantine after the run (this run's and earlier)
-    quarantine_earlier: int = 0  # of those, entries left by earlier runs (not tried again by this one)
+    quarantine_earlier: int = 0  # of those, entries left by earlier runs (not tried again now)
     left_quarantine: int = 0  # entries removed from the quarantine: their object is now released
     removed: int = 0  # outputs of another profile removed, the new profile releasing nothing there
 
@@ -71,7 +73,8 @@ class RunSummary:
         if self.left_quarantine:
             text += f"; {self.left_quarantine} left the quarantine (released now)"
         if self.removed:
-            text += f"; {self.removed} files of the earlier profile's release removed from the output"
+            text += (f"; {self.removed} files of the earlier profile's release removed from the "
+                     "output")
         if self.text_replaced:
             text += (f"; {sum(self.text_replaced.values())} identity values replaced in kept free "
                      "text")
@@ -92,8 +95,31 @@ class RunSummary:
                      + ", ".join(f"{kind} {n}" for kind, n in sorted(self.skipped_entries.items()))
                      + ")")
             if "link-outside-source" in self.skipped_entries:
-                text += "; links leaving the source were refused: give --follow-links to follow them"
+                text += ("; links leaving the source were refused: give --follow-links to follow "
+                         "them")
         return text
+
+    def count(self, outcome: Outcome) -> None:
+        """Add an outcome of this run (written or quarantined) to the totals."""
+        match outcome:
+            case Written(released=facts):
+                self.written += 1
+                self.preexisting_problems += facts.preexisting_problems
+                _add(self.actions, facts.counts)
+                _add(self.iod_adjustments, facts.adjusted)
+                _add(self.text_replaced, facts.text_replaced)
+            case Quarantined(code=code):
+                self.quarantined += 1
+                _add(self.reasons, {code: 1})
+
+    def ended(self, skipped_entries: Mapping[str, int], seconds: float) -> None:
+        """The totals once the last outcome is in (counts by name sorted, reasons as they came)."""
+        self.total = self.skipped + self.written + self.quarantined
+        self.skipped_entries = dict(sorted(skipped_entries.items()))
+        self.actions = dict(sorted(self.actions.items()))
+        self.iod_adjustments = dict(sorted(self.iod_adjustments.items()))
+        self.text_replaced = dict(sorted(self.text_replaced.items()))
+        self.seconds = round(seconds, 3)
 
     @property
     def complete(self) -> bool:
@@ -102,6 +128,11 @@ class RunSummary:
         is."""
         return (not self.quarantine_waiting and not self.quarantined
                 and (self.total > 0 or self.from_quarantine))
+
+
+def _add(counts: dict[str, int], more: Mapping[str, int]) -> None:
+    for name, count in more.items():
+        counts[name] = counts.get(name, 0) + count
 
 
 def new_summary(paths: RunPaths, profile: Profile, key: SecretKey, max_bytes: int, *,

@@ -37,8 +37,9 @@ def _init_pipeline(setup: PipelineSetup) -> None:
     global _PIPELINE
     set_temp_owner(setup.run_id)  # this process's temp files are this run's
     _PIPELINE = Pipeline(setup.profile, setup.key, out=setup.out, quarantine=setup.quarantine,
-                         lookup=setup.lookup, durable=False, max_object_bytes=setup.max_object_bytes,
-                         debug=setup.debug, released=setup.released)
+                         lookup=setup.lookup, durable=False,
+                         max_object_bytes=setup.max_object_bytes, debug=setup.debug,
+                         released=setup.released)
 
 
 def _init_worker(setup: PipelineSetup) -> None:
