@@ -45,10 +45,12 @@ class Journal:
     journal calls done has its output and its audit line on disk.  Journal lines reach the disk
     with the next batch's sync, or at :meth:`close`; one lost to a crash is done again."""
 
-    def __init__(self, records: Path, trail: AuditTrail | None = None) -> None:
+    def __init__(self, records: Path, trail: AuditTrail | None = None,
+                 stamp: Mapping[str, str] | None = None) -> None:
         self.path = records / JOURNAL
         self.trail = trail
-        self.stamp: dict[str, str] = {}  # added to each entry: the profile and key it was made with
+        # added to each entry: the profile and key it was made with (see journal_stamp)
+        self.stamp: dict[str, str] = dict(stamp or {})
         self.done: dict[str, dict] = {}
         cut = False
         if self.path.exists():

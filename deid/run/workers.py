@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deid import logs
@@ -17,17 +17,18 @@ from deid.released import ReleasedIndex
 
 @dataclass(frozen=True)
 class PipelineSetup:
-    """What the pipeline of each process of a run is made from (the same for all of them)."""
+    """What the pipeline of each process of a run is made from (the same for all of them; the
+    key and the lookup are here: never in a repr)."""
 
-    profile: Profile
-    key: SecretKey
+    profile: Profile = field(repr=False)
+    key: SecretKey = field(repr=False)
     out: Path
     quarantine: Path
-    lookup: Mapping[str, str] | None
+    lookup: Mapping[str, str] | None = field(repr=False)  # patient IDs
     run_id: str
     max_object_bytes: int
     debug: Path | None  # where an internal error's traceback goes (deid run --debug)
-    released: ReleasedIndex
+    released: ReleasedIndex = field(repr=False)
 
 
 _PIPELINE: Pipeline | None = None  # this process's, made once by _init_pipeline
