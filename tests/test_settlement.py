@@ -66,7 +66,8 @@ def test_a_failed_sync_releases_nothing_and_is_raised() -> None:
 
 
 def test_the_run_journal_is_a_ledger(tmp_path: Path) -> None:
-    from deid.run import Journal, RunPaths, _skipped
+    from deid.run import Journal, RunPaths
+    from deid.run.journal import skipped_outcome as _skipped
 
     journal = Journal(tmp_path)
     quarantined = Quarantined("not-dicom", "read", "", "e1", "not a DICOM file")

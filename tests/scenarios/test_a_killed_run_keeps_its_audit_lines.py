@@ -21,7 +21,7 @@ KILL_AT = BATCH + 10
 KILLED_RUN = """
 import os, sys, time
 from pathlib import Path
-import deid.run as run_module
+import deid.run.loop as run_module
 from deid.keys import SecretKey
 from deid.profile.loader import load_profile
 
