@@ -38,6 +38,20 @@ def _require_plugin(path: str) -> str:
     return path
 
 
+def rtss_points_at_images(tags: dict[str, dict]) -> bool:
+    """Whether the one RTSS among Orthanc's instance tags (instance -> its simplified tags)
+    references images, and only CT images that are there."""
+    images = {h["SOPInstanceUID"] for h in tags.values() if h["Modality"] == "CT"}
+    (rtss,) = [h for h in tags.values() if h["Modality"] == "RTSTRUCT"]
+    referenced = {
+        image["ReferencedSOPInstanceUID"]
+        for roi in rtss["ROIContourSequence"]
+        for contour in roi["ContourSequence"]
+        for image in contour["ContourImageSequence"]
+    }
+    return bool(referenced) and referenced <= images
+
+
 class Orthanc:
     """One Orthanc process: DICOM AE ``aet`` on ``dicom_port``, REST API on ``http_port``.
 
