@@ -64,6 +64,8 @@ def _scan(data: bytes) -> FileDataset | None:
     encoding: str | list[str] = default_encoding
     head = _HEAD.unpack_from
     vrs = _VRS
+    new = tuple.__new__  # RawDataElement(...) without its Python-level __new__
+    raw = RawDataElement
     position = start
     while position < end_of_data:
         if position + 8 > end_of_data:
@@ -98,7 +100,7 @@ def _scan(data: bytes) -> FileDataset | None:
         value = data[value_tell:position] if length else empty_value_for_VR(vr, raw=True)
         if tag == _CHARSET:
             encoding = convert_encodings(convert_string(value or b"", True))
-        elements[key] = RawDataElement(key, vr, length, value, value_tell, False, True)
+        elements[key] = new(raw, (key, vr, length, value, value_tell, False, True, True, False))
     dataset = Dataset(elements, parent_encoding=default_encoding)
     if _CHARSET in elements:  # as pydicom's read_dataset
         charset = convert_raw_data_element(elements[BaseTag(_CHARSET)]).value
