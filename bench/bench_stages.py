@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="vghtpe")
     parser.add_argument("--corpus", type=Path, default=Path("/tmp/deid-bench-corpus"))
     parser.add_argument("--pydicom-read", action="store_true",
-                        help="read with pydicom's dcmread, not deid.io.scan (the scan's gain, in one tree)")
+                        help="read with pydicom's dcmread, not deid.io.scan (its gain in one tree)")
     args = parser.parse_args(argv)
 
     from deid.checks.complete import check_complete

@@ -22,7 +22,12 @@ import io
 import struct
 
 from pydicom.charset import convert_encodings, default_encoding
-from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
+from pydicom.dataelem import (
+    DataElement,
+    RawDataElement,
+    convert_raw_data_element,
+    empty_value_for_VR,
+)
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.filereader import _read_file_meta_info, read_preamble, read_sequence
 from pydicom.tag import BaseTag
@@ -36,7 +41,8 @@ _UNDEFINED = 0xFFFFFFFF
 _CHARSET = 0x00080005
 _ITEM_DELIMITER = 0xFFFEE00D
 # a VR's two bytes -> (its str as pydicom's generator gives it, whether its length is 32-bit)
-_VRS = {vr.value.encode(): (vr.value, vr in EXPLICIT_VR_LENGTH_32) for vr in VR if len(vr.value) == 2}
+_VRS = {vr.value.encode(): (vr.value, vr in EXPLICIT_VR_LENGTH_32)
+        for vr in VR if len(vr.value) == 2}
 
 
 def scan_file(data: bytes) -> FileDataset | None:

@@ -34,9 +34,11 @@ from deid.keys import SecretKey
 from deid.outcome import Written
 from deid.pipeline import Pipeline
 from deid.profile.loader import load_profile
+from deid.profile.model import Profile
 from deid.synthetic import ct_slice, landmark_sr, make_patient, pet_slice, rtss, segmentation
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on the odd values made here
+# pydicom warns of the odd values made here
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 EXAMPLES = settings(max_examples=120, derandomize=True, database=None, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
@@ -124,18 +126,19 @@ def test_the_scan_reads_what_pydicom_reads(data: bytes) -> None:
 
 
 @pytest.fixture(scope="module")
-def profile():  # noqa: ANN201
+def profile() -> Profile:
     return load_profile("vghtpe")
 
 
 @EXAMPLES
 @given(data=files())
-def test_the_pipeline_releases_the_same_bytes_with_the_scan(data: bytes, profile,  # noqa: ANN001
-                                                            tmp_path_factory) -> None:  # noqa: ANN001
+def test_the_pipeline_releases_the_same_bytes_with_the_scan(
+        data: bytes, profile: Profile, tmp_path_factory: pytest.TempPathFactory) -> None:
     outcomes = []
     for scan in (True, False):
         folder = Path(tmp_path_factory.mktemp("scan" if scan else "pydicom"))
-        pipeline = Pipeline(profile, KEY, out=folder / "out", quarantine=folder / "q", durable=False)
+        pipeline = Pipeline(profile, KEY, out=folder / "out", quarantine=folder / "q",
+                            durable=False)
         read = partial(read_object, scan=scan)
         with mock.patch("deid.pipeline.read_object", read), \
                 mock.patch("deid.checks.release.read_object", read):
