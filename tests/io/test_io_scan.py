@@ -160,3 +160,20 @@ def test_the_benchmark_slice_is_scanned_not_declined() -> None:
     assert scanned is not None
     assert any(isinstance(e.value, Sequence) or e.VR == "SQ" for e in scanned._dict.values())
     _same_reading(scanned, pydicom.dcmread(io.BytesIO(buffer.getvalue())))
+
+
+def test_pydicoms_own_test_files_scan_as_pydicom_reads_them() -> None:
+    """Real files of many makers (pydicom's test files): each scanned one reads as pydicom reads it."""
+    import pydicom.data
+
+    scanned = 0
+    for path in sorted((Path(pydicom.data.__file__).parent / "test_files").rglob("*")):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        found = scan_file(data)
+        if found is None:
+            continue
+        scanned += 1
+        _same_reading(found, pydicom.dcmread(io.BytesIO(data)))
+    assert scanned >= 20  # the scan is taken for the plain Explicit VR Little Endian ones
