@@ -8,7 +8,10 @@ them), the transfer syntax, and a file cut short at any byte.  For each file the
 declines (pydicom reads it, as before) or gives pydicom's dataset: the same elements in the same
 order (tag, VR, length, value, offset), file meta, preamble and encodings.  And the pipeline's
 outcome, with the scan and with pydicom's read, is the same: the same released bytes, or the same
-quarantine reason.
+quarantine reason.  The engine's other fast step, dropping the top-level private elements the
+rules remove and nothing reads before the walk (deid.engine.deidentifier.drop_removed_private),
+is checked over the same inputs: the same bytes and the same facts, their counts and applied
+actions in the same order (an audit line writes them in that order).
 """
 
 from __future__ import annotations
@@ -177,3 +180,34 @@ def test_pydicoms_own_test_files_scan_as_pydicom_reads_them() -> None:
         scanned += 1
         _same_reading(found, pydicom.dcmread(io.BytesIO(data)))
     assert scanned >= 20  # the scan is taken for the plain Explicit VR Little Endian ones
+
+
+@EXAMPLES
+@given(data=files())
+def test_dropping_removed_private_elements_changes_no_byte_nor_fact(
+        data: bytes, profile: Profile, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from deid.engine import deidentifier
+
+    dropped = []
+
+    def counted(ds: Dataset, rules: object) -> tuple[list[int], int]:
+        found = deidentifier_drop(ds, rules)
+        dropped.extend(found[0])
+        return found
+
+    deidentifier_drop = deidentifier.drop_removed_private
+    outcomes = []
+    for drop in (counted, lambda ds, rules: ([], -1)):
+        folder = Path(tmp_path_factory.mktemp("drop"))
+        pipeline = Pipeline(profile, KEY, out=folder / "out", quarantine=folder / "q",
+                            durable=False)
+        with mock.patch.object(deidentifier, "drop_removed_private", drop):
+            outcomes.append(pipeline.deidentify_bytes(data))
+    event("dropped" if dropped else "none dropped")
+    fast, full = outcomes
+    assert fast == full
+    if isinstance(fast, Written):
+        assert fast.data == full.data
+        for field in ("counts", "adjusted", "applied", "text_replaced"):
+            assert list(getattr(fast.released, field).items()) == \
+                list(getattr(full.released, field).items())
