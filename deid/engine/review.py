@@ -182,6 +182,17 @@ def load_deny_list(path: Path) -> tuple[str, ...]:
 Captured = tuple[str, Any, Dataset]  # (kind, raw element or list of texts, the dataset holding it)
 
 
+#: VRs whose elements :func:`collect_identity` reads even when the rules remove them (names,
+#: dates, sequences, and no VR or UN, whose VR it looks up); besides, the identity attributes
+READ_WHEN_REMOVED_VRS = frozenset({None, "", "UN", "PN", "SQ", *_DATE_VRS})
+
+
+def read_when_removed(tag: int, vr: str | None) -> bool:
+    """Whether :func:`collect_identity` reads an element even when the rules remove it: the
+    others it never reads."""
+    return vr in READ_WHEN_REMOVED_VRS or tag in _IDENTITY_TAGS
+
+
 def collect_identity(ds: Dataset, rules: CompiledRules) -> list[Captured]:
     """Every identity value of ``ds`` (at any depth) that the rules do not keep, before they run.
     Raw elements are held as they are (immutable), converted ones copied as text."""

@@ -56,10 +56,23 @@ class Walker:
         self._case_number: str | None = None
         self.labels = rules.profile.labels  # tag -> Label kept in that attribute's pseudonym
         self._at: tuple[Where, int] | None = None  # the element being walked (for a bug's reason)
+        self._dropped: list[int] = []  # top-level elements removed before the walk (drop_removed)
+        self._dropped_at = -1  # how many top-level elements the walk meets before the first of them
+
+    def dropped(self, tags: list[int], at: int) -> None:
+        """Top-level elements the rules remove, dropped before the walk (unread): counted and noted
+        as the walk counts a removal, the first one after ``at`` elements (so the counts' order
+        is the same)."""
+        self._dropped = tags
+        self._dropped_at = at if tags else -1
 
     def walk(self, ds: Dataset, path: tuple[int, ...] = (), where: Where = ()) -> None:
         try:
             self._walk(ds, path, where)
+            if not path and self._dropped:
+                self.counts["remove"] += len(self._dropped)
+                for tag in self._dropped:
+                    self.applied[tag] = "remove"
         except Exception as exc:  # a bug: the pipeline's internal-error reason names the element
             if not isinstance(exc, ObjectError) and self._at is not None:
                 attach_path(exc, element_path(*self._at))
@@ -75,7 +88,11 @@ class Walker:
         removed = False
         # Retain Safe Private: the safe private elements of this dataset, by its own creators
         kept_private = self.rules.kept_private(ds) if self.rules.safe_private else None
-        for tag, raw in list(elements.items()):
+        mark = self._dropped_at if not path else -1
+        items = list(elements.items())
+        for index, (tag, raw) in enumerate(items):
+            if index == mark:  # where the first dropped element was: its count's place (one after
+                counts["remove"] += 0  # every element is counted after the walk, as walk() does)
             self._at = (where, tag)
             vr = raw.VR
             if not vr or vr == "UN":

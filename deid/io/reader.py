@@ -23,6 +23,7 @@ from pydicom.uid import (
 from pydicom.valuerep import AMBIGUOUS_VR, VR
 
 from deid.errors import ObjectError
+from deid.io.scan import scan_file
 
 KNOWN_TRANSFER_SYNTAXES = frozenset(AllTransferSyntaxes)
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # a DICOMDIR; its records sit in (0004,1220)
@@ -41,10 +42,15 @@ _TAG = struct.Struct("<HH")
 _U16, _U32 = struct.Struct("<H"), struct.Struct("<I")
 
 
-def read_object(source: Path | bytes) -> FileDataset:
-    """Parse the header (element values stay raw until a rule needs them); errors carry no value."""
+def read_object(source: Path | bytes, *, scan: bool = True) -> FileDataset:
+    """Parse the header (element values stay raw until a rule needs them); errors carry no value.
+
+    Bytes of a plain Explicit VR Little Endian file are scanned by :func:`deid.io.scan.scan_file`
+    (pydicom's very dataset, read faster); ``scan=False``, and anything else, reads with pydicom."""
     try:
-        ds = pydicom.dcmread(io.BytesIO(source) if isinstance(source, bytes) else source)
+        ds = scan_file(source) if scan and isinstance(source, bytes) else None
+        if ds is None:
+            ds = pydicom.dcmread(io.BytesIO(source) if isinstance(source, bytes) else source)
     except InvalidDicomError:
         ds = _read_bare(source if isinstance(source, bytes) else source.read_bytes())
     except Exception as exc:  # pydicom raises many types on broken input

@@ -1,0 +1,120 @@
+"""pydicom's reading of a plain Explicit VR Little Endian Part 10 file, its top-level data set
+scanned here over the bytes.
+
+The first step of the streaming pass issue 12 names: one loop of ``struct.unpack_from`` over
+the data set's tag/VR/length headers, each value a slice of the bytes, instead of pydicom's
+``data_element_generator`` (a ``read``, ``tell`` and decode per element on a file object).  The
+result is the very ``FileDataset`` ``pydicom.dcmread`` gives for the same bytes: the same
+``RawDataElement`` tuples (VR, length, value, offset) in the same order, the same file meta,
+preamble and encodings (tests/io/test_io_scan.py compares them, and the released bytes of both
+reads, over synthetic objects).  Preamble and file meta are read by pydicom's own functions, and
+so is a sequence of undefined length (its items nest: pydicom's ``read_sequence`` from the
+sequence's offset).
+
+Anything this scan does not read exactly as pydicom does gives ``None`` and the caller reads the
+file with pydicom: another transfer syntax, a command set, an unknown VR, a truncated element,
+an undefined length other than a sequence's, an item delimiter at the top level, an error.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.dataelem import (
+    DataElement,
+    RawDataElement,
+    convert_raw_data_element,
+    empty_value_for_VR,
+)
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.filereader import _read_file_meta_info, read_preamble, read_sequence
+from pydicom.tag import BaseTag
+from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+from pydicom.values import convert_string
+
+_HEAD = struct.Struct("<HH2sH")
+_U32 = struct.Struct("<I")
+_UNDEFINED = 0xFFFFFFFF
+_CHARSET = 0x00080005
+_ITEM_DELIMITER = 0xFFFEE00D
+# a VR's two bytes -> (its str as pydicom's generator gives it, whether its length is 32-bit)
+_VRS = {vr.value.encode(): (vr.value, vr in EXPLICIT_VR_LENGTH_32)
+        for vr in VR if len(vr.value) == 2}
+
+
+def scan_file(data: bytes) -> FileDataset | None:
+    """``pydicom.dcmread(io.BytesIO(data))`` for a plain Explicit VR Little Endian Part 10 file,
+    or None when the file is anything else (the caller reads it with pydicom)."""
+    if len(data) < 132 or data[128:132] != b"DICM":
+        return None
+    try:
+        return _scan(data)
+    except Exception:  # noqa: BLE001 (anything unusual: pydicom reads it, as before)
+        return None
+
+
+def _scan(data: bytes) -> FileDataset | None:
+    fileobj = io.BytesIO(data)
+    preamble = read_preamble(fileobj, False)
+    file_meta = _read_file_meta_info(fileobj)
+    if file_meta.get("TransferSyntaxUID") != ExplicitVRLittleEndian:
+        return None
+    start = fileobj.tell()
+    end_of_data = len(data)
+    if start + 8 > end_of_data or data[start:start + 2] == b"\x00\x00":
+        return None  # no data set, or a command set (group 0000): pydicom's own handling
+    elements: dict[BaseTag, RawDataElement | DataElement] = {}
+    encoding: str | list[str] = default_encoding
+    head = _HEAD.unpack_from
+    vrs = _VRS
+    new = tuple.__new__  # RawDataElement(...) without its Python-level __new__
+    raw = RawDataElement
+    position = start
+    while position < end_of_data:
+        if position + 8 > end_of_data:
+            return None
+        group, number, vr_bytes, length = head(data, position)
+        known = vrs.get(vr_bytes)
+        if known is None:
+            return None
+        vr, long = known
+        tag = group << 16 | number
+        if tag == _ITEM_DELIMITER:
+            return None
+        if long:
+            if position + 12 > end_of_data:
+                return None
+            length = _U32.unpack_from(data, position + 8)[0]
+            value_tell = position + 12
+        else:
+            value_tell = position + 8
+        key = BaseTag(tag)
+        if length == _UNDEFINED:
+            if vr != "SQ":
+                return None
+            fileobj.seek(value_tell)
+            sequence = read_sequence(fileobj, False, True, length, encoding)
+            elements[key] = DataElement(key, vr, sequence, value_tell, is_undefined_length=True)
+            position = fileobj.tell()
+            continue
+        position = value_tell + length
+        if position > end_of_data:
+            return None
+        value = data[value_tell:position] if length else empty_value_for_VR(vr, raw=True)
+        if tag == _CHARSET:
+            encoding = convert_encodings(convert_string(value or b"", True))
+        elements[key] = new(raw, (key, vr, length, value, value_tell, False, True, True, False))
+    dataset = Dataset(elements, parent_encoding=default_encoding)
+    if _CHARSET in elements:  # as pydicom's read_dataset
+        charset = convert_raw_data_element(elements[BaseTag(_CHARSET)]).value
+        encoding = convert_encodings(charset)
+    else:
+        encoding = default_encoding
+    dataset.set_original_encoding(False, True, encoding)
+    fileobj.seek(end_of_data)
+    ds = FileDataset(fileobj, dataset, preamble, file_meta, False, True)
+    ds.set_original_encoding(False, True, dataset._character_set)
+    return ds
