@@ -22,10 +22,10 @@ run itself) and ``summary`` (what it did).
 """
 
 from deid.run.folders import FolderNotWritable, check_paths
-from deid.run.journal import Journal, source_ref
+from deid.run.journal import JOURNAL, Journal, source_ref
 from deid.run.loop import BATCH, run
 from deid.run.paths import RunPaths
 from deid.run.summary import SUMMARY, RunSummary
 
-__all__ = ["BATCH", "SUMMARY", "FolderNotWritable", "Journal", "RunPaths", "RunSummary",
+__all__ = ["BATCH", "JOURNAL", "SUMMARY", "FolderNotWritable", "Journal", "RunPaths", "RunSummary",
            "check_paths", "run", "source_ref"]
