@@ -5,8 +5,8 @@ claims an item, de-identifies it through :class:`~deid.pipeline.Pipeline` (which
 quarantine), hands the released bytes, from memory, to every destination's sender
 (:mod:`deid.sender`: one process per destination owns its association, shared by every worker),
 records the outcome, and only then releases the original (in batches: the items a worker
-settled one after the other share one fsync of their records and one spool commit).  Items that cannot be forwarded wait in the spool (retry with
-backoff) and survive a restart.  Only pipeline output is ever sent: nothing un-de-identified
+settled one after the other share one fsync of their records and one spool commit).  Items that
+cannot be forwarded wait in the spool (retry with backoff) and survive a restart.  Only pipeline output is ever sent: nothing un-de-identified
 reaches a destination.
 
 When the data folder's file system refuses writes (full, read-only, failing), a worker gives its

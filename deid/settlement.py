@@ -9,8 +9,9 @@ Both ways deid works keep this one order, through one :func:`settle` over a :cla
 * ``deid serve``: the ledger is the node's worker (:class:`deid.service.Worker`): record = the
   audit line (and map entry), sync = their fsync, release = the spool lets the original go
   (forwarded, quarantined) or keeps it for a later attempt (retry).  It settles in batches too,
-  committed in the worker's own thread (``background=False``): when a batch is full or the worker finds
-  nothing more to do, one fsync covers the batch's lines and one spool commit its releases.
+  committed in the worker's own thread (``background=False``): when a batch is full or the
+  worker finds nothing more to do, one fsync covers the batch's lines, one spool commit its
+  releases.
 
 A crash between any two steps loses nothing: an item not yet released is done again, to the same
 bytes (deterministic), and what was recorded stays recorded.

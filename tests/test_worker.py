@@ -4,12 +4,14 @@ node fail-closed (record -> sync -> release the original) is checked on every pa
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 from memoryspool import MemorySpool
 
 from deid.audit.record import event_of
+from deid import service
 from deid.forward import DONE, FAILED, RETRY, SendResult
 from deid.pipeline import Pipeline
 from deid.service import MAX_CRASHES, Worker
@@ -60,9 +62,9 @@ def node(tmp_path: Path, key_file: Path, vghtpe, key):
     pipeline = Pipeline(vghtpe, key, out=tmp_path / "unused", quarantine=settings.quarantine)
     original = write_many_ct_slices(tmp_path / "in", 1, size=16)[0].read_bytes()
 
-    def worker(sender: ScriptedSender) -> Worker:
+    def worker(sender: ScriptedSender, records: type[NotedRecords] = NotedRecords) -> Worker:
         return Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
-                      open_records=lambda: NotedRecords(calls))
+                      open_records=lambda: records(calls))
 
     return settings, spool, calls, original, worker
 
@@ -80,6 +82,50 @@ def test_forwarded_is_recorded_and_synced_before_the_original_goes(node) -> None
     (destination, released), = sender.sent
     assert destination == "DEST@127.0.0.1:1" and released[128:132] == b"DICM" and released != original
     assert spool.counts == {"processed": 1, "forwarded": 1, "quarantined": 0, "retried": 0}
+
+
+def test_items_one_after_the_other_share_one_sync_and_one_commit(node, monkeypatch) -> None:
+    """A batch ends when full (here 2) or when nothing more is due; each item's records are synced
+    before the commit that releases it."""
+    monkeypatch.setattr(service, "BATCH", 2)
+    _settings, spool, calls, original, worker = node
+    for _ in range(3):
+        spool.put(original)
+    busy = worker(ScriptedSender(*[SendResult(DONE, 0, "stored")] * 3))
+    while busy.step():
+        pass
+    done = ["record written", "record forwarded"]
+    assert calls == ["claim 1", *done, "claim 2", *done, "sync", "commit", "done 1", "done 2",
+                     "claim 3", *done, "sync", "commit", "done 3"]
+    assert spool.counts == {"processed": 3, "forwarded": 3, "quarantined": 0, "retried": 0}
+
+
+def test_a_refused_sync_gives_the_whole_batch_back(node) -> None:
+    """The records' disk refuses the batch's sync: nothing of the batch is released, every item
+    goes back to the queue untouched; once the disk takes writes they are done again."""
+    _settings, spool, calls, original, worker = node
+    full = [True]
+
+    class FullDisk(NotedRecords):
+        def flush(self) -> None:
+            super().flush()
+            if full[0]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+    for _ in range(2):
+        spool.put(original)
+    busy = worker(ScriptedSender(*[SendResult(DONE, 0, "stored")] * 4), FullDisk)
+    assert busy.step() and busy.step()
+    with pytest.raises(OSError):
+        busy.step()
+    assert [c for c in calls if c.startswith(("release", "done"))] == ["release 1", "release 2"]
+    assert spool.state == {1: "queued", 2: "queued"} and busy.batch.pending == []
+    full[0] = False
+    calls.clear()
+    while busy.step():
+        pass
+    assert calls[-3:] == ["commit", "done 1", "done 2"]
+    assert calls.count("record written") == 2  # done again: recorded again (never settled before)
 
 
 def test_an_unreachable_destination_keeps_the_original_for_a_retry(node) -> None:
