@@ -292,12 +292,14 @@ class Worker:
         self._unsynced = True
 
     def sync(self) -> None:
-        """Make the recorded lines durable (audit trail and re-identification map, fsync'd) before
-        the spool lets go of the original: an object is never released without its record, even
-        across a power cut."""
+        """Make the recorded lines durable (audit trail and re-identification map, fsync'd), and the
+        UIDs claimed in the released index, before the spool lets go of the original: an object
+        is never released without its record, even across a power cut."""
         if self._unsynced:
             try:
                 self.records.flush()
+                if (index := getattr(self.pipeline, "released", None)) is not None:
+                    index.sync()  # the UIDs claimed by this batch's items
             except OSError:
                 self._records_failed = True
                 raise
@@ -390,7 +392,8 @@ def _make_pipeline(settings: ServeSettings, profile: Any, key: Any) -> Any:
         lookup=load_lookup(settings.lookup) if settings.lookup else None,
         durable=False,
         debug=settings.records if settings.debug else None,
-        released=ReleasedIndex(settings.records / DB_NAME),  # one UID, one content, node-wide
+        # one UID, one content, node-wide; a claim made durable with its worker's batch (sync)
+        released=ReleasedIndex(settings.records / DB_NAME, durable=False),
     )
 
 
