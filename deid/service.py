@@ -6,8 +6,8 @@ quarantine), hands the released bytes, from memory, to every destination's sende
 (:mod:`deid.sender`: one process per destination owns its association, shared by every worker),
 records the outcome, and only then releases the original (in batches: the items a worker
 settled one after the other share one fsync of their records and one spool commit).  Items that
-cannot be forwarded wait in the spool (retry with backoff) and survive a restart.  Only pipeline output is ever sent: nothing un-de-identified
-reaches a destination.
+cannot be forwarded wait in the spool (retry with backoff) and survive a restart.  Only pipeline
+output is ever sent: nothing un-de-identified reaches a destination.
 
 When the data folder's file system refuses writes (full, read-only, failing), a worker gives its
 item back untouched (no attempt, no crash counted), waits (:class:`StorageWait`: doubling pauses,
@@ -207,7 +207,7 @@ class Worker:
     def settle_pending(self) -> None:
         """Make the pending items' records durable (one sync), then release them (one commit)."""
         self.batch.close()
-        self.sync()  # lines of no item of the batch (none so far): durable all the same
+        self.sync()  # a line recorded outside the batch, if ever: durable all the same
 
     def _give_back(self, items: list[Item]) -> None:
         """Items whose settlement the file system refused: claimable again as soon as the spool
