@@ -99,7 +99,7 @@ class ReleasedIndex:
             os.fsync(fd)
         finally:
             os.close(fd)
-        if not self._wal_synced:  # a new log's entry in the folder (SQLite syncs it at a checkpoint)
+        if not self._wal_synced:  # a new log's name in its folder (SQLite: at a checkpoint)
             fsync_dir(self.path.parent)
             self._wal_synced = True
 
