@@ -10,6 +10,11 @@ again (a rerun, a retry).  Which of two racing contents is first depends on timi
 process: on the input order).  A claim stays when its write never happened (a killed process, a
 destination that refused it): the same content completes later; other content under that UID
 waits for a person (``duplicate-instance``).
+
+A durable index (the default) syncs each claim.  Otherwise claims are committed without a sync
+(``synchronous=NORMAL``: a power cut may undo the last ones, never reorder them) and made durable
+by the caller: ``deid run`` syncs the disk before it journals a batch, the node's worker calls
+:meth:`ReleasedIndex.sync` with its batch's records (one fsync of the write-ahead log).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from deid.io.writer import fsync_dir
 
 DB_NAME = "released.sqlite"
 SETUP_SECONDS = 60.0  # processes opening a new index at once wait for each other this long
@@ -45,6 +52,7 @@ class ReleasedIndex:
         self.durable = durable  # False: the caller syncs the disk before it records a batch
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        self._wal_synced = False  # the write-ahead log's name is durable in its folder
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "durable": self.durable}  # never a connection
@@ -76,6 +84,24 @@ class ReleasedIndex:
                                            ((uid,) for uid in sop_uids))
         except sqlite3.Error as exc:
             raise ReleasedIndexError(f"{self.path.name}: {exc.__class__.__name__}") from exc
+
+    def sync(self) -> None:
+        """Make this process's claims so far durable, where each is not (``durable=False``): one
+        fsync of the write-ahead log, which holds every commit not yet checkpointed (a checkpoint
+        syncs what it moves into the database file).  OSError when the disk refuses it."""
+        if self.durable or self._conn is None or self._pid != os.getpid():
+            return  # nothing claimed by this process since it opened the index
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no log: every commit is in the database file, synced by its checkpoint
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if not self._wal_synced:  # a new log's name in its folder (SQLite: at a checkpoint)
+            fsync_dir(self.path.parent)
+            self._wal_synced = True
 
     def close(self) -> None:
         if self._conn is not None and self._pid == os.getpid():

@@ -4,9 +4,10 @@ The receiver (threads of this process) only puts objects on the spool.  Each wor
 claims an item, de-identifies it through :class:`~deid.pipeline.Pipeline` (which alone decides
 quarantine), hands the released bytes, from memory, to every destination's sender
 (:mod:`deid.sender`: one process per destination owns its association, shared by every worker),
-records the outcome, and only then releases the original.  Items that cannot be forwarded wait in the spool (retry with
-backoff) and survive a restart.  Only pipeline output is ever sent: nothing un-de-identified
-reaches a destination.
+records the outcome, and only then releases the original (in batches: the items a worker
+settled one after the other share one fsync of their records and one spool commit).  Items that
+cannot be forwarded wait in the spool (retry with backoff) and survive a restart.  Only pipeline
+output is ever sent: nothing un-de-identified reaches a destination.
 
 When the data folder's file system refuses writes (full, read-only, failing), a worker gives its
 item back untouched (no attempt, no crash counted), waits (:class:`StorageWait`: doubling pauses,
@@ -31,11 +32,12 @@ from deid.forward import Delivery
 from deid.outcome import Forwarded, Outcome, Quarantined, Released, Retry, Written
 from deid.pipeline import make_private_dir
 from deid.settings import Destination, DestinationSettings, FolderDestinationSettings, ServeSettings
-from deid.settlement import Settlement, settle
+from deid.settlement import Batch, Settlement, settle
 from deid.spool import Item, Spool, StorageUnavailable, storage_failure
 from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
 
 POLL_SECONDS = 0.05  # an idle worker looks for new items this often
+BATCH = 16  # items a worker settles with one sync at most (fewer when it runs out of work)
 
 
 class StopFlag:
@@ -101,7 +103,11 @@ class Worker:
     """One worker process's loop: claim -> de-identify -> forward -> record -> release.
 
     It is the node's :class:`~deid.settlement.Ledger`: an outcome is recorded in this worker's
-    audit trail, synced (fsync), then released to the spool."""
+    audit trail, synced (fsync), then released to the spool.  It settles its items in a
+    :class:`~deid.settlement.Batch`: each is recorded as it ends; when ``BATCH`` have, or when
+    nothing more is due, one fsync makes their lines durable and one spool commit releases them.
+    Until then they stay claimed by this worker (a worker that dies leaves them to be done again,
+    counting the crash only against the item it was working on)."""
 
     def __init__(
         self,
@@ -155,7 +161,8 @@ class Worker:
         self._unsynced = False  # records written since the last flush
         self._records_failed = False  # a records write was refused: its file may end mid-line
         self.waiting = waiting or StorageWait(self.log, WorkerSlot(None))
-        self.held: Item | None = None  # refused storage took it over; not given back yet
+        self.held: list[Item] = []  # refused storage took them over; not given back yet
+        self.batch: Batch[Item] = Batch(self, BATCH, background=False)
 
     def run(self, stop: Any) -> None:
         """Work until ``stop`` is set; a refusal of the file system is waited out, never fatal."""
@@ -176,44 +183,64 @@ class Worker:
             self._close()
 
     def step(self) -> bool:
-        """Give back an item held since a refused write, then claim and handle the next one;
-        False when nothing was due.  Raises what the file system refused."""
-        if self.held is not None:
-            self.spool.release(self.held)
-            self.held = None
-        item = self.spool.claim(self.name, lease=LEASE_SECONDS)
-        if item is None:
-            self.sync()  # idle: make the last lines durable now
-            return False
+        """Give back the items held since a refused write, then claim and handle the next one;
+        when nothing is due, settle the batch (False).  Raises what the file system refused, after
+        giving back the claimed items not yet settled (done again later, untouched by this try)."""
+        while self.held:
+            self.spool.release(self.held[0])
+            self.held.pop(0)
+        item: Item | None = None
         try:
+            item = self.spool.claim(self.name, lease=LEASE_SECONDS)
+            if item is None:
+                self.settle_pending()  # idle: one sync and one commit for what is pending
+                return False
             if self._records_failed:
                 self._reopen_records()
             self.handle(item)
         except Exception as exc:
             if storage_failure(exc) is not None:
-                self.held = item  # claimable again as soon as the spool takes the release
-                try:
-                    self.spool.release(item)
-                    self.held = None
-                except StorageUnavailable:
-                    pass
+                self._give_back([*self.batch.drop(), *([item] if item is not None else [])])
             raise
         return True
+
+    def settle_pending(self) -> None:
+        """Make the pending items' records durable (one sync), then release them (one commit)."""
+        self.batch.close()
+        self.sync()  # a line recorded outside the batch, if ever: durable all the same
+
+    def _give_back(self, items: list[Item]) -> None:
+        """Items whose settlement the file system refused: claimable again as soon as the spool
+        takes their release (an item already settled is left as it is)."""
+        for item in {item.id: item for item in items}.values():
+            if self.held:
+                self.held.append(item)
+                continue
+            try:
+                self.spool.release(item)
+            except StorageUnavailable:
+                self.held.append(item)
 
     def _close(self) -> None:
         """At the stop: what the disk still refuses is left for the next start (its recovery
         releases this worker's claims; lines already written stay)."""
         self.sender.close()
+        try:
+            self.settle_pending()
+        except Exception as exc:
+            if storage_failure(exc) is None:
+                raise
+            self._give_back(self.batch.drop())
         for action in (self.records.flush, self.records.close):
             try:
                 action()
             except OSError:
                 pass
-        if self.held is not None:
+        for item in self.held:
             try:
-                self.spool.release(self.held)
+                self.spool.release(item)
             except StorageUnavailable:
-                pass
+                break
         self.spool.close()
 
     def handle(self, item: Item) -> None:
@@ -245,9 +272,9 @@ class Worker:
                 self.settle(item, outcome)
 
     def settle(self, item: Item, outcome: Outcome) -> None:
-        """The one way an item (or one destination's delivery of it) ends: its records made
-        durable, then the spool told (deid.settlement.settle)."""
-        settle(self, item, outcome)
+        """The one way an item ends: recorded now, its record made durable and the spool told with
+        its batch (deid.settlement.Batch)."""
+        self.batch.settle(item, outcome)
 
     # -- the node's Ledger (deid.settlement) ------------------------------------------------
     def record(self, item: Item, outcome: Outcome) -> None:
@@ -265,16 +292,22 @@ class Worker:
         self._unsynced = True
 
     def sync(self) -> None:
-        """Make the recorded lines durable (audit trail and re-identification map, fsync'd) before
-        the spool lets go of the original: an object is never released without its record, even
-        across a power cut."""
+        """Make the recorded lines durable (audit trail and re-identification map, fsync'd), and the
+        UIDs claimed in the released index, before the spool lets go of the original: an object
+        is never released without its record, even across a power cut."""
         if self._unsynced:
             try:
                 self.records.flush()
+                if (index := getattr(self.pipeline, "released", None)) is not None:
+                    index.sync()  # the UIDs claimed by this batch's items
             except OSError:
                 self._records_failed = True
                 raise
             self._unsynced = False
+
+    def releasing(self) -> Any:
+        """A batch's releases share one spool commit (deid.settlement.commit)."""
+        return self.spool.together()
 
     def release(self, item: Item, outcome: Outcome) -> None:
         """Tell the spool: the original goes (forwarded everywhere, quarantined), one destination
@@ -310,8 +343,8 @@ class Worker:
             if result.outcome == Delivery.DONE:
                 self.down_until.pop(name, None)
                 delivered = Forwarded(facts, name)
-                if len(self.destinations) > 1:
-                    self.settle(item, delivered)  # the spool marks it sent to this destination
+                if len(self.destinations) > 1:  # the spool marks it sent to this destination
+                    settle(self, item, delivered)  # now: a later retry does not send it again
                     item = dataclasses.replace(item, sent=tuple(sorted({*item.sent, name})))
                 else:
                     self.record(item, delivered)
@@ -359,7 +392,8 @@ def _make_pipeline(settings: ServeSettings, profile: Any, key: Any) -> Any:
         lookup=load_lookup(settings.lookup) if settings.lookup else None,
         durable=False,
         debug=settings.records if settings.debug else None,
-        released=ReleasedIndex(settings.records / DB_NAME),  # one UID, one content, node-wide
+        # one UID, one content, node-wide; a claim made durable with its worker's batch (sync)
+        released=ReleasedIndex(settings.records / DB_NAME, durable=False),
     )
 
 

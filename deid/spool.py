@@ -31,6 +31,8 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,6 +190,7 @@ class Spool:
         self.min_free_bytes = min_free_bytes or 0
         self.db_path = folder / DB_NAME
         self._lock = threading.Lock()  # the receiver's association threads share this connection
+        self._together: _Together | None = None  # releases gathered into one commit (together)
         try:
             for path in (folder, self.files):
                 path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -352,15 +355,36 @@ class Spool:
             )
 
     def release_worker(self, worker: str) -> int:
-        """Queue again every item a dead worker held, counting the crash against it (an object that
-        keeps killing workers is quarantined by the next one); returns how many."""
+        """Queue again every item a dead worker held, counting the crash against the one it claimed
+        last, the one it was working on (an object that keeps killing workers is quarantined by the
+        next one; the others were done, waiting for their batch's commit); returns how many."""
         with self._transaction():
+            self.conn.execute(
+                "UPDATE items SET crashes = crashes + 1 WHERE id = (SELECT id FROM items WHERE "
+                "state = 'claimed' AND worker = ? ORDER BY lease_until DESC, id DESC LIMIT 1)",
+                (worker,),
+            )
             cursor = self.conn.execute(
-                "UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL, "
-                "crashes = crashes + 1 WHERE state = 'claimed' AND worker = ?",
+                "UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
+                "WHERE state = 'claimed' AND worker = ?",
                 (worker,),
             )
         return cursor.rowcount
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Releases (ack, quarantine, retry, mark_sent, release) made inside this block share one
+        synced commit, opened at the first of them and committed at the end: one fsync for a
+        worker's batch; originals of finished items are deleted after it.  On an error nothing
+        is changed (the commit is rolled back).  For one thread (a worker's)."""
+        together = self._together = _Together(_Transaction(self.conn, self._lock))
+        try:
+            with together:
+                yield
+        finally:
+            self._together = None
+        for path in together.finished:
+            self._delete(path)
 
     # -- start-up -----------------------------------------------------------------------------
     def recover(self) -> dict[str, int]:
@@ -419,8 +443,11 @@ class Spool:
             return spool_stats(self.conn)
 
     # -- internals ----------------------------------------------------------------------------
-    def _transaction(self, *, synced: bool = True) -> _Transaction:
-        """A write transaction, committed with synchronous=FULL unless ``synced`` is False."""
+    def _transaction(self, *, synced: bool = True) -> _Transaction | _Joined:
+        """A write transaction, committed with synchronous=FULL unless ``synced`` is False; inside
+        :meth:`together`, a synced one joins its transaction."""
+        if synced and self._together is not None:
+            return _Joined(self._together)
         return _Transaction(self.conn if synced else self.unsynced, self._lock)
 
     def _count(self, name: str, n: int = 1, *, conn: sqlite3.Connection | None = None) -> None:
@@ -436,6 +463,9 @@ class Spool:
         )
 
     def _delete(self, path: Path) -> None:
+        if self._together is not None:  # once the finish is committed
+            self._together.finished.append(path)
+            return
         try:
             path.unlink(missing_ok=True)
         except OSError:
@@ -488,6 +518,43 @@ class _Transaction:
                 self.conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass  # SQLite rolled it back itself
+
+
+class _Together:
+    """The transaction of :meth:`Spool.together`: begun by the first write that joins it."""
+
+    def __init__(self, transaction: _Transaction) -> None:
+        self.transaction = transaction
+        self.begun = False
+        self.finished: list[Path] = []  # originals to delete once committed
+
+    def begin(self) -> sqlite3.Connection:
+        if not self.begun:
+            self.transaction.__enter__()
+            self.begun = True
+        return self.transaction.conn
+
+    def __enter__(self) -> _Together:
+        return self
+
+    def __exit__(self, _type: object, exc: BaseException | None, tb: object) -> None:
+        if self.begun:
+            self.transaction.__exit__(_type, exc, tb)  # commit, or roll back on an error
+        if exc is not None:
+            self.finished.clear()
+
+
+class _Joined:
+    """A synced write inside :meth:`Spool.together`: part of its transaction."""
+
+    def __init__(self, together: _Together) -> None:
+        self.together = together
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.together.begin()
+
+    def __exit__(self, *_exc: object) -> None:
+        pass  # committed (or rolled back) with the whole
 
 
 def spool_stats(conn: sqlite3.Connection) -> dict[str, float | int]:

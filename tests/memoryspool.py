@@ -4,6 +4,8 @@ can check the order of record, sync and release)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from deid.spool import Item
@@ -62,6 +64,12 @@ class MemorySpool:
     def release(self, item: Item) -> None:
         self.state[item.id] = "queued"
         self.calls.append(f"release {item.id}")
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """The releases inside share one commit (noted around them)."""
+        self.calls.append("commit")
+        yield
 
     def due(self) -> None:
         """Every item waiting for a retry is due now."""

@@ -37,6 +37,36 @@ def _claim_all(path: Path, content: str, start: Any, results: Any) -> None:
     results.put((content, won))
 
 
+def test_claims_not_synced_each_are_made_durable_by_one_sync(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """The node's index (durable=False): claims are committed without a sync; ``sync`` makes them
+    durable with one fsync of the write-ahead log (and, once, of its folder)."""
+    import os
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def noting_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    index = ReleasedIndex(tmp_path / DB_NAME, durable=False)
+    index.sync()  # nothing claimed yet: nothing to sync
+    monkeypatch.setattr(os, "fsync", noting_fsync)
+    for n in range(3):
+        assert index.claim(f"2.25.{n}", "a" * 64, f"p/s/e/2.25.{n}.dcm")
+    assert synced == []  # no claim synced by itself
+    index.sync()
+    assert synced == [f"{tmp_path / DB_NAME}-wal", str(tmp_path)]
+    index.claim("2.25.9", "a" * 64, "p/s/e/2.25.9.dcm")
+    index.sync()
+    assert synced[2:] == [f"{tmp_path / DB_NAME}-wal"]
+    index.close()
+    again = ReleasedIndex(tmp_path / DB_NAME)
+    assert not again.claim("2.25.1", "b" * 64, "p/s/e/2.25.1.dcm")
+    again.close()
+
+
 def test_racing_processes_never_both_win_a_uid(tmp_path: Path) -> None:
     context = multiprocessing.get_context("fork")
     start, results = context.Barrier(4), context.Queue()

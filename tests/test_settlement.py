@@ -90,3 +90,23 @@ def test_the_run_journal_is_a_ledger(tmp_path: Path) -> None:
     assert skipped.released is not None and skipped.released.sop_uid == "2.25.1"
     assert _skipped(again.done["ref-q"]).quarantine == "e1"
     again.close()
+
+
+def test_a_batch_in_the_callers_thread_keeps_what_it_could_not_release() -> None:
+    """``background=False`` (the node's worker): a full batch is committed at once, in the
+    caller's thread; one whose sync failed stays pending until the caller drops it."""
+    ledger = NotedLedger()
+    batch = Batch(ledger, 2, background=False)
+    batch.settle("a", WRITTEN)
+    assert batch.pending == ["a"] and ledger.calls == ["record a"]
+    batch.settle("b", WRITTEN)
+    assert batch.pending == [] and ledger.calls == ["record a", "record b", "sync", "release a",
+                                                    "release b"]
+    ledger.fail_sync = True
+    batch.settle("c", WRITTEN)
+    with pytest.raises(OSError):
+        batch.close()
+    assert batch.pending == ["c"] and ledger.calls[-1] == "sync"
+    assert batch.drop() == ["c"] and batch.pending == []
+    batch.close()  # nothing left: nothing to commit
+    assert "release c" not in ledger.calls

@@ -172,6 +172,58 @@ def test_a_dead_workers_items_are_queued_again_with_the_crash_counted(tmp_path: 
     assert item is not None and item.crashes == 1 and item.attempts == 0
 
 
+def test_a_dead_workers_crash_counts_against_the_item_it_claimed_last(tmp_path: Path) -> None:
+    """A worker holds the items of its batch (done, not yet committed) and the one it works on:
+    only that one, claimed last, may be what killed it."""
+    spool = Spool(tmp_path)
+    for data in (b"a", b"b", b"c"):
+        spool.put(data)
+    first, last = spool.claim("w1"), spool.claim("w1")
+    assert first is not None and last is not None
+    assert spool.release_worker("w1") == 2
+    crashes = dict(spool.conn.execute("SELECT id, crashes FROM items"))
+    assert crashes == {first.id: 0, last.id: 1, 3: 0}
+
+
+def test_releases_together_share_one_commit(tmp_path: Path) -> None:
+    """A worker's batch: ack, retry, quarantine and mark_sent inside ``together`` are committed at
+    its end, at once; the originals of finished items go only after that commit."""
+    spool = Spool(tmp_path)
+    for data in (b"a", b"b", b"c"):
+        spool.put(data)
+    a, b, c = (spool.claim("w") for _ in range(3))
+    assert a is not None and b is not None and c is not None
+    other = connect(tmp_path / DB_NAME)
+
+    def states() -> list[str]:
+        return [state for (state,) in other.execute("SELECT state FROM items ORDER BY id")]
+
+    with spool.together():
+        spool.mark_sent(a, "A")
+        spool.ack(a, processed=True)
+        spool.retry(b, "destination-busy", first_delay=1, max_delay=10)
+        spool.quarantine(c, "forward-rejected")
+        assert states() == ["claimed", "claimed", "claimed"]  # not committed yet
+        assert a.path.exists() and c.path.exists()
+    assert states() == ["done", "retry", "quarantined"]
+    assert not a.path.exists() and b.path.exists() and not c.path.exists()
+    assert spool.stats()["forwarded"] == 1 and spool.stats()["quarantined"] == 1
+
+
+def test_releases_together_change_nothing_when_one_fails(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.put(b"a")
+    item = spool.claim("w")
+    assert item is not None
+    with pytest.raises(RuntimeError), spool.together():
+        spool.ack(item)
+        raise RuntimeError("the next release failed")
+    state, = spool.conn.execute("SELECT state FROM items").fetchone()
+    assert state == "claimed" and item.path.exists() and spool.stats()["forwarded"] == 0
+    spool.ack(item)  # the connection is usable; outside together, an ack commits at once
+    assert not item.path.exists()
+
+
 def _counts(spool: Spool) -> tuple[int, ...]:
     stats = spool.stats()
     names = ("received", "depth", "queued", "in_progress", "retrying", "retried", "forwarded")

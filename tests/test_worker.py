@@ -4,12 +4,14 @@ node fail-closed (record -> sync -> release the original) is checked on every pa
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 from memoryspool import MemorySpool
 
 from deid.audit.record import event_of
+from deid import service
 from deid.forward import DONE, FAILED, RETRY, SendResult
 from deid.pipeline import Pipeline
 from deid.service import MAX_CRASHES, Worker
@@ -60,9 +62,9 @@ def node(tmp_path: Path, key_file: Path, vghtpe, key):
     pipeline = Pipeline(vghtpe, key, out=tmp_path / "unused", quarantine=settings.quarantine)
     original = write_many_ct_slices(tmp_path / "in", 1, size=16)[0].read_bytes()
 
-    def worker(sender: ScriptedSender) -> Worker:
+    def worker(sender: ScriptedSender, records: type[NotedRecords] = NotedRecords) -> Worker:
         return Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
-                      open_records=lambda: NotedRecords(calls))
+                      open_records=lambda: records(calls))
 
     return settings, spool, calls, original, worker
 
@@ -71,11 +73,59 @@ def test_forwarded_is_recorded_and_synced_before_the_original_goes(node) -> None
     _settings, spool, calls, original, worker = node
     spool.put(original)
     sender = ScriptedSender(SendResult(DONE, 0, "stored"))
-    assert worker(sender).step() is True
-    assert calls == ["claim 1", "record written", "record forwarded", "sync", "done 1"]
+    busy = worker(sender)
+    assert busy.step() is True
+    assert calls == ["claim 1", "record written", "record forwarded"]  # pending in its batch
+    assert spool.state[1] == "claimed"
+    assert busy.step() is False  # nothing more due: the batch is settled
+    assert calls == ["claim 1", "record written", "record forwarded", "sync", "commit", "done 1"]
     (destination, released), = sender.sent
     assert destination == "DEST@127.0.0.1:1" and released[128:132] == b"DICM" and released != original
     assert spool.counts == {"processed": 1, "forwarded": 1, "quarantined": 0, "retried": 0}
+
+
+def test_items_one_after_the_other_share_one_sync_and_one_commit(node, monkeypatch) -> None:
+    """A batch ends when full (here 2) or when nothing more is due; each item's records are synced
+    before the commit that releases it."""
+    monkeypatch.setattr(service, "BATCH", 2)
+    _settings, spool, calls, original, worker = node
+    for _ in range(3):
+        spool.put(original)
+    busy = worker(ScriptedSender(*[SendResult(DONE, 0, "stored")] * 3))
+    while busy.step():
+        pass
+    done = ["record written", "record forwarded"]
+    assert calls == ["claim 1", *done, "claim 2", *done, "sync", "commit", "done 1", "done 2",
+                     "claim 3", *done, "sync", "commit", "done 3"]
+    assert spool.counts == {"processed": 3, "forwarded": 3, "quarantined": 0, "retried": 0}
+
+
+def test_a_refused_sync_gives_the_whole_batch_back(node) -> None:
+    """The records' disk refuses the batch's sync: nothing of the batch is released, every item
+    goes back to the queue untouched; once the disk takes writes they are done again."""
+    _settings, spool, calls, original, worker = node
+    full = [True]
+
+    class FullDisk(NotedRecords):
+        def flush(self) -> None:
+            super().flush()
+            if full[0]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+    for _ in range(2):
+        spool.put(original)
+    busy = worker(ScriptedSender(*[SendResult(DONE, 0, "stored")] * 4), FullDisk)
+    assert busy.step() and busy.step()
+    with pytest.raises(OSError):
+        busy.step()
+    assert [c for c in calls if c.startswith(("release", "done"))] == ["release 1", "release 2"]
+    assert spool.state == {1: "queued", 2: "queued"} and busy.batch.pending == []
+    full[0] = False
+    calls.clear()
+    while busy.step():
+        pass
+    assert calls[-3:] == ["commit", "done 1", "done 2"]
+    assert calls.count("record written") == 2  # done again: recorded again (never settled before)
 
 
 def test_an_unreachable_destination_keeps_the_original_for_a_retry(node) -> None:
@@ -84,16 +134,19 @@ def test_an_unreachable_destination_keeps_the_original_for_a_retry(node) -> None
     sender = ScriptedSender(SendResult(RETRY, None, "cannot connect"), SendResult(DONE, 0, "ok"))
     busy = worker(sender)
     busy.step()
-    assert calls == ["claim 1", "record written", "record retrying", "sync", "retry 1"]
+    busy.step()
+    assert calls == ["claim 1", "record written", "record retrying", "sync", "commit", "retry 1"]
     assert spool.state[1] == "retry" and spool.reason[1] == "destination-unavailable"
     spool.due()
     busy.step()  # the destination was down a moment ago: deferred without work or a send
+    busy.step()
     assert len(sender.sent) == 1 and spool.items[1].attempts == 2
     busy.down_until.clear()
     spool.due()
     calls.clear()
     busy.step()  # the same bytes again (deterministic), forwarded; "written" is not recorded twice
-    assert calls == ["claim 1", "record forwarded", "sync", "done 1"]
+    busy.step()
+    assert calls == ["claim 1", "record forwarded", "sync", "commit", "done 1"]
     assert sender.sent[0][1] == sender.sent[1][1]
     assert not settings.quarantine.exists() or not any(settings.quarantine.iterdir())
 
@@ -101,8 +154,11 @@ def test_an_unreachable_destination_keeps_the_original_for_a_retry(node) -> None
 def test_a_refusal_for_good_quarantines_the_original(node) -> None:
     settings, spool, calls, original, worker = node
     spool.put(original)
-    worker(ScriptedSender(SendResult(FAILED, 0x0122, "no such SOP class"))).step()
-    assert calls == ["claim 1", "record written", "record quarantined", "sync", "quarantined 1"]
+    busy = worker(ScriptedSender(SendResult(FAILED, 0x0122, "no such SOP class")))
+    busy.step()
+    busy.step()
+    assert calls == ["claim 1", "record written", "record quarantined", "sync", "commit",
+                     "quarantined 1"]
     assert spool.reason[1] == "forward-rejected"
     (entry,) = settings.quarantine.iterdir()
     assert (entry / "original.dcm").read_bytes() == original
@@ -113,8 +169,10 @@ def test_an_object_workers_died_on_is_quarantined_unsent(node) -> None:
     settings, spool, calls, original, worker = node
     spool.put(original, crashes=MAX_CRASHES)
     sender = ScriptedSender()
-    worker(sender).step()
-    assert calls == ["claim 1", "record quarantined", "sync", "quarantined 1"]
+    busy = worker(sender)
+    busy.step()
+    busy.step()
+    assert calls == ["claim 1", "record quarantined", "sync", "commit", "quarantined 1"]
     assert spool.reason[1] == "worker-crashed" and sender.sent == []
     (entry,) = settings.quarantine.iterdir()
     assert (entry / "original.dcm").read_bytes() == original
@@ -124,8 +182,10 @@ def test_what_the_pipeline_quarantines_is_never_sent(node) -> None:
     _settings, spool, calls, original, worker = node
     spool.put(original[:2000])  # cut short
     sender = ScriptedSender()
-    worker(sender).step()
-    assert calls == ["claim 1", "record quarantined", "sync", "quarantined 1"]
+    busy = worker(sender)
+    busy.step()
+    busy.step()
+    assert calls == ["claim 1", "record quarantined", "sync", "commit", "quarantined 1"]
     assert sender.sent == [] and spool.reason[1] != "worker-crashed"
 
 
@@ -148,14 +208,17 @@ def test_each_destination_is_settled_as_it_takes_the_object(tmp_path: Path, key_
     worker = Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
                     open_records=lambda: NotedRecords(calls))
     worker.step()
-    assert calls == ["claim 1", "record written", "record forwarded", "sync", "sent 1 A@127.0.0.1:1",
-                     "record retrying", "sync", "retry 1"]
+    worker.step()
+    assert calls == ["claim 1", "record written", "record forwarded", "sync", "commit",
+                     "sent 1 A@127.0.0.1:1", "record retrying", "sync", "commit", "retry 1"]
     assert spool.reason[1] == "destination-busy" and spool.items[1].sent == ("A@127.0.0.1:1",)
     worker.down_until.clear()
     spool.due()
     calls.clear()
     worker.step()
-    assert calls == ["claim 1", "record forwarded", "sync", "sent 1 B@127.0.0.1:2", "done 1"]
+    worker.step()
+    assert calls == ["claim 1", "record forwarded", "sync", "commit", "sent 1 B@127.0.0.1:2",
+                     "commit", "done 1"]
     assert [name for name, _ in sender.sent] == ["A@127.0.0.1:1", "B@127.0.0.1:2", "B@127.0.0.1:2"]
     assert spool.counts == {"processed": 1, "forwarded": 1, "quarantined": 0, "retried": 1}
 
@@ -174,6 +237,8 @@ def test_destinations_that_took_the_object_stay_marked_when_another_defers(tmp_p
     spool.put(write_many_ct_slices(tmp_path / "in", 1, size=16)[0].read_bytes())
     sender = ScriptedSender(SendResult(DONE, 0, "stored"), SendResult(DONE, 0, "stored"),
                             SendResult(RETRY, None, "cannot connect"))
-    Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
-           open_records=lambda: NotedRecords([])).step()
+    busy = Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
+                  open_records=lambda: NotedRecords([]))
+    busy.step()
+    busy.step()
     assert spool.items[1].sent == ("A@127.0.0.1:1", "B@127.0.0.1:2") and spool.state[1] == "retry"
