@@ -392,8 +392,9 @@ def _make_pipeline(settings: ServeSettings, profile: Any, key: Any) -> Any:
         lookup=load_lookup(settings.lookup) if settings.lookup else None,
         durable=False,
         debug=settings.records if settings.debug else None,
-        # one UID, one content, node-wide; a claim made durable with its worker's batch (sync)
-        released=ReleasedIndex(settings.records / DB_NAME, durable=False),
+        # one UID, one content, node-wide; each claim durable before its object is sent (a claim
+        # lost to a power cut after the send could let other content take the UID at the destination)
+        released=ReleasedIndex(settings.records / DB_NAME),
     )
 
 
