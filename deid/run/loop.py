@@ -131,8 +131,9 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
     bar = tqdm(total=found.files_now() if show_bar else None, unit="obj", disable=not show_bar,
                file=sys.stderr, dynamic_ncols=True)
     logs.show_above(bar)  # log lines go above the bar, never through it
+    done = _outcomes(todo(), setup, workers, cluster)
     try:
-        for ref, outcome in _outcomes(todo(), setup, workers, cluster):
+        for ref, outcome in done:
             settled.settle(ref, outcome)
             book.note(ref, outcome)
             summary.count(outcome)
@@ -142,6 +143,10 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
                             quarantine=outcome.entry)  # the entry is named, never the source
             bar.update(1)
             bar.set_postfix(quarantined=summary.quarantined, refresh=False)
+    except BaseException:  # stopped (a full disk, ^C): stop the workers, then what they were writing
+        done.close()  # the pool is terminated here, not when the traceback is freed
+        remove_run_temps(paths.out)  # we still hold the output's lock: every temp is a dead writer's
+        raise
     finally:
         bar.close()
         logs.show_above(None)
