@@ -35,6 +35,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from deid.engine.vr import fits, max_chars, vr_of
+from deid.io.text import raw_texts
 from deid.errors import ProfileError
 
 if TYPE_CHECKING:
@@ -475,6 +476,9 @@ def vr_placeholder(vr: str, placeholder: str) -> str:
 def _decode(raw: RawDataElement, charset: Any, ds: Dataset) -> list[str]:
     if raw.value is None or raw.length == 0:
         return []
+    texts = raw_texts(raw, raw.VR, charset)  # plain ASCII: read from the bytes, as pydicom would
+    if texts is not None:
+        return texts
     try:
         value = convert_raw_data_element(raw, encoding=charset, ds=ds).value
     except (ValueError, TypeError, LookupError):

@@ -25,6 +25,8 @@ from deid.engine.review import CLEANED_TEXT, KEPT_TEXT, TEXT_VALUE, TextCleaner,
 from deid.engine.uids import UidRemapper
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.errors import ObjectError, attach_path
+from deid.io.reader import charset_of
+from deid.io.text import raw_strings
 from deid.profile.model import Label
 from deid.profile.tags import format_tag
 
@@ -196,7 +198,11 @@ class Walker:
             text = (raw.value or b"").decode("ascii").rstrip("\x00 ")
             old = [v.strip() for v in text.split("\\")] if text else []
         else:
-            old = self._values(ds[tag])  # text VRs need the character set to read the original
+            # plain ASCII read from the bytes as pydicom reads them (deid.io.text); else through
+            # pydicom (text VRs need the character set to read the original)
+            fast = raw_strings(raw, vr, charset_of(ds)) \
+                if type(raw) is RawDataElement and raw.VR == vr else None
+            old = fast if fast is not None else self._values(ds[tag])
         new = self._new_values(tag, vr, old, decision)
         if new is None:
             return

@@ -24,6 +24,7 @@ from pydicom.valuerep import AMBIGUOUS_VR, VR
 
 from deid.errors import ObjectError
 from deid.io.scan import scan_file
+from deid.io.text import raw_strings
 
 KNOWN_TRANSFER_SYNTAXES = frozenset(AllTransferSyntaxes)
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # a DICOMDIR; its records sit in (0004,1220)
@@ -183,6 +184,17 @@ def peek_value(ds: Dataset, tag: int) -> object:
     return elem.value
 
 
+def charset_of(ds: Dataset) -> str | list[str]:
+    """The character set ``ds``'s raw text values are read in (as deid's peeks read them)."""
+    return ds.original_character_set or ds._character_set
+
+
 def peek_text(ds: Dataset, tag: int) -> str:
-    """``str(ds.get(keyword, "") or "")`` without converting the element (see peek_value)."""
+    """``str(ds.get(keyword, "") or "")`` without converting the element (see peek_value); a
+    plain ASCII value is read from its bytes (deid.io.text), as pydicom reads it."""
+    elem = ds._dict.get(tag)
+    if type(elem) is RawDataElement and tag != 0x00080005:
+        values = raw_strings(elem, elem.VR, charset_of(ds))
+        if values is not None and len(values) < 2:
+            return values[0] if values else ""
     return str(peek_value(ds, tag) or "")

@@ -1,0 +1,106 @@
+"""The values pydicom would give for a raw text element, read straight from its bytes.
+
+Reading an element's value through pydicom (``convert_raw_data_element``: the value hooks,
+``BaseTag`` comparisons in Python, the converter table, ``PersonName`` objects) costs about as
+much per element as the rest of the walk; deid reads some 40 text values of every object that
+way (identity values, the originals the map keeps, the identifiers, the values a rule hashes or
+remaps).  For the common case, ASCII bytes of a plain text VR, :func:`raw_strings` gives the very
+strings pydicom's converters give (the same splitting on backslashes, the same padding
+stripped, VR by VR: tests/io/test_io_text.py compares them over generated values and character
+sets), and ``None`` for anything else, which the caller reads with pydicom as before: another VR,
+a byte outside ASCII, an escape sequence (ISO 2022 code extensions), a character set whose
+codec does not read ASCII as ASCII, a deferred value.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from pydicom.charset import default_encoding
+from pydicom.dataelem import RawDataElement
+
+# VR -> how pydicom's converter turns the decoded string into values (pydicom.values)
+_TEXT = "text"  # SH, LO, UC: split on backslash, each value's trailing NULs and spaces stripped
+_NAME = "name"  # PN without '=': the bytes' trailing NULs and spaces stripped, then split
+_SINGLE = "single"  # LT, ST, UT: one value, trailing NULs and spaces stripped
+_URL = "url"  # UR: one value, trailing whitespace stripped
+_TITLE = "title"  # AE: split, each value stripped of spaces at both ends
+_STRING = "string"  # AS, CS, DA, DT, TM: trailing spaces and NULs of the whole stripped, then split
+_UID = "uid"  # UI: as _STRING, then each value stripped (pydicom.uid.UID)
+_KINDS = {
+    "SH": _TEXT, "LO": _TEXT, "UC": _TEXT, "PN": _NAME, "LT": _SINGLE, "ST": _SINGLE, "UT": _SINGLE,
+    "UR": _URL, "AE": _TITLE, "AS": _STRING, "CS": _STRING, "DA": _STRING, "DT": _STRING,
+    "TM": _STRING, "UI": _UID,
+}
+_CHARSET_VRS = frozenset({"SH", "LO", "UC", "PN", "LT", "ST", "UT"})  # decoded with the data set's
+_ESC = 0x1B
+
+
+def raw_strings(raw: RawDataElement, vr: str, charset: str | list[str] | None) -> list[str] | None:
+    """The value(s) pydicom reads from ``raw`` (as ``vr``, in ``charset``), each as ``str``; an
+    empty list when pydicom reads an empty value (``""``: also padding only); None when this function does
+    not read such an element exactly as pydicom does (the caller converts it with pydicom)."""
+    kind = _KINDS.get(vr)
+    data = raw.value
+    if kind is None:
+        return None
+    if data is None:  # an empty element, or a value not read yet (deferred)
+        return None if raw.length else []
+    if not isinstance(data, bytes):
+        return None
+    if not data:
+        return []
+    if not data.isascii() or _ESC in data:
+        return None
+    if vr in _CHARSET_VRS and not _ascii_safe(charset):
+        return None
+    if kind is _NAME:
+        if b"=" in data:  # component groups: PersonName drops trailing empty ones
+            return None
+        text = data.rstrip(b"\x00 ").decode("ascii")
+    else:
+        text = data.decode("ascii")
+    if kind is _TEXT:
+        values = [value.rstrip("\0 ") for value in text.split("\\")]
+    elif kind is _NAME:
+        values = text.split("\\")
+    elif kind is _SINGLE:
+        values = [text.rstrip("\0 ")]
+    elif kind is _URL:
+        values = [text.rstrip()]
+    elif kind is _TITLE:
+        values = [value.strip() for value in text.split("\\")]
+    else:  # _STRING, _UID
+        values = text.rstrip(" \x00").split("\\")
+        if kind is _UID:  # pydicom.uid.UID strips each value
+            values = [value.strip() for value in values]
+    return [] if values == [""] else values
+
+
+def raw_texts(raw: RawDataElement, vr: str, charset: str | list[str] | None) -> list[str] | None:
+    """:func:`raw_strings` as deid's peeks take them: each value stripped, empty ones left out."""
+    values = raw_strings(raw, vr, charset)
+    if values is None:
+        return None
+    return [text for value in values if (text := value.strip())]
+
+
+def _ascii_safe(charset: str | list[str] | None) -> bool:
+    """Whether the (first) Python codec of a data set's character set reads every ASCII byte but
+    ESC as that ASCII character (pydicom decodes a value without ESC with the first codec only)."""
+    if not charset:
+        return True
+    first = charset if isinstance(charset, str) else charset[0]
+    return _codec_reads_ascii(first)
+
+
+@cache
+def _codec_reads_ascii(codec: str) -> bool:
+    sample = bytes(b for b in range(128) if b != _ESC)
+    try:
+        return sample.decode(codec) == sample.decode("ascii")
+    except (LookupError, UnicodeError):
+        return False
+
+
+_codec_reads_ascii(default_encoding)  # the usual one, decided at import
