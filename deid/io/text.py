@@ -4,24 +4,22 @@ Reading an element's value through pydicom (``convert_raw_data_element``: the va
 ``BaseTag`` comparisons in Python, the converter table, ``PersonName`` objects) costs about as
 much per element as the rest of the walk; deid reads some 40 text values of every object that
 way (identity values, the originals the map keeps, the identifiers, the values a rule hashes or
-remaps).  For the common case, ASCII bytes of a plain text VR, :func:`raw_strings` gives the very
-strings pydicom's converters give (the same splitting on backslashes, the same padding
+remaps).  For the common case, a plain text VR whose bytes decode with the data set's (first) codec
+(ASCII for the VRs not in the character set), :func:`raw_strings` gives the very strings
+pydicom's converters give (the same splitting on backslashes, the same padding
 stripped, VR by VR: tests/io/test_io_text.py compares them over generated values and character
 sets), and ``None`` for anything else, which the caller reads with pydicom as before: another VR,
-a byte outside ASCII, an escape sequence (ISO 2022 code extensions), a character set whose
-codec does not read ASCII as ASCII, a deferred value.
+an escape sequence (ISO 2022 code extensions), bytes the codec cannot decode (pydicom replaces
+them), a deferred value.
 """
 
 from __future__ import annotations
 
-from functools import cache
-
-from pydicom.charset import default_encoding
 from pydicom.dataelem import RawDataElement
 
 # VR -> how pydicom's converter turns the decoded string into values (pydicom.values)
 _TEXT = "text"  # SH, LO, UC: split on backslash, each value's trailing NULs and spaces stripped
-_NAME = "name"  # PN without '=': the bytes' trailing NULs and spaces stripped, then split
+_NAME = "name"  # PN: the bytes' trailing NULs and spaces stripped, then split; no trailing '='
 _SINGLE = "single"  # LT, ST, UT: one value, trailing NULs and spaces stripped
 _URL = "url"  # UR: one value, trailing whitespace stripped
 _TITLE = "title"  # AE: split, each value stripped of spaces at both ends
@@ -50,20 +48,28 @@ def raw_strings(raw: RawDataElement, vr: str, charset: str | list[str] | None) -
         return None
     if not data:
         return []
-    if not data.isascii() or _ESC in data:
-        return None
-    if vr in _CHARSET_VRS and not _ascii_safe(charset):
+    if _ESC in data:  # ISO 2022 code extensions: pydicom decodes each part with its own codec
         return None
     if kind is _NAME:
-        if b"=" in data:  # component groups: PersonName drops trailing empty ones
+        if data.count(b"=") > 2:  # more than three component groups: pydicom's own handling
             return None
-        text = data.rstrip(b"\x00 ").decode("ascii")
-    else:
+        data = data.rstrip(b"\x00 ")
+    if vr in _CHARSET_VRS:  # decoded with the first codec, as pydicom decodes a value without ESC
+        codecs = [charset] if isinstance(charset, str) else list(charset or ["iso8859"])
+        if kind is _NAME and len(codecs) > 1 and not data.isascii():
+            return None  # PersonName re-encodes with every codec of the set: pydicom's own handling
+        try:
+            text = data.decode(codecs[0])
+        except (LookupError, UnicodeError):  # pydicom warns and replaces: its own handling
+            return None
+    elif data.isascii():
         text = data.decode("ascii")
+    else:
+        return None
     if kind is _TEXT:
         values = [value.rstrip("\0 ") for value in text.split("\\")]
-    elif kind is _NAME:
-        values = text.split("\\")
+    elif kind is _NAME:  # str(PersonName): trailing empty component groups dropped
+        values = [value.rstrip("=") for value in text.split("\\")]
     elif kind is _SINGLE:
         values = [text.rstrip("\0 ")]
     elif kind is _URL:
@@ -83,24 +89,3 @@ def raw_texts(raw: RawDataElement, vr: str, charset: str | list[str] | None) -> 
     if values is None:
         return None
     return [text for value in values if (text := value.strip())]
-
-
-def _ascii_safe(charset: str | list[str] | None) -> bool:
-    """Whether the (first) Python codec of a data set's character set reads every ASCII byte but
-    ESC as that ASCII character (pydicom decodes a value without ESC with the first codec only)."""
-    if not charset:
-        return True
-    first = charset if isinstance(charset, str) else charset[0]
-    return _codec_reads_ascii(first)
-
-
-@cache
-def _codec_reads_ascii(codec: str) -> bool:
-    sample = bytes(b for b in range(128) if b != _ESC)
-    try:
-        return sample.decode(codec) == sample.decode("ascii")
-    except (LookupError, UnicodeError):
-        return False
-
-
-_codec_reads_ascii(default_encoding)  # the usual one, decided at import

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydicom.charset import convert_encodings
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
@@ -31,7 +31,7 @@ def _pydicom(raw: RawDataElement, charset) -> list[str]:
     return [str(v) for v in values]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(vr=st.sampled_from(sorted(_KINDS)), data=_BYTES, charset=st.sampled_from(_CHARSETS))
 def test_raw_strings_are_what_pydicom_reads(vr, data, charset) -> None:
     if len(data) % 2:
@@ -40,12 +40,16 @@ def test_raw_strings_are_what_pydicom_reads(vr, data, charset) -> None:
                          False, True)
     encodings = convert_encodings(charset) if charset else None
     fast = raw_strings(raw, vr, encodings)
-    if fast is None:
-        assert not data.isascii() or b"\x1b" in data or vr not in ("AS", "CS", "DA", "DT", "TM",
-                                                                    "UI", "AE", "UR")
+    if fast is None:  # declined: pydicom reads it (an escape sequence, bytes the codec refuses...)
+        assert b"\x1b" in data or not data.isascii() or (vr == "PN" and data.count(b"=") > 2)
         return
-    expected = _pydicom(raw, encodings)
+    try:
+        expected = _pydicom(raw, encodings)
+    except IndexError:  # pydicom fails on a few PN values in ISO 2022 sets: nothing to compare
+        assume(False)
     assert fast == expected
+    if not data.isascii():
+        READ.append("non-ascii")
     READ.append(vr)
     assert raw_texts(raw, vr, encodings) == [t for v in expected if (t := v.strip())]
 
@@ -65,4 +69,4 @@ def test_plain_values_are_read() -> None:
 
 
 def test_the_fast_path_ran_for_every_vr() -> None:
-    assert set(READ) == set(_KINDS)
+    assert set(READ) == {*_KINDS, "non-ascii"}
