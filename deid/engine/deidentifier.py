@@ -31,6 +31,7 @@ from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
 from deid.errors import ObjectError
 from deid.io.reader import peek_text
+from deid.io.scan import own_pixel_bytes
 from deid.keys import SecretKey
 from deid.profile.model import Profile
 from deid.profile.tags import format_tag
@@ -103,7 +104,10 @@ class Deidentifier:
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
         dropped, at = drop_removed_private(ds, rules)  # never read: not collected, not walked
         tokens = IdentityTokens(collect_identity(ds, rules), self._deny)  # before any value changes
-        review = pixels.apply(ds, tokens) if pixels is not None else None  # blanked before the walk
+        review = None
+        if pixels is not None:  # blanked before the walk
+            own_pixel_bytes(ds)  # (the pixel modules read and write bytes)
+            review = pixels.apply(ds, tokens)
         walker = Walker(rules, self.identity, self.uids, patient_id)
         walker.dropped(dropped, at)
         content = ContentTreeCleaner(rules, walker)

@@ -26,6 +26,7 @@ from pydicom.uid import UID
 from pydicom.valuerep import AMBIGUOUS_VR, EXPLICIT_VR_LENGTH_32, VR
 
 from deid.errors import ObjectError
+from deid.io.scan import own_pixel_bytes
 from deid.io.reader import peek_value
 
 _LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
@@ -49,6 +50,7 @@ def encode(ds: Dataset) -> bytes:
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     if (not syntax.is_transfer_syntax or syntax.is_implicit_VR or not syntax.is_little_endian
             or syntax.is_deflated):
+        own_pixel_bytes(ds)
         return _pydicom_bytes(ds)
     for tag in ds._dict:
         if int(tag) < 0x00030000 and tag >> 16 in (0, 2):  # dcmwrite refuses these in the data set
@@ -138,8 +140,9 @@ def _pixel_data_length(ds: Dataset, compressed: bool) -> None:
         return
     if (isinstance(elem, RawDataElement) and elem.VR in ("OB", "OW")
             and (elem.length == _UNDEFINED) == compressed
-            and isinstance(elem.value, bytes) and len(elem.value) % 2 == 0):
+            and isinstance(elem.value, (bytes, memoryview)) and len(elem.value) % 2 == 0):
         return  # what pydicom's conversion would not change: left raw, written as it came
+    own_pixel_bytes(ds)
     try:
         ds[_PIXEL_DATA].is_undefined_length = compressed
     except Exception:  # noqa: BLE001
@@ -148,6 +151,7 @@ def _pixel_data_length(ds: Dataset, compressed: bool) -> None:
 
 def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where) -> None:
     if _converted_by_pydicom(ds):
+        own_pixel_bytes(ds)
         # a data set pydicom converts as it writes (items of an UN sequence read as implicit VR,
         # items made by the rules, a changed character set): its own writer, exactly
         try:
@@ -169,7 +173,8 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where)
         if elem.__class__ is RawDataElement:
             vr = elem.VR
             value = elem.value
-            if (value.__class__ is bytes and vr in _FAST_VRS and elem.length != _UNDEFINED
+            if ((value.__class__ is bytes or value.__class__ is memoryview) and vr in _FAST_VRS
+                    and elem.length != _UNDEFINED
                     and elem.is_little_endian and not elem.is_implicit_VR
                     and (vr in _LONG_VRS or len(value) <= 0xFFFF)):
                 if len(value) > _LARGE:  # Pixel Data: the header, then the value (no copy of both)
