@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from deid import __version__, logs
+from deid import __version__, allocator, logs
 from deid.errors import UsageError
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
@@ -116,6 +116,7 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    allocator.tune()
     level = getattr(args, "log_level", None)
     if level is not None:
         logs.set_level(level)
