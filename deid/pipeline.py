@@ -119,7 +119,7 @@ class Pipeline:
         """An object's outcome; a written one carries the released bytes, not yet written."""
         stage = "read"  # the stage under way, named in the reason of an internal error
         try:
-            ds = read_object(data)
+            ds = read_object(data, private_drop=self.deidentifier.private_drop)
             check_complete(ds)  # the input's pixels can be read: nothing cut short goes out
             stage = "rules"
             result = self.deidentifier.deidentify(ds)

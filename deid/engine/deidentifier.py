@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Mapping
 
 from pydicom.dataelem import DataElement, RawDataElement
@@ -31,6 +33,7 @@ from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
 from deid.errors import ObjectError
 from deid.io.reader import peek_text
+from deid.io.scan import dropped as dropped_by_scan
 from deid.io.scan import own_pixel_bytes
 from deid.keys import SecretKey
 from deid.profile.model import Profile
@@ -102,7 +105,8 @@ class Deidentifier:
         patient_id = peek_text(ds, _PATIENT_ID).strip()
         originals = _originals(ds, patient_id)
         rules = compile_rules(self.profile, sop_class, keep_references=lists_references(ds))
-        dropped, at = drop_removed_private(ds, rules)  # never read: not collected, not walked
+        scanned = dropped_by_scan(ds)  # never read: not collected, not walked
+        dropped, at = (scanned.tags, scanned.at) if scanned else drop_removed_private(ds, rules)
         tokens = IdentityTokens(collect_identity(ds, rules), self._deny)  # before any value changes
         review = None
         if pixels is not None:  # blanked before the walk
@@ -147,6 +151,14 @@ class Deidentifier:
             references=[ref.as_dict() for ref in walked_references(walker.items)],
             pixels=review.as_dict() if review is not None else {},
         )
+
+    def private_drop(self, sop_class: str, lists_references: bool) -> Callable[[int, str], bool] | None:
+        """For deid.io.scan: whether the rules for ``sop_class`` remove a top-level private element
+        (tag, VR) unread (:func:`drop_removed_private`); None when none may be dropped."""
+        if not sop_class:
+            return None
+        rules = compile_rules(self.profile, sop_class, keep_references=lists_references)
+        return None if rules.safe_private else _unread_removals(rules)
 
     def _check_burned_in(self, ds: Dataset, sop_class: str) -> None:
         if self.profile.allow_burned_in:
@@ -226,19 +238,14 @@ def drop_removed_private(ds: Dataset, rules: CompiledRules) -> tuple[list[int], 
     their tags and how many elements the walk meets before the first of them."""
     if rules.safe_private:
         return [], -1
-    decided = rules.decided
+    removes_unread = _unread_removals(rules)
     elements = ds._dict
     dropped: list[int] = []
     at = -1
     for index, (tag, elem) in enumerate(elements.items()):
         if not (tag >> 16) & 1:
             continue
-        vr = elem.VR
-        if read_when_removed(tag, vr):
-            continue
-        key = int(tag)
-        decision = decided.get(((), key, vr)) or rules.decide((), key, vr)
-        if decision.action == "remove" and not decision.note:
+        if removes_unread(int(tag), elem.VR):
             if not dropped:
                 at = index
             dropped.append(tag)
@@ -247,6 +254,27 @@ def drop_removed_private(ds: Dataset, rules: CompiledRules) -> tuple[list[int], 
     if dropped:
         ds._private_blocks.clear()  # what Dataset.__delitem__ would have reset
     return dropped, at
+
+
+@cache
+def _unread_removals(rules: CompiledRules) -> Callable[[int, str], bool]:
+    """Whether ``rules`` remove a top-level private element (tag, VR) that nothing reads: not a
+    name, date, sequence or identity attribute, no IOD note (answers kept per tag and VR)."""
+    known: dict[tuple[int, str], bool] = {}
+    decided = rules.decided
+
+    def removes_unread(tag: int, vr: str) -> bool:
+        found = known.get((tag, vr))
+        if found is None:
+            if read_when_removed(tag, vr):
+                found = False
+            else:
+                decision = decided.get(((), tag, vr)) or rules.decide((), tag, vr)
+                found = decision.action == "remove" and not decision.note
+            known[(tag, vr)] = found
+        return found
+
+    return removes_unread
 
 
 def lists_references(ds: Dataset) -> bool:

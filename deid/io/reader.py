@@ -23,7 +23,7 @@ from pydicom.uid import (
 from pydicom.valuerep import AMBIGUOUS_VR, VR
 
 from deid.errors import ObjectError
-from deid.io.scan import scan_file
+from deid.io.scan import PrivateDrop, scan_file
 from deid.io.text import raw_strings
 
 KNOWN_TRANSFER_SYNTAXES = frozenset(AllTransferSyntaxes)
@@ -43,13 +43,15 @@ _TAG = struct.Struct("<HH")
 _U16, _U32 = struct.Struct("<H"), struct.Struct("<I")
 
 
-def read_object(source: Path | bytes, *, scan: bool = True) -> FileDataset:
+def read_object(source: Path | bytes, *, scan: bool = True,
+                private_drop: PrivateDrop | None = None) -> FileDataset:
     """Parse the header (element values stay raw until a rule needs them); errors carry no value.
 
     Bytes of a plain Explicit VR Little Endian file are scanned by :func:`deid.io.scan.scan_file`
-    (pydicom's very dataset, read faster); ``scan=False``, and anything else, reads with pydicom."""
+    (pydicom's very dataset, read faster; with ``private_drop``, without the private elements
+    the rules remove unread); ``scan=False``, and anything else, reads with pydicom."""
     try:
-        ds = scan_file(source) if scan and isinstance(source, bytes) else None
+        ds = scan_file(source, private_drop) if scan and isinstance(source, bytes) else None
         if ds is None:
             ds = pydicom.dcmread(io.BytesIO(source) if isinstance(source, bytes) else source)
     except InvalidDicomError:

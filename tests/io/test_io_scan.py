@@ -9,8 +9,8 @@ declines (pydicom reads it, as before) or gives pydicom's dataset: the same elem
 order (tag, VR, length, value, offset), file meta, preamble and encodings.  And the pipeline's
 outcome, with the scan and with pydicom's read, is the same: the same released bytes, or the same
 quarantine reason.  The engine's other fast step, dropping the top-level private elements the
-rules remove and nothing reads before the walk (deid.engine.deidentifier.drop_removed_private),
-is checked over the same inputs: the same bytes and the same facts, their counts and applied
+rules remove and nothing reads (in the scan itself, or after pydicom's read:
+deid.engine.deidentifier.drop_removed_private), is checked over the same inputs: the same bytes and the same facts, their counts and applied
 actions in the same order (an audit line writes them in that order).
 """
 
@@ -188,22 +188,33 @@ def test_dropping_removed_private_elements_changes_no_byte_nor_fact(
         data: bytes, profile: Profile, tmp_path_factory: pytest.TempPathFactory) -> None:
     from deid.engine import deidentifier
 
-    dropped = []
+    seen: list[str] = []
+    by_scan, after_read = deidentifier.dropped_by_scan, deidentifier.drop_removed_private
 
-    def counted(ds: Dataset, rules: object) -> tuple[list[int], int]:
-        found = deidentifier_drop(ds, rules)
-        dropped.extend(found[0])
+    def scan_spy(ds: Dataset):  # noqa: ANN202
+        found = by_scan(ds)
+        seen.extend(["scan"] if found else [])
         return found
 
-    deidentifier_drop = deidentifier.drop_removed_private
+    def read_spy(ds: Dataset, rules: object) -> tuple[list[int], int]:
+        found = after_read(ds, rules)
+        seen.extend(["read"] if found[0] else [])
+        return found
+
     outcomes = []
-    for drop in (counted, lambda ds, rules: ([], -1)):
+    for drop in (True, False):  # with the drops (in the scan, else after the read), without
         folder = Path(tmp_path_factory.mktemp("drop"))
         pipeline = Pipeline(profile, KEY, out=folder / "out", quarantine=folder / "q",
                             durable=False)
-        with mock.patch.object(deidentifier, "drop_removed_private", drop):
+        with mock.patch.object(deidentifier, "dropped_by_scan", scan_spy if drop else lambda ds: None), \
+                mock.patch.object(deidentifier, "drop_removed_private",
+                                  read_spy if drop else lambda ds, rules: ([], -1)), \
+                mock.patch.object(deidentifier.Deidentifier, "private_drop",
+                                  deidentifier.Deidentifier.private_drop if drop
+                                  else lambda self, sop_class, lists: None):
             outcomes.append(pipeline.deidentify_bytes(data))
-    event("dropped" if dropped else "none dropped")
+    event("dropped by the scan" if "scan" in seen else "dropped after the read" if seen
+          else "none dropped")
     fast, full = outcomes
     assert fast == full
     if isinstance(fast, Written):
