@@ -213,12 +213,15 @@ class Deidentifier:
         """A new file meta group: nothing of the sender's (AE titles, private information) is kept."""
         old = getattr(ds, "file_meta", None)
         meta = FileMetaDataset()
-        meta.FileMetaInformationVersion = b"\x00\x01"
-        meta.MediaStorageSOPClassUID = sop_class
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.TransferSyntaxUID = old.TransferSyntaxUID
-        meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-        meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+        elements = meta._dict  # (the six elements straight in: __setattr__ looks each keyword up)
+        for tag, vr, value in (
+                (0x00020001, "OB", b"\x00\x01"),  # File Meta Information Version
+                (0x00020002, "UI", sop_class),  # Media Storage SOP Class UID
+                (0x00020003, "UI", peek_text(ds, 0x00080018)),  # Media Storage SOP Instance UID
+                (0x00020010, "UI", old.TransferSyntaxUID),
+                (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
+                (0x00020013, "SH", IMPLEMENTATION_VERSION)):
+            elements[BaseTag(tag)] = DataElement(tag, vr, value)
         return meta
 
 
