@@ -32,8 +32,8 @@ from pydicom.dataelem import (
     convert_raw_data_element,
     empty_value_for_VR,
 )
-from pydicom.dataset import Dataset, FileDataset
-from pydicom.filereader import _read_file_meta_info, read_preamble, read_sequence
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.filereader import read_sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
@@ -87,11 +87,13 @@ def scan_file(data: bytes, private_drop: PrivateDrop | None = None) -> FileDatas
 
 def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
     fileobj = io.BytesIO(data)
-    preamble = read_preamble(fileobj, False)
-    file_meta = _read_file_meta_info(fileobj)
+    preamble = data[:128]  # (scan_file checked the DICM prefix after it)
+    meta = _file_meta(data)
+    if meta is None:
+        return None
+    file_meta, start = meta
     if file_meta.get("TransferSyntaxUID") != ExplicitVRLittleEndian:
         return None
-    start = fileobj.tell()
     end_of_data = len(data)
     if start + 8 > end_of_data or data[start:start + 2] == b"\x00\x00":
         return None  # no data set, or a command set (group 0000): pydicom's own handling
@@ -172,6 +174,50 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
     if dropped:
         ds.__dict__[_DROPPED] = Dropped(dropped, dropped_at)
     return ds
+
+
+def _file_meta(data: bytes) -> tuple[FileMetaDataset, int] | None:
+    """pydicom's ``_read_file_meta_info`` of the group 0002 after the DICM prefix, scanned the
+    same way (the very elements, encodings and first element converted as pydicom leaves them),
+    and where the data set starts; None for anything unusual (pydicom reads the file): a VR it
+    does not know (pydicom may read the group as implicit VR), an undefined length, elements out
+    of order, a group that runs to the end of the file."""
+    elements: dict[BaseTag, RawDataElement] = {}
+    new = tuple.__new__
+    position, end, last = 132, len(data), -1
+    while True:
+        if position + 8 > end:
+            return None  # no data set after the group (or a cut header): pydicom's own handling
+        group, number, vr_bytes, length = _HEAD.unpack_from(data, position)
+        if group != 2:
+            break
+        known = _VRS.get(vr_bytes)
+        tag = group << 16 | number
+        if known is None or tag <= last:
+            return None
+        last = tag
+        vr, long = known
+        if long:
+            if position + 12 > end:
+                return None
+            length = _U32.unpack_from(data, position + 8)[0]
+            value_tell = position + 12
+        else:
+            value_tell = position + 8
+        if length == _UNDEFINED or value_tell + length > end:
+            return None
+        value = data[value_tell:value_tell + length] if length else empty_value_for_VR(vr, raw=True)
+        key = BaseTag(tag)
+        elements[key] = new(RawDataElement, (key, vr, length, value, value_tell, False, True, True,
+                                             False))
+        position = value_tell + length
+    read = Dataset(elements, parent_encoding=default_encoding)  # as read_dataset
+    read.set_original_encoding(False, True, default_encoding)
+    file_meta = FileMetaDataset(read)
+    file_meta.set_original_encoding(False, True, default_encoding)
+    if elements:
+        file_meta[next(iter(elements))]  # pydicom converts the first element (its issue #503 test)
+    return file_meta, position
 
 
 _DROPPED = "_deid_dropped_private"  # (an attribute pydicom neither reads nor writes)
