@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     from deid.keys import generate_key_file, load_key_file
     from deid.profile.loader import load_profile
 
+    try:  # as the deid command does (a tree before deid.allocator: glibc's defaults)
+        from deid import allocator
+        allocator.tune()
+    except ImportError:
+        pass
     read = read_object
     if args.pydicom_read:
         if "scan" not in inspect.signature(read_object).parameters:  # a tree before deid.io.scan
