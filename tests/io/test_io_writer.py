@@ -106,3 +106,25 @@ def test_the_folder_lock_refuses_a_second_holder_and_leaves_no_file(tmp_path: Pa
     lock.release()
     assert not (tmp_path / writer.OUTPUT_LOCK).exists()
     writer.FolderLock(tmp_path).release()  # free again
+
+
+def test_a_batch_is_synced_per_file_system_not_machine_wide(tmp_path, monkeypatch) -> None:
+    from deid.io import writer
+
+    calls: list[int] = []
+    real = writer._syncfs
+    assert real is not None  # Linux with glibc: syncfs is there
+
+    def counted(fd: int) -> int:
+        calls.append(os.fstat(fd).st_dev)
+        return real(fd)
+
+    monkeypatch.setattr(writer, "_syncfs", counted)
+    monkeypatch.setattr(writer.os, "sync", lambda: (_ for _ in ()).throw(AssertionError("os.sync")))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "records").mkdir()
+    writer.write_bytes_atomic(b"x" * 10, tmp_path / "out" / "a.dcm", durable=False)
+    writer.sync_file_systems([tmp_path / "out", tmp_path / "records", Path("/dev/shm")])
+    # one per file system: out and records share one, /dev/shm is another (tmpfs)
+    assert len(calls) == len(set(calls)) == len({(tmp_path / "out").stat().st_dev,
+                                                  Path("/dev/shm").stat().st_dev})
