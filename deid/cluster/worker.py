@@ -24,7 +24,7 @@ from distributed import WorkerPlugin, get_worker
 
 from deid import logs
 from deid.cluster.envelope import Sealed, dumps, seal, unseal
-from deid.io.writer import OUTPUT_LOCK, set_temp_owner, write_bytes_atomic
+from deid.io.writer import OUTPUT_LOCK, set_temp_owner, sync_file_systems, write_bytes_atomic
 from deid.keys import SecretKey
 from deid.outcome import Outcome, Written
 from deid.pipeline import Pipeline
@@ -179,7 +179,7 @@ class RunOnWorker(WorkerPlugin):
         except OSError as exc:  # the output's or quarantine's disk: the client stops the run
             result.error = (exc.errno or 0, exc.strerror or "", os.fsdecode(exc.filename) if exc.filename else None)
         if any(done.staged for done in result.done):
-            os.sync()  # the staged bytes are on disk before the client renames and journals them
+            sync_file_systems([s.out])  # the staged bytes are on disk before the client renames them
 
 
 def _still_wanted() -> bool:
