@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from deid.audit.trail import AuditTrail
@@ -107,7 +108,14 @@ class Journal:
             case _:
                 raise TypeError(f"a run journals written or quarantined sources, not {outcome!r}")
         self._handle.write(json.dumps(entry) + "\n")
-        self._handle.flush()
+
+    @contextmanager
+    def releasing(self) -> Iterator[None]:
+        """A batch's releases (deid.settlement.commit): its lines reach the OS together."""
+        try:
+            yield
+        finally:
+            self._handle.flush()
 
     def close(self) -> None:
         try:
