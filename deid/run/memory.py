@@ -22,9 +22,10 @@ TRIM_THRESHOLD = 64 * 1024 * 1024
 
 def reuse_freed_buffers() -> bool:
     """Keep freed object-sized buffers in this process (and the processes it forks later) for
-    reuse.  By default glibc returns a freed 0.5 MB buffer to the OS, and each object then pays
-    ~250 page faults (~1 ms of system time per CT slice) to get its memory back.  Memory stays
-    bounded: at most ``TRIM_THRESHOLD`` of free heap is kept.  False where this is not glibc."""
+    reuse.  Left to itself, glibc may hand a freed 0.5 MB buffer back to the OS, and each object
+    then faults its memory in again (a ``--workers 1`` run: ~210 page faults per CT slice, 0.3-0.4
+    ms of system time).  Memory stays bounded: at most ``TRIM_THRESHOLD`` of free heap is kept.
+    The setting stays with the process.  False where this is not glibc."""
     if not sys.platform.startswith("linux"):
         return False
     try:
