@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -187,6 +188,7 @@ class Method:
     deid: bool = False
     missing: str | None = None  # why it cannot run
     times: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)  # user+sys s of the run and its workers
     out_files: list[int] = field(default_factory=list)
     quarantined: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -411,6 +413,7 @@ ALL_METHODS = ["pydicom", "deid-w1", "deid-w2", "dicognito", "gdcmanon-e", "gdcm
 @dataclass
 class Run:
     seconds: float
+    cpu_seconds: float  # user+sys of the process and every process it waited for (workers)
     returncode: int
     out_files: int
     quarantined: int
@@ -425,6 +428,7 @@ def run_once(method: Method, src: Path, folder: Path, timeout: float, keep: bool
     argv = method.argv(src, out)
     log_path = folder.parent / f"{folder.name}.log"
     os.sync()  # do not bill this run for the previous run's dirty pages
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log_path, "wb") as log_file:
         started = time.perf_counter()
         try:
@@ -440,9 +444,11 @@ def run_once(method: Method, src: Path, folder: Path, timeout: float, keep: bool
         except subprocess.TimeoutExpired:
             returncode = -999
         seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     tail = log_path.read_text(errors="replace")[-1500:]
     quarantined = count_files(folder / "out-quarantine", suffix=None)
-    result = Run(seconds, returncode, count_files(out), quarantined, tail)
+    result = Run(seconds, cpu, returncode, count_files(out), quarantined, tail)
     if not keep:
         shutil.rmtree(folder, ignore_errors=True)
     return result
@@ -595,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         for method in order:
             run = run_once(method, src, work / f"r{r + 1}-{method.key}", args.timeout, args.keep)
             method.times.append(run.seconds)
+            method.cpus.append(run.cpu_seconds)
             method.out_files.append(run.out_files)
             method.quarantined.append(run.quarantined)
             note = ""
@@ -641,6 +648,8 @@ def report(methods: list[Method], n: int, manifest: dict) -> dict:
             "label": m.label,
             "times_s": [round(t, 4) for t in m.times],
             "median_s": None if med is None else round(med, 4),
+            "cpu_s": [round(t, 3) for t in m.cpus],
+            "median_cpu_s": None if not m.cpus else round(median(m.cpus), 3),
             "files_per_s": None if not med else round(n / med, 2),
             "ratio_to_pydicom": None if not (med and base) else round(med / base, 3),
             "out_files": m.out_files,
@@ -651,7 +660,7 @@ def report(methods: list[Method], n: int, manifest: dict) -> dict:
             entry["quarantined"] = m.quarantined
         out["methods"][m.key] = entry
         if med is None:
-            rows.append((m.label, "skipped", "", "", m.missing or "not run"))
+            rows.append((m.label, "skipped", "", "", "", m.missing or "not run"))
             continue
         spread = f"{min(m.times):.2f}-{max(m.times):.2f}"
         rows.append(
@@ -660,6 +669,7 @@ def report(methods: list[Method], n: int, manifest: dict) -> dict:
                 f"{med:.2f}",
                 f"{n / med:.1f}",
                 f"{med / base:.2f}x" if base else "n/a",
+                f"{median(m.cpus):.2f}" if m.cpus else "",
                 spread + ("  FAILED" if m.failures else ""),
             )
         )
@@ -667,7 +677,7 @@ def report(methods: list[Method], n: int, manifest: dict) -> dict:
     w2 = median(next((m.times for m in methods if m.key == "deid-w2"), []))
     out["speedup_workers2_over_workers1"] = round(w1 / w2, 3) if w1 and w2 else None
 
-    header = ("method", "median s", "files/s", "vs pydicom", "min-max s / note")
+    header = ("method", "median s", "files/s", "vs pydicom", "cpu s", "min-max s / note")
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     rounds = max((len(m.times) for m in methods), default=0)
     log()
@@ -675,9 +685,10 @@ def report(methods: list[Method], n: int, manifest: dict) -> dict:
         f"{n} CT slices {manifest['size']}x{manifest['size']} "
         f"({manifest['bytes'] / 1e6:.0f} MB, {manifest['patients']} patients, "
         f"{manifest['series']} series); median of {rounds} round(s); "
-        f"vs pydicom = median time / pydicom read+write median time"
+        f"vs pydicom = median time / pydicom read+write median time; cpu s = median user+sys "
+        f"of the run and its workers (less moved by other load than wall time)"
     )
-    fmt = "  ".join(f"{{:{'<' if i in (0, 4) else '>'}{w}}}" for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:{'<' if i in (0, 5) else '>'}{w}}}" for i, w in enumerate(widths))
     log(fmt.format(*header).rstrip())
     log("  ".join("-" * w for w in widths))
     for row in rows:

@@ -16,8 +16,8 @@ start, to the worker processes it starts.  Elsewhere than glibc it does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
+import sys
 
 MMAP_THRESHOLD = 16 * 1024 * 1024  # larger blocks: mapped on their own, as before
 TRIM_THRESHOLD = 64 * 1024 * 1024  # free heap kept at most
@@ -28,14 +28,17 @@ _ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
 
 def tune() -> bool:
     """Set the thresholds for this process and its children; False where there is no glibc."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    if not sys.platform.startswith("linux"):
+        return False
+    try:  # (by name: ctypes.util.find_library starts /sbin/ldconfig, ~10 ms of every start)
+        libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError):  # another C library (musl): its own allocator's policy
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    if not (mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
+    if not mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) or \
+            not mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD):
         return False
     for name, value in _ENVIRONMENT.items():
         os.environ.setdefault(name, value)  # a person's own setting wins

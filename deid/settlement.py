@@ -3,9 +3,10 @@
 Both ways deid works keep this one order, through one :func:`settle` over a :class:`Ledger`:
 
 * ``deid run``: the ledger is the run's journal (:class:`deid.run.Journal`): record = the audit
-  line, sync = one ``os.sync`` for the released files and the audit lines, release = the journal
-  line that makes a later run skip the source.  It settles in batches (:class:`Batch`): each item
-  is recorded as it comes, and one sync covers many before they are released.
+  line, sync = one ``syncfs`` per file system for the released files and the audit lines,
+  release = the journal line that makes a later run skip the source.  It settles in batches
+  (:class:`Batch`): each item is recorded as it comes, and one sync covers many before they are
+  released.
 * ``deid serve``: the ledger is the node's worker (:class:`deid.service.Worker`): record = the
   audit line (and map entry), sync = their fsync, release = the spool lets the original go
   (forwarded, quarantined) or keeps it for a later attempt (retry).  It settles in batches too,

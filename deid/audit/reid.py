@@ -71,17 +71,17 @@ class ReidMapWriter:
     def add_tokens(self, released: Mapping[str, str], tokens: Iterable[str], *, run_id: str) -> None:
         """Append the identity tokens of an object under its released patient and study, unless this
         writer already holds the same tokens for that study."""
-        values = sorted(set(tokens))
+        values = frozenset(tokens)
         if not values:
             return
-        key = hash((released.get("patient_id", ""), released.get("study_uid", ""), tuple(values)))
+        key = hash((released.get("patient_id", ""), released.get("study_uid", ""), values))
         with self._lock:
             if key in self._token_sets:
                 return
             self._token_sets.add(key)
         self._write({"time": utc_now(), "run_id": run_id, "kind": "tokens",
                      "released": {k: released.get(k, "") for k in ("patient_id", "study_uid")},
-                     "tokens": values})
+                     "tokens": sorted(values)})  # sorted only when written: most sets are known
 
     def _write(self, entry: Mapping[str, object]) -> None:
         plain = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

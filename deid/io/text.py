@@ -36,8 +36,9 @@ _ESC = 0x1B
 
 def raw_strings(raw: RawDataElement, vr: str, charset: str | list[str] | None) -> list[str] | None:
     """The value(s) pydicom reads from ``raw`` (as ``vr``, in ``charset``), each as ``str``; an
-    empty list when pydicom reads an empty value (``""``: also padding only); None when this function does
-    not read such an element exactly as pydicom does (the caller converts it with pydicom)."""
+    empty list when pydicom reads an empty value (``""``: also padding only); None when this
+    function does not read such an element exactly as pydicom does (the caller converts it with
+    pydicom)."""
     kind = _KINDS.get(vr)
     data = raw.value
     if kind is None:

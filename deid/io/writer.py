@@ -41,15 +41,21 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _libc():  # noqa: ANN202
+    """The C library, loaded by name (``ctypes.util.find_library`` starts ``/sbin/ldconfig``:
+    ~10 ms of every start); OSError where there is no glibc."""
+    import ctypes
+
+    return ctypes.CDLL("libc.so.6", use_errno=True)
+
+
 def _start_writeback_fn():
     """libc sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE): start writing a file to disk without
     waiting, so the batch sync that follows has little left to do (Linux; a no-op elsewhere)."""
     try:
         import ctypes
-        import ctypes.util
 
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.sync_file_range
+        fn = _libc().sync_file_range
         fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
         return lambda fd: fn(fd, 0, 0, 2)
     except (OSError, AttributeError):
@@ -63,10 +69,8 @@ def _syncfs_fn():
     """libc syncfs(fd): write back one file system's dirty pages (Linux), or None."""
     try:
         import ctypes
-        import ctypes.util
 
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.syncfs
+        fn = _libc().syncfs
         fn.argtypes = (ctypes.c_int,)
         fn.restype = ctypes.c_int
         return fn
@@ -108,7 +112,7 @@ def _errno() -> int:
 
 def write_bytes_atomic(data: bytes, final: Path, *, mode: int = 0o644, durable: bool = True) -> None:
     """Write ``final`` so that it is either absent or whole.  With ``durable`` it is on disk when this
-    returns; without, the caller makes a batch durable with ``os.sync()`` before recording it."""
+    returns; without, the caller makes a batch durable (:func:`sync_file_systems`) before recording it."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(final)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from deid.audit.trail import AuditTrail
 from deid.intake.folders import SourceFile
+from deid.io.writer import sync_file_systems
 from deid.keys import SecretKey
 from deid.outcome import Outcome, Quarantined, Released, Skipped, Written
 from deid.profile.model import Profile
@@ -41,14 +43,17 @@ def journal_stamp(profile: Profile, key: SecretKey) -> dict[str, str]:
 class Journal:
     """Append-only record of finished sources; read back to skip them.  The run's
     :class:`~deid.settlement.Ledger`: an outcome is recorded in the audit trail (when given),
-    synced with its batch's outputs (one ``os.sync``), then journalled (released): an object the
-    journal calls done has its output and its audit line on disk.  Journal lines reach the disk
+    synced with its batch's outputs (one ``syncfs`` per file system), then journalled (released):
+    an object the journal calls done has its output and its audit line on disk.  Journal lines reach the disk
     with the next batch's sync, or at :meth:`close`; one lost to a crash is done again."""
 
     def __init__(self, records: Path, trail: AuditTrail | None = None,
-                 stamp: Mapping[str, str] | None = None) -> None:
+                 stamp: Mapping[str, str] | None = None, synced: Sequence[Path] = ()) -> None:
         self.path = records / JOURNAL
         self.trail = trail
+        # the folders whose file systems a batch's sync writes back (the output, where workers
+        # write the released files, and the records, where they claim UIDs): the records at least
+        self.synced = [*synced, records] if records not in synced else list(synced)
         # added to each entry: the profile and key it was made with (see journal_stamp)
         self.stamp: dict[str, str] = dict(stamp or {})
         self.done: dict[str, dict] = {}
@@ -89,7 +94,7 @@ class Journal:
 
     def sync(self) -> None:
         """Make the outputs written so far and their audit lines durable (one sync for many)."""
-        os.sync()
+        sync_file_systems(self.synced)
         if self.trail is not None:
             self.trail.flush()
 
@@ -107,7 +112,14 @@ class Journal:
             case _:
                 raise TypeError(f"a run journals written or quarantined sources, not {outcome!r}")
         self._handle.write(json.dumps(entry) + "\n")
-        self._handle.flush()
+
+    @contextmanager
+    def releasing(self) -> Iterator[None]:
+        """A batch's releases (deid.settlement.commit): its lines reach the OS together."""
+        try:
+            yield
+        finally:
+            self._handle.flush()
 
     def close(self) -> None:
         try:

@@ -24,6 +24,7 @@ from deid.released import DB_NAME as RELEASED_DB
 from deid.released import ReleasedIndex
 from deid.run.folders import check_paths, locked, told_what_to_do
 from deid.run.journal import Journal, journal_stamp, skipped_outcome, source_ref
+from deid.run.memory import long_lived_frozen, reuse_freed_buffers
 from deid.run.paths import RunPaths
 from deid.run.quarantine import (
     QuarantineBook,
@@ -91,13 +92,14 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
          cluster: str | None = None) -> RunSummary:
     """The run itself, with the folders made and locked."""
     log = logs.get_logger("deid.run")
+    reuse_freed_buffers()  # each object's buffers serve the next (this process and its workers)
     remove_run_temps(paths.out)  # we hold the output's lock: these are left by killed runs
     summary = new_summary(paths, profile, key, max_bytes, from_quarantine=from_quarantine)
     set_temp_owner(summary.run_id)
     log.info("run started", run_id=summary.run_id, workers=workers, profile=profile.name)
     trail = AuditTrail(paths.records, key=key, profile=profile, run_id=summary.run_id, source="run")
     summary.audit = str(trail.path)
-    journal = Journal(paths.records, trail, journal_stamp(profile, key))
+    journal = Journal(paths.records, trail, journal_stamp(profile, key), synced=[paths.out])
     settled = Batch(journal, BATCH)  # record -> one sync per batch -> journal (deid.settlement)
     # released UIDs of every run with these records (the batch sync makes its lines durable too)
     released = ReleasedIndex(paths.records / RELEASED_DB, durable=False)
@@ -195,9 +197,10 @@ def _outcomes(chunks: Iterator[list[tuple[str, str, str]]], setup: PipelineSetup
     first = next(chunks, [])
     if workers <= 1 or len(first) < 2:
         _init_pipeline(setup)
-        yield from map(_work, first)
-        for chunk in chunks:
-            yield from map(_work, chunk)
+        with long_lived_frozen():
+            yield from map(_work, first)
+            for chunk in chunks:
+                yield from map(_work, chunk)
         return
     # load the standard's tables once here, so forked workers inherit them instead of each parsing
     from deid import standard
@@ -205,7 +208,9 @@ def _outcomes(chunks: Iterator[list[tuple[str, str, str]]], setup: PipelineSetup
     standard.required_level("1.2.840.10008.5.1.4.1.1.2", (), 0x00100010)
     standard.row_for_tag(0x00100010)
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, _init_worker, (setup,)) as pool:
+    with long_lived_frozen():  # what workers inherit: never walked by their collectors, nor copied
+        pool = context.Pool(workers, _init_worker, (setup,))
+    with pool:
         # two chunks in flight: the workers never wait for the walk, and nothing grows
         pending = deque([pool.imap_unordered(_work, first, chunksize=4)])
         for chunk in chunks:

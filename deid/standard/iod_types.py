@@ -34,23 +34,27 @@ def _parse_path(text: str) -> Path:
 
 
 @cache
-def _model() -> tuple[
-    dict, dict[str, tuple[tuple[Path, int, str], ...]], dict[str, tuple[Path, ...]]
-]:
+def _model() -> tuple[dict, dict[str, dict[str, dict[str, str]]], dict[str, list[str]]]:
+    """The data as stored (IODs, modules, recursion points); each module is parsed when first
+    used (:func:`_module`): an object's IOD needs ~25 of them, and parsing all of them cost a
+    run's start-up ~20 ms."""
     data = load_json(IOD_TYPES_FILE)
-    modules = {
-        name: tuple(
-            (_parse_path(path), int(tag, 16), typ)
-            for path, tags in paths.items()
-            for tag, typ in tags.items()
-        )
-        for name, paths in data["modules"].items()
-    }
-    recursion = {
-        name: tuple(_parse_path(path) for path in paths)
-        for name, paths in data["recursion"].items()
-    }
-    return data["iods"], modules, recursion
+    return data["iods"], data["modules"], data["recursion"]
+
+
+@cache
+def _module(name: str) -> tuple[tuple[Path, int, str], ...]:
+    """``(path, tag, type)`` of a module; KeyError if there is no such module."""
+    return tuple(
+        (_parse_path(path), int(tag, 16), typ)
+        for path, tags in _model()[1][name].items()
+        for tag, typ in tags.items()
+    )
+
+
+@cache
+def _recursion(name: str) -> tuple[Path, ...]:
+    return tuple(_parse_path(path) for path in _model()[2].get(name, ()))
 
 
 @cache
@@ -71,16 +75,16 @@ def iod_for_sop_class(sop_class_uid: str) -> str | None:
 
 @cache
 def _iod_table(iod: str) -> tuple[_Table, tuple[tuple[Path, int, str], ...]]:
-    iods, modules, recursion = _model()
+    iods = _model()[0]
     types: dict[tuple[Path, int], str] = {}
     points: list[Path] = []
     for _ie, module, _usage in iods[iod]["modules"]:
-        for path, tag, typ in modules[module]:
+        for path, tag, typ in _module(module):
             key = (path, tag)
             old = types.get(key)
             if old is None or TYPE_ORDER[typ] < TYPE_ORDER[old]:
                 types[key] = typ
-        points.extend(p for p in recursion.get(module, ()) if p not in points)
+        points.extend(p for p in _recursion(module) if p not in points)
     points.sort(key=len, reverse=True)
     rows = tuple((path, tag, typ) for (path, tag), typ in types.items())
     return (types, tuple(points)), rows
@@ -166,10 +170,10 @@ def iod_modules(sop_class_uid: str) -> tuple[tuple[str, str, str], ...]:
 
 def module_attribute_rows(module: str) -> tuple[tuple[Path, int, str], ...]:
     """``(path, tag, type)`` of a dicom3tools module ('GeneralEquipment', ...); KeyError if not."""
-    return _model()[1][module]
+    return _module(module)
 
 
 def module_recursion_points(module: str) -> tuple[Path, ...]:
     """The SR content-tree recursion points P of a module (``()`` when it has none): a content
     item at P + (0040,A730) x k + rest has the attributes of P + rest."""
-    return _model()[2].get(module, ())
+    return _recursion(module)
