@@ -4,8 +4,6 @@ whose threads wait for events instead of polling still receives, answers and end
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import socket
 import threading
 from io import BytesIO
@@ -24,6 +22,7 @@ from pynetdicom.sop_class import CTImageStorage
 from pynetdicom.transport import AssociationSocket
 from servenode import NODE, SENDER, start_receiver, storescu, wait_until
 
+from deid import pynetdicom_waits
 from deid.cstore import keep_responses
 from deid.intake import acceptor
 from deid.intake.acceptor import object_parts, quicken, store_response
@@ -131,14 +130,12 @@ def test_a_quickened_association_hands_messages_to_its_thread_as_they_come() -> 
     association, peer = _offline_association()
     quicken(association)
     try:
-        messages = association.dimse.msg_queue
-        threading.Timer(0.05, messages.put, [(1, "a message")]).start()
+        threading.Timer(0.05, association.dimse.msg_queue.put, [(1, "a message")]).start()
         # the association thread's non-blocking look waits for the message (up to WAIT)
-        got = None
+        got = (None, None)
         for _ in range(100):  # (pynetdicom's loop: look, find nothing, look again)
-            with contextlib.suppress(queue.Empty):
-                got = messages.get(block=False)
-            if got is not None:
+            got = association.dimse.get_msg(block=False)
+            if got[1] is not None:
                 break
         assert got == (1, "a message")
     finally:
@@ -147,7 +144,7 @@ def test_a_quickened_association_hands_messages_to_its_thread_as_they_come() -> 
 
 
 def test_another_pynetdicom_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(acceptor, "SUPPORTED", False)
+    monkeypatch.setattr(pynetdicom_waits, "SUPPORTED", False)
     association, peer = _offline_association()
     try:
         handler = acceptor.IntakeRequestHandler.__new__(acceptor.IntakeRequestHandler)
@@ -155,6 +152,7 @@ def test_another_pynetdicom_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch) ->
         assert handler._create_association() is association
         assert type(association.dul.socket) is AssociationSocket
         assert association.dul._run_loop_delay == 0.001
+        assert "send_msg" not in vars(association.dimse)  # pynetdicom's own
     finally:
         association.dul.socket.close()
         peer.close()
