@@ -31,6 +31,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,8 +49,8 @@ from pynetdicom.transport import AssociationSocket
 SUPPORTED = pynetdicom.__version__.startswith("3.0.")
 #: the longest a thread waits before it looks again at what nothing wakes it for (seconds)
 WAIT = 0.05
-#: the DUL's pause before it picks up a primitive it was woken for (pynetdicom's default: 1 ms)
-LOOP_DELAY = 0.0001
+#: the DUL's pause before it picks up a primitive it was woken for, and pynetdicom's own
+LOOP_DELAY, PYNETDICOM_LOOP_DELAY = 0.0001, 0.001
 
 _STANDARD_HANDLERS = (
     (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
@@ -97,6 +98,14 @@ def wait_for_events(association: Any) -> bool:
         return get_msg(block=False)
 
     dimse.get_msg = waiting_get_msg
+    kill = association.kill  # how every association ends (released, aborted, rejected, timed out)
+
+    def kill_then_close() -> None:
+        kill()
+        if not dul.is_alive():
+            dul.socket.close_wake()  # (its DUL, the only one waiting on them, has stopped)
+
+    association.kill = kill_then_close
     return True
 
 
@@ -140,7 +149,8 @@ class WaitingSocket(AssociationSocket):
         connection once nothing more comes)."""
         sock = self.socket
         if sock is None or self._is_connected is False:
-            return False
+            time.sleep(PYNETDICOM_LOOP_DELAY)  # closed: the DUL loops until it is stopped, as slowly
+            return False  # as pynetdicom's
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return True  # (TLS holds decrypted data that select cannot see)
         dul = self.assoc.dul
@@ -176,5 +186,9 @@ class WaitingSocket(AssociationSocket):
 
     def close(self) -> None:
         super().close()
+        self.close_wake()
+
+    def close_wake(self) -> None:
+        """Close the wake-up socket pair (again: nothing)."""
         for end in (self._wake, self._waker):
             end.close()
