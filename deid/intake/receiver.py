@@ -24,7 +24,7 @@ from pynetdicom import AE, evt
 from pynetdicom.sop_class import _STORAGE_CLASSES, Verification
 
 from deid import logs
-from deid.intake.acceptor import IntakeRequestHandler, object_parts
+from deid.intake.acceptor import IntakeRequestHandler, SharedContexts, object_parts
 from deid.intake.guard import Gate, GuardedServer, Limits, wake_on_early_close
 from deid.settings import AllowedCaller, ServeSettings, TlsFiles
 from deid.spool import Spool, SpoolError
@@ -187,6 +187,7 @@ class Receiver:
             tls=context,  # the handshake runs in each connection's thread, under the gate
             request_handler=IntakeRequestHandler,  # answers as soon as an object is durable
         )
+        server.contexts = SharedContexts(server.contexts)  # (not copied per association)
         self.gate.start()
         threading.Thread(target=server.serve_forever, name="deid-receiver", daemon=True).start()
         self.server = server

@@ -4,6 +4,7 @@ whose threads wait for events instead of polling still receives, answers and end
 
 from __future__ import annotations
 
+import copy
 import socket
 import threading
 from io import BytesIO
@@ -202,3 +203,12 @@ def test_a_pynetdicom_sender_gets_its_answers_and_echoes_on_the_same_association
         assert receiver.wait_idle(30)
     finally:
         receiver.abort_all()
+
+
+def test_each_association_gets_its_own_list_of_the_shared_contexts() -> None:
+    """pynetdicom deep-copies the receiver's contexts for every association; negotiation only
+    reads them, so the copy is a new list of the same context objects."""
+    contexts = acceptor.SharedContexts([PresentationContext(), PresentationContext()])
+    copied = copy.deepcopy(contexts)
+    assert copied == list(contexts) and copied is not contexts
+    assert all(a is b for a, b in zip(copied, contexts, strict=True))
