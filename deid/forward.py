@@ -37,6 +37,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from deid import cstore
 from deid.logs import get_logger
+from deid.pynetdicom_waits import wait_for_events
 
 
 class Delivery(StrEnum):
@@ -352,6 +353,7 @@ class Forwarder:
         if association.is_established:
             _no_delay(association)
             cstore.keep_responses(association)
+            wait_for_events(association)  # answers read as they come, no 1 ms naps
             link.association = association
             _log.info("forward.associated", aet=destination.ae_title, port=destination.port,
                       count=len(association.accepted_contexts))

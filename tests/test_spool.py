@@ -37,6 +37,19 @@ def test_put_is_durable_and_queued_in_wal_mode(tmp_path: Path) -> None:
     assert stats["received"] == 1 and stats["depth"] == 1 and stats["queued"] == 1
 
 
+def test_an_object_put_in_parts_is_one_file_in_order(tmp_path: Path) -> None:
+    """The receiver puts the file meta it encodes and the received data set (a view, not
+    copied) as two parts: the spool file is their bytes in order; empty parts are nothing."""
+    spool = Spool(tmp_path / "spool")
+    data_set = bytearray(b"\x08\x00" * 300_000)
+    with memoryview(data_set) as view:
+        spool.put(b"\x00" * 128 + b"DICM", b"", view)
+    (path,) = list((tmp_path / "spool" / "incoming").iterdir())
+    assert path.read_bytes() == b"\x00" * 128 + b"DICM" + bytes(data_set)
+    item = spool.claim("w")
+    assert item is not None and spool.read(item) == path.read_bytes()
+
+
 def test_claim_ack_releases_the_original(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     spool.put(b"a")

@@ -306,6 +306,28 @@ class _GuardedRecv:
             return b""
         return data
 
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        """``recv`` into ``buffer`` (deid.intake.acceptor reads PDUs so), framed the same way."""
+        nbytes = nbytes or len(buffer)  # (SSLSocket reads nothing when told 0)
+        ticket = self.ticket
+        if ticket is None:
+            return super().recv_into(buffer, nbytes, flags)  # type: ignore[misc]
+        if ticket.refused:
+            return 0
+        try:
+            count: int = super().recv_into(buffer, nbytes, flags)  # type: ignore[misc]
+        except (OSError, ValueError):
+            count = 0
+        if not count:
+            ticket.gate.release(ticket)
+            return 0
+        with memoryview(buffer) as view:
+            framed = ticket.frame(view[:count])
+        if not framed:
+            ticket.gate.refuse_pdu(ticket)
+            return 0
+        return count
+
     def close(self) -> None:
         if self.ticket is not None:
             self.ticket.gate.release(self.ticket)

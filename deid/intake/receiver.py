@@ -24,6 +24,7 @@ from pynetdicom import AE, evt
 from pynetdicom.sop_class import _STORAGE_CLASSES, Verification
 
 from deid import logs
+from deid.intake.acceptor import IntakeRequestHandler, SharedContexts, object_parts
 from deid.intake.guard import Gate, GuardedServer, Limits, wake_on_early_close
 from deid.settings import AllowedCaller, ServeSettings, TlsFiles
 from deid.spool import Spool, SpoolError
@@ -109,11 +110,11 @@ def _handle_requested(event: Any, allow: tuple[AllowedCaller, ...], gate: Gate) 
 def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
     """Write the received bytes to the spool; success only when they are durable and queued."""
     try:
-        data = event.encoded_dataset(include_meta=True)
+        parts = object_parts(event)
     except Exception:  # noqa: BLE001
         return STATUS_CANNOT_UNDERSTAND
     try:
-        spool.put(data)
+        spool.put(*parts)
     except SpoolError as exc:
         counters["refused"] = counters.get("refused", 0) + 1
         _log("error", "object refused: spool unavailable", code="out-of-resources",
@@ -122,6 +123,10 @@ def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
     except Exception:  # noqa: BLE001  (anything else: never success for an object not durable)
         _log("error", "object refused: spool error", code="out-of-resources")
         return STATUS_OUT_OF_RESOURCES
+    finally:
+        for part in parts:
+            if isinstance(part, memoryview):
+                part.release()  # (the request's data set can be let go)
     return STATUS_SUCCESS
 
 
@@ -180,7 +185,9 @@ class Receiver:
             server_class=GuardedServer,
             gate=self.gate,
             tls=context,  # the handshake runs in each connection's thread, under the gate
+            request_handler=IntakeRequestHandler,  # answers as soon as an object is durable
         )
+        server.contexts = SharedContexts(server.contexts)  # (not copied per association)
         self.gate.start()
         threading.Thread(target=server.serve_forever, name="deid-receiver", daemon=True).start()
         self.server = server
