@@ -99,8 +99,6 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
         return None  # no data set, or a command set (group 0000): pydicom's own handling
     elements: dict[BaseTag, RawDataElement | DataElement] = {}
     encoding: str | list[str] = default_encoding
-    head = _HEAD.unpack_from
-    vrs = _VRS
     new = tuple.__new__  # RawDataElement(...) without its Python-level __new__
     raw = RawDataElement
     view = memoryview(data) if type(data) is bytes else None  # immutable bytes only
@@ -111,26 +109,15 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
     last = -1
     position = start
     while position < end_of_data:
-        if position + 8 > end_of_data:
+        header = _header(data, position, end_of_data)
+        if header is None:
             return None
-        group, number, vr_bytes, length = head(data, position)
-        known = vrs.get(vr_bytes)
-        if known is None:
-            return None
-        vr, long = known
-        tag = group << 16 | number
+        tag, vr, length, value_tell = header
         if tag == _ITEM_DELIMITER:
             return None
         if tag <= last:  # out of order (or twice): pydicom's own handling (the drop needs order)
             return None
         last = tag
-        if long:
-            if position + 12 > end_of_data:
-                return None
-            length = _U32.unpack_from(data, position + 8)[0]
-            value_tell = position + 12
-        else:
-            value_tell = position + 8
         key = BaseTag(tag)
         if length == _UNDEFINED:
             if vr != "SQ":
@@ -143,7 +130,7 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
         position = value_tell + length
         if position > end_of_data:
             return None
-        if group & 1:
+        if tag >> 16 & 1:
             if not asked:
                 asked = True
                 drop = _ask(private_drop, elements)
@@ -186,24 +173,15 @@ def _file_meta(data: bytes) -> tuple[FileMetaDataset, int] | None:
     new = tuple.__new__
     position, end, last = 132, len(data), -1
     while True:
-        if position + 8 > end:
-            return None  # no data set after the group (or a cut header): pydicom's own handling
-        group, number, vr_bytes, length = _HEAD.unpack_from(data, position)
-        if group != 2:
+        header = _header(data, position, end)
+        if header is None:
+            return None  # no data set after the group, a cut header, a VR it does not know
+        tag, vr, length, value_tell = header
+        if tag >> 16 != 2:
             break
-        known = _VRS.get(vr_bytes)
-        tag = group << 16 | number
-        if known is None or tag <= last:
+        if tag <= last:
             return None
         last = tag
-        vr, long = known
-        if long:
-            if position + 12 > end:
-                return None
-            length = _U32.unpack_from(data, position + 8)[0]
-            value_tell = position + 12
-        else:
-            value_tell = position + 8
         if length == _UNDEFINED or value_tell + length > end:
             return None
         value = data[value_tell:value_tell + length] if length else empty_value_for_VR(vr, raw=True)
@@ -237,6 +215,23 @@ def _ask(private_drop: PrivateDrop, elements: dict) -> Callable[[int, str], bool
     if not values or len(values) != 1:
         return None
     return private_drop(values[0].strip(), any(tag in elements for tag in _REFERENCE_LISTS))
+
+
+def _header(data: bytes, position: int, end: int) -> tuple[int, str, int, int] | None:
+    """The Explicit VR Little Endian element header at ``position``: (tag, VR, length, where the
+    value starts); None when it is cut short or its VR is not one pydicom knows."""
+    if position + 8 > end:
+        return None
+    group, number, vr_bytes, length = _HEAD.unpack_from(data, position)
+    known = _VRS.get(vr_bytes)
+    if known is None:
+        return None
+    vr, long = known
+    if not long:
+        return group << 16 | number, vr, length, position + 8
+    if position + 12 > end:
+        return None
+    return group << 16 | number, vr, _U32.unpack_from(data, position + 8)[0], position + 12
 
 
 def own_pixel_bytes(ds: Dataset) -> None:
