@@ -239,5 +239,9 @@ def own_pixel_bytes(ds: Dataset) -> None:
     before anything but deid's encoder reads or changes it (pydicom's writer and converters and
     the pixel modules expect ``bytes``)."""
     elem = ds._dict.get(_PIXEL_DATA)
-    if elem is not None and isinstance(elem, RawDataElement) and isinstance(elem.value, memoryview):
+    if elem is None or not isinstance(elem.value, memoryview):
+        return
+    if isinstance(elem, RawDataElement):
         ds._dict[BaseTag(_PIXEL_DATA)] = elem._replace(value=elem.value.tobytes())
+    else:  # converted by pydicom already (ds.PixelData): its value is still the view
+        elem.value = elem.value.tobytes()

@@ -222,3 +222,24 @@ def test_dropping_removed_private_elements_changes_no_byte_nor_fact(
         for field in ("counts", "adjusted", "applied", "text_replaced"):
             assert list(getattr(fast.released, field).items()) == \
                 list(getattr(full.released, field).items())
+
+
+def test_pixel_data_is_a_view_until_something_but_the_encoder_needs_bytes() -> None:
+    from deid.io.scan import PIXEL_VIEW_MIN, own_pixel_bytes
+
+    p = make_patient(2)
+    buffer = io.BytesIO()
+    dcmwrite(buffer, ct_slice(p, series_uid="1.2.826.0.1.3680043.10.3.2", index=0, size=256),
+             enforce_file_format=True)
+    data = buffer.getvalue()
+    scanned = scan_file(data)
+    assert scanned is not None
+    raw = scanned._dict[0x7FE00010]
+    assert len(raw.value) >= PIXEL_VIEW_MIN and isinstance(raw.value, memoryview)
+    assert raw.value == pydicom.dcmread(io.BytesIO(data)).PixelData  # equal to pydicom's bytes
+    own_pixel_bytes(scanned)
+    assert type(scanned._dict[0x7FE00010].value) is bytes
+    converted = scan_file(data)
+    converted.PixelData  # noqa: B018 (pydicom converts the element in place)
+    own_pixel_bytes(converted)
+    assert type(converted.PixelData) is bytes
