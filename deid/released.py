@@ -6,15 +6,17 @@ One SQLite table (WAL mode) that every process shares: `deid run` keeps it in it
 the node in its own records folder.  A UID is claimed before its object is written or sent, in one
 statement on the primary key (INSERT OR IGNORE), so of two contents under one UID only one is ever
 released, however many processes race; the same content again matches its own claim and goes out
-again (a rerun, a retry).  Which of two racing contents is first depends on timing (with one
-process: on the input order).  A claim stays when its write never happened (a killed process, a
+again (a rerun, a retry).  ``deid run`` claims in one process, in the input's order, whatever
+its worker count (deid.staging), so the first in the input is the one released; the node's
+workers claim as objects come (which of two racing contents is first depends on timing).  A
+claim stays when its write never happened (a killed process, a
 destination that refused it): the same content completes later; other content under that UID
 waits for a person (``duplicate-instance``).
 
 A durable index (the default) syncs each claim.  Otherwise claims are committed without a sync
 (``synchronous=NORMAL``: a power cut may undo the last ones, never reorder them) and made durable
-by the caller: ``deid run`` syncs the disk before it journals a batch, the node's worker calls
-:meth:`ReleasedIndex.sync` with its batch's records (one fsync of the write-ahead log).
+by the caller: ``deid run`` syncs its file systems before it journals a batch, the node's worker
+calls :meth:`ReleasedIndex.sync` with its batch's records (one fsync of the write-ahead log).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The run's settings (profile, secret key, lookup, folders) reach each worker once, in memory, as a
 Dask worker plugin (:class:`RunOnWorker`); tasks carry only a sealed batch of files.  A worker
 releases nothing itself: each written object's bytes go to a *staged* file beside its place in
-the output (a hidden run temp name, see :func:`staged_name`), and the client, in input order,
-claims its SOP Instance UID and renames it into place (deid.cluster.placing).  So whatever the
+the output (a hidden run temp name, see :func:`deid.staging.staged_name`), and the client, in input order,
+claims its SOP Instance UID and renames it into place (deid.staging).  So whatever the
 order in which workers finish, and however often a task is run again after a worker was lost,
 the output is the one a local ``--workers 1`` run makes.  Quarantine entries are written here:
 their names and contents depend only on the object.
@@ -24,11 +24,11 @@ from distributed import WorkerPlugin, get_worker
 
 from deid import logs
 from deid.cluster.envelope import Sealed, dumps, seal, unseal
-from deid.io.writer import OUTPUT_LOCK, set_temp_owner, sync_file_systems, write_bytes_atomic
+from deid.io.writer import OUTPUT_LOCK, set_temp_owner, sync_file_systems
 from deid.keys import SecretKey
-from deid.outcome import Outcome, Written
 from deid.pipeline import Pipeline
 from deid.profile.model import Profile
+from deid.staging import Done, stage
 
 #: the worker pipeline's output folder: never made, so no released file is seen there (the client
 #: checks what is already released, in input order)
@@ -48,18 +48,6 @@ class RunSettings:
     run_id: str
     max_object_bytes: int
     code: str  # code_fingerprint() of the client: a worker running other code refuses the run
-
-
-@dataclass
-class Done:
-    """One file's outcome, without its bytes; ``staged``: where they wait (relative to the output)."""
-
-    ref: str
-    path: str
-    name: str  # the source's name in a quarantine entry (relative to its SRC)
-    outcome: Outcome
-    sha256: str = ""
-    staged: str = ""
 
 
 @dataclass
@@ -83,14 +71,6 @@ def code_fingerprint() -> str:
     for path in sorted(files):
         digest.update(str(path.relative_to(root)).encode() + b"\x00" + path.read_bytes() + b"\x00")
     return digest.hexdigest()[:16]
-
-
-def staged_name(output: str, ref: str, run_id: str) -> str:
-    """Where a written object's bytes wait for the client, relative to the output: hidden, beside
-    its place, named by its source's journal key and the run (a run temp name, which every later
-    run removes if this one is killed; see deid.io.writer.RUN_TEMP)."""
-    place = Path(output)
-    return str(place.parent / f".{place.name}.{ref[:16]}.{run_id}-0.partial")
 
 
 def what_this_worker_sees(out: str, quarantine: str, debug: str = "") -> tuple[str, bool]:
@@ -169,13 +149,7 @@ class RunOnWorker(WorkerPlugin):
                 outcome = pipeline.deidentify_file(Path(path), name)
                 if self.settings is not s or not _still_wanted():  # its client is gone: stage nothing more
                     break
-                done = Done(ref, path, name, outcome)
-                if isinstance(outcome, Written) and outcome.data is not None:
-                    done.sha256 = hashlib.sha256(outcome.data).hexdigest()
-                    done.staged = staged_name(outcome.released.output, ref, s.run_id)
-                    write_bytes_atomic(outcome.data, s.out / done.staged, durable=False)
-                    done.outcome = outcome.without_data()
-                result.done.append(done)
+                result.done.append(stage(outcome, s.out, s.run_id, ref, path, name))
         except OSError as exc:  # the output's or quarantine's disk: the client stops the run
             result.error = (exc.errno or 0, exc.strerror or "", os.fsdecode(exc.filename) if exc.filename else None)
         if any(done.staged for done in result.done):

@@ -34,8 +34,16 @@ from deid.run.quarantine import (
 )
 from deid.run.release import check_release, remove_stale
 from deid.run.summary import RunSummary, new_summary, write_summary
-from deid.run.workers import PipelineSetup, _init_pipeline, _init_worker, _work
+from deid.run.workers import (
+    PipelineSetup,
+    _init_pipeline,
+    _init_worker,
+    _stage,
+    _work,
+    local_pipeline,
+)
 from deid.settlement import Batch
+from deid.staging import Placer
 
 BATCH = 64  # outputs made durable together with one sync, then journalled
 TODO_CHUNK = 512  # sources handed to the workers at a time (two chunks in flight): flat memory
@@ -210,14 +218,21 @@ def _outcomes(chunks: Iterator[list[tuple[str, str, str]]], setup: PipelineSetup
     context = multiprocessing.get_context("fork")
     with long_lived_frozen():  # what workers inherit: never walked by their collectors, nor copied
         pool = context.Pool(workers, _init_worker, (setup,))
+    # workers stage what they release; here, in input order, each is claimed and put in place
+    # (deid.staging): which of two contents under one SOP Instance UID goes out is decided by the
+    # input's order, as with one worker, never by which worker finished first
+    placer = Placer(setup.out, setup.released, lambda: local_pipeline(setup))
     with pool:
         # two chunks in flight: the workers never wait for the walk, and nothing grows
-        pending = deque([pool.imap_unordered(_work, first, chunksize=4)])
+        pending = deque([pool.imap(_stage, first, chunksize=4)])
         for chunk in chunks:
-            pending.append(pool.imap_unordered(_work, chunk, chunksize=4))
-            yield from pending.popleft()
+            pending.append(pool.imap(_stage, chunk, chunksize=4))
+            for done in pending.popleft():
+                yield done.ref, placer.place(done)
         while pending:
-            yield from pending.popleft()
+            for done in pending.popleft():
+                yield done.ref, placer.place(done)
+    placer.tidy()
 
 
 def _each(*steps: Callable[[], object]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from deid.outcome import Outcome
 from deid.pipeline import Pipeline, write_released
 from deid.profile.model import Profile
 from deid.released import ReleasedIndex
+from deid.staging import Done, stage
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class PipelineSetup:
     run_id: str
     max_object_bytes: int
     debug: Path | None  # where an internal error's traceback goes (deid run --debug)
-    released: ReleasedIndex = field(repr=False)
+    released: ReleasedIndex | None = field(repr=False)
 
 
 _PIPELINE: Pipeline | None = None  # this process's, made once by _init_pipeline
@@ -44,8 +46,32 @@ def _init_pipeline(setup: PipelineSetup) -> None:
 
 
 def _init_worker(setup: PipelineSetup) -> None:
+    """A forked worker: its pipeline claims nothing (the released index is the placing process's:
+    deid.staging), it stages what it releases."""
+    global _SETUP
     logs.configure()  # a worker process sets up its own logging; the calling process keeps its own
-    _init_pipeline(setup)
+    _SETUP = setup
+    _init_pipeline(dataclasses.replace(setup, released=None))
+
+
+_SETUP: PipelineSetup | None = None  # a forked worker's (for where it stages)
+
+
+def local_pipeline(setup: PipelineSetup) -> Pipeline:
+    """A pipeline with the released index, in the placing process: for an object to do again
+    when other content holds its place or UID (deid.staging.Placer)."""
+    return Pipeline(setup.profile, setup.key, out=setup.out, quarantine=setup.quarantine,
+                    lookup=setup.lookup, durable=False, max_object_bytes=setup.max_object_bytes,
+                    debug=setup.debug, released=setup.released)
+
+
+def _stage(item: tuple[str, str, str]) -> Done:
+    """In a forked worker: (journal ref, source path, name in a quarantine entry) -> the source's
+    outcome, its released bytes staged beside their place (deid.staging)."""
+    ref, path, name = item
+    assert _PIPELINE is not None and _SETUP is not None
+    return stage(_PIPELINE.deidentify_file(Path(path), name), _SETUP.out, _SETUP.run_id, ref,
+                 path, name)
 
 
 def _work(item: tuple[str, str, str]) -> tuple[str, Outcome]:

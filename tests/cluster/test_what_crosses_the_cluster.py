@@ -17,11 +17,11 @@ from deid.cluster.worker import (
     RunOnWorker,
     RunSettings,
     code_fingerprint,
-    staged_name,
     what_this_worker_sees,
 )
 from deid.io.writer import OUTPUT_LOCK, RUN_TEMP
 from deid.keys import SecretKey
+from deid.staging import staged_name
 from deid.profile.model import Profile
 
 PATH = "/exports/CHEN^MEI-LING_A123456789/CT_P_001.dcm"
