@@ -125,6 +125,11 @@ def write_bytes_atomic(data: bytes, final: Path, *, mode: int = 0o644, durable: 
             else:
                 _start_writeback(handle.fileno())
         os.replace(tmp, final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:  # a write or flush names no file: this one (its folder is the full one)
+            exc.filename = str(final)
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -50,7 +50,10 @@ def test_a_full_output_disk_exits_2_and_a_rerun_completes_it(disk: Path, tmp_pat
     assert f"cannot write into the output folder {out}: the disk is full" in result.stderr
     assert "Free space on its disk" in result.stderr and "run the same command again" in result.stderr
     written = tree(out)
-    assert written and len(written) < len(reference)
+    assert len(written) < len(reference)
+    # with one worker what came before the full disk is in place; with two it may be nothing
+    # (each staged what it released, and the one placed first in input order hit the full disk)
+    assert written or workers == "2"
     assert all(reference[name] == data for name, data in written.items())  # whole files only
 
     remount(disk, "size=64m")  # space freed
