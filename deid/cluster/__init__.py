@@ -1,6 +1,6 @@
 """``deid run --cluster``: the run's objects de-identified on a Dask cluster, with the same bytes,
 records and resumability as a local run.  deid.cluster.client drives it (this process), deid.cluster.worker
-runs on the workers, deid.cluster.placing releases in input order, deid.cluster.envelope seals what
+runs on the workers, deid.staging releases in input order, deid.cluster.envelope seals what
 crosses the cluster.  Needs the ``cluster`` extra (dask[distributed]); imported only with --cluster."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ or ``local:N`` for a ``LocalCluster`` of N single-threaded processes on this mac
   by an HMAC of the output folder (removed at the end of the run; the same output's next run
   replaces it if this one was killed).
 - Workers stage released bytes beside their place; this process takes the batches' outcomes in
-  input order, claims each UID and renames each staged file into place (deid.cluster.placing),
+  input order, claims each UID and renames each staged file into place (deid.staging),
   and the caller records the audit line and journal entry as for a local run.  So the output,
   quarantine, audit lines and summary are those of a local ``--workers 1`` run, whatever the
   number of workers, the order they finish in, or a worker lost (Dask runs its tasks again: a
@@ -41,7 +41,7 @@ try:
     from distributed.scheduler import KilledWorker
 
     from deid.cluster.envelope import seal, unseal
-    from deid.cluster.placing import Placer
+    from deid.staging import Placer
     from deid.cluster.worker import (
         BatchResult,
         Done,

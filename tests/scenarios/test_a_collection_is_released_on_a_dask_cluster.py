@@ -45,11 +45,11 @@ KILL_AT = BATCH + 10
 KILLED_CLIENT = """
 import os, sys, time
 from pathlib import Path
-from deid.cluster import placing
+from deid import staging
 from deid.cli import main
 
 records, kill_at, argv = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
-place, calls = placing.Placer.place, [0]
+place, calls = staging.Placer.place, [0]
 
 def dying(self, done):
     calls[0] += 1
@@ -61,7 +61,7 @@ def dying(self, done):
         os._exit(137)
     return place(self, done)
 
-placing.Placer.place = dying
+staging.Placer.place = dying
 main(argv)
 """
 
