@@ -18,7 +18,6 @@ from collections import Counter
 from typing import Any, MutableMapping
 
 import structlog
-from tqdm import tqdm
 
 ALLOWED_KEYS = frozenset(
     {
@@ -58,6 +57,8 @@ class TerminalLogger:
     def msg(self, message: str) -> None:
         bar = _BAR
         if bar is not None and not bar.disable:
+            from tqdm import tqdm  # imported already: the bar is one
+
             tqdm.write(message, file=sys.stderr)
             return
         with _WRITING:

@@ -10,8 +10,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from tqdm import tqdm
-
 from deid import logs
 from deid.audit.trail import AuditTrail
 from deid.intake.folders import Discovery, Found
@@ -26,6 +24,7 @@ from deid.run.folders import check_paths, locked, told_what_to_do
 from deid.run.journal import Journal, journal_stamp, skipped_outcome, source_ref
 from deid.run.memory import long_lived_frozen, reuse_freed_buffers
 from deid.run.paths import RunPaths
+from deid.run.progress import progress_bar
 from deid.run.quarantine import (
     QuarantineBook,
     quarantine_entries,
@@ -138,8 +137,7 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
             yield chunk
 
     show_bar = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=found.files_now() if show_bar else None, unit="obj", disable=not show_bar,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(show_bar, found.files_now)
     logs.show_above(bar)  # log lines go above the bar, never through it
     done = _outcomes(todo(), setup, workers, cluster)
     try:
