@@ -24,7 +24,8 @@ class NoBar:
 
 
 def progress_bar(show: bool, total: Callable[[], int]) -> Any:
-    """A tqdm bar on stderr over ``total()`` objects (asked only when shown), or a :class:`NoBar`."""
+    """A tqdm bar on stderr over ``total()`` objects (asked only when shown), or a
+    :class:`NoBar`."""
     if not show:
         return NoBar()
     from tqdm import tqdm

@@ -42,7 +42,8 @@ def test_a_changed_schema_validates_shipped_profiles_again(monkeypatch: pytest.M
     from deid.profile import loader
 
     real = loader._validate
-    monkeypatch.setattr(loader, "_validate", lambda path, data: (calls.append(path), real(path, data)))
+    monkeypatch.setattr(loader, "_validate",
+                        lambda path, data: (calls.append(path), real(path, data)))
     load_profile("vghtpe")
     assert calls == []
     monkeypatch.setattr(shipped, "SCHEMA_SHA256", "0" * 64)
