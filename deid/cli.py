@@ -116,6 +116,10 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # numpy's OpenBLAS (imported with pydicom) starts a thread per core at import, ~50 ms of CPU
+    # of every start; deid does no linear algebra and parallelises by processes (a person's own
+    # setting wins; the processes deid starts inherit it)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     allocator.tune()
     level = getattr(args, "log_level", None)
     if level is not None:
