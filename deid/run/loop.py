@@ -170,7 +170,7 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
             summary.removed = len(stale - book.outputs)
 
         # each step even when one fails (a full disk): the first error is raised
-        _each(settled.close, close_journal, trail.close, settle,
+        _each(settled.close, close_journal, trail.close, released.close, settle,
               lambda: write_summary(paths.records, summary))
     for code, count in shown_once.held_back().items():
         log.warning("more quarantined (not logged one by one)", code=code, count=count)
