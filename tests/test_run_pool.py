@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -88,3 +90,45 @@ def test_closing_stops_every_worker() -> None:
     processes = [process for _conn, process in pool._workers]
     pool.close()
     assert all(not process.is_alive() for process in processes)
+
+
+ORPHANED = """
+import os, sys, time
+from deid.run.pool import Pool
+
+def setup():
+    pass
+
+def slow(item):
+    time.sleep(0.02)
+    return item
+
+pool = Pool(2, setup, (), slow)
+results = pool.map(range(100_000))
+next(results)
+print(" ".join(str(process.pid) for _conn, process in pool._workers), flush=True)
+time.sleep(60)
+"""
+
+
+def test_workers_leave_when_the_runs_process_dies() -> None:
+    """A run killed (kill -9) leaves no worker behind: each finishes what it holds and leaves."""
+    run = subprocess.Popen([sys.executable, "-c", ORPHANED], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in run.stdout.readline().split()]
+        assert len(pids) == 2
+    finally:
+        run.kill()
+        run.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.05)
+    assert not [pid for pid in pids if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has left
+    except FileNotFoundError:
+        return False

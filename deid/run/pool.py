@@ -40,9 +40,11 @@ class WorkerLost(UsageError):
     do."""
 
 
-def _serve(conn: Connection, initializer: Callable[..., None], initargs: tuple,
-           work: Callable[[Any], Any]) -> None:
+def _serve(conn: Connection, others: list[Connection], initializer: Callable[..., None],
+           initargs: tuple, work: Callable[[Any], Any]) -> None:
     """A worker: set up, then do each batch the run's process sends, until told to stop."""
+    for other in others:  # the run's ends of the workers' pipes: only the run may hold them, or
+        other.close()  # a worker outlives a run that died (its pipe would never end)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the run's process stops the workers
     initializer(*initargs)
     while True:
@@ -74,8 +76,9 @@ class Pool(Generic[Item, Result]):
         try:
             for _ in range(processes):
                 ours, theirs = context.Pipe(duplex=True)
-                process = context.Process(target=_serve, args=(theirs, initializer, initargs, work),
-                                          daemon=True, name="deid-run-worker")
+                others = [ours, *(conn for conn, _process in self._workers)]
+                process = context.Process(target=_serve, daemon=True, name="deid-run-worker",
+                                          args=(theirs, others, initializer, initargs, work))
                 process.start()
                 theirs.close()
                 self._workers.append((ours, process))
