@@ -5,6 +5,10 @@ to a log call by mistake never reaches a log file.  Messages themselves are fixe
 are written through ``tqdm.write``: a progress bar on the terminal is cleared and drawn again
 below them, never broken.  :class:`FirstOfEach` lets a repeated warning through a few times per
 code and counts the rest.
+
+structlog is imported with the first line logged at or above the level (~30 ms of start-up, most
+of it asyncio, which structlog imports): a ``deid -q`` command that has nothing to say never pays
+it; :func:`configure` is applied then.
 """
 
 from __future__ import annotations
@@ -16,9 +20,6 @@ import threading
 import warnings
 from collections import Counter
 from typing import Any, MutableMapping
-
-import structlog
-from tqdm import tqdm
 
 ALLOWED_KEYS = frozenset(
     {
@@ -58,6 +59,8 @@ class TerminalLogger:
     def msg(self, message: str) -> None:
         bar = _BAR
         if bar is not None and not bar.disable:
+            from tqdm import tqdm  # imported already: the bar is one
+
             tqdm.write(message, file=sys.stderr)
             return
         with _WRITING:
@@ -89,16 +92,33 @@ def set_level(name: str) -> None:
 
 
 def configure(*, json: bool | None = None, level: int | None = None) -> None:
-    """Configure structlog for the process (CLI and workers call this once); ``level`` defaults
+    """Configure logging for the process (CLI and workers call this once); ``level`` defaults
     to ``DEID_LOG_LEVEL``'s (info).  A forked worker shows no bar: the one it inherited is a stale
-    copy of its parent's."""
+    copy of its parent's.  structlog is configured now if loaded, else with the first line."""
+    global _SETTINGS
     if level is None:
         level = level_from_environment()
     if json is None:
         json = not sys.stderr.isatty()
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     show_above(None)
     warnings.showwarning = _warning_to_log
+    _SETTINGS = (json, level)
+    if "structlog" in sys.modules:
+        _configure_structlog()
+
+
+_SETTINGS: tuple[bool, int] | None = None  # configure()'s: JSON lines or not, the level
+_APPLIED: tuple[bool, int] | None = None  # the settings structlog was configured with
+
+
+def _configure_structlog() -> None:
+    global _APPLIED
+    import structlog
+
+    assert _SETTINGS is not None
+    json, level = _APPLIED = _SETTINGS
+    renderer: Any = (structlog.processors.JSONRenderer() if json
+                     else structlog.dev.ConsoleRenderer(colors=False))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -113,8 +133,41 @@ def configure(*, json: bool | None = None, level: int | None = None) -> None:
     )
 
 
-def get_logger(name: str = "deid") -> Any:
-    return structlog.get_logger(name)
+class Logger:
+    """A named logger: a line under the configured level is dropped at once; the first one at or
+    above it imports and configures structlog, which writes it (and every later one)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _log(self, level: str, event: str, **fields: Any) -> Any:
+        settings = _SETTINGS
+        if settings is not None:
+            if LEVELS[level] < settings[1]:
+                return None
+            if _APPLIED != settings:
+                _configure_structlog()
+        import structlog
+
+        return getattr(structlog.get_logger(self.name), level)(event, **fields)
+
+    def debug(self, event: str, **fields: Any) -> Any:
+        return self._log("debug", event, **fields)
+
+    def info(self, event: str, **fields: Any) -> Any:
+        return self._log("info", event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> Any:
+        return self._log("warning", event, **fields)
+
+    def error(self, event: str, **fields: Any) -> Any:
+        return self._log("error", event, **fields)
+
+
+def get_logger(name: str = "deid") -> Logger:
+    return Logger(name)
 
 
 def _warning_to_log(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -98,3 +98,15 @@ def test_a_worker_process_inherits_the_level() -> None:
     child.start()
     assert queue.get(timeout=60) == logging.WARNING
     child.join(60)
+
+
+@pytest.mark.parametrize("given, kept", [(None, "1"), ("4", "4")])
+def test_numpys_blas_starts_one_thread_unless_told_otherwise(
+        monkeypatch: pytest.MonkeyPatch, tmp_path, given: str | None, kept: str) -> None:
+    """OpenBLAS starts a thread per core when numpy is imported (~50 ms of CPU per command):
+    deid asks for one (it does no linear algebra), unless the person set their own."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", given or "")  # restored after the test
+    if given is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    assert main(["keygen", str(tmp_path / "key")]) == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == kept

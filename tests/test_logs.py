@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,27 @@ def test_configured_logger_writes_only_allowed_keys(monkeypatch: pytest.MonkeyPa
 def test_allowed_keys_are_free_of_identity_names() -> None:
     for word in ("name", "patient", "birth", "accession", "value", "uid", "source"):
         assert not [key for key in logs.ALLOWED_KEYS if word in key.lower()], word
+
+
+def test_structlog_comes_with_the_first_line_logged() -> None:
+    """A line under the level costs no import (`deid -q` with nothing to say never loads
+    structlog); the first line at or above it is written as configured, keys allow-listed."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys\n"
+        "from deid import logs\n"
+        "logs.configure(json=True, level=logging.WARNING)\n"
+        "logs.get_logger('deid.test').info('run started', run_id='r1')\n"
+        "assert 'structlog' not in sys.modules\n"
+        "logs.get_logger('deid.test').warning('quarantined', code='not-dicom', value='19480608')\n"
+        "assert 'structlog' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(line["event"], line["code"], line["level"]) for line in lines] == [
+        ("quarantined", "not-dicom", "warning")]
+    assert "19480608" not in done.stderr

@@ -9,7 +9,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-import jsonschema
 import yaml
 from pydicom.uid import UID_dictionary
 
@@ -18,7 +17,7 @@ from deid.engine.vr import DATE_VRS, HASHABLE_VRS, fits, max_chars, vr_of
 from deid.errors import ProfileError
 from deid.profile.model import (ACTIONS, DEFAULT_MAX_OBJECT_BYTES, PLACEHOLDER, ConceptRule, Label,
                                 PixelRegion, Profile, Rule, SafePrivateRule, parse_size)
-from deid.profile.schema import PROFILE_SCHEMA
+from deid.profile.shipped import known_valid
 from deid.profile.tags import format_tag, resolve_tag
 from deid.profile.model import OcrSettings  # noqa: I001 (a line of its own: merges with other keys)
 
@@ -83,7 +82,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
     return _load(find_profile(name_or_path), seen=())
 
 
-def _read(path: Path) -> tuple[dict, str]:
+def _read(path: Path, *, always_validate: bool = False) -> tuple[dict, str]:
+    """A profile file's data, checked against the profile schema, and the sha256 of its bytes (a
+    shipped profile, unedited, passed that schema already: deid.profile.shipped)."""
     raw = path.read_bytes()
     try:
         try:
@@ -101,12 +102,28 @@ def _read(path: Path) -> tuple[dict, str]:
         raise ProfileError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a profile is a YAML mapping with at least 'name'")
+    digest = hashlib.sha256(raw).hexdigest()
+    if always_validate or not known_valid(digest):
+        _validate(path, data)
+    return data, digest
+
+
+def _validate(path: Path, data: dict) -> None:
+    """Raise ProfileError naming the first place where ``data`` breaks the profile schema."""
+    import jsonschema  # here: ~30 ms of start-up that a shipped profile does not need
+
+    from deid.profile.schema import PROFILE_SCHEMA
+
     errors = sorted(jsonschema.Draft202012Validator(PROFILE_SCHEMA).iter_errors(data), key=str)
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         raise ProfileError(f"{path}: {where}: {err.message}")
-    return data, hashlib.sha256(raw).hexdigest()
+
+
+def validate_file(path: Path) -> str:
+    """Check one profile file against the profile schema (never skipped); the sha256 of its bytes."""
+    return _read(path, always_validate=True)[1]
 
 
 def _load(path: Path, seen: tuple[Path, ...]) -> Profile:

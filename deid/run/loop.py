@@ -3,14 +3,11 @@ forked workers or on a Dask cluster), settle and count its outcome, and keep the
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from itertools import chain, islice
 from pathlib import Path
-
-from tqdm import tqdm
 
 from deid import logs
 from deid.audit.trail import AuditTrail
@@ -26,6 +23,8 @@ from deid.run.folders import check_paths, locked, told_what_to_do
 from deid.run.journal import Journal, journal_stamp, skipped_outcome, source_ref
 from deid.run.memory import long_lived_frozen, reuse_freed_buffers
 from deid.run.paths import RunPaths
+from deid.run.pool import Pool
+from deid.run.progress import progress_bar
 from deid.run.quarantine import (
     QuarantineBook,
     quarantine_entries,
@@ -46,7 +45,6 @@ from deid.settlement import Batch
 from deid.staging import Placer
 
 BATCH = 64  # outputs made durable together with one sync, then journalled
-TODO_CHUNK = 512  # sources handed to the workers at a time (two chunks in flight): flat memory
 
 
 def run(sources: list[Path], paths: RunPaths, profile: Profile, key: SecretKey, *, workers: int = 1,
@@ -117,9 +115,8 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
                           max_bytes, paths.records if debug else None, released)
     shown_once = logs.FirstOfEach()  # the first quarantined object of each reason is logged
 
-    def todo() -> Iterator[list[tuple[str, str, str]]]:
-        """The sources still to do, in chunks, as the walk finds them (done ones skipped here)."""
-        chunk: list[tuple[str, str, str]] = []
+    def todo() -> Iterator[tuple[str, str, str]]:
+        """The sources still to do, as the walk finds them (done ones skipped here)."""
         for source in found:
             ref = source_ref(key, source)
             if from_quarantine:
@@ -130,16 +127,10 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
                 book.done_before(ref)
                 bar.update(1)  # the bar counts every file found, done before or now
                 continue
-            chunk.append((ref, str(source.path), names(source.path)))
-            if len(chunk) == TODO_CHUNK:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+            yield ref, str(source.path), names(source.path)
 
     show_bar = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=found.files_now() if show_bar else None, unit="obj", disable=not show_bar,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(show_bar, found.files_now)
     logs.show_above(bar)  # log lines go above the bar, never through it
     done = _outcomes(todo(), setup, workers, cluster)
     try:
@@ -179,7 +170,7 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
             summary.removed = len(stale - book.outputs)
 
         # each step even when one fails (a full disk): the first error is raised
-        _each(settled.close, close_journal, trail.close, settle,
+        _each(settled.close, close_journal, trail.close, released.close, settle,
               lambda: write_summary(paths.records, summary))
     for code, count in shown_once.held_back().items():
         log.warning("more quarantined (not logged one by one)", code=code, count=count)
@@ -188,50 +179,39 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
     return summary
 
 
-def _outcomes(chunks: Iterator[list[tuple[str, str, str]]], setup: PipelineSetup, workers: int,
+def _outcomes(todo: Iterator[tuple[str, str, str]], setup: PipelineSetup, workers: int,
               cluster: str | None) -> Iterator[tuple[str, Outcome]]:
-    """(ref, outcome) of each source in ``chunks``: done in this process, by ``workers`` forked
+    """(ref, outcome) of each source ``todo`` gives: done in this process, by ``workers`` forked
     processes, or on the Dask ``cluster`` (in order, written ones in place)."""
     if cluster is not None:
         from deid.cluster.client import outcomes_on_cluster
 
         # the cluster sizes its tasks from the whole list (a list of the files still to do)
-        listed = [item for chunk in chunks for item in chunk]
         yield from outcomes_on_cluster(
-            cluster, listed, profile=setup.profile, key=setup.key, out=setup.out,
+            cluster, list(todo), profile=setup.profile, key=setup.key, out=setup.out,
             quarantine=setup.quarantine, lookup=setup.lookup, run_id=setup.run_id,
             max_object_bytes=setup.max_object_bytes, debug=setup.debug, released=setup.released)
         return
-    first = next(chunks, [])
+    first = list(islice(todo, 2))  # one source: no worker to start
     if workers <= 1 or len(first) < 2:
         _init_pipeline(setup)
         with long_lived_frozen():
-            yield from map(_work, first)
-            for chunk in chunks:
-                yield from map(_work, chunk)
+            yield from map(_work, chain(first, todo))
         return
     # load the standard's tables once here, so forked workers inherit them instead of each parsing
     from deid import standard
 
     standard.required_level("1.2.840.10008.5.1.4.1.1.2", (), 0x00100010)
     standard.row_for_tag(0x00100010)
-    context = multiprocessing.get_context("fork")
     with long_lived_frozen():  # what workers inherit: never walked by their collectors, nor copied
-        pool = context.Pool(workers, _init_worker, (setup,))
+        pool = Pool(workers, _init_worker, (setup,), _stage)
     # workers stage what they release; here, in input order, each is claimed and put in place
     # (deid.staging): which of two contents under one SOP Instance UID goes out is decided by the
     # input's order, as with one worker, never by which worker finished first
     placer = Placer(setup.out, setup.released, lambda: local_pipeline(setup))
     with pool:
-        # two chunks in flight: the workers never wait for the walk, and nothing grows
-        pending = deque([pool.imap(_stage, first, chunksize=4)])
-        for chunk in chunks:
-            pending.append(pool.imap(_stage, chunk, chunksize=4))
-            for done in pending.popleft():
-                yield done.ref, placer.place(done)
-        while pending:
-            for done in pending.popleft():
-                yield done.ref, placer.place(done)
+        for done in pool.map(chain(first, todo)):
+            yield done.ref, placer.place(done)
     placer.tidy()
 
 

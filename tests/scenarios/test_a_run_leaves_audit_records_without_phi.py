@@ -98,3 +98,11 @@ def test_a_rerun_records_each_object_as_skipped(release, key_file: Path) -> None
     assert [line["outcome"] for line in new] == ["skipped"] * summary["total"]
     written = {line["sop_uid"] for line in before if line["outcome"] == "written"}
     assert {line["sop_uid"] for line in new if line["output"]} == written
+
+
+def test_the_records_hold_only_closed_files(release) -> None:
+    """The released index is closed when the run ends (its write-ahead log folded in), not left to
+    the process's exit: the records folder holds its files and no SQLite side file."""
+    _out, records, _summary, _ = release
+    assert (records / "released.sqlite").is_file()
+    assert sorted(p.name for p in records.glob("released.sqlite-*")) == []
