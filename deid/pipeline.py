@@ -87,6 +87,21 @@ class Pipeline:
             outcome = self.deidentify_sidecar(file_name, data)
         else:
             outcome = self.deidentify_bytes(data)
+        return self._named(outcome, name)
+
+    def quarantine_file(self, source: Path, error: ObjectError, name: str | None = None) -> Quarantined:
+        """Quarantine a source file for ``error`` found outside the pipeline (worker processes
+        kept dying on it); ``name`` as for :meth:`deidentify_file`."""
+        try:
+            data = read_source(source, self.max_object_bytes)
+        except (ObjectError, OSError):  # kept by name, not as a copy
+            return self._quarantine_unread(source, error.as_reason(), name)
+        original = "original" + Path(name or source.name).suffix.lower() \
+            if sidecar_kind(Path(name or source.name).name, data) is not None else "original.dcm"
+        return self._named(self.quarantine(data, error, original=original), name)
+
+    def _named(self, outcome: Written | Quarantined, name: str | None) -> Written | Quarantined:
+        """The outcome; a quarantine entry's reason.json now names its source as ``name``."""
         if name and isinstance(outcome, Quarantined) and outcome.entry:
             # the entry names its source (the entry's own name is keyed, never the path)
             reason_file = self.quarantine_dir / outcome.entry / "reason.json"

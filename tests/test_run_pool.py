@@ -1,6 +1,7 @@
 """The run's worker processes (deid.run.pool): results in input order whatever the order in
-which workers finish, read as they are needed, a worker's error raised at its turn, a lost worker
-named."""
+which workers finish, read as they are needed, a worker's error raised at its turn, a dead worker
+replaced and what it held done again, an item that kills every worker given up on alone, workers
+that cannot work named."""
 
 from __future__ import annotations
 
@@ -76,11 +77,61 @@ def test_a_workers_error_is_raised_at_its_turn() -> None:
     assert raised.value.filename == "/out/a.dcm"
 
 
-def test_a_lost_worker_stops_the_run_with_what_to_do() -> None:
+def _given_up(item: int, deaths: int) -> tuple[str, int, int]:
+    return ("crashed", item, deaths)
+
+
+def _die_once_at_ten(marker: str):  # noqa: ANN202
+    def work(item: int) -> int:
+        if item == 10 and not os.path.exists(marker):
+            open(marker, "w").close()  # the next worker given item 10 does it
+            os.kill(os.getpid(), signal.SIGKILL)
+        return item
+    return work
+
+
+def test_without_a_crashed_result_a_lost_worker_stops_the_map_with_what_to_do() -> None:
     with Pool(2, _setup, (0,), _die_at_ten) as pool, pytest.raises(WorkerLost) as raised:
         list(pool.map(range(40)))
     assert "killed (signal 9)" in str(raised.value)
     assert "run the same command again" in str(raised.value)
+
+
+def test_a_dead_worker_is_replaced_and_what_it_held_is_done_again(tmp_path) -> None:
+    """A worker killed once (the kernel's out-of-memory killer): every item still comes back,
+    in order, none given up on; the pool keeps its two workers."""
+    with Pool(2, _setup, (0,), _die_once_at_ten(str(tmp_path / "died")),
+              crashed=_given_up) as pool:
+        results = list(pool.map(range(100)))
+        assert len(pool._workers) == 2
+        assert all(process.is_alive() for _conn, process in pool._workers)
+    assert results == list(range(100))
+    assert (tmp_path / "died").exists()
+
+
+def test_an_item_every_worker_dies_on_is_given_up_on_alone_and_the_rest_go_on() -> None:
+    """Item 10 kills each worker it reaches: its batch (8-11) is done item by item, 8, 9 and 11
+    come back, 10 is given up on after two workers died on it alone (three deaths in all)."""
+    with Pool(2, _setup, (0,), _die_at_ten, crashed=_given_up) as pool:
+        results = list(pool.map(range(40)))
+    assert results == [*range(10), ("crashed", 10, 3), *range(11, 40)]
+
+
+def test_a_one_item_batch_is_given_up_on_after_two_deaths() -> None:
+    with Pool(2, _setup, (0,), _die_at_ten, crashed=_given_up, batch=1) as pool:
+        results = list(pool.map(range(20)))
+    assert results == [*range(10), ("crashed", 10, 2), *range(11, 20)]
+
+
+def _exit_at_start(_tag: int) -> None:
+    os._exit(3)
+
+
+def test_workers_that_cannot_start_stop_the_map_with_what_to_do() -> None:
+    with Pool(2, _exit_at_start, (0,), _slow_evens, crashed=_given_up) as pool, \
+            pytest.raises(WorkerLost) as raised:
+        list(pool.map(range(40)))
+    assert "ended (exit code 3)" in str(raised.value)
 
 
 def test_closing_stops_every_worker() -> None:

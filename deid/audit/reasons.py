@@ -210,9 +210,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "release only that one, into a fresh output folder if the released one was wrong.",
     ),
     "worker-crashed": (
-        "A worker process of the forwarding node died repeatedly while handling this object.",
-        ("Report it to the deid maintainers with the quarantined file; do not re-send it until "
-         "fixed."),
+        ("A worker process (of the forwarding node, or of deid run --workers N) died repeatedly "
+         "while handling this object, the last times with no other object."),
+        ("Report it to the deid maintainers with the quarantined file; do not send or release it "
+         "again until fixed."),
     ),
     "pull-not-found": (
         ("deid pull: the PACS found no study for this requested entry (with the --study-date and "

@@ -15,7 +15,8 @@ from deid.intake.folders import Discovery, Found
 from deid.io.writer import fsync_dir, remove_run_temps, set_temp_owner
 from deid.keys import SecretKey
 from deid.outcome import Outcome, Quarantined
-from deid.pipeline import make_private_dir
+from deid.errors import ObjectError
+from deid.pipeline import Pipeline, make_private_dir
 from deid.profile.model import Profile
 from deid.released import DB_NAME as RELEASED_DB
 from deid.released import ReleasedIndex
@@ -42,7 +43,7 @@ from deid.run.workers import (
     local_pipeline,
 )
 from deid.settlement import Batch
-from deid.staging import Placer
+from deid.staging import Done, Placer
 
 BATCH = 64  # outputs made durable together with one sync, then journalled
 
@@ -193,6 +194,18 @@ def _outcomes(todo: Iterator[tuple[str, str, str]], setup: PipelineSetup, worker
             max_object_bytes=setup.max_object_bytes, debug=setup.debug, released=setup.released)
         return
     first = list(islice(todo, 2))  # one source: no worker to start
+    quarantining: list[Pipeline] = []
+
+    def crashed(item: tuple[str, str, str], deaths: int) -> Done:
+        """An object worker processes kept dying on (a crash in a decoder): quarantined here."""
+        ref, path, name = item
+        if not quarantining:
+            quarantining.append(local_pipeline(setup))
+        error = ObjectError(
+            "worker-crashed", f"a worker process died {deaths} times on this object; report it to "
+            "the deid maintainers with the quarantined file", stage="rules")
+        return Done(ref, path, name, quarantining[0].quarantine_file(Path(path), error, name))
+
     if workers <= 1 or len(first) < 2:
         _init_pipeline(setup)
         with long_lived_frozen():
@@ -204,7 +217,7 @@ def _outcomes(todo: Iterator[tuple[str, str, str]], setup: PipelineSetup, worker
     standard.required_level("1.2.840.10008.5.1.4.1.1.2", (), 0x00100010)
     standard.row_for_tag(0x00100010)
     with long_lived_frozen():  # what workers inherit: never walked by their collectors, nor copied
-        pool = Pool(workers, _init_worker, (setup,), _stage)
+        pool = Pool(workers, _init_worker, (setup,), _stage, crashed=crashed)
     # workers stage what they release; here, in input order, each is claimed and put in place
     # (deid.staging): which of two contents under one SOP Instance UID goes out is decided by the
     # input's order, as with one worker, never by which worker finished first
