@@ -20,31 +20,28 @@ read each P-DATA-TF PDU itself, into one buffer, and follow its PDV items as vie
 - **any other message** (a C-ECHO, a C-CANCEL, a request unlike that): its PDV items go to
   pynetdicom's DIMSE exactly as pynetdicom's own DT-2 action hands them over, and pynetdicom
   serves it as before;
-- **every other PDU**, and every PDU outside Sta6, is decoded and queued by pynetdicom's code.
+- **every other PDU**, and every PDU outside Sta6, is decoded and queued by pynetdicom's code
+  (:class:`deid.pdus.PduReader`, which reads the PDUs).
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import re
-
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
-from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import uid_to_service_class
+
+from deid.pdus import COMMAND, LAST, PduReader
 
 #: what gets an object's Part 10 parts and answers its status
 Store = Callable[[Sequence[bytes | memoryview]], int]
 
-_HEADER = struct.Struct(">BBI")  # PDU type, reserved, length
-_ITEM = struct.Struct(">IB")  # PDV item length, presentation context ID
 _PDV = struct.Struct(">BBIIBB")  # a whole P-DATA-TF header with one PDV item, as sent
 _ELEMENT = struct.Struct("<HHI")  # implicit VR little endian: group, element, length
-_COMMAND, _LAST = 0x01, 0x02
-_KNOWN_PDU_TYPES = frozenset(range(1, 8))
 _C_STORE_RQ = 0x0001
 _NO_DATA_SET = 0x0101
 #: the elements a C-STORE request's command set may hold (PS3.7 9.3.1.1)
@@ -52,94 +49,17 @@ _STORE_ELEMENTS = frozenset({0x0000, 0x0002, 0x0100, 0x0110, 0x0700, 0x0800, 0x1
                              0x1031})
 
 
-class DataReader:
-    """One association's reading of PDUs in Sta6 (the module docstring): installed as its DUL's
-    ``_read_pdu_data``.  ``pdvs`` holds the PDV items of the message under way (each a view of
-    the PDU it came in, control byte first); ``request`` its command set once that is whole and
-    ours to serve; ``handed`` whether the message is pynetdicom's."""
+class DataReader(PduReader):
+    """One association's reading of PDUs in Sta6 (the module docstring; deid.pdus): ``pdvs``
+    holds the PDV items of the message under way (each a view of the PDU it came in, control
+    byte first); ``request`` its command set once that is whole and ours to serve."""
 
     def __init__(self, association: Any, store: Store) -> None:
-        self.association = association
-        self.dul = association.dul
-        self.dimse = association.dimse
+        super().__init__(association)
         self.store = store
-        self.read_pdu = self.dul._read_pdu_data  # pynetdicom's, for every other state
         self.pdvs: list[tuple[int, memoryview]] = []
         self.request: dict[int, bytes] | None = None
-        self.handed = False
         self.storage_contexts: dict[int, tuple[bytes, bytes] | None] = {}  # (SOP class, syntax)
-
-    def __call__(self) -> None:
-        """Read one PDU from the connection and act on it (pynetdicom's ``_read_pdu_data``)."""
-        dul = self.dul
-        if dul.state_machine.current_state != "Sta6" or not dul.event_queue.empty():
-            self.read_pdu()
-            return
-        sock = dul.socket
-        try:
-            header = sock.recv(6)
-        except (OSError, TimeoutError):
-            dul.event_queue.put("Evt17")  # the transport connection closed, as pynetdicom
-            return
-        if len(header) < 6:
-            dul.event_queue.put("Evt17")
-            return
-        pdu_type, _, length = _HEADER.unpack(header)
-        if pdu_type not in _KNOWN_PDU_TYPES:
-            dul.event_queue.put("Evt19")  # unrecognised PDU, as pynetdicom (its body unread)
-            return
-        try:
-            body = sock.recv(length)
-        except (OSError, TimeoutError):
-            dul.event_queue.put("Evt17")
-            return
-        if len(body) != length:
-            dul.event_queue.put("Evt17")
-            return
-        if pdu_type != 0x04 or not self._items(body):
-            self._to_pynetdicom(header + body)
-
-    # -- pynetdicom's way ---------------------------------------------------------------------
-    def _to_pynetdicom(self, pdu: bytes | bytearray) -> None:
-        """Decode and queue ``pdu`` as pynetdicom's ``_read_pdu_data`` does."""
-        dul = self.dul
-        try:
-            decoded, event = dul._decode_pdu(pdu)
-        except Exception:  # noqa: BLE001  (pynetdicom: an undecodable PDU is Evt19)
-            dul.event_queue.put("Evt19")
-            return
-        dul.event_queue.put(event)
-        dul._recv_pdu.put(decoded)
-
-    def _hand(self, pdvs: list[tuple[int, memoryview]]) -> None:
-        """Give ``pdvs`` to pynetdicom's DIMSE, each as its DT-2 gives a P-DATA-TF's items."""
-        for context_id, value in pdvs:
-            primitive = P_DATA()  # (as P_DATA_TF.to_primitive makes it)
-            primitive.presentation_data_value_list = []
-            primitive.presentation_data_value_list.append((context_id, bytes(value)))
-            self.dimse.receive_primitive(primitive)
-            self.handed = self.dimse.message is not None  # pynetdicom's message is not whole
-
-    # -- ours -----------------------------------------------------------------------------------
-    def _items(self, body: bytearray) -> bool:
-        """Take a P-DATA-TF PDU's PDV items; False (nothing taken) when they do not fill its body
-        exactly, which pynetdicom then decodes (and refuses) as before."""
-        view = memoryview(body)
-        items: list[tuple[int, memoryview]] = []
-        at = 0
-        while at < len(view):
-            if at + _ITEM.size > len(view):
-                return False
-            length, context_id = _ITEM.unpack_from(view, at)
-            if length < 2 or at + 4 + length > len(view):
-                return False
-            items.append((context_id, view[at + 5 : at + 4 + length]))
-            at += 4 + length
-        if not items:
-            return False
-        for context_id, value in items:
-            self._item(context_id, value)
-        return True
 
     def _item(self, context_id: int, value: memoryview) -> None:
         if self.handed:
@@ -147,16 +67,16 @@ class DataReader:
             return
         self.pdvs.append((context_id, value))
         control = value[0]
-        if control & _COMMAND:
+        if control & COMMAND:
             if self.request is not None:  # a command in the middle of a data set: pynetdicom's
                 self._give_up()
-            elif control & _LAST:
+            elif control & LAST:
                 self.request = self._store_request(context_id)
                 if self.request is None:
                     self._give_up()
         elif self.request is None:  # data before a whole command: pynetdicom's to judge
             self._give_up()
-        elif control & _LAST:
+        elif control & LAST:
             self._serve()
 
     def _give_up(self) -> None:
@@ -219,11 +139,11 @@ class DataReader:
         pdvs, request = self.pdvs, self.request
         self.pdvs, self.request = [], None
         assert request is not None
-        command_context = next(cid for cid, value in reversed(pdvs) if value[0] & _COMMAND)
+        command_context = next(cid for cid, value in reversed(pdvs) if value[0] & COMMAND)
         sop_class, syntax = self.storage_contexts[command_context]  # type: ignore[misc]
         sop_instance = plain_uid(_ui(request[0x1000]))
         assert sop_instance is not None
-        fragments = [value[1:] for _, value in pdvs if not value[0] & _COMMAND]
+        fragments = [value[1:] for _, value in pdvs if not value[0] & COMMAND]
         try:
             status = self.store((file_meta_prefix(sop_class, sop_instance, syntax), *fragments))
         finally:
@@ -242,9 +162,9 @@ class DataReader:
         out = bytearray()
         for start in range(0, len(command), size):
             fragment = command[start : start + size]
-            last = _LAST if start + size >= len(command) else 0
+            last = LAST if start + size >= len(command) else 0
             out += _PDV.pack(0x04, 0, len(fragment) + 6, len(fragment) + 2, context_id,
-                             _COMMAND | last)
+                             COMMAND | last)
             out += fragment
         self.dul.socket.send(out)
 
@@ -257,7 +177,7 @@ def _ui(value: bytes) -> str:
 def read_data_directly(association: Any, store: Store) -> None:
     """Make ``association``'s DUL thread read P-DATA-TF PDUs itself (module docstring); to be
     called on an association made to wait for events (deid.pynetdicom_waits)."""
-    association.dul._read_pdu_data = DataReader(association, store)
+    DataReader(association, store).install()
 
 
 # -- the bytes pynetdicom would encode --------------------------------------------------------
