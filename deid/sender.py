@@ -1,17 +1,19 @@
 """Destinations shared by every worker: one sender process per destination owns its association.
 
 A node worker hands an object's released bytes to the destination's sender and waits for the
-answer: it copies them into its own shared memory block (:class:`HandOff`, one per worker, grown
-as objects need) and puts only the block's name and the object's size on the destination's
-request queue; the sender sends them from that block over its association (one at a time, or
-``associations`` at once), in the order they came, and answers the worker that asked with the
-forwarder's outcome (done, retry, failed: :func:`deid.forward.classify`).  (Pickled through the
-queue, each object was copied four times between the two processes and cost ~0.4 ms of CPU.)
-A worker writes its block again only once its last request was answered; after a request it
-gave up on, it moves to a new block (the sender may still be reading the old one).  A block's
-name goes once the sender has opened it: a node killed outright leaves nothing in /dev/shm.  A peer that
-takes one association at a time (a plain ``storescp``, a small PACS) so serves every worker at
-full speed, and no worker holds an association another one waits out.
+answer: it copies them into its own shared memory block (:class:`HandOff`, one per worker and
+destination, grown as objects need) and puts only the block's name and the object's size on the
+destination's request queue; the sender sends them from that block over its association (one at
+a time, or ``associations`` at once), in the order they came, and answers the worker that asked
+with the forwarder's outcome (done, retry, failed: :func:`deid.forward.classify`).  (Pickled
+through the queue, each object was copied four times between the two processes and cost
+~0.4 ms of CPU.)  A worker writes its block again only once its last request was answered;
+after a request it gave up on, it moves to a new block (the sender may still be reading the old
+one).  A block's name goes once the sender has opened it: a node killed outright leaves nothing
+in /dev/shm.  An object no block can be had for (/dev/shm too small) goes through the queue.
+
+A peer that takes one association at a time (a plain ``storescp``, a small PACS) so serves every
+worker at full speed, and no worker holds an association another one waits out.
 
 Nothing durable lives here: the spool keeps the original until every destination has answered
 done, so a request or an answer lost with a sender that died is a retry, and a retry
@@ -23,6 +25,7 @@ the same SOP Instance UID, which a C-STORE SCP takes as the same object.
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import signal
 import threading
@@ -85,9 +88,9 @@ def forwarder_for(destination: Any, timeout: float) -> Any:
 @dataclass(frozen=True)
 class SenderLine:
     """The queues of one destination's sender: requests ``(slot, ticket, block, size)`` from every
-    worker (the object is the first ``size`` bytes of the shared memory block named ``block``;
-    ``None`` stops one sending thread), and one answer queue per worker slot holding
-    ``(ticket, outcome, status, detail)``."""
+    worker (the object is the first ``size`` bytes of the shared memory block named ``block``,
+    or ``block`` itself when it is bytes; ``None`` stops one sending thread), and one answer
+    queue per worker slot holding ``(ticket, outcome, status, detail)``."""
 
     destination: str
     requests: Any
@@ -106,14 +109,26 @@ class HandOff:
         self.clean = True
         self.named = False
 
-    def put(self, data: bytes | memoryview) -> str:
+    def put(self, data: bytes | memoryview) -> str | None:
         """Copy ``data`` into the block (a new one when there is none, it is too small, or it
-        is not clean); returns the block's name."""
+        is not clean); returns the block's name, or None when no block of that size can be had
+        (/dev/shm too small for it, as a container's 64 MiB may be: the object then goes
+        through the queue)."""
         size = len(data)
         if self.block is None or self.block.size < size or not self.clean:
             self.close()
             room = max(_BLOCK_BYTES, 1 << (size - 1).bit_length())  # doubling: few new blocks
-            self.block, self.named = SharedMemory(create=True, size=room), True
+            try:
+                block = SharedMemory(create=True, size=room)
+            except OSError:
+                return None
+            try:  # its pages taken now: a full /dev/shm is an error here, never a SIGBUS later
+                os.posix_fallocate(block._fd, 0, room)  # type: ignore[attr-defined]
+            except OSError:
+                block.unlink()
+                _close(block)
+                return None
+            self.block, self.named = block, True
         self.block.buf[:size] = data
         self.clean = False
         return self.block.name
@@ -166,7 +181,9 @@ class SharedSender:
     def _send(self, destination: str, data: bytes) -> SendResult:
         line, hand_off = self.lines[destination], self.hand_offs[destination]
         ticket = f"{self.name}:{next(self.tickets)}"
-        line.requests.put((self.slot, ticket, hand_off.put(data), len(data)))
+        block = hand_off.put(data)
+        line.requests.put((self.slot, ticket, block if block is not None else bytes(data),
+                           len(data)))
         deadline = time.monotonic() + self.wait + len(data) / _SLOWEST_RATE
         while (remaining := deadline - time.monotonic()) > 0:
             try:
@@ -256,8 +273,9 @@ def _send_loop(destination: Destination, line: SenderLine, timeout: float, laten
                 return
             slot, ticket, block, size = request
             started = time.monotonic()
-            try:
-                view = blocks.view(slot, block, size)
+            try:  # (an object no block could be had for comes in the request itself)
+                view = (blocks.view(slot, block, size) if isinstance(block, str)
+                        else memoryview(block))
             except OSError:  # its worker let go of it (gave up on it, or died)
                 result = SendResult(RETRY, None, WITHDRAWN)
             else:

@@ -7,6 +7,7 @@ again is handed the object once more, in a new block."""
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 from multiprocessing.shared_memory import SharedMemory
@@ -120,3 +121,26 @@ def test_a_sender_started_again_gets_the_object_in_a_new_block(tmp_path: Path, c
             _stop_sender(lines, process)
         received = scp.received()
     assert _instances(received) == _instances([first, second])
+
+
+def test_an_object_no_block_can_be_had_for_goes_through_the_queue(
+    tmp_path: Path, context, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (path,) = write_many_ct_slices(tmp_path / "in", 1, make_patient(5))
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")  # (a container's small /dev/shm)
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    lines = make_lines(context, ["DEST"], 1)
+    with Storescp(tmp_path / "received") as scp:
+        process = _start_sender(context, lines, scp.port)
+        sender = SharedSender(lines, 0, "w0", wait=60)
+        try:
+            assert sender.send("DEST", path.read_bytes()).outcome == DONE
+            assert sender.hand_offs["DEST"].block is None
+        finally:
+            sender.close()
+            _stop_sender(lines, process)
+        received = scp.received()
+    assert _instances(received) == _instances([path])
