@@ -7,9 +7,11 @@ and reads the file meta with pydicom (together several ms per object).  Here the
 read from memory, and the command set (seven fixed elements) and every PDU of the request are
 framed in one buffer (PS3.8 9.3.5: PDU header, one PDV item per PDU, its message control header
 saying command or data set and last fragment) and written to the association's socket at once;
-the response is decoded by pynetdicom and taken from its DIMSE queue.  The state machine stays
-in Sta6 (sending P-DATA changes no state), and a failed write closes the transport as
-pynetdicom's own send does (Evt17).
+the response is taken from its DIMSE queue: read by :class:`ResponseReader` when it carries a
+status only (no pydicom data set, no trip through the state machine; installed by
+:func:`read_responses`), else decoded by pynetdicom.  The state machine stays in Sta6 (sending
+P-DATA changes no state), and a failed write closes the transport as pynetdicom's own send does
+(Evt17).
 
 :func:`keep_responses` closes a race in pynetdicom 3.0 (pinned) that lost about one response in a
 thousand on a fast link: its ``send_c_store`` pauses the association's reactor loop by clearing a
@@ -25,9 +27,10 @@ from typing import Any, NamedTuple
 
 from pynetdicom.dimse_primitives import C_STORE
 
+from deid.pdus import COMMAND, LAST, PduReader
+
 #: PDU type 04 (P-DATA-TF), reserved, PDU length; PDV item length, context ID, control header
 _PDV = struct.Struct(">BBIIBB")
-_COMMAND, _LAST = 0x01, 0x02
 #: fragment size when the peer sets no maximum PDU length (0: unlimited)
 _UNLIMITED_FRAGMENT = 4 * 1024 * 1024
 #: explicit VR little endian element header: group, element, VR, 16-bit length
@@ -35,6 +38,14 @@ _SHORT = struct.Struct("<HH2sH")
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"})
 #: what a Part 10 object's file meta says: (0002,0002), (0002,0003), (0002,0010)
 _META_TAGS = {0x0002: "sop_class", 0x0003: "sop_instance", 0x0010: "transfer_syntax"}
+
+
+class StoreResponse(NamedTuple):
+    """A C-STORE response that carries a status only, as :class:`ResponseReader` reads it (its
+    ``Status`` as pynetdicom's primitive names it)."""
+
+    message_id: int
+    Status: int
 
 
 class FileMeta(NamedTuple):
@@ -76,17 +87,24 @@ def file_meta(data: bytes | memoryview) -> FileMeta:
 
 def request_pdus(context_id: int, command: bytes, dataset: memoryview, max_pdu: int) -> bytearray:
     """The P-DATA-TF PDUs of one request: the command set, then the data set, each cut into
-    fragments of at most ``max_pdu - 6`` bytes (one PDV item per PDU)."""
+    fragments of at most ``max_pdu - 6`` bytes (one PDV item per PDU), framed in one buffer of
+    their exact size (each byte copied once)."""
     size = max_pdu - 6 if max_pdu else _UNLIMITED_FRAGMENT
-    out = bytearray()
-    for control, body in ((_COMMAND, memoryview(command)), (0, dataset)):
+    bodies = (memoryview(command), dataset)
+    count = sum(max(1, -(-len(body) // size)) for body in bodies)
+    out = bytearray(len(command) + len(dataset) + count * _PDV.size)
+    at = 0
+    for control, body in zip((COMMAND, 0), bodies, strict=True):
         start, end = 0, len(body)
         while True:
             fragment = body[start : start + size]
             start += len(fragment)
-            flags = control | (_LAST if start >= end else 0)
-            out += _PDV.pack(0x04, 0, len(fragment) + 6, len(fragment) + 2, context_id, flags)
-            out += fragment
+            flags = control | (LAST if start >= end else 0)
+            _PDV.pack_into(out, at, 0x04, 0, len(fragment) + 6, len(fragment) + 2, context_id,
+                           flags)
+            at += _PDV.size
+            out[at : at + len(fragment)] = fragment
+            at += len(fragment)
             if start >= end:
                 break
     return out
@@ -130,8 +148,9 @@ def send_c_store(
 ) -> Any:
     """Send ``dataset`` (encoded in ``transfer_syntax``, on an accepted context for ``sop_class``)
     and wait up to the association's DIMSE timeout for the response; returns the C-STORE
-    response primitive (its ``Status``), or None when none came (the association is then
-    aborted, or was already closed)."""
+    response (its ``Status``: a :class:`StoreResponse`, or pynetdicom's primitive for one that
+    carries more), or None when none came (the association is then aborted, or was already
+    closed)."""
     if not association.is_established:
         raise RuntimeError("association closed before the object was sent")
     context = _context(association, sop_class, transfer_syntax)
@@ -141,12 +160,25 @@ def send_c_store(
         dataset,
         int(association.acceptor.maximum_length or 0),
     )
-    association.dul.socket.send(memoryview(pdus))
-    _, response = association.dimse.get_msg(block=True)
+    reader = association.dul._read_pdu_data
+    reads = isinstance(reader, ResponseReader)
+    if reads:
+        reader.expecting = True  # (pynetdicom's own sends get pynetdicom's primitives)
+    try:
+        association.dul.socket.send(memoryview(pdus))
+        _, response = association.dimse.get_msg(block=True)
+    finally:
+        if reads:
+            reader.expecting = False
     if response is None:
         if association.is_established:  # the DIMSE timeout passed: abort, as pynetdicom does
             association.abort()
         return None
+    if isinstance(response, StoreResponse):  # (read by ResponseReader)
+        if response.message_id != message_id:
+            association.abort()
+            return None
+        return response
     if not isinstance(response, C_STORE) or not response.is_valid_response:
         association.abort()  # as pynetdicom does with an unexpected or invalid response
         return None
@@ -177,3 +209,57 @@ def keep_responses(association: Any) -> None:
         return wait_for(block=True) if block else (None, None)
 
     association.dimse.get_msg = get_msg
+
+
+# -- responses --------------------------------------------------------------------------------
+
+_ELEMENT = struct.Struct("<HHI")  # implicit VR little endian: group, element, length
+#: the elements a status-only C-STORE response holds (PS3.7 9.3.1.2)
+_RESPONSE_ELEMENTS = frozenset({0x0000, 0x0002, 0x0100, 0x0120, 0x0800, 0x0900, 0x1000})
+
+
+class ResponseReader(PduReader):
+    """Reads the answers on an association that sends C-STORE requests (deid.pdus): while
+    :func:`send_c_store` awaits one, a C-STORE response that carries a status only, in one PDV,
+    goes to the DIMSE queue as a :class:`StoreResponse` (no pydicom data set, no trip through
+    pynetdicom's state machine); anything else (an error comment, an offending element, another
+    message, the answer to a request pynetdicom sent) goes to pynetdicom as before, which queues
+    its own primitive."""
+
+    expecting = False  # a request sent by send_c_store awaits its answer
+
+    def _item(self, context_id: int, value: memoryview) -> None:
+        if self.handed or not self.expecting or value[0] != COMMAND | LAST:
+            self._hand([(context_id, value)])
+            return
+        response = _store_response(bytes(value[1:]))
+        if response is None:
+            self._hand([(context_id, value)])
+            return
+        self.dimse.msg_queue.put((context_id, response))
+
+
+def _store_response(command: bytes) -> StoreResponse | None:
+    """A status-only C-STORE response's message ID and status, or None for any other command."""
+    elements: dict[int, bytes] = {}
+    at = 0
+    while at + _ELEMENT.size <= len(command):
+        group, element, length = _ELEMENT.unpack_from(command, at)
+        start = at + _ELEMENT.size
+        if group != 0 or element not in _RESPONSE_ELEMENTS or start + length > len(command):
+            return None
+        elements[element] = command[start : start + length]
+        at = start + length
+    words = [elements.get(tag, b"") for tag in (0x0100, 0x0120, 0x0800, 0x0900)]
+    if at != len(command) or any(len(word) != 2 for word in words):
+        return None
+    field, answered, data_set, status = (int.from_bytes(word, "little") for word in words)
+    if field != 0x8001 or data_set != 0x0101:
+        return None
+    return StoreResponse(answered, status)
+
+
+def read_responses(association: Any) -> None:
+    """Make ``association`` (one we requested, used only to send C-STORE requests, made to wait
+    for events: deid.pynetdicom_waits) read its responses with a :class:`ResponseReader`."""
+    ResponseReader(association).install()

@@ -353,7 +353,8 @@ class Forwarder:
         if association.is_established:
             _no_delay(association)
             cstore.keep_responses(association)
-            wait_for_events(association)  # answers read as they come, no 1 ms naps
+            if wait_for_events(association):  # answers read as they come, no 1 ms naps
+                cstore.read_responses(association)  # status-only answers read by deid
             link.association = association
             _log.info("forward.associated", aet=destination.ae_title, port=destination.port,
                       count=len(association.accepted_contexts))

@@ -475,11 +475,15 @@ class Spool:
             pass  # removed at the next start-up (its row says it is finished)
 
 
+#: the most buffers one writev takes (an object received in many PDUs comes in as many parts)
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
+
+
 def _write_all(fd: int, parts: tuple[bytes | memoryview, ...]) -> None:
     """Write ``parts`` to ``fd`` in order, in as few system calls as it takes."""
     views = [memoryview(part) for part in parts if len(part)]
     while views:
-        written = os.writev(fd, views)
+        written = os.writev(fd, views[:_IOV_MAX])
         while views and written >= len(views[0]):
             written -= len(views[0])
             views.pop(0)

@@ -91,3 +91,78 @@ def test_an_associations_own_loop_cannot_take_the_response_a_send_waits_for() ->
     assert association.dimse.get_msg(block=False) == (None, None)
     assert association.dimse.get_msg() == (None, None)
     assert association.dimse.get_msg(block=True) == (1, "C-STORE-RSP")
+
+
+def _response_command(status: int, **extra: object) -> bytes:
+    """A C-STORE response's command set as pynetdicom encodes it."""
+    from pynetdicom.dimse_messages import C_STORE_RSP
+
+    rsp = C_STORE()
+    rsp.MessageIDBeingRespondedTo = 5
+    rsp.AffectedSOPClassUID = CT
+    rsp.AffectedSOPInstanceUID = "1.2.3.4"
+    rsp.Status = status
+    for name, value in extra.items():
+        setattr(rsp, name, value)
+    message = C_STORE_RSP()
+    message.primitive_to_message(rsp)
+    (pdata,) = list(message.encode_msg(1, 16382))
+    ((_, value),) = pdata.presentation_data_value_list
+    return bytes(value)
+
+
+def _answer_pdu(value: bytes) -> bytes:
+    """One P-DATA-TF PDU holding ``value`` (control header first) in one PDV, context 1."""
+    item = (len(value) + 1).to_bytes(4, "big") + b"\x01" + value
+    return b"\x04\x00" + len(item).to_bytes(4, "big") + item
+
+
+def _requestor():
+    """A requestor association on one end of a socket pair, established, its threads never
+    started, reading its answers with deid.cstore.ResponseReader; the other end is the peer."""
+    import socket
+
+    from pynetdicom import AE
+    from pynetdicom.association import Association
+    from pynetdicom.transport import AssociationSocket
+
+    ours, peer = socket.socketpair()
+    association = Association(AE(), "requestor")
+    association.set_socket(AssociationSocket(association, client_socket=ours))
+    association.dul.state_machine.current_state = "Sta6"
+    while not association.dul.event_queue.empty():
+        association.dul.event_queue.get_nowait()
+    cstore.read_responses(association)
+    return association, peer
+
+
+@pytest.mark.parametrize("status", [0x0000, 0xB007, 0xA700])
+def test_a_status_only_answer_is_read_without_pynetdicoms_decoding(status: int) -> None:
+    association, peer = _requestor()
+    reader = association.dul._read_pdu_data
+    try:
+        value = _response_command(status)
+        peer.sendall(_answer_pdu(value))
+        reader.expecting = True  # (as send_c_store sets it while it waits)
+        reader()
+        assert association.dimse.msg_queue.get_nowait() == (1, cstore.StoreResponse(5, status))
+    finally:
+        association.dul.socket.close()
+        peer.close()
+
+
+@pytest.mark.parametrize("expecting", [True, False])
+def test_other_answers_are_pynetdicoms_primitives(expecting: bool) -> None:
+    association, peer = _requestor()
+    reader = association.dul._read_pdu_data
+    try:
+        value = _response_command(0xC000, ErrorComment="cannot read it")
+        peer.sendall(_answer_pdu(value))
+        reader.expecting = expecting
+        reader()
+        _, response = association.dimse.msg_queue.get_nowait()
+        assert isinstance(response, C_STORE) and response.Status == 0xC000
+        assert response.ErrorComment == "cannot read it"
+    finally:
+        association.dul.socket.close()
+        peer.close()

@@ -6,6 +6,8 @@ per object.  :class:`IntakeRequestHandler` builds each association as pynetdicom
 
 - makes it wait for events instead of polling (:func:`deid.pynetdicom_waits.wait_for_events`:
   its threads wake the moment data, a message or an answer to send is there; PDUs read whole);
+- with the receiver's ``store_object``, reads its C-STORE requests and answers them in its DUL
+  thread, from the PDUs' bytes (:mod:`deid.intake.pdata`); what that leaves to pynetdicom
 - encodes a C-STORE response that carries a status only itself (:func:`store_response`, the
   same bytes as pynetdicom's, which builds a pydicom data set for it) and queues it to the DUL as
   pynetdicom queues its own (one writer of the socket, order kept); any other message goes
@@ -18,25 +20,31 @@ With a pynetdicom other than 3.0 the associations are left as pynetdicom makes t
 from __future__ import annotations
 
 import copy
-import re
-import struct
 from io import BytesIO
 from typing import Any
 
-from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import RequestHandler
 
+from deid.intake.pdata import (
+    Store,
+    file_meta_prefix,
+    plain_uid,
+    read_data_directly,
+    store_response_command,
+)
 from deid.pynetdicom_waits import SUPPORTED, wait_for_events
 
 
 class IntakeRequestHandler(RequestHandler):
-    """pynetdicom's request handler, whose associations are then :func:`quicken`-ed."""
+    """pynetdicom's request handler, whose associations are then :func:`quicken`-ed; with the
+    server's ``store_object`` (deid.intake.pdata.Store), when it has one, their C-STORE requests
+    are read and answered in the DUL thread (deid.intake.pdata)."""
 
     def _create_association(self) -> Any:
         association = super()._create_association()
-        quicken(association)
+        quicken(association, getattr(getattr(self, "server", None), "store_object", None))
         return association
 
 
@@ -54,11 +62,14 @@ class SharedContexts(list):  # type: ignore[type-arg]
         return list(self)
 
 
-def quicken(association: Any) -> None:
+def quicken(association: Any, store: Store | None = None) -> None:
     """Make a new acceptor ``association`` (its threads not started yet) wait for events and
-    encode its status-only C-STORE responses itself (module docstring)."""
+    encode its status-only C-STORE responses itself (module docstring); with ``store``, its
+    DUL thread serves C-STORE requests itself (:func:`deid.intake.pdata.read_data_directly`)."""
     if not wait_for_events(association):
         return  # another pynetdicom: as it is
+    if store is not None:
+        read_data_directly(association, store)
     dul, dimse = association.dul, association.dimse
     send_msg = dimse.send_msg
 
@@ -77,11 +88,6 @@ def quicken(association: Any) -> None:
 
 # -- C-STORE responses --------------------------------------------------------------------------
 
-_PLAIN_UID = re.compile(r"[0-9.]{1,64}")
-_UL = struct.Struct("<HHII")  # implicit VR little endian: group, element, length, value
-_US = struct.Struct("<HHIH")
-
-
 def store_response(primitive: Any) -> bytes | None:
     """The command set of a C-STORE response that carries a status only (PS3.7 9.3.1.2: group
     length, Affected SOP Class UID, Command Field 0x8001, Message ID Being Responded To, Command
@@ -93,40 +99,14 @@ def store_response(primitive: Any) -> bytes | None:
     if primitive.ErrorComment is not None or primitive.OffendingElement is not None:
         return None
     status, answered = primitive.Status, primitive.MessageIDBeingRespondedTo
-    sop_class = _plain_uid(primitive.AffectedSOPClassUID)
-    sop_instance = _plain_uid(primitive.AffectedSOPInstanceUID)
+    sop_class = plain_uid(primitive.AffectedSOPClassUID)
+    sop_instance = plain_uid(primitive.AffectedSOPInstanceUID)
     if not isinstance(status, int) or sop_class is None or sop_instance is None:
         return None
-    body = b"".join((
-        _uid(0x0002, sop_class),
-        _US.pack(0, 0x0100, 2, 0x8001),
-        _US.pack(0, 0x0120, 2, answered),
-        _US.pack(0, 0x0800, 2, 0x0101),
-        _US.pack(0, 0x0900, 2, status),
-        _uid(0x1000, sop_instance),
-    ))
-    return _UL.pack(0, 0x0000, 4, len(body)) + body
-
-
-def _plain_uid(value: Any) -> bytes | None:
-    """``value`` as ASCII when it is a UID of digits and dots, 1 to 64 of them (anything else is
-    left to pynetdicom and pydicom, as before)."""
-    if not isinstance(value, str) or _PLAIN_UID.fullmatch(value) is None:
-        return None
-    return value.encode("ascii")
-
-
-def _uid(element: int, value: bytes) -> bytes:
-    """A group 0000 UI element, padded to an even length with one NUL."""
-    if len(value) % 2:
-        value += b"\x00"
-    return struct.pack("<HHI", 0, element, len(value)) + value
+    return store_response_command(sop_class, sop_instance, answered, status)
 
 
 # -- the received object ------------------------------------------------------------------------
-
-_EXPLICIT_SHORT = struct.Struct("<HH2sH")  # explicit VR little endian: group, element, VR, length
-_PREAMBLE = b"\x00" * 128 + b"DICM"
 
 
 def object_parts(event: Any) -> tuple[bytes, memoryview | bytes]:
@@ -139,24 +119,9 @@ def object_parts(event: Any) -> tuple[bytes, memoryview | bytes]:
     request = event.request
     if not isinstance(request.DataSet, BytesIO):
         return b"", event.encoded_dataset(include_meta=True)
-    sop_class = _plain_uid(request.AffectedSOPClassUID)
-    sop_instance = _plain_uid(request.AffectedSOPInstanceUID)
-    syntax = _plain_uid(str(event.context.transfer_syntax))
+    sop_class = plain_uid(request.AffectedSOPClassUID)
+    sop_instance = plain_uid(request.AffectedSOPInstanceUID)
+    syntax = plain_uid(str(event.context.transfer_syntax))
     if sop_class is None or sop_instance is None or syntax is None:
         return b"", event.encoded_dataset(include_meta=True)
-    elements = b"".join((
-        b"\x02\x00\x01\x00OB\x00\x00\x02\x00\x00\x00\x00\x01",
-        _meta_element(0x0002, b"UI", sop_class, b"\x00"),
-        _meta_element(0x0003, b"UI", sop_instance, b"\x00"),
-        _meta_element(0x0010, b"UI", syntax, b"\x00"),
-        _meta_element(0x0012, b"UI", PYNETDICOM_IMPLEMENTATION_UID.encode("ascii"), b"\x00"),
-        _meta_element(0x0013, b"SH", PYNETDICOM_IMPLEMENTATION_VERSION.encode("ascii"), b" "),
-    ))
-    group_length = _EXPLICIT_SHORT.pack(2, 0, b"UL", 4) + struct.pack("<I", len(elements))
-    return _PREAMBLE + group_length + elements, request.DataSet.getbuffer()
-
-
-def _meta_element(element: int, vr: bytes, value: bytes, pad: bytes) -> bytes:
-    if len(value) % 2:
-        value += pad
-    return _EXPLICIT_SHORT.pack(2, element, vr, len(value)) + value
+    return file_meta_prefix(sop_class, sop_instance, syntax), request.DataSet.getbuffer()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from pydicom import uid as uids
@@ -108,11 +109,18 @@ def _handle_requested(event: Any, allow: tuple[AllowedCaller, ...], gate: Gate) 
 
 
 def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
-    """Write the received bytes to the spool; success only when they are durable and queued."""
+    """A C-STORE that pynetdicom decoded: its object to the spool (:func:`store_object`)."""
     try:
         parts = object_parts(event)
     except Exception:  # noqa: BLE001
         return STATUS_CANNOT_UNDERSTAND
+    return store_object(spool, counters, parts)
+
+
+def store_object(spool: Spool, counters: dict[str, int],
+                 parts: Sequence[bytes | memoryview]) -> int:
+    """Write an object (``parts``: its Part 10 bytes, in order) to the spool; success only when
+    it is durable and queued."""
     try:
         spool.put(*parts)
     except SpoolError as exc:
@@ -188,6 +196,8 @@ class Receiver:
             request_handler=IntakeRequestHandler,  # answers as soon as an object is durable
         )
         server.contexts = SharedContexts(server.contexts)  # (not copied per association)
+        # C-STORE requests read and answered in each association's DUL thread (deid.intake.pdata)
+        server.store_object = partial(store_object, self.spool, self.counters)
         self.gate.start()
         threading.Thread(target=server.serve_forever, name="deid-receiver", daemon=True).start()
         self.server = server

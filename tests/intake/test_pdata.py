@@ -1,0 +1,194 @@
+"""C-STORE requests read straight off the P-DATA-TF PDUs (deid.intake.pdata): what the DUL thread
+stores is the Part 10 object pynetdicom would have handed the handler, what it answers is the
+response pynetdicom would have sent, and whatever is not a plain C-STORE request still reaches
+pynetdicom as pynetdicom's own reading hands it over."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from pynetdicom import AE, evt
+from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.events import Event
+from pynetdicom.presentation import PresentationContext
+from pynetdicom.sop_class import CTImageStorage, Verification
+from pynetdicom.transport import AssociationSocket
+from servenode import start_receiver, storescu
+
+from deid.intake import pdata
+from deid.intake.acceptor import quicken
+from deid.synthetic import make_patient, write_sample_study
+
+CT = str(CTImageStorage)
+EXPLICIT = "1.2.840.10008.1.2.1"
+INSTANCE = "1.2.826.0.1.3680043.8.498.1"  # odd length: padded
+
+
+def _element(element: int, value: bytes) -> bytes:
+    return struct.pack("<HHI", 0, element, len(value)) + value
+
+
+def _uid(value: str) -> bytes:
+    raw = value.encode()
+    return raw + b"\x00" * (len(raw) % 2)
+
+
+def _store_command(message_id: int = 7, *extra: bytes, sop_class: str = CT) -> bytes:
+    body = b"".join((
+        _element(0x0002, _uid(sop_class)),
+        _element(0x0100, struct.pack("<H", 0x0001)),
+        _element(0x0110, struct.pack("<H", message_id)),
+        _element(0x0700, struct.pack("<H", 0x0002)),
+        _element(0x0800, struct.pack("<H", 0x0000)),
+        _element(0x1000, _uid(INSTANCE)),
+        *extra,
+    ))
+    return _element(0x0000, struct.pack("<I", len(body))) + body
+
+
+def _pdu(*items: tuple[int, int, bytes]) -> bytes:
+    """A P-DATA-TF PDU of (context ID, control header, fragment) items."""
+    body = b"".join(struct.pack(">IBB", len(value) + 2, cid, control) + value
+                    for cid, control, value in items)
+    return struct.pack(">BBI", 0x04, 0, len(body)) + body
+
+
+class _Peer:
+    """An established acceptor association on one end of a socket pair, its threads never
+    started (its DUL's reading is called by the test); the other end is the peer."""
+
+    def __init__(self) -> None:
+        ours, self.socket = socket.socketpair()
+        association = Association(AE(), "acceptor")
+        association.set_socket(AssociationSocket(association, client_socket=ours))
+        self.stored: list[bytes] = []
+
+        def store(parts: list[bytes | memoryview]) -> int:
+            self.stored.append(b"".join(bytes(part) for part in parts))
+            return 0x0000
+
+        quicken(association, store)
+        for cid, sop_class in ((1, CT), (3, str(Verification))):
+            context = PresentationContext()
+            context.context_id = cid
+            context.abstract_syntax = sop_class
+            context.transfer_syntax = [EXPLICIT]
+            association._accepted_cx[cid] = context
+        association.requestor.maximum_length = 16382
+        association.is_established = True
+        association.dul.state_machine.current_state = "Sta6"
+        association.dul.event_queue.get_nowait()  # Evt5, the connection: as if acted on
+        self.association = association
+
+    def send(self, data: bytes) -> None:
+        """The peer sends ``data``; the DUL reads one PDU of it."""
+        self.socket.sendall(data)
+        self.association.dul._read_pdu_data()
+
+    def received(self) -> bytes:
+        self.socket.settimeout(1)
+        return self.socket.recv(65536)
+
+    def close(self) -> None:
+        self.association.dul.socket.close()
+        self.socket.close()
+
+
+@pytest.fixture
+def peer():
+    peer = _Peer()
+    yield peer
+    peer.close()
+
+
+def _pynetdicoms_object(data_set: bytes) -> bytes:
+    """The Part 10 bytes pynetdicom gives a handler for that request (event.encoded_dataset)."""
+    request = C_STORE()
+    request.MessageID = 7
+    request.AffectedSOPClassUID = CT
+    request.AffectedSOPInstanceUID = INSTANCE
+    request.DataSet = BytesIO(data_set)
+    context = PresentationContext()
+    context.context_id = 1
+    context.abstract_syntax = CT
+    context.transfer_syntax = [EXPLICIT]
+    event = Event(None, evt.EVT_C_STORE, {"request": request, "context": context.as_tuple})
+    return event.encoded_dataset(include_meta=True)
+
+
+def test_a_store_request_in_fragments_is_stored_whole_and_answered(peer: _Peer) -> None:
+    data_set = bytes(range(256)) * 300
+    command = _store_command()
+    # the command in two fragments, the data set in three over two PDUs
+    peer.send(_pdu((1, 0x01, command[:20]), (1, 0x03, command[20:]), (1, 0x00, data_set[:1000])))
+    peer.send(_pdu((1, 0x00, data_set[1000:50000]), (1, 0x02, data_set[50000:])))
+    assert peer.stored == [_pynetdicoms_object(data_set)]
+    answer = peer.received()
+    response = pdata.store_response_command(CT.encode(), INSTANCE.encode(), 7, 0x0000)
+    assert answer == _pdu((1, 0x03, response))
+    assert peer.association.dimse.msg_queue.empty()  # nothing went pynetdicom's way
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
+@pytest.mark.parametrize("command", [
+    _store_command(7, _element(0x0600, b"XX")),  # an element a C-STORE request does not hold
+    _store_command(7, sop_class="1.2.840.10008.5.1.4.1.1.4"),  # not the context's SOP class
+    _store_command(7, _element(0x1030, b"MOVER ")).replace(b"498.1\x00", b"498.x1"),  # odd UID
+])
+def test_a_request_unlike_a_plain_store_goes_to_pynetdicom(peer: _Peer, command: bytes) -> None:
+    data_set = b"\x08\x00\x16\x00" + b"UI" + struct.pack("<H", 2) + b"1\x00"
+    peer.send(_pdu((1, 0x03, command), (1, 0x02, data_set)))
+    assert peer.stored == []
+    context_id, message = peer.association.dimse.msg_queue.get(timeout=1)
+    assert context_id == 1 and isinstance(message, C_STORE)
+    assert message.DataSet.getvalue() == data_set
+
+
+def test_an_echo_between_stores_goes_to_pynetdicom(peer: _Peer) -> None:
+    echo = b"".join((
+        _element(0x0002, _uid(str(Verification))),
+        _element(0x0100, struct.pack("<H", 0x0030)),
+        _element(0x0110, struct.pack("<H", 2)),
+        _element(0x0800, struct.pack("<H", 0x0101)),
+    ))
+    echo = _element(0x0000, struct.pack("<I", len(echo))) + echo
+    peer.send(_pdu((3, 0x03, echo)))
+    _, message = peer.association.dimse.msg_queue.get(timeout=1)
+    assert message.__class__.__name__ == "C_ECHO" and message.MessageID == 2
+    peer.send(_pdu((1, 0x03, _store_command(8)), (1, 0x02, b"\x00" * 64)))
+    assert len(peer.stored) == 1
+
+
+def test_other_pdus_and_other_states_are_pynetdicoms(peer: _Peer) -> None:
+    dul = peer.association.dul
+    peer.send(b"\x05\x00\x00\x00\x00\x04\x00\x00\x00\x00")  # A-RELEASE-RQ
+    assert dul.event_queue.get_nowait() == "Evt12"
+    assert type(dul._recv_pdu.get_nowait()).__name__ == "A_RELEASE_RQ"
+    dul.state_machine.current_state = "Sta7"  # awaiting a release answer: pynetdicom reads
+    peer.send(_pdu((1, 0x03, _store_command()), (1, 0x02, b"\x00" * 64)))
+    assert dul.event_queue.get_nowait() == "Evt10" and peer.stored == []
+
+
+def test_storescu_in_small_pdus_spools_what_pynetdicoms_reading_spools(tmp_path: Path) -> None:
+    """Through real associations in 4 KiB PDUs (each object in ~40 fragments): the objects read
+    here are spooled byte for byte as when pynetdicom reads them."""
+    files = write_sample_study(tmp_path / "in", make_patient(5), slices=3, size=64)
+    spooled = {}
+    for way in ("direct", "pynetdicom"):
+        receiver, _spool = start_receiver(tmp_path / way)
+        if way == "pynetdicom":
+            receiver.server.store_object = None  # the associations read as pynetdicom reads
+        try:
+            result = storescu(receiver.settings.port, files, "-v", "--max-send-pdu", "4096")
+            assert result.stderr.count("Received Store Response (Success)") == len(files)
+        finally:
+            receiver.abort_all()
+        folder = tmp_path / way / "data/spool/incoming"
+        spooled[way] = sorted(p.read_bytes() for p in folder.iterdir())
+    assert len(spooled["direct"]) == len(files)
+    assert spooled["direct"] == spooled["pynetdicom"]
