@@ -192,3 +192,17 @@ def test_storescu_in_small_pdus_spools_what_pynetdicoms_reading_spools(tmp_path:
         spooled[way] = sorted(p.read_bytes() for p in folder.iterdir())
     assert len(spooled["direct"]) == len(files)
     assert spooled["direct"] == spooled["pynetdicom"]
+
+
+def test_a_data_set_in_one_byte_fragments_is_held_compactly(peer: _Peer) -> None:
+    """A peer sending a data set a byte per PDV item: the fragments are copied together as they
+    come (a view each would hold ~250 bytes of memory per byte sent), and the object stored is
+    the same."""
+    data_set = bytes(range(256)) * 40
+    peer.send(_pdu((1, 0x03, _store_command())))
+    for start in range(0, len(data_set) - 1, 1000):
+        peer.send(_pdu(*((1, 0x00, data_set[at:at + 1])
+                         for at in range(start, min(start + 1000, len(data_set) - 1)))))
+        assert len(peer.association.dul._read_pdu_data.pdvs) <= 2  # the command, the data so far
+    peer.send(_pdu((1, 0x00, b"x" * 3000), (1, 0x02, data_set[-1:])))
+    assert peer.stored == [_pynetdicoms_object(data_set[:-1] + b"x" * 3000 + data_set[-1:])]
