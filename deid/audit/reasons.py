@@ -210,8 +210,9 @@ REASONS: dict[str, tuple[str, str]] = {
         "release only that one, into a fresh output folder if the released one was wrong.",
     ),
     "worker-crashed": (
-        ("A worker process (of the forwarding node, or of deid run --workers N) died repeatedly "
-         "while handling this object, the last times with no other object."),
+        ("The process de-identifying this object (a worker of the forwarding node or of deid "
+         "run, or deid run's own with --workers 1) died repeatedly on it, the last times with no "
+         "other object (a crash in a decoder, or memory)."),
         ("Report it to the deid maintainers with the quarantined file; do not send or release it "
          "again until fixed."),
     ),

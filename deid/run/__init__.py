@@ -18,8 +18,9 @@ Each run's summary is kept (``summaries/<run id>.json``; ``summary.json`` is the
 The modules, one job each: ``paths`` (the three folders), ``folders`` (their checks and locks),
 ``release`` (the key and profile of the output), ``journal`` (what is done), ``quarantine`` (its
 entries as names, as an input, and leaving), ``workers`` (a process's pipeline), ``pool`` (the
-forked worker processes, results in input order), ``memory`` (how its processes hold memory),
-``progress`` (the bar on a terminal), ``loop`` (the run itself) and ``summary`` (what it did).
+forked worker processes, results in input order), ``attempt`` (the object the run's own process
+is on, should it die of it), ``memory`` (how its processes hold memory), ``progress`` (the bar on
+a terminal), ``loop`` (the run itself) and ``summary`` (what it did).
 """
 
 from deid.run.folders import FolderNotWritable, check_paths

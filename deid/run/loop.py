@@ -20,6 +20,7 @@ from deid.pipeline import Pipeline, make_private_dir
 from deid.profile.model import Profile
 from deid.released import DB_NAME as RELEASED_DB
 from deid.released import ReleasedIndex
+from deid.run.attempt import RUN_DEATHS, Working
 from deid.run.folders import check_paths, locked, told_what_to_do
 from deid.run.journal import Journal, journal_stamp, skipped_outcome, source_ref
 from deid.run.memory import long_lived_frozen, reuse_freed_buffers
@@ -133,7 +134,7 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
     show_bar = sys.stderr.isatty() if progress is None else progress
     bar = progress_bar(show_bar, found.files_now)
     logs.show_above(bar)  # log lines go above the bar, never through it
-    done = _outcomes(todo(), setup, workers, cluster)
+    done = _outcomes(todo(), setup, workers, cluster, paths.records)
     try:
         for ref, outcome in done:
             settled.settle(ref, outcome)
@@ -181,7 +182,7 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
 
 
 def _outcomes(todo: Iterator[tuple[str, str, str]], setup: PipelineSetup, workers: int,
-              cluster: str | None) -> Iterator[tuple[str, Outcome]]:
+              cluster: str | None, records: Path) -> Iterator[tuple[str, Outcome]]:
     """(ref, outcome) of each source ``todo`` gives: done in this process, by ``workers`` forked
     processes, or on the Dask ``cluster`` (in order, written ones in place)."""
     if cluster is not None:
@@ -196,20 +197,30 @@ def _outcomes(todo: Iterator[tuple[str, str, str]], setup: PipelineSetup, worker
     first = list(islice(todo, 2))  # one source: no worker to start
     quarantining: list[Pipeline] = []
 
-    def crashed(item: tuple[str, str, str], deaths: int) -> Done:
-        """An object worker processes kept dying on (a crash in a decoder): quarantined here."""
+    def crashed(item: tuple[str, str, str], deaths: int, who: str = "a worker process") -> Done:
+        """An object processes kept dying on (a crash in a decoder): quarantined here."""
         ref, path, name = item
         if not quarantining:
             quarantining.append(local_pipeline(setup))
         error = ObjectError(
-            "worker-crashed", f"a worker process died {deaths} times on this object; report it to "
-            "the deid maintainers with the quarantined file", stage="rules")
+            "worker-crashed", f"{who} died {deaths} times on this object; report it to the deid "
+            "maintainers with the quarantined file", stage="rules")
         return Done(ref, path, name, quarantining[0].quarantine_file(Path(path), error, name))
 
     if workers <= 1 or len(first) < 2:
         _init_pipeline(setup)
-        with long_lived_frozen():
-            yield from map(_work, chain(first, todo))
+        working = Working(records)  # which object this process is on, should it die of it
+        try:
+            with long_lived_frozen():
+                for item in chain(first, todo):
+                    deaths = working.deaths(item[0])
+                    if deaths >= RUN_DEATHS:
+                        yield item[0], crashed(item, deaths, "the run's process").outcome
+                        continue
+                    working.begin(item[0])
+                    yield _work(item)
+        finally:
+            working.end()
         return
     # load the standard's tables once here, so forked workers inherit them instead of each parsing
     from deid import standard

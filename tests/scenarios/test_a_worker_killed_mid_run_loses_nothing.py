@@ -91,3 +91,46 @@ def test_an_object_that_kills_every_worker_is_quarantined_and_the_run_goes_on(
     assert reason["source"] == str(poison.relative_to(source))
     assert "3 times" in reason["message"]  # once in its batch, twice alone
     assert (entries[0] / "original.dcm").read_bytes() == poison.read_bytes()
+
+
+CRASHING_RUN = """
+import os, signal, sys
+from deid import cli
+from deid.run import loop
+
+poison, work = sys.argv[1], loop._work
+
+def dies_on_the_poison(item):
+    if item[1] == poison:
+        os.kill(os.getpid(), signal.SIGKILL)  # as a crash in a C decoder would
+    return work(item)
+
+loop._work = dies_on_the_poison
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def test_with_one_worker_an_object_that_kills_the_run_is_quarantined_on_the_third_run(
+        tmp_path: Path, study: list[Path], key_file: Path) -> None:
+    """``--workers 1`` does each object in the run's own process: the run dies with it, and so
+    does the next; the third quarantines it and completes the rest."""
+    poison = study[9]
+    source = study[0].parent.parent
+    argv = [sys.executable, "-c", CRASHING_RUN, str(poison),
+            *map(str, run_args(source, tmp_path / "out", key_file, "--workers", "1"))]
+    note = tmp_path / "out-records" / "working"
+    for _ in range(2):
+        died = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        assert died.returncode == -signal.SIGKILL, died.stderr
+        assert note.is_file()  # which object it was on (a journal key, no path)
+        assert str(poison.name) not in note.read_text() and "/" not in note.read_text()
+    third = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert third.returncode == 3, third.stderr
+    assert "1 quarantined" in third.stdout
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == len(study) - 1
+    [entry] = list((tmp_path / "out-quarantine").iterdir())
+    reason = json.loads((entry / "reason.json").read_text())
+    assert reason["code"] == "worker-crashed"
+    assert reason["source"] == str(poison.relative_to(source))
+    assert "the run's process died 2 times" in reason["message"]
+    assert not note.exists()  # nothing under way once the run ended
