@@ -15,8 +15,8 @@ from structlog.testing import capture_logs
 from support import phi_found
 
 from deid import logs
-from deid.pipeline import Pipeline
 from deid.outcome import Quarantined
+from deid.pipeline import Pipeline
 from deid.run import RunPaths, run
 from deid.synthetic import make_patient, oddities, write_sample_study
 
@@ -105,8 +105,6 @@ def test_allowed_keys_are_free_of_identity_names() -> None:
 def test_structlog_comes_with_the_first_line_logged() -> None:
     """A line under the level costs no import (`deid -q` with nothing to say never loads
     structlog); the first line at or above it is written as configured, keys allow-listed."""
-    import subprocess
-    import sys
 
     script = (
         "import logging, sys\n"

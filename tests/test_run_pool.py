@@ -81,7 +81,7 @@ def _given_up(item: int, deaths: int) -> tuple[str, int, int]:
     return ("crashed", item, deaths)
 
 
-def _die_once_at_ten(marker: str):  # noqa: ANN202
+def _die_once_at_ten(marker: str):
     def work(item: int) -> int:
         if item == 10 and not os.path.exists(marker):
             open(marker, "w").close()  # the next worker given item 10 does it

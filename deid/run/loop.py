@@ -11,11 +11,11 @@ from pathlib import Path
 
 from deid import logs
 from deid.audit.trail import AuditTrail
+from deid.errors import ObjectError
 from deid.intake.folders import Discovery, Found
 from deid.io.writer import fsync_dir, remove_run_temps, set_temp_owner
 from deid.keys import SecretKey
 from deid.outcome import Outcome, Quarantined
-from deid.errors import ObjectError
 from deid.pipeline import Pipeline, make_private_dir
 from deid.profile.model import Profile
 from deid.released import DB_NAME as RELEASED_DB

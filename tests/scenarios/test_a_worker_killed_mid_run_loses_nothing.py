@@ -71,7 +71,7 @@ def test_an_object_that_kills_every_worker_is_quarantined_and_the_run_goes_on(
     poison = study[7]
     stage = loop._stage
 
-    def dies_on_the_poison(item: tuple[str, str, str]):  # noqa: ANN202
+    def dies_on_the_poison(item: tuple[str, str, str]):
         if item[1] == str(poison):
             os.kill(os.getpid(), signal.SIGKILL)  # as a crash in a C decoder would
         return stage(item)
