@@ -15,6 +15,9 @@ or ``local:N`` for a ``LocalCluster`` of N single-threaded processes on this mac
   quarantine, audit lines and summary are those of a local ``--workers 1`` run, whatever the
   number of workers, the order they finish in, or a worker lost (Dask runs its tasks again: a
   task's outputs are overwritten, its outcomes recorded once, here).
+- A task every worker given it died on (Dask's allowed failures: ``KilledWorker``) is done again
+  file by file; a file every worker died on alone is quarantined ``worker-crashed`` here and the
+  run goes on; tasks dying again and again with no answer between stop the run (exit 2).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 
 from deid import logs
 from deid.cluster import LOCAL, check_address
-from deid.errors import UsageError
+from deid.errors import ObjectError, UsageError
 from deid.keys import SecretKey
 from deid.outcome import Outcome
 from deid.pipeline import Pipeline
@@ -58,6 +61,7 @@ FILES_PER_TASK = 32  # at most; fewer when there are few files for the workers' 
 WORKER_WAIT = 60.0  # seconds to wait for a first worker to join the scheduler
 THREADS_SECONDS = 5.0  # how often the cluster's size is asked again
 WAITING = 8  # done batches held for an earlier one, per batch the workers may have running
+KILLED_IN_A_ROW = 4  # tasks every worker died on, with no answer between: the workers, not a file
 
 
 def outcomes_on_cluster(address: str, todo: list[tuple[str, str, str]], *, profile: Profile, key: SecretKey,
@@ -107,6 +111,8 @@ class ClusterRun:
         self.plugin = "deid-run-" + settings.key.hexdigest("dask-plugin", str(settings.out))[:16]
         self.log = logs.get_logger("deid.cluster")
         self._asked, self._known_threads = -THREADS_SECONDS, 1
+        self._quarantining: Pipeline | None = None  # for files every worker died on
+        self._killed_in_a_row = 0  # tasks every worker died on, with no answer in between
 
     def outcomes(self, todo: list[tuple[str, str, str]]) -> Iterator[tuple[str, Outcome]]:
         if not todo:
@@ -151,32 +157,69 @@ class ClusterRun:
         s = self.settings
         size = max(1, min(FILES_PER_TASK, math.ceil(len(todo) / (4 * self._threads()))))
         batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-        running: dict[Future, int] = {}
+        # future -> (batch number, the file's place in it when the batch is done file by file)
+        running: dict[Future, tuple[int, int | None]] = {}
         finished: dict[int, BatchResult] = {}
+        parts: dict[int, list[BatchResult | None]] = {}  # batches done file by file
         queue = as_completed(loop=self.client.loop)
         submitted = placed = 0
         unplaced: deque[Done] = deque()  # of the batch being placed
+
+        def send(files: list[tuple[str, str, str]], index: int, part: int | None) -> None:
+            task = "deid-batch-" + s.key.hexdigest("dask-task", s.run_id + "".join(item[0] for item in files))[:20]
+            future = self.client.submit(deidentify_batch, self.plugin, seal(s.key, s.run_id, files),
+                                        key=task, retries=0)
+            running[future] = (index, part)
+            queue.add(future)
 
         def submit() -> None:
             nonlocal submitted
             ahead = 2 * self._threads() + 2
             # done batches wait here for an earlier one: a slow batch holds back at most this many
             while submitted < len(batches) and len(running) < ahead and len(finished) < WAITING * ahead:
-                batch = batches[submitted]
-                task = "deid-batch-" + s.key.hexdigest("dask-task", s.run_id + "".join(item[0] for item in batch))[:20]
-                future = self.client.submit(deidentify_batch, self.plugin, seal(s.key, s.run_id, batch),
-                                            key=task, retries=0)
-                running[future] = submitted
-                queue.add(future)
+                send(batches[submitted], submitted, None)
                 submitted += 1
+
+        def killed(index: int, part: int | None) -> None:
+            """Every worker given this task died (Dask's allowed failures): a batch is done again
+            file by file; a file alone is quarantined here (a crash in a decoder, memory)."""
+            files = batches[index]
+            if part is None and len(files) > 1:
+                parts[index] = [None] * len(files)
+                for place, item in enumerate(files):
+                    send([item], index, place)
+                return
+            item = files[part or 0]
+            result = BatchResult(done=[self._crashed(item)])
+            if part is None:
+                finished[index] = result
+            else:
+                took(index, part, result)
+
+        def took(index: int, part: int, result: BatchResult) -> None:
+            got = parts[index]
+            got[part] = result
+            if all(r is not None for r in got):
+                whole = [r for r in got if r is not None]
+                first = next((r for r in whole if r.refused or r.error is not None), whole[0])
+                done = [d for r in whole for d in r.done] if first.error is None else \
+                    [d for r in whole[:whole.index(first) + 1] for d in r.done]
+                finished[index] = BatchResult(first.worker, done, first.error, first.refused)
+                del parts[index]
 
         placer = Placer(s.out, self.released, self._local_pipeline)
         submit()
         try:
             for future in queue:
-                index = running.pop(future)
-                finished[index] = self._result(future)
+                index, part = running.pop(future)
+                result = self._result(future)
                 future.release()
+                if result is None:
+                    killed(index, part)
+                elif part is None:
+                    finished[index] = result
+                else:
+                    took(index, part, result)
                 submit()
                 while placed in finished:
                     result = finished.pop(placed)
@@ -205,17 +248,25 @@ class ClusterRun:
                 self.log.info("objects done again on the client (other content under their UID or place)",
                               count=placer.done_again, run_id=s.run_id)
 
-    def _result(self, future: Future) -> BatchResult:
+    def _result(self, future: Future) -> BatchResult | None:
+        """A task's answer; None when every worker given it died (Dask's KilledWorker)."""
         try:
             sealed = future.result()
         except KilledWorker:
-            raise UsageError("a batch of this run was tried on several Dask workers and each of them died "
-                             "(out of memory?): check the workers' memory and logs, then run the same "
-                             "command again: it keeps what is done and completes the rest") from None
+            self._killed_in_a_row += 1
+            if self._killed_in_a_row > KILLED_IN_A_ROW:  # not one object's doing: the workers'
+                raise UsageError(
+                    "tasks of this run were tried on several Dask workers and each of them died "
+                    "(out of memory?): check the workers' memory and logs, then run the same command "
+                    "again: it keeps what is done and completes the rest") from None
+            self.log.warning("Dask workers died on a task: its files are done again one by one",
+                             run_id=self.settings.run_id)
+            return None
         except CancelledError:
             raise UsageError("the Dask scheduler was lost (or cancelled this run's tasks): check that it "
                              "runs, then run the same command again: it keeps what is done and completes "
                              "the rest") from None
+        self._killed_in_a_row = 0
         return unseal(self.settings.key, self.settings.run_id, sealed)
 
     def _threads(self) -> int:
@@ -224,6 +275,16 @@ class ClusterRun:
         if now - self._asked > THREADS_SECONDS:
             self._asked, self._known_threads = now, max(1, sum(self.client.nthreads().values()))
         return self._known_threads
+
+    def _crashed(self, item: tuple[str, str, str]) -> Done:
+        """A file every Dask worker given it alone died on: quarantined here, the run goes on."""
+        ref, path, name = item
+        if self._quarantining is None:
+            self._quarantining = self._local_pipeline()
+        error = ObjectError(
+            "worker-crashed", "every Dask worker given this object alone died on it; report it to "
+            "the deid maintainers with the quarantined file", stage="rules")
+        return Done(ref, path, name, self._quarantining.quarantine_file(Path(path), error, name))
 
     def _local_pipeline(self) -> Pipeline:
         """The pipeline this process uses for an object to do again (with the released index)."""
