@@ -112,7 +112,7 @@ def _run(found: Found | Discovery, paths: RunPaths, profile: Profile, key: Secre
     # released UIDs of every run with these records (the batch sync makes its lines durable too)
     released = ReleasedIndex(paths.records / RELEASED_DB, durable=False)
     stale = remove_stale(journal, paths.out, released)
-    book = QuarantineBook(paths.quarantine, journal.done)
+    book = QuarantineBook(paths.quarantine, journal.done, stale)
     setup = PipelineSetup(profile, key, paths.out, paths.quarantine, lookup, summary.run_id,
                           max_bytes, paths.records if debug else None, released)
     shown_once = logs.FirstOfEach()  # the first quarantined object of each reason is logged

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 
 from deid.errors import UsageError
@@ -70,15 +70,21 @@ def quarantined_originals(quarantine: Path) -> tuple[Found, Callable[[Path], str
 class QuarantineBook:
     """Which quarantine entries a run makes, and which leave the quarantine once the journal holds
     their object's release: an original released from the quarantine (``came_from``), or a source
-    an earlier run quarantined that this run released.  Holds entry names and output paths only."""
+    an earlier run quarantined that this run released; and which of the outputs in ``watched``
+    (those an earlier profile made, which --reprocess removed) are released again.  Holds entry
+    names and output paths only."""
 
-    def __init__(self, quarantine: Path, done: Mapping[str, dict]) -> None:
+    def __init__(self, quarantine: Path, done: Mapping[str, dict],
+                 watched: Collection[str] = ()) -> None:
         self.quarantine = quarantine
         self.done = done  # the journal's entries of earlier runs, by ref
+        self.watched = watched
         self.entry_of: dict[str, str] = {}  # ref -> the entry holding it (--from-quarantine)
         self.made: set[str] = set()  # entries this run quarantined into
         self.leaving: set[str] = set()  # entries whose object is released
-        self.outputs: set[str] = set()  # outputs this run released or found done
+        # the watched outputs this run released or found done (only those: a set of every output
+        # grew ~270 bytes per object, the largest part of a run's memory growth)
+        self.outputs: set[str] = set()
 
     def came_from(self, ref: str, original: Path) -> None:
         """The source ``ref`` is an original kept in a quarantine entry."""
@@ -88,7 +94,7 @@ class QuarantineBook:
         """A source an earlier run finished (skipped by this one)."""
         entry = self.done[ref]
         if entry.get("status") == "written":
-            self.outputs.add(entry.get("output") or "")
+            self._released(entry.get("output") or "")
             if ref in self.entry_of:  # released, but the run ended before its entry left
                 self.leaving.add(self.entry_of[ref])
 
@@ -101,12 +107,16 @@ class QuarantineBook:
                 if self.entry_of.get(ref, quarantine) != quarantine:
                     self.leaving.add(self.entry_of[ref])  # an edited original: now in its new entry
             return
-        self.outputs.add(outcome.released.output)
+        self._released(outcome.released.output)
         before = self.done.get(ref) or {}
         if ref in self.entry_of:
             self.leaving.add(self.entry_of[ref])
         elif before.get("status") == "quarantined" and before.get("quarantine"):
             self.leaving.add(before["quarantine"])
+
+    def _released(self, output: str) -> None:
+        if output in self.watched:
+            self.outputs.add(output)
 
     def settle(self) -> int:
         """Remove the entries whose object is released (not one this run quarantined into); how
