@@ -16,8 +16,10 @@ or ``local:N`` for a ``LocalCluster`` of N single-threaded processes on this mac
   number of workers, the order they finish in, or a worker lost (Dask runs its tasks again: a
   task's outputs are overwritten, its outcomes recorded once, here).
 - A task every worker given it died on (Dask's allowed failures: ``KilledWorker``) is done again
-  file by file; a file every worker died on alone is quarantined ``worker-crashed`` here and the
-  run goes on; tasks dying again and again with no answer between stop the run (exit 2).
+  file by file; a file killed beside other tasks (Dask counts a death against every task the
+  worker held) is tried again with nothing else running; a file killed alone is quarantined
+  ``worker-crashed`` here and the run goes on; tasks dying again and again with no answer between
+  stop the run (exit 2).
 """
 
 from __future__ import annotations
@@ -165,7 +167,12 @@ class ClusterRun:
         submitted = placed = 0
         unplaced: deque[Done] = deque()  # of the batch being placed
 
-        def send(files: list[tuple[str, str, str]], index: int, part: int | None) -> None:
+        singles: deque[tuple[int, int]] = deque()  # files of split batches, to send one by one
+        suspects: deque[tuple[int, int | None]] = deque()  # files killed beside others: tried alone
+        alone: list[tuple[int, int | None]] = []  # the suspect running with nothing beside it
+
+        def send(index: int, part: int | None) -> None:
+            files = batches[index] if part is None else [batches[index][part]]
             task = "deid-batch-" + s.key.hexdigest("dask-task", s.run_id + "".join(item[0] for item in files))[:20]
             future = self.client.submit(deidentify_batch, self.plugin, seal(s.key, s.run_id, files),
                                         key=task, retries=0)
@@ -174,23 +181,37 @@ class ClusterRun:
 
         def submit() -> None:
             nonlocal submitted
+            if suspects or alone:  # Dask blames every task a dying worker held: one runs alone
+                if not running and not alone:
+                    alone.append(suspects.popleft())
+                    send(*alone[0])
+                return
             ahead = 2 * self._threads() + 2
+            while singles and len(running) < ahead:
+                send(*singles.popleft())
             # done batches wait here for an earlier one: a slow batch holds back at most this many
             while submitted < len(batches) and len(running) < ahead and len(finished) < WAITING * ahead:
-                send(batches[submitted], submitted, None)
+                send(submitted, None)
                 submitted += 1
 
         def killed(index: int, part: int | None) -> None:
             """Every worker given this task died (Dask's allowed failures): a batch is done again
-            file by file; a file alone is quarantined here (a crash in a decoder, memory)."""
+            file by file; a file killed beside other tasks is tried again alone, once nothing else
+            runs; a file killed alone is quarantined here (a crash in a decoder, memory)."""
             files = batches[index]
             if part is None and len(files) > 1:
+                self.log.warning("Dask workers died on a task: its files are done again one by one",
+                                 count=len(files), run_id=s.run_id)
                 parts[index] = [None] * len(files)
-                for place, item in enumerate(files):
-                    send([item], index, place)
+                singles.extend((index, place) for place in range(len(files)))
                 return
-            item = files[part or 0]
-            result = BatchResult(done=[self._crashed(item)])
+            if alone != [(index, part)]:
+                suspects.append((index, part))
+                return
+            alone.clear()
+            self.log.warning("Dask workers died on a file given alone: quarantined",
+                             code="worker-crashed", run_id=s.run_id)
+            result = BatchResult(done=[self._crashed(files[part or 0])])
             if part is None:
                 finished[index] = result
             else:
@@ -216,10 +237,13 @@ class ClusterRun:
                 future.release()
                 if result is None:
                     killed(index, part)
-                elif part is None:
-                    finished[index] = result
                 else:
-                    took(index, part, result)
+                    if alone == [(index, part)]:
+                        alone.clear()  # it was not that file's doing
+                    if part is None:
+                        finished[index] = result
+                    else:
+                        took(index, part, result)
                 submit()
                 while placed in finished:
                     result = finished.pop(placed)
@@ -259,8 +283,6 @@ class ClusterRun:
                     "tasks of this run were tried on several Dask workers and each of them died "
                     "(out of memory?): check the workers' memory and logs, then run the same command "
                     "again: it keeps what is done and completes the rest") from None
-            self.log.warning("Dask workers died on a task: its files are done again one by one",
-                             run_id=self.settings.run_id)
             return None
         except CancelledError:
             raise UsageError("the Dask scheduler was lost (or cancelled this run's tasks): check that it "
