@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from pynetdicom.dimse_primitives import C_STORE
 
-from deid.pdus import COMMAND, LAST, PduReader
+from deid.pdus import COMMAND, LAST, PduReader, command_elements
 
 #: PDU type 04 (P-DATA-TF), reserved, PDU length; PDV item length, context ID, control header
 _PDV = struct.Struct(">BBIIBB")
@@ -213,7 +213,6 @@ def keep_responses(association: Any) -> None:
 
 # -- responses --------------------------------------------------------------------------------
 
-_ELEMENT = struct.Struct("<HHI")  # implicit VR little endian: group, element, length
 #: the elements a status-only C-STORE response holds (PS3.7 9.3.1.2)
 _RESPONSE_ELEMENTS = frozenset({0x0000, 0x0002, 0x0100, 0x0120, 0x0800, 0x0900, 0x1000})
 
@@ -241,17 +240,11 @@ class ResponseReader(PduReader):
 
 def _store_response(command: bytes) -> StoreResponse | None:
     """A status-only C-STORE response's message ID and status, or None for any other command."""
-    elements: dict[int, bytes] = {}
-    at = 0
-    while at + _ELEMENT.size <= len(command):
-        group, element, length = _ELEMENT.unpack_from(command, at)
-        start = at + _ELEMENT.size
-        if group != 0 or element not in _RESPONSE_ELEMENTS or start + length > len(command):
-            return None
-        elements[element] = command[start : start + length]
-        at = start + length
+    elements = command_elements(command, _RESPONSE_ELEMENTS)
+    if elements is None:
+        return None
     words = [elements.get(tag, b"") for tag in (0x0100, 0x0120, 0x0800, 0x0900)]
-    if at != len(command) or any(len(word) != 2 for word in words):
+    if any(len(word) != 2 for word in words):
         return None
     field, answered, data_set, status = (int.from_bytes(word, "little") for word in words)
     if field != 0x8001 or data_set != 0x0101:

@@ -22,6 +22,7 @@ from pynetdicom.pdu_primitives import P_DATA
 _HEADER = struct.Struct(">BBI")  # PDU type, reserved, length
 _ITEM = struct.Struct(">IB")  # PDV item length, presentation context ID
 _KNOWN_PDU_TYPES = frozenset(range(1, 8))
+_ELEMENT = struct.Struct("<HHI")  # a command set's element: group, element, length (implicit VR)
 #: a PDV's message control header: a command's fragment (else a data set's), the last one
 COMMAND, LAST = 0x01, 0x02
 
@@ -114,3 +115,19 @@ class PduReader:
     def _item(self, context_id: int, value: memoryview) -> None:
         """One PDV item (its control header first), as it comes: the subclass's to serve."""
         self._hand([(context_id, value)])
+
+
+def command_elements(command: bytes, allowed: frozenset[int]) -> dict[int, bytes] | None:
+    """A command set's elements (group 0000, implicit VR little endian) by element number, their
+    values as bytes; None when it holds an element not in ``allowed``, another group, or bytes
+    that do not end with an element (such a message is pynetdicom's to decode)."""
+    elements: dict[int, bytes] = {}
+    at = 0
+    while at + _ELEMENT.size <= len(command):
+        group, element, length = _ELEMENT.unpack_from(command, at)
+        start = at + _ELEMENT.size
+        if group != 0 or element not in allowed or start + length > len(command):
+            return None
+        elements[element] = command[start : start + length]
+        at = start + length
+    return elements if at == len(command) else None

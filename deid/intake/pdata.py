@@ -35,13 +35,12 @@ from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_
 from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import uid_to_service_class
 
-from deid.pdus import COMMAND, LAST, PduReader
+from deid.pdus import COMMAND, LAST, PduReader, command_elements
 
 #: what gets an object's Part 10 parts and answers its status
 Store = Callable[[Sequence[bytes | memoryview]], int]
 
 _PDV = struct.Struct(">BBIIBB")  # a whole P-DATA-TF header with one PDV item, as sent
-_ELEMENT = struct.Struct("<HHI")  # implicit VR little endian: group, element, length
 _C_STORE_RQ = 0x0001
 _NO_DATA_SET = 0x0101
 #: the elements a C-STORE request's command set may hold (PS3.7 9.3.1.1)
@@ -104,17 +103,9 @@ class DataReader(PduReader):
     def _store_request(self, context_id: int) -> dict[int, bytes] | None:
         """The command set just completed, when it is a C-STORE request served here."""
         command = b"".join(bytes(value[1:]) for _, value in self.pdvs)
-        elements: dict[int, bytes] = {}
-        at = 0
-        while at + _ELEMENT.size <= len(command):
-            group, element, length = _ELEMENT.unpack_from(command, at)
-            start = at + _ELEMENT.size
-            if group != 0 or element not in _STORE_ELEMENTS or start + length > len(command):
-                return None
-            elements[element] = command[start : start + length]
-            at = start + length
-        if at != len(command) or not {0x0002, 0x0100, 0x0110, 0x0700, 0x0800,
-                                      0x1000} <= elements.keys():
+        elements = command_elements(command, _STORE_ELEMENTS)
+        if elements is None or not {0x0002, 0x0100, 0x0110, 0x0700, 0x0800,
+                                    0x1000} <= elements.keys():
             return None
         us = {tag: elements[tag] for tag in (0x0100, 0x0110, 0x0700, 0x0800)}
         if any(len(value) != 2 for value in us.values()):
