@@ -1,8 +1,9 @@
 """Destinations shared by every worker: one sender process per destination owns its association.
 
-A node worker hands an object's released bytes to the destination's sender and waits for the
-answer: it copies them into its own shared memory block (:class:`HandOff`, one per worker and
-destination, grown as objects need) and puts only the block's name and the object's size on the
+A node worker hands an object's released bytes to the destination's sender and takes the
+answer once it has de-identified its next object (:meth:`SharedSender.submit`, then
+:meth:`SharedSender.result`): it copies them into its own shared memory block (:class:`HandOff`,
+one per worker and destination, grown as objects need) and puts only the block's name and the object's size on the
 destination's request queue; the sender sends them from that block over its association (one at
 a time, or ``associations`` at once), in the order they came, and answers the worker that asked
 with the forwarder's outcome (done, retry, failed: :func:`deid.forward.classify`).  (Pickled
@@ -48,16 +49,33 @@ _BLOCK_BYTES = 1 << 20
 WITHDRAWN = "the object to send was withdrawn"
 
 
-class Sender(Protocol):
-    """What a worker sends with: released bytes to a named destination, the outcome back."""
+@dataclass
+class Pending:
+    """A send handed to a sender and not yet answered: what :meth:`Sender.result` waits for.
+    ``answer``: set at once by a sender that sends in the caller's process."""
 
-    def send(self, destination: str, data: bytes) -> SendResult: ...
+    destination: str
+    data: bytes
+    ticket: str = ""
+    deadline: float = 0.0
+    answer: SendResult | None = None
+
+
+class Sender(Protocol):
+    """What a worker sends with: released bytes to a named destination, the outcome back.
+    ``submit`` hands the bytes over and returns at once where the sender is another process
+    (the worker de-identifies its next object meanwhile); ``result`` waits for the answer."""
+
+    def submit(self, destination: str, data: bytes) -> Pending: ...
+
+    def result(self, pending: Pending) -> SendResult: ...
 
     def close(self) -> None: ...
 
 
 class LocalSender:
-    """Sends from the calling process over its own associations (one worker, tests, tools)."""
+    """Sends from the calling process over its own associations (one worker, tests, tools):
+    ``submit`` sends at once."""
 
     def __init__(self, destinations: dict[str, Destination], *, timeout: float) -> None:
         self.destinations = destinations
@@ -65,6 +83,13 @@ class LocalSender:
 
     def send(self, destination: str, data: bytes) -> SendResult:
         return self.forwarders[destination].send_bytes(self.destinations[destination], data)
+
+    def submit(self, destination: str, data: bytes) -> Pending:
+        return Pending(destination, data, answer=self.send(destination, data))
+
+    def result(self, pending: Pending) -> SendResult:
+        assert pending.answer is not None
+        return pending.answer
 
     def close(self) -> None:
         for forwarder in self.forwarders.values():
@@ -173,24 +198,35 @@ class SharedSender:
         self.hand_offs = {destination: HandOff() for destination in lines}
 
     def send(self, destination: str, data: bytes) -> SendResult:
-        result = self._send(destination, data)
-        if result.detail == WITHDRAWN:
-            result = self._send(destination, data)
-        return result
+        return self.result(self.submit(destination, data))
 
-    def _send(self, destination: str, data: bytes) -> SendResult:
+    def submit(self, destination: str, data: bytes) -> Pending:
+        """Hand ``data`` to the destination's sender; returns at once (one request per
+        destination at a time: :meth:`result` before the next ``submit`` there)."""
         line, hand_off = self.lines[destination], self.hand_offs[destination]
         ticket = f"{self.name}:{next(self.tickets)}"
         block = hand_off.put(data)
         line.requests.put((self.slot, ticket, block if block is not None else bytes(data),
                            len(data)))
         deadline = time.monotonic() + self.wait + len(data) / _SLOWEST_RATE
-        while (remaining := deadline - time.monotonic()) > 0:
+        return Pending(destination, data, ticket, deadline)
+
+    def result(self, pending: Pending) -> SendResult:
+        """The answer to ``pending`` (handed over once more, in a new block, when the sender
+        could not open its block); a retry when none comes in time."""
+        result = self._answer(pending)
+        if result.detail == WITHDRAWN:
+            result = self._answer(self.submit(pending.destination, pending.data))
+        return result
+
+    def _answer(self, pending: Pending) -> SendResult:
+        line, hand_off = self.lines[pending.destination], self.hand_offs[pending.destination]
+        while (remaining := pending.deadline - time.monotonic()) > 0:
             try:
                 answer, outcome, status, detail = line.replies[self.slot].get(timeout=remaining)
             except queue.Empty:
                 break
-            if answer == ticket:
+            if answer == pending.ticket:
                 hand_off.answered(withdrawn=detail == WITHDRAWN)
                 return SendResult(outcome, status, detail)
             # the late answer to a request an earlier worker in this slot gave up on: dropped

@@ -23,7 +23,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from deid import logs
@@ -99,8 +99,24 @@ def _destination(setting: Destination) -> Any:
     )
 
 
+@dataclasses.dataclass
+class Flight:
+    """A worker's object whose released bytes a sender has (:meth:`Worker._forwarding`, paused
+    at a hand-over until the worker takes the answer)."""
+
+    item: Item
+    forwarding: Generator[None, None, Settlement]
+
+
 class Worker:
     """One worker process's loop: claim -> de-identify -> forward -> record -> release.
+
+    Forwarding overlaps the next object's de-identification: the released bytes are handed to
+    the destination's sender (:meth:`deid.sender.SharedSender.submit`) and the worker claims and
+    de-identifies its next item while the sender sends them; it then takes the answer and
+    settles the object (:meth:`land`) before it hands the next one over.  One object at a time
+    is in flight per worker (its :class:`Flight`); a worker that dies leaves it claimed, done
+    again like the rest of its batch.
 
     It is the node's :class:`~deid.settlement.Ledger`: an outcome is recorded in this worker's
     audit trail, synced (fsync), then released to the spool.  It settles its items in a
@@ -163,6 +179,7 @@ class Worker:
         self.waiting = waiting or StorageWait(self.log, WorkerSlot(None))
         self.held: list[Item] = []  # refused storage took them over; not given back yet
         self.batch: Batch[Item] = Batch(self, BATCH, background=False)
+        self.flight: Flight | None = None  # the object whose sends are under way
 
     def run(self, stop: Any) -> None:
         """Work until ``stop`` is set; a refusal of the file system is waited out, never fatal."""
@@ -193,16 +210,51 @@ class Worker:
         try:
             item = self.spool.claim(self.name, lease=LEASE_SECONDS)
             if item is None:
-                self.settle_pending()  # idle: one sync and one commit for what is pending
+                self.land()  # idle: the object in flight answered and settled,
+                self.settle_pending()  # then one sync and one commit for what is pending
                 return False
             if self._records_failed:
                 self._reopen_records()
             self.handle(item)
         except Exception as exc:
             if storage_failure(exc) is not None:
-                self._give_back([*self.batch.drop(), *([item] if item is not None else [])])
+                self._give_back([*self.batch.drop(), *([item] if item is not None else []),
+                                 *self._abandon()])
             raise
         return True
+
+    def land(self) -> None:
+        """Take the answers of the object in flight (its remaining destinations, one after the
+        other) and settle it."""
+        flight = self.flight
+        if flight is None:
+            return
+        try:
+            while True:
+                next(flight.forwarding)
+        except StopIteration as done:
+            settlement: Settlement = done.value
+        self.settle(flight.item, settlement)
+        self.flight = None
+
+    def _take_off(self, item: Item, forwarding: Generator[None, None, Settlement]) -> None:
+        """Start forwarding ``item``: up to its first hand-over, then it is in flight (settled at
+        once when nothing was handed over: every destination is down)."""
+        try:
+            next(forwarding)
+        except StopIteration as done:
+            self.settle(item, done.value)
+            return
+        self.flight = Flight(item, forwarding)
+
+    def _abandon(self) -> list[Item]:
+        """Forget the object in flight (given back with the batch when storage failed; a late
+        answer to its send is dropped by the sender's ticket); returns it."""
+        flight, self.flight = self.flight, None
+        if flight is None:
+            return []
+        flight.forwarding.close()
+        return [flight.item]
 
     def settle_pending(self) -> None:
         """Make the pending items' records durable (one sync), then release them (one commit)."""
@@ -224,6 +276,12 @@ class Worker:
     def _close(self) -> None:
         """At the stop: what the disk still refuses is left for the next start (its recovery
         releases this worker's claims; lines already written stay)."""
+        try:
+            self.land()  # the object in flight is answered before the senders go
+        except Exception as exc:
+            if storage_failure(exc) is None:
+                raise
+            self._give_back([*self.batch.drop(), *self._abandon()])
         self.sender.close()
         try:
             self.settle_pending()
@@ -263,11 +321,12 @@ class Worker:
             self.settle(item, Retry("spool-unreadable"))
             return
         outcome = self.pipeline.deidentify_bytes(data)  # deterministic: a retry, the same bytes
+        self.land()  # the previous object, sent while this one was de-identified
         match outcome:
             case Written(data=bytes() as released):
                 if item.attempts == 0:
                     self.record(item, outcome)
-                self.settle(item, self._forward(item, pending, outcome.released, released))
+                self._take_off(item, self._forwarding(item, pending, outcome.released, released))
             case _:
                 self.settle(item, outcome)
 
@@ -330,16 +389,21 @@ class Worker:
             case _:
                 raise TypeError(f"a node item does not end {type(outcome).__name__}")
 
-    def _forward(self, item: Item, pending: list[str], facts: Released, data: bytes) -> Settlement:
+    def _forwarding(self, item: Item, pending: list[str], facts: Released,
+                    data: bytes) -> Generator[None, None, Settlement]:
         """Send the released bytes to each pending destination: forwarded when all have them, a
         retry when one may take them later, quarantined when one refused them for good.  With
-        several destinations each delivery is settled as it comes (a retry skips those)."""
+        several destinations each delivery is settled as it comes (a retry skips those).  It
+        pauses after each hand-over (the worker de-identifies its next object meanwhile) and
+        returns the item's settlement."""
         waiting: str | None = None
         for name in pending:
             if self.down_until.get(name, 0.0) > time.monotonic():
                 waiting = "destination-unavailable"
                 continue
-            result = self.sender.send(name, data)
+            handed = self.sender.submit(name, data)
+            yield
+            result = self.sender.result(handed)
             if result.outcome == Delivery.DONE:
                 self.down_until.pop(name, None)
                 delivered = Forwarded(facts, name)

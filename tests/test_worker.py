@@ -14,20 +14,29 @@ from deid.audit.record import event_of
 from deid import service
 from deid.forward import DONE, FAILED, RETRY, SendResult
 from deid.pipeline import Pipeline
+from deid.sender import Pending
 from deid.service import MAX_CRASHES, Worker
 from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
 from deid.synthetic.many import write_many_ct_slices
 
 
 class ScriptedSender:
-    """Answers each send with the next result; keeps what it was given."""
+    """Answers each send with the next result when the worker takes the answer (as a sender
+    process does); keeps what it was given."""
 
     def __init__(self, *results: SendResult) -> None:
         self.results = list(results)
         self.sent: list[tuple[str, bytes]] = []
+        self.unanswered: list[Pending] = []
 
-    def send(self, destination: str, data: bytes) -> SendResult:
+    def submit(self, destination: str, data: bytes) -> Pending:
         self.sent.append((destination, data))
+        handed = Pending(destination, data)
+        self.unanswered.append(handed)
+        return handed
+
+    def result(self, handed: Pending) -> SendResult:
+        self.unanswered.remove(handed)
         return self.results.pop(0)
 
     def close(self) -> None:
@@ -75,9 +84,10 @@ def test_forwarded_is_recorded_and_synced_before_the_original_goes(node) -> None
     sender = ScriptedSender(SendResult(DONE, 0, "stored"))
     busy = worker(sender)
     assert busy.step() is True
-    assert calls == ["claim 1", "record written", "record forwarded"]  # pending in its batch
-    assert spool.state[1] == "claimed"
-    assert busy.step() is False  # nothing more due: the batch is settled
+    assert calls == ["claim 1", "record written"]  # handed over, the answer not yet taken
+    assert spool.state[1] == "claimed" and len(sender.unanswered) == 1
+    assert busy.step() is False  # nothing more due: answered, then the batch is settled
+    assert sender.unanswered == []
     assert calls == ["claim 1", "record written", "record forwarded", "sync", "commit", "done 1"]
     (destination, released), = sender.sent
     assert destination == "DEST@127.0.0.1:1" and released[128:132] == b"DICM" and released != original
@@ -86,7 +96,8 @@ def test_forwarded_is_recorded_and_synced_before_the_original_goes(node) -> None
 
 def test_items_one_after_the_other_share_one_sync_and_one_commit(node, monkeypatch) -> None:
     """A batch ends when full (here 2) or when nothing more is due; each item's records are synced
-    before the commit that releases it."""
+    before the commit that releases it.  An item's send is answered once the next one is
+    de-identified (its forwarded line comes after the next claim)."""
     monkeypatch.setattr(service, "BATCH", 2)
     _settings, spool, calls, original, worker = node
     for _ in range(3):
@@ -94,9 +105,10 @@ def test_items_one_after_the_other_share_one_sync_and_one_commit(node, monkeypat
     busy = worker(ScriptedSender(*[SendResult(DONE, 0, "stored")] * 3))
     while busy.step():
         pass
-    done = ["record written", "record forwarded"]
-    assert calls == ["claim 1", *done, "claim 2", *done, "sync", "commit", "done 1", "done 2",
-                     "claim 3", *done, "sync", "commit", "done 3"]
+    written, forwarded = "record written", "record forwarded"
+    assert calls == ["claim 1", written, "claim 2", forwarded, written,
+                     "claim 3", forwarded, "sync", "commit", "done 1", "done 2",
+                     written, forwarded, "sync", "commit", "done 3"]
     assert spool.counts == {"processed": 3, "forwarded": 3, "quarantined": 0, "retried": 0}
 
 
@@ -242,3 +254,61 @@ def test_destinations_that_took_the_object_stay_marked_when_another_defers(tmp_p
     busy.step()
     busy.step()
     assert spool.items[1].sent == ("A@127.0.0.1:1", "B@127.0.0.1:2") and spool.state[1] == "retry"
+
+
+def test_the_object_in_flight_is_given_back_with_the_batch_when_the_records_disk_refuses(node) -> None:
+    """The records' disk refuses a write while the previous object's send is under way: that
+    object, too, goes back to the queue (nothing of it was released); once the disk takes writes
+    both are done, each forwarded once more."""
+    _settings, spool, calls, original, worker = node
+    full = [False]
+
+    class RefusingRecords(NotedRecords):
+        def record(self, outcome) -> None:
+            if full[0]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            super().record(outcome)
+
+    for _ in range(2):
+        spool.put(original)
+    sender = ScriptedSender(*[SendResult(DONE, 0, "stored")] * 4)
+    busy = worker(sender, RefusingRecords)
+    assert busy.step()  # the first object handed over
+    full[0] = True
+    with pytest.raises(OSError):
+        busy.step()  # its answer taken, its line refused
+    assert spool.state == {1: "queued", 2: "queued"} and busy.flight is None
+    full[0] = False
+    calls.clear()
+    while busy.step():
+        pass
+    assert spool.state == {1: "done", 2: "done"} and sender.unanswered == []
+    assert calls.count("record forwarded") == 2 and calls[-4:] == ["sync", "commit", "done 1",
+                                                                   "done 2"]
+
+
+def test_a_stopping_worker_takes_the_answer_of_the_object_in_flight(node) -> None:
+    """Stopped with an object handed over: its answer is taken and it is settled before the
+    worker lets go of its senders."""
+    _settings, spool, calls, original, worker = node
+    spool.put(original)
+
+    class ClosingSender(ScriptedSender):
+        def close(self) -> None:
+            calls.append(f"sender closed, {len(self.unanswered)} unanswered")
+
+    class StopAfterOne:
+        steps = 0
+
+        def is_set(self) -> bool:
+            self.steps += 1
+            return self.steps > 1
+
+        def wait(self, timeout: float) -> bool:
+            return self.is_set()
+
+    busy = worker(ClosingSender(SendResult(DONE, 0, "stored")))
+    busy.run(StopAfterOne())
+    assert calls[:7] == ["claim 1", "record written", "record forwarded",
+                         "sender closed, 0 unanswered", "sync", "commit", "done 1"]
+    assert spool.state[1] == "done"
