@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import REPO, phi_found
+from support import REPO, deid, phi_found, run_args
 
 from deid.audit.reid import WrongKeyError, read_map
 from deid.audit.trail import AUDIT_DIR, AuditTrail
@@ -224,8 +224,6 @@ def test_a_run_over_copies_maps_each_released_object_once(tmp_path: Path, key_fi
     """The same objects twice in one run's input are written twice and mapped once: the map is
     the one a run without the copies writes (but for times and run ids)."""
     import shutil
-
-    from support import deid, run_args
 
     source = tmp_path / "in"
     write_sample_study(source / "a", make_patient(0), slices=2, size=16)
