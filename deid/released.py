@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from deid.io.database import private_database
 from deid.io.writer import fsync_dir
 
 DB_NAME = "released.sqlite"
@@ -116,7 +117,12 @@ class ReleasedIndex:
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
-        """Connect, in WAL mode, with the table; processes creating it at once take turns."""
+        """Connect, in WAL mode, with the table; processes creating it at once take turns.  The
+        file is owner-only before the connection, so SQLite makes its -wal and -shm so too."""
+        try:
+            private_database(self.path)
+        except OSError as exc:  # a missing folder, a full or read-only disk
+            raise ReleasedIndexError(f"{self.path.name}: {exc.__class__.__name__}") from exc
         conn = sqlite3.connect(self.path, timeout=SETUP_SECONDS, isolation_level=None)
         conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
         # a claim reads a few pages: a small page cache keeps memory flat as the index grows
@@ -135,5 +141,4 @@ class ReleasedIndex:
                     conn.close()
                     raise
                 time.sleep(0.01)
-        os.chmod(self.path, 0o600)
         return conn

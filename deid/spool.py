@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deid.io.database import private_database
 from deid.io.writer import fsync_dir
 
 DB_NAME = "queue.sqlite"
@@ -196,12 +197,12 @@ class Spool:
             for path in (folder, self.files):
                 path.mkdir(parents=True, exist_ok=True, mode=0o700)
                 os.chmod(path, 0o700)  # originals: a PHI zone
+            private_database(self.db_path)  # before WAL mode: its -wal and -shm are 0600 too
             self.conn = connect(self.db_path)
             self.conn.executescript(_SCHEMA)  # changes nothing (writes nothing) once it exists
             # for the writes a crash recovery redoes (see the module's docstring)
             self.unsynced = connect(self.db_path)
             self.unsynced.execute("PRAGMA synchronous=NORMAL")
-            os.chmod(self.db_path, 0o600)
             with self._transaction():
                 self.conn.executemany(
                     "INSERT OR IGNORE INTO counters VALUES (?, 0)", [(c,) for c in COUNTERS]

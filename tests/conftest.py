@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,17 @@ def _log_level_of_this_test_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """An in-process `deid -q`/`-v` sets DEID_LOG_LEVEL for the workers it starts: undone after each
     test, so a later test's subprocesses log at their own level."""
     monkeypatch.delenv("DEID_LOG_LEVEL", raising=False)
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The test's files are made under umask 022 (group and others may read what is not made
+    owner-only), whatever the umask pytest was started with; restored after the test."""
+    before = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(before)
 
 
 @pytest.fixture(scope="session")

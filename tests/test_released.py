@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import sqlite3
 from pathlib import Path
 
 from typing import Any
@@ -28,6 +29,39 @@ def test_the_first_content_holds_the_uid_and_the_same_content_matches_it(tmp_pat
     assert not again.claim("2.25.1", "b" * 64, "p/s/other/2.25.1.dcm")
     assert again.claim("2.25.1", "a" * 64, "p/s/e/2.25.1.dcm")
     assert (tmp_path / DB_NAME).stat().st_mode & 0o777 == 0o600
+
+
+def _modes(folder: Path) -> dict[str, int]:
+    return {path.name: path.stat().st_mode & 0o777 for path in folder.iterdir()}
+
+
+def test_the_index_and_its_sqlite_side_files_are_owner_only_while_it_is_open(
+        tmp_path: Path, usual_umask: None) -> None:
+    """SQLite makes the -wal and -shm files (released UIDs) with the database file's mode: the
+    index is 0600 before its first write, so they are 0600 from their creation."""
+    index = ReleasedIndex(tmp_path / DB_NAME, durable=False)
+    assert index.claim("2.25.1", "a" * 64, "p/s/e/2.25.1.dcm")
+    assert _modes(tmp_path) == {DB_NAME: 0o600, f"{DB_NAME}-wal": 0o600, f"{DB_NAME}-shm": 0o600}
+    index.close()
+    again = ReleasedIndex(tmp_path / DB_NAME)  # the last close removed them: made again
+    assert again.claim("2.25.2", "b" * 64, "p/s/e/2.25.2.dcm")
+    assert _modes(tmp_path) == {DB_NAME: 0o600, f"{DB_NAME}-wal": 0o600, f"{DB_NAME}-shm": 0o600}
+    again.close()
+
+
+def test_side_files_an_older_version_left_readable_are_made_owner_only(
+        tmp_path: Path, usual_umask: None) -> None:
+    path = tmp_path / DB_NAME
+    older = sqlite3.connect(path, isolation_level=None)  # made with the umask's mode, kept open
+    older.execute("PRAGMA journal_mode=WAL")
+    older.execute("CREATE TABLE released (sop_uid TEXT PRIMARY KEY, sha256 TEXT NOT NULL, "
+                  "output TEXT NOT NULL)")
+    assert set(_modes(tmp_path).values()) == {0o644}
+    index = ReleasedIndex(path)
+    assert index.claim("2.25.1", "a" * 64, "p/s/e/2.25.1.dcm")
+    assert _modes(tmp_path) == {DB_NAME: 0o600, f"{DB_NAME}-wal": 0o600, f"{DB_NAME}-shm": 0o600}
+    index.close()
+    older.close()
 
 
 def _claim_all(path: Path, content: str, start: Any, results: Any) -> None:

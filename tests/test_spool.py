@@ -37,6 +37,23 @@ def test_put_is_durable_and_queued_in_wal_mode(tmp_path: Path) -> None:
     assert stats["received"] == 1 and stats["depth"] == 1 and stats["queued"] == 1
 
 
+def test_the_spool_database_and_its_sqlite_side_files_are_owner_only(
+        tmp_path: Path, usual_umask: None) -> None:
+    """The spool's rows name originals and their states: its database, -wal and -shm are 0600
+    from their creation (SQLite gives the side files the database file's mode), while the
+    spool is open and after it was opened again."""
+    for _ in range(2):
+        spool = Spool(tmp_path / "spool", min_free_bytes=MIB)
+        spool.put(b"first")
+        spool.claim("w")
+        paths = [tmp_path / "spool", *(tmp_path / "spool").rglob("*")]
+        names = {path.name for path in paths}
+        assert {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"} <= names
+        for path in paths:
+            assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
+        spool.close()
+
+
 def test_an_object_put_in_parts_is_one_file_in_order(tmp_path: Path) -> None:
     """The receiver puts the file meta it encodes and the received data set (a view, not
     copied) as two parts: the spool file is their bytes in order; empty parts are nothing."""

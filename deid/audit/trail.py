@@ -32,6 +32,7 @@ import threading
 from pathlib import Path
 
 from deid.audit.files import AppendFile, file_stamp, utc_now
+from deid.audit.mapped import MappedUids
 from deid.audit.record import AuditRecord, Event
 from deid.audit.reid import ReidMapWriter
 from deid.keys import SecretKey
@@ -57,7 +58,7 @@ class AuditTrail:
         make_private_dir(self.folder / AUDIT_DIR)
         self._file = AppendFile(self.folder / AUDIT_DIR / f"{file_stamp()}-{source}-{run_id}.jsonl")
         self._map = ReidMapWriter(self.folder, key=key, run_id=run_id, source=source)
-        self._mapped: set[str] = set()  # released SOP UIDs already in this writer's map
+        self._mapped = MappedUids()  # released SOP UIDs already in this writer's map (on disk)
         self._lock = threading.Lock()
 
     @property
@@ -72,9 +73,8 @@ class AuditTrail:
         facts = released(outcome)
         if isinstance(outcome, (Written, Forwarded)) and facts and facts.originals and facts.sop_uid:
             with self._lock:
-                if facts.sop_uid in self._mapped:
+                if not self._mapped.add(facts.sop_uid):
                     return
-                self._mapped.add(facts.sop_uid)
             self._map.add(facts.originals, _released(facts), run_id=self.run_id)
             self._map.add_tokens(_released(facts), facts.tokens, run_id=self.run_id)
 
@@ -91,6 +91,8 @@ class AuditTrail:
     def close(self) -> None:
         self._file.close()
         self._map.close()
+        with self._lock:
+            self._mapped.close()
 
     def __enter__(self) -> AuditTrail:
         return self

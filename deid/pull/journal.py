@@ -9,11 +9,11 @@ each time against the released output, the quarantine and the spool (deid.pull.h
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from pathlib import Path
 
+from deid.io.database import private_database
 from deid.pipeline import make_private_dir
 from deid.pull.query import Instance, Series, Study
 from deid.pull.requests import Request
@@ -53,8 +53,8 @@ class Journal:
     def __init__(self, records: Path) -> None:
         folder = make_private_dir(make_private_dir(records) / FOLDER)
         self.path = folder / DB_NAME
+        private_database(self.path)  # before WAL mode: its -wal and -shm are 0600 too
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        os.chmod(self.path, 0o600)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(_SCHEMA)

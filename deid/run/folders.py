@@ -64,6 +64,7 @@ def check_paths(sources: list[Path], paths: RunPaths) -> None:
 def locked(paths: RunPaths) -> Iterator[None]:
     """Hold the records' lock and the output's lock (one run per records folder, one per output)."""
     with open(paths.records / "run.lock", "w") as lock:
+        os.fchmod(lock.fileno(), 0o600)  # empty, yet owner-only like every file in the records
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import REPO, phi_found
+from support import REPO, deid, phi_found, run_args
 
 from deid.audit.reid import WrongKeyError, read_map
 from deid.audit.trail import AUDIT_DIR, AuditTrail
@@ -191,3 +191,57 @@ def test_threads_recording_at_once_give_whole_lines_and_one_map(tmp_path: Path, 
     assert len(list((records / "reid").iterdir())) == 1
     contents = read_map(records, key)
     assert (len(contents.entries), contents.damaged_lines) == (200, 0)
+
+
+def test_the_set_of_mapped_uids_does_not_grow_in_memory(tmp_path: Path, outcomes, vghtpe, key) -> None:
+    """A writer maps each object once (the node's and a run's writers live for many objects):
+    what it keeps to know that takes no memory per object (tracemalloc: Python's allocations)."""
+    import dataclasses
+    import tracemalloc
+
+    done, _ = outcomes
+    written = next(o for o in done if isinstance(o, Written))
+    facts = [dataclasses.replace(written.released, sop_uid=f"2.25.{n:039d}") for n in range(6000)]
+    records = tmp_path / "records"
+    with AuditTrail(records, key=key, profile=vghtpe, run_id="m", source="serve") as trail:
+        for released in facts[:1000]:  # warm up: files, caches, the first pages
+            trail.record(Written(released))
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            for released in facts[1000:]:
+                trail.record(Written(released))
+                trail.record(Forwarded(released, "PACS"))  # a second event: not mapped again
+            grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+        finally:
+            tracemalloc.stop()
+    assert grown < 100_000  # a set of the 5,000 UIDs: ~650,000 B
+    assert len(read_map(records, key).entries) == 6000
+
+
+def test_a_run_over_copies_maps_each_released_object_once(tmp_path: Path, key_file: Path,
+                                                           key) -> None:
+    """The same objects twice in one run's input are written twice and mapped once: the map is
+    the one a run without the copies writes (but for times and run ids)."""
+    import shutil
+
+    source = tmp_path / "in"
+    write_sample_study(source / "a", make_patient(0), slices=2, size=16)
+    write_sample_study(source / "b", make_patient(1), slices=1, size=16)
+    with_copies = tmp_path / "with-copies"
+    shutil.copytree(source, with_copies / "first")
+    shutil.copytree(source, with_copies / "second")
+
+    def run_map(sources: Path, name: str) -> tuple[list[str], int]:
+        records = tmp_path / name / "records"
+        result = deid(*run_args(sources, tmp_path / name / "out", key_file, "--records", records))
+        assert result.returncode == 0, result.stderr
+        contents = read_map(records, key)
+        shown = [json.dumps({k: v for k, v in entry.items() if k not in ("time", "run_id")},
+                            sort_keys=True) for entry in contents.entries + contents.tokens]
+        return sorted(shown), json.loads((records / "summary.json").read_text())["written"]
+
+    once, written_once = run_map(source, "once")
+    twice, written_twice = run_map(with_copies, "twice")
+    assert written_twice == 2 * written_once and len(once) > written_once
+    assert twice == once

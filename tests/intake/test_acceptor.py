@@ -5,22 +5,18 @@ whose threads wait for events instead of polling still receives, answers and end
 from __future__ import annotations
 
 import copy
-import socket
 import threading
-from io import BytesIO
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, evt
-from pynetdicom.association import Association
+from pynetdicom import AE
 from pynetdicom.dimse_messages import C_STORE_RSP
 from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import CTImageStorage
 from pynetdicom.transport import AssociationSocket
+from pynetdicom_offline import CT, offline_association, store_event, store_request
 from servenode import NODE, SENDER, start_receiver, storescu, wait_until
 
 from deid import pynetdicom_waits
@@ -29,7 +25,6 @@ from deid.intake import acceptor
 from deid.intake.acceptor import object_parts, quicken, store_response
 from deid.synthetic import make_patient, write_sample_study
 
-CT = str(CTImageStorage)
 ODD = "1.2.826.0.1.3680043.8.498.1"  # 27 characters: padded with a NUL
 EVEN = "1.2.826.0.1.3680043.8.498.12"
 
@@ -67,32 +62,15 @@ def test_a_status_only_store_response_is_pynetdicoms_bytes(status: int, sop_inst
 def test_other_responses_are_left_to_pynetdicom() -> None:
     assert store_response(_response(0xC210, ErrorComment="cannot decode")) is None
     assert store_response(_response(0xA900, OffendingElement=[0x00100010])) is None
-    request = C_STORE()
-    request.MessageID = 1
-    request.AffectedSOPClassUID = CT
-    request.AffectedSOPInstanceUID = ODD
-    assert store_response(request) is None  # a request, not a response
+    assert store_response(store_request(ODD)) is None  # a request, not a response
     assert store_response(_response(0, "1.2.3.x4")) is None  # not digits and dots
-
-
-def _store_event(sop_instance: str, syntax: str, body: bytes) -> Event:
-    request = C_STORE()
-    request.MessageID = 1
-    request.AffectedSOPClassUID = CT
-    request.AffectedSOPInstanceUID = sop_instance
-    request.DataSet = BytesIO(body)
-    context = PresentationContext()
-    context.context_id = 1
-    context.abstract_syntax = CT
-    context.transfer_syntax = [syntax]
-    return Event(None, evt.EVT_C_STORE, {"request": request, "context": context.as_tuple})
 
 
 @pytest.mark.parametrize("sop_instance", [ODD, EVEN, "1.2.3.x4"])
 @pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
 def test_a_received_object_is_pynetdicoms_part_10_bytes(sop_instance: str, syntax: str) -> None:
     body = bytes(range(256)) * 40
-    event = _store_event(sop_instance, syntax, body)
+    event = store_event(sop_instance, syntax, body)
     header, data_set = object_parts(event)
     assert header + bytes(data_set) == event.encoded_dataset(include_meta=True)
     if sop_instance != "1.2.3.x4":
@@ -100,17 +78,8 @@ def test_a_received_object_is_pynetdicoms_part_10_bytes(sop_instance: str, synta
         data_set.release()
 
 
-def _offline_association() -> tuple[Association, socket.socket]:
-    """An acceptor association on one end of a socket pair (its threads never started), as
-    pynetdicom's request handler builds it; the other end is the peer."""
-    ours, peer = socket.socketpair()
-    association = Association(AE(), "acceptor")
-    association.set_socket(AssociationSocket(association, client_socket=ours))
-    return association, peer
-
-
 def test_a_quickened_association_wakes_for_data_and_for_what_is_queued_to_send() -> None:
-    association, peer = _offline_association()
+    association, peer = offline_association()
     quicken(association)
     sock = association.dul.socket
     try:
@@ -128,7 +97,7 @@ def test_a_quickened_association_wakes_for_data_and_for_what_is_queued_to_send()
 
 
 def test_a_quickened_association_hands_messages_to_its_thread_as_they_come() -> None:
-    association, peer = _offline_association()
+    association, peer = offline_association()
     quicken(association)
     try:
         threading.Timer(0.05, association.dimse.msg_queue.put, [(1, "a message")]).start()
@@ -146,7 +115,7 @@ def test_a_quickened_association_hands_messages_to_its_thread_as_they_come() -> 
 
 def test_another_pynetdicom_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pynetdicom_waits, "SUPPORTED", False)
-    association, peer = _offline_association()
+    association, peer = offline_association()
     try:
         handler = acceptor.IntakeRequestHandler.__new__(acceptor.IntakeRequestHandler)
         monkeypatch.setattr(acceptor.RequestHandler, "_create_association", lambda _: association)

@@ -5,26 +5,19 @@ pynetdicom as pynetdicom's own reading hands it over."""
 
 from __future__ import annotations
 
-import socket
 import struct
-from io import BytesIO
 from pathlib import Path
 
 import pytest
-from pynetdicom import AE, evt
-from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.events import Event
-from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import CTImageStorage, Verification
-from pynetdicom.transport import AssociationSocket
+from pynetdicom.sop_class import Verification
+from pynetdicom_offline import CT, offline_association, presentation_context, store_event
 from servenode import start_receiver, storescu
 
 from deid.intake import pdata
 from deid.intake.acceptor import quicken
 from deid.synthetic import make_patient, write_sample_study
 
-CT = str(CTImageStorage)
 EXPLICIT = "1.2.840.10008.1.2.1"
 INSTANCE = "1.2.826.0.1.3680043.8.498.1"  # odd length: padded
 
@@ -63,9 +56,7 @@ class _Peer:
     started (its DUL's reading is called by the test); the other end is the peer."""
 
     def __init__(self) -> None:
-        ours, self.socket = socket.socketpair()
-        association = Association(AE(), "acceptor")
-        association.set_socket(AssociationSocket(association, client_socket=ours))
+        association, self.socket = offline_association()
         self.stored: list[bytes] = []
 
         def store(parts: list[bytes | memoryview]) -> int:
@@ -74,11 +65,7 @@ class _Peer:
 
         quicken(association, store)
         for cid, sop_class in ((1, CT), (3, str(Verification))):
-            context = PresentationContext()
-            context.context_id = cid
-            context.abstract_syntax = sop_class
-            context.transfer_syntax = [EXPLICIT]
-            association._accepted_cx[cid] = context
+            association._accepted_cx[cid] = presentation_context(cid, sop_class, EXPLICIT)
         association.requestor.maximum_length = 16382
         association.is_established = True
         association.dul.state_machine.current_state = "Sta6"
@@ -108,17 +95,7 @@ def peer():
 
 def _pynetdicoms_object(data_set: bytes) -> bytes:
     """The Part 10 bytes pynetdicom gives a handler for that request (event.encoded_dataset)."""
-    request = C_STORE()
-    request.MessageID = 7
-    request.AffectedSOPClassUID = CT
-    request.AffectedSOPInstanceUID = INSTANCE
-    request.DataSet = BytesIO(data_set)
-    context = PresentationContext()
-    context.context_id = 1
-    context.abstract_syntax = CT
-    context.transfer_syntax = [EXPLICIT]
-    event = Event(None, evt.EVT_C_STORE, {"request": request, "context": context.as_tuple})
-    return event.encoded_dataset(include_meta=True)
+    return store_event(INSTANCE, EXPLICIT, data_set).encoded_dataset(include_meta=True)
 
 
 def test_a_store_request_in_fragments_is_stored_whole_and_answered(peer: _Peer) -> None:
