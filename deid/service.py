@@ -38,9 +38,6 @@ from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
 
 POLL_SECONDS = 0.05  # an idle worker looks for new items this often
 BATCH = 16  # items a worker settles with one sync at most (fewer when it runs out of work)
-#: how far below the receiver worker processes run (nice): on a busy node the storing peer is
-#: answered first; de-identification takes the CPU the receiver leaves
-WORKER_NICE = 10
 
 
 class StopFlag:
@@ -493,10 +490,11 @@ def _worker_main(
 
     _die_with_parent(parent)
     name_process(b"deid-worker")  # /proc/PID/comm, as ps and top show it
-    try:
-        os.nice(WORKER_NICE)
-    except OSError:
-        pass  # (not allowed here: the workers run at the node's own priority)
+    if settings.worker_nice:  # below the receiver: on a busy node the storing peer is answered
+        try:  # first; de-identification takes the CPU the receiver leaves
+            os.nice(settings.worker_nice)
+        except OSError:
+            pass  # (not allowed here: the workers run at the node's own priority)
     signal.signal(
         signal.SIGTERM, signal.SIG_IGN
     )  # the main process drains and then tells us to stop

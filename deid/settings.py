@@ -37,6 +37,7 @@ ENV_KEYS = {
     "DEID_SERVE_LOOKUP": "lookup",
     "DEID_SERVE_DENY_LIST": "deny_list",
     "DEID_SERVE_WORKERS": "workers",
+    "DEID_SERVE_WORKER_NICE": "worker_nice",
     "DEID_SERVE_STATUS_HOST": "status_host",
     "DEID_SERVE_STATUS_PORT": "status_port",
     "DEID_SERVE_TLS_CERT": "tls.cert",
@@ -69,6 +70,7 @@ _TOP_KEYS = {
     "lookup",
     "deny_list",
     "workers",
+    "worker_nice",
     "status_host",
     "status_port",
     "tls",
@@ -194,6 +196,8 @@ class ServeSettings:
     lookup: Path | None = None
     deny_list: Path | None = None  # names replaced in kept free text, added to the profile's own
     workers: int = 2
+    # how far below the receiver the workers run (nice): a sending peer is answered first
+    worker_nice: int = 10
     status_host: str = "127.0.0.1"
     status_port: int = 0  # 0: no HTTP status server
     tls: TlsFiles | None = None
@@ -233,6 +237,11 @@ class ServeSettings:
         ):
             if value < low:
                 raise UsageError(f"{name}: must be at least {low} (got {value})")
+        if not 0 <= self.worker_nice <= 19:
+            raise UsageError(
+                "worker_nice: how far below the receiver the workers run, from 0 (as the "
+                f"receiver) to 19 (got {self.worker_nice})"
+            )
         if self.retry.first_delay <= 0 or self.retry.max_delay < self.retry.first_delay:
             raise UsageError("retry: first_delay must be > 0 and max_delay >= first_delay")
         if self.forward_timeout <= 0:
@@ -557,8 +566,8 @@ def build_settings(raw: Mapping[str, Any], base: Path) -> ServeSettings:
     for key in ("host", "profile", "status_host"):
         if raw.get(key) is not None:
             values[key] = _str(key, raw[key])
-    for key in ("port", "status_port", "max_associations", "workers", "min_free_mb",
-                "max_unassociated", "max_unassociated_per_address", "max_pdu_size"):
+    for key in ("port", "status_port", "max_associations", "workers", "worker_nice",
+                "min_free_mb", "max_unassociated", "max_unassociated_per_address", "max_pdu_size"):
         if raw.get(key) is not None:
             values[key] = _int(key, raw[key])
     if raw.get("debug") is not None:

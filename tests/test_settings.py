@@ -71,6 +71,8 @@ def test_yaml_then_environment_then_flags(tmp_path: Path) -> None:
     assert settings.retry == type(settings.retry)(1.0, 5.0)
     settings = load_settings(config, environ=env, flags={"port": 3104})
     assert settings.port == 3104
+    assert settings.worker_nice == 10  # the default
+    assert load_settings(config, environ={"DEID_SERVE_WORKER_NICE": "0"}).worker_nice == 0
 
 
 @pytest.mark.parametrize(
@@ -83,6 +85,8 @@ def test_yaml_then_environment_then_flags(tmp_path: Path) -> None:
         ({"destinations": []}, "destinations"),
         ({"data": None}, "data"),
         ({"workers": 0}, "workers"),
+        ({"worker_nice": 20}, "worker_nice"),
+        ({"worker_nice": -1}, "worker_nice"),
         ({"tls.cert": "missing.pem", "tls.key": "missing.key"}, "tls.cert"),
     ],
 )
