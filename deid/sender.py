@@ -4,14 +4,14 @@ A node worker hands an object's released bytes to the destination's sender and t
 answer once it has de-identified its next object (:meth:`SharedSender.submit`, then
 :meth:`SharedSender.result`): it copies them into its own shared memory block (:class:`HandOff`,
 one per worker and destination, grown as objects need) and puts only the block's name and the
-object's size on the destination's request queue; the sender sends them from that block over its
+object's size on the destination's request pipe; the sender sends them from that block over its
 association (one at a time, or ``associations`` at once), in the order they came, and answers
 the worker that asked with the forwarder's outcome (done, retry, failed:
-:func:`deid.forward.classify`).  (Pickled through the queue, each object was copied four times
+:func:`deid.forward.classify`).  (Pickled through a queue, each object was copied four times
 between the two processes and cost ~0.4 ms of CPU.)  A worker writes its block again only once its last request was answered;
 after a request it gave up on, it moves to a new block (the sender may still be reading the old
 one).  A block's name goes once the sender has opened it: a node killed outright leaves nothing
-in /dev/shm.  An object no block can be had for (/dev/shm too small) goes through the queue.
+in /dev/shm.  An object no block can be had for (/dev/shm too small) goes through the pipe.
 
 A peer that takes one association at a time (a plain ``storescp``, a small PACS) so serves every
 worker at full speed, and no worker holds an association another one waits out.
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import queue
 import signal
 import threading
 import time
@@ -112,14 +111,30 @@ def forwarder_for(destination: Any, timeout: float) -> Any:
 
 @dataclass(frozen=True)
 class SenderLine:
-    """The queues of one destination's sender: requests ``(slot, ticket, block, size)`` from every
-    worker (the object is the first ``size`` bytes of the shared memory block named ``block``,
-    or ``block`` itself when it is bytes; ``None`` stops one sending thread), and one answer
-    queue per worker slot holding ``(ticket, outcome, status, detail)``."""
+    """The pipes of one destination's sender: one for requests ``(slot, ticket, block, size)``
+    from every worker (the object is the first ``size`` bytes of the shared memory block named
+    ``block``, or ``block`` itself when it is bytes; ``None`` stops one sending thread), and one
+    per worker slot for its answers ``(ticket, outcome, status, detail)``.
+
+    A process killed at any moment (a worker on a poison object, the kernel's out-of-memory
+    killer) must not leave a lock another one waits for: a request is written whole by the
+    caller itself (:meth:`put`: the shared lock is held for that one write, never while waiting),
+    and nothing waits holding a lock across processes: the sender alone reads requests, a slot's
+    worker alone reads its answers, each after ``poll`` (``multiprocessing.Queue`` held its read
+    lock while waiting, and wrote from a thread of its own: a worker killed then left the lock
+    taken for good, and the line stalled)."""
 
     destination: str
-    requests: Any
-    replies: tuple[Any, ...]
+    requests: Any  # the read end (the sender's)
+    submit: Any  # the write end (the workers' and the node's)
+    submitting: Any  # a multiprocessing.Lock: one request written at a time
+    replies: tuple[Any, ...]  # each slot's read end (its worker's)
+    reply_to: tuple[Any, ...]  # each slot's write end (the sender's)
+
+    def put(self, request: tuple[int, str, str | bytes, int] | None) -> None:
+        """Write one request (or the ``None`` that stops a sending thread) to the sender."""
+        with self.submitting:
+            self.submit.send(request)
 
 
 class HandOff:
@@ -138,7 +153,7 @@ class HandOff:
         """Copy ``data`` into the block (a new one when there is none, it is too small, or it
         is not clean); returns the block's name, or None when no block of that size can be had
         (/dev/shm too small for it, as a container's 64 MiB may be: the object then goes
-        through the queue)."""
+        through the request pipe)."""
         size = len(data)
         if self.block is None or self.block.size < size or not self.clean:
             self.close()
@@ -206,8 +221,7 @@ class SharedSender:
         line, hand_off = self.lines[destination], self.hand_offs[destination]
         ticket = f"{self.name}:{next(self.tickets)}"
         block = hand_off.put(data)
-        line.requests.put((self.slot, ticket, block if block is not None else bytes(data),
-                           len(data)))
+        line.put((self.slot, ticket, block if block is not None else bytes(data), len(data)))
         deadline = time.monotonic() + self.wait + len(data) / _SLOWEST_RATE
         return Pending(destination, data, ticket, deadline)
 
@@ -221,11 +235,11 @@ class SharedSender:
 
     def _answer(self, pending: Pending) -> SendResult:
         line, hand_off = self.lines[pending.destination], self.hand_offs[pending.destination]
+        replies = line.replies[self.slot]
         while (remaining := pending.deadline - time.monotonic()) > 0:
-            try:
-                answer, outcome, status, detail = line.replies[self.slot].get(timeout=remaining)
-            except queue.Empty:
+            if not replies.poll(remaining):
                 break
+            answer, outcome, status, detail = replies.recv()
             if answer == pending.ticket:
                 hand_off.answered(withdrawn=detail == WITHDRAWN)
                 return SendResult(outcome, status, detail)
@@ -239,26 +253,29 @@ class SharedSender:
 
 
 def make_lines(context: Any, destinations: list[str], workers: int) -> dict[str, SenderLine]:
-    """One line (request queue, an answer queue per worker slot) per destination."""
-    return {
-        name: SenderLine(
-            name, _wide(context.Queue()), tuple(context.Queue() for _ in range(workers))
-        )
-        for name in destinations
-    }
+    """One line (a request pipe, an answer pipe per worker slot) per destination."""
+    lines = {}
+    for name in destinations:
+        requests, submit = context.Pipe(duplex=False)
+        _wide(submit)
+        answers = [context.Pipe(duplex=False) for _ in range(workers)]
+        lines[name] = SenderLine(name, requests, submit, context.Lock(),
+                                 tuple(read for read, _ in answers),
+                                 tuple(write for _, write in answers))
+    return lines
 
 
-def _wide(requests: Any) -> Any:
-    """Linux: the request queue's pipe holds a whole released object (1 MiB, the default
-    ``pipe-max-size``), so the worker's queue thread writes it at once and the sender reads it
-    in one go, not 64 KiB at a time in turn with the writer (~1 ms per 512 KB object)."""
+def _wide(submit: Any) -> None:
+    """Linux: the request pipe holds a whole released object (1 MiB, the default
+    ``pipe-max-size``; an object no shared block could be had for comes through it), so the
+    worker writes it at once and the sender reads it in one go, not 64 KiB at a time in turn
+    with the writer (~1 ms per 512 KB object)."""
     try:
         import fcntl
 
-        fcntl.fcntl(requests._writer.fileno(), 1031, _PIPE_BYTES)  # F_SETPIPE_SZ
+        fcntl.fcntl(submit.fileno(), 1031, _PIPE_BYTES)  # F_SETPIPE_SZ
     except (ImportError, AttributeError, OSError):
         pass  # elsewhere, or a lower limit: the default pipe, only slower
-    return requests
 
 
 def sender_main(
@@ -275,9 +292,10 @@ def sender_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure()
     blocks = _Blocks()
+    turns = (threading.Lock(), threading.Lock())  # the sending threads read, and answer, in turn
     threads = [
-        threading.Thread(target=_send_loop, args=(destination, line, timeout, latency, blocks),
-                         daemon=True)
+        threading.Thread(target=_send_loop,
+                         args=(destination, line, timeout, latency, blocks, turns), daemon=True)
         for _ in range(max(1, associations))
     ]
     for thread in threads:
@@ -298,13 +316,15 @@ def name_process(name: bytes) -> None:
 
 
 def _send_loop(destination: Destination, line: SenderLine, timeout: float, latency: Any,
-               blocks: _Blocks) -> None:
+               blocks: _Blocks, turns: tuple[threading.Lock, threading.Lock]) -> None:
     """Send what the workers hand over, one object at a time; each send's time goes to ``latency``
     (deid.metrics.SendLatency, shared with the node's /metrics) when given."""
+    reading, answering = turns
     with forwarder_for(destination, timeout) as forwarder:
         raw = isinstance(forwarder, Forwarder)  # sends from a view; other kinds want bytes
         while True:
-            request = line.requests.get()
+            with reading:
+                request = line.requests.recv()
             if request is None:
                 return
             slot, ticket, block, size = request
@@ -321,7 +341,8 @@ def _send_loop(destination: Destination, line: SenderLine, timeout: float, laten
                     view.release()
             if latency is not None:
                 latency.observe(str(destination), result.outcome, time.monotonic() - started)
-            line.replies[slot].put((ticket, result.outcome, result.status, result.detail))
+            with answering:
+                line.reply_to[slot].send((ticket, result.outcome, result.status, result.detail))
 
 
 class _Blocks:

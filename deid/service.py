@@ -733,7 +733,7 @@ class Node:
         for name, process in self.senders.items():
             if process.is_alive():  # one None per sending thread
                 for _ in range(process.deid_setting.max_associations):
-                    self.lines[name].requests.put(None)
+                    self.lines[name].put(None)
         for process in self.senders.values():
             process.join(self.settings.forward_timeout + 10)
             if process.is_alive():

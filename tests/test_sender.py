@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import multiprocessing
 import os
+import time
 from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def _start_sender(context, lines, port: int):
 
 
 def _stop_sender(lines, process) -> None:
-    lines["DEST"].requests.put(None)
+    lines["DEST"].put(None)
     process.join(30)
     if process.is_alive():
         process.kill()
@@ -123,7 +124,7 @@ def test_a_sender_started_again_gets_the_object_in_a_new_block(tmp_path: Path, c
     assert _instances(received) == _instances([first, second])
 
 
-def test_an_object_no_block_can_be_had_for_goes_through_the_queue(
+def test_an_object_no_block_can_be_had_for_goes_through_the_request_pipe(
     tmp_path: Path, context, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (path,) = write_many_ct_slices(tmp_path / "in", 1, make_patient(5))
@@ -144,3 +145,39 @@ def test_an_object_no_block_can_be_had_for_goes_through_the_queue(
             _stop_sender(lines, process)
         received = scp.received()
     assert _instances(received) == _instances([path])
+
+
+def _hand_over_and_wait(lines, path: str, ready) -> None:
+    """A worker (its own process) that hands an object over and waits for the answer."""
+    sender = SharedSender(lines, 0, "dies", wait=600)
+    ready.set()
+    sender.send("DEST", Path(path).read_bytes())
+
+
+def test_a_worker_killed_while_it_waits_does_not_stall_the_next_one(tmp_path: Path,
+                                                                    context) -> None:
+    """A worker killed by the system while its object is with the sender (waiting for the
+    answer, or just after handing it over): the worker started in its place is answered at once,
+    and so is the other slot (before, a killed worker could keep a lock of the line for good)."""
+    first, second, third = write_many_ct_slices(tmp_path / "in", 3, make_patient(6))
+    lines = make_lines(context, ["DEST"], 2)
+    ready = context.Event()
+    dying = context.Process(target=_hand_over_and_wait, args=(lines, str(first), ready),
+                            daemon=True)
+    dying.start()
+    assert ready.wait(60)
+    time.sleep(0.5)  # handed over; no sender runs yet, so it is waiting for the answer
+    dying.kill()
+    dying.join(10)
+    with Storescp(tmp_path / "received") as scp:
+        process = _start_sender(context, lines, scp.port)
+        again, other = SharedSender(lines, 0, "again", wait=30), SharedSender(lines, 1, "w1", wait=30)
+        try:
+            assert again.send("DEST", second.read_bytes()).outcome == DONE
+            assert other.send("DEST", third.read_bytes()).outcome == DONE
+        finally:
+            again.close()
+            other.close()
+            _stop_sender(lines, process)
+        received = scp.received()
+    assert _instances([second, third]).items() <= _instances(received).items()
