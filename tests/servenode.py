@@ -47,6 +47,23 @@ def port_open(port: int) -> bool:
         return False
 
 
+def node_processes(node_pid: int, name: str) -> list[int]:
+    """The node's child processes that named themselves ``name`` once started (``deid-worker``,
+    ``deid-sender``: deid.service, deid.sender; not its resource tracker), by their parent."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            named = (entry / "comm").read_text().strip() == name
+        except (OSError, IndexError, ValueError):
+            continue  # (gone meanwhile)
+        if parent == node_pid and named:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 class Storescp(StoreSCP):
     """DCMTK storescp forking one process per association (as a PACS takes several at once),
     AE title DEST; files are named by SOP Instance UID, so a second copy of an instance

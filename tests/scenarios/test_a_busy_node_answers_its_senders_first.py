@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from servenode import Node, Storescp, storescu, wait_until
+from servenode import Node, Storescp, node_processes, storescu, wait_until
 
 from deid.synthetic.many import write_many_ct_slices
 
@@ -17,9 +17,6 @@ def _nice(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
-def _children(pid: int, name: str) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children if Path(f"/proc/{c}/comm").read_text().strip() == name]
 
 
 @pytest.mark.parametrize(("environment", "below"), [({}, 10), ({"DEID_SERVE_WORKER_NICE": "0"}, 0)])
@@ -31,9 +28,9 @@ def test_workers_run_below_the_receiver_as_set(tmp_path: Path, key_file: Path, e
         Node(tmp_path / "data", key_file, [f"DEST@127.0.0.1:{dest.port}"], env=environment) as node,
     ):
         pid = node.process.pid
-        workers = wait_until(lambda: len(_children(pid, "deid-worker")) == 2
-                             and _children(pid, "deid-worker"), 30, "two workers")
-        (sender,) = wait_until(lambda: _children(pid, "deid-sender"), 30, "the sender")
+        workers = wait_until(lambda: len(node_processes(pid, "deid-worker")) == 2
+                             and node_processes(pid, "deid-worker"), 30, "two workers")
+        (sender,) = wait_until(lambda: node_processes(pid, "deid-sender"), 30, "the sender")
         own = _nice(pid)
         assert [_nice(worker) - own for worker in workers] == [below, below]
         assert _nice(sender) == own

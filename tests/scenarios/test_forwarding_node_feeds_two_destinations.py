@@ -8,17 +8,14 @@ import os
 import signal
 from pathlib import Path
 
-from servenode import Node, Storescp, free_port, storescu, wait_until
+from servenode import Node, Storescp, free_port, node_processes, storescu, wait_until
 
 from deid.spool import read_stats
 from deid.synthetic.many import write_many_ct_slices
 
 
 def _workers(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [  # the node's workers, once each has named itself (a sender names itself deid-sender)
-        int(child) for child in children if Path(f"/proc/{child}/comm").read_text().strip() == "deid-worker"
-    ]
+    return node_processes(pid, "deid-worker")  # once each has named itself
 
 
 def test_each_destination_gets_each_object_and_a_dead_worker_is_replaced(

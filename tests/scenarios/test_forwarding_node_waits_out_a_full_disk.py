@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pydicom
-from servenode import DEST, Node, Storescp, free_port, storescu, wait_until
+from servenode import DEST, Node, Storescp, free_port, node_processes, storescu, wait_until
 from smalldisk import fill, small_disk
 
 from deid.synthetic.identity import make_patient
@@ -43,20 +43,8 @@ def _metrics(port: int) -> dict[str, float]:
 
 
 def _workers(node_pid: int) -> set[int]:
-    """The node's worker processes (each names itself deid-worker once started; not its resource
-    tracker, nor the destinations' senders, deid-sender)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            worker = (entry / "comm").read_text().strip() == "deid-worker"  # deid.service
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == node_pid and worker:
-            found.add(int(entry.name))
-    return found
+    """The node's worker processes (not its resource tracker, nor the destinations' senders)."""
+    return set(node_processes(node_pid, "deid-worker"))
 
 
 def test_forwarding_node_waits_out_a_full_disk(tmp_path: Path, key_file: Path) -> None:
