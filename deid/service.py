@@ -230,11 +230,16 @@ class Worker:
         if flight is None:
             return
         try:
-            while True:
-                next(flight.forwarding)
-        except StopIteration as done:
-            settlement: Settlement = done.value
-        self.settle(flight.item, settlement)
+            try:
+                while True:
+                    next(flight.forwarding)
+            except StopIteration as done:
+                settlement: Settlement = done.value
+            self.settle(flight.item, settlement)
+        except Exception as exc:
+            if storage_failure(exc) is None:  # a bug: the object stays claimed (the node counts
+                self.flight = None  # the crash against it), never landed again at the stop
+            raise  # (a refused write: given back with the batch, see step)
         self.flight = None
 
     def _take_off(self, item: Item, forwarding: Generator[None, None, Settlement]) -> None:
@@ -321,7 +326,12 @@ class Worker:
             self.settle(item, Retry("spool-unreadable"))
             return
         outcome = self.pipeline.deidentify_bytes(data)  # deterministic: a retry, the same bytes
-        self.land()  # the previous object, sent while this one was de-identified
+        try:
+            self.land()  # the previous object, sent while this one was de-identified
+        except Exception as exc:
+            if storage_failure(exc) is None:  # a bug settling the previous object: this one goes
+                self.spool.release(item)  # back untouched, so the node counts the crash against
+            raise  # that one, the one this worker then holds (the spool's release_worker)
         match outcome:
             case Written(data=bytes() as released):
                 if item.attempts == 0:

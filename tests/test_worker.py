@@ -43,6 +43,16 @@ class ScriptedSender:
         pass
 
 
+class StopFlag:
+    """Never set (the worker runs until what it does ends it)."""
+
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, timeout: float) -> bool:
+        return False
+
+
 class NotedRecords:
     def __init__(self, calls: list[str]) -> None:
         self.calls = calls
@@ -312,3 +322,25 @@ def test_a_stopping_worker_takes_the_answer_of_the_object_in_flight(node) -> Non
     assert calls[:7] == ["claim 1", "record written", "record forwarded",
                          "sender closed, 0 unanswered", "sync", "commit", "done 1"]
     assert spool.state[1] == "done"
+
+
+def test_a_bug_settling_the_object_in_flight_is_counted_against_that_object(node) -> None:
+    """The worker fails (a bug) while it settles the object it sent last, after it claimed and
+    de-identified the next: the next goes back to the queue untouched, so the node counts the
+    crash against the object in flight, the one the worker still holds."""
+    _settings, spool, calls, original, worker = node
+
+    class BrokenOnForwarded(NotedRecords):
+        def record(self, outcome) -> None:
+            if event_of(outcome) == "forwarded":
+                raise RuntimeError("a bug")
+            super().record(outcome)
+
+    for _ in range(2):
+        spool.put(original)
+    busy = worker(ScriptedSender(*[SendResult(DONE, 0, "stored")] * 2), BrokenOnForwarded)
+    assert busy.step()
+    with pytest.raises(RuntimeError):
+        busy.run(StopFlag())  # as the worker process runs it: the bug ends it
+    assert spool.state == {1: "claimed", 2: "queued"}  # the crash goes to 1 (spool.release_worker)
+    assert "release 2" in calls and calls.count("record forwarded") == 0
