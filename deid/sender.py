@@ -4,7 +4,7 @@ A node worker hands an object's released bytes to the destination's sender and t
 answer once it has de-identified its next object (:meth:`SharedSender.submit`, then
 :meth:`SharedSender.result`): it copies them into its own shared memory block (:class:`HandOff`,
 one per worker and destination, grown as objects need) and puts only the block's name and the
-object's size on the destination's request pipe; the sender sends them from that block over its
+object's size on its request pipe to the destination's sender; the sender sends them from that block over its
 association (one at a time, or ``associations`` at once), in the order they came, and answers
 the worker that asked with the forwarder's outcome (done, retry, failed:
 :func:`deid.forward.classify`).  (Pickled through a queue, each object was copied four times
@@ -31,6 +31,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing import connection
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any, Protocol
 
@@ -111,30 +112,35 @@ def forwarder_for(destination: Any, timeout: float) -> Any:
 
 @dataclass(frozen=True)
 class SenderLine:
-    """The pipes of one destination's sender: one for requests ``(slot, ticket, block, size)``
-    from every worker (the object is the first ``size`` bytes of the shared memory block named
-    ``block``, or ``block`` itself when it is bytes; ``None`` stops one sending thread), and one
-    per worker slot for its answers ``(ticket, outcome, status, detail)``.
+    """The pipes of one destination's sender, a pair per worker slot: its requests
+    ``(slot, ticket, block, size)`` (the object is the first ``size`` bytes of the shared memory
+    block named ``block``, or ``block`` itself when it is bytes) and its answers
+    ``(ticket, outcome, status, detail)``; and the node's own pipe, whose ``None`` stops one
+    sending thread.
 
     A process killed at any moment (a worker on a poison object, the kernel's out-of-memory
-    killer) must not leave a lock another one waits for: a request is written whole by the
-    caller itself (:meth:`put`: the shared lock is held for that one write, never while waiting),
-    and nothing waits holding a lock across processes: the sender alone reads requests, a slot's
-    worker alone reads its answers, each after ``poll`` (``multiprocessing.Queue`` held its read
-    lock while waiting, and wrote from a thread of its own: a worker killed then left the lock
-    taken for good, and the line stalled)."""
+    killer) leaves nothing another one waits for: no lock is shared between processes. Each
+    pipe has one writer and one reader process: a worker writes its requests whole itself
+    (``multiprocessing.Queue`` wrote from a thread of its own, under a lock every worker shared: a
+    worker that died while that thread wrote left the lock taken for good, and the line stalled)
+    and reads its answers after ``poll`` (``Queue.get`` waited holding the slot's read lock: a
+    worker killed waiting left the one started in its place no answer ever); the sender's
+    threads take turns within their process."""
 
     destination: str
-    requests: Any  # the read end (the sender's)
-    submit: Any  # the write end (the workers' and the node's)
-    submitting: Any  # a multiprocessing.Lock: one request written at a time
-    replies: tuple[Any, ...]  # each slot's read end (its worker's)
-    reply_to: tuple[Any, ...]  # each slot's write end (the sender's)
+    requests: tuple[Any, ...]  # read ends (the sender's): one per worker slot, then the node's
+    submit: tuple[Any, ...]  # the write ends of those
+    replies: tuple[Any, ...]  # each slot's answers: read ends (its worker's)
+    reply_to: tuple[Any, ...]  # the write ends of those (the sender's)
 
-    def put(self, request: tuple[int, str, str | bytes, int] | None) -> None:
-        """Write one request (or the ``None`` that stops a sending thread) to the sender."""
-        with self.submitting:
-            self.submit.send(request)
+    def put(self, slot: int, request: tuple[int, str, str | bytes, int]) -> None:
+        """Write a request of the worker in ``slot`` to the sender."""
+        self.submit[slot].send(request)
+
+    def stop(self, threads: int = 1) -> None:
+        """Stop ``threads`` of the sender's sending threads (the node, when it stops)."""
+        for _ in range(threads):
+            self.submit[-1].send(None)
 
 
 class HandOff:
@@ -221,7 +227,8 @@ class SharedSender:
         line, hand_off = self.lines[destination], self.hand_offs[destination]
         ticket = f"{self.name}:{next(self.tickets)}"
         block = hand_off.put(data)
-        line.put((self.slot, ticket, block if block is not None else bytes(data), len(data)))
+        line.put(self.slot, (self.slot, ticket, block if block is not None else bytes(data),
+                             len(data)))
         deadline = time.monotonic() + self.wait + len(data) / _SLOWEST_RATE
         return Pending(destination, data, ticket, deadline)
 
@@ -253,13 +260,16 @@ class SharedSender:
 
 
 def make_lines(context: Any, destinations: list[str], workers: int) -> dict[str, SenderLine]:
-    """One line (a request pipe, an answer pipe per worker slot) per destination."""
+    """One line (a request pipe and an answer pipe per worker slot, the node's pipe) per
+    destination."""
     lines = {}
     for name in destinations:
-        requests, submit = context.Pipe(duplex=False)
-        _wide(submit)
+        requests = [context.Pipe(duplex=False) for _ in range(workers + 1)]
+        for _read, write in requests:
+            _wide(write)
         answers = [context.Pipe(duplex=False) for _ in range(workers)]
-        lines[name] = SenderLine(name, requests, submit, context.Lock(),
+        lines[name] = SenderLine(name, tuple(read for read, _ in requests),
+                                 tuple(write for _, write in requests),
                                  tuple(read for read, _ in answers),
                                  tuple(write for _, write in answers))
     return lines
@@ -292,10 +302,12 @@ def sender_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure()
     blocks = _Blocks()
-    turns = (threading.Lock(), threading.Lock())  # the sending threads read, and answer, in turn
+    requests = _Requests(line)
+    answering = threading.Lock()  # the sending threads answer in turn
     threads = [
         threading.Thread(target=_send_loop,
-                         args=(destination, line, timeout, latency, blocks, turns), daemon=True)
+                         args=(destination, line, timeout, latency, blocks, requests, answering),
+                         daemon=True)
         for _ in range(max(1, associations))
     ]
     for thread in threads:
@@ -315,16 +327,36 @@ def name_process(name: bytes) -> None:
         pass
 
 
+class _Requests:
+    """The sender's side of a line's request pipes, read by its sending threads in turn: the
+    next request of any worker slot, the slots served in rotation (none waits behind a busy
+    one), or the node's ``None``."""
+
+    def __init__(self, line: SenderLine) -> None:
+        self.pipes = list(line.requests)
+        self.last = -1  # the slot served last
+        self.lock = threading.Lock()
+
+    def next(self) -> tuple[int, str, str | bytes, int] | None:
+        with self.lock:
+            ready = set(map(id, connection.wait(self.pipes)))
+            count = len(self.pipes)
+            for step in range(1, count + 1):
+                index = (self.last + step) % count
+                if id(self.pipes[index]) in ready:
+                    self.last = index
+                    return self.pipes[index].recv()
+            raise AssertionError("wait returned no pipe")  # (wait returns only ready ones)
+
+
 def _send_loop(destination: Destination, line: SenderLine, timeout: float, latency: Any,
-               blocks: _Blocks, turns: tuple[threading.Lock, threading.Lock]) -> None:
+               blocks: _Blocks, requests: _Requests, answering: threading.Lock) -> None:
     """Send what the workers hand over, one object at a time; each send's time goes to ``latency``
     (deid.metrics.SendLatency, shared with the node's /metrics) when given."""
-    reading, answering = turns
     with forwarder_for(destination, timeout) as forwarder:
         raw = isinstance(forwarder, Forwarder)  # sends from a view; other kinds want bytes
         while True:
-            with reading:
-                request = line.requests.recv()
+            request = requests.next()
             if request is None:
                 return
             slot, ticket, block, size = request

@@ -742,8 +742,7 @@ class Node:
     def _stop_senders(self) -> None:
         for name, process in self.senders.items():
             if process.is_alive():  # one None per sending thread
-                for _ in range(process.deid_setting.max_associations):
-                    self.lines[name].put(None)
+                self.lines[name].stop(process.deid_setting.max_associations)
         for process in self.senders.values():
             process.join(self.settings.forward_timeout + 10)
             if process.is_alive():

@@ -40,7 +40,7 @@ def _start_sender(context, lines, port: int):
 
 
 def _stop_sender(lines, process) -> None:
-    lines["DEST"].put(None)
+    lines["DEST"].stop()
     process.join(30)
     if process.is_alive():
         process.kill()
