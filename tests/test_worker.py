@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from memoryspool import MemorySpool
 
-from deid.audit.record import event_of
 from deid import service
+from deid.audit.record import event_of
 from deid.forward import DONE, FAILED, RETRY, SendResult
 from deid.pipeline import Pipeline
 from deid.sender import Pending
