@@ -3,15 +3,16 @@
 A node worker hands an object's released bytes to the destination's sender and takes the
 answer once it has de-identified its next object (:meth:`SharedSender.submit`, then
 :meth:`SharedSender.result`): it copies them into its own shared memory block (:class:`HandOff`,
-one per worker and destination, grown as objects need) and puts only the block's name and the
-object's size on its request pipe to the destination's sender; the sender sends them from that block over its
-association (one at a time, or ``associations`` at once), in the order they came, and answers
-the worker that asked with the forwarder's outcome (done, retry, failed:
+one per worker and destination, grown as objects need) and writes only the block's name and the
+object's size to its request pipe to the destination's sender (:class:`SenderLine`); the sender
+sends them from that block over its association (one at a time, or ``associations`` at once)
+and answers the worker that asked with the forwarder's outcome (done, retry, failed:
 :func:`deid.forward.classify`).  (Pickled through a queue, each object was copied four times
-between the two processes and cost ~0.4 ms of CPU.)  A worker writes its block again only once its last request was answered;
-after a request it gave up on, it moves to a new block (the sender may still be reading the old
-one).  A block's name goes once the sender has opened it: a node killed outright leaves nothing
-in /dev/shm.  An object no block can be had for (/dev/shm too small) goes through the pipe.
+between the two processes and cost ~0.4 ms of CPU.)  A worker writes its block again only once
+its last request was answered; after a request it gave up on, it moves to a new block (the
+sender may still be reading the old one).  A block's name goes once the sender has opened it: a
+node killed outright leaves nothing in /dev/shm.  An object no block can be had for (/dev/shm
+too small) goes through the pipe.
 
 A peer that takes one association at a time (a plain ``storescp``, a small PACS) so serves every
 worker at full speed, and no worker holds an association another one waits out.

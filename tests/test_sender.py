@@ -171,7 +171,8 @@ def test_a_worker_killed_while_it_waits_does_not_stall_the_next_one(tmp_path: Pa
     dying.join(10)
     with Storescp(tmp_path / "received") as scp:
         process = _start_sender(context, lines, scp.port)
-        again, other = SharedSender(lines, 0, "again", wait=30), SharedSender(lines, 1, "w1", wait=30)
+        again = SharedSender(lines, 0, "again", wait=30)
+        other = SharedSender(lines, 1, "w1", wait=30)
         try:
             assert again.send("DEST", second.read_bytes()).outcome == DONE
             assert other.send("DEST", third.read_bytes()).outcome == DONE

@@ -266,7 +266,7 @@ def test_destinations_that_took_the_object_stay_marked_when_another_defers(tmp_p
     assert spool.items[1].sent == ("A@127.0.0.1:1", "B@127.0.0.1:2") and spool.state[1] == "retry"
 
 
-def test_the_object_in_flight_is_given_back_with_the_batch_when_the_records_disk_refuses(node) -> None:
+def test_the_object_in_flight_goes_back_with_the_batch_when_the_records_disk_refuses(node) -> None:
     """The records' disk refuses a write while the previous object's send is under way: that
     object, too, goes back to the queue (nothing of it was released); once the disk takes writes
     both are done, each forwarded once more."""
