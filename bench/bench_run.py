@@ -236,6 +236,7 @@ def find_deid(env: dict[str, str], script: bool = True) -> tuple[list[str] | Non
 
 def make_key(prefix: list[str], env: dict[str, str], folder: Path) -> tuple[Path | None, str]:
     key = folder / "bench.key"
+    key.unlink(missing_ok=True)  # a --work folder used before: keygen never overwrites a key
     result = run_quiet([*prefix, "keygen", str(key)], env=env)
     if result.returncode != 0 or not key.exists():
         detail = (result.stderr or result.stdout).strip()[-500:]
