@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing import connection
 from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
 from typing import Any, Protocol
 
 from deid import logs
@@ -60,6 +61,7 @@ class Pending:
     ticket: str = ""
     deadline: float = 0.0
     answer: SendResult | None = None
+    spilled: str = ""  # the file the object went through when no shared block could be had
 
 
 class Sender(Protocol):
@@ -209,13 +211,19 @@ class SharedSender:
     """A worker's side of the senders: hands an object over in its :class:`HandOff` block for the
     destination, puts the request on the destination's line and waits for the answer with its
     ticket (``wait`` seconds plus time for the object's size, then retry).  An object the sender
-    could not open (a sender started again since) is handed over once more, in a new block."""
+    could not open (a sender started again since) is handed over once more, in a new block.
 
-    def __init__(self, lines: dict[str, SenderLine], slot: int, name: str, *, wait: float) -> None:
+    An object no block can be had for goes through a file in ``spill`` (the node's outgoing
+    folder), named in a request as small as the others; without ``spill``, through the request
+    pipe itself (several writes: a worker killed among them would leave the sender waiting)."""
+
+    def __init__(self, lines: dict[str, SenderLine], slot: int, name: str, *, wait: float,
+                 spill: Path | None = None) -> None:
         self.lines = lines
         self.slot = slot
         self.name = name  # unique per worker process: tickets of a restarted worker never collide
         self.wait = wait
+        self.spill = spill
         self.tickets = itertools.count(1)
         self.hand_offs = {destination: HandOff() for destination in lines}
 
@@ -226,12 +234,17 @@ class SharedSender:
         """Hand ``data`` to the destination's sender; returns at once (one request per
         destination at a time: :meth:`result` before the next ``submit`` there)."""
         line, hand_off = self.lines[destination], self.hand_offs[destination]
-        ticket = f"{self.name}:{next(self.tickets)}"
-        block = hand_off.put(data)
+        number = next(self.tickets)
+        ticket = f"{self.name}:{number}"
+        block: str | bytes | tuple[str, str] | None = hand_off.put(data)
+        spilled = ""
+        if block is None and self.spill is not None:
+            spilled = _spill(self.spill / f".send-{self.slot}-{os.getpid()}-{number}", data)
+            block = (SPILLED, spilled)
         line.put(self.slot, (self.slot, ticket, block if block is not None else bytes(data),
                              len(data)))
         deadline = time.monotonic() + self.wait + len(data) / _SLOWEST_RATE
-        return Pending(destination, data, ticket, deadline)
+        return Pending(destination, data, ticket, deadline, spilled=spilled)
 
     def result(self, pending: Pending) -> SendResult:
         """The answer to ``pending`` (handed over once more, in a new block, when the sender
@@ -242,6 +255,13 @@ class SharedSender:
         return result
 
     def _answer(self, pending: Pending) -> SendResult:
+        try:
+            return self._wait_for(pending)
+        finally:
+            if pending.spilled:  # (the sender removes it once read; this, if it never was)
+                Path(pending.spilled).unlink(missing_ok=True)
+
+    def _wait_for(self, pending: Pending) -> SendResult:
         line, hand_off = self.lines[pending.destination], self.hand_offs[pending.destination]
         replies = line.replies[self.slot]
         while (remaining := pending.deadline - time.monotonic()) > 0:
@@ -249,7 +269,8 @@ class SharedSender:
                 break
             answer, outcome, status, detail = replies.recv()
             if answer == pending.ticket:
-                hand_off.answered(withdrawn=detail == WITHDRAWN)
+                if not pending.spilled:
+                    hand_off.answered(withdrawn=detail == WITHDRAWN)
                 return SendResult(outcome, status, detail)
             # the late answer to a request an earlier worker in this slot gave up on: dropped
         return SendResult(RETRY, None, "no answer from the destination's sender within the timeout")
@@ -328,6 +349,33 @@ def name_process(name: bytes) -> None:
         pass
 
 
+SPILLED = "spilled"  # a request's block is (SPILLED, path) when the object came through a file
+
+
+def _spill(path: Path, data: bytes | memoryview) -> str:
+    """Write ``data`` to a new owner-only file ``path`` for the sender; returns its name."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with memoryview(data) as view:
+            written = 0
+            while written < len(view):
+                written += os.write(fd, view[written:])
+    finally:
+        os.close(fd)
+    return str(path)
+
+
+def _unspill(path: str, size: int) -> bytes:
+    """The object a worker spilled to ``path`` (the file removed once read); OSError when it
+    is gone (its worker gave up on it) or cut short."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    os.unlink(path)
+    if len(data) != size:
+        raise OSError("spilled object cut short")
+    return data
+
+
 class _Requests:
     """The sender's side of a line's request pipes, read by its sending threads in turn: the
     next request of any worker slot, the slots served in rotation (none waits behind a busy
@@ -362,9 +410,13 @@ def _send_loop(destination: Destination, line: SenderLine, timeout: float, laten
                 return
             slot, ticket, block, size = request
             started = time.monotonic()
-            try:  # (an object no block could be had for comes in the request itself)
-                view = (blocks.view(slot, block, size) if isinstance(block, str)
-                        else memoryview(block))
+            try:  # (an object no block could be had for comes in a file, or the request itself)
+                if isinstance(block, str):
+                    view = blocks.view(slot, block, size)
+                elif isinstance(block, tuple):
+                    view = memoryview(_unspill(block[1], size))
+                else:
+                    view = memoryview(block)
             except OSError:  # its worker let go of it (gave up on it, or died)
                 result = SendResult(RETRY, None, WITHDRAWN)
             else:

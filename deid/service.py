@@ -517,7 +517,7 @@ def _worker_main(
     wait = settings.forward_timeout * 2 * (settings.workers + 1) + 5
     while not stop.is_set():  # a worker (re)started on a full disk waits, as a running one does
         try:
-            sender = SharedSender(lines, index, name, wait=wait)
+            sender = SharedSender(lines, index, name, wait=wait, spill=settings.outgoing)
             worker = Worker(settings, name, waiting, sender=sender)
         except Exception as exc:
             failure = storage_failure(exc)

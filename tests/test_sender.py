@@ -18,6 +18,7 @@ import pytest
 from pydicom import dcmread
 from servenode import Storescp
 
+from deid import sender as sender_module
 from deid.forward import DONE, RETRY, Destination
 from deid.sender import SharedSender, make_lines, sender_main
 from deid.synthetic import make_patient
@@ -182,3 +183,40 @@ def test_a_worker_killed_while_it_waits_does_not_stall_the_next_one(tmp_path: Pa
             _stop_sender(lines, process)
         received = scp.received()
     assert _instances([second, third]).items() <= _instances(received).items()
+
+
+def test_a_node_worker_hands_an_object_no_block_can_be_had_for_over_in_a_file(
+    tmp_path: Path, context, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a folder to spill to (the node's outgoing folder), the object goes through an
+    owner-only file named in a small request (never through the request pipe in several writes),
+    and no file is left once it is sent."""
+    (path,) = write_many_ct_slices(tmp_path / "in", 1, make_patient(7))
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    spill = tmp_path / "outgoing"
+    spill.mkdir()
+    seen: list[int] = []
+    original = sender_module._spill
+
+    def noted(where: Path, data: bytes) -> str:
+        name = original(where, data)
+        seen.append(os.stat(name).st_mode & 0o777)
+        return name
+
+    monkeypatch.setattr(sender_module, "_spill", noted)
+    lines = make_lines(context, ["DEST"], 1)
+    with Storescp(tmp_path / "received") as scp:
+        process = _start_sender(context, lines, scp.port)
+        sender = SharedSender(lines, 0, "w0", wait=60, spill=spill)
+        try:
+            assert sender.send("DEST", path.read_bytes()).outcome == DONE
+        finally:
+            sender.close()
+            _stop_sender(lines, process)
+        received = scp.received()
+    assert _instances(received) == _instances([path])
+    assert seen == [0o600] and list(spill.iterdir()) == []
