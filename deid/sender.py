@@ -239,8 +239,11 @@ class SharedSender:
         block: str | bytes | tuple[str, str] | None = hand_off.put(data)
         spilled = ""
         if block is None and self.spill is not None:
-            spilled = _spill(self.spill / f".send-{self.slot}-{os.getpid()}-{number}", data)
-            block = (SPILLED, spilled)
+            try:
+                spilled = _spill(self.spill / f".send-{self.slot}-{os.getpid()}-{number}", data)
+                block = (SPILLED, spilled)
+            except OSError:
+                pass  # the outgoing folder refuses it (full?): through the request pipe instead
         line.put(self.slot, (self.slot, ticket, block if block is not None else bytes(data),
                              len(data)))
         deadline = time.monotonic() + self.wait + len(data) / _SLOWEST_RATE
@@ -360,6 +363,9 @@ def _spill(path: Path, data: bytes | memoryview) -> str:
             written = 0
             while written < len(view):
                 written += os.write(fd, view[written:])
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
     finally:
         os.close(fd)
     return str(path)

@@ -220,3 +220,25 @@ def test_a_node_worker_hands_an_object_no_block_can_be_had_for_over_in_a_file(
         received = scp.received()
     assert _instances(received) == _instances([path])
     assert seen == [0o600] and list(spill.iterdir()) == []
+
+
+def test_an_outgoing_folder_that_refuses_the_file_sends_through_the_request_pipe(
+    tmp_path: Path, context, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (path,) = write_many_ct_slices(tmp_path / "in", 1, make_patient(8))
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    lines = make_lines(context, ["DEST"], 1)
+    with Storescp(tmp_path / "received") as scp:
+        process = _start_sender(context, lines, scp.port)
+        sender = SharedSender(lines, 0, "w0", wait=60, spill=tmp_path / "no such folder")
+        try:
+            assert sender.send("DEST", path.read_bytes()).outcome == DONE
+        finally:
+            sender.close()
+            _stop_sender(lines, process)
+        received = scp.received()
+    assert _instances(received) == _instances([path])
