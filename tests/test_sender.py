@@ -125,27 +125,41 @@ def test_a_sender_started_again_gets_the_object_in_a_new_block(tmp_path: Path, c
     assert _instances(received) == _instances([first, second])
 
 
-def test_an_object_no_block_can_be_had_for_goes_through_the_request_pipe(
-    tmp_path: Path, context, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    (path,) = write_many_ct_slices(tmp_path / "in", 1, make_patient(5))
+@pytest.fixture
+def no_shared_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No hand-off block can be had (a container's small /dev/shm)."""
 
     def full(*_args: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")  # (a container's small /dev/shm)
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "posix_fallocate", full)
+
+
+def _send_alone(tmp_path: Path, context, path: Path, **options: object):
+    """One object sent by a worker's SharedSender (``options``: its keywords) through a real
+    sender process to storescp: the result, the worker's hand-off block after it, and what
+    arrived (SOP Instance UID -> pixel data)."""
     lines = make_lines(context, ["DEST"], 1)
     with Storescp(tmp_path / "received") as scp:
         process = _start_sender(context, lines, scp.port)
-        sender = SharedSender(lines, 0, "w0", wait=60)
+        sender = SharedSender(lines, 0, "w0", wait=60, **options)
         try:
-            assert sender.send("DEST", path.read_bytes()).outcome == DONE
-            assert sender.hand_offs["DEST"].block is None
+            result = sender.send("DEST", path.read_bytes())
+            block = sender.hand_offs["DEST"].block
         finally:
             sender.close()
             _stop_sender(lines, process)
         received = scp.received()
-    assert _instances(received) == _instances([path])
+    return result, block, _instances(received)
+
+
+def test_an_object_no_block_can_be_had_for_goes_through_the_request_pipe(
+    tmp_path: Path, context, no_shared_memory: None,
+) -> None:
+    (path,) = write_many_ct_slices(tmp_path / "in", 1, make_patient(5))
+    result, block, received = _send_alone(tmp_path, context, path)
+    assert result.outcome == DONE and block is None
+    assert received == _instances([path])
 
 
 def _hand_over_and_wait(lines, path: str, ready) -> None:
@@ -186,17 +200,12 @@ def test_a_worker_killed_while_it_waits_does_not_stall_the_next_one(tmp_path: Pa
 
 
 def test_a_node_worker_hands_an_object_no_block_can_be_had_for_over_in_a_file(
-    tmp_path: Path, context, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, context, no_shared_memory: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With a folder to spill to (the node's outgoing folder), the object goes through an
     owner-only file named in a small request (never through the request pipe in several writes),
     and no file is left once it is sent."""
     (path,) = write_many_ct_slices(tmp_path / "in", 1, make_patient(7))
-
-    def full(*_args: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "posix_fallocate", full)
     spill = tmp_path / "outgoing"
     spill.mkdir()
     seen: list[int] = []
@@ -208,37 +217,15 @@ def test_a_node_worker_hands_an_object_no_block_can_be_had_for_over_in_a_file(
         return name
 
     monkeypatch.setattr(sender_module, "_spill", noted)
-    lines = make_lines(context, ["DEST"], 1)
-    with Storescp(tmp_path / "received") as scp:
-        process = _start_sender(context, lines, scp.port)
-        sender = SharedSender(lines, 0, "w0", wait=60, spill=spill)
-        try:
-            assert sender.send("DEST", path.read_bytes()).outcome == DONE
-        finally:
-            sender.close()
-            _stop_sender(lines, process)
-        received = scp.received()
-    assert _instances(received) == _instances([path])
+    result, _block, received = _send_alone(tmp_path, context, path, spill=spill)
+    assert result.outcome == DONE and received == _instances([path])
     assert seen == [0o600] and list(spill.iterdir()) == []
 
 
 def test_an_outgoing_folder_that_refuses_the_file_sends_through_the_request_pipe(
-    tmp_path: Path, context, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, context, no_shared_memory: None,
 ) -> None:
     (path,) = write_many_ct_slices(tmp_path / "in", 1, make_patient(8))
-
-    def full(*_args: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "posix_fallocate", full)
-    lines = make_lines(context, ["DEST"], 1)
-    with Storescp(tmp_path / "received") as scp:
-        process = _start_sender(context, lines, scp.port)
-        sender = SharedSender(lines, 0, "w0", wait=60, spill=tmp_path / "no such folder")
-        try:
-            assert sender.send("DEST", path.read_bytes()).outcome == DONE
-        finally:
-            sender.close()
-            _stop_sender(lines, process)
-        received = scp.received()
-    assert _instances(received) == _instances([path])
+    result, _block, received = _send_alone(tmp_path, context, path,
+                                           spill=tmp_path / "no such folder")
+    assert result.outcome == DONE and received == _instances([path])
