@@ -141,7 +141,7 @@ class Deidentifier:
             sop_uid=peek_text(ds, 0x00080018),
             counts=walker.counts,
             adjusted=walker.adjusted,
-            applied=_applied(walker.applied),
+            applied=_applied(walker.applied, walker.removed_unread),
             kept_text=walker.kept_text,
             flagged_text=_flagged(walker.kept_text, cleaner),
             text_replaced=dict(sorted(walker.replaced.items())),
@@ -338,16 +338,19 @@ def _originals(ds: Dataset, patient_id: str) -> Originals:
     })
 
 
-def _applied(applied: dict[int, str]) -> dict[str, str]:
-    """Top-level tag -> action as '(gggg,eeee)' keys; private elements share the key 'private',
-    group lengths are left out (they are not attributes)."""
+def _applied(applied: dict[int, str], removed_unread: bool) -> dict[str, str]:
+    """Top-level tag -> action as '(gggg,eeee)' keys; private elements share the key 'private'
+    (``removed_unread``: some were removed before the walk), group lengths are left out (they
+    are not attributes)."""
     result: dict[str, str] = {}
-    private: set[str] = set()
+    private: set[str] = {"remove"} if removed_unread else set()
+    keys = _TAG_KEYS
     for tag, action in applied.items():
+        tag = int(tag)  # (a pydicom BaseTag runs its __eq__ in Python on every dict hit)
         if tag >> 16 & 1:
             private.add(action)
         elif tag & 0xFFFF:
-            result[_tag_key(tag)] = action
+            result[keys.get(tag) or _tag_key(tag)] = action
     if private:
         result["private"] = "/".join(sorted(private))
     return result

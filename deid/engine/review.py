@@ -208,7 +208,8 @@ def _collect(ds: Dataset, rules: CompiledRules, path: tuple[int, ...], gone: boo
     if _CONCEPT_NAME in elements:
         _context_item(ds, found)
     decide = rules.decide
-    for tag, elem in list(elements.items()):
+    for key, elem in list(elements.items()):
+        tag = int(key)  # (a pydicom BaseTag runs its __eq__ in Python on every dict hit)
         vr = elem.VR
         if not vr or vr == "UN":
             vr = vr_of(tag)
@@ -224,7 +225,7 @@ def _collect(ds: Dataset, rules: CompiledRules, path: tuple[int, ...], gone: boo
                     # read only when its tokens are not cached (the walker deletes it unread)
                     found.append(("sequence", elem, ds))
                     continue
-                _collect_items(ds[tag].value, rules, path + (tag,), inside, found)
+                _collect_items(ds[key].value, rules, path + (tag,), inside, found)
                 continue
             else:
                 continue

@@ -51,6 +51,7 @@ class Walker:
         self.counts: Counter[str] = Counter()
         self.adjusted: Counter[str] = Counter()
         self.applied: dict[int, str] = {}  # top-level tag -> action, for every action but keep
+        # (but the private elements dropped unread: all removed, see removed_unread)
         self.kept_text: dict[str, list[str]] = {}  # KEPT_TEXT keyword -> distinct kept values
         self.replaced: Counter[str] = Counter()  # CLEANED_TEXT keyword -> identity values replaced
         self._kept: list[tuple[Dataset, int, Where]] = []  # kept free text, cleaned after the walk
@@ -68,13 +69,16 @@ class Walker:
         self._dropped = tags
         self._dropped_at = at if tags else -1
 
+    @property
+    def removed_unread(self) -> bool:
+        """Whether top-level private elements were removed before the walk (unread)."""
+        return bool(self._dropped)
+
     def walk(self, ds: Dataset, path: tuple[int, ...] = (), where: Where = ()) -> None:
         try:
             self._walk(ds, path, where)
-            if not path and self._dropped:
+            if not path and self._dropped:  # (removed private elements: see removed_unread)
                 self.counts["remove"] += len(self._dropped)
-                for tag in self._dropped:
-                    self.applied[tag] = "remove"
         except Exception as exc:  # a bug: the pipeline's internal-error reason names the element
             if not isinstance(exc, ObjectError) and self._at is not None:
                 attach_path(exc, element_path(*self._at))
