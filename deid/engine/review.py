@@ -209,8 +209,10 @@ def _collect(ds: Dataset, rules: CompiledRules, path: tuple[int, ...], gone: boo
         _context_item(ds, found)
     decide = rules.decide
     for key, elem in list(elements.items()):
-        tag = int(key)  # (a pydicom BaseTag runs its __eq__ in Python on every dict hit)
         vr = elem.VR
+        if vr not in READ_WHEN_REMOVED_VRS and key not in _IDENTITY_TAGS:
+            continue  # (most elements: neither a name, a date, a sequence nor an identity)
+        tag = int(key)  # (a pydicom BaseTag runs its __eq__ in Python on every dict hit)
         if not vr or vr == "UN":
             vr = vr_of(tag)
         kind = _IDENTITY_TAGS.get(tag)
