@@ -12,7 +12,7 @@ consistency checks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -48,7 +48,9 @@ class Reference:
     path: str  # element path of the referencing element: tags and item numbers only
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        """As dataclasses.asdict gives it (field order), without its recursive copy."""
+        return {"kind": self.kind, "uid": self.uid, "sop_class_uid": self.sop_class_uid,
+                "path": self.path}
 
 
 @cache

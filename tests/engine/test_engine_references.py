@@ -4,6 +4,7 @@ elsewhere; the UIDs inside follow the same remapping as the objects they name.""
 
 from __future__ import annotations
 
+import dataclasses
 from io import BytesIO
 
 import highdicom as hd
@@ -11,6 +12,7 @@ import pytest
 from pydicom.dataset import Dataset
 from support import SIZE, SLICES, release
 
+from deid.audit.references import Reference
 from deid.engine.compiler import compile_rules
 from deid.engine.uids import UidRemapper
 from deid.synthetic import four_phase_ct, segmentation
@@ -56,3 +58,8 @@ def test_a_seg_keeps_every_source_reference_remapped(request, profile_name, phas
 def test_an_image_without_a_reference_list_loses_its_type_3_references(basic, phases, key) -> None:
     released, _ = release(phases["P"][1], basic, key)
     assert "SourceImageSequence" not in released and "ReferencedImageSequence" not in released
+
+
+def test_a_reference_as_a_dict_is_what_asdict_gives() -> None:
+    ref = Reference("instance", "1.2.3", "1.2.840.10008.5.1.4.1.1.2", "(0008,1140)[0].(0008,1155)")
+    assert list(ref.as_dict().items()) == list(dataclasses.asdict(ref).items())
