@@ -24,7 +24,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deid import logs
 from deid.errors import ObjectError, UsageError
@@ -35,6 +35,9 @@ from deid.settings import Destination, DestinationSettings, FolderDestinationSet
 from deid.settlement import Batch, Settlement, settle
 from deid.spool import Item, Spool, StorageUnavailable, storage_failure
 from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
+
+if TYPE_CHECKING:
+    from deid.sender import Pending
 
 POLL_SECONDS = 0.05  # an idle worker looks for new items this often
 BATCH = 16  # items a worker settles with one sync at most (fewer when it runs out of work)
@@ -402,18 +405,24 @@ class Worker:
     def _forwarding(self, item: Item, pending: list[str], facts: Released,
                     data: bytes) -> Generator[None, None, Settlement]:
         """Send the released bytes to each pending destination: forwarded when all have them, a
-        retry when one may take them later, quarantined when one refused them for good.  With
-        several destinations each delivery is settled as it comes (a retry skips those).  It
-        pauses after each hand-over (the worker de-identifies its next object meanwhile) and
-        returns the item's settlement."""
+        retry when one may take them later, quarantined when one refused them for good.  The
+        bytes go to every destination's sender at once; it pauses after the hand-over (the worker
+        de-identifies its next object meanwhile), then takes the answers in the destinations'
+        order.  With several destinations each delivery is settled as it comes (a retry skips
+        those; a refusal, too, comes after the deliveries of the others are recorded).  Returns
+        the item's settlement."""
         waiting: str | None = None
+        handed: list[tuple[str, Pending]] = []
         for name in pending:
             if self.down_until.get(name, 0.0) > time.monotonic():
                 waiting = "destination-unavailable"
                 continue
-            handed = self.sender.submit(name, data)
+            handed.append((name, self.sender.submit(name, data)))
+        if handed:
             yield
-            result = self.sender.result(handed)
+        refused: Quarantined | None = None
+        for name, sending in handed:
+            result = self.sender.result(sending)
             if result.outcome == Delivery.DONE:
                 self.down_until.pop(name, None)
                 delivered = Forwarded(facts, name)
@@ -432,11 +441,13 @@ class Worker:
                     attempt=item.attempts + 1,
                 )
                 self.record(item, Retry(waiting, name, facts))
-            else:  # Delivery.FAILED
+            elif refused is None:  # Delivery.FAILED
                 error = ObjectError(
                     "forward-rejected", f"destination {name} refused the object permanently "
                     f"({result.detail}); check the destination's configuration", stage="forward")
-                return self.pipeline.quarantine(self.spool.read(item), error, destination=name)
+                refused = self.pipeline.quarantine(self.spool.read(item), error, destination=name)
+        if refused is not None:
+            return refused
         return Retry(waiting, released=facts) if waiting is not None else Forwarded(facts)
 
     # -- records (the audit trail) -------------------------------------------------------

@@ -28,15 +28,18 @@ class ScriptedSender:
         self.results = list(results)
         self.sent: list[tuple[str, bytes]] = []
         self.unanswered: list[Pending] = []
+        self.events: list[str] = []  # hand-overs and answers taken, in order
 
     def submit(self, destination: str, data: bytes) -> Pending:
         self.sent.append((destination, data))
+        self.events.append(f"submit {destination}")
         handed = Pending(destination, data)
         self.unanswered.append(handed)
         return handed
 
     def result(self, handed: Pending) -> SendResult:
         self.unanswered.remove(handed)
+        self.events.append(f"answer {handed.destination}")
         return self.results.pop(0)
 
     def close(self) -> None:
@@ -243,6 +246,50 @@ def test_each_destination_is_settled_as_it_takes_the_object(tmp_path: Path, key_
                      "commit", "done 1"]
     assert [name for name, _ in sender.sent] == ["A@127.0.0.1:1", "B@127.0.0.1:2", "B@127.0.0.1:2"]
     assert spool.counts == {"processed": 1, "forwarded": 1, "quarantined": 0, "retried": 1}
+
+
+def _two_destinations(tmp_path: Path, key_file: Path, vghtpe, key, sender: ScriptedSender,
+                      calls: list[str]) -> tuple[MemorySpool, Worker]:
+    settings = ServeSettings(
+        data=tmp_path / "data", key_file=key_file, allow=(AllowedCaller("SENDER"),),
+        destinations=(DestinationSettings("A", "127.0.0.1", 1, "DEID"),
+                      DestinationSettings("B", "127.0.0.1", 2, "DEID")),
+        workers=1,
+    )
+    spool = MemorySpool(calls)
+    pipeline = Pipeline(vghtpe, key, out=tmp_path / "unused", quarantine=settings.quarantine)
+    spool.put(write_many_ct_slices(tmp_path / "in", 1, size=16)[0].read_bytes())
+    worker = Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
+                    open_records=lambda: NotedRecords(calls))
+    return spool, worker
+
+
+def test_every_destination_has_the_object_before_an_answer_is_taken(tmp_path: Path, key_file: Path,
+                                                                      vghtpe, key) -> None:
+    """Each destination's sender sends at the same time (one waits not for the other's answer),
+    and the worker de-identifies its next object meanwhile."""
+    sender = ScriptedSender(SendResult(DONE, 0, "stored"), SendResult(DONE, 0, "stored"))
+    calls: list[str] = []
+    spool, worker = _two_destinations(tmp_path, key_file, vghtpe, key, sender, calls)
+    assert worker.step() and worker.flight is not None
+    assert sender.events == ["submit A@127.0.0.1:1", "submit B@127.0.0.1:2"]
+    worker.step()  # nothing more due: the object in flight lands
+    assert sender.events[2:] == ["answer A@127.0.0.1:1", "answer B@127.0.0.1:2"]
+    assert spool.state[1] == "done" and spool.items[1].sent == ("A@127.0.0.1:1", "B@127.0.0.1:2")
+
+
+def test_a_refusal_by_one_destination_comes_after_the_others_delivery_is_recorded(
+        tmp_path: Path, key_file: Path, vghtpe, key) -> None:
+    """A refuses the object for good while B stores it: B's delivery is recorded and marked
+    before the object is quarantined for A (no release without its audit line)."""
+    sender = ScriptedSender(SendResult(FAILED, 0xA900, "refused"), SendResult(DONE, 0, "stored"))
+    calls: list[str] = []
+    spool, worker = _two_destinations(tmp_path, key_file, vghtpe, key, sender, calls)
+    worker.step()
+    worker.step()
+    assert calls.index("sent 1 B@127.0.0.1:2") < calls.index("record quarantined")
+    assert spool.state[1] == "quarantined" and spool.reason[1] == "forward-rejected"
+    assert spool.items[1].sent == ("B@127.0.0.1:2",)
 
 
 def test_destinations_that_took_the_object_stay_marked_when_another_defers(tmp_path: Path,
