@@ -319,7 +319,9 @@ def build_methods(
             if not want(k):
                 continue
 
-            def argv(src: Path, out: Path, workers: int = workers) -> list[str]:
+            # (bound now: the next tree's loop sets prefix and key again)
+            def argv(src: Path, out: Path, workers: int = workers, prefix: list[str] | None = prefix,
+                     key: Path | None = key) -> list[str]:
                 return [
                     *(prefix or ["deid"]),
                     "run",
