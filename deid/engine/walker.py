@@ -31,6 +31,7 @@ from deid.profile.model import Label
 from deid.profile.tags import format_tag
 
 _ASCII_VRS = frozenset({"UI", "DA", "DT"})
+_new_raw = tuple.__new__
 
 Where = tuple[tuple[int, int], ...]  # (sequence tag, item index) pairs from the top
 
@@ -58,7 +59,6 @@ class Walker:
         self.items: list[tuple[Dataset, Where]] = []  # every dataset walked, in order (for references)
         self._case_number: str | None = None
         self.labels = rules.profile.labels  # tag -> Label kept in that attribute's pseudonym
-        self._at: tuple[Where, int] | None = None  # the element being walked (for a bug's reason)
         self._dropped: list[int] = []  # top-level elements removed before the walk (drop_removed)
         self._dropped_at = -1  # how many top-level elements the walk meets before the first of them
 
@@ -75,14 +75,9 @@ class Walker:
         return bool(self._dropped)
 
     def walk(self, ds: Dataset, path: tuple[int, ...] = (), where: Where = ()) -> None:
-        try:
-            self._walk(ds, path, where)
-            if not path and self._dropped:  # (removed private elements: see removed_unread)
-                self.counts["remove"] += len(self._dropped)
-        except Exception as exc:  # a bug: the pipeline's internal-error reason names the element
-            if not isinstance(exc, ObjectError) and self._at is not None:
-                attach_path(exc, element_path(*self._at))
-            raise
+        self._walk(ds, path, where)
+        if not path and self._dropped:  # (removed private elements: see removed_unread)
+            self.counts["remove"] += len(self._dropped)
 
     def _walk(self, ds: Dataset, path: tuple[int, ...], where: Where) -> None:
         decide = self.rules.decide
@@ -96,46 +91,51 @@ class Walker:
         kept_private = self.rules.kept_private(ds) if self.rules.safe_private else None
         mark = self._dropped_at if not path else -1
         items = list(elements.items())
-        for index, (tag, raw) in enumerate(items):
-            if index == mark:  # where the first dropped element was: its count's place (one after
-                counts["remove"] += 0  # every element is counted after the walk, as walk() does)
-            self._at = (where, tag)
-            vr = raw.VR
-            if not vr or vr == "UN":
-                known = vr_of(tag)
-                vr = known if known != "UN" or not vr else vr
-            # a plain int in the key: comparing pydicom's BaseTag runs its __eq__ in Python
-            decision = (kept_private.get(tag) if kept_private else None) or \
-                decided.get((path, int(tag), vr)) or decide(path, int(tag), vr)
-            action = decision.action
-            counts[action] += 1
-            if decision.note:
-                self.adjusted[decision.note] += 1
-            if action == "keep" or (action == "dummy" and vr == "SQ"):
-                if vr == "SQ":
-                    self._walk_sequence(ds, tag, path, where)
-                elif tag in CLEANED_TEXT:
-                    self._kept.append((ds, tag, where))
-                continue
-            if applied is not None:
-                applied[tag] = action
-            if action == "remove":
-                # straight from the element dict: Dataset.__delitem__ costs ~10x more per element
-                del elements[tag]
-                removed = True
-                continue
-            try:
-                self._apply(ds, tag, vr, raw, decision)
-            except ObjectError as exc:
-                exc.path = exc.path or element_path(where, tag)
-                raise
-            except (DateFormError, ValueError, TypeError, KeyError) as exc:
-                raise ObjectError(
-                    "rule-not-applicable",
-                    f"the {action} rule cannot be applied to this {vr} value ({exc.__class__.__name__})",
-                    stage="rules",
-                    path=element_path(where, tag),
-                ) from None
+        tag = None
+        try:
+            for index, (tag, raw) in enumerate(items):
+                if index == mark:  # where the first dropped element was: its count's place (one after
+                    counts["remove"] += 0  # every element is counted after the walk, as walk() does)
+                vr = raw.VR
+                if not vr or vr == "UN":
+                    known = vr_of(tag)
+                    vr = known if known != "UN" or not vr else vr
+                # a plain int in the key: comparing pydicom's BaseTag runs its __eq__ in Python
+                decision = (kept_private.get(tag) if kept_private else None) or \
+                    decided.get((path, int(tag), vr)) or decide(path, int(tag), vr)
+                action = decision.action
+                counts[action] += 1
+                if decision.note:
+                    self.adjusted[decision.note] += 1
+                if action == "keep" or (action == "dummy" and vr == "SQ"):
+                    if vr == "SQ":
+                        self._walk_sequence(ds, tag, path, where)
+                    elif tag in CLEANED_TEXT:
+                        self._kept.append((ds, tag, where))
+                    continue
+                if applied is not None:
+                    applied[tag] = action
+                if action == "remove":
+                    # straight from the element dict: Dataset.__delitem__ costs ~10x more per element
+                    del elements[tag]
+                    removed = True
+                    continue
+                try:
+                    self._apply(ds, tag, vr, raw, decision)
+                except ObjectError as exc:
+                    exc.path = exc.path or element_path(where, tag)
+                    raise
+                except (DateFormError, ValueError, TypeError, KeyError) as exc:
+                    raise ObjectError(
+                        "rule-not-applicable",
+                        f"the {action} rule cannot be applied to this {vr} value ({exc.__class__.__name__})",
+                        stage="rules",
+                        path=element_path(where, tag),
+                    ) from None
+        except Exception as exc:  # a bug: the pipeline's internal-error reason names the element
+            if not isinstance(exc, ObjectError) and tag is not None:
+                attach_path(exc, element_path(where, tag))  # (the innermost walk's, first)
+            raise
         if removed:
             ds._private_blocks.clear()  # what Dataset.__delitem__ would have reset
 
@@ -198,7 +198,8 @@ class Walker:
             else:
                 elem.value = DUMMY.get(vr, b"")
             return
-        if getattr(raw, "is_raw", False) and vr in _ASCII_VRS:
+        is_raw = getattr(raw, "is_raw", False)
+        if is_raw and vr in _ASCII_VRS:
             text = (raw.value or b"").decode("ascii").rstrip("\x00 ")
             old = [v.strip() for v in text.split("\\")] if text else []
         else:
@@ -213,13 +214,13 @@ class Walker:
         for v in new:
             if not fits(vr, v):
                 raise ObjectError("value-does-not-fit-vr", f"the {action} value does not fit VR {vr}", stage="rules")
-        if getattr(raw, "is_raw", False) and all(v.isascii() for v in new):
+        if is_raw and all(map(str.isascii, new)):
             payload = "\\".join(new).encode("ascii")
             if len(payload) % 2:
                 payload += b"\x00" if vr == "UI" else b" "
-            ds._dict[tag] = RawDataElement(
-                BaseTag(tag), vr, len(payload), payload, 0, raw.is_implicit_VR, raw.is_little_endian, True, False
-            )
+            ds._dict[tag] = _new_raw(RawDataElement, (  # (RawDataElement(...) without its __new__)
+                BaseTag(tag), vr, len(payload), payload, 0, raw.is_implicit_VR, raw.is_little_endian,
+                True, False))
         else:
             ds[tag].value = new[0] if len(new) == 1 else (new or "")
 
