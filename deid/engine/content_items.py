@@ -127,7 +127,7 @@ class ContentTreeCleaner:
         """Clean ``ds`` in place (call before the walker); return what was done, by kind."""
         removed: list[tuple[Dataset, Where]] = []
         ids_before = None
-        if REFERENCED_CONTENT_ITEM in _all_tags(ds):
+        if _holds_tag(ds, REFERENCED_CONTENT_ITEM):
             ids_before = self._ids = _content_ids(ds)
             self._targets = _reference_targets(ds)
         self._clean_dataset(ds, (), (), removed)
@@ -349,12 +349,13 @@ def _reference_targets(ds: Dataset) -> set[tuple[int, ...]]:
     return found
 
 
-def _all_tags(ds: Dataset) -> set[int]:
-    """Tags present at any depth of the content tree (only walks ContentSequence)."""
-    tags = set(ds._dict)
-    for item in ds.get("ContentSequence", []) or []:
-        tags |= _all_tags(item)
-    return tags
+def _holds_tag(ds: Dataset, tag: int) -> bool:
+    """Whether ``tag`` is present at any depth of the content tree (only walks ContentSequence)."""
+    if tag in ds._dict:
+        return True
+    if CONTENT_SEQUENCE not in ds._dict:
+        return False
+    return any(_holds_tag(item, tag) for item in ds.get("ContentSequence", []) or [])
 
 
 def _content_ids(ds: Dataset, prefix: tuple[int, ...] = (1,)) -> dict[int, tuple[int, ...]]:
