@@ -446,7 +446,8 @@ def _has_word(text: str, word: str) -> bool:
     start = text.find(word)
     while start >= 0:
         end = start + len(word)
-        if (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum()):
+        before_ok = start == 0 or not text[start - 1].isalnum()
+        if before_ok and (end == len(text) or not text[end].isalnum()):
             return True
         start = text.find(word, start + 1)
     return False

@@ -94,8 +94,8 @@ class Walker:
         tag = None
         try:
             for index, (tag, raw) in enumerate(items):
-                if index == mark:  # where the first dropped element was: its count's place (one after
-                    counts["remove"] += 0  # every element is counted after the walk, as walk() does)
+                if index == mark:  # where the first dropped element was: its count's place
+                    counts["remove"] += 0  # (each is counted after the walk, as walk() does)
                 vr = raw.VR
                 if not vr or vr == "UN":
                     known = vr_of(tag)
@@ -116,7 +116,7 @@ class Walker:
                 if applied is not None:
                     applied[tag] = action
                 if action == "remove":
-                    # straight from the element dict: Dataset.__delitem__ costs ~10x more per element
+                    # straight from the element dict: Dataset.__delitem__ costs ~10x more
                     del elements[tag]
                     removed = True
                     continue
@@ -128,7 +128,8 @@ class Walker:
                 except (DateFormError, ValueError, TypeError, KeyError) as exc:
                     raise ObjectError(
                         "rule-not-applicable",
-                        f"the {action} rule cannot be applied to this {vr} value ({exc.__class__.__name__})",
+                        f"the {action} rule cannot be applied to this {vr} value "
+                        f"({exc.__class__.__name__})",
                         stage="rules",
                         path=element_path(where, tag),
                     ) from None
@@ -219,8 +220,8 @@ class Walker:
             if len(payload) % 2:
                 payload += b"\x00" if vr == "UI" else b" "
             ds._dict[tag] = _new_raw(RawDataElement, (  # (RawDataElement(...) without its __new__)
-                BaseTag(tag), vr, len(payload), payload, 0, raw.is_implicit_VR, raw.is_little_endian,
-                True, False))
+                BaseTag(tag), vr, len(payload), payload, 0, raw.is_implicit_VR,
+                raw.is_little_endian, True, False))
         else:
             ds[tag].value = new[0] if len(new) == 1 else (new or "")
 

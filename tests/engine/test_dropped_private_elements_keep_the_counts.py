@@ -51,7 +51,8 @@ def _walked(data: bytes, drop: bool) -> tuple[list, dict, list[int]]:
     walker.dropped(dropped, at)
     walker.walk(ds)
     # the actions applied as the audit line has them (the dropped ones are not listed one by one)
-    return list(walker.counts.items()), _applied(walker.applied, walker.removed_unread), list(ds._dict)
+    applied = _applied(walker.applied, walker.removed_unread)
+    return list(walker.counts.items()), applied, list(ds._dict)
 
 
 @pytest.mark.parametrize("private_first", [True, False], ids=["private-between", "private-last"])

@@ -34,7 +34,8 @@ def _text_with_tokens(draw: st.DrawFn) -> tuple[str, tuple[str, ...]]:
 
 @settings(max_examples=400, deadline=None)
 @given(_text_with_tokens())
-def test_a_text_the_pattern_finds_a_token_in_may_hold_one(case: tuple[str, tuple[str, ...]]) -> None:
+def test_a_text_the_pattern_finds_a_token_in_may_hold_one(
+        case: tuple[str, tuple[str, ...]]) -> None:
     text, tokens = case
     if token_pattern(tokens).search(text) is not None:
         assert may_hold(text, tokens)
@@ -66,6 +67,7 @@ def test_a_token_no_ascii_letter_matches_is_in_no_ascii_text() -> None:
 @given(st.text(alphabet="aksiAKSIü\u212a\u017f\u0131\u0130陳 ", max_size=8),
        st.lists(st.text(alphabet="aksiAKSIü\u212a\u017f\u0131\u0130陳 ", min_size=3, max_size=6),
                 min_size=1, max_size=3, unique=True))
-def test_letters_that_fold_across_ascii_are_left_to_the_pattern(text: str, tokens: list[str]) -> None:
+def test_letters_that_fold_across_ascii_are_left_to_the_pattern(text: str,
+                                                               tokens: list[str]) -> None:
     if token_pattern(tuple(tokens)).search(text) is not None:
         assert may_hold(text, tuple(tokens))
