@@ -187,7 +187,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.cluster is None:  # (before pydicom is imported) what a run here never uses stays unloaded
+    if args.cluster is None:  # before pydicom is imported: what a run here never uses, unloaded
         from deid.deferred_imports import defer
 
         defer()
