@@ -187,6 +187,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.cluster is None:  # before pydicom is imported: what a run here never uses, unloaded
+        from deid.deferred_imports import defer
+
+        defer()
     from deid.engine.identity import load_lookup
     from deid.keys import load_key_file
     from deid.profile.loader import load_profile

@@ -68,10 +68,12 @@ class ReleasedIndex:
         Raises :class:`ReleasedIndexError` (an OSError) when the index cannot be read or written."""
         try:
             conn = self._connection()
-            conn.execute(
+            inserted = conn.execute(
                 "INSERT OR IGNORE INTO released (sop_uid, sha256, output) VALUES (?, ?, ?)",
                 (sop_uid, sha256, output),
-            )
+            ).rowcount
+            if inserted == 1:
+                return True  # a new claim: the row is this content's
             row = conn.execute(
                 "SELECT sha256 FROM released WHERE sop_uid = ?", (sop_uid,)
             ).fetchone()

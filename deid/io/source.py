@@ -48,11 +48,14 @@ def read_source(path: Path, max_bytes: int | None = None) -> bytes:
         total = 0
         while total < limit:  # the size it had, plus one byte to see the end (or growth)
             want = info.st_size + 1 - total if total <= info.st_size else _CHUNK
-            chunk = os.read(fd, min(want, limit - total, _CHUNK))
+            asked = min(want, limit - total, _CHUNK)
+            chunk = os.read(fd, asked)
             if not chunk:
                 break
             parts.append(chunk)
             total += len(chunk)
+            if total == info.st_size and len(chunk) < asked:
+                break  # the end, where fstat put it (no read more to be told so)
         if max_bytes is not None and total > max_bytes:
             raise too_large(total, max_bytes)
         return parts[0] if len(parts) == 1 else b"".join(parts)

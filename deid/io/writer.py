@@ -110,20 +110,29 @@ def _errno() -> int:
     return ctypes.get_errno()
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC  # a temp file, written whole
+
+
 def write_bytes_atomic(data: bytes, final: Path, *, mode: int = 0o644, durable: bool = True) -> None:
     """Write ``final`` so that it is either absent or whole.  With ``durable`` it is on disk when this
     returns; without, the caller makes a batch durable (:func:`sync_file_systems`) before recording it."""
-    final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(final)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        fd = os.open(tmp, _CREATE, mode)
+    except (FileNotFoundError, NotADirectoryError):  # its folder is not there yet (or not a folder)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, _CREATE, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:  # one write but for the largest objects (Linux writes < 2 GiB at once)
+                view = view[os.write(fd, view):]
             if durable:
-                os.fsync(handle.fileno())
+                os.fsync(fd)
             else:
-                _start_writeback(handle.fileno())
+                _start_writeback(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, final)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -50,25 +50,15 @@ def test_a_failed_rewrite_keeps_the_old_file_whole(tmp_path: Path, monkeypatch: 
     written: list[int] = []
     real_write = os.write
 
-    class Exploding:
-        """What os.fdopen returns: a handle whose write fails half-way."""
+    def exploding(fd: int, data: bytes) -> int:
+        """A write that fails half-way (a disk error)."""
+        written.append(real_write(fd, bytes(data[: len(data) // 2])))
+        raise OSError(5, "Input/output error")
 
-        def __init__(self, fd: int) -> None:
-            self.fd = fd
-
-        def __enter__(self) -> Exploding:  # noqa: PYI034
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            os.close(self.fd)
-
-        def write(self, data: bytes) -> None:
-            written.append(real_write(self.fd, data[: len(data) // 2]))
-            raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(writer.os, "fdopen", lambda fd, _mode: Exploding(fd))
-    with pytest.raises(OSError):
-        write_bytes_atomic(b"new" * 100, target)
+    with monkeypatch.context() as patch:  # only around the write (pytest writes through os too)
+        patch.setattr(writer.os, "write", exploding)
+        with pytest.raises(OSError):
+            write_bytes_atomic(b"new" * 100, target)
     assert written == [150]  # half of the new bytes reached a temporary file...
     assert target.read_bytes() == b"old" * 100  # ...which never replaced the old one
     assert _listing(tmp_path) == ["x.dcm"]
