@@ -28,6 +28,7 @@ from pydicom.valuerep import AMBIGUOUS_VR, EXPLICIT_VR_LENGTH_32, VR
 from deid.errors import ObjectError
 from deid.io.scan import own_pixel_bytes
 from deid.io.reader import peek_value
+from deid.io.text import raw_strings
 
 _LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
 # a VR (every one but the ambiguous ones) -> its two bytes, whether its length is 32-bit
@@ -97,7 +98,7 @@ def _file_meta(ds: Dataset) -> bytes:
     this module, any other file meta through pydicom."""
     meta = ds.file_meta
     for meta_tag, ds_tag in ((0x00020002, 0x00080016), (0x00020003, 0x00080018)):
-        ours = peek_value(ds, ds_tag)  # the data set wins (its element left raw, to be copied)
+        ours = _uid_value(ds, ds_tag)  # the data set wins (its element left raw, to be copied)
         theirs = meta._dict.get(meta_tag)
         if theirs is None or (ours and ours != theirs.value):
             meta = deepcopy(meta) if meta is ds.file_meta else meta
@@ -125,6 +126,17 @@ def _file_meta(ds: Dataset) -> bytes:
                           "report it to the deid maintainers", stage="encode",
                           path="(0002,0000)") from None
     return buffer.getvalue()
+
+
+def _uid_value(ds: Dataset, tag: int) -> object:
+    """:func:`~deid.io.reader.peek_value` of a UI element; one plain value of a raw one is read
+    from its bytes (deid.io.text: as pydicom reads it, without its converters)."""
+    elem = ds._dict.get(tag)
+    if elem.__class__ is RawDataElement and elem.VR == "UI":
+        values = raw_strings(elem, "UI", None)
+        if values is not None and len(values) == 1:
+            return values[0]
+    return peek_value(ds, tag)
 
 
 def _text_bytes(value: bytes) -> bytes:
@@ -219,7 +231,8 @@ def _converted_by_pydicom(ds: Dataset) -> bool:
     converts them when the data set was read otherwise (implicit VR), when its character set
     changed, and when a program made it (an item the rules added); that changes something only
     for raw or ambiguous-VR elements, at any depth."""
-    if ds.original_encoding == _NATIVE and ds.original_character_set == ds._character_set:
+    charset = ds._character_set if _CHARSET in ds._dict else ds._parent_encoding  # (as pydicom)
+    if ds.original_encoding == _NATIVE and ds.original_character_set == charset:
         return False
     return _raw_or_ambiguous(ds)
 
