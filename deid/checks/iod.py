@@ -27,6 +27,7 @@ from pydicom.sequence import Sequence
 
 from deid import standard
 from deid.engine.vr import vr_of
+from deid.io.tagkeys import tag_key
 from deid.profile.tags import format_tag
 
 CONTENT_SEQUENCE = 0x0040A730
@@ -117,6 +118,7 @@ def _module_rows(module: str) -> tuple[_Rows, frozenset[int], tuple[tuple[int, .
     for path, tag, typ in standard.module_attribute_rows(module):
         if (tag >> 16) & 0xFF00 in (0x5000, 0x6000):
             continue  # repeating groups (overlay, curve): de-identification removes them
+        tag = tag_key(tag)  # (the scan's key object: found by identity)
         if not path:
             top.add(tag)
         if typ in ("1", "2"):
@@ -176,7 +178,7 @@ def _merged_rows(modules: tuple[str, ...]) -> tuple[_Rows, tuple[tuple[int, ...]
     children: dict[tuple[int, ...], set[int]] = {}
     for path in merged:
         if path:
-            children.setdefault(path[:-1], set()).add(path[-1])
+            children.setdefault(path[:-1], set()).add(tag_key(path[-1]))
     return ({path: tuple(found.items()) for path, found in merged.items()}, tuple(points),
             {path: frozenset(tags) for path, tags in children.items()})
 

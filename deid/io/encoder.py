@@ -27,6 +27,7 @@ from pydicom.valuerep import AMBIGUOUS_VR, EXPLICIT_VR_LENGTH_32, VR
 
 from deid.errors import ObjectError
 from deid.io.scan import own_pixel_bytes
+from deid.io.tagkeys import tag_key
 from deid.io.reader import peek_value
 from deid.io.text import raw_strings
 
@@ -38,10 +39,12 @@ _SHORT = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<HH2sHI")
 _ITEM = struct.Struct("<HHI")
 _UNDEFINED = 0xFFFFFFFF
-_PIXEL_DATA = 0x7FE00010
-_CHARSET = 0x00080005  # Specific Character Set
+_PIXEL_DATA = tag_key(0x7FE00010)  # (the scan's key objects: found by identity)
+_CHARSET = tag_key(0x00080005)  # Specific Character Set
 _NATIVE = (False, True)  # (implicit VR, little endian) of the fast path
-_META_TAGS = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
+_META_TAGS = tuple(map(tag_key, (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012,
+                                  0x00020013)))
+_UIDS_IN_META = ((_META_TAGS[1], tag_key(0x00080016)), (_META_TAGS[2], tag_key(0x00080018)))
 
 # VRs pydicom writes from the value alone (not in the data set's character set): their elements
 # of one short str or int value, read by the rules (a CT slice's Specific Character Set and Pixel
@@ -104,7 +107,7 @@ def _file_meta(ds: Dataset) -> bytes:
     """Group 0002 as dcmwrite writes it with enforce_file_format: the six elements deid sets by
     this module, any other file meta through pydicom."""
     meta = ds.file_meta
-    for meta_tag, ds_tag in ((0x00020002, 0x00080016), (0x00020003, 0x00080018)):
+    for meta_tag, ds_tag in _UIDS_IN_META:
         ours = _uid_value(ds, ds_tag)  # the data set wins (its element left raw, to be copied)
         theirs = meta._dict.get(meta_tag)
         if theirs is None or (ours and ours != theirs.value):

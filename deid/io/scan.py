@@ -40,12 +40,14 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 from pydicom.values import convert_string
 
+from deid.io.tagkeys import KEYS, tag_key
 from deid.io.text import raw_strings
 
 _HEAD = struct.Struct("<HH2sH")
 _U32 = struct.Struct("<I")
 _UNDEFINED = 0xFFFFFFFF
 _CHARSET = 0x00080005
+_CHARSET_KEY = tag_key(_CHARSET)
 _ITEM_DELIMITER = 0xFFFEE00D
 _PIXEL_DATA = 0x7FE00010
 _SOP_CLASS = 0x00080016
@@ -112,7 +114,7 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
     head = _HEAD.unpack_from  # (a cut header raises struct.error: None, as any error)
     u32 = _U32.unpack_from
     vrs = _VRS
-    base_tag = BaseTag
+    keys = KEYS
     while position < end_of_data:
         group, number, vr_bytes, length = head(data, position)
         vr, long = vrs[vr_bytes]  # (a VR pydicom does not know raises KeyError: None)
@@ -128,7 +130,7 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
         if length == _UNDEFINED:
             if vr != "SQ":
                 return None
-            key = base_tag(tag)
+            key = keys.get(tag) or tag_key(tag)
             fileobj.seek(value_tell)
             sequence = read_sequence(fileobj, False, True, length, encoding)
             elements[key] = DataElement(key, vr, sequence, value_tell, is_undefined_length=True)
@@ -154,10 +156,11 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
             value = data[value_tell:position]
         if tag == _CHARSET:
             encoding = convert_encodings(convert_string(value or b"", True))
-        key = base_tag(tag)
+        key = keys.get(tag) or tag_key(tag)
         elements[key] = new(raw, (key, vr, length, value, value_tell, False, True, True, False))
-    if _CHARSET in elements:  # as pydicom's read_dataset (which fails on a value it cannot read)
-        convert_encodings(convert_raw_data_element(elements[BaseTag(_CHARSET)]).value)
+    charset = elements.get(_CHARSET_KEY)
+    if charset is not None:  # as pydicom's read_dataset (which fails on a value it cannot read)
+        convert_encodings(convert_raw_data_element(charset).value)
     fileobj.seek(end_of_data)
     # (pydicom's read_dataset gives a Dataset of the same elements, which FileDataset copies
     # and drops: made here from the elements directly)
@@ -191,7 +194,7 @@ def _file_meta(data: bytes) -> tuple[FileMetaDataset, int] | None:
         if length == _UNDEFINED or value_tell + length > end:
             return None
         value = data[value_tell:value_tell + length] if length else empty_value_for_VR(vr, raw=True)
-        key = BaseTag(tag)
+        key = tag_key(tag)
         elements[key] = new(RawDataElement, (key, vr, length, value, value_tell, False, True, True,
                                              False))
         position = value_tell + length
