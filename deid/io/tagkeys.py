@@ -26,8 +26,3 @@ def tag_key(tag: int) -> BaseTag:
             KEYS[int(tag)] = found
     return found
 
-
-def lookup_key(tag: int) -> int:
-    """``tag``'s object to look an element up by: the kept one if there is one, else ``tag``
-    itself (a look-up with it finds the same element)."""
-    return KEYS.get(tag, tag)
