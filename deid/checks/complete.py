@@ -26,11 +26,14 @@ from deid import standard
 from deid.checks.iod import is_empty
 from deid.errors import ObjectError
 from deid.io.reader import peek_text
+from deid.io.tagkeys import tag_key
 from deid.profile.tags import format_tag
 
-PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA = 0x7FE00010, 0x7FE00008, 0x7FE00009
-PIXEL_DATA_PROVIDER_URL = 0x00287FE0
-ROWS, COLUMNS = 0x00280010, 0x00280011
+# (the scan's key objects: found by identity, deid.io.tagkeys)
+PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA = map(tag_key, (0x7FE00010, 0x7FE00008,
+                                                                   0x7FE00009))
+PIXEL_DATA_PROVIDER_URL = tag_key(0x00287FE0)
+ROWS, COLUMNS = tag_key(0x00280010), tag_key(0x00280011)
 _PIXEL_DATA_TAGS = (PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA)
 _INTEGER_MODULES = ("ImagePixel", "NMImagePixel")
 # the pixel module an object's pixel data element belongs to (Parametric Map has all three, as C)
@@ -41,7 +44,7 @@ _BY_PIXEL_DATA = {FLOAT_PIXEL_DATA: "FloatingPointImagePixel",
 @cache
 def _type1_top_level(module: str) -> tuple[int, ...]:
     """A module's Type 1 attributes at the top level, pixel data elements left out."""
-    return tuple(tag for path, tag, typ in standard.module_attribute_rows(module)
+    return tuple(tag_key(tag) for path, tag, typ in standard.module_attribute_rows(module)
                  if not path and typ == "1" and tag not in _PIXEL_DATA_TAGS)
 
 

@@ -27,6 +27,7 @@ from pydicom.sequence import Sequence
 
 from deid import standard
 from deid.engine.vr import vr_of
+from deid.io.tagkeys import tag_key
 from deid.profile.tags import format_tag
 
 CONTENT_SEQUENCE = 0x0040A730
@@ -83,6 +84,9 @@ _BINARY_SIZE = {
     "SV": 8,
 }
 _SINGLE_VALUE = frozenset({"LT", "ST", "UT", "UR"})
+_STRIPPED = frozenset({"DA", "TM", "DT", "AS", "CS", "UI"})  # of _FORMS: spaces at both ends go
+# text VRs (not of _FORMS) -> the most bytes a raw value may have that can only fit (None: any)
+_RAW_TEXT_LIMITS = {vr: limit for vr, limit in _MAX_CHARS.items() if vr not in _FORMS} | {"PN": 64}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 
 
@@ -103,6 +107,7 @@ class Problem:
 
 
 _Rows = dict[tuple[int, ...], tuple[tuple[int, int], ...]]  # path -> ((tag, level), ...)
+_Children = dict[tuple[int, ...], frozenset[int]]  # path -> tags of sequences with rows below
 
 
 @cache
@@ -113,6 +118,7 @@ def _module_rows(module: str) -> tuple[_Rows, frozenset[int], tuple[tuple[int, .
     for path, tag, typ in standard.module_attribute_rows(module):
         if (tag >> 16) & 0xFF00 in (0x5000, 0x6000):
             continue  # repeating groups (overlay, curve): de-identification removes them
+        tag = tag_key(tag)  # (the scan's key object: found by identity)
         if not path:
             top.add(tag)
         if typ in ("1", "2"):
@@ -134,25 +140,32 @@ def _collapse(path: tuple[int, ...], points: tuple[tuple[int, ...], ...]) -> tup
 
 def iod_problems(ds: Dataset, sop_class_uid: str) -> list[Problem]:
     """Every Type 1/2 and VR problem of ``ds`` in the IOD of ``sop_class_uid`` (none if unknown)."""
-    modules = standard.iod_modules(sop_class_uid)
+    modules = _iod_modules(sop_class_uid)
     if not modules:
         return []
-    present = {int(tag) for tag in ds._dict}
-    checked = tuple(
-        module
-        for _ie, module, usage in modules
-        if module != "FileMetaInformation" and (usage == "M" or _module_rows(module)[1] & present)
-    )
-    rows, points = _merged_rows(checked)
+    present = set(ds._dict)
+    checked = tuple(module for module, mandatory, top in modules
+                    if mandatory or not top.isdisjoint(present))
+    rows, points, children = _merged_rows(checked)
     problems: list[Problem] = []
-    _check_item(ds, (), "", rows, points, problems)
+    _check_item(ds, (), "", rows, points, children, problems)
     problems.extend(vr_problems(ds))
     return problems
 
 
 @cache
-def _merged_rows(modules: tuple[str, ...]) -> tuple[_Rows, tuple[tuple[int, ...], ...]]:
-    """The Type 1/2 rows of the modules checked together (strictest level per path and tag)."""
+def _iod_modules(sop_class_uid: str) -> tuple[tuple[str, bool, frozenset[int]], ...]:
+    """The modules of the IOD of ``sop_class_uid`` the check may take: each with whether it is
+    mandatory and its top-level tags (the file meta group left out)."""
+    return tuple((module, usage == "M", _module_rows(module)[1])
+                 for _ie, module, usage in standard.iod_modules(sop_class_uid)
+                 if module != "FileMetaInformation")
+
+
+@cache
+def _merged_rows(modules: tuple[str, ...]) -> tuple[_Rows, tuple[tuple[int, ...], ...], _Children]:
+    """The Type 1/2 rows of the modules checked together (strictest level per path and tag), their
+    recursion points, and the sequences that have rows below them, by the path they are at."""
     merged: dict[tuple[int, ...], dict[int, int]] = {}
     points: list[tuple[int, ...]] = []
     for module in modules:
@@ -162,7 +175,12 @@ def _merged_rows(modules: tuple[str, ...]) -> tuple[_Rows, tuple[tuple[int, ...]
                 at = merged.setdefault(path, {})
                 at[tag] = min(level, at.get(tag, level))
         points.extend(p for p in module_points if p not in points)
-    return {path: tuple(found.items()) for path, found in merged.items()}, tuple(points)
+    children: dict[tuple[int, ...], set[int]] = {}
+    for path in merged:
+        if path:
+            children.setdefault(path[:-1], set()).add(tag_key(path[-1]))
+    return ({path: tuple(found.items()) for path, found in merged.items()}, tuple(points),
+            {path: frozenset(tags) for path, tags in children.items()})
 
 
 def _check_item(
@@ -171,6 +189,7 @@ def _check_item(
     where: str,
     rows: _Rows,
     points: tuple[tuple[int, ...], ...],
+    children: _Children,
     problems: list[Problem],
 ) -> None:
     key = _collapse(path, points) if points else path
@@ -187,7 +206,14 @@ def _check_item(
             problems.append(Problem(f"type{level}-missing", where + format_tag(tag)))
         elif level == 1 and is_empty(ds, tag, elem):
             problems.append(Problem("type1-empty", where + format_tag(tag)))
-    for tag, elem in list(ds._dict.items()):
+    if points:
+        elements = list(ds._dict.items())
+    else:  # (without recursion points, only a sequence with rows below its path can have any)
+        below = children.get(path)
+        if below is None:
+            return
+        elements = [(tag, elem) for tag, elem in ds._dict.items() if tag in below]
+    for tag, elem in elements:
         if (elem.VR or vr_of(tag)) != "SQ":
             continue
         child = path + (int(tag),)
@@ -197,9 +223,8 @@ def _check_item(
         value = ds[tag].value
         if isinstance(value, Sequence):
             for index, item in enumerate(value):
-                _check_item(
-                    item, child, f"{where}{format_tag(tag)}[{index}].", rows, points, problems
-                )
+                _check_item(item, child, f"{where}{format_tag(tag)}[{index}].", rows, points,
+                            children, problems)
 
 
 def _content_item_rows(item: Dataset) -> tuple[tuple[int, int], ...]:
@@ -226,9 +251,8 @@ def vr_problems(ds: Dataset, where: str = "") -> Iterator[Problem]:
     so it cannot be a problem de-identification added, and is skipped (which keeps the check
     cheap). Text is read as stored, decoded only when a length check needs the character set."""
     for tag, elem in list(ds._dict.items()):
-        if (
-            isinstance(elem, RawDataElement) and elem.value_tell
-        ):  # (a raw sequence: nothing in it changed)
+        raw = isinstance(elem, RawDataElement)
+        if raw and elem.value_tell:  # (a raw sequence: nothing in it changed)
             continue
         vr = elem.VR or vr_of(tag)
         if vr == "SQ":
@@ -237,10 +261,40 @@ def vr_problems(ds: Dataset, where: str = "") -> Iterator[Problem]:
                 for index, item in enumerate(value):
                     yield from vr_problems(item, f"{where}{format_tag(tag)}[{index}].")
             continue
-        if tag >> 16 == 0x7FE0 or (tag >> 16) & 1:
+        group = tag >> 16
+        if group == 0x7FE0 or group & 1:
             continue  # pixel data; private values have no standard VR to hold them to
-        if not _fits(ds, tag, vr, elem):
+        if not (_raw_fits(ds, tag, vr, elem) if raw else _fits(ds, tag, vr, elem)):
             yield Problem("value-does-not-fit-vr", where + format_tag(tag))
+
+
+def _raw_fits(ds: Dataset, tag: int, vr: str, elem: RawDataElement) -> bool:
+    """:func:`_fits` of a raw element, the common cases read from its bytes in one step: a
+    binary value, one of the ASCII-only VRs (:func:`_texts`' reading), a text no longer in
+    bytes than its limit in characters; anything else as :func:`_fits` reads it."""
+    size = _BINARY_SIZE.get(vr)
+    if size is not None:
+        return elem.value is None or len(elem.value) % size == 0
+    if vr in _FORMS:
+        try:
+            text = (elem.value or b"").decode("ascii")
+        except UnicodeDecodeError:
+            return False
+        text = text.rstrip("\x00 ") if vr == "UI" else text.rstrip(" ").rstrip("\x00")
+        if vr in _STRIPPED:
+            text = text.strip(" ")
+        if not text:
+            return True
+        for value in text.split("\\"):  # (no VR of _FORMS holds a single value)
+            if not _value_fits(vr, value):
+                return False
+        return True
+    if vr not in _RAW_TEXT_LIMITS:
+        return True  # a VR whose values are not checked
+    limit = _RAW_TEXT_LIMITS[vr]
+    if limit is None or len(elem.value or b"") <= limit:
+        return True  # no longer than the limit in bytes: no longer in characters either
+    return _fits(ds, tag, vr, elem)  # decoded with the character set
 
 
 def _fits(ds: Dataset, tag: int, vr: str, elem: Any) -> bool:

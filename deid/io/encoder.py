@@ -27,20 +27,33 @@ from pydicom.valuerep import AMBIGUOUS_VR, EXPLICIT_VR_LENGTH_32, VR
 
 from deid.errors import ObjectError
 from deid.io.scan import own_pixel_bytes
+from deid.io.tagkeys import tag_key
 from deid.io.reader import peek_value
+from deid.io.text import raw_strings
 
 _LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
-_FAST_VRS = frozenset(str(vr) for vr in VR if len(str(vr)) == 2)  # every VR but the ambiguous ones
+# a VR (every one but the ambiguous ones) -> its two bytes, whether its length is 32-bit
+_HEADS = {str(vr): (str(vr).encode(), vr in EXPLICIT_VR_LENGTH_32) for vr in VR
+          if len(str(vr)) == 2}
 _SHORT = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<HH2sHI")
 _ITEM = struct.Struct("<HHI")
 _UNDEFINED = 0xFFFFFFFF
-_PIXEL_DATA = 0x7FE00010
-_LARGE = 0xFFFF  # a value longer than this (only in a long VR) is written without concatenating
-_CHARSET = 0x00080005  # Specific Character Set
+_PIXEL_DATA = tag_key(0x7FE00010)  # (the scan's key objects: found by identity)
+_CHARSET = tag_key(0x00080005)  # Specific Character Set
 _NATIVE = (False, True)  # (implicit VR, little endian) of the fast path
-_META_TAGS = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
+_META_TAGS = tuple(map(tag_key, (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012,
+                                  0x00020013)))
+_UIDS_IN_META = ((_META_TAGS[1], tag_key(0x00080016)), (_META_TAGS[2], tag_key(0x00080018)))
 
+# VRs pydicom writes from the value alone (not in the data set's character set): their elements
+# of one short str or int value, read by the rules (a CT slice's Specific Character Set and Pixel
+# Representation), are written as pydicom wrote them before: (tag, VR, value's type, value) ->
+# the element's bytes (~10 µs each through pydicom's writer; at most _WRITTEN_MOST kept)
+_PLAIN_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "IS", "SL", "SS", "TM", "UI", "UL", "US"})
+_WRITTEN: dict[tuple[int, str, type, object], bytes] = {}
+_WRITTEN_MOST = 4096
+Bytes = bytes | memoryview  # (a part of the encoded bytes: Pixel Data may be a view)
 Where = tuple[tuple[int, int], ...]  # (sequence tag, item index) pairs from the top
 
 
@@ -59,14 +72,10 @@ def encode(ds: Dataset) -> bytes:
     if len(preamble) != 128:
         raise ObjectError("value-does-not-encode", "the preamble is not 128 bytes long; report it "
                           "to the deid maintainers", stage="encode")
-    fp = DicomBytesIO()
-    fp.is_little_endian = True
-    fp.is_implicit_VR = False
-    fp.write(preamble + b"DICM")
-    fp.write(_file_meta(ds))
+    parts = [preamble, b"DICM", _file_meta(ds)]
     _pixel_data_length(ds, syntax.is_compressed)
-    _write_dataset(fp, ds, "iso8859", ())
-    return fp.getvalue()
+    _write_dataset(parts, ds, "iso8859", ())
+    return b"".join(parts)  # (one copy of each value, Pixel Data's too)
 
 
 def _pydicom_bytes(ds: Dataset) -> bytes:
@@ -98,8 +107,8 @@ def _file_meta(ds: Dataset) -> bytes:
     """Group 0002 as dcmwrite writes it with enforce_file_format: the six elements deid sets by
     this module, any other file meta through pydicom."""
     meta = ds.file_meta
-    for meta_tag, ds_tag in ((0x00020002, 0x00080016), (0x00020003, 0x00080018)):
-        ours = peek_value(ds, ds_tag)  # the data set wins (its element left raw, to be copied)
+    for meta_tag, ds_tag in _UIDS_IN_META:
+        ours = _uid_value(ds, ds_tag)  # the data set wins (its element left raw, to be copied)
         theirs = meta._dict.get(meta_tag)
         if theirs is None or (ours and ours != theirs.value):
             meta = deepcopy(meta) if meta is ds.file_meta else meta
@@ -129,6 +138,17 @@ def _file_meta(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
+def _uid_value(ds: Dataset, tag: int) -> object:
+    """:func:`~deid.io.reader.peek_value` of a UI element; one plain value of a raw one is read
+    from its bytes (deid.io.text: as pydicom reads it, without its converters)."""
+    elem = ds._dict.get(tag)
+    if elem.__class__ is RawDataElement and elem.VR == "UI":
+        values = raw_strings(elem, "UI", None)
+        if values is not None and len(values) == 1:
+            return values[0]
+    return peek_value(ds, tag)
+
+
 def _text_bytes(value: bytes) -> bytes:
     return value + b"\x00" if len(value) % 2 else value
 
@@ -149,15 +169,18 @@ def _pixel_data_length(ds: Dataset, compressed: bool) -> None:
         raise _not_encodable((), _PIXEL_DATA) from None
 
 
-def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where) -> None:
+def _write_dataset(parts: list[Bytes], ds: Dataset, charset: object, where: Where) -> None:
+    """Append ``ds``'s elements, as pydicom writes them, to ``parts``."""
     if _converted_by_pydicom(ds):
         own_pixel_bytes(ds)
         # a data set pydicom converts as it writes (items of an UN sequence read as implicit VR,
         # items made by the rules, a changed character set): its own writer, exactly
+        fp = _native_buffer()
         try:
             write_dataset(fp, ds, charset)
         except Exception:  # noqa: BLE001
             raise _not_encodable(*_unwritable(ds, _NATIVE, charset, where)) from None
+        parts.append(fp.getvalue())
         return
     try:
         if _CHARSET in ds._dict:  # read without converting: the element is copied as it came
@@ -165,27 +188,29 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where)
     except Exception:  # noqa: BLE001
         raise _not_encodable(where, 0x00080005) from None
     elements = ds._dict
-    write = fp.write
-    for tag in sorted(elements):
+    append = parts.append
+    heads = _HEADS
+    for tag in sorted(elements, key=int):  # (int: BaseTag compares in Python)
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue
         elem = elements[tag]
         if elem.__class__ is RawDataElement:
-            vr = elem.VR
-            value = elem.value
-            if ((value.__class__ is bytes or value.__class__ is memoryview) and vr in _FAST_VRS
-                    and elem.length != _UNDEFINED
-                    and elem.is_little_endian and not elem.is_implicit_VR
-                    and (vr in _LONG_VRS or len(value) <= 0xFFFF)):
-                if len(value) > _LARGE:  # Pixel Data: the header, then the value (no copy of both)
-                    write(_LONG.pack(tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(value)))
-                    write(value)
+            _, vr, length, value, _, implicit, little, _, _ = elem
+            head = heads.get(vr)  # (None: an ambiguous VR, or not a VR)
+            if ((value.__class__ is bytes or value.__class__ is memoryview) and head is not None
+                    and length != _UNDEFINED and little and not implicit):
+                vr_bytes, long = head
+                if long:
+                    append(_LONG.pack(tag >> 16, tag & 0xFFFF, vr_bytes, 0, len(value)))
+                    append(value)
                     continue
-                write(_element(tag, vr, value))  # the common case, inline
-                continue
+                if len(value) <= 0xFFFF:
+                    append(_SHORT.pack(tag >> 16, tag & 0xFFFF, vr_bytes, len(value)))
+                    append(value)
+                    continue
             fast = _raw_bytes(tag, elem)
             if fast is not None:
-                write(fast)
+                append(fast)
                 continue
         try:
             elem = ds.get_item(tag)  # as pydicom: an empty raw value is converted first
@@ -193,14 +218,39 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, charset: object, where: Where)
             raise _not_encodable(where, tag) from None
         if (not getattr(elem, "is_raw", False) and elem.VR == "SQ"
                 and isinstance(elem.value, Sequence)):
-            _write_sequence(fp, tag, elem, charset, where)
+            _write_sequence(parts, tag, elem, charset, where)
             continue
-        start = fp.tell()
-        try:
-            write_data_element(fp, elem, charset)
-        except Exception:  # noqa: BLE001 (pydicom raises many types; the path is what counts)
-            fp.seek(start)
-            raise _not_encodable(where, tag) from None
+        append(_pydicom_element(tag, elem, charset, where))
+
+
+def _pydicom_element(tag: int, elem: DataElement, charset: object, where: Where) -> bytes:
+    """An element as pydicom's writer writes it; one of one plain value (:data:`_WRITTEN`)
+    written once a process."""
+    value = elem.value
+    key = None
+    if ((value.__class__ is int or value.__class__ is str and len(value) <= 64)
+            and elem.VR in _PLAIN_VRS and not elem.is_undefined_length):
+        key = (int(elem.tag), elem.VR, value.__class__, value)
+        written = _WRITTEN.get(key)
+        if written is not None:
+            return written
+    fp = _native_buffer()
+    try:
+        write_data_element(fp, elem, charset)
+    except Exception:  # noqa: BLE001 (pydicom raises many types; the path is what counts)
+        raise _not_encodable(where, tag) from None
+    written = fp.getvalue()
+    if key is not None and len(_WRITTEN) < _WRITTEN_MOST:
+        _WRITTEN[key] = written
+    return written
+
+
+def _native_buffer() -> DicomBytesIO:
+    """An empty buffer pydicom's writer writes Explicit VR Little Endian into."""
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    return fp
 
 
 def _converted_by_pydicom(ds: Dataset) -> bool:
@@ -208,7 +258,8 @@ def _converted_by_pydicom(ds: Dataset) -> bool:
     converts them when the data set was read otherwise (implicit VR), when its character set
     changed, and when a program made it (an item the rules added); that changes something only
     for raw or ambiguous-VR elements, at any depth."""
-    if ds.original_encoding == _NATIVE and ds.original_character_set == ds._character_set:
+    charset = ds._character_set if _CHARSET in ds._dict else ds._parent_encoding  # (as pydicom)
+    if ds.original_encoding == _NATIVE and ds.original_character_set == charset:
         return False
     return _raw_or_ambiguous(ds)
 
@@ -242,32 +293,32 @@ def _raw_bytes(tag: int, elem: RawDataElement) -> bytes | None:
     return _element(tag, vr, value)
 
 
-def _write_sequence(fp: DicomBytesIO, tag: int, elem: DataElement, charset: object,
+def _write_sequence(parts: list[Bytes], tag: int, elem: DataElement, charset: object,
                     where: Where) -> None:
-    undefined = elem.is_undefined_length
-    start = fp.tell()
-    fp.write(_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0, _UNDEFINED))
+    body: list[Bytes] = []
     for index, item in enumerate(elem.value):
         if not isinstance(item, Dataset):
             raise _not_encodable(where, tag)
-        item_start = fp.tell()
-        fp.write(_ITEM.pack(0xFFFE, 0xE000, _UNDEFINED))
-        _write_dataset(fp, item, charset, where + ((tag, index),))
+        item_parts: list[Bytes] = []
+        _write_dataset(item_parts, item, charset, where + ((tag, index),))
         if getattr(item, "is_undefined_length_sequence_item", False):
-            fp.write(_ITEM.pack(0xFFFE, 0xE00D, 0))
+            body.append(_ITEM.pack(0xFFFE, 0xE000, _UNDEFINED))
+            body += item_parts
+            body.append(_ITEM.pack(0xFFFE, 0xE00D, 0))
         else:
-            _patch_length(fp, item_start + 4)
-    if undefined:
-        fp.write(_ITEM.pack(0xFFFE, 0xE0DD, 0))
+            body.append(_ITEM.pack(0xFFFE, 0xE000, _size(item_parts)))
+            body += item_parts
+    if elem.is_undefined_length:
+        parts.append(_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0, _UNDEFINED))
+        parts += body
+        parts.append(_ITEM.pack(0xFFFE, 0xE0DD, 0))
     else:
-        _patch_length(fp, start + 8)
+        parts.append(_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0, _size(body)))
+        parts += body
 
 
-def _patch_length(fp: DicomBytesIO, at: int) -> None:
-    end = fp.tell()
-    fp.seek(at)
-    fp.write(struct.pack("<I", end - at - 4))
-    fp.seek(end)
+def _size(parts: list[Bytes]) -> int:
+    return sum(map(len, parts))
 
 
 # -- what cannot be written -------------------------------------------------------------------

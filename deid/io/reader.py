@@ -24,6 +24,7 @@ from pydicom.valuerep import AMBIGUOUS_VR, VR
 
 from deid.errors import ObjectError
 from deid.io.scan import PrivateDrop, scan_file
+from deid.io.tagkeys import KEYS
 from deid.io.text import raw_strings
 
 KNOWN_TRANSFER_SYNTAXES = frozenset(AllTransferSyntaxes)
@@ -169,7 +170,7 @@ def _touch_all(ds: FileDataset) -> None:
 def peek_value(ds: Dataset, tag: int) -> object:
     """``ds[tag].value`` (None when absent) without converting the element in place: a raw
     element stays raw, so the encoder still copies its bytes instead of encoding its value."""
-    elem = ds._dict.get(tag)
+    elem = ds._dict.get(KEYS.get(tag, tag))  # (the scan's key object: found by identity)
     if elem is None:
         return None
     if isinstance(elem, RawDataElement):
@@ -194,7 +195,7 @@ def charset_of(ds: Dataset) -> str | list[str]:
 def peek_text(ds: Dataset, tag: int) -> str:
     """``str(ds.get(keyword, "") or "")`` without converting the element (see peek_value); a
     plain ASCII value is read from its bytes (deid.io.text), as pydicom reads it."""
-    elem = ds._dict.get(tag)
+    elem = ds._dict.get(KEYS.get(tag, tag))  # (the scan's key object: found by identity)
     if type(elem) is RawDataElement and tag != 0x00080005:
         values = raw_strings(elem, elem.VR, charset_of(ds))
         if values is not None and len(values) < 2:

@@ -56,25 +56,39 @@ def raw_strings(raw: RawDataElement, vr: str, charset: str | list[str] | None) -
             return None
         data = data.rstrip(b"\x00 ")
     if vr in _CHARSET_VRS:  # decoded with the first codec, as pydicom decodes a value without ESC
-        codecs = [charset] if isinstance(charset, str) else list(charset or ["iso8859"])
-        if kind is _NAME and len(codecs) > 1 and not data.isascii():
+        if isinstance(charset, str):
+            codec, several = charset, False
+        else:
+            codecs = list(charset or ["iso8859"])
+            codec, several = codecs[0], len(codecs) > 1
+        if kind is _NAME and several and not data.isascii():
             return None  # PersonName re-encodes with every codec of the set: pydicom's own handling
         try:
-            text = data.decode(codecs[0])
+            text = data.decode(codec)
         except (LookupError, UnicodeError):  # pydicom warns and replaces: its own handling
             return None
     elif data.isascii():
         text = data.decode("ascii")
     else:
         return None
+    if "\\" not in text or kind is _SINGLE or kind is _URL:  # one value (the common case)
+        if kind is _TEXT or kind is _SINGLE:
+            value = text.rstrip("\0 ")
+        elif kind is _STRING:
+            value = text.rstrip(" \x00")
+        elif kind is _UID:  # (pydicom.uid.UID strips it)
+            value = text.rstrip(" \x00").strip()
+        elif kind is _NAME:
+            value = text.rstrip("=")
+        elif kind is _TITLE:
+            value = text.strip()
+        else:  # _URL
+            value = text.rstrip()
+        return [value] if value else []
     if kind is _TEXT:
         values = [value.rstrip("\0 ") for value in text.split("\\")]
     elif kind is _NAME:  # str(PersonName): trailing empty component groups dropped
         values = [value.rstrip("=") for value in text.split("\\")]
-    elif kind is _SINGLE:
-        values = [text.rstrip("\0 ")]
-    elif kind is _URL:
-        values = [text.rstrip()]
     elif kind is _TITLE:
         values = [value.strip() for value in text.split("\\")]
     else:  # _STRING, _UID

@@ -116,6 +116,18 @@ def _same_reading(scanned: pydicom.FileDataset, read: pydicom.FileDataset) -> No
     assert scanned._character_set == read._character_set
     assert (scanned.is_implicit_VR, scanned.is_little_endian) == (read.is_implicit_VR,
                                                                   read.is_little_endian)
+    # every other attribute of both, as pydicom's __init__ leaves them (the scan makes its data
+    # sets by copying those of a fresh one)
+    assert _attributes(scanned) == _attributes(read)
+    assert _attributes(scanned.file_meta) == _attributes(read.file_meta)
+
+
+def _attributes(ds: Dataset) -> dict[str, object]:
+    """A data set's instance attributes but its elements, file meta, buffer and what the scan
+    left out (their own comparisons above); the buffer's type."""
+    attributes = {name: value for name, value in ds.__dict__.items()
+                  if name not in ("_dict", "file_meta", "buffer", "_deid_dropped_private")}
+    return attributes | {"buffer": type(ds.__dict__.get("buffer"))}
 
 
 @EXAMPLES
