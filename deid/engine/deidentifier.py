@@ -32,6 +32,7 @@ from deid.engine.review import (
 from deid.engine.uids import UidRemapper
 from deid.engine.walker import Walker
 from deid.errors import ObjectError
+from deid.io.datasets import made_as_init, template_of
 from deid.io.reader import peek_text
 from deid.io.scan import dropped as dropped_by_scan
 from deid.io.scan import own_pixel_bytes
@@ -194,10 +195,10 @@ class Deidentifier:
                 _put(ds, tag, vr, text)
             else:
                 ds._dict[BaseTag(tag)] = _raw_text(tag, vr, text)
-        items = [Dataset(dict(elements)) for elements in self._raw_codes or ()]
+        # read as if from the file: the encoder's fast path copies raw bytes
+        items = [made_as_init(Dataset, _CODE_ITEM, _dict=dict(elements))
+                 for elements in self._raw_codes or ()]
         _put(ds, 0x00120064, "SQ", Sequence(items))
-        for item in items:  # read as if from the file: the encoder's fast path copies raw bytes
-            item.set_original_encoding(False, True, item._character_set)
 
     def _longitudinal(self) -> str:
         """Longitudinal Temporal Information Modified, as the profile's options say."""
@@ -212,8 +213,8 @@ class Deidentifier:
     def _file_meta(ds: Dataset, sop_class: str) -> FileMetaDataset:
         """A new file meta group: nothing of the sender's (AE titles, private information) is kept."""
         old = getattr(ds, "file_meta", None)
-        meta = FileMetaDataset()
-        elements = meta._dict  # (the six elements straight in: __setattr__ looks each keyword up)
+        elements: dict[BaseTag, DataElement] = {}  # (straight in: __setattr__ looks keywords up)
+        meta = made_as_init(FileMetaDataset, _FILE_META, _dict=elements)
         for tag, vr, value in (
                 (0x00020001, "OB", b"\x00\x01"),  # File Meta Information Version
                 (0x00020002, "UI", sop_class),  # Media Storage SOP Class UID
@@ -296,6 +297,17 @@ def _method_code_items(profile: Profile) -> list[Dataset]:
         item.CodeMeaning = code.meaning
         items.append(item)
     return items
+
+
+def _code_item() -> Dataset:
+    """A method code item as read from an Explicit VR Little Endian file, before its elements."""
+    item = Dataset()
+    item.set_original_encoding(False, True, item._character_set)
+    return item
+
+
+_CODE_ITEM = template_of(_code_item())
+_FILE_META = template_of(FileMetaDataset())
 
 
 def _raw_text(tag: int, vr: str, text: str) -> RawDataElement:

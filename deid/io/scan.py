@@ -24,7 +24,6 @@ import io
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import (
@@ -40,6 +39,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 from pydicom.values import convert_string
 
+from deid.io.datasets import made_as_init, template_of
 from deid.io.tagkeys import KEYS, tag_key
 from deid.io.text import raw_strings
 
@@ -164,7 +164,7 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
     fileobj.seek(end_of_data)
     # (pydicom's read_dataset gives a Dataset of the same elements, which FileDataset copies
     # and drops: made here from the elements directly)
-    ds = _made_as_init(FileDataset, _FILE_DATASET, _dict=elements, preamble=preamble,
+    ds = made_as_init(FileDataset, _FILE_DATASET, _dict=elements, preamble=preamble,
                        file_meta=file_meta, buffer=fileobj)
     ds.set_original_encoding(False, True, ds._character_set)
     if dropped:
@@ -200,37 +200,17 @@ def _file_meta(data: bytes) -> tuple[FileMetaDataset, int] | None:
         position = value_tell + length
     # (read_dataset's Dataset of them is copied and dropped; all are group 0002, as
     # FileMetaDataset checks)
-    file_meta = _made_as_init(FileMetaDataset, _FILE_META, _dict=elements)
+    file_meta = made_as_init(FileMetaDataset, _FILE_META, _dict=elements)
     if elements:
         file_meta[next(iter(elements))]  # pydicom converts the first element (its issue #503 test)
     return file_meta, position
 
 
-_Made = TypeVar("_Made", bound=Dataset)
-
-
-def _made_as_init(cls: type[_Made], template: dict[str, object], **attributes: object) -> _Made:
-    """A ``cls`` as its ``__init__`` leaves it: the attributes of ``template`` (an instance's,
-    each dict copied anew), then ``attributes``.  ``Dataset.__init__`` sets its twenty attributes
-    one by one through pydicom's ``__setattr__`` (a Python method that looks for a keyword):
-    5 to 10 µs a data set, a tenth of the scan of a CT slice for its two."""
-    made = object.__new__(cls)
-    state = made.__dict__
-    for name, value in template.items():
-        state[name] = value.copy() if value.__class__ is dict else value
-    state.update(attributes)
-    return made
-
-
-def _template(made: Dataset) -> dict[str, object]:
-    return {name: value for name, value in made.__dict__.items() if name != "_dict"}
-
-
 # a FileDataset of an Explicit VR Little Endian data set read from a BytesIO, before its elements,
 # preamble, file meta and buffer are given (they replace these)
-_FILE_DATASET = _template(FileDataset(io.BytesIO(), {}, b"", FileMetaDataset(), False, True))
+_FILE_DATASET = template_of(FileDataset(io.BytesIO(), {}, b"", FileMetaDataset(), False, True))
 # the file meta of a Part 10 file as pydicom's _read_file_meta_info leaves it
-_FILE_META = _template(FileMetaDataset())
+_FILE_META = template_of(FileMetaDataset())
 _FILE_META.update(_read_implicit=False, _read_little=True, _read_charset=default_encoding)
 _DROPPED = "_deid_dropped_private"  # (an attribute pydicom neither reads nor writes)
 
