@@ -20,6 +20,7 @@ from typing import Mapping
 from deid.checks.complete import check_complete
 from deid.checks.release import release_check
 from deid.engine.deidentifier import Deidentifier
+from deid.digest import content_digest
 from deid.errors import ObjectError, internal_error_reason
 from deid.io.encoder import encode
 from deid.io.paths import output_path
@@ -171,7 +172,7 @@ class Pipeline:
             return True  # (also an output made without this index)
         if self.released is None:
             return False
-        return not self.released.claim(sop_uid, hashlib.sha256(encoded).hexdigest(), output)
+        return not self.released.claim(sop_uid, content_digest(encoded), output, lambda: encoded)
 
     def quarantine(self, data: bytes, error: ObjectError, *, original: str = "original.dcm",
                    destination: str = "") -> Quarantined:

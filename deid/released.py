@@ -1,6 +1,6 @@
 """The index of released objects: each released SOP Instance UID (its released form) with the
-SHA-256 of the bytes released under it and their output path.  Duplicates are found by UID over a
-whole release, wherever in the output tree the other object would land.
+digest of the bytes released under it (deid.digest) and their output path.  Duplicates are found
+by UID over a whole release, wherever in the output tree the other object would land.
 
 One SQLite table (WAL mode) that every process shares: `deid run` keeps it in its records folder,
 the node in its own records folder.  A UID is claimed before its object is written or sent, in one
@@ -24,10 +24,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from deid.digest import same_content
 from deid.io.database import private_database
 from deid.io.writer import fsync_dir
 
@@ -37,7 +38,8 @@ SETUP_SECONDS = 60.0  # processes opening a new index at once wait for each othe
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS released (
     sop_uid TEXT PRIMARY KEY,  -- released (de-identified) SOP Instance UID
-    sha256 TEXT NOT NULL,      -- of the released bytes
+    sha256 TEXT NOT NULL,      -- digest of the released bytes (deid.digest: "blake3:" + hex;
+                               -- SHA-256 hex in indexes written before)
     output TEXT NOT NULL       -- released path, relative to the output folder
 )
 """
@@ -63,14 +65,17 @@ class ReleasedIndex:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["path"], durable=state["durable"])  # type: ignore[misc]
 
-    def claim(self, sop_uid: str, sha256: str, output: str) -> bool:
-        """Claim ``sop_uid`` for the content ``sha256``; False when other content holds it.
-        Raises :class:`ReleasedIndexError` (an OSError) when the index cannot be read or written."""
+    def claim(self, sop_uid: str, digest: str, output: str,
+              data: Callable[[], bytes | memoryview]) -> bool:
+        """Claim ``sop_uid`` for the content whose :func:`deid.digest.content_digest` is
+        ``digest`` (``data`` gives its bytes, read only to compare with an older index's SHA-256);
+        False when other content holds it.  Raises :class:`ReleasedIndexError` (an OSError) when
+        the index cannot be read or written."""
         try:
             conn = self._connection()
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO released (sop_uid, sha256, output) VALUES (?, ?, ?)",
-                (sop_uid, sha256, output),
+                (sop_uid, digest, output),
             ).rowcount
             if inserted == 1:
                 return True  # a new claim: the row is this content's
@@ -79,7 +84,7 @@ class ReleasedIndex:
             ).fetchone()
         except sqlite3.Error as exc:
             raise ReleasedIndexError(f"{self.path.name}: {exc.__class__.__name__}") from exc
-        return row is not None and row[0] == sha256
+        return row is not None and same_content(row[0], digest, data)
 
     def forget(self, sop_uids: Iterable[str]) -> None:
         """Drop the claims of ``sop_uids``: their outputs were removed (deid run --reprocess

@@ -15,12 +15,12 @@ usual work per object is one claim and one rename.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from deid.digest import content_digest
 from deid.io.writer import RUN_TEMP, write_bytes_atomic
 from deid.outcome import Outcome, Written
 from deid.pipeline import Pipeline, write_released
@@ -36,7 +36,7 @@ class Done:
     path: str
     name: str  # the source's name in a quarantine entry (relative to its SRC)
     outcome: Outcome
-    sha256: str = ""
+    digest: str = ""  # of the released bytes (deid.digest)
     staged: str = ""
 
 
@@ -53,7 +53,7 @@ def stage(outcome: Outcome, out: Path, run_id: str, ref: str, path: str, name: s
     its released bytes staged under ``out``; an OSError is the output's disk."""
     done = Done(ref, path, name, outcome)
     if isinstance(outcome, Written) and outcome.data is not None:
-        done.sha256 = hashlib.sha256(outcome.data).hexdigest()
+        done.digest = content_digest(outcome.data)
         done.staged = staged_name(outcome.released.output, ref, run_id)
         write_bytes_atomic(outcome.data, out / done.staged, durable=False)  # synced with its batch
         done.outcome = outcome.without_data()
@@ -79,7 +79,7 @@ class Placer:
             return outcome  # quarantined by the worker
         staged, target = self.out / done.staged, self.out / outcome.released.output
         self._touched.add(staged.parent)
-        if not self._other_content(target, outcome, done.sha256):
+        if not self._other_content(target, outcome, done.digest, staged):
             try:
                 os.replace(staged, target)
                 return outcome
@@ -115,15 +115,16 @@ class Placer:
                     break
                 folder = folder.parent
 
-    def _other_content(self, target: Path, outcome: Written, sha256: str) -> bool:
+    def _other_content(self, target: Path, outcome: Written, digest: str, staged: Path) -> bool:
         """Whether other content is already released at ``target`` or under the object's SOP
-        Instance UID (which is otherwise claimed for this content), as the pipeline decides."""
-        if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() != sha256:
+        Instance UID (which is otherwise claimed for this content), as the pipeline decides;
+        ``staged`` holds this content."""
+        if target.is_file() and content_digest(target.read_bytes()) != digest:
             return True
         facts = outcome.released
         if facts.output.startswith(f"{SIDECAR_FOLDER}/"):
             return False  # side-cars have no UID of their own
-        return not self.released.claim(facts.sop_uid, sha256, facts.output)
+        return not self.released.claim(facts.sop_uid, digest, facts.output, staged.read_bytes)
 
     def _again(self, source: Path, name: str) -> Outcome:
         if self._local is None:
