@@ -8,7 +8,8 @@ at most cut the last one, which readers skip.  Without the key the files say not
 
 Two kinds of entry: an object's original and released identity values (one per released object),
 and ``"kind": "tokens"``: the identity tokens of a released study (``deid.engine.review``: names,
-IDs, dates, institution...), written once per distinct token set of a study, so that ``deid verify``
+IDs, dates, institution...), written once per distinct token set of a study (again, should it come
+back after the writer's last ``TOKEN_SETS_KEPT`` sets: readers merge them), so that ``deid verify``
 and ``deid report`` (with the key) can flag kept text of one object that names an identity seen in
 another object of the same patient or study.  Tokens are never written anywhere else.
 """
@@ -37,6 +38,7 @@ VERSION = 1
 CIPHER = "AES-256-GCM"
 _PURPOSE = "reid-map-v1"
 _AAD = b"deid-reid-map-v1"
+TOKEN_SETS_KEPT = 4096  # token sets a writer remembers having written (see add_tokens)
 IDENTITY_FIELDS = ("patient_id", "patient_name", "accession_number", "study_uid", "series_uid", "sop_uid")
 
 
@@ -59,7 +61,9 @@ class ReidMapWriter:
         self._cipher = _cipher(key)
         self._file: AppendFile | None = None
         self._lock = threading.Lock()  # the service records from several threads
-        self._token_sets: set[int] = set()  # hashes of (study, tokens) already in this writer's map
+        # hashes of the (study, tokens) this writer wrote last (TOKEN_SETS_KEPT at most: a node's
+        # writer lives for months; a set seen again after it left is written again, harmlessly)
+        self._token_sets: dict[int, None] = {}
 
     def add(self, original: Mapping[str, str], released: Mapping[str, str | None], *, run_id: str) -> None:
         """Append one entry: the original and the released identity values of one object."""
@@ -78,7 +82,9 @@ class ReidMapWriter:
         with self._lock:
             if key in self._token_sets:
                 return
-            self._token_sets.add(key)
+            self._token_sets[key] = None
+            if len(self._token_sets) > TOKEN_SETS_KEPT:
+                del self._token_sets[next(iter(self._token_sets))]
         self._write({"time": utc_now(), "run_id": run_id, "kind": "tokens",
                      "released": {k: released.get(k, "") for k in ("patient_id", "study_uid")},
                      "tokens": sorted(values)})  # sorted only when written: most sets are known

@@ -245,3 +245,25 @@ def test_a_run_over_copies_maps_each_released_object_once(tmp_path: Path, key_fi
     twice, written_twice = run_map(with_copies, "twice")
     assert written_twice == 2 * written_once and len(once) > written_once
     assert twice == once
+
+
+def test_a_writer_remembers_a_bounded_number_of_token_sets(tmp_path: Path, key, monkeypatch) -> None:
+    """A study's token set is written once while the writer remembers it; the writer remembers
+    the last TOKEN_SETS_KEPT sets only (a node's writer lives for months), and a set that comes
+    back after that is written again (the readers merge them)."""
+    from deid.audit import reid
+
+    monkeypatch.setattr(reid, "TOKEN_SETS_KEPT", 3)
+    records = tmp_path / "records"
+    writer = reid.ReidMapWriter(records, key=key, run_id="r", source="serve")
+    study = {"patient_id": "P", "study_uid": "2.25.1"}
+    for _ in range(2):
+        writer.add_tokens(study, ["CHEN", "MEI-LING"], run_id="r")  # the same set: once
+    for n in range(2, 6):  # four other studies: the first set leaves the writer's memory
+        writer.add_tokens({"patient_id": "P", "study_uid": f"2.25.{n}"}, ["CHEN"], run_id="r")
+        assert len(writer._token_sets) <= 3
+    writer.add_tokens(study, ["CHEN", "MEI-LING"], run_id="r")  # written again
+    writer.close()
+    tokens = reid.read_map(records, key).tokens
+    assert len(tokens) == 6
+    assert sum(entry["released"]["study_uid"] == "2.25.1" for entry in tokens) == 2
