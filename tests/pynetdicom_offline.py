@@ -46,10 +46,11 @@ def store_event(sop_instance: str, syntax: str, body: bytes, *, sop_class: str =
     return Event(None, evt.EVT_C_STORE, {"request": request, "context": context.as_tuple})
 
 
-def offline_association() -> tuple[Association, socket.socket]:
-    """An acceptor association on one end of a socket pair (its threads never started), as
-    pynetdicom's request handler builds it; the other end is the peer."""
+def offline_association(mode: str = "acceptor") -> tuple[Association, socket.socket]:
+    """An association (``mode``: acceptor, as pynetdicom's request handler builds it, or
+    requestor) on one end of a socket pair, its threads never started; the other end is the
+    peer."""
     ours, peer = socket.socketpair()
-    association = Association(AE(), "acceptor")
+    association = Association(AE(), mode)
     association.set_socket(AssociationSocket(association, client_socket=ours))
     return association, peer

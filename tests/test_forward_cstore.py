@@ -10,6 +10,7 @@ from pynetdicom.dimse_messages import C_STORE_RQ
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode
 from pynetdicom.pdu import P_DATA_TF
+from pynetdicom_offline import offline_association
 
 from deid import cstore
 from deid.synthetic import ct_slice, make_patient
@@ -120,15 +121,7 @@ def _answer_pdu(value: bytes) -> bytes:
 def _requestor():
     """A requestor association on one end of a socket pair, established, its threads never
     started, reading its answers with deid.cstore.ResponseReader; the other end is the peer."""
-    import socket
-
-    from pynetdicom import AE
-    from pynetdicom.association import Association
-    from pynetdicom.transport import AssociationSocket
-
-    ours, peer = socket.socketpair()
-    association = Association(AE(), "requestor")
-    association.set_socket(AssociationSocket(association, client_socket=ours))
+    association, peer = offline_association("requestor")
     association.dul.state_machine.current_state = "Sta6"
     while not association.dul.event_queue.empty():
         association.dul.event_queue.get_nowait()
