@@ -9,7 +9,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deid.engine.review import may_hold, token_pattern
+from deid.engine.review import date_tokens, may_hold, name_tokens, token_pattern
 
 _WORD = st.text(alphabet="abcXYZ019-./", min_size=1, max_size=6)
 _TOKEN = st.lists(_WORD, min_size=1, max_size=3).map(" ".join)
@@ -71,3 +71,23 @@ def test_letters_that_fold_across_ascii_are_left_to_the_pattern(text: str,
                                                                tokens: list[str]) -> None:
     if token_pattern(tuple(tokens)).search(text) is not None:
         assert may_hold(text, tuple(tokens))
+
+
+_NAME_PART = st.text(alphabet="ACEGHIKLMNORSTUWY'-. ", min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NAME_PART, min_size=1, max_size=3), st.dates(), st.data())
+def test_a_patients_own_tokens_are_never_missed(parts: list[str], day, data: st.DataObject) -> None:
+    """Tokens as deid makes them (a person name's components and words, a date's written forms)
+    in text that writes them as prose does: may_hold says yes wherever the pattern finds one."""
+    tokens = tuple(sorted(name_tokens("^".join(parts)) | date_tokens(day.strftime("%Y%m%d"))))
+    if not tokens:
+        return
+    token = data.draw(st.sampled_from(tokens))
+    around = st.text(alphabet="abc XYZ 019,;:()'\"-_/\n\t", max_size=6)
+    written = token.replace(" ", data.draw(st.sampled_from([" ", "  ", "\t", "\n "])))
+    case = data.draw(st.sampled_from([str.upper, str.lower, str.title, str.swapcase]))
+    text = data.draw(around) + case(written) + data.draw(around)
+    if token_pattern(tokens).search(text) is not None:
+        assert may_hold(text, tokens)
