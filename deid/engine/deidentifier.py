@@ -356,13 +356,12 @@ def _applied(applied: dict[int, str], removed_unread: bool) -> dict[str, str]:
     are not attributes)."""
     result: dict[str, str] = {}
     private: set[str] = {"remove"} if removed_unread else set()
-    keys = _TAG_KEYS
     for tag, action in applied.items():
         tag = int(tag)  # (a pydicom BaseTag runs its __eq__ in Python on every dict hit)
         if tag >> 16 & 1:
             private.add(action)
         elif tag & 0xFFFF:
-            result[keys.get(tag) or _tag_key(tag)] = action
+            result[_tag_key(tag)] = action
     if private:
         result["private"] = "/".join(sorted(private))
     return result

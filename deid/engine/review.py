@@ -363,10 +363,6 @@ class IdentityTokens:
         """Whether ``text`` contains a token as a whole word (case-insensitive)."""
         return any(p.search(text) is not None for p in self.patterns())
 
-    def flagged(self, kept_text: dict[str, list[str]]) -> list[str]:
-        """The keywords of ``kept_text`` with a value that contains a token, sorted."""
-        return sorted(k for k, values in kept_text.items() if any(self.found_in(v) for v in values))
-
 
 class DenyList:
     """The deny-list's entries as one pattern, and a digest that names them (a cache key)."""
