@@ -12,7 +12,8 @@ between the two processes and cost ~0.4 ms of CPU.)  A worker writes its block a
 its last request was answered; after a request it gave up on, it moves to a new block (the
 sender may still be reading the old one).  A block's name goes once the sender has opened it: a
 node killed outright leaves nothing in /dev/shm.  An object no block can be had for (/dev/shm
-too small) goes through the pipe.
+too small) goes through an owner-only file in the node's outgoing folder, named in its request
+(through the pipe itself where that file cannot be written).
 
 A peer that takes one association at a time (a plain ``storescp``, a small PACS) so serves every
 worker at full speed, and no worker holds an association another one waits out.
