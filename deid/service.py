@@ -227,8 +227,8 @@ class Worker:
         return True
 
     def land(self) -> None:
-        """Take the answers of the object in flight (its remaining destinations, one after the
-        other) and settle it."""
+        """Take the answers of the object in flight (from every destination it was handed to)
+        and settle it."""
         flight = self.flight
         if flight is None:
             return
