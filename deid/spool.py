@@ -379,7 +379,7 @@ class Spool:
                 return size
             # a new slot, or one too small: allocated, written and synced in full
             capacity = -(-need // SLOT_STEP) * SLOT_STEP
-            os.posix_fallocate(fd, 0, capacity)
+            _allocate(fd, capacity)
             write_object(fd, header, parts)
             os.fsync(fd)
         finally:
@@ -732,6 +732,18 @@ class Spool:
             path.unlink(missing_ok=True)
         except OSError:
             pass  # removed at the next start-up (its row says it is finished)
+
+
+def _allocate(fd: int, size: int) -> None:
+    """Allocate ``size`` bytes to the file (a file system that cannot preallocate: its size is
+    set, and a put into the holes allocates them: its sync covers that too, only slower)."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+        if os.fstat(fd).st_size < size:
+            os.ftruncate(fd, size)
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:

@@ -493,8 +493,72 @@ def test_tidy_looks_at_most_once_a_while(tmp_path: Path) -> None:
     spool.put(b"a")
     spool.ack(spool.claim("w"))
     assert spool.tidy() == 0  # not yet: a minute after the handle was opened
-    spool._next_trim = 0  # noqa: SLF001  (a minute later)
-    assert spool.tidy() == 0  # the one free slot was used just now, by one put of the last period
-    spool._next_trim = 0  # noqa: SLF001
-    spool._puts.clear()  # noqa: SLF001  (no put for a while)
+    spool._next_trim = 0  # (a minute later)
+    assert spool.tidy() == 0  # the free slot was used just now, and one put came in the period
+    spool._next_trim = 0
+    spool._puts.clear()  # (no put for a while)
     assert spool.tidy() == 1 and spool.tidy() == 0
+
+
+def test_a_worker_whose_lease_expired_never_reads_nor_frees_the_next_object(
+        tmp_path: Path) -> None:
+    """A slow worker's item was claimed again, finished and its slot reused: the slow worker's
+    read is refused (not another patient's object) and its finish leaves the new object's slot
+    taken."""
+    spool = Spool(tmp_path)
+    spool.put(b"first")
+    slow = spool.claim("slow", lease=0.01)
+    time.sleep(0.02)
+    again = spool.claim("fast")
+    assert slow is not None and again is not None and again.id == slow.id
+    spool.ack(again)
+    spool.put(b"second")
+    (newer,) = [item for item in (spool.claim("w"),) if item is not None]
+    assert newer.path == slow.path  # the same slot
+    with pytest.raises(OSError):
+        spool.read(slow)
+    spool.ack(slow)
+    assert _holds(spool, newer) and spool.read(newer) == b"second"
+
+
+def test_puts_from_many_threads_each_get_their_own_slot(tmp_path: Path) -> None:
+    """The receiver's association threads put at once: every object is kept whole, once."""
+    import threading
+
+    spool = Spool(tmp_path)
+    objects = {bytes([n]) * (1000 + n) for n in range(40)}
+    threads = [threading.Thread(target=spool.put, args=(data,)) for data in objects]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    items = []
+    while (item := spool.claim("w")) is not None:
+        items.append(item)
+    assert sorted(spool.read(item) for item in items) == sorted(objects)
+    with spool.together():
+        for item in items[:20]:
+            spool.ack(item)
+    threads = [threading.Thread(target=spool.put, args=(b"again" * n,)) for n in range(1, 21)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(list((tmp_path / "incoming").iterdir())) == 40  # the 20 freed ones reused
+    found = [spool.read(item) for item in items[20:]]
+    while (item := spool.claim("w")) is not None:
+        found.append(spool.read(item))
+    assert len(found) == 40
+
+
+def test_a_put_the_disk_refuses_leaves_no_slot_taken(tmp_path: Path) -> None:
+    """A new slot that cannot be allocated is deleted and nothing is queued."""
+    with small_disk(tmp_path / "disk", size_mb=2) as disk:
+        spool = Spool(disk / "spool", min_free_bytes=0)
+        spool.put(b"a")
+        with pytest.raises(StorageUnavailable):
+            spool.put(b"x" * (4 * MIB))  # larger than the disk: no slot can hold it
+        assert spool.stats()["received"] == 1
+        assert len(list((disk / "spool" / "incoming").iterdir())) == 1
+        assert spool.conn.execute("SELECT COUNT(*) FROM slots").fetchone()[0] == 1
+        spool.close()
