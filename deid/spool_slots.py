@@ -75,6 +75,8 @@ def read_header(fd: int) -> Header | None:
 def read_payload(fd: int, header: Header) -> bytes:
     """The payload ``header`` describes, checked against its digest (:class:`SlotDamaged` when
     it does not match: a torn or damaged slot)."""
+    if header.length > os.fstat(fd).st_size - HEADER_SIZE:  # (a damaged length: not read)
+        raise SlotDamaged("spool slot shorter than its header says")
     chunks = []
     offset, left = HEADER_SIZE, header.length
     while left:

@@ -91,3 +91,14 @@ def test_a_slot_shorter_than_its_header_says_is_damaged(tmp_path: Path) -> None:
     assert slot_object(path) is None
     with pytest.raises(SlotDamaged):
         read_object(path, token)
+
+
+def test_a_damaged_length_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    path, token = tmp_path / "a.slot", new_token()
+    _slot(path, token, [b"z" * 3000])
+    data = bytearray(path.read_bytes())
+    data[32:40] = (1 << 60).to_bytes(8, "little")  # the length field
+    path.write_bytes(bytes(data))
+    assert slot_token(path) == token and slot_object(path) is None
+    with pytest.raises(SlotDamaged):
+        read_object(path, token)
