@@ -654,6 +654,7 @@ class Node:
                 time.sleep(0.2)
                 self._watch_workers()
                 self._watch_senders()
+                spool.tidy()  # free slots (finished originals) deleted once unused a while
         finally:
             self._drain()
             spool.close()

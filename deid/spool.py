@@ -1,25 +1,43 @@
-"""The durable queue of received objects: files on disk plus one SQLite table (WAL mode,
+"""The durable queue of received objects: slot files on disk plus SQLite tables (WAL mode,
 synchronous=FULL).
 
-Two writes need no sync of their own: a new item's row (its file is durable before the sender
-is answered, and :meth:`Spool.recover` queues a file without a row) and a claim (every claim is
-released at start-up).  They are committed with synchronous=NORMAL: a power cut may undo them,
-never reorder them; the next synced commit (an ack, which must outlive the original's deletion)
-makes them durable too, since the write-ahead log is synced in order.
+An object is kept in a *slot*: a reusable, preallocated file of ``incoming/`` (format:
+:mod:`deid.spool_slots`: a header naming the object by a random token, its length and checksum,
+then its bytes).  A put takes a free slot large enough, writes the object at its start in one
+``pwritev`` and makes it durable with one ``fdatasync`` (the space is allocated already: no
+metadata to sync); only when no free slot fits is one created or grown, then synced in full (and
+its folder, for a new file).  The ``slots`` table says which object each slot holds (``token``)
+and which was finished in it last (``finished``); an item's row names its slot and token.
 
-An item is put (file written atomically and made durable, then its row committed), claimed by a
-worker under a lease, and ends acknowledged (forwarded everywhere) or quarantined; in between it
-may wait for a retry at a set time.  Rows of finished items are kept (for the counts and for
-start-up checks) and pruned after a week.  :meth:`Spool.recover` puts everything right after a
-crash: claims of dead workers are released, files without a row are queued, rows without a
-file are counted as lost, finished items' leftover files are deleted.
+Two writes need no sync of their own: a new item's row (its object is durable before the sender
+is answered, and :meth:`Spool.recover` queues a whole object no row names) and a claim (every
+claim is released at start-up).  They are committed with synchronous=NORMAL: a power cut may undo
+them, never reorder them; the next synced commit (an ack, which must outlive the reuse of the
+original's slot) makes them durable too, since the write-ahead log is synced in order.
+
+An item is put, claimed by a worker under a lease, and ends acknowledged (forwarded everywhere)
+or quarantined; in between it may wait for a retry at a set time.  A slot is free again only in
+the synced commit that finishes its item (never while a worker may read it), and a worker's read
+checks the slot still holds its object whole.  Rows of finished items are kept (for the counts and
+for start-up checks) and pruned after a week.  :meth:`Spool.recover` puts everything right after
+a crash: claims of dead workers are released; a slot holding a whole object that is neither
+finished nor named by an open row is queued (answered success, its unsynced row lost); a slot
+that does not hold its item's object whole (torn by a crash mid-write: never answered success)
+is free; rows whose object is gone are counted as lost.
+
+What stays on disk: a free slot keeps the bytes of the object last finished in it until a put
+reuses it.  Free slots unused for :data:`SLOT_IDLE_SECONDS`, and those beyond the puts of that
+last period, are deleted by the process that puts (looked at every :data:`TRIM_SECONDS`); the
+node's shutdown and start-up delete every free slot.  Spools written before slots (one
+``<random>.dcm`` file per object) are still read, forwarded and finished: their files are deleted
+once finished, as they were.
 
 When the file system refuses writes (full, read-only, I/O errors) an operation raises
 :class:`StorageUnavailable` and changes nothing: an environmental condition that passes, not a
 fault of any object.  :func:`storage_status` says, from the file system alone, whether the spool's
 disk is below the node's minimum of free space.
 
-Spool file names are random: nothing of the object reaches a path.
+Slot and spool file names are random: nothing of the object reaches a path.
 """
 
 from __future__ import annotations
@@ -31,18 +49,32 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from deid.io.database import private_database
 from deid.io.writer import fsync_dir
+from deid.spool_slots import (
+    HEADER_SIZE,
+    new_token,
+    pack_header,
+    read_object,
+    slot_object,
+    slot_token,
+    write_object,
+)
 
 DB_NAME = "queue.sqlite"
 FILES = "incoming"
-SUFFIX = ".dcm"
+SUFFIX = ".dcm"  # a spool file of before slots (one object, deleted once finished)
+SLOT_SUFFIX = ".slot"
+SLOT_IDLE_SECONDS = 600  # a free slot unused this long is deleted (it holds a finished object)
+TRIM_SECONDS = 60  # how often the process that puts looks for free slots to delete
+SLOT_STEP = 64 * 1024  # slots are allocated in these steps (objects of about one size share them)
 KEEP_FINISHED_SECONDS = 7 * 24 * 3600
 COUNTERS = ("received", "processed", "forwarded", "quarantined", "retried", "lost")
 OPEN_STATES = ("queued", "claimed", "retry")
@@ -50,7 +82,8 @@ OPEN_STATES = ("queued", "claimed", "retry")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,          -- spool file name (random; no PHI)
+    name TEXT NOT NULL UNIQUE,          -- the object's token in ``slot``, or (before slots) its
+                                        -- spool file name (random; no PHI)
     state TEXT NOT NULL,                -- queued | claimed | retry | done | quarantined | lost
     received REAL NOT NULL,             -- unix time the object was answered success
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -60,9 +93,18 @@ CREATE TABLE IF NOT EXISTS items (
     worker TEXT,
     sent TEXT NOT NULL DEFAULT '[]',    -- JSON list of destinations that already have it
     reason TEXT,                        -- last reason code (no PHI)
-    finished REAL
+    finished REAL,
+    slot TEXT                           -- the slot file holding it (NULL: a file of its own)
 );
 CREATE INDEX IF NOT EXISTS items_state ON items (state, next_at);
+CREATE TABLE IF NOT EXISTS slots (
+    name TEXT PRIMARY KEY,              -- slot file name (random; no PHI)
+    size INTEGER NOT NULL,              -- bytes allocated (0: being created)
+    token TEXT,                         -- the object it holds or is being written (NULL: free)
+    finished TEXT,                      -- the object finished in it last (its header may say so)
+    used REAL NOT NULL                  -- when it was last written or freed
+);
+CREATE INDEX IF NOT EXISTS slots_free ON slots (token, size);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 -- the node's own settings, for `deid status` (min_free_bytes)
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value);
@@ -159,7 +201,8 @@ def _mib(n: int) -> str:
 
 @dataclass(frozen=True)
 class Item:
-    """A claimed item: its row id, spool file, attempts so far and destinations already done."""
+    """A claimed item: its row id, slot (or spool file), attempts so far and destinations already
+    done; ``token``: the object's in its slot (None: a spool file of its own, from before slots)."""
 
     id: int
     path: Path
@@ -167,6 +210,7 @@ class Item:
     sent: tuple[str, ...]
     received: float
     crashes: int = 0
+    token: str | None = None
 
 
 def connect(path: Path, *, reader: bool = False) -> sqlite3.Connection:
@@ -190,9 +234,12 @@ class Spool:
         self.files = folder / FILES
         self._files = str(self.files)  # (put builds its paths as strings: it runs per object)
         self.min_free_bytes = min_free_bytes or 0
+        self._node = min_free_bytes is not None  # the node's handle (not a worker's)
         self.db_path = folder / DB_NAME
         self._lock = threading.Lock()  # the receiver's association threads share this connection
         self._together: _Together | None = None  # releases gathered into one commit (together)
+        self._puts: deque[float] = deque()  # when this handle put, over the last SLOT_IDLE_SECONDS
+        self._next_trim = time.monotonic() + TRIM_SECONDS  # when :meth:`tidy` looks again
         try:
             for path in (folder, self.files):
                 path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -200,6 +247,10 @@ class Spool:
             private_database(self.db_path)  # before WAL mode: its -wal and -shm are 0600 too
             self.conn = connect(self.db_path)
             self.conn.executescript(_SCHEMA)  # changes nothing (writes nothing) once it exists
+            if "slot" not in _columns(self.conn, "items"):  # a spool made before slots
+                with self._transaction():
+                    if "slot" not in _columns(self.conn, "items"):
+                        self.conn.execute("ALTER TABLE items ADD COLUMN slot TEXT")
             # for the writes a crash recovery redoes (see the module's docstring)
             self.unsynced = connect(self.db_path)
             self.unsynced.execute("PRAGMA synchronous=NORMAL")
@@ -220,6 +271,12 @@ class Spool:
             raise failure from exc
 
     def close(self) -> None:
+        """Close the handle; a node's (``min_free_bytes`` given) deletes every free slot first."""
+        if self._node:
+            try:
+                self.trim(keep=0)
+            except (OSError, sqlite3.Error, SpoolError):
+                pass  # deleted at the next start-up
         self.unsynced.close()
         self.conn.close()
 
@@ -233,48 +290,177 @@ class Spool:
         returns the item id.  Raises :class:`SpoolError` when it cannot (then nothing is queued):
         :class:`StorageUnavailable` when the disk is (nearly) full, read-only or failing.
 
-        The file is written under a temporary name, synced, renamed and its folder synced: a
-        crash before the rename leaves a ``.partial`` (never answered success; removed at
-        recovery), after it a whole file (queued at recovery if its row is missing)."""
-        name = uuid.uuid4().hex + SUFFIX
-        folder = self._files
-        final, tmp = f"{folder}/{name}", f"{folder}/.{name}.partial"
-        size = sum(len(part) for part in parts)
+        The object goes into a free slot (reserved in the ``slots`` table first, so no other
+        put takes it) with one ``fdatasync``; its row is committed after that.  A crash before
+        the sync leaves a torn slot (never answered success; free at recovery), after it a whole
+        object (queued at recovery if its row is missing)."""
+        token = new_token()
+        header = pack_header(token, parts)
+        need = HEADER_SIZE + sum(len(part) for part in parts)
+        slot: tuple[str, int] | None = None
         try:
             if self.min_free_bytes:
-                stats = os.statvfs(folder)
-                if stats.f_bavail * stats.f_frsize < self.min_free_bytes + size:
+                stats = os.statvfs(self._files)
+                if stats.f_bavail * stats.f_frsize < self.min_free_bytes + need:
                     raise StorageUnavailable(DISK_FULL, "spool (below min_free_mb)")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                _write_all(fd, parts)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(tmp, final)
-            fsync_dir(folder)
-        except OSError as exc:
-            _unlink(tmp)
+            slot = self._reserve(token, need)
+            size = self._write(slot, need, header, parts)
+        except (OSError, sqlite3.Error) as exc:
+            if slot is not None:
+                self._give_back(slot, token)
             failure = storage_failure(exc)
             if failure is not None:
                 raise StorageUnavailable(failure.kind, "spool") from None
             raise SpoolError(f"cannot write to the spool ({exc.__class__.__name__})") from None
+        except StorageUnavailable:
+            if slot is not None:
+                self._give_back(slot, token)
+            raise
+        now = time.time()
         try:
-            with self._transaction(synced=False) as conn:  # the file is durable: see above
+            with self._transaction(synced=False) as conn:  # the object is durable: see above
                 cursor = conn.execute(
-                    "INSERT INTO items (name, state, received) VALUES (?, 'queued', ?)",
-                    (name, time.time()),
+                    "INSERT INTO items (name, slot, state, received) VALUES (?, ?, 'queued', ?)",
+                    (token, slot[0], now),
+                )
+                conn.execute(
+                    "UPDATE slots SET size = ?, used = ? WHERE name = ?", (size, now, slot[0])
                 )
                 self._count("received", conn=conn)
-            return int(cursor.lastrowid or 0)
-        except StorageUnavailable:
-            _unlink(final)
-            raise
-        except sqlite3.Error as exc:
-            _unlink(final)
+        except (StorageUnavailable, sqlite3.Error) as exc:
+            self._give_back(slot, token, written=True)
+            if isinstance(exc, StorageUnavailable):
+                raise
             raise SpoolError(
                 f"cannot record the object in the queue ({exc.__class__.__name__})"
             ) from None
+        self._put_done(now)
+        return int(cursor.lastrowid or 0)
+
+    def _reserve(self, token: str, need: int) -> tuple[str, int]:
+        """A slot for an object of ``need`` bytes, now holding ``token`` in the table (unsynced:
+        recovery frees a slot whose object is not whole): its name and allocated size, the
+        smallest free one that fits, else the largest free one (to grow), else a new one (0)."""
+        with self._transaction(synced=False) as conn:
+            row = conn.execute(
+                "SELECT name, size FROM slots WHERE token IS NULL AND size >= ? "
+                "ORDER BY size, used DESC LIMIT 1",
+                (need,),
+            ).fetchone() or conn.execute(
+                "SELECT name, size FROM slots WHERE token IS NULL ORDER BY size DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                row = (uuid.uuid4().hex + SLOT_SUFFIX, 0)
+                conn.execute(
+                    "INSERT INTO slots (name, size, token, used) VALUES (?, 0, ?, ?)",
+                    (row[0], token, time.time()),
+                )
+            else:
+                conn.execute("UPDATE slots SET token = ? WHERE name = ?", (token, row[0]))
+        return row[0], row[1]
+
+    def _write(
+        self, slot: tuple[str, int], need: int, header: bytes, parts: tuple[bytes | memoryview, ...]
+    ) -> int:
+        """Write the object into ``slot`` and make it durable; returns the slot's size now."""
+        path, size = f"{self._files}/{slot[0]}", slot[1]
+        fd = -1
+        if size:
+            try:
+                fd = os.open(path, os.O_WRONLY)
+            except FileNotFoundError:  # deleted behind our back: made again
+                size = 0
+        if fd < 0:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            if size >= need:
+                write_object(fd, header, parts)
+                os.fdatasync(fd)  # the space is allocated: only the data to sync
+                return size
+            # a new slot, or one too small: allocated, written and synced in full
+            capacity = -(-need // SLOT_STEP) * SLOT_STEP
+            _allocate(fd, capacity)
+            write_object(fd, header, parts)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if size == 0:
+            fsync_dir(self._files)  # a new file: its folder's entry too
+        return capacity
+
+    def _give_back(self, slot: tuple[str, int], token: str, *, written: bool = False) -> None:
+        """Free a slot a failed put reserved (best effort: recovery frees it anyway); a new one
+        is deleted, and an object ``written`` whole but refused is made unreadable first."""
+        path = f"{self._files}/{slot[0]}"
+        try:
+            if written:
+                fd = os.open(path, os.O_WRONLY)
+                try:
+                    os.pwrite(fd, bytes(HEADER_SIZE), 0)
+                finally:
+                    os.close(fd)
+            if slot[1] == 0:
+                _unlink(path)
+            with self._transaction(synced=False) as conn:
+                if slot[1] == 0:
+                    conn.execute("DELETE FROM slots WHERE name = ? AND token = ?", (slot[0], token))
+                else:
+                    conn.execute(
+                        "UPDATE slots SET token = NULL WHERE name = ? AND token = ?",
+                        (slot[0], token),
+                    )
+        except (OSError, sqlite3.Error, SpoolError):
+            pass
+
+    def _put_done(self, now: float) -> None:
+        """Note a put (the free slots kept follow the recent puts) and tidy now and then."""
+        with self._lock:
+            puts = self._puts
+            puts.append(now)
+            while puts[0] < now - SLOT_IDLE_SECONDS:
+                puts.popleft()
+        self.tidy()
+
+    def tidy(self) -> int:
+        """Every :data:`TRIM_SECONDS` (else nothing: cheap to call often, as a put and the
+        node's main loop do), delete free slots unused for :data:`SLOT_IDLE_SECONDS` and those
+        beyond the puts of that last period; returns how many."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_trim:
+                return 0
+            self._next_trim = now + TRIM_SECONDS
+            since = time.time() - SLOT_IDLE_SECONDS
+            keep = sum(1 for when in self._puts if when >= since)
+        try:
+            return self.trim(keep=keep)
+        except (OSError, sqlite3.Error, SpoolError):
+            return 0  # the next time, or at shutdown or the next start-up
+
+    def trim(self, *, keep: int | None = None) -> int:
+        """Delete free slots unused for :data:`SLOT_IDLE_SECONDS`, and all but the ``keep``
+        used last (None: no such limit); returns how many.  They are marked taken first (no put
+        picks them), then deleted, then their rows: a crash in between leaves a slot the next
+        recovery frees or forgets."""
+        now = time.time()
+        with self._transaction(synced=False) as conn:
+            free = conn.execute(
+                "SELECT name, used FROM slots WHERE token IS NULL ORDER BY used DESC"
+            ).fetchall()
+            doomed = [
+                name
+                for index, (name, used) in enumerate(free)
+                if used < now - SLOT_IDLE_SECONDS or (keep is not None and index >= keep)
+            ]
+            conn.executemany("UPDATE slots SET token = '' WHERE name = ?", [(n,) for n in doomed])
+        for name in doomed:
+            _unlink(f"{self._files}/{name}")
+        if doomed:
+            with self._transaction(synced=False) as conn:
+                conn.executemany(
+                    "DELETE FROM slots WHERE name = ? AND token = ''", [(n,) for n in doomed]
+                )
+        return len(doomed)
 
     # -- workers ----------------------------------------------------------------------------
     def claim(self, worker: str, *, lease: float = 600.0) -> Item | None:
@@ -284,7 +470,7 @@ class Spool:
         now = time.time()
         with self._transaction(synced=False) as conn:  # released at start-up anyway
             row = conn.execute(
-                "SELECT id, name, attempts, sent, received, crashes FROM items WHERE "
+                "SELECT id, name, attempts, sent, received, crashes, slot FROM items WHERE "
                 "(state = 'queued') OR (state = 'retry' AND next_at <= ?) "
                 "OR (state = 'claimed' AND lease_until < ?) "
                 "ORDER BY next_at, id LIMIT 1",
@@ -296,18 +482,23 @@ class Spool:
                 "UPDATE items SET state = 'claimed', worker = ?, lease_until = ? WHERE id = ?",
                 (worker, now + lease, row[0]),
             )
-        return Item(row[0], self.files / row[1], row[2], tuple(json.loads(row[3])), row[4], row[5])
+        ident, name, attempts, sent, received, crashes, slot = row
+        return Item(ident, self.files / (slot or name), attempts, tuple(json.loads(sent)),
+                    received, crashes, name if slot else None)
 
     def read(self, item: Item) -> bytes:
-        """The original bytes of a claimed item (OSError when its file cannot be read)."""
-        return item.path.read_bytes()
+        """The original bytes of a claimed item (OSError when they cannot be read, or its slot
+        does not hold them whole: :class:`deid.spool_slots.SlotDamaged`)."""
+        if item.token is None:
+            return item.path.read_bytes()
+        return read_object(item.path, item.token)
 
     def mark_sent(self, item: Item, destination: str) -> Item:
         """Record that ``destination`` has the object (a retry will not send it there again)."""
         sent = tuple(sorted(set(item.sent) | {destination}))
         with self._transaction():
             self.conn.execute("UPDATE items SET sent = ? WHERE id = ?", (json.dumps(sent), item.id))
-        return Item(item.id, item.path, item.attempts, sent, item.received, item.crashes)
+        return replace(item, sent=sent)
 
     def ack(self, item: Item, *, processed: bool = False) -> None:
         """The object reached every destination: finish the item, then delete its original.
@@ -317,14 +508,14 @@ class Spool:
             self._count("forwarded")
             if processed:
                 self._count("processed")
-        self._delete(item.path)
+        self._delete(item)
 
     def quarantine(self, item: Item, reason: str) -> None:
         """The object went to the quarantine (the caller put it there): finish the item."""
         with self._transaction():
             self._finish(item, "quarantined", reason)
             self._count("quarantined")
-        self._delete(item.path)
+        self._delete(item)
 
     def retry(
         self,
@@ -387,52 +578,89 @@ class Spool:
                 yield
         finally:
             self._together = None
-        for path in together.finished:
-            self._delete(path)
+        for item in together.finished:
+            self._delete(item)
 
     # -- start-up -----------------------------------------------------------------------------
     def recover(self) -> dict[str, int]:
-        """Put the spool right after a crash (before any worker starts); returns what was done."""
+        """Put the spool right after a crash (before any worker starts); returns what was done.
+
+        Each slot is read: one holding its open item's object stays so; one holding a whole
+        object that no row names and that is not the one finished in it last was answered
+        success and its unsynced row lost: queued; any other is free (torn by a crash before its
+        object's sync, or finished), and deleted with every other free slot."""
         done = {"released": 0, "requeued_files": 0, "lost": 0, "removed_files": 0, "pruned": 0}
         with self._transaction():
             done["released"] = self.conn.execute(
                 "UPDATE items SET state = 'queued', worker = NULL, lease_until = NULL "
                 "WHERE state = 'claimed'"
             ).rowcount
-        rows = {name: state for name, state in self.conn.execute("SELECT name, state FROM items")}
+        rows = {
+            name: (state, slot)
+            for name, state, slot in self.conn.execute("SELECT name, state, slot FROM items")
+        }
+        finished_in = dict(self.conn.execute("SELECT name, finished FROM slots"))
+        holders = {
+            slot: token
+            for token, (state, slot) in rows.items()
+            if slot is not None and state in OPEN_STATES
+        }
+        present: set[str] = set()  # files of their own (from before slots)
+        kept: dict[str, str | None] = {}  # slot -> the object it holds after the crash
+        found: list[tuple[str, int, str | None, float]] = []  # slot, size, object held, time
+        queue: list[tuple[str, str | None, float]] = []  # objects without a row: name, slot, time
         for entry in os.scandir(self.files):
-            if entry.name.endswith(
-                ".partial"
-            ):  # never answered success: the sender was told it failed
+            name = entry.name
+            if name.endswith(".partial"):  # never answered success: the sender was told it failed
                 Path(entry.path).unlink(missing_ok=True)
                 done["removed_files"] += 1
-            elif entry.name.endswith(SUFFIX) and entry.name not in rows:
-                # written but not recorded when the process died: the sender saw no success, but the
-                # bytes are whole (renamed after fsync), so queue them rather than drop them
-                with self._transaction():
-                    self.conn.execute(
-                        "INSERT INTO items (name, state, received) VALUES (?, 'queued', ?)",
-                        (entry.name, entry.stat().st_mtime),
-                    )
-                    self._count("received")
-                done["requeued_files"] += 1
-            elif rows.get(entry.name) in ("done", "quarantined", "lost"):
+            elif name.endswith(SUFFIX) and name not in rows:
+                # written but not recorded when the process died: the sender saw no success, but
+                # the bytes are whole (renamed after fsync), so queue them rather than drop them
+                queue.append((name, None, entry.stat().st_mtime))
+                present.add(name)
+            elif name.endswith(SUFFIX) and rows[name][0] not in OPEN_STATES:
                 Path(entry.path).unlink(missing_ok=True)
                 done["removed_files"] += 1
-        present = {entry.name for entry in os.scandir(self.files)}
+            elif name.endswith(SLOT_SUFFIX):
+                stat = entry.stat()
+                held = self._recovered_slot(entry.path, holders.get(name), finished_in.get(name),
+                                            rows)
+                if held is not None and held != holders.get(name):
+                    queue.append((held, name, stat.st_mtime))
+                kept[name] = held
+                found.append((name, stat.st_size, held, stat.st_mtime))
+            else:
+                present.add(name)
         missing = [
-            name for name, state in rows.items() if state in OPEN_STATES and name not in present
+            token
+            for token, (state, slot) in rows.items()
+            if state in OPEN_STATES
+            and (token not in present if slot is None else kept.get(slot) != token)
         ]
-        if missing:
-            with self._transaction():
-                for name in missing:
-                    self.conn.execute(
-                        "UPDATE items SET state = 'lost', reason = 'spool-file-missing', "
-                        "finished = ? WHERE name = ?",
-                        (time.time(), name),
-                    )
-                    self._count("lost")
-            done["lost"] = len(missing)
+        with self._transaction():
+            self.conn.execute(
+                "DELETE FROM slots WHERE name NOT IN (SELECT value FROM json_each(?))",
+                (json.dumps([name for name, *_ in found]),),
+            )
+            self.conn.executemany(
+                "INSERT INTO slots (name, size, token, used) VALUES (?, ?, ?, ?) ON CONFLICT "
+                "(name) DO UPDATE SET size = excluded.size, token = excluded.token",
+                found,
+            )
+            self.conn.executemany(
+                "INSERT INTO items (name, slot, state, received) VALUES (?, ?, 'queued', ?)", queue
+            )
+            self._count("received", len(queue))
+            now = time.time()
+            self.conn.executemany(
+                "UPDATE items SET state = 'lost', reason = 'spool-file-missing', finished = ? "
+                "WHERE name = ?",
+                [(now, token) for token in missing],
+            )
+            self._count("lost", len(missing))
+        done["requeued_files"], done["lost"] = len(queue), len(missing)
+        done["removed_files"] += self.trim(keep=0)
         with self._transaction():
             done["pruned"] = self.conn.execute(
                 "DELETE FROM items WHERE state IN ('done', 'quarantined', 'lost') AND finished < ?",
@@ -440,6 +668,24 @@ class Spool:
             ).rowcount
         fsync_dir(self.files)
         return done
+
+    @staticmethod
+    def _recovered_slot(
+        path: str, holder: str | None, finished: str | None, rows: dict[str, Any]
+    ) -> str | None:
+        """The object the slot at ``path`` keeps after a crash: ``holder`` (the open item naming
+        it) if its header names it; else a whole object no row names and not ``finished`` in it
+        last (answered success, its row lost); else None (free)."""
+        try:
+            token = slot_token(path)
+            if token is not None and token == holder:
+                return token  # (its bytes are checked when a worker reads them)
+            if token is None or token in rows or token == finished:
+                return None
+            whole = slot_object(path)
+        except OSError:
+            return None
+        return whole[0] if whole is not None and whole[0] == token else None
 
     # -- status -------------------------------------------------------------------------------
     def stats(self) -> dict[str, float | int]:
@@ -460,15 +706,27 @@ class Spool:
         )
 
     def _finish(self, item: Item, state: str, reason: str | None) -> None:
+        """Finish the item; its slot is free once this is committed (synced)."""
+        now = time.time()
         self.conn.execute(
             "UPDATE items SET state = ?, reason = ?, finished = ?, worker = NULL, "
             "lease_until = NULL WHERE id = ?",
-            (state, reason, time.time(), item.id),
+            (state, reason, now, item.id),
         )
+        if item.token is not None:  # (not if it was finished by another and its slot reused)
+            self.conn.execute(
+                "UPDATE slots SET token = NULL, finished = token, used = ? "
+                "WHERE name = ? AND token = ?",
+                (now, item.path.name, item.token),
+            )
 
-    def _delete(self, path: Path) -> None:
+    def _delete(self, item: Item) -> None:
+        """Delete a finished item's own spool file (from before slots; a slot is freed instead)."""
+        if item.token is not None:
+            return
+        path = item.path
         if self._together is not None:  # once the finish is committed
-            self._together.finished.append(path)
+            self._together.finished.append(item)
             return
         try:
             path.unlink(missing_ok=True)
@@ -476,20 +734,20 @@ class Spool:
             pass  # removed at the next start-up (its row says it is finished)
 
 
-#: the most buffers one writev takes (an object received in many PDUs comes in as many parts)
-_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
+def _allocate(fd: int, size: int) -> None:
+    """Allocate ``size`` bytes to the file (a file system that cannot preallocate: its size is
+    set, and a put into the holes allocates them: its sync covers that too, only slower)."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+        if os.fstat(fd).st_size < size:
+            os.ftruncate(fd, size)
 
 
-def _write_all(fd: int, parts: tuple[bytes | memoryview, ...]) -> None:
-    """Write ``parts`` to ``fd`` in order, in as few system calls as it takes."""
-    views = [memoryview(part) for part in parts if len(part)]
-    while views:
-        written = os.writev(fd, views[:_IOV_MAX])
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if views and written:
-            views[0] = views[0][written:]
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 def _unlink(path: str) -> None:
@@ -553,7 +811,7 @@ class _Together:
     def __init__(self, transaction: _Transaction) -> None:
         self.transaction = transaction
         self.begun = False
-        self.finished: list[Path] = []  # originals to delete once committed
+        self.finished: list[Item] = []  # items whose own files to delete once committed
 
     def begin(self) -> sqlite3.Connection:
         if not self.begun:
@@ -624,3 +882,26 @@ def read_stats(data: Path) -> dict[str, Any]:
         conn.close()
     stats.update(storage_status(path.parent, int(row[0]) if row else 0).as_stats())
     return stats
+
+
+def waiting_originals(folder: Path) -> list[tuple[str, Path, int]]:
+    """The originals waiting in the spool at ``folder`` (queued, in progress or retrying; read
+    from its database without a writer's lock): for each a key that names it for good, its file
+    and where its bytes start there.  Files of their own (from before slots) are all listed."""
+    files = folder / FILES
+    found: list[tuple[str, Path, int]] = []
+    if (folder / DB_NAME).is_file():
+        conn = connect(folder / DB_NAME, reader=True)
+        try:
+            rows = conn.execute(
+                "SELECT name, slot FROM items WHERE slot IS NOT NULL AND state IN "
+                "('queued', 'claimed', 'retry')"
+            ).fetchall()
+        except sqlite3.OperationalError:  # a spool made before slots
+            rows = []
+        finally:
+            conn.close()
+        found += [(token, files / slot, HEADER_SIZE) for token, slot in rows]
+    if files.is_dir():
+        found += [(str(path), path, 0) for path in files.glob(f"*{SUFFIX}")]
+    return found

@@ -234,6 +234,15 @@ def start_storescu(
     )
 
 
+def spooled(data: Path) -> list[bytes]:
+    """The originals waiting in the spool of the data folder ``data``, each as it was put."""
+    from deid.spool import waiting_originals
+    from deid.spool_slots import read_object
+
+    return [read_object(path, key) if start else path.read_bytes()
+            for key, path, start in waiting_originals(data / "spool")]
+
+
 def start_receiver(tmp_path: Path, *allow: str, min_free_bytes: int = 0,
                    **flags: object) -> tuple[Any, Any]:
     """The node's receiver alone, started in-process on 127.0.0.1 (callers ``stop()`` it), with

@@ -14,6 +14,8 @@ from smalldisk import fill, small_disk
 from deid.spool import (
     DB_NAME,
     MIB,
+    SLOT_IDLE_SECONDS,
+    Item,
     Spool,
     SpoolError,
     StorageUnavailable,
@@ -22,6 +24,22 @@ from deid.spool import (
     storage_failure,
     storage_status,
 )
+from deid.spool_slots import slot_object
+
+
+def _holds(spool: Spool, item: Item, conn: sqlite3.Connection | None = None) -> bool:
+    """Whether the item's slot is still taken by its object (not free for another put), as
+    ``conn`` (default: the spool's own connection) sees it."""
+    row = (conn or spool.conn).execute(
+        "SELECT token FROM slots WHERE name = ?", (item.path.name,)
+    ).fetchone()
+    return row is not None and row[0] == item.token
+
+
+def _payload(path: Path) -> bytes:
+    held = slot_object(path)
+    assert held is not None, path
+    return held[1]
 
 
 def test_put_is_durable_and_queued_in_wal_mode(tmp_path: Path) -> None:
@@ -31,7 +49,7 @@ def test_put_is_durable_and_queued_in_wal_mode(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     (path,) = list((tmp_path / "spool" / "incoming").iterdir())
-    assert path.read_bytes() == b"first" and path.stat().st_mode & 0o777 == 0o600
+    assert _payload(path) == b"first" and path.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "spool").stat().st_mode & 0o777 == 0o700
     stats = spool.stats()
     assert stats["received"] == 1 and stats["depth"] == 1 and stats["queued"] == 1
@@ -62,12 +80,12 @@ def test_an_object_put_in_parts_is_one_file_in_order(tmp_path: Path) -> None:
     with memoryview(data_set) as view:
         spool.put(b"\x00" * 128 + b"DICM", b"", view)
     (path,) = list((tmp_path / "spool" / "incoming").iterdir())
-    assert path.read_bytes() == b"\x00" * 128 + b"DICM" + bytes(data_set)
+    assert _payload(path) == b"\x00" * 128 + b"DICM" + bytes(data_set)
     item = spool.claim("w")
-    assert item is not None and spool.read(item) == path.read_bytes()
+    assert item is not None and spool.read(item) == _payload(path)
 
 
-def test_claim_ack_releases_the_original(tmp_path: Path) -> None:
+def test_claim_ack_frees_the_originals_slot(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     spool.put(b"a")
     spool.put(b"b")
@@ -75,11 +93,13 @@ def test_claim_ack_releases_the_original(tmp_path: Path) -> None:
     second = spool.claim("w2")
     assert first and second and first.id != second.id
     assert spool.claim("w3") is None  # both leased
-    assert first.path.read_bytes() == b"a"
+    assert spool.read(first) == b"a" and _holds(spool, first)
     spool.ack(first)
-    assert not first.path.exists()
+    assert not _holds(spool, first)
+    spool.put(b"c")  # into the slot ack freed
+    assert len(list((tmp_path / "incoming").iterdir())) == 2
     stats = spool.stats()
-    assert stats["forwarded"] == 1 and stats["depth"] == 1 and stats["in_progress"] == 1
+    assert stats["forwarded"] == 1 and stats["depth"] == 2 and stats["in_progress"] == 1
 
 
 def test_retry_waits_with_doubling_backoff(tmp_path: Path) -> None:
@@ -114,7 +134,7 @@ def test_quarantine_finishes_the_item(tmp_path: Path) -> None:
     spool.put(b"a")
     item = spool.claim("w")
     spool.quarantine(item, "unreadable")
-    assert not item.path.exists()
+    assert not _holds(spool, item)
     assert spool.stats()["quarantined"] == 1 and spool.stats()["depth"] == 0
 
 
@@ -146,7 +166,7 @@ def test_recover_after_a_crash(tmp_path: Path) -> None:
     assert not done.path.exists() and not (tmp_path / "incoming" / ".x.dcm.partial").exists()
     names = set()
     while (item := spool.claim("new")) is not None:
-        names.add(item.path.read_bytes())
+        names.add(spool.read(item))
     assert names == {b"claimed", b"orphan"}
     stats = spool.stats()
     assert stats["lost"] == 1 and stats["received"] == 4
@@ -174,7 +194,7 @@ def test_an_object_answered_success_outlives_the_loss_of_its_unsynced_row(tmp_pa
         found.add(spool.read(item))
         spool.ack(item, processed=True)
     assert found == {b"claimed", b"answered"}
-    assert not list((tmp_path / "incoming").iterdir())
+    assert spool.trim(keep=0) == 2 and not list((tmp_path / "incoming").iterdir())
 
 
 def test_put_refuses_when_the_disk_is_nearly_full(tmp_path: Path) -> None:
@@ -234,9 +254,9 @@ def test_releases_together_share_one_commit(tmp_path: Path) -> None:
         spool.retry(b, "destination-busy", first_delay=1, max_delay=10)
         spool.quarantine(c, "forward-rejected")
         assert states() == ["claimed", "claimed", "claimed"]  # not committed yet
-        assert a.path.exists() and c.path.exists()
+        assert _holds(spool, a, other) and _holds(spool, c, other)  # nor the slots freed
     assert states() == ["done", "retry", "quarantined"]
-    assert not a.path.exists() and b.path.exists() and not c.path.exists()
+    assert not _holds(spool, a) and _holds(spool, b) and not _holds(spool, c)
     assert spool.stats()["forwarded"] == 1 and spool.stats()["quarantined"] == 1
 
 
@@ -249,9 +269,9 @@ def test_releases_together_change_nothing_when_one_fails(tmp_path: Path) -> None
         spool.ack(item)
         raise RuntimeError("the next release failed")
     state, = spool.conn.execute("SELECT state FROM items").fetchone()
-    assert state == "claimed" and item.path.exists() and spool.stats()["forwarded"] == 0
+    assert state == "claimed" and _holds(spool, item) and spool.stats()["forwarded"] == 0
     spool.ack(item)  # the connection is usable; outside together, an ack commits at once
-    assert not item.path.exists()
+    assert not _holds(spool, item)
 
 
 def _counts(spool: Spool) -> tuple[int, ...]:
@@ -284,7 +304,7 @@ def test_a_full_disk_refuses_writes_changes_nothing_and_passes(tmp_path: Path) -
         ):
             with pytest.raises(StorageUnavailable):
                 write()
-        assert _counts(spool) == before and first.path.exists()
+        assert _counts(spool) == before and _holds(spool, first)
         assert [
             p.name
             for p in (disk / "data" / "spool" / "incoming").iterdir()
@@ -297,7 +317,7 @@ def test_a_full_disk_refuses_writes_changes_nothing_and_passes(tmp_path: Path) -
         ballast.unlink()
         spool.release(first)  # given back untouched: no attempt, no crash counted
         items = [spool.claim("w") for _ in range(3)]
-        assert {item.path.read_bytes() for item in items if item} == {b"a", b"b", b"c"}
+        assert {spool.read(item) for item in items if item} == {b"a", b"b", b"c"}
         assert all(item and item.attempts == 0 and item.crashes == 0 for item in items)
         for item in items:
             spool.ack(item)
@@ -387,3 +407,158 @@ def test_status_knows_the_nodes_minimum_of_free_space(tmp_path: Path) -> None:
     assert stats["disk_min_free_bytes"] == 1 << 60 and stats["storage_unavailable"] == 1
     Spool(tmp_path / "spool", min_free_bytes=0).close()
     assert read_stats(tmp_path)["storage"] == "ok"
+
+
+#: the items table of a spool made before slots (one file per object, named by its row)
+_OLD_ITEMS = """
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, state TEXT NOT NULL, received REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, crashes INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL DEFAULT 0, lease_until REAL, worker TEXT, sent TEXT NOT NULL DEFAULT '[]',
+    reason TEXT, finished REAL
+);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO counters VALUES ('received', 3);
+INSERT INTO items (name, state, received) VALUES ('aa.dcm', 'claimed', 1), ('bb.dcm', 'retry', 2);
+INSERT INTO items (name, state, received, finished) VALUES ('cc.dcm', 'done', 3, 4);
+"""
+
+
+def test_a_spool_of_files_from_before_slots_is_read_forwarded_and_finished(tmp_path: Path) -> None:
+    """After an upgrade, the files and rows an older deid left are recovered, read and finished
+    as before (their files deleted), while new objects go into slots beside them."""
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.executescript(_OLD_ITEMS)
+    conn.close()
+    for name in ("aa", "bb", "cc", "dd"):  # dd: whole, its row never written
+        (incoming / f"{name}.dcm").write_bytes(name.encode())
+    spool = Spool(tmp_path, min_free_bytes=0)
+    report = spool.recover()
+    assert report["requeued_files"] == 1 and report["removed_files"] == 1  # dd queued, cc gone
+    spool.put(b"new")
+    spool.conn.execute("UPDATE items SET next_at = 0")
+    found = {}
+    while (item := spool.claim("w")) is not None:
+        found[spool.read(item)] = item
+    assert set(found) == {b"aa", b"bb", b"dd", b"new"}
+    assert found[b"new"].token is not None and found[b"aa"].token is None
+    with spool.together():
+        for item in found.values():
+            spool.ack(item)
+    assert [p.suffix for p in incoming.iterdir()] == [".slot"]  # the old files deleted
+    assert spool.stats()["forwarded"] == 4 and spool.stats()["depth"] == 0
+    spool.close()
+    assert list(incoming.iterdir()) == []
+
+
+def test_a_damaged_slot_is_unreadable_not_another_object(tmp_path: Path) -> None:
+    """A read checks the slot holds its item's object whole (OSError otherwise: the worker
+    retries it as spool-unreadable)."""
+    spool = Spool(tmp_path)
+    spool.put(b"a" * 1000)
+    item = spool.claim("w")
+    assert item is not None
+    with item.path.open("r+b") as handle:
+        handle.seek(500)
+        handle.write(b"b")
+    with pytest.raises(OSError):
+        spool.read(item)
+
+
+def test_free_slots_are_reused_then_deleted_once_unused_a_while(tmp_path: Path) -> None:
+    """A put reuses the slot a finish freed (no new file); free slots unused for
+    SLOT_IDLE_SECONDS, and beyond the recent puts, are deleted; taken ones never."""
+    spool = Spool(tmp_path)
+    for data in (b"a", b"b", b"c"):
+        spool.put(data)
+    items = [spool.claim("w") for _ in range(3)]
+    with spool.together():
+        for item in items[:2]:
+            spool.ack(item)
+    slots = set((tmp_path / "incoming").iterdir())
+    spool.put(b"d")
+    assert set((tmp_path / "incoming").iterdir()) == slots  # into a freed slot
+    assert spool.trim() == 0  # one free slot, freed just now
+    spool.conn.execute("UPDATE slots SET used = used - ?", (SLOT_IDLE_SECONDS + 1,))
+    assert spool.trim() == 1  # the free one; the two holding c and d stay
+    assert spool.read(items[2]) == b"c" and len(list((tmp_path / "incoming").iterdir())) == 2
+    spool.ack(items[2])
+    assert spool.trim(keep=1) == 0 and spool.trim(keep=0) == 1
+
+
+def test_tidy_looks_at_most_once_a_while(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.put(b"a")
+    spool.ack(spool.claim("w"))
+    assert spool.tidy() == 0  # not yet: a minute after the handle was opened
+    spool._next_trim = 0  # (a minute later)
+    assert spool.tidy() == 0  # the free slot was used just now, and one put came in the period
+    spool._next_trim = 0
+    spool._puts.clear()  # (no put for a while)
+    assert spool.tidy() == 1 and spool.tidy() == 0
+
+
+def test_a_worker_whose_lease_expired_never_reads_nor_frees_the_next_object(
+        tmp_path: Path) -> None:
+    """A slow worker's item was claimed again, finished and its slot reused: the slow worker's
+    read is refused (not another patient's object) and its finish leaves the new object's slot
+    taken."""
+    spool = Spool(tmp_path)
+    spool.put(b"first")
+    slow = spool.claim("slow", lease=0.01)
+    time.sleep(0.02)
+    again = spool.claim("fast")
+    assert slow is not None and again is not None and again.id == slow.id
+    spool.ack(again)
+    spool.put(b"second")
+    (newer,) = [item for item in (spool.claim("w"),) if item is not None]
+    assert newer.path == slow.path  # the same slot
+    with pytest.raises(OSError):
+        spool.read(slow)
+    spool.ack(slow)
+    assert _holds(spool, newer) and spool.read(newer) == b"second"
+
+
+def test_puts_from_many_threads_each_get_their_own_slot(tmp_path: Path) -> None:
+    """The receiver's association threads put at once: every object is kept whole, once."""
+    import threading
+
+    spool = Spool(tmp_path)
+    objects = {bytes([n]) * (1000 + n) for n in range(40)}
+    threads = [threading.Thread(target=spool.put, args=(data,)) for data in objects]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    items = []
+    while (item := spool.claim("w")) is not None:
+        items.append(item)
+    assert sorted(spool.read(item) for item in items) == sorted(objects)
+    with spool.together():
+        for item in items[:20]:
+            spool.ack(item)
+    threads = [threading.Thread(target=spool.put, args=(b"again" * n,)) for n in range(1, 21)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(list((tmp_path / "incoming").iterdir())) == 40  # the 20 freed ones reused
+    found = [spool.read(item) for item in items[20:]]
+    while (item := spool.claim("w")) is not None:
+        found.append(spool.read(item))
+    assert len(found) == 40
+
+
+def test_a_put_the_disk_refuses_leaves_no_slot_taken(tmp_path: Path) -> None:
+    """A new slot that cannot be allocated is deleted and nothing is queued."""
+    with small_disk(tmp_path / "disk", size_mb=2) as disk:
+        spool = Spool(disk / "spool", min_free_bytes=0)
+        spool.put(b"a")
+        with pytest.raises(StorageUnavailable):
+            spool.put(b"x" * (4 * MIB))  # larger than the disk: no slot can hold it
+        assert spool.stats()["received"] == 1
+        assert len(list((disk / "spool" / "incoming").iterdir())) == 1
+        assert spool.conn.execute("SELECT COUNT(*) FROM slots").fetchone()[0] == 1
+        spool.close()

@@ -21,15 +21,19 @@ from pydicom import dcmread
 from deid.audit.trail import AUDIT_DIR
 from deid.engine.uids import UidRemapper
 from deid.settings import ServeSettings
-from deid.spool import FILES, SUFFIX
+from deid.spool import waiting_originals
 
 RELEASED, QUARANTINED, PENDING, MISSING = "released", "quarantined", "pending", "missing"
 
 
-def _sop_uid(path: Path) -> str:
-    """The SOP Instance UID of a stored original ('' when it cannot be read)."""
+def _sop_uid(path: Path, offset: int = 0) -> str:
+    """The SOP Instance UID of a stored original (at ``offset`` in its file; '' when it cannot
+    be read)."""
     try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"], force=True)
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            ds = dcmread(handle, stop_before_pixels=True, specific_tags=["SOPInstanceUID"],
+                         force=True)
         return str(ds.get("SOPInstanceUID", "") or "")
     except Exception:  # noqa: BLE001  (an unreadable original is not one we can name)
         return ""
@@ -40,7 +44,7 @@ class Holdings:
 
     def __init__(self, settings: ServeSettings, destinations: list[str], remapper: UidRemapper,
                  out: Path | None = None) -> None:
-        self.spool_files = settings.spool / FILES
+        self.spool = settings.spool
         self.quarantine = settings.quarantine
         self.audit = settings.records / AUDIT_DIR
         self.destinations = list(destinations)
@@ -49,12 +53,12 @@ class Holdings:
         self._read: dict[str, int] = {}  # audit file -> bytes read (whole lines)
         self._delivered: dict[str, set[str]] = {}  # released SOP UID -> destinations that have it
         self._outputs: dict[str, str] = {}  # released SOP UID -> its output path (folder)
-        self._names: dict[str, str] = {}  # spool or quarantine file -> its SOP UID (they never change)
+        self._names: dict[str, str] = {}  # spool object or quarantine file -> its SOP UID (fixed)
         self.pending: set[str] = set()
         self.quarantined: set[str] = set()
 
     def refresh(self) -> None:
-        self.pending = self._originals(self.spool_files, f"*{SUFFIX}")
+        self.pending = self._waiting()
         self.quarantined = self._originals(self.quarantine, "*/original*")
         self._follow_audit()
 
@@ -69,6 +73,16 @@ class Holdings:
         if sop_uid in self.pending:
             return PENDING
         return MISSING
+
+    def _waiting(self) -> set[str]:
+        """The SOP UIDs of the originals waiting in the spool."""
+        found = set()
+        for key, path, offset in waiting_originals(self.spool):
+            if key not in self._names:
+                self._names[key] = _sop_uid(path, offset)
+            found.add(self._names[key])
+        found.discard("")
+        return found
 
     def _originals(self, folder: Path, pattern: str) -> set[str]:
         found = set()

@@ -17,7 +17,7 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import AssociationSocket
 from pynetdicom_offline import CT, offline_association, store_event, store_request
-from servenode import NODE, SENDER, start_receiver, storescu, wait_until
+from servenode import NODE, SENDER, spooled, start_receiver, storescu, wait_until
 
 from deid import pynetdicom_waits
 from deid.cstore import keep_responses
@@ -139,9 +139,9 @@ def test_a_sender_waiting_for_each_answer_gets_every_object_through_and_ends(
     try:
         result = storescu(receiver.settings.port, files, "-v")
         assert result.stderr.count("Received Store Response (Success)") == len(files)
-        spooled = list((tmp_path / "data/spool/incoming").iterdir())
-        assert spool.stats()["received"] == len(files) == len(spooled)
-        tails = {p.read_bytes()[-4000:] for p in spooled}
+        originals = spooled(tmp_path / "data")
+        assert spool.stats()["received"] == len(files) == len(originals)
+        tails = {data[-4000:] for data in originals}
         assert tails == {p.read_bytes()[-4000:] for p in files}
         assert receiver.wait_idle(30)
         # the association's threads (its reactor, its DUL) end with it

@@ -12,6 +12,7 @@ import pytest
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.sop_class import Verification
 from pynetdicom_offline import CT, offline_association, presentation_context, store_event
+from servenode import spooled as spooled_originals
 from servenode import start_receiver, storescu
 
 from deid.intake import pdata
@@ -165,8 +166,7 @@ def test_storescu_in_small_pdus_spools_what_pynetdicoms_reading_spools(tmp_path:
             assert result.stderr.count("Received Store Response (Success)") == len(files)
         finally:
             receiver.abort_all()
-        folder = tmp_path / way / "data/spool/incoming"
-        spooled[way] = sorted(p.read_bytes() for p in folder.iterdir())
+        spooled[way] = sorted(spooled_originals(tmp_path / way / "data"))
     assert len(spooled["direct"]) == len(files)
     assert spooled["direct"] == spooled["pynetdicom"]
 

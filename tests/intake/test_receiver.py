@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from servenode import SENDER, echoscu, start_receiver, storescu
+from servenode import SENDER, echoscu, spooled, start_receiver, storescu
 
 from deid.intake.receiver import caller_allowed
 from deid.settings import AllowedCaller
@@ -31,13 +31,11 @@ def test_echo_and_store_put_every_object_on_the_spool(tmp_path: Path, files: lis
         assert result.stderr.count("Received Store Response (Success)") == len(files)
         stats = spool.stats()
         assert stats["received"] == len(files) == stats["queued"]
-        spooled = sorted(p.read_bytes()[128:] for p in (tmp_path / "data/spool/incoming").iterdir())
-        assert all(data.startswith(b"DICM") for data in spooled)
+        originals = spooled(tmp_path / "data")
+        assert all(data[128:].startswith(b"DICM") for data in originals)
         # the body arrives byte for byte (only the file meta is rebuilt from the association)
         bodies = {p.read_bytes()[-2000:] for p in files}
-        assert {
-            p.read_bytes()[-2000:] for p in (tmp_path / "data/spool/incoming").iterdir()
-        } == bodies
+        assert {data[-2000:] for data in originals} == bodies
     finally:
         receiver.abort_all()
 
@@ -77,13 +75,15 @@ def test_compressed_object_is_accepted_in_its_own_syntax(tmp_path: Path) -> None
         storescu(
             receiver.settings.port, [path], "-xr"
         )  # storescu proposes RLE (the file's own syntax)
-        (spooled,) = list((tmp_path / "data/spool/incoming").iterdir())
+        (original,) = spooled(tmp_path / "data")
+        from io import BytesIO
+
         from pydicom import dcmread
 
         assert (
-            dcmread(spooled).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
+            dcmread(BytesIO(original)).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
         )  # RLE, not decoded
-        assert dcmread(spooled).PixelData == dcmread(path).PixelData
+        assert dcmread(BytesIO(original)).PixelData == dcmread(path).PixelData
     finally:
         receiver.abort_all()
 

@@ -75,3 +75,24 @@ def test_a_released_file_gone_from_the_output_is_missing(tmp_path: Path, key: Se
     (out / "p/s/e").mkdir(parents=True)
     (out / "p/s/e/k.dcm").write_bytes(b"released")
     assert holdings.state("1.2.3.5") == RELEASED
+
+
+def test_an_original_in_a_spool_slot_is_pending_until_finished(tmp_path: Path,
+                                                                key: SecretKey) -> None:
+    """The spool keeps objects in reusable slots: pending is what its open items hold, not what
+    a free slot's bytes still say."""
+    from deid.spool import Spool
+
+    settings = ServeSettings(data=tmp_path / "data", key_file=tmp_path / "k",
+                             allow=(AllowedCaller("PACS"),),
+                             destinations=(DestinationSettings("A", "h", 1),))
+    spool = Spool(settings.spool)
+    _original(tmp_path / "in.dcm", "1.2.3.6")
+    spool.put((tmp_path / "in.dcm").read_bytes())
+    holdings = Holdings(settings, ["A@h:1"], UidRemapper(key))
+    holdings.refresh()
+    assert holdings.state("1.2.3.6") == PENDING
+    spool.quarantine(spool.claim("w"), "forward-rejected")  # (its entry not written here)
+    holdings.refresh()
+    assert holdings.state("1.2.3.6") == MISSING
+    spool.close()
