@@ -238,7 +238,9 @@ class Spool:
         self.db_path = folder / DB_NAME
         self._lock = threading.Lock()  # the receiver's association threads share this connection
         self._together: _Together | None = None  # releases gathered into one commit (together)
-        self._puts: deque[float] = deque()  # when this handle put, over the last SLOT_IDLE_SECONDS
+        # this handle's puts over the last SLOT_IDLE_SECONDS, counted per TRIM_SECONDS: [period, n]
+        # (a count per minute, not a time per put: a busy node puts ~100,000 in that while)
+        self._puts: deque[list[int]] = deque()
         self._next_trim = time.monotonic() + TRIM_SECONDS  # when :meth:`tidy` looks again
         try:
             for path in (folder, self.files):
@@ -414,10 +416,14 @@ class Spool:
 
     def _put_done(self, now: float) -> None:
         """Note a put (the free slots kept follow the recent puts) and tidy now and then."""
+        period = int(now // TRIM_SECONDS)
         with self._lock:
             puts = self._puts
-            puts.append(now)
-            while puts[0] < now - SLOT_IDLE_SECONDS:
+            if puts and puts[-1][0] == period:
+                puts[-1][1] += 1
+            else:
+                puts.append([period, 1])
+            while puts[0][0] < period - SLOT_IDLE_SECONDS // TRIM_SECONDS:
                 puts.popleft()
         self.tidy()
 
@@ -430,8 +436,8 @@ class Spool:
             if now < self._next_trim:
                 return 0
             self._next_trim = now + TRIM_SECONDS
-            since = time.time() - SLOT_IDLE_SECONDS
-            keep = sum(1 for when in self._puts if when >= since)
+            since = int(time.time() // TRIM_SECONDS) - SLOT_IDLE_SECONDS // TRIM_SECONDS
+            keep = sum(n for period, n in self._puts if period >= since)
         try:
             return self.trim(keep=keep)
         except (OSError, sqlite3.Error, SpoolError):

@@ -15,6 +15,7 @@ from deid.spool import (
     DB_NAME,
     MIB,
     SLOT_IDLE_SECONDS,
+    TRIM_SECONDS,
     Item,
     Spool,
     SpoolError,
@@ -498,6 +499,26 @@ def test_tidy_looks_at_most_once_a_while(tmp_path: Path) -> None:
     spool._next_trim = 0
     spool._puts.clear()  # (no put for a while)
     assert spool.tidy() == 1 and spool.tidy() == 0
+
+
+def test_the_recent_puts_are_counted_not_kept_one_by_one(tmp_path: Path) -> None:
+    """A node puts ~100,000 objects in SLOT_IDLE_SECONDS: what it keeps of them for tidy is a
+    count per TRIM_SECONDS, and the count is what tidy keeps free slots for."""
+    spool = Spool(tmp_path)
+    for n in range(40):
+        spool.put(b"x%d" % n)
+    assert len(spool._puts) <= 2 and sum(n for _period, n in spool._puts) == 40
+    items = [spool.claim("w") for _ in range(40)]
+    with spool.together():
+        for item in items:
+            spool.ack(item)
+    spool.conn.execute("UPDATE slots SET used = used - 1")
+    spool._next_trim = 0
+    assert spool.tidy() == 0  # 40 free slots, 40 puts in the period: all kept
+    spool._puts.clear()
+    spool._puts.append([int(time.time() // TRIM_SECONDS), 10])  # (10 puts in the period)
+    spool._next_trim = 0
+    assert spool.tidy() == 30
 
 
 def test_a_worker_whose_lease_expired_never_reads_nor_frees_the_next_object(
