@@ -4,9 +4,9 @@ synchronous=FULL).
 An object is kept in a *slot*: a reusable, preallocated file of ``incoming/`` (format:
 :mod:`deid.spool_slots`: a header naming the object by a random token, its length and checksum,
 then its bytes).  A put takes a free slot large enough, writes the object at its start in one
-``pwritev`` and makes it durable with one ``fdatasync`` (the space is allocated already: no
-metadata to sync); only when no free slot fits is one created or grown, then synced in full (and
-its folder, for a new file).  The ``slots`` table says which object each slot holds (``token``)
+``pwritev`` and makes it durable with one ``fdatasync`` (the space is allocated and written
+already: no metadata to sync); only when no free slot fits is one created or grown (written in
+full, zeros after the object), then synced in full (and its folder, for a new file).  The ``slots`` table says which object each slot holds (``token``)
 and which was finished in it last (``finished``); an item's row names its slot and token.
 
 Two writes need no sync of their own: a new item's row (its object is durable before the sender
@@ -377,12 +377,13 @@ class Spool:
         try:
             if size >= need:
                 write_object(fd, header, parts)
-                os.fdatasync(fd)  # the space is allocated: only the data to sync
+                os.fdatasync(fd)  # the space is allocated and written: only the data to sync
                 return size
             # a new slot, or one too small: allocated, written and synced in full
             capacity = -(-need // SLOT_STEP) * SLOT_STEP
             _allocate(fd, capacity)
             write_object(fd, header, parts)
+            _zero(fd, need, capacity)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -750,6 +751,16 @@ def _allocate(fd: int, size: int) -> None:
             raise
         if os.fstat(fd).st_size < size:
             os.ftruncate(fd, size)
+
+
+def _zero(fd: int, start: int, end: int) -> None:
+    """Write zeros from ``start`` to ``end``: space only allocated is *unwritten* (ext4, XFS), and
+    the sync of a later, larger object reaching into it would commit the conversion to the
+    journal too (0.39 against 0.23-0.29 ms for 530 KB here); written once, a reuse syncs data
+    alone."""
+    zeros = bytes(min(end - start, SLOT_STEP))
+    while start < end:
+        start += os.pwrite(fd, zeros[: end - start], start)
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:

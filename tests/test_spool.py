@@ -4,6 +4,7 @@ file system that refuses writes (a real full tmpfs, and a refused commit)."""
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -499,6 +500,25 @@ def test_tidy_looks_at_most_once_a_while(tmp_path: Path) -> None:
     spool._next_trim = 0
     spool._puts.clear()  # (no put for a while)
     assert spool.tidy() == 1 and spool.tidy() == 0
+
+
+def test_a_new_or_grown_slot_is_written_to_its_end_so_a_reuse_syncs_data_alone(
+        tmp_path: Path) -> None:
+    """Space only allocated (posix_fallocate) is unwritten: a later object reaching into it would
+    make its fdatasync commit the extents' conversion.  A slot is written to its end when made or
+    grown; SEEK_HOLE (which reports unwritten space as a hole on ext4 and XFS) finds none."""
+    spool = Spool(tmp_path)
+    for size in (1000, 200_000):  # a new slot, then the same one grown
+        spool.put(b"x" * size)
+        item = spool.claim("w")
+        spool.ack(item)
+        fd = os.open(item.path, os.O_RDONLY)
+        try:
+            end = os.fstat(fd).st_size
+            assert end >= size and os.lseek(fd, 0, os.SEEK_HOLE) == end
+        finally:
+            os.close(fd)
+    assert len(list((tmp_path / "incoming").iterdir())) == 1
 
 
 def test_the_recent_puts_are_counted_not_kept_one_by_one(tmp_path: Path) -> None:
