@@ -646,10 +646,8 @@ class Spool:
             and (token not in present if slot is None else kept.get(slot) != token)
         ]
         with self._transaction():
-            self.conn.execute(
-                "DELETE FROM slots WHERE name NOT IN (SELECT value FROM json_each(?))",
-                (json.dumps([name for name, *_ in found]),),
-            )
+            gone = set(finished_in) - {name for name, *_ in found}  # (rows of files not there)
+            self.conn.executemany("DELETE FROM slots WHERE name = ?", [(n,) for n in gone])
             self.conn.executemany(
                 "INSERT INTO slots (name, size, token, used) VALUES (?, ?, ?, ?) ON CONFLICT "
                 "(name) DO UPDATE SET size = excluded.size, token = excluded.token",

@@ -166,6 +166,8 @@ def test_recover_after_a_crash(tmp_path: Path) -> None:
     report = spool.recover()
     assert report["released"] == 2 and report["requeued_files"] == 1 and report["lost"] == 1
     assert not done.path.exists() and not (tmp_path / "incoming" / ".x.dcm.partial").exists()
+    assert not spool.conn.execute(  # the slot whose file is gone is forgotten
+        "SELECT 1 FROM slots WHERE name = ?", (gone.path.name,)).fetchall()
     names = set()
     while (item := spool.claim("new")) is not None:
         names.add(spool.read(item))
