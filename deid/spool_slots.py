@@ -50,10 +50,15 @@ def pack_header(token: str, parts: Sequence[bytes | memoryview]) -> bytes:
     """The header of a slot holding ``parts`` (the object's bytes, in order) as ``token``."""
     length = sum(len(part) for part in parts)
     fields = _HEADER.pack(MAGIC, VERSION, bytes.fromhex(token), length, b"")[:_DIGESTED]
+    return fields + _digest(fields, parts)
+
+
+def _digest(fields: bytes, parts: Sequence[bytes | memoryview]) -> bytes:
+    """The header's digest: BLAKE3 of its ``fields`` (all before the digest) and the payload."""
     hasher = blake3(fields)
     for part in parts:
         hasher.update(part)
-    return fields + hasher.digest()
+    return hasher.digest()
 
 
 def unpack_header(raw: bytes) -> Header | None:
@@ -88,9 +93,7 @@ def read_payload(fd: int, header: Header) -> bytes:
         left -= len(chunk)
     payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     fields = _HEADER.pack(MAGIC, VERSION, bytes.fromhex(header.token), header.length, b"")
-    hasher = blake3(fields[:_DIGESTED])
-    hasher.update(payload)
-    if hasher.digest() != header.digest:
+    if _digest(fields[:_DIGESTED], (payload,)) != header.digest:
         raise SlotDamaged("spool slot does not match its checksum")
     return payload
 
