@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+
+import orjson
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -141,7 +143,7 @@ class AuditRecord:
 
     def to_json(self) -> str:
         """The line's text (one line of JSON, UTF-8, no newline)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
 
     @classmethod
     def from_json(cls, text: str) -> AuditRecord | None:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -90,7 +91,7 @@ class ReidMapWriter:
                      "tokens": sorted(values)})  # sorted only when written: most sets are known
 
     def _write(self, entry: Mapping[str, object]) -> None:
-        plain = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        plain = orjson.dumps(entry, option=orjson.OPT_NON_STR_KEYS)
         nonce = os.urandom(12)
         sealed = nonce + self._cipher.encrypt(nonce, plain, _AAD)
         self._open().write(base64.b64encode(sealed) + b"\n")
