@@ -23,10 +23,9 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from deid.audit.files import AppendFile, file_stamp, utc_now
 from deid.errors import UsageError
@@ -47,7 +46,15 @@ class WrongKeyError(UsageError):
     """The key given does not open the re-identification map (exit code 2)."""
 
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
 def _cipher(key: SecretKey) -> AESGCM:
+    # cryptography is imported with the first cipher (~8 ms): a run's process makes it with its
+    # first map entry, after its workers are forked (they never write the map)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     return AESGCM(key.derive(_PURPOSE))
 
 
@@ -59,7 +66,8 @@ class ReidMapWriter:
         self._name = f"{file_stamp()}-{source}-{run_id}.map"
         self._header = {"format": FORMAT, "version": VERSION, "cipher": CIPHER,
                         "key_fingerprint": key.fingerprint, "run_id": run_id, "source": source}
-        self._cipher = _cipher(key)
+        self._key = key
+        self._cipher: AESGCM | None = None  # made with the first entry
         self._file: AppendFile | None = None
         self._lock = threading.Lock()  # the service records from several threads
         # hashes of the (study, tokens) this writer wrote last (TOKEN_SETS_KEPT at most: a node's
@@ -93,6 +101,8 @@ class ReidMapWriter:
     def _write(self, entry: Mapping[str, object]) -> None:
         plain = orjson.dumps(entry, option=orjson.OPT_NON_STR_KEYS)
         nonce = os.urandom(12)
+        if self._cipher is None:
+            self._cipher = _cipher(self._key)
         sealed = nonce + self._cipher.encrypt(nonce, plain, _AAD)
         self._open().write(base64.b64encode(sealed) + b"\n")
 
@@ -132,6 +142,8 @@ def read_map(records: Path, key: SecretKey) -> MapContents:
     files = sorted(folder.glob("*.map")) if folder.is_dir() else []
     if not files:
         raise UsageError(f"{records}: no re-identification map here (expected {REID_DIR}/*.map)")
+    from cryptography.exceptions import InvalidTag
+
     cipher = _cipher(key)
     contents = MapContents(files=len(files))
     for path in files:
