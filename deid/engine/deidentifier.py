@@ -30,7 +30,7 @@ from deid.engine.review import (
     read_when_removed,
 )
 from deid.engine.uids import UidRemapper
-from deid.engine.walker import NewValues, Walker
+from deid.engine.walker import WalkMemory, Walker
 from deid.errors import ObjectError
 from deid.io.datasets import made_as_init, template_of
 from deid.io.reader import peek_text
@@ -92,7 +92,7 @@ class Deidentifier:
         ascii_method = profile.method_description.isascii()
         self._raw_codes = _raw_code_items(self._method_codes) if ascii_method else None
         self._deny = DenyList(profile.deny_list) if profile.deny_list else None  # compiled once
-        self._new_values: dict[CompiledRules, NewValues] = {}  # per rules: they decide the action
+        self._walked: dict[CompiledRules, WalkMemory] = {}  # per rules: they decide the actions
 
     def deidentify(self, ds: Dataset) -> Result:
         """De-identify ``ds`` in place and return it with its new identifiers."""
@@ -114,10 +114,10 @@ class Deidentifier:
         if pixels is not None:  # blanked before the walk
             own_pixel_bytes(ds)  # (the pixel modules read and write bytes)
             review = pixels.apply(ds, tokens)
-        values = self._new_values.get(rules)
-        if values is None:
-            values = self._new_values[rules] = NewValues()
-        walker = Walker(rules, self.identity, self.uids, patient_id, values=values)
+        memory = self._walked.get(rules)
+        if memory is None:
+            memory = self._walked[rules] = WalkMemory()
+        walker = Walker(rules, self.identity, self.uids, patient_id, memory=memory)
         walker.dropped(dropped, at)
         content = ContentTreeCleaner(rules, walker)
         cleaned = content.clean(ds)  # SR content items, before values change
