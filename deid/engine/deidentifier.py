@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Mapping
 
+from pydicom import config
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
+from pydicom.uid import UID
 
 from deid import __version__, standard
 from deid.audit.references import walked_references
@@ -226,7 +228,8 @@ class Deidentifier:
                 (0x00020010, "UI", old.TransferSyntaxUID),
                 (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
                 (0x00020013, "SH", IMPLEMENTATION_VERSION)):
-            elements[BaseTag(tag)] = DataElement(tag, vr, value)
+            elements[BaseTag(tag)] = DataElement(tag, vr, value) if tag == 0x00020003 \
+                else _shared_value_element(tag, vr, value)  # (the object's own UID: new each time)
         return meta
 
 
@@ -379,6 +382,28 @@ def _tag_key(tag: int) -> str:
     if key is None:
         key = _TAG_KEYS[tag] = format_tag(tag)
     return key
+
+
+_ELEMENTS: dict[tuple[int, str, object, int], dict[str, object]] = {}
+
+
+def _shared_value_element(tag: int, vr: str, value: object) -> DataElement:
+    """``DataElement(tag, vr, value)`` as its ``__init__`` leaves it, for a value shared by many
+    objects (a SOP class, a transfer syntax, a constant): a new element with the attributes of
+    one made once (its value immutable: a UID, a str, bytes), without the value's conversion and
+    validation (~3 us an element).  Kept per value and validation mode, which __init__ reads."""
+    key = (tag, vr, value, config.settings.reading_validation_mode)
+    state = _ELEMENTS.get(key)
+    if state is None:
+        made = DataElement(tag, vr, value)
+        if type(made.value) not in (UID, str, bytes):  # (several values: a list, not shared)
+            return made
+        state = _ELEMENTS[key] = dict(made.__dict__)
+        if len(_ELEMENTS) > 256:  # (SOP classes x transfer syntaxes: a handful in practice)
+            del _ELEMENTS[next(iter(_ELEMENTS))]
+    made = object.__new__(DataElement)
+    made.__dict__.update(state)
+    return made
 
 
 def _copy(item: Dataset) -> Dataset:
