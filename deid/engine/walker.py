@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from operator import attrgetter
+from operator import index as plain_int
 from typing import Any
 
 from pydicom.dataelem import DataElement, RawDataElement
@@ -138,8 +139,10 @@ class Walker:
         kept_private = self.rules.kept_private(ds) if self.rules.safe_private else None
         mark = self._dropped_at if not path else -1
         keys, values = list(elements), list(elements.values())
-        layout = (path, mark, tuple(map(int, keys)), tuple(map(_VR, values)),
-                  tuple(map(int, kept_private)) if kept_private else None)
+        # plain ints (operator.index: int() copies a BaseTag at twice its cost), not BaseTags:
+        # comparing two BaseTags that are not the same object runs their __eq__ in Python
+        layout = (path, mark, tuple(map(plain_int, keys)), tuple(map(_VR, values)),
+                  tuple(map(plain_int, kept_private)) if kept_private else None)
         steps, keeps_after = self._plans.get(layout) or self._plan(layout, keys, values, where,
                                                                    kept_private)
         tag = None
