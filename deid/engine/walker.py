@@ -288,7 +288,10 @@ class Walker:
             return
         is_raw = getattr(raw, "is_raw", False)
         known = None  # the key of these bytes' new bytes in self._values (see WalkMemory)
-        if type(raw) is RawDataElement and raw.VR == vr and type(raw.value) is bytes:
+        # (the values of UI, DA and DT are read from the bytes whatever VR the element was read
+        # with, implicit VR's None or UN too; a text VR's only when it was read as that VR)
+        if type(raw) is RawDataElement and type(raw.value) is bytes \
+                and (vr in _ASCII_VRS or raw.VR == vr):
             charset = None if vr in _ASCII_VRS else charset_of(ds)
             if type(charset) is list:
                 charset = tuple(charset)

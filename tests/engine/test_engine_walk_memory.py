@@ -11,7 +11,7 @@ import io
 import pytest
 from pydicom import dcmwrite
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from deid.engine.deidentifier import Deidentifier, Result
 from deid.errors import ObjectError
@@ -31,11 +31,11 @@ def _bytes(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def _series(count: int) -> list[Dataset]:
+def _series(count: int, syntax: str = ExplicitVRLittleEndian) -> list[Dataset]:
     patient = make_patient(3)
     series = patient.series_uid("P")
-    return [ct_slice(patient, series_uid=series, index=i, size=16, private_elements=20)
-            for i in range(count)]
+    return [ct_slice(patient, series_uid=series, index=i, size=16, private_elements=20,
+                     transfer_syntax=syntax) for i in range(count)]
 
 
 def _released(engine: Deidentifier, data: bytes) -> bytes:
@@ -49,9 +49,10 @@ def _recorded(result: Result) -> tuple:
             result.text_replaced, result.references, encode(result.dataset))
 
 
-def test_a_series_is_released_and_recorded_as_each_of_its_objects_alone() -> None:
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_a_series_is_released_and_recorded_as_each_of_its_objects_alone(syntax: str) -> None:
     profile = load_profile("vghtpe")
-    objects = [_bytes(ds) for ds in _series(3)]
+    objects = [_bytes(ds) for ds in _series(3, syntax)]
     one = Deidentifier(profile, KEY)  # what it learns from the first slice serves the others
     together = [_recorded(one.deidentify(read_object(data))) for data in objects]
     alone = [_recorded(Deidentifier(profile, KEY).deidentify(read_object(data)))
