@@ -398,9 +398,9 @@ def _shared_value_element(tag: int, vr: str, value: object) -> DataElement:
         made = DataElement(tag, vr, value)
         if type(made.value) not in (UID, str, bytes):  # (several values: a list, not shared)
             return made
+        if len(_ELEMENTS) >= 256:  # (SOP classes x transfer syntaxes: a handful in practice;
+            _ELEMENTS.clear()  # one call, as the worker threads of a node share this module)
         state = _ELEMENTS[key] = dict(made.__dict__)
-        if len(_ELEMENTS) > 256:  # (SOP classes x transfer syntaxes: a handful in practice)
-            del _ELEMENTS[next(iter(_ELEMENTS))]
     made = object.__new__(DataElement)
     made.__dict__.update(state)
     return made
