@@ -70,9 +70,9 @@ class WalkMemory:
     """What the walks of one Deidentifier with one CompiledRules (they decide every action) learn
     once for the objects of a series, which share their layout and most of their values.
 
-    ``values``: the new bytes of the string elements the rules changed, by what they are made
-    from: where the element sits, its tag, VR and bytes, the data set's character set (text
-    VRs) and, for a case number, the patient.  Every action is a function of these alone (a keyed
+    ``values``: the new raw elements (immutable tuples, shared) of the string elements the rules
+    changed, by what they are made from: where the element sits, its tag, VR, bytes and encoding,
+    the data set's character set (text VRs) and, for a case number, the patient.  Every action is a function of these alone (a keyed
     hash, UID or date of the same value, a constant): ~3-6 us an element, some 25 per CT slice.
     Only values read from their bytes (deid.io.text) are kept; a value that fails is raised each
     time, never kept.
@@ -287,7 +287,7 @@ class Walker:
                 elem.value = DUMMY.get(vr, b"")
             return
         is_raw = getattr(raw, "is_raw", False)
-        known = None  # the key of these bytes' new bytes in self._values (see WalkMemory)
+        known = None  # the key of the new element in self._values (see WalkMemory)
         # (the values of UI, DA and DT are read from the bytes whatever VR the element was read
         # with, implicit VR's None or UN too; a text VR's only when it was read as that VR)
         if type(raw) is RawDataElement and type(raw.value) is bytes \
@@ -296,10 +296,11 @@ class Walker:
             if type(charset) is list:
                 charset = tuple(charset)
             patient = self.patient_id if action == "case_number" else None
-            known = (path, int(tag), vr, raw.value, charset, patient)
-            payload = self._values.get(known)
-            if payload is not None:
-                _put_raw(ds, tag, vr, raw, payload)
+            known = (path, int(tag), vr, raw.value, charset, patient, raw.is_implicit_VR,
+                     raw.is_little_endian)
+            element = self._values.get(known)
+            if element is not None:
+                ds._dict[tag] = element  # (a RawDataElement is an immutable tuple: shared)
                 return
         if is_raw and vr in _ASCII_VRS:
             text = (raw.value or b"").decode("ascii").rstrip("\x00 ")
@@ -322,9 +323,12 @@ class Walker:
             payload = "\\".join(new).encode("ascii")
             if len(payload) % 2:
                 payload += b"\x00" if vr == "UI" else b" "
+            element = _new_raw(RawDataElement, (  # (RawDataElement(...) without its __new__)
+                BaseTag(tag), vr, len(payload), payload, 0, raw.is_implicit_VR,
+                raw.is_little_endian, True, False))
             if known is not None:
-                self._values.put(known, payload)
-            _put_raw(ds, tag, vr, raw, payload)
+                self._values.put(known, element)
+            ds._dict[tag] = element
         else:
             ds[tag].value = new[0] if len(new) == 1 else (new or "")
 
@@ -398,9 +402,3 @@ class Walker:
             return [str(v) for v in value]
         return [str(value)]
 
-
-def _put_raw(ds: Dataset, tag: int, vr: str, raw: RawDataElement, payload: bytes) -> None:
-    """Put ``payload`` in ``ds`` as the raw element of ``tag`` (encoded like ``raw``)."""
-    ds._dict[tag] = _new_raw(RawDataElement, (  # (RawDataElement(...) without its __new__)
-        BaseTag(tag), vr, len(payload), payload, 0, raw.is_implicit_VR, raw.is_little_endian,
-        True, False))
