@@ -82,9 +82,12 @@ class WalkMemory:
     the dropped private elements were): the walk then visits only the elements that need more
     than a count of keep (a CT slice: ~75 of ~150)."""
 
+    VALUES = 1024  # ~0.5 KB each: a series' ~25 values stay while its slices' own UIDs pass
+    PLANS = 64  # ~10 KB each for a CT slice's data set (a series' few layouts, at most)
+
     def __init__(self) -> None:
-        self.values = _Bounded(4096)
-        self.plans = _Bounded(256)
+        self.values = _Bounded(self.VALUES)
+        self.plans = _Bounded(self.PLANS)
 
 
 class Walker:
