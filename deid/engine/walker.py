@@ -72,17 +72,17 @@ class WalkMemory:
 
     ``values``: the new raw elements (immutable tuples, shared) of the string elements the rules
     changed, by what they are made from: where the element sits, its tag, VR, bytes and encoding,
-    the data set's character set (text VRs) and, for a case number, the patient.  Every action is a function of these alone (a keyed
-    hash, UID or date of the same value, a constant): ~3-6 us an element, some 25 per CT slice.
-    Only values read from their bytes (deid.io.text) are kept; a value that fails is raised each
-    time, never kept.
+    the data set's character set (text VRs) and, for a case number, the patient.  Every action
+    is a function of these alone (a keyed hash, UID or date of the same value, a constant):
+    ~3-6 us an element, some 25 per CT slice.  Only values read from their bytes
+    (deid.io.text) are kept; a value that fails is raised each time, never kept.
 
     ``plans``: a data set's :data:`Plan`, by where it sits and its layout (every element's tag and
     VR, which with the rules decide every action; the Retain Safe Private elements it keeps; where
     the dropped private elements were): the walk then visits only the elements that need more
     than a count of keep (a CT slice: ~75 of ~150)."""
 
-    VALUES = 1024  # ~0.5 KB each: a series' ~25 values stay while its slices' own UIDs pass
+    VALUES = 1024  # ~0.7 KB each: a series' ~25 values stay while its slices' own UIDs pass
     PLANS = 64  # ~10 KB each for a CT slice's data set (a series' few layouts, at most)
 
     def __init__(self) -> None:
@@ -404,4 +404,3 @@ class Walker:
         if isinstance(value, (MultiValue, list, tuple)):
             return [str(v) for v in value]
         return [str(value)]
-

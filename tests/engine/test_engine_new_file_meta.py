@@ -19,7 +19,8 @@ from deid.engine.deidentifier import IMPLEMENTATION_CLASS_UID, _shared_value_ele
     (0x00020013, "SH", "DEID_1.0"),
     (0x00020002, "UI", "1.2.3\\4.5.6"),  # two values: a list, made anew each time
 ])
-def test_a_shared_value_element_is_the_element_pydicom_makes(tag: int, vr: str, value: object) -> None:
+def test_a_shared_value_element_is_the_element_pydicom_makes(tag: int, vr: str,
+                                                             value: object) -> None:
     first, second = (_shared_value_element(tag, vr, value) for _ in range(2))
     made = DataElement(tag, vr, value)
     for element in (first, second):
@@ -38,6 +39,7 @@ def test_the_validation_mode_of_the_time_is_kept() -> None:
         for mode in (config.WARN, config.IGNORE):
             config.settings.reading_validation_mode = mode
             element = _shared_value_element(0x00020013, "SH", "DEID_1.0")
-            assert element.validation_mode == mode == DataElement(0x00020013, "SH", "x").validation_mode
+            made = DataElement(0x00020013, "SH", "x")
+            assert element.validation_mode == mode == made.validation_mode
     finally:
         config.settings.reading_validation_mode = before

@@ -72,7 +72,8 @@ def test_the_same_bytes_in_another_character_set_are_another_value() -> None:
     objects = [_bytes(latin), _bytes(utf8)]
     assert objects[0].count(b"\xc3\xa9A12345") == objects[1].count(b"\xc3\xa9A12345") == 1
     one = Deidentifier(profile, KEY)
-    together = [one.deidentify(read_object(data)).pseudonyms["accession_number"] for data in objects]
+    together = [one.deidentify(read_object(data)).pseudonyms["accession_number"]
+                for data in objects]
     alone = [Deidentifier(profile, KEY).deidentify(read_object(data)).pseudonyms["accession_number"]
              for data in objects]
     assert together == alone
