@@ -62,8 +62,9 @@ class _Bounded:
 
 # What the walk does with the elements of one data set (see WalkMemory.plans): for each element
 # that needs more than a count of keep, (its index, how many plain keeps come before it since the
-# last such element, its decision, its VR); then how many plain keeps end the data set.
-Plan = tuple[list[tuple[int, int, Decision, str]], int]
+# last such element, its decision, its VR); then how many plain keeps end the data set, and the
+# error deciding an element raised (a bug: the walk raises it where it was; never remembered).
+Plan = tuple[list[tuple[int, int, Decision, str]], int, Exception | None]
 
 
 class WalkMemory:
@@ -146,8 +147,8 @@ class Walker:
         # comparing two BaseTags that are not the same object runs their __eq__ in Python
         layout = (path, mark, tuple(map(plain_int, keys)), tuple(map(_VR, values)),
                   tuple(map(plain_int, kept_private)) if kept_private else None)
-        steps, keeps_after = self._plans.get(layout) or self._plan(layout, keys, values, where,
-                                                                   kept_private)
+        steps, keeps_after, failed = self._plans.get(layout) or \
+            self._plan(layout, keys, values, where, kept_private)
         tag = None
         try:
             for index, keeps, decision, vr in steps:
@@ -186,6 +187,8 @@ class Walker:
                         stage="rules",
                         path=element_path(where, tag),
                     ) from None
+            if failed is not None:  # after the elements before it, as a walk deciding each
+                raise failed
         except Exception as exc:  # a bug: the pipeline's internal-error reason names the element
             if not isinstance(exc, ObjectError) and tag is not None:
                 attach_path(exc, element_path(where, tag))  # (the innermost walk's, first)
@@ -224,8 +227,8 @@ class Walker:
         except Exception as exc:  # a bug: the pipeline's internal-error reason names the element
             if not isinstance(exc, ObjectError) and tag is not None:
                 attach_path(exc, element_path(where, tag))
-            raise
-        plan = (steps, keeps)
+            return steps, keeps, exc
+        plan = (steps, keeps, None)
         self._plans.put(layout, plan)
         return plan
 

@@ -13,8 +13,10 @@ from pydicom import dcmwrite
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from deid.engine import deidentifier
+from deid.engine.compiler import CompiledRules
 from deid.engine.deidentifier import Deidentifier, Result
-from deid.errors import ObjectError
+from deid.errors import PATH_ATTRIBUTE, ObjectError
 from deid.io.encoder import encode
 from deid.io.reader import read_object
 from deid.keys import SecretKey
@@ -155,3 +157,35 @@ def test_the_same_layout_with_private_elements_dropped_elsewhere_counts_them_the
     assert [_recorded(r) for r in together] == [_recorded(r) for r in alone]
     first, second = ([action for action in r.counts] for r in together)
     assert first != second  # "remove" counted where the dropped elements were
+
+
+class _FailingRules(CompiledRules):
+    """Rules whose decision for Slice Thickness raises (a bug), decided anew (not cached)."""
+
+    def _decide(self, path, tag, vr):  # type: ignore[no-untyped-def]
+        if tag == 0x00180050:
+            raise RuntimeError("a bug deciding (0018,0050)")
+        return super()._decide(path, tag, vr)
+
+
+@pytest.mark.parametrize("bad_date", [True, False], ids=["a-bad-value-before", "the-bug-alone"])
+def test_an_element_whose_decision_fails_fails_where_the_walk_meets_it(monkeypatch,
+                                                                       bad_date: bool) -> None:
+    profile = load_profile("vghtpe")
+    (ds,) = _series(1)
+    if bad_date:
+        ds.StudyDate = "2017-4-15"  # (0008,0020), before (0018,0050): its error comes first
+    data = _bytes(ds)
+    monkeypatch.setattr(deidentifier, "compile_rules",
+                        lambda profile, sop_class, **options: _FailingRules(profile, sop_class,
+                                                                            **options))
+    engine = Deidentifier(profile, KEY)
+    for _ in range(2):  # (a plan that failed is not remembered)
+        if bad_date:
+            with pytest.raises(ObjectError) as raised:
+                engine.deidentify(read_object(data))
+            assert (raised.value.code, raised.value.path) == ("rule-not-applicable", "(0008,0020)")
+        else:
+            with pytest.raises(RuntimeError) as bug:
+                engine.deidentify(read_object(data))
+            assert getattr(bug.value, PATH_ATTRIBUTE) == "(0018,0050)"
