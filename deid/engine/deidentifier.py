@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Mapping
 
+from pydicom import config
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
+from pydicom.uid import UID
 
 from deid import __version__, standard
 from deid.audit.references import walked_references
@@ -30,7 +32,7 @@ from deid.engine.review import (
     read_when_removed,
 )
 from deid.engine.uids import UidRemapper
-from deid.engine.walker import Walker
+from deid.engine.walker import WalkMemory, Walker
 from deid.errors import ObjectError
 from deid.io.datasets import made_as_init, template_of
 from deid.io.reader import peek_text
@@ -92,6 +94,7 @@ class Deidentifier:
         ascii_method = profile.method_description.isascii()
         self._raw_codes = _raw_code_items(self._method_codes) if ascii_method else None
         self._deny = DenyList(profile.deny_list) if profile.deny_list else None  # compiled once
+        self._walked: dict[CompiledRules, WalkMemory] = {}  # per rules: they decide the actions
 
     def deidentify(self, ds: Dataset) -> Result:
         """De-identify ``ds`` in place and return it with its new identifiers."""
@@ -113,7 +116,10 @@ class Deidentifier:
         if pixels is not None:  # blanked before the walk
             own_pixel_bytes(ds)  # (the pixel modules read and write bytes)
             review = pixels.apply(ds, tokens)
-        walker = Walker(rules, self.identity, self.uids, patient_id)
+        memory = self._walked.get(rules)
+        if memory is None:
+            memory = self._walked[rules] = WalkMemory()
+        walker = Walker(rules, self.identity, self.uids, patient_id, memory=memory)
         walker.dropped(dropped, at)
         content = ContentTreeCleaner(rules, walker)
         cleaned = content.clean(ds)  # SR content items, before values change
@@ -222,7 +228,8 @@ class Deidentifier:
                 (0x00020010, "UI", old.TransferSyntaxUID),
                 (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
                 (0x00020013, "SH", IMPLEMENTATION_VERSION)):
-            elements[BaseTag(tag)] = DataElement(tag, vr, value)
+            elements[BaseTag(tag)] = DataElement(tag, vr, value) if tag == 0x00020003 \
+                else _shared_value_element(tag, vr, value)  # (the object's own UID: new each time)
         return meta
 
 
@@ -375,6 +382,28 @@ def _tag_key(tag: int) -> str:
     if key is None:
         key = _TAG_KEYS[tag] = format_tag(tag)
     return key
+
+
+_ELEMENTS: dict[tuple[int, str, object, int], dict[str, object]] = {}
+
+
+def _shared_value_element(tag: int, vr: str, value: object) -> DataElement:
+    """``DataElement(tag, vr, value)`` as its ``__init__`` leaves it, for a value shared by many
+    objects (a SOP class, a transfer syntax, a constant): a new element with the attributes of
+    one made once (its value immutable: a UID, a str, bytes), without the value's conversion and
+    validation (~3 us an element).  Kept per value and validation mode, which __init__ reads."""
+    key = (tag, vr, value, config.settings.reading_validation_mode)
+    state = _ELEMENTS.get(key)
+    if state is None:
+        made = DataElement(tag, vr, value)
+        if type(made.value) not in (UID, str, bytes):  # (several values: a list, not shared)
+            return made
+        if len(_ELEMENTS) >= 256:  # (SOP classes x transfer syntaxes: a handful in practice;
+            _ELEMENTS.clear()  # one call, as the worker threads of a node share this module)
+        state = _ELEMENTS[key] = dict(made.__dict__)
+    made = object.__new__(DataElement)
+    made.__dict__.update(state)
+    return made
 
 
 def _copy(item: Dataset) -> Dataset:

@@ -304,12 +304,14 @@ class IdentityTokens:
     def _key(self) -> tuple[Any, ...]:
         """What the tokens are made of, as plain values: the same for every slice of a series."""
         parts = []
+        held_by = charset = None  # (the data set's character set read once, not per value)
         for kind, captured, ds in self._captured:
             if isinstance(captured, list):
                 parts.append((kind, tuple(captured)))
             else:
-                charset = ds.original_character_set or ds._character_set
-                parts.append((kind, captured.tag, captured.VR, captured.value, str(charset)))
+                if ds is not held_by:
+                    held_by, charset = ds, str(ds.original_character_set or ds._character_set)
+                parts.append((kind, captured.tag, captured.VR, captured.value, charset))
         return tuple(parts)
 
     @property
