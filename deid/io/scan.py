@@ -36,7 +36,7 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filereader import read_sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+from pydicom.valuerep import AMBIGUOUS_VR, EXPLICIT_VR_LENGTH_32, VR
 from pydicom.values import convert_string
 
 from deid.io.datasets import made_as_init, template_of
@@ -48,6 +48,7 @@ _U32 = struct.Struct("<I")
 _UNDEFINED = 0xFFFFFFFF
 _CHARSET = 0x00080005
 _CHARSET_KEY = tag_key(_CHARSET)
+_SYNTAX_KEY = tag_key(0x00020010)
 _ITEM_DELIMITER = 0xFFFEE00D
 _PIXEL_DATA = 0x7FE00010
 _SOP_CLASS = 0x00080016
@@ -95,7 +96,8 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
     if meta is None:
         return None
     file_meta, start = meta
-    if file_meta.get("TransferSyntaxUID") != ExplicitVRLittleEndian:
+    syntax = _converted(file_meta, _SYNTAX_KEY)  # (as pydicom's file_meta.get: converted in place)
+    if syntax is None or syntax.value != ExplicitVRLittleEndian:
         return None
     end_of_data = len(data)
     if start + 8 > end_of_data or data[start:start + 2] == b"\x00\x00":
@@ -159,13 +161,17 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
         key = keys.get(tag) or tag_key(tag)
         elements[key] = new(raw, (key, vr, length, value, value_tell, False, True, True, False))
     charset = elements.get(_CHARSET_KEY)
-    if charset is not None:  # as pydicom's read_dataset (which fails on a value it cannot read)
-        convert_encodings(convert_raw_data_element(charset).value)
+    if charset is not None and charset.VR != "CS":  # (a CS: see below)
+        convert_encodings(convert_raw_data_element(charset).value)  # as pydicom's read_dataset
     fileobj.seek(end_of_data)
     # (pydicom's read_dataset gives a Dataset of the same elements, which FileDataset copies
     # and drops: made here from the elements directly)
     ds = made_as_init(FileDataset, _FILE_DATASET, _dict=elements, preamble=preamble,
                        file_meta=file_meta, buffer=fileobj)
+    # pydicom's read_dataset converts Specific Character Set (and fails on a value it cannot
+    # read), then dcmread's ds._character_set converts it again, in place: of a CS (read without
+    # a character set, nor the data set) the same conversion, done once here
+    _converted(ds, _CHARSET_KEY)
     ds.set_original_encoding(False, True, ds._character_set)
     if dropped:
         ds.__dict__[_DROPPED] = Dropped(dropped, dropped_at)
@@ -201,8 +207,8 @@ def _file_meta(data: bytes) -> tuple[FileMetaDataset, int] | None:
     # (read_dataset's Dataset of them is copied and dropped; all are group 0002, as
     # FileMetaDataset checks)
     file_meta = made_as_init(FileMetaDataset, _FILE_META, _dict=elements)
-    if elements:
-        file_meta[next(iter(elements))]  # pydicom converts the first element (its issue #503 test)
+    if elements:  # pydicom converts the first element (its issue #503 test)
+        _converted(file_meta, next(iter(elements)))
     return file_meta, position
 
 
@@ -213,6 +219,21 @@ _FILE_DATASET = template_of(FileDataset(io.BytesIO(), {}, b"", FileMetaDataset()
 _FILE_META = template_of(FileMetaDataset())
 _FILE_META.update(_read_implicit=False, _read_little=True, _read_charset=default_encoding)
 _DROPPED = "_deid_dropped_private"  # (an attribute pydicom neither reads nor writes)
+
+
+def _converted(ds: Dataset, key: BaseTag) -> DataElement | None:
+    """``ds.get(key)``: the element converted in place as pydicom's ``Dataset.__getitem__``
+    converts a raw one, without its bookkeeping (~7 µs); None when absent.  For the file meta and
+    Specific Character Set, which pydicom converts in the default character set: the element of a
+    sequence or an ambiguous VR (pydicom's further steps) through ``ds[key]`` itself."""
+    elem = ds._dict.get(key)
+    if not isinstance(elem, RawDataElement):
+        return elem
+    converted = convert_raw_data_element(elem, encoding=default_encoding, ds=ds)
+    if converted.VR == VR.SQ or converted.VR in AMBIGUOUS_VR:
+        return ds[key]
+    ds._dict[key] = converted
+    return converted
 
 
 def dropped(ds: Dataset) -> Dropped | None:
