@@ -43,7 +43,7 @@ from deid.io.datasets import made_as_init, template_of
 from deid.io.tagkeys import KEYS, tag_key
 from deid.io.text import raw_strings
 
-_HEAD = struct.Struct("<HH2sH")
+_HEAD = struct.Struct("<HHHH")  # group, element, VR (its two bytes as one number), length
 _U32 = struct.Struct("<I")
 _UNDEFINED = 0xFFFFFFFF
 _CHARSET = 0x00080005
@@ -59,8 +59,9 @@ PrivateDrop = Callable[[str, bool], "Callable[[int, str], bool] | None"]
 # Pixel Data this long or longer is a view into the file's bytes, not a copy: copying half a
 # megabyte costs a fresh allocation whose pages fault in (~0.14 ms of a CT slice's ~2 ms)
 PIXEL_VIEW_MIN = 1 << 16
-# a VR's two bytes -> (its str as pydicom's generator gives it, whether its length is 32-bit)
-_VRS = {vr.value.encode(): (vr.value, vr in EXPLICIT_VR_LENGTH_32)
+# a VR's two bytes (as one little-endian number) -> (its str as pydicom's generator gives it,
+# whether its length is 32-bit)
+_VRS = {int.from_bytes(vr.value.encode(), "little"): (vr.value, vr in EXPLICIT_VR_LENGTH_32)
         for vr in VR if len(vr.value) == 2}
 
 
@@ -102,6 +103,8 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
     end_of_data = len(data)
     if start + 8 > end_of_data or data[start:start + 2] == b"\x00\x00":
         return None  # no data set, or a command set (group 0000): pydicom's own handling
+    if end_of_data >= _UNDEFINED:
+        return None  # (an undefined length is found below as a value past the end)
     elements: dict[BaseTag, RawDataElement | DataElement] = {}
     encoding: str | list[str] = default_encoding
     new = tuple.__new__  # RawDataElement(...) without its Python-level __new__
@@ -118,19 +121,20 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
     vrs = _VRS
     keys = KEYS
     while position < end_of_data:
-        group, number, vr_bytes, length = head(data, position)
-        vr, long = vrs[vr_bytes]  # (a VR pydicom does not know raises KeyError: None)
+        group, number, vr_code, length = head(data, position)
+        vr, long = vrs[vr_code]  # (a VR pydicom does not know raises KeyError: None)
         if long:
             length = u32(data, position + 8)[0]
             value_tell = position + 12
         else:
             value_tell = position + 8
         tag = group << 16 | number
-        if tag <= last or tag == _ITEM_DELIMITER:  # out of order (or twice): pydicom's own
-            return None  # handling (the drop needs order); an item delimiter at the top level
+        if tag <= last:  # out of order (or twice): pydicom's own handling (the drop needs order)
+            return None
         last = tag
-        if length == _UNDEFINED:
-            if vr != "SQ":
+        position = value_tell + length
+        if position > end_of_data:  # a value past the end, or an undefined length
+            if length != _UNDEFINED or vr != "SQ":
                 return None
             key = keys.get(tag) or tag_key(tag)
             fileobj.seek(value_tell)
@@ -138,9 +142,6 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
             elements[key] = DataElement(key, vr, sequence, value_tell, is_undefined_length=True)
             position = fileobj.tell()
             continue
-        position = value_tell + length
-        if position > end_of_data:
-            return None
         if group & 1:
             if not asked:
                 asked = True
@@ -160,6 +161,8 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
             encoding = convert_encodings(convert_string(value or b"", True))
         key = keys.get(tag) or tag_key(tag)
         elements[key] = new(raw, (key, vr, length, value, value_tell, False, True, True, False))
+    if _ITEM_DELIMITER in elements:  # (at the top level): pydicom's own handling
+        return None
     charset = elements.get(_CHARSET_KEY)
     if charset is not None and charset.VR != "CS":  # (a CS: see below)
         convert_encodings(convert_raw_data_element(charset).value)  # as pydicom's read_dataset
@@ -257,8 +260,8 @@ def _header(data: bytes, position: int, end: int) -> tuple[int, str, int, int] |
     value starts); None when it is cut short or its VR is not one pydicom knows."""
     if position + 8 > end:
         return None
-    group, number, vr_bytes, length = _HEAD.unpack_from(data, position)
-    known = _VRS.get(vr_bytes)
+    group, number, vr_code, length = _HEAD.unpack_from(data, position)
+    known = _VRS.get(vr_code)
     if known is None:
         return None
     vr, long = known
