@@ -91,7 +91,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 # (VR of _FORMS, raw value) -> whether it fits (_form_fits, which reads nothing else): the rules
 # write the same few values into every object of a series (dummies, shifted dates, the series'
 # new UIDs): a CT series' 19 checks per slice are found here but for its new SOP Instance UID.
-# Short bytes values only, at most _FORM_FITS_MOST (then the others are checked each time).
+# Short bytes values only; at most _FORM_FITS_MOST, then it starts again (each object adds its
+# new SOP Instance UID: the values kept are the series' at hand, not a long run's first ones).
 _FORM_FITS: dict[tuple[str, bytes], bool] = {}
 _FORM_FITS_MOST = 4096
 _FORM_FITS_LONGEST = 256
@@ -290,8 +291,9 @@ def _raw_fits(ds: Dataset, tag: int, vr: str, elem: RawDataElement) -> bool:
         fits = _FORM_FITS.get(key)
         if fits is None:
             fits = _form_fits(vr, value)
-            if len(_FORM_FITS) < _FORM_FITS_MOST:
-                _FORM_FITS[key] = fits
+            if len(_FORM_FITS) >= _FORM_FITS_MOST:
+                _FORM_FITS.clear()
+            _FORM_FITS[key] = fits
         return fits
     if vr not in _RAW_TEXT_LIMITS:
         return True  # a VR whose values are not checked

@@ -10,6 +10,7 @@ import pytest
 from pydicom import config, dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 from support import to_bytes
 
 from deid.checks.iod import iod_problems
@@ -98,6 +99,21 @@ def test_raw_values_the_rules_wrote_are_judged_alike_in_every_object(
         found.append(kinds(ds))
     expected = [] if fits else [("value-does-not-fit-vr", f"({tag.group:04X},{tag.element:04X})")]
     assert found == [expected, expected]
+
+
+def test_the_answers_kept_start_again_when_full_and_stay_right(phases, monkeypatch) -> None:
+    from deid.checks import iod
+
+    monkeypatch.setattr(iod, "_FORM_FITS", {})
+    monkeypatch.setattr(iod, "_FORM_FITS_MOST", 2)
+    found = []
+    for payload in (b"2017-1-1", b"20170101", b"20170102", b"2017-1-1", b"20170103", b"2017-1-1"):
+        ds = as_read(phases["A"][0])
+        ds._dict[BaseTag(0x00080020)] = RawDataElement(BaseTag(0x00080020), "DA", len(payload),
+                                                       payload, 0, False, True)
+        found.append(bool(kinds(ds)))
+        assert len(iod._FORM_FITS) <= 2
+    assert found == [True, False, False, True, False, True]
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
