@@ -88,6 +88,14 @@ _STRIPPED = frozenset({"DA", "TM", "DT", "AS", "CS", "UI"})  # of _FORMS: spaces
 # text VRs (not of _FORMS) -> the most bytes a raw value may have that can only fit (None: any)
 _RAW_TEXT_LIMITS = {vr: limit for vr, limit in _MAX_CHARS.items() if vr not in _FORMS} | {"PN": 64}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+# (VR of _FORMS, raw value) -> whether it fits (_form_fits, which reads nothing else): the rules
+# write the same few values into every object of a series (dummies, shifted dates, the series'
+# new UIDs): a CT series' 19 checks per slice are found here but for its new SOP Instance UID.
+# Short bytes values only; at most _FORM_FITS_MOST, then it starts again (each object adds its
+# new SOP Instance UID: the values kept are the series' at hand, not a long run's first ones).
+_FORM_FITS: dict[tuple[str, bytes], bool] = {}
+_FORM_FITS_MOST = 4096
+_FORM_FITS_LONGEST = 256
 
 
 @dataclass(frozen=True)
@@ -276,25 +284,40 @@ def _raw_fits(ds: Dataset, tag: int, vr: str, elem: RawDataElement) -> bool:
     if size is not None:
         return elem.value is None or len(elem.value) % size == 0
     if vr in _FORMS:
-        try:
-            text = (elem.value or b"").decode("ascii")
-        except UnicodeDecodeError:
-            return False
-        text = text.rstrip("\x00 ") if vr == "UI" else text.rstrip(" ").rstrip("\x00")
-        if vr in _STRIPPED:
-            text = text.strip(" ")
-        if not text:
-            return True
-        for value in text.split("\\"):  # (no VR of _FORMS holds a single value)
-            if not _value_fits(vr, value):
-                return False
-        return True
+        value = elem.value
+        if value.__class__ is not bytes or len(value) > _FORM_FITS_LONGEST:
+            return _form_fits(vr, value)
+        key = (vr, value)
+        fits = _FORM_FITS.get(key)
+        if fits is None:
+            fits = _form_fits(vr, value)
+            if len(_FORM_FITS) >= _FORM_FITS_MOST:
+                _FORM_FITS.clear()
+            _FORM_FITS[key] = fits
+        return fits
     if vr not in _RAW_TEXT_LIMITS:
         return True  # a VR whose values are not checked
     limit = _RAW_TEXT_LIMITS[vr]
     if limit is None or len(elem.value or b"") <= limit:
         return True  # no longer than the limit in bytes: no longer in characters either
     return _fits(ds, tag, vr, elem)  # decoded with the character set
+
+
+def _form_fits(vr: str, data: bytes | None) -> bool:
+    """Whether a raw value of a VR of :data:`_FORMS` fits it (:func:`_texts`' reading)."""
+    try:
+        text = (data or b"").decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    text = text.rstrip("\x00 ") if vr == "UI" else text.rstrip(" ").rstrip("\x00")
+    if vr in _STRIPPED:
+        text = text.strip(" ")
+    if not text:
+        return True
+    for value in text.split("\\"):  # (no VR of _FORMS holds a single value)
+        if not _value_fits(vr, value):
+            return False
+    return True
 
 
 def _fits(ds: Dataset, tag: int, vr: str, elem: Any) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 from copy import deepcopy
+from functools import lru_cache
 
 from pydicom import dcmwrite
 from pydicom.dataelem import DataElement, RawDataElement
@@ -42,9 +43,9 @@ _UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = tag_key(0x7FE00010)  # (the scan's key objects: found by identity)
 _CHARSET = tag_key(0x00080005)  # Specific Character Set
 _NATIVE = (False, True)  # (implicit VR, little endian) of the fast path
-_META_TAGS = tuple(map(tag_key, (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012,
-                                  0x00020013)))
-_UIDS_IN_META = ((_META_TAGS[1], tag_key(0x00080016)), (_META_TAGS[2], tag_key(0x00080018)))
+_META_TAGS = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
+# (the file meta's tag, plain int: _by_number; the data set's, the scan's key object)
+_UIDS_IN_META = ((0x00020002, tag_key(0x00080016)), (0x00020003, tag_key(0x00080018)))
 
 # VRs pydicom writes from the value alone (not in the data set's character set): their elements
 # of one short str or int value, read by the rules (a CT slice's Specific Character Set and Pixel
@@ -60,22 +61,33 @@ Where = tuple[tuple[int, int], ...]  # (sequence tag, item index) pairs from the
 def encode(ds: Dataset) -> bytes:
     """The Part 10 bytes of ``ds``; ``ObjectError("value-does-not-encode")`` when pydicom cannot
     write an element either."""
-    syntax = UID(ds.file_meta.TransferSyntaxUID)
-    if (not syntax.is_transfer_syntax or syntax.is_implicit_VR or not syntax.is_little_endian
-            or syntax.is_deflated):
+    fast, compressed = _syntax(UID(ds.file_meta.TransferSyntaxUID))
+    if not fast:
         own_pixel_bytes(ds)
         return _pydicom_bytes(ds)
-    for tag in ds._dict:
-        if int(tag) < 0x00030000 and tag >> 16 in (0, 2):  # dcmwrite refuses these in the data set
-            raise _not_encodable((), tag)
+    order = sorted(ds._dict, key=int)  # (int: BaseTag compares in Python)
+    if order and int(order[0]) < 0x00030000:
+        for tag in ds._dict:
+            if int(tag) < 0x00030000 and tag >> 16 in (0, 2):  # dcmwrite refuses these here
+                raise _not_encodable((), tag)
     preamble = getattr(ds, "preamble", None) or b"\x00" * 128
     if len(preamble) != 128:
         raise ObjectError("value-does-not-encode", "the preamble is not 128 bytes long; report it "
                           "to the deid maintainers", stage="encode")
     parts = [preamble, b"DICM", _file_meta(ds)]
-    _pixel_data_length(ds, syntax.is_compressed)
-    _write_dataset(parts, ds, "iso8859", ())
+    _pixel_data_length(ds, compressed)
+    _write_dataset(parts, ds, "iso8859", (), order)  # (which changes no tag: still the order)
     return b"".join(parts)  # (one copy of each value, Pixel Data's too)
+
+
+@lru_cache(maxsize=64)
+def _syntax(syntax: UID) -> tuple[bool, bool]:
+    """Whether the fast path writes a data set of ``syntax`` (Explicit VR Little Endian, native
+    or encapsulated, not deflated), and whether it is compressed: from the UID's value alone
+    (pydicom's properties, ~2 µs), kept per value."""
+    fast = (syntax.is_transfer_syntax and not syntax.is_implicit_VR and syntax.is_little_endian
+            and not syntax.is_deflated)
+    return fast, fast and syntax.is_compressed
 
 
 def _pydicom_bytes(ds: Dataset) -> bytes:
@@ -107,19 +119,21 @@ def _file_meta(ds: Dataset) -> bytes:
     """Group 0002 as dcmwrite writes it with enforce_file_format: the six elements deid sets by
     this module, any other file meta through pydicom."""
     meta = ds.file_meta
+    found = _by_number(meta)
     for meta_tag, ds_tag in _UIDS_IN_META:
         ours = _uid_value(ds, ds_tag)  # the data set wins (its element left raw, to be copied)
-        theirs = meta._dict.get(meta_tag)
+        theirs = found.get(meta_tag)
         if theirs is None or (ours and ours != theirs.value):
             meta = deepcopy(meta) if meta is ds.file_meta else meta
             meta[BaseTag(meta_tag)] = DataElement(meta_tag, "UI", ours)
-    if (len(meta._dict) == len(_META_TAGS) and all(tag in meta._dict for tag in _META_TAGS)
-            and isinstance(meta._dict[_META_TAGS[0]].value, bytes)
-            and all(isinstance(meta._dict[tag].value, str) and meta._dict[tag].value
-                    and meta._dict[tag].value.isascii() for tag in _META_TAGS[1:])):
-        text = [str(meta._dict[tag].value) for tag in _META_TAGS[1:]]
+            found = _by_number(meta)
+    values = [found[tag].value for tag in _META_TAGS] \
+        if len(found) == len(_META_TAGS) and all(tag in found for tag in _META_TAGS) else None
+    if (values is not None and isinstance(values[0], bytes)
+            and all(isinstance(value, str) and value and value.isascii() for value in values[1:])):
+        text = [str(value) for value in values[1:]]
         body = b"".join((
-            _element(0x00020001, "OB", _text_bytes(meta._dict[_META_TAGS[0]].value)),
+            _element(0x00020001, "OB", _text_bytes(values[0])),
             _element(0x00020002, "UI", _text(text[0], b"\x00")),
             _element(0x00020003, "UI", _text(text[1], b"\x00")),
             _element(0x00020010, "UI", _text(text[2], b"\x00")),
@@ -136,6 +150,12 @@ def _file_meta(ds: Dataset) -> bytes:
                           "report it to the deid maintainers", stage="encode",
                           path="(0002,0000)") from None
     return buffer.getvalue()
+
+
+def _by_number(meta: Dataset) -> dict[int, DataElement | RawDataElement]:
+    """The file meta's elements by plain ``int`` tag (a dict keyed by pydicom's ``BaseTag`` runs
+    its ``__eq__`` in Python on every hit: ~0.3 µs, some 30 look-ups an object)."""
+    return dict(zip(map(int, meta._dict), meta._dict.values()))
 
 
 def _uid_value(ds: Dataset, tag: int) -> object:
@@ -169,8 +189,10 @@ def _pixel_data_length(ds: Dataset, compressed: bool) -> None:
         raise _not_encodable((), _PIXEL_DATA) from None
 
 
-def _write_dataset(parts: list[Bytes], ds: Dataset, charset: object, where: Where) -> None:
-    """Append ``ds``'s elements, as pydicom writes them, to ``parts``."""
+def _write_dataset(parts: list[Bytes], ds: Dataset, charset: object, where: Where,
+                   order: list[BaseTag] | None = None) -> None:
+    """Append ``ds``'s elements, as pydicom writes them, to ``parts`` (``order``: its tags
+    sorted, when the caller has them)."""
     if _converted_by_pydicom(ds):
         own_pixel_bytes(ds)
         # a data set pydicom converts as it writes (items of an UN sequence read as implicit VR,
@@ -190,7 +212,7 @@ def _write_dataset(parts: list[Bytes], ds: Dataset, charset: object, where: Wher
     elements = ds._dict
     append = parts.append
     heads = _HEADS
-    for tag in sorted(elements, key=int):  # (int: BaseTag compares in Python)
+    for tag in order if order is not None else sorted(elements, key=int):
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue
         elem = elements[tag]

@@ -36,18 +36,19 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filereader import read_sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+from pydicom.valuerep import AMBIGUOUS_VR, EXPLICIT_VR_LENGTH_32, VR
 from pydicom.values import convert_string
 
 from deid.io.datasets import made_as_init, template_of
 from deid.io.tagkeys import KEYS, tag_key
 from deid.io.text import raw_strings
 
-_HEAD = struct.Struct("<HH2sH")
+_HEAD = struct.Struct("<HHHH")  # group, element, VR (its two bytes as one number), length
 _U32 = struct.Struct("<I")
 _UNDEFINED = 0xFFFFFFFF
 _CHARSET = 0x00080005
 _CHARSET_KEY = tag_key(_CHARSET)
+_SYNTAX_KEY = tag_key(0x00020010)
 _ITEM_DELIMITER = 0xFFFEE00D
 _PIXEL_DATA = 0x7FE00010
 _SOP_CLASS = 0x00080016
@@ -58,8 +59,9 @@ PrivateDrop = Callable[[str, bool], "Callable[[int, str], bool] | None"]
 # Pixel Data this long or longer is a view into the file's bytes, not a copy: copying half a
 # megabyte costs a fresh allocation whose pages fault in (~0.14 ms of a CT slice's ~2 ms)
 PIXEL_VIEW_MIN = 1 << 16
-# a VR's two bytes -> (its str as pydicom's generator gives it, whether its length is 32-bit)
-_VRS = {vr.value.encode(): (vr.value, vr in EXPLICIT_VR_LENGTH_32)
+# a VR's two bytes (as one little-endian number) -> (its str as pydicom's generator gives it,
+# whether its length is 32-bit)
+_VRS = {int.from_bytes(vr.value.encode(), "little"): (vr.value, vr in EXPLICIT_VR_LENGTH_32)
         for vr in VR if len(vr.value) == 2}
 
 
@@ -95,11 +97,14 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
     if meta is None:
         return None
     file_meta, start = meta
-    if file_meta.get("TransferSyntaxUID") != ExplicitVRLittleEndian:
+    syntax = _converted(file_meta, _SYNTAX_KEY)  # (as pydicom's file_meta.get: converted in place)
+    if syntax is None or syntax.value != ExplicitVRLittleEndian:
         return None
     end_of_data = len(data)
     if start + 8 > end_of_data or data[start:start + 2] == b"\x00\x00":
         return None  # no data set, or a command set (group 0000): pydicom's own handling
+    if end_of_data >= _UNDEFINED:
+        return None  # (an undefined length is found below as a value past the end)
     elements: dict[BaseTag, RawDataElement | DataElement] = {}
     encoding: str | list[str] = default_encoding
     new = tuple.__new__  # RawDataElement(...) without its Python-level __new__
@@ -116,19 +121,20 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
     vrs = _VRS
     keys = KEYS
     while position < end_of_data:
-        group, number, vr_bytes, length = head(data, position)
-        vr, long = vrs[vr_bytes]  # (a VR pydicom does not know raises KeyError: None)
+        group, number, vr_code, length = head(data, position)
+        vr, long = vrs[vr_code]  # (a VR pydicom does not know raises KeyError: None)
         if long:
             length = u32(data, position + 8)[0]
             value_tell = position + 12
         else:
             value_tell = position + 8
         tag = group << 16 | number
-        if tag <= last or tag == _ITEM_DELIMITER:  # out of order (or twice): pydicom's own
-            return None  # handling (the drop needs order); an item delimiter at the top level
+        if tag <= last:  # out of order (or twice): pydicom's own handling (the drop needs order)
+            return None
         last = tag
-        if length == _UNDEFINED:
-            if vr != "SQ":
+        position = value_tell + length
+        if position > end_of_data:  # a value past the end, or an undefined length
+            if length != _UNDEFINED or vr != "SQ":
                 return None
             key = keys.get(tag) or tag_key(tag)
             fileobj.seek(value_tell)
@@ -136,9 +142,6 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
             elements[key] = DataElement(key, vr, sequence, value_tell, is_undefined_length=True)
             position = fileobj.tell()
             continue
-        position = value_tell + length
-        if position > end_of_data:
-            return None
         if group & 1:
             if not asked:
                 asked = True
@@ -158,14 +161,20 @@ def _scan(data: bytes, private_drop: PrivateDrop | None) -> FileDataset | None:
             encoding = convert_encodings(convert_string(value or b"", True))
         key = keys.get(tag) or tag_key(tag)
         elements[key] = new(raw, (key, vr, length, value, value_tell, False, True, True, False))
+    if _ITEM_DELIMITER in elements:  # (at the top level): pydicom's own handling
+        return None
     charset = elements.get(_CHARSET_KEY)
-    if charset is not None:  # as pydicom's read_dataset (which fails on a value it cannot read)
-        convert_encodings(convert_raw_data_element(charset).value)
+    if charset is not None and charset.VR != "CS":  # (a CS: see below)
+        convert_encodings(convert_raw_data_element(charset).value)  # as pydicom's read_dataset
     fileobj.seek(end_of_data)
     # (pydicom's read_dataset gives a Dataset of the same elements, which FileDataset copies
     # and drops: made here from the elements directly)
     ds = made_as_init(FileDataset, _FILE_DATASET, _dict=elements, preamble=preamble,
                        file_meta=file_meta, buffer=fileobj)
+    # pydicom's read_dataset converts Specific Character Set (and fails on a value it cannot
+    # read), then dcmread's ds._character_set converts it again, in place: of a CS (read without
+    # a character set, nor the data set) the same conversion, done once here
+    _converted(ds, _CHARSET_KEY)
     ds.set_original_encoding(False, True, ds._character_set)
     if dropped:
         ds.__dict__[_DROPPED] = Dropped(dropped, dropped_at)
@@ -201,8 +210,8 @@ def _file_meta(data: bytes) -> tuple[FileMetaDataset, int] | None:
     # (read_dataset's Dataset of them is copied and dropped; all are group 0002, as
     # FileMetaDataset checks)
     file_meta = made_as_init(FileMetaDataset, _FILE_META, _dict=elements)
-    if elements:
-        file_meta[next(iter(elements))]  # pydicom converts the first element (its issue #503 test)
+    if elements:  # pydicom converts the first element (its issue #503 test)
+        _converted(file_meta, next(iter(elements)))
     return file_meta, position
 
 
@@ -213,6 +222,21 @@ _FILE_DATASET = template_of(FileDataset(io.BytesIO(), {}, b"", FileMetaDataset()
 _FILE_META = template_of(FileMetaDataset())
 _FILE_META.update(_read_implicit=False, _read_little=True, _read_charset=default_encoding)
 _DROPPED = "_deid_dropped_private"  # (an attribute pydicom neither reads nor writes)
+
+
+def _converted(ds: Dataset, key: BaseTag) -> DataElement | None:
+    """``ds.get(key)``: the element converted in place as pydicom's ``Dataset.__getitem__``
+    converts a raw one, without its bookkeeping (~7 µs); None when absent.  For the file meta and
+    Specific Character Set, which pydicom converts in the default character set: the element of a
+    sequence or an ambiguous VR (pydicom's further steps) through ``ds[key]`` itself."""
+    elem = ds._dict.get(key)
+    if not isinstance(elem, RawDataElement):
+        return elem
+    converted = convert_raw_data_element(elem, encoding=default_encoding, ds=ds)
+    if converted.VR == VR.SQ or converted.VR in AMBIGUOUS_VR:
+        return ds[key]
+    ds._dict[key] = converted
+    return converted
 
 
 def dropped(ds: Dataset) -> Dropped | None:
@@ -236,8 +260,8 @@ def _header(data: bytes, position: int, end: int) -> tuple[int, str, int, int] |
     value starts); None when it is cut short or its VR is not one pydicom knows."""
     if position + 8 > end:
         return None
-    group, number, vr_bytes, length = _HEAD.unpack_from(data, position)
-    known = _VRS.get(vr_bytes)
+    group, number, vr_code, length = _HEAD.unpack_from(data, position)
+    known = _VRS.get(vr_code)
     if known is None:
         return None
     vr, long = known

@@ -8,7 +8,9 @@ from io import BytesIO
 
 import pytest
 from pydicom import config, dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 from support import to_bytes
 
 from deid.checks.iod import iod_problems
@@ -78,6 +80,40 @@ def test_values_written_that_do_not_fit_their_vr(phases, keyword: str, value: st
         setattr(ds, keyword, value)  # as a rule would write it
     tag = ds.data_element(keyword).tag
     assert kinds(ds) == [("value-does-not-fit-vr", f"({tag.group:04X},{tag.element:04X})")]
+
+
+@pytest.mark.parametrize(("keyword", "payload", "fits"), [
+    ("StudyDate", b"20170101", True), ("StudyDate", b"2017-1-1", False),
+    ("SOPInstanceUID", b"1.2.3\x00", True), ("SOPInstanceUID", b"1.02.3", False),
+    ("PatientSex", b"F ", True), ("PatientSex", b"f ", False),
+])
+def test_raw_values_the_rules_wrote_are_judged_alike_in_every_object(
+        phases, keyword: str, payload: bytes, fits: bool) -> None:
+    """The rules write a value raw (no offset in the file): the same bytes give the same answer in
+    every object (deid.checks.iod keeps the answers for short values of the ASCII-only VRs)."""
+    found = []
+    for ds in (as_read(phases["A"][0]), as_read(phases["A"][1])):
+        tag = ds.data_element(keyword).tag
+        vr = ds._dict[tag].VR
+        ds._dict[tag] = RawDataElement(tag, vr, len(payload), bytes(payload), 0, False, True)
+        found.append(kinds(ds))
+    expected = [] if fits else [("value-does-not-fit-vr", f"({tag.group:04X},{tag.element:04X})")]
+    assert found == [expected, expected]
+
+
+def test_the_answers_kept_start_again_when_full_and_stay_right(phases, monkeypatch) -> None:
+    from deid.checks import iod
+
+    monkeypatch.setattr(iod, "_FORM_FITS", {})
+    monkeypatch.setattr(iod, "_FORM_FITS_MOST", 2)
+    found = []
+    for payload in (b"2017-1-1", b"20170101", b"20170102", b"2017-1-1", b"20170103", b"2017-1-1"):
+        ds = as_read(phases["A"][0])
+        ds._dict[BaseTag(0x00080020)] = RawDataElement(BaseTag(0x00080020), "DA", len(payload),
+                                                       payload, 0, False, True)
+        found.append(bool(kinds(ds)))
+        assert len(iod._FORM_FITS) <= 2
+    assert found == [True, False, False, True, False, True]
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

@@ -646,3 +646,26 @@ def _copy(elem: DataElement) -> DataElement:
     from copy import deepcopy
 
     return deepcopy(elem)
+
+
+@pytest.mark.parametrize(("tag", "refused"), [
+    (0x00000900, True), (0x00020010, True), (0x00020100, True), (0x00010010, False)])
+def test_command_and_file_meta_elements_in_the_data_set_are_refused_as_pydicom_refuses_them(
+        tag: int, refused: bool) -> None:
+    """dcmwrite refuses group 0000 and 0002 elements in the data set: so does deid, naming the
+    element; another low group is written as pydicom writes it."""
+
+    def make() -> Dataset:
+        ds = Dataset()
+        ds.SOPClassUID = SOP_CLASS
+        ds.SOPInstanceUID = SOP_INSTANCE
+        ds.PatientID = "X"
+        ds.add(DataElement(tag, "US", 1))
+        return as_released(ds, ExplicitVRLittleEndian)
+
+    expected, found = pydicom_bytes(make()), deid_bytes(make())
+    assert isinstance(expected, Exception) == isinstance(found, ObjectError) == refused
+    if refused:
+        assert found.path == f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    else:
+        assert found == expected

@@ -255,3 +255,20 @@ def test_pixel_data_is_a_view_until_something_but_the_encoder_needs_bytes() -> N
     converted.PixelData  # noqa: B018 (pydicom converts the element in place)
     own_pixel_bytes(converted)
     assert type(converted.PixelData) is bytes
+
+
+@pytest.mark.parametrize("tail", [
+    b"\xfe\xff\x0d\xe0OB\x00\x00\x00\x00\x00\x00",  # an item delimiter (with a VR) at the top level
+    b"\xfe\xff\x0d\xe0SQ\x00\x00\xff\xff\xff\xff",  # the same, of undefined length
+    b"\x11\x00\x01\x10OB\x00\x00\xff\xff\xff\xff",  # an undefined length that is not a sequence's
+    b"\x11\x00\x01\x10OB\x00\x00\x10\x00\x00\x00\x00\x00",  # a value that runs past the end
+    b"\x11\x00\x01\x10XX\x02\x00AB",  # a VR pydicom does not know
+])
+def test_what_the_scan_does_not_read_as_pydicom_does_is_left_to_pydicom(tail: bytes) -> None:
+    p = make_patient(3)
+    ds = ct_slice(p, series_uid="1.2.826.0.1.3680043.10.3.3", index=0, size=16, private_elements=0)
+    del ds.PixelData  # (the tail follows the last element)
+    buffer = io.BytesIO()
+    dcmwrite(buffer, ds, enforce_file_format=True)
+    assert scan_file(buffer.getvalue()) is not None
+    assert scan_file(buffer.getvalue() + tail) is None
