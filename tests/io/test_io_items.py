@@ -18,8 +18,10 @@ facts, or the same quarantine reason.
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
+from collections.abc import MutableSequence
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -221,8 +223,10 @@ def _state(x: Any) -> Any:
     if isinstance(x, Sequence):
         fields = {name: value for name, value in x.__dict__.items() if name != "_list"}
         return ("sequence", fields, [_state(item) for item in x])
-    if isinstance(x, list | tuple):
+    if isinstance(x, MutableSequence | tuple):  # (a list, a MultiValue)
         return (type(x), [_state(v) for v in x])
+    if isinstance(x, float) and math.isnan(x):
+        return (type(x), "nan")  # (equal to itself here)
     return (type(x), x)
 
 
@@ -256,6 +260,12 @@ def _same_conversion(mine: Dataset, theirs: Dataset, key: int, seen: Seen) -> No
             for nested, elem in list(mine_item._dict.items()):
                 if isinstance(elem, RawDataElement) and elem.VR == "SQ":
                     _same_conversion(mine_item, their_item, nested, seen)
+        # and every value of the items, converted by pydicom (with the items' encodings and
+        # Pixel Representation): the same values, or the same refusal
+        for mine_item, their_item in zip(got.value, expected.value, strict=True):
+            for element in list(mine_item._dict):
+                assert _state(_outcome(mine_item, element, _pydicom_get)) == \
+                    _state(_outcome(their_item, element, _pydicom_get))
         assert _state(mine) == _state(theirs)
 
 
