@@ -5,7 +5,7 @@ read them (``ds[tag].value``): pydicom's ``convert_SQ`` wraps the value's bytes 
 and runs ``read_sequence``, ``read_sequence_item``, ``read_dataset`` and its element generator
 (a ``read``, ``tell`` and decode per element), then ``Dataset.__getitem__`` and ``__setitem__``
 set the element and pass Pixel Representation down the items, twice (~70 µs for the two).
-:func:`sequence_element` gives the very element ``ds[tag]`` gives, for the common form read as
+:func:`converted_sequence` gives the very element ``ds[tag]`` gives, for the common form read as
 deid.io.scan reads a top-level data set: one loop of ``struct.unpack_from`` over the headers, each
 value a slice of the bytes.  The result is what pydicom makes for the same bytes: the same
 ``Sequence`` of ``Dataset`` items holding the same ``RawDataElement`` tuples (VR, length, value,
@@ -18,10 +18,10 @@ test_io_items.py compares them over random and hostile bytes.
 
 The common form: Explicit VR Little Endian, a sequence of defined length whose items (of defined
 length, or undefined ending with their delimiter) hold elements of known VRs that end inside their
-item.  Anything else gives pydicom's own ``ds[tag]``, as before: implicit VR or big endian, a VR
-pydicom does not know, a length past the end, a delimiter where pydicom would stop early, an empty
-item, a Specific Character Set inside an item, a private or pixel element, pydicom's conversion
-hooks changed, ...
+item, nested at most 16 deep.  Anything else gives None and the caller converts the element with
+pydicom's own ``ds[tag]``, as before: implicit VR or big endian, a VR pydicom does not know, a
+length past the end, a delimiter where pydicom would stop early, an empty item, a Specific
+Character Set inside an item, a private or pixel element, pydicom's conversion hooks changed, ...
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ _ITEM = 0xFFFEE000
 _ITEM_DELIMITER = 0xFFFEE00D
 _SEQUENCE_DELIMITER = 0xFFFEE0DD
 _CHARSET = 0x00080005
+# nested sequences of undefined length read here, at most (deeper ones: pydicom, whose recursion
+# needs more stack: a hostile file nesting hundreds meets Python's recursion limit as before)
+_DEEPEST = 16
 # a VR's two bytes -> (its str as pydicom's generator gives it, whether its length is 32-bit)
 _VRS = {vr.value.encode(): (vr.value, vr in EXPLICIT_VR_LENGTH_32)
         for vr in VR if len(vr.value) == 2}
@@ -62,14 +65,16 @@ class _Unusual(Exception):
     """Bytes this reader leaves to pydicom (which reads them, or fails, as it always has)."""
 
 
-def sequence_element(ds: Dataset, key: BaseTag) -> DataElement:
-    """``ds[key]`` for an element of ``ds``: a raw sequence of the common form (see the module)
-    read by :func:`read_items`, with what ``Dataset.__getitem__`` does around its conversion; any
-    other element, or any sequence this reader does not read, by pydicom's ``ds[key]``."""
+def converted_sequence(ds: Dataset, key: BaseTag) -> DataElement | None:
+    """``ds[key]`` for a raw sequence of the common form (see the module), read by
+    :func:`read_items`, with what ``Dataset.__getitem__`` does around its conversion; None for any
+    other element, or a sequence this reader does not read: the caller converts it with
+    pydicom's ``ds[key]``, as before (from its own frame: an error pydicom raises is raised where
+    it was)."""
     raw = ds._dict[key]
     if type(raw) is not RawDataElement or not _plain_sequence(raw, key) \
             or not _default_conversion():
-        return ds[key]
+        return None
     # (Dataset.__getitem__: the data set's character set; convert_value and convert_SQ: as a list)
     encoding = ds.original_character_set or ds._character_set
     encodings = encoding or [default_encoding]
@@ -77,8 +82,8 @@ def sequence_element(ds: Dataset, key: BaseTag) -> DataElement:
         encodings = [encodings]
     try:
         sequence = read_items(raw.value, encodings, raw.value_tell)
-    except _Unusual:
-        return ds[key]
+    except (_Unusual, RecursionError):  # (the latter: met by the engine's walk of a file nesting
+        return None  # hundreds of sequences; pydicom, needing more stack, meets it as it did)
     # (convert_raw_data_element's element, set in place as Dataset.__setitem__ does for a
     # public tag that is no pixel keyword: no private creator to look up, no pixel cache to reset)
     elem = DataElement(raw.tag, "SQ", sequence, raw.value_tell, False, already_converted=True)
@@ -109,14 +114,17 @@ def read_items(value: bytes, encodings: list[str], offset: int) -> Sequence:
     """pydicom's ``convert_SQ(value, False, True, encodings, offset)``: the items of a sequence of
     defined length whose value is ``value`` (found at ``offset`` in its data set); raises
     _Unusual for anything but the common form."""
-    sequence, _ = _sequence(value, 0, len(value), encodings, offset)
+    sequence, _ = _sequence(value, 0, len(value), encodings, offset, 0)
     return sequence
 
 
 def _sequence(data: bytes, position: int, end: int | None, encoding: Encoding,
-              offset: int) -> tuple[Sequence, int]:
+              offset: int, depth: int) -> tuple[Sequence, int]:
     """pydicom's ``read_sequence`` over ``data`` from ``position``: up to ``end`` (defined
-    length), or to its delimiter (``end`` None); the sequence and where it ends."""
+    length), or to its delimiter (``end`` None); the sequence and where it ends.  ``depth``: how
+    many sequences of undefined length this one is nested in."""
+    if depth > _DEEPEST:
+        raise _Unusual
     items = []
     stop = len(data)
     while end is None or position < end:
@@ -129,7 +137,7 @@ def _sequence(data: bytes, position: int, end: int | None, encoding: Encoding,
                 position += 8
                 break
             raise _Unusual  # (pydicom reads any other tag as an item's, or stops early)
-        item, after = _item(data, position + 8, length, encoding)
+        item, after = _item(data, position + 8, length, encoding, depth)
         # (read_sequence_item, then read_sequence: where the item starts, in the data set)
         item.__dict__["seq_item_tell"] = item.__dict__["file_tell"] = position + offset
         items.append(item)
@@ -141,7 +149,8 @@ def _sequence(data: bytes, position: int, end: int | None, encoding: Encoding,
     return sequence, position
 
 
-def _item(data: bytes, start: int, length: int, encoding: Encoding) -> tuple[Dataset, int]:
+def _item(data: bytes, start: int, length: int, encoding: Encoding,
+          depth: int) -> tuple[Dataset, int]:
     """pydicom's ``read_dataset`` of an item whose value starts at ``start``: the item (but its
     offsets) and where it ends (after its delimiter when its length is undefined)."""
     stop = len(data)
@@ -187,7 +196,7 @@ def _item(data: bytes, start: int, length: int, encoding: Encoding) -> tuple[Dat
             if vr != "SQ":
                 raise _Unusual
             # (the generator reads it at once with read_sequence, offset 0, in the same encoding)
-            sequence, position = _sequence(data, value_tell, None, encoding, 0)
+            sequence, position = _sequence(data, value_tell, None, encoding, 0, depth + 1)
             if position > end:
                 raise _Unusual
             elements[key] = DataElement(key, vr, sequence, value_tell, is_undefined_length=True)

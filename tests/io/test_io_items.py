@@ -6,13 +6,14 @@ defined or undefined length, nested sequences (defined or undefined, to two leve
 any VR with right or wrong lengths, unknown or lower-case VRs, delimiters where they do not belong
 or missing, a character set or Pixel Representation inside an item, trailing bytes, a value cut
 anywhere; the sequence under a public, private or pixel tag, in a data set with or without a
-character set and Pixel Representation.  For each, ``sequence_element(ds, key)`` and pydicom's
-``ds[key]`` give the same outcome: the same exception, or the same element (tag, VR, offsets,
-the items' elements and every attribute, at every depth, nested raw sequences converted by each in
-turn), the same warnings, and the same data set after (its elements, their types, its attributes).
-Then whole objects (SR, RT Structure Set, SEG, CT) with bytes changed inside their sequences go
-through the pipeline with the reader and with pydicom's ``ds[key]``: the same released bytes and
-facts, or the same quarantine reason.
+character set and Pixel Representation.  For each, ``converted_sequence(ds, key) or ds[key]`` (as
+the engine reads it) and pydicom's ``ds[key]`` give the same outcome: the same exception, or the
+same element (tag, VR, offsets, the items' elements and every attribute, at every depth, nested
+raw sequences converted by each in turn, then every value of the items), the same warnings, and
+the same data set after (its elements, their types, its attributes).  Then whole objects (SR, RT
+Structure Set, SEG, CT) with bytes changed inside their sequences go through the pipeline with the
+reader and with pydicom's ``ds[key]`` only: the same released bytes and facts, or the same
+quarantine reason.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
 from deid.io import items
-from deid.io.items import sequence_element
+from deid.io.items import converted_sequence
 from deid.io.scan import scan_file
 from deid.keys import SecretKey
 from deid.outcome import Written
@@ -208,6 +209,11 @@ def _pydicom_get(ds: Dataset, key: int) -> DataElement:
     return ds[key]
 
 
+def _reader_get(ds: Dataset, key: int) -> DataElement:
+    """As deid.engine.review reads a sequence: this reader's element, else pydicom's."""
+    return converted_sequence(ds, key) or ds[key]
+
+
 def _state(x: Any) -> Any:
     """Everything a data set, element or sequence holds, as plain comparable values."""
     if isinstance(x, Dataset):
@@ -234,7 +240,7 @@ Seen = list[tuple[int, int, str]]  # each raw sequence converted: its tag, lengt
 
 
 def _same_conversion(mine: Dataset, theirs: Dataset, key: int, seen: Seen) -> None:
-    """``sequence_element(mine, key)`` and ``theirs[key]`` give the same, and leave their data
+    """This reader's ``mine[key]`` and pydicom's ``theirs[key]`` give the same, and leave their data
     sets the same; then each nested raw sequence of the items, converted by each in turn."""
     raw = mine._dict[key]
     taken: list[bool] = []
@@ -247,7 +253,7 @@ def _same_conversion(mine: Dataset, theirs: Dataset, key: int, seen: Seen) -> No
         return found
 
     with mock.patch.object(items, "read_items", spy):
-        got, warned = _outcome(mine, key, sequence_element)
+        got, warned = _outcome(mine, key, _reader_get)
     expected, expected_warned = _outcome(theirs, key, _pydicom_get)
     seen.append((int(key), raw.length, "read here" if taken and taken[-1] else "pydicom"))
     assert _state(got) == _state(expected)
@@ -301,6 +307,35 @@ def test_the_common_form_is_read_here_not_by_pydicom(index: int) -> None:
     assert len(common) >= 3 and set(common) == {"read here"}
 
 
+def _nested(levels: int) -> bytes:
+    """A sequence's value: one item, holding a sequence of undefined length, ``levels`` deep."""
+    value = _header(ITEM, 16) + _element((0x0008, 0x1155), b"UI", b"1.2.3.4\x00")
+    for _ in range(levels):
+        nested = _element((0x0008, 0x1199), b"SQ", value + _header(SEQUENCE_END, 0), 0xFFFFFFFF)
+        value = _header(ITEM, len(nested)) + nested
+    return value
+
+
+@pytest.mark.parametrize(("levels", "who"), [(16, "read here"), (17, "pydicom"),
+                                             (300, "pydicom")])
+def test_deep_nesting_is_left_to_pydicom(levels: int, who: str) -> None:
+    """Sequences of undefined length nested deeper than a file needs are pydicom's (whose
+    recursion meets Python's limit where it always has)."""
+    p = make_patient(1)
+    buffer = io.BytesIO()
+    dcmwrite(buffer, ct_slice(p, series_uid=p.series_uid("P"), index=0, size=16),
+             enforce_file_format=True)
+    data = buffer.getvalue()
+    elem = next(e for e in _read(data)._dict.values() if e.tag == 0x00081140)
+    data = data[:elem.value_tell - 12] + _element((0x0008, 0x1140), b"SQ", _nested(levels)) \
+        + data[elem.value_tell + elem.length:]
+    mine, theirs = _read(data), _read(data)
+    seen: Seen = []
+    key = next(k for k in mine._dict if k == 0x00081140)
+    _same_conversion(mine, theirs, key, seen)
+    assert seen[0][2] == who
+
+
 def test_pydicoms_own_test_files_read_as_pydicom_reads_them() -> None:
     """Real files of many makers (pydicom's test files): every raw sequence, at any depth, the
     same by this reader as by pydicom."""
@@ -333,7 +368,8 @@ def test_changed_conversion_hooks_leave_the_sequence_to_pydicom() -> None:
 
     with mock.patch.object(hooks, "raw_element_value", hook), \
             mock.patch.object(items, "read_items", side_effect=AssertionError("read here")):
-        sequence_element(ds, key)
+        assert converted_sequence(ds, key) is None
+        ds[key]  # noqa: B018 (pydicom's conversion, with the hook)
     assert key in calls
 
 
@@ -375,8 +411,8 @@ def test_the_pipeline_releases_the_same_bytes_with_the_reader(
         folder = Path(tmp_path_factory.mktemp("items" if reader else "pydicom"))
         pipeline = Pipeline(profile, KEY, out=folder / "out", quarantine=folder / "q",
                             durable=False)
-        with mock.patch("deid.engine.review.sequence_element",
-                        sequence_element if reader else _pydicom_get):
+        with mock.patch("deid.engine.review.converted_sequence",
+                        converted_sequence if reader else lambda ds, key: None):
             outcomes.append(pipeline.deidentify_bytes(data))
     with_reader, without = outcomes
     event("released" if isinstance(with_reader, Written) else "quarantined")
