@@ -36,6 +36,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from deid.engine.vr import fits, max_chars, vr_of
+from deid.io.items import converted_sequence
 from deid.io.text import raw_texts
 from deid.errors import ProfileError
 
@@ -228,7 +229,9 @@ def _collect(ds: Dataset, rules: CompiledRules, path: tuple[int, ...], gone: boo
                     # read only when its tokens are not cached (the walker deletes it unread)
                     found.append(("sequence", elem, ds))
                     continue
-                _collect_items(ds[key].value, rules, path + (tag,), inside, found)
+                # (ds[key]: read over its bytes by deid.io.items, or by pydicom as before)
+                converted = converted_sequence(ds, key) or ds[key]
+                _collect_items(converted.value, rules, path + (tag,), inside, found)
                 continue
             else:
                 continue
