@@ -13,6 +13,13 @@ REASONS: dict[str, tuple[str, str]] = {
         "The file is truncated or corrupt, or could not be read.",
         "Fetch the object again from the source (PACS or media) and re-run.",
     ),
+    "too-deeply-nested": (
+        ("Sequences in the object are nested more than 64 levels deep. No real image, structure "
+         "set, segmentation or report nests that deep: the file is damaged, or made to exhaust the "
+         "stack of the programs that read it."),
+        ("Check where the object came from and fetch it again from the source; if it is needed, "
+         "ask its maker for a copy without the nesting. deid does not release it."),
+    ),
     "too-large": (
         ("The file is larger than the profile's limits.max_object_size (or --max-object-size); it "
          "was not read, and reason.json names it in place of a copy."),

@@ -37,6 +37,7 @@ from pydicom.multival import MultiValue
 
 from deid.engine.vr import fits, max_chars, vr_of
 from deid.io.items import converted_sequence
+from deid.io.reader import MAX_NESTING, too_deeply_nested
 from deid.io.text import raw_texts
 from deid.errors import ProfileError
 
@@ -206,6 +207,8 @@ def collect_identity(ds: Dataset, rules: CompiledRules) -> list[Captured]:
 
 def _collect(ds: Dataset, rules: CompiledRules, path: tuple[int, ...], gone: bool,
              found: list[Captured]) -> None:
+    if len(path) > MAX_NESTING:  # (the first walk over the whole tree: before any other recurses)
+        raise too_deeply_nested(f"({path[0] >> 16:04X},{path[0] & 0xFFFF:04X})")
     elements = ds._dict
     if _CONCEPT_NAME in elements:
         _context_item(ds, found)

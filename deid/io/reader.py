@@ -38,11 +38,25 @@ config.settings.reading_validation_mode = config.IGNORE
 _SOP_CLASS, _SOP_INSTANCE = 0x00080016, 0x00080018
 _MEDIA_CLASS = tag_key(0x00020002)  # (the scan's key object: found by identity)
 _VRS = frozenset(vr.value.encode() for vr in VR if len(vr.value) == 2)
+_VR_NAMES = frozenset(vr.value for vr in VR)  # (with pydicom's ambiguous 'US or SS' and the like)
 _LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 _TAG = struct.Struct("<HH")
 _U16, _U32 = struct.Struct("<H"), struct.Struct("<I")
+
+
+#: sequences nested deeper than this are refused (too-deeply-nested): no real object comes near
+#: it (an SR's content tree: ~10), and each level costs every reader of the tree stack frames
+MAX_NESTING = 64
+
+
+def too_deeply_nested(path: str) -> ObjectError:
+    """The refusal of an object nesting sequences deeper than :data:`MAX_NESTING` (``path``: the
+    top-level sequence that does, when known)."""
+    return ObjectError("too-deeply-nested", f"sequences are nested more than {MAX_NESTING} levels "
+                       "deep; no real object does: the file is damaged or made to crash readers",
+                       stage="read", path=path)
 
 
 def read_object(source: Path | bytes, *, scan: bool = True,
@@ -52,15 +66,20 @@ def read_object(source: Path | bytes, *, scan: bool = True,
     Bytes of a plain Explicit VR Little Endian file are scanned by :func:`deid.io.scan.scan_file`
     (pydicom's very dataset, read faster; with ``private_drop``, without the private elements
     the rules remove unread); ``scan=False``, and anything else, reads with pydicom."""
+    scanned = None
     try:
-        ds = scan_file(source, private_drop) if scan and isinstance(source, bytes) else None
+        ds = scanned = scan_file(source, private_drop) if scan and isinstance(source, bytes) else None
         if ds is None:
             ds = pydicom.dcmread(io.BytesIO(source) if isinstance(source, bytes) else source)
     except InvalidDicomError:
         ds = _read_bare(source if isinstance(source, bytes) else source.read_bytes())
+    except RecursionError:  # pydicom reads sequences of undefined length at once, recursively
+        raise too_deeply_nested("") from None
     except Exception as exc:  # pydicom raises many types on broken input
         raise ObjectError("unreadable", f"the file cannot be parsed ({exc.__class__.__name__}): "
                           "it may be truncated or corrupt; fetch it again from the source", stage="read") from None
+    if scanned is None:  # (the scan reads only VRs DICOM defines: pydicom keeps any two letters)
+        _refuse_unknown_vrs(ds)
     meta = getattr(ds, "file_meta", None)
     syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
     if syntax not in KNOWN_TRANSFER_SYNTAXES:
@@ -77,6 +96,16 @@ def read_object(source: Path | bytes, *, scan: bool = True,
         raise ObjectError("unreadable", f"the dataset is damaged ({exc.__class__.__name__}): it may be "
                           "truncated; fetch it again from the source", stage="read") from None
     return ds
+
+
+def _refuse_unknown_vrs(ds: Dataset) -> None:
+    """``unreadable`` for a top-level element whose VR DICOM does not define (pydicom reads any
+    two letters as a VR, and fails only when a rule converts the value)."""
+    for key, elem in ds._dict.items():
+        if elem.VR and elem.VR not in _VR_NAMES:
+            raise ObjectError("unreadable", "an element's VR is not one DICOM defines: the file is "
+                              "corrupt; fetch it again from the source", stage="read",
+                              path=f"({key >> 16:04X},{key & 0xFFFF:04X})")
 
 
 def _is_directory_class(meta: FileMetaDataset) -> bool:

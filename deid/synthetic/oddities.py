@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from pydicom import config, dcmread, dcmwrite
@@ -62,6 +63,55 @@ def truncated_dicom(folder: str | Path, patient: SyntheticPatient | None = None)
     path = _folder(folder) / "truncated.dcm"
     path.write_bytes(data[: data.index(b"\xe0\x7f\x10\x00") // 2])
     return path
+
+
+def unknown_vr(folder: str | Path, patient: SyntheticPatient | None = None) -> Path:
+    """A CT whose Modality element carries the VR bytes 'ZZ', which DICOM does not define (a
+    corrupt file, as a damaged copy or a broken writer makes)."""
+    buffer = DicomBytesIO()
+    dcmwrite(buffer, _ct(patient, "ODD-UNKNOWN-VR"), enforce_file_format=True)
+    data = buffer.getvalue()
+    at = data.index(b"\x08\x00\x60\x00CS") + 4  # (0008,0060) Modality, explicit VR CS
+    path = _folder(folder) / "unknown_vr.dcm"
+    path.write_bytes(data[:at] + b"ZZ" + data[at + 2:])
+    return path
+
+
+def deeply_nested(folder: str | Path, patient: SyntheticPatient | None = None, depth: int = 600,
+                  undefined: bool = False) -> Path:
+    """A CT holding a Content Sequence nested ``depth`` levels deep (no real object nests more
+    than a few dozen: a file made to exhaust a reader's stack); of undefined lengths (ended by
+    delimiters) with ``undefined``, else of defined lengths."""
+    buffer = DicomBytesIO()
+    dcmwrite(buffer, _ct(patient, "ODD-NESTED"), enforce_file_format=True)
+    data = buffer.getvalue()
+    inner = struct.pack("<HH2sH", 0x0008, 0x0100, b"SH", 2) + b"1 "  # Code Value
+    for _ in range(depth):
+        if undefined:
+            item = struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF) + inner + \
+                struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+            inner = struct.pack("<HH2sHI", 0x0040, 0xA730, b"SQ", 0, 0xFFFFFFFF) + item + \
+                struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+        else:
+            item = struct.pack("<HHI", 0xFFFE, 0xE000, len(inner)) + inner
+            inner = struct.pack("<HH2sHI", 0x0040, 0xA730, b"SQ", 0, len(item)) + item
+    at = _offset_of_first_after(data, 0x0040A730)  # in tag order
+    name = "deeply_nested_undefined.dcm" if undefined else "deeply_nested.dcm"
+    path = _folder(folder) / name
+    path.write_bytes(data[:at] + inner + data[at:])
+    return path
+
+
+def _offset_of_first_after(data: bytes, tag: int) -> int:
+    """Where the first top-level element with a tag above ``tag`` starts in ``data`` (a Part 10
+    file in Explicit VR Little Endian)."""
+    ds = dcmread(DicomBytesIO(data))
+    for elem in ds.elements():
+        if elem.tag > tag:
+            header = 12 if elem.VR in ("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN",
+                                       "UR", "UT", "UV") else 8
+            return elem.value_tell - header
+    return len(data)
 
 
 def unknown_transfer_syntax(folder: str | Path, patient: SyntheticPatient | None = None) -> Path:
