@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-
-import orjson
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from deid.outcome import (
     Forwarded,

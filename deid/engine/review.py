@@ -36,10 +36,10 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from deid.engine.vr import fits, max_chars, vr_of
+from deid.errors import ProfileError
 from deid.io.items import converted_sequence
 from deid.io.reader import MAX_NESTING, too_deeply_nested
 from deid.io.text import raw_texts
-from deid.errors import ProfileError
 
 if TYPE_CHECKING:
     from deid.engine.compiler import CompiledRules
