@@ -10,6 +10,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.sequence import Sequence
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -108,8 +109,7 @@ def _offset_of_first_after(data: bytes, tag: int) -> int:
     ds = dcmread(DicomBytesIO(data))
     for elem in ds.elements():
         if elem.tag > tag:
-            header = 12 if elem.VR in ("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN",
-                                       "UR", "UT", "UV") else 8
+            header = 12 if elem.VR in EXPLICIT_VR_LENGTH_32 else 8
             return elem.value_tell - header
     return len(data)
 
