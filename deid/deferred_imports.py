@@ -1,12 +1,19 @@
 """Modules a run on this machine never uses, loaded only when something does use them.
 
-pydicom imports ``requests``, ``tqdm`` and ``urllib.request`` when it is imported (for its own
-downloads of test files, which deid never asks for): ~40 ms of every ``deid run``'s start, a tenth
-of a small run.  :func:`defer` has such a module's import make a module object that is loaded the
-first time an attribute of it is read (``importlib.util.LazyLoader``): the progress bar's ``tqdm``
-is loaded when a bar is shown, as before; the others stay unloaded.  Only the deid command's
-``run`` on this machine defers them (single-threaded where they would load; Python before 3.12
-does not load a lazy module safely from two threads at once).
+pydicom imports ``requests``, ``tqdm`` and ``urllib.request`` for its own downloads of test files,
+which deid never asks for; pydicom's pixel plugins import ``jpeg_ls`` and Pillow's ``PIL.Image``
+to say whether they could decode (deid's burned-in text check uses Pillow only for an image it
+reads); structlog imports ``asyncio`` for its ``async`` logging methods, which deid never calls.
+Together ~40 ms of every ``deid run``'s start, a tenth of a small run, and time before the first
+object that no worker can share.
+
+:func:`defer` has such a module's import make a module object that is loaded the first time an
+attribute of it is read (``importlib.util.LazyLoader``): the progress bar's ``tqdm`` is loaded when
+a bar is shown, Pillow when a pixel check runs, as before; the others stay unloaded.  A module
+imported a second time stays deferred: the import system's look at its ``__spec__`` (is it still
+being loaded?) is answered without loading it (:class:`_SpecKeepingModule`).  Only the deid
+command's ``run`` on this machine defers them (single-threaded where they would load; Python
+before 3.12 does not load a lazy module safely from two threads at once).
 """
 
 from __future__ import annotations
@@ -15,11 +22,35 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
+import types
 from collections.abc import Sequence
 from types import ModuleType
 
-#: imported by pydicom, never used by a run on this machine (tqdm: only for a bar shown)
-UNUSED_BY_RUN = frozenset({"requests", "tqdm", "urllib.request"})
+#: imported at a run's start, never used by a run on this machine but in the cases above
+UNUSED_BY_RUN = frozenset({"requests", "tqdm", "urllib.request", "PIL.ImageCms",
+                           "asyncio"})
+
+_LAZY = getattr(importlib.util, "_LazyModule", None)
+
+
+if _LAZY is not None:
+    class _SpecKeepingModule(_LAZY):  # type: ignore[misc, valid-type]
+        """importlib's lazy module, but reading ``__spec__`` does not load it: every ``import``
+        of a module already in ``sys.modules`` reads it, and a use it is not."""
+
+        def __getattribute__(self, attr: str) -> object:
+            if attr == "__spec__":
+                return types.ModuleType.__getattribute__(self, attr)
+            return super().__getattribute__(attr)
+
+
+class _Loader(importlib.util.LazyLoader):
+    """importlib's lazy loader, making :class:`_SpecKeepingModule` modules."""
+
+    def exec_module(self, module: ModuleType) -> None:
+        super().exec_module(module)
+        if _LAZY is not None and type(module) is _LAZY:
+            module.__class__ = _SpecKeepingModule
 
 
 class _Deferred(importlib.abc.MetaPathFinder):
@@ -35,7 +66,7 @@ class _Deferred(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None  # not installed, or not loadable lazily: the usual import says so
-        spec.loader = importlib.util.LazyLoader(spec.loader)
+        spec.loader = _Loader(spec.loader)
         return spec
 
 
@@ -43,3 +74,9 @@ def defer(names: frozenset[str] = UNUSED_BY_RUN) -> None:
     """From now on in this process, ``names`` not imported yet are loaded on first use."""
     if not any(isinstance(finder, _Deferred) for finder in sys.meta_path):
         sys.meta_path.insert(0, _Deferred(frozenset(n for n in names if n not in sys.modules)))
+
+
+def unloaded(name: str) -> bool:
+    """Whether the module ``name`` was imported deferred and is not loaded yet."""
+    module = sys.modules.get(name)
+    return module is not None and _LAZY is not None and isinstance(module, _LAZY)

@@ -14,11 +14,10 @@ from deid.synthetic import make_patient, write_sample_study
 LOADED_AFTER = """
 import sys
 from deid import cli
-from deid.deferred_imports import UNUSED_BY_RUN
+from deid.deferred_imports import UNUSED_BY_RUN, unloaded
 
 code = cli.main(sys.argv[1:])
-loaded = sorted(name for name in UNUSED_BY_RUN
-                if name in sys.modules and type(sys.modules[name]).__name__ != "_LazyModule")
+loaded = sorted(name for name in UNUSED_BY_RUN if name in sys.modules and not unloaded(name))
 print(f"loaded: {loaded} exit: {code}")
 """
 
@@ -38,14 +37,19 @@ def test_a_run_does_not_load_what_pydicom_imports_for_its_downloads(tmp_path: Pa
 
 
 def test_a_deferred_module_loads_when_used() -> None:
-    code = ("from deid.deferred_imports import defer\n"
+    code = ("from deid.deferred_imports import defer, unloaded\n"
             "defer()\n"
-            "import sys, pydicom\n"
-            "assert type(sys.modules['requests']).__name__ == '_LazyModule'\n"
+            "import sys, pydicom, structlog\n"
+            "assert unloaded('requests') and unloaded('asyncio') and unloaded('PIL.ImageCms')\n"
             "import requests, tqdm, urllib.request\n"
             "assert callable(requests.get) and callable(tqdm.tqdm)\n"
             "assert urllib.request.Request('http://127.0.0.1/').get_method() == 'GET'\n"
-            "assert type(requests).__name__ == 'module'\n")
+            "assert type(requests).__name__ == 'module' and not unloaded('requests')\n"
+            "import asyncio\n"
+            "assert unloaded('asyncio')  # imported again: still not loaded\n"
+            "assert asyncio.run(asyncio.sleep(0, 'slept')) == 'slept' and not unloaded('asyncio')\n"
+            "from PIL import ImageCms\n"
+            "assert ImageCms.ImageCmsTransform is not None and not unloaded('PIL.ImageCms')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, check=False)
     assert done.returncode == 0, done.stderr

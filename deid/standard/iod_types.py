@@ -77,15 +77,15 @@ def iod_for_sop_class(sop_class_uid: str) -> str | None:
 def _iod_table(iod: str) -> tuple[_Table, tuple[tuple[Path, int, str], ...]]:
     iods = _model()[0]
     types: dict[tuple[Path, int], str] = {}
-    points: list[Path] = []
+    seen: dict[Path, None] = {}  # the recursion points, each once, in the order first met
     for _ie, module, _usage in iods[iod]["modules"]:
         for path, tag, typ in _module(module):
             key = (path, tag)
             old = types.get(key)
             if old is None or TYPE_ORDER[typ] < TYPE_ORDER[old]:
                 types[key] = typ
-        points.extend(p for p in _recursion(module) if p not in points)
-    points.sort(key=len, reverse=True)
+        seen.update(dict.fromkeys(_recursion(module)))
+    points = sorted(seen, key=len, reverse=True)
     rows = tuple((path, tag, typ) for (path, tag), typ in types.items())
     return (types, tuple(points)), rows
 
