@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from pydicom.datadict import get_entry
+
 from deid import standard
 from deid.engine.content_items import CONTENT_VALUE_TAGS, TEXT_VALUE
 from deid.engine.uids import CLASS_UID_TAGS
@@ -58,6 +60,21 @@ class Decision:
 
 
 KEEP_DEFAULT = Decision("keep", "default: not listed")
+#: a public tag no attribute of the DICOM dictionary has (nor an item or delimiter tag, read as an
+#: element): nothing says what it holds, so it is not kept (a damaged header can move a name there)
+NOT_AN_ATTRIBUTE = Decision("remove", "not a DICOM attribute (no entry in the data dictionary): X")
+
+
+@cache
+def _is_attribute(tag: int) -> bool:
+    """Whether a public tag is an attribute of the DICOM dictionary (repeating groups included)."""
+    if tag >> 16 == 0xFFFE:
+        return False
+    try:
+        get_entry(tag)
+    except KeyError:
+        return False
+    return True
 
 
 def _is_overlay(group: int) -> bool:
@@ -177,7 +194,7 @@ class CompiledRules:
         else:
             row = standard.row_for_tag(tag)
             if row is None:
-                return KEEP_DEFAULT
+                return KEEP_DEFAULT if _is_attribute(tag) else NOT_AN_ATTRIBUTE
             code, row_label = row.basic, row.keyword or row.name
             options_used = [o for o in self.profile.options if row.options.get(o)]
             option_codes = [row.options[o] for o in options_used]

@@ -33,9 +33,13 @@ from deid.io.reader import peek_value
 from deid.io.text import raw_strings
 
 _LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
-# a VR (every one but the ambiguous ones) -> its two bytes, whether its length is 32-bit
-_HEADS = {str(vr): (str(vr).encode(), vr in EXPLICIT_VR_LENGTH_32) for vr in VR
-          if len(str(vr)) == 2}
+# a number VR -> the size of one value: a raw value of another length cannot be read (pydicom's
+# BytesLengthException): it is not copied out (a damaged header, or a VR changed by mistake)
+_VALUE_SIZES = {"AT": 4, "FL": 4, "FD": 8, "SL": 4, "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8}
+# a VR (every one but the ambiguous ones) -> its two bytes, whether its length is 32-bit, the size
+# its value's length is a multiple of
+_HEADS = {str(vr): (str(vr).encode(), vr in EXPLICIT_VR_LENGTH_32, _VALUE_SIZES.get(str(vr), 1))
+          for vr in VR if len(str(vr)) == 2}
 _SHORT = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<HH2sHI")
 _ITEM = struct.Struct("<HHI")
@@ -221,7 +225,9 @@ def _write_dataset(parts: list[Bytes], ds: Dataset, charset: object, where: Wher
             head = heads.get(vr)  # (None: an ambiguous VR, or not a VR)
             if ((value.__class__ is bytes or value.__class__ is memoryview) and head is not None
                     and length != _UNDEFINED and little and not implicit):
-                vr_bytes, long = head
+                vr_bytes, long, size = head
+                if len(value) % size:
+                    raise _not_encodable(where, tag)
                 if long:
                     append(_LONG.pack(tag >> 16, tag & 0xFFFF, vr_bytes, 0, len(value)))
                     append(value)
@@ -301,9 +307,9 @@ def _raw_bytes(tag: int, elem: RawDataElement) -> bytes | None:
     UN, an implicit or big-endian element, an undefined length, anything unusual)."""
     vr = elem.VR
     value = elem.value
-    if (not elem.is_little_endian or elem.is_implicit_VR or not isinstance(vr, str) or len(vr) != 2
-            or not vr.isascii() or elem.length == _UNDEFINED):
-        return None
+    if (not elem.is_little_endian or elem.is_implicit_VR or vr not in _HEADS
+            or elem.length == _UNDEFINED):
+        return None  # (a VR DICOM does not define: pydicom's conversion says it cannot be read)
     if value is None:  # an empty value: pydicom converts it first, which only UN changes (its VR)
         if vr == "UN":
             return None

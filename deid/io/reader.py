@@ -22,7 +22,7 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import AMBIGUOUS_VR, VR
 
-from deid.errors import ObjectError
+from deid.errors import PATH_ATTRIBUTE, ObjectError
 from deid.io.scan import PrivateDrop, scan_file
 from deid.io.tagkeys import KEYS, tag_key
 from deid.io.text import raw_strings
@@ -96,6 +96,31 @@ def read_object(source: Path | bytes, *, scan: bool = True,
         raise ObjectError("unreadable", f"the dataset is damaged ({exc.__class__.__name__}): it may be "
                           "truncated; fetch it again from the source", stage="read") from None
     return ds
+
+
+def deferred_read_error(exc: BaseException) -> ObjectError | None:
+    """``unreadable`` when ``exc`` was raised while pydicom read an element's stored bytes, later
+    than :func:`read_object` (values stay raw until a rule needs them): a sequence whose items or
+    delimiters are broken, a number of the wrong length, a VR DICOM does not define, at any depth.
+    The path names the element deid asked for (the tag only: pydicom's message, which can quote
+    the value, is dropped); None for any other exception (a bug)."""
+    tb, tag = exc.__traceback__, None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code is _CONVERT_RAW:
+            raw = tb.tb_frame.f_locals.get("raw")
+            tag = getattr(raw, "tag", None)
+            break
+        tb = tb.tb_next
+    if tb is None or tag is None:
+        return None
+    path = getattr(exc, PATH_ATTRIBUTE, "") or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    return ObjectError("unreadable", f"an element's value cannot be read ({exc.__class__.__name__}): "
+                       "the file is corrupt; fetch it again from the source", stage="read",
+                       path=path)
+
+
+_CONVERT_RAW = convert_raw_data_element.__code__  # (the frame pydicom reads a raw value in)
 
 
 def _refuse_unknown_vrs(ds: Dataset) -> None:
