@@ -63,6 +63,8 @@ KEEP_DEFAULT = Decision("keep", "default: not listed")
 #: a public tag no attribute of the DICOM dictionary has (nor an item or delimiter tag, read as an
 #: element): nothing says what it holds, so it is not kept (a damaged header can move a name there)
 NOT_AN_ATTRIBUTE = Decision("remove", "not a DICOM attribute (no entry in the data dictionary): X")
+#: an element whose VR holds another kind of value than its attribute's: not kept as that attribute
+NOT_THIS_ATTRIBUTE = Decision("remove", "a VR of another kind than its attribute's (a damaged tag): X")
 
 
 @cache
@@ -75,6 +77,32 @@ def _is_attribute(tag: int) -> bool:
     except KeyError:
         return False
     return True
+
+
+#: VRs by the kind of value they hold: an element's VR of another kind than its attribute's is
+#: no writer's slip (LO for SH, SS for US, OB for OW are), but a damaged tag
+_VR_KINDS = {
+    **dict.fromkeys(("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "SH", "ST", "TM", "UC",
+                     "UR", "UT"), "text"),
+    **dict.fromkeys(("AT", "FD", "FL", "SL", "SS", "SV", "UL", "US", "UV"), "number"),
+    **dict.fromkeys(("OB", "OD", "OF", "OL", "OV", "OW"), "bytes"),
+    "PN": "name", "UI": "uid", "SQ": "sequence",
+}
+
+
+@cache
+def _not_this_attribute(tag: int, vr: str) -> bool:
+    """Whether an element's (explicit) VR holds another kind of value than its public attribute's
+    (a name under a UID's tag, text under a number's: a damaged tag moved it there)."""
+    kind = _VR_KINDS.get(vr)
+    if kind is None or (tag >> 16) & 1:  # (no VR, UN)
+        return False
+    try:
+        known = get_entry(tag)[0]
+    except KeyError:
+        return False
+    kinds = {_VR_KINDS.get(v) for v in known.split(" or ")}
+    return None not in kinds and kind not in kinds
 
 
 def _is_overlay(group: int) -> bool:
@@ -161,6 +189,8 @@ class CompiledRules:
             decision = self._from_standard(path, tag, vr)
         else:
             decision = KEEP_DEFAULT
+        if decision.action == "keep" and _not_this_attribute(tag, vr):
+            decision = NOT_THIS_ATTRIBUTE
         return self._guard(decision, path, tag, vr)
 
     def _class_rule(self, tag: int, vr: str) -> Rule | None:

@@ -90,8 +90,8 @@ def concept_of(item: Dataset) -> tuple[str, str] | None:
     if raw is None:
         return None
     sequence = item[CONCEPT_NAME_CODE_SEQUENCE].value
-    if not sequence:
-        return None
+    if not isinstance(sequence, Sequence) or not sequence:
+        return None  # (empty, or a damaged header gave the sequence's tag another VR)
     code = sequence[0]
     value = next((v[0] for tag in _CODE_VALUE_TAGS if (v := peek(code, tag))), "")
     scheme = next(iter(peek(code, _SCHEME)), "")
