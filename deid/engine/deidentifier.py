@@ -112,8 +112,11 @@ class Deidentifier:
     def deidentify(self, ds: Dataset) -> Result:
         """De-identify ``ds`` in place and return it with its new identifiers."""
         for keyword, tag in _REQUIRED:
-            if not peek_text(ds, tag).strip():
-                raise ObjectError("missing-identifier", f"the object has no {keyword}; it cannot be released",
+            vr = getattr(ds._dict.get(tag), "VR", None)  # (an implicit VR one: UI when read)
+            if vr not in (None, "", "UI", "UN") or not peek_text(ds, tag).strip():
+                what = f"has no {keyword}" if vr in (None, "", "UI", "UN") else \
+                    f"holds its {keyword} under another VR than UI (a damaged header)"
+                raise ObjectError("missing-identifier", f"the object {what}; it cannot be released",
                                   stage="read", path=f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
         sop_class = peek_text(ds, 0x00080016).strip()
         if not _is_uid(sop_class):  # the class is kept as it came: no name, no bytes go out in it

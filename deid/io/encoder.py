@@ -35,7 +35,7 @@ from deid.io.text import raw_strings
 _LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
 # a number VR -> the size of one value: a raw value of another length cannot be read (pydicom's
 # BytesLengthException): it is not copied out (a damaged header, or a VR changed by mistake)
-_VALUE_SIZES = {"AT": 4, "FL": 4, "FD": 8, "SL": 4, "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8}
+_VALUE_SIZES = {"FL": 4, "FD": 8, "SL": 4, "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8}
 # a VR (every one but the ambiguous ones) -> its two bytes, whether its length is 32-bit, the size
 # its value's length is a multiple of
 _HEADS = {str(vr): (str(vr).encode(), vr in EXPLICIT_VR_LENGTH_32, _VALUE_SIZES.get(str(vr), 1))

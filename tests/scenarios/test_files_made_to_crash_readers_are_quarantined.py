@@ -25,10 +25,9 @@ REFUSED = {
     "unknown_vr.dcm": ("unreadable", "read", "(0008,0060)"),
     "deeply_nested.dcm": ("too-deeply-nested", "read", "(0040,A730)"),
     "deeply_nested_undefined.dcm": ("too-deeply-nested", "read", ""),
-    # Accession Number read as SL (14 bytes: no whole number of 4-byte values) for the identity
-    # review; Software Versions, which no rule reads, as the encoder copies it
+    # Accession Number read as SL (14 bytes: no whole number of 4-byte values) by the identity
+    # review, before any rule
     "damaged_vr_00080050_sl.dcm": ("unreadable", "read", "(0008,0050)"),
-    "damaged_vr_00181020_sl.dcm": ("value-does-not-encode", "encode", "(0018,1020)"),
     "sequence_without_delimiter.dcm": ("unreadable", "read", "(0008,1140)"),
     "damaged_tag_00100010_00080016.dcm": ("missing-identifier", "read", "(0008,0016)"),
 }
@@ -45,12 +44,13 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
                oddities.deeply_nested(hostile, patient, depth=600),
                oddities.deeply_nested(hostile, patient, depth=600, undefined=True),
                oddities.damaged_vr(hostile, 0x00080050, "SL", patient),
-               oddities.damaged_vr(hostile, 0x00181020, "SL", patient),
                oddities.sequence_without_delimiter(hostile, patient),
                oddities.damaged_tag(hostile, 0x00100010, 0x00080016, patient)]
-    # released, without what the damaged tags now hold (no attribute: nothing says it is safe)
+    # released without what the damaged headers now hold: under a tag no attribute has, or under
+    # a VR of another kind than its attribute's (Software Versions as SL), nothing says it is safe
     moved = [oddities.damaged_tag(incoming / "moved", 0x00100010, 0x00100110, patient),
-             oddities.damaged_tag(incoming / "moved", 0x00100020, 0xFFFEE0DD, patient)]
+             oddities.damaged_tag(incoming / "moved", 0x00100020, 0xFFFEE0DD, patient),
+             oddities.damaged_vr(incoming / "moved", 0x00181020, "SL", patient)]
     good += moved
     # nesting up to the limit is released (a real SR's content tree nests ~10 levels)
     good.append(oddities.deeply_nested(limit, make_patient(8), depth=MAX_NESTING))
@@ -93,3 +93,4 @@ def test_names_under_damaged_tags_do_not_go_out(scene) -> None:
         assert phi_found(data, scene["patient"]) == [], relative
         ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
         assert 0x00100110 not in ds and 0xFFFEE0DD not in ds
+        assert ds.get("SoftwareVersions", "VB10B") == "VB10B"  # (as the CT's maker wrote it)
