@@ -17,7 +17,7 @@ from copy import deepcopy
 from functools import lru_cache
 
 from pydicom import dcmwrite
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
@@ -96,6 +96,7 @@ def _syntax(syntax: UID) -> tuple[bool, bool]:
 
 def _pydicom_bytes(ds: Dataset) -> bytes:
     """dcmwrite for the syntaxes of no fast path (implicit VR, big endian, deflated, private)."""
+    _refuse_undecodable(ds, ())
     buffer = DicomBytesIO()
     try:
         dcmwrite(buffer, ds, enforce_file_format=True)
@@ -106,6 +107,22 @@ def _pydicom_bytes(ds: Dataset) -> bytes:
             encoding = (syntax.is_implicit_VR, syntax.is_little_endian)
         raise _not_encodable(*_unwritable(ds, encoding, "iso8859", ())) from None
     return buffer.getvalue()
+
+
+def _refuse_undecodable(ds: Dataset, where: Where) -> None:
+    """``value-does-not-encode`` for a raw element no reader decodes (a VR DICOM does not define, a
+    number of the wrong length), at any depth: dcmwrite copies the raw values of the file's own
+    encoding as they came.  Each is converted aside; the data set is not changed."""
+    for tag, elem in list(ds._dict.items()):
+        if isinstance(elem, RawDataElement):
+            try:
+                elem = convert_raw_data_element(elem, encoding=ds._character_set, ds=ds)
+            except Exception:  # noqa: BLE001 (pydicom raises many types; the path is what counts)
+                raise _not_encodable(where, tag) from None
+        if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+            for index, item in enumerate(elem.value):
+                if isinstance(item, Dataset):
+                    _refuse_undecodable(item, where + ((tag, index),))
 
 
 def _element(tag: int, vr: str, value: bytes) -> bytes:
