@@ -189,8 +189,10 @@ class CompiledRules:
             decision = self._from_standard(path, tag, vr)
         else:
             decision = KEEP_DEFAULT
-        if decision.action == "keep" and _not_this_attribute(tag, vr):
-            decision = NOT_THIS_ATTRIBUTE
+        if decision is NOT_AN_ATTRIBUTE or decision.action == "keep" and _not_this_attribute(tag, vr):
+            # no IOD guard: a dummy would keep the foreign VR; without the attribute the release
+            # check refuses an object that needs it (iod-check-failed, with its path)
+            return NOT_AN_ATTRIBUTE if decision is NOT_AN_ATTRIBUTE else NOT_THIS_ATTRIBUTE
         return self._guard(decision, path, tag, vr)
 
     def _class_rule(self, tag: int, vr: str) -> Rule | None:
