@@ -26,7 +26,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import random
 import signal
 import struct
@@ -78,7 +77,8 @@ UNDEFINED = 0xFFFFFFFF
 
 
 class Timeout(BaseException):
-    """One object took too long (a BaseException: the pipeline's ``except Exception`` lets it by)."""
+    """One object took too long (a BaseException: the pipeline's ``except Exception`` lets it
+    by)."""
 
 
 @dataclasses.dataclass
@@ -132,9 +132,10 @@ def layout(data: bytes) -> Layout:
         while pos + 8 <= len(data) and struct.unpack_from("<H", data, pos)[0] == 2:
             vr = data[pos + 4:pos + 6]
             if vr in LONG_VRS:
-                length, header, at, size = struct.unpack_from("<I", data, pos + 8)[0], 12, pos + 8, 4
+                header, at, size = 12, pos + 8, 4
             else:
-                length, header, at, size = struct.unpack_from("<H", data, pos + 6)[0], 8, pos + 6, 2
+                header, at, size = 8, pos + 6, 2
+            length = struct.unpack_from("<I" if size == 4 else "<H", data, at)[0]
             tag = 0x20000 | struct.unpack_from("<H", data, pos + 2)[0]
             elem = Elem(pos, header, tag, vr, length, at, size, 0, (), True, meta=True)
             elems.append(elem)
@@ -172,13 +173,11 @@ def _walk(data: bytes, pos: int, end: int, implicit: bool, little: bool, depth: 
             out.append(Elem(pos, 8, tag, None, 0, pos + 4, 4, depth, parents, little))
             return pos + 8
         if implicit or tag == ITEM:
-            vr, length, header, at, size = None, struct.unpack_from(e + "I", data, pos + 4)[0], 8, pos + 4, 4
+            vr, header, at, size = None, 8, pos + 4, 4
         else:
             vr = data[pos + 4:pos + 6]
-            if vr in LONG_VRS:
-                length, header, at, size = struct.unpack_from(e + "I", data, pos + 8)[0], 12, pos + 8, 4
-            else:
-                length, header, at, size = struct.unpack_from(e + "H", data, pos + 6)[0], 8, pos + 6, 2
+            header, at, size = (12, pos + 8, 4) if vr in LONG_VRS else (8, pos + 6, 2)
+        length = struct.unpack_from(e + ("I" if size == 4 else "H"), data, at)[0]
         elem = Elem(pos, header, tag, vr, length, at, size, depth, parents, little)
         out.append(elem)
         start = pos + header
@@ -227,7 +226,8 @@ class Mutator:
         return self.rng.choice(pool) if pool else None
 
     def replace(self, start: int, end: int, new: bytes, parents=(), meta: bool = False) -> bytes:
-        """``data[start:end]`` replaced by ``new``, the containers' lengths adjusted by the change."""
+        """``data[start:end]`` replaced by ``new``, the containers' lengths adjusted by the
+        change."""
         data = bytearray(self.data[:start] + new + self.data[end:])
         delta = len(new) - (end - start)
         if self.fix and delta:
@@ -266,7 +266,7 @@ class Mutator:
         if el is None:
             return None
         new_vr = self.rng.choice(VRS)
-        if self.rng.random() < 0.5:  # only the two bytes: the rest of the header now reads otherwise
+        if self.rng.random() < 0.5:  # only the two bytes: the rest of the header reads otherwise
             return f"vr {el.tag:08X} {el.vr!r}->{new_vr!r} bytes", \
                 self.replace(el.offset + 4, el.offset + 6, new_vr)
         value = self.data[el.offset + el.header:el.end]
@@ -320,8 +320,9 @@ class Mutator:
         return f"insert {kind:08X} len {length} at {at}", self.replace(at, at, new, el.parents)
 
     def undefined_sequence(self):
-        el = self.pick(lambda el: el.vr == b"SQ" or (el.vr is None and el.length_size == 4
-                                                     and el.tag != ITEM and _dictionary_vr(el.tag) == "SQ"))
+        el = self.pick(lambda el: el.vr == b"SQ" or (
+            el.vr is None and el.length_size == 4 and el.tag != ITEM
+            and _dictionary_vr(el.tag) == "SQ"))
         if el is None:
             return None
         fmt = ("<" if el.little else ">") + "I"
@@ -332,7 +333,7 @@ class Mutator:
         if r < 0.8 and el.vr == b"SQ":  # UN over the sequence
             return f"sq {el.tag:08X} as UN", self.replace(el.offset + 4, el.offset + 6, b"UN")
         # items of undefined length, no item delimiter
-        items = [x for x in self.body if x.tag == ITEM and x.offset > el.offset and x.offset < el.end]
+        items = [x for x in self.body if x.tag == ITEM and el.offset < x.offset < el.end]
         if not items:
             return None
         it = self.rng.choice(items)
@@ -410,7 +411,8 @@ class Mutator:
         at = after[0].offset if after else len(self.data)
         if self.rng.random() < 0.3 and self.body:
             el = self.rng.choice(self.body)
-            return f"splice {gift.tag:08X} anywhere", self.replace(el.offset, el.offset, chunk, el.parents)
+            return f"splice {gift.tag:08X} anywhere", \
+                self.replace(el.offset, el.offset, chunk, el.parents)
         return f"splice {gift.tag:08X} sorted", self.replace(at, at, chunk)
 
     def charset(self):
@@ -423,7 +425,8 @@ class Mutator:
         head = struct.pack(e + "HH", 8, 5) + (struct.pack(e + "I", len(value)) if implicit else
                                              b"CS" + struct.pack(e + "H", len(value)))
         if el is not None:
-            return f"charset -> {value!r}", self.replace(el.offset, el.end, head + value, el.parents)
+            return f"charset -> {value!r}", \
+                self.replace(el.offset, el.end, head + value, el.parents)
         top = [x for x in self.body if x.depth == 0 and x.tag > 0x00080005]
         if not top:
             return None
@@ -451,7 +454,8 @@ class Mutator:
         self.data, saved = data, self.data
         try:
             return f"text {el.tag:08X} insert {bad!r}", \
-                self.replace(el.length_at, el.length_at + el.length_size, struct.pack(fmt, len(value)))
+                self.replace(el.length_at, el.length_at + el.length_size,
+                             struct.pack(fmt, len(value)))
         finally:
             self.data = saved
 
@@ -488,7 +492,8 @@ class Mutator:
         if self.lay.implicit:
             chunk = struct.pack(e + "HHI", 0x0011, 0x1001, len(value)) + value
         else:
-            chunk = struct.pack(e + "HH", 0x0011, 0x1001) + b"LO" + struct.pack(e + "H", len(value)) + value
+            chunk = struct.pack(e + "HH", 0x0011, 0x1001) + b"LO" + \
+                struct.pack(e + "H", len(value)) + value
         return "private without creator", self.replace(el.offset, el.offset, chunk, el.parents)
 
     def long_value(self):
@@ -503,7 +508,8 @@ class Mutator:
         e = "<" if el.little else ">"
         fmt = e + ("I" if el.length_size == 4 else "H")
         head = self.data[el.offset:el.length_at] + struct.pack(fmt, len(value))
-        return f"long {el.tag:08X} {size}", self.replace(el.offset, el.end, head + value, el.parents)
+        return f"long {el.tag:08X} {size}", \
+            self.replace(el.offset, el.end, head + value, el.parents)
 
     def nest(self):
         el = self.pick(lambda el: el.tag == ITEM and el.length != UNDEFINED)
@@ -516,10 +522,12 @@ class Mutator:
             if self.lay.implicit:
                 sq = struct.pack(e + "HHI", 0x0040, 0xA730, len(inner))
             else:
-                sq = struct.pack(e + "HH", 0x0040, 0xA730) + b"SQ\0\0" + struct.pack(e + "I", len(inner))
+                sq = struct.pack(e + "HH", 0x0040, 0xA730) + b"SQ\0\0" + \
+                    struct.pack(e + "I", len(inner))
             body = sq + inner
             inner = struct.pack(e + "HHI", 0xFFFE, 0xE000, len(body)) + body
-        return f"nest {depth} in item at {el.offset}", self.replace(el.offset, el.end, inner, el.parents)
+        return f"nest {depth} in item at {el.offset}", \
+            self.replace(el.offset, el.end, inner, el.parents)
 
     def identity(self):
         """An identity element's header broken (the leak case: unreadable, yet released?)."""
@@ -532,7 +540,8 @@ class Mutator:
         e = "<" if el.little else ">"
         if r < 0.25 and el.vr is not None:
             new_vr = self.rng.choice(VRS)
-            return f"identity {el.tag:08X} vr {new_vr!r}", self.replace(el.offset + 4, el.offset + 6, new_vr)
+            return f"identity {el.tag:08X} vr {new_vr!r}", \
+                self.replace(el.offset + 4, el.offset + 6, new_vr)
         if r < 0.5:
             value = self.rng.choice([el.length + 1, el.length - 1 if el.length else 1, 0xFFFF,
                                      el.length + 2, UNDEFINED & ((1 << 8 * el.length_size) - 1)])
@@ -548,14 +557,16 @@ class Mutator:
             return f"identity {el.tag:08X} text {bad!r}", \
                 self.replace(el.offset + el.header, el.end, bytes(value), el.parents)
         if r < 0.85:
-            new = struct.pack(e + "HH", el.tag >> 16, (el.tag & 0xFFFF) ^ self.rng.choice([1, 0x100]))
+            number = (el.tag & 0xFFFF) ^ self.rng.choice([1, 0x100])
+            new = struct.pack(e + "HH", el.tag >> 16, number)
             return f"identity {el.tag:08X} tag", self.replace(el.offset, el.offset + 4, new)
         # the value moved into a sequence as UN of undefined length
         value = self.data[el.offset + el.header:el.end]
         chunk = struct.pack(e + "HH", el.tag >> 16, el.tag & 0xFFFF)
         chunk += (b"UN\0\0" + struct.pack(e + "I", len(value))) if el.vr is not None else \
             struct.pack(e + "I", len(value))
-        return f"identity {el.tag:08X} as UN", self.replace(el.offset, el.end, chunk + value, el.parents)
+        return f"identity {el.tag:08X} as UN", \
+            self.replace(el.offset, el.end, chunk + value, el.parents)
 
     def bytes_(self):
         """A few random bytes changed inside an element header."""
@@ -700,6 +711,8 @@ def leaks(data: bytes, identity: dict[str, str], text: str) -> dict[str, str]:
 
 @dataclasses.dataclass
 class Source:
+    """A corpus file, its identity strings, and what its unmutated release holds."""
+
     path: Path
     data: bytes
     identity: dict[str, str]
@@ -709,6 +722,8 @@ class Source:
 
 
 class Fuzzer:
+    """One pipeline, the corpus, and what each source file's clean release holds."""
+
     def __init__(self, args) -> None:
         from deid.keys import SecretKey
         from deid.pipeline import Pipeline
@@ -716,7 +731,8 @@ class Fuzzer:
 
         self.args = args
         warnings.simplefilter("ignore")  # (pydicom's warnings about the mutated files)
-        self.work = Path(tempfile.mkdtemp(prefix="fuzz-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+        shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+        self.work = Path(tempfile.mkdtemp(prefix="fuzz-", dir=shm))
         self.pipeline = Pipeline(load_profile(args.profile), SecretKey(bytes(range(32))),
                                  out=self.work / "out", quarantine=self.work / "q", durable=False)
         self.files = corpus_files(Path(args.corpus), args.max_bytes)
@@ -762,7 +778,8 @@ class Fuzzer:
         description, data = mutate(src.data, donor.data, rng)
         return description, src, donor, data
 
-    def check(self, n: int) -> list[dict]:
+    def check(self, n: int) -> tuple[list[dict], bytes, str]:
+        """Mutation ``n`` through the pipeline: its findings, its bytes, its outcome's label."""
         description, src, donor, data = self.case(n)
         findings = []
         base = {"n": n, "seed": self.args.seed, "source": str(src.path), "mutation": description,
@@ -773,7 +790,8 @@ class Fuzzer:
         except Timeout:
             return [{**base, "kind": "hang"}], data, "hang"
         except BaseException as exc:  # noqa: BLE001
-            return [{**base, "kind": "exception", "exception": type(exc).__name__}], data, "exception"
+            finding = {**base, "kind": "exception", "exception": type(exc).__name__}
+            return [finding], data, "exception"
         seconds = time.monotonic() - started
         name = type(outcome).__name__
         if name == "Quarantined":
@@ -799,7 +817,8 @@ class Fuzzer:
                 findings.append({**base, "kind": "bad-value", "problems": sorted(new_bad)[:5]})
             identity = dict(src.identity)
             if description.count("splice"):
-                identity.update({k: v for k, v in donor.identity.items() if k not in donor.baseline})
+                identity.update({k: v for k, v in donor.identity.items()
+                                 if k not in donor.baseline})
             leaked = {v: k for v, k in leaks(outcome.data, identity, text).items()
                       if v not in src.baseline}
             if leaked:
@@ -832,7 +851,8 @@ class Fuzzer:
         stats = self.out / "stats.jsonl"
         with open(stats, "a") as handle:
             handle.write(json.dumps({"start": start, "end": n, "outcomes": outcomes,
-                                     "messages": [[*k, v] for k, v in self.messages.items()]}) + "\n")
+                                     "messages": [[*k, v] for k, v in self.messages.items()]})
+                         + "\n")
 
 
 def _clear(folder: Path) -> None:
@@ -868,7 +888,8 @@ def parent(args) -> int:
             log.write(json.dumps({"n": crashed, "seed": args.seed, "kind": "crash",
                                   "returncode": code}) + "\n")
         n = crashed + 1
-    print(f"ran mutations {args.start}..{n - 1} ({n - args.start}) in {time.time() - started:.0f} s; "
+    seconds = time.time() - started
+    print(f"ran mutations {args.start}..{n - 1} ({n - args.start}) in {seconds:.0f} s; "
           f"findings in {out / 'findings.jsonl'}")
     return 0
 
@@ -890,7 +911,8 @@ def replay(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default="/tmp/eqc", help="folder of DICOM files (default /tmp/eqc)")
+    parser.add_argument("--corpus", default="/tmp/eqc",
+                        help="folder of DICOM files (default /tmp/eqc)")
     parser.add_argument("--seed", type=int, default=1, help="mutation seed (default 1)")
     parser.add_argument("--seconds", type=float, default=60, help="time budget (default 60)")
     parser.add_argument("--count", type=int, default=0, help="stop after this many mutations")
@@ -899,7 +921,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=10, help="seconds one object may take")
     parser.add_argument("--max-bytes", type=int, default=3_000_000, help="skip larger corpus files")
     parser.add_argument("--profile", default="vghtpe")
-    parser.add_argument("--replay", type=int, nargs="*", help="run these mutation numbers, print them")
+    parser.add_argument("--replay", type=int, nargs="*",
+                        help="run these mutation numbers again, and print their outcomes")
     parser.add_argument("--save", help="with one --replay: write its mutated bytes here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--deadline", type=float, help=argparse.SUPPRESS)

@@ -64,7 +64,8 @@ KEEP_DEFAULT = Decision("keep", "default: not listed")
 #: element): nothing says what it holds, so it is not kept (a damaged header can move a name there)
 NOT_AN_ATTRIBUTE = Decision("remove", "not a DICOM attribute (no entry in the data dictionary): X")
 #: an element whose VR holds another kind of value than its attribute's: not kept as that attribute
-NOT_THIS_ATTRIBUTE = Decision("remove", "a VR of another kind than its attribute's (a damaged tag): X")
+NOT_THIS_ATTRIBUTE = Decision("remove",
+                              "a VR of another kind than its attribute's (a damaged tag): X")
 
 
 @cache
@@ -189,10 +190,12 @@ class CompiledRules:
             decision = self._from_standard(path, tag, vr)
         else:
             decision = KEEP_DEFAULT
-        if decision is NOT_AN_ATTRIBUTE or decision.action == "keep" and _not_this_attribute(tag, vr):
-            # no IOD guard: a dummy would keep the foreign VR; without the attribute the release
-            # check refuses an object that needs it (iod-check-failed, with its path)
-            return NOT_AN_ATTRIBUTE if decision is NOT_AN_ATTRIBUTE else NOT_THIS_ATTRIBUTE
+        # no IOD guard for these: a dummy would keep the foreign VR; without the attribute the
+        # release check refuses an object that needs it (iod-check-failed, with its path)
+        if decision is NOT_AN_ATTRIBUTE:
+            return decision
+        if decision.action == "keep" and _not_this_attribute(tag, vr):
+            return NOT_THIS_ATTRIBUTE
         return self._guard(decision, path, tag, vr)
 
     def _class_rule(self, tag: int, vr: str) -> Rule | None:

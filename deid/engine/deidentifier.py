@@ -50,18 +50,7 @@ SECONDARY_CAPTURE_CLASSES = frozenset({
 _REQUIRED = (("SOPClassUID", 0x00080016), ("SOPInstanceUID", 0x00080018),
              ("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E))
 _PATIENT_ID = 0x00100020
-
-
-_UID_FORM = re.compile(r"[0-9]+(\.[0-9]+)*")
-
-
-@cache
-def _is_uid(value: str) -> bool:
-    """Whether ``value`` reads as a UID: numbers joined by dots, at most 64 characters (leading
-    zeros let by: some vendors' UIDs have them)."""
-    return len(value) <= 64 and _UID_FORM.fullmatch(value) is not None
-
-
+_UID_FORM = re.compile(r"[0-9]+(\.[0-9]+)*")  # a UID's form: numbers joined by dots
 _REFERENCED_SERIES = 0x00081115  # Referenced Series Sequence
 _OTHER_STUDIES_REFERENCED = 0x00081200  # Studies Containing Other Referenced Instances Sequence
 # deid's own Implementation Class UID (0002,0012): 2.25 and the decimal of a UUID made once
@@ -93,6 +82,13 @@ class Result:
     pseudonyms: dict[str, str] = field(default_factory=dict)  # released name and accession number
     references: list[dict] = field(default_factory=list)  # deid.audit.references.Reference as dicts
     pixels: dict = field(default_factory=dict)  # deid.engine.burned_in.PixelReview as a dict
+
+
+@cache
+def _is_uid(value: str) -> bool:
+    """Whether ``value`` reads as a UID: numbers joined by dots, at most 64 characters (leading
+    zeros let by: some vendors' UIDs have them)."""
+    return len(value) <= 64 and _UID_FORM.fullmatch(value) is not None
 
 
 class Deidentifier:

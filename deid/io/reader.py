@@ -120,9 +120,9 @@ def deferred_read_error(exc: BaseException) -> ObjectError | None:
     if tb is None or tag is None:
         return None
     path = getattr(exc, PATH_ATTRIBUTE, "") or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-    return ObjectError("unreadable", f"an element's value cannot be read ({exc.__class__.__name__}): "
-                       "the file is corrupt; fetch it again from the source", stage="read",
-                       path=path)
+    return ObjectError("unreadable", "an element's value cannot be read "
+                       f"({exc.__class__.__name__}): the file is corrupt; fetch it again from the "
+                       "source", stage="read", path=path)
 
 
 _CONVERT_RAW = convert_raw_data_element.__code__  # (the frame pydicom reads a raw value in)

@@ -285,7 +285,8 @@ def damaged_tag(folder: str | Path, tag: int, new_tag: int,
     data = _ct_bytes(patient, f"ODD-TAG-{tag:08X}-{new_tag:08X}")
     at = _header_offset(data, tag)
     path = _folder(folder) / f"damaged_tag_{tag:08x}_{new_tag:08x}.dcm"
-    path.write_bytes(data[:at] + struct.pack("<HH", new_tag >> 16, new_tag & 0xFFFF) + data[at + 4:])
+    header = struct.pack("<HH", new_tag >> 16, new_tag & 0xFFFF)
+    path.write_bytes(data[:at] + header + data[at + 4:])
     return path
 
 

@@ -561,7 +561,7 @@ def check_same(make: callable, source: bytes | None = None) -> None:
         # pydicom copies a number of the wrong length (or a VR DICOM does not define) as it came,
         # a value no reader decodes; deid refuses it: only such a value, named by its path
         path = actual.path.replace("(", "").replace(",", "").replace(")", "")
-        assert path in undecodable(expected), f"deid refused what pydicom writes: {actual.as_reason()}"
+        assert path in undecodable(expected), f"deid refused: {actual.as_reason()}"
         return
     assert not isinstance(actual, ObjectError), (
         f"deid refused what pydicom writes: {actual.as_reason()}"
