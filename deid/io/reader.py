@@ -110,14 +110,14 @@ def deferred_read_error(exc: BaseException) -> ObjectError | None:
     The path names the element deid asked for (the tag only: pydicom's message, which can quote
     the value, is dropped); None for any other exception (a bug)."""
     tb, tag = exc.__traceback__, None
-    while tb is not None:
+    while tb is not None and tag is None:
         code = tb.tb_frame.f_code
-        if code is _CONVERT_RAW:
-            raw = tb.tb_frame.f_locals.get("raw")
-            tag = getattr(raw, "tag", None)
-            break
+        if code is _CONVERT_RAW:  # (pydicom's conversion of the raw element)
+            tag = getattr(tb.tb_frame.f_locals.get("raw"), "tag", None)
+        elif code is _GET_ITEM and isinstance(tb.tb_frame.f_locals.get("elem"), RawDataElement):
+            tag = tb.tb_frame.f_locals.get("tag")  # (ds[tag] converting it in place)
         tb = tb.tb_next
-    if tb is None or tag is None:
+    if tag is None:
         return None
     path = getattr(exc, PATH_ATTRIBUTE, "") or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
     return ObjectError("unreadable", "an element's value cannot be read "
@@ -125,7 +125,10 @@ def deferred_read_error(exc: BaseException) -> ObjectError | None:
                        "source", stage="read", path=path)
 
 
-_CONVERT_RAW = convert_raw_data_element.__code__  # (the frame pydicom reads a raw value in)
+# the frames pydicom reads a raw value in: its conversion, and Dataset.__getitem__ converting the
+# element in place (storing it, correcting an ambiguous VR)
+_CONVERT_RAW = convert_raw_data_element.__code__
+_GET_ITEM = Dataset.__getitem__.__code__
 
 
 def _refuse_unknown_vrs(ds: Dataset) -> None:
