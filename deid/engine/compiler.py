@@ -63,6 +63,8 @@ KEEP_DEFAULT = Decision("keep", "default: not listed")
 #: a public tag no attribute of the DICOM dictionary has (nor an item or delimiter tag, read as an
 #: element): nothing says what it holds, so it is not kept (a damaged header can move a name there)
 NOT_AN_ATTRIBUTE = Decision("remove", "not a DICOM attribute (no entry in the data dictionary): X")
+#: a command or file meta element inside an item: no attribute of a data set (a damaged tag)
+NOT_IN_ITEMS = Decision("remove", "a command or file meta element inside an item: X")
 #: an element whose VR holds another kind of value than its attribute's: not kept as that attribute
 NOT_THIS_ATTRIBUTE = Decision("remove",
                               "a VR of another kind than its attribute's (a damaged tag): X")
@@ -174,6 +176,8 @@ class CompiledRules:
     def _decide(self, path: tuple[int, ...], tag: int, vr: str) -> Decision:
         if tag & 0xFFFF == 0 and tag >> 16 != 0x0002:
             return Decision("remove", GROUP_LENGTH)
+        if path and tag >> 16 in (0x0000, 0x0002):
+            return NOT_IN_ITEMS
         rule = self._sop_rules.get(tag) or self.profile.tag_rules.get(tag) or self._class_rule(tag, vr)
         group = tag >> 16
         if rule is None and self.profile.standard_table and (_is_overlay(group) or _is_curve(group)):

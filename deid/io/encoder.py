@@ -36,9 +36,14 @@ _LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
 # a number VR -> the size of one value: a raw value of another length cannot be read (pydicom's
 # BytesLengthException): it is not copied out (a damaged header, or a VR changed by mistake)
 _VALUE_SIZES = {"FL": 4, "FD": 8, "SL": 4, "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8}
+# the text VRs: a NUL byte before a value's padding is no character of any character set DICOM
+# uses, but an element header the value swallowed (a damaged length hides the elements after it)
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
+                       "TM", "UC", "UI", "UR", "UT"})
 # a VR (every one but the ambiguous ones) -> its two bytes, whether its length is 32-bit, the size
-# its value's length is a multiple of
-_HEADS = {str(vr): (str(vr).encode(), vr in EXPLICIT_VR_LENGTH_32, _VALUE_SIZES.get(str(vr), 1))
+# its value's length is a multiple of, whether it is text
+_HEADS = {str(vr): (str(vr).encode(), vr in EXPLICIT_VR_LENGTH_32, _VALUE_SIZES.get(str(vr), 1),
+                    str(vr) in _TEXT_VRS)
           for vr in VR if len(str(vr)) == 2}
 _SHORT = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<HH2sHI")
@@ -115,10 +120,13 @@ def _refuse_undecodable(ds: Dataset, where: Where) -> None:
     encoding as they came.  Each is converted aside; the data set is not changed."""
     for tag, elem in list(ds._dict.items()):
         if isinstance(elem, RawDataElement):
+            raw = elem
             try:
-                elem = convert_raw_data_element(elem, encoding=ds._character_set, ds=ds)
+                elem = convert_raw_data_element(raw, encoding=ds._character_set, ds=ds)
             except Exception:  # noqa: BLE001 (pydicom raises many types; the path is what counts)
                 raise _not_encodable(where, tag) from None
+            if elem.VR in _TEXT_VRS and isinstance(raw.value, bytes) and _nul_inside(raw.value):
+                raise _swallowed(where, tag)
         if elem.VR == "SQ" and isinstance(elem.value, Sequence):
             for index, item in enumerate(elem.value):
                 if isinstance(item, Dataset):
@@ -242,9 +250,11 @@ def _write_dataset(parts: list[Bytes], ds: Dataset, charset: object, where: Wher
             head = heads.get(vr)  # (None: an ambiguous VR, or not a VR)
             if ((value.__class__ is bytes or value.__class__ is memoryview) and head is not None
                     and length != _UNDEFINED and little and not implicit):
-                vr_bytes, long, size = head
+                vr_bytes, long, size, text = head
                 if len(value) % size:
                     raise _not_encodable(where, tag)
+                if text and b"\x00" in value and _nul_inside(value):
+                    raise _swallowed(where, tag)
                 if long:
                     append(_LONG.pack(tag >> 16, tag & 0xFFFF, vr_bytes, 0, len(value)))
                     append(value)
@@ -392,6 +402,19 @@ def _unwritable(ds: Dataset, encoding: tuple[bool, bool], charset: object,
         except Exception:  # noqa: BLE001
             return where, tag
     return where, None
+
+
+def _nul_inside(value: bytes) -> bool:
+    """Whether a text value holds a NUL byte before its padding (NULs and spaces at its end)."""
+    return b"\x00" in value.rstrip(b"\x00 ")
+
+
+def _swallowed(where: Where, tag: int) -> ObjectError:
+    path = "".join(f"{_tag(t)}[{i}]." for t, i in where) + _tag(tag)
+    return ObjectError(
+        "unreadable", "a text value holds a NUL byte, as when a damaged length makes it swallow "
+        "the elements after it (their values would go out unread); fetch the object again from "
+        "the source", stage="encode", path=path)
 
 
 def _not_encodable(where: Where, tag: int | None) -> ObjectError:

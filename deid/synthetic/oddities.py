@@ -317,3 +317,17 @@ def sequence_without_delimiter(folder: str | Path, patient: SyntheticPatient | N
     path = _folder(folder) / "sequence_without_delimiter.dcm"
     path.write_bytes(data[:start] + outer + data[end:])
     return path
+
+
+def swallowing_length(folder: str | Path, tag: int = 0x00080070, until: int = 0x00080090,
+                      patient: SyntheticPatient | None = None) -> Path:
+    """A CT whose top-level element ``tag`` (a text VR with a 16-bit length: Manufacturer) has a
+    damaged length that runs its value over the elements after it, up to the end of ``until``
+    (Referring Physician's Name): read as the file says, the name is no element any more, only
+    bytes inside a kept value."""
+    data = _ct_bytes(patient, f"ODD-SWALLOW-{tag:08X}-{until:08X}")
+    at = _header_offset(data, tag)
+    end = _offset_of_first_after(data, until)
+    path = _folder(folder) / f"swallowing_length_{tag:08x}.dcm"
+    path.write_bytes(data[:at + 6] + struct.pack("<H", end - at - 8) + data[at + 8:])
+    return path

@@ -30,6 +30,8 @@ REFUSED = {
     "damaged_vr_00080050_sl.dcm": ("unreadable", "read", "(0008,0050)"),
     "sequence_without_delimiter.dcm": ("unreadable", "read", "(0008,1140)"),
     "damaged_tag_00100010_00080016.dcm": ("missing-identifier", "read", "(0008,0016)"),
+    # Manufacturer's length runs over Institution Name and Referring Physician's Name
+    "swallowing_length_00080070.dcm": ("unreadable", "encode", "(0008,0070)"),
 }
 
 
@@ -45,7 +47,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
                oddities.deeply_nested(hostile, patient, depth=600, undefined=True),
                oddities.damaged_vr(hostile, 0x00080050, "SL", patient),
                oddities.sequence_without_delimiter(hostile, patient),
-               oddities.damaged_tag(hostile, 0x00100010, 0x00080016, patient)]
+               oddities.damaged_tag(hostile, 0x00100010, 0x00080016, patient),
+               oddities.swallowing_length(hostile, patient=patient)]
     # released without what the damaged headers now hold: under a tag no attribute has, or under
     # a VR of another kind than its attribute's (Software Versions as SL), nothing says it is safe
     moved = [oddities.damaged_tag(incoming / "moved", 0x00100010, 0x00100110, patient),
