@@ -271,6 +271,8 @@ def _write_dataset(parts: list[Bytes], ds: Dataset, charset: object, where: Wher
             elem = ds.get_item(tag)  # as pydicom: an empty raw value is converted first
         except Exception:  # noqa: BLE001
             raise _not_encodable(where, tag) from None
+        if elem.__class__ is RawDataElement and _unknown_vr(elem):
+            raise _not_encodable(where, tag)  # (pydicom's writer would copy it as it came)
         if (not getattr(elem, "is_raw", False) and elem.VR == "SQ"
                 and isinstance(elem.value, Sequence)):
             _write_sequence(parts, tag, elem, charset, where)
@@ -402,6 +404,14 @@ def _unwritable(ds: Dataset, encoding: tuple[bool, bool], charset: object,
         except Exception:  # noqa: BLE001
             return where, tag
     return where, None
+
+
+def _unknown_vr(elem: RawDataElement) -> bool:
+    """Whether a raw element read as explicit VR has two letters DICOM does not define as its VR
+    (no reader decodes its value)."""
+    vr = elem.VR
+    return not elem.is_implicit_VR and isinstance(vr, str) and vr not in _HEADS \
+        and " or " not in vr
 
 
 def _nul_inside(value: bytes) -> bool:
