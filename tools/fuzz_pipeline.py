@@ -848,6 +848,7 @@ class Fuzzer:
                 if n % 200 == 0:
                     _clear(self.work / "q")
         progress.write_text(f"done {n}")
+        _clear(self.work)  # (the pipeline's quarantine and output: copies of corpus files)
         stats = self.out / "stats.jsonl"
         with open(stats, "a") as handle:
             handle.write(json.dumps({"start": start, "end": n, "outcomes": outcomes,
@@ -905,6 +906,7 @@ def replay(args) -> int:
             print("  ", json.dumps(finding, default=str))
         if args.save:
             Path(args.save).write_bytes(data)
+    _clear(fuzzer.work)
     return 0
 
 
