@@ -24,7 +24,7 @@ from deid.digest import content_digest
 from deid.errors import ObjectError, internal_error_reason
 from deid.io.encoder import encode
 from deid.io.paths import output_path
-from deid.io.reader import read_object
+from deid.io.reader import deferred_read_error, read_object
 from deid.io.source import read_source, shown
 from deid.io.writer import write_bytes_atomic
 from deid.keys import SecretKey
@@ -156,11 +156,12 @@ class Pipeline:
                     stage="write", path="(0008,0018)")
         except ObjectError as exc:
             return self.quarantine(data, exc)
-        except OSError as exc:
-            if stage == "write":  # the records' disk (the released index), not the object: stop
-                raise
-            return self._quarantine(data, self._internal_error(exc, stage, data))
         except Exception as exc:  # fail closed: an unknown error is a quarantine, never a release
+            damaged = deferred_read_error(exc)  # pydicom reading a value deid asked for: no bug
+            if damaged is not None:  # (pydicom says a sequence ends early with an OSError)
+                return self.quarantine(data, damaged)
+            if isinstance(exc, OSError) and stage == "write":
+                raise  # the records' disk (the released index), not the object: stop
             return self._quarantine(data, self._internal_error(exc, stage, data))
         return Written(Released.of(result, output, checked.count), encoded)
 

@@ -38,7 +38,8 @@ REASONS: dict[str, tuple[str, str]] = {
          "their own files. Otherwise copy the whole export, not only its DICOMDIR."),
     ),
     "missing-identifier": (
-        "The object has no SOP Instance, Study or Series UID.",
+        ("The object has no SOP Class, SOP Instance, Study or Series UID, or holds one under "
+         "another VR than UI, or its SOP Class UID is not a UID (numbers joined by dots)."),
         "Repair the source object's identifiers at the modality or PACS.",
     ),
     "incomplete-object": (

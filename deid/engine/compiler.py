@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from pydicom.datadict import get_entry
+
 from deid import standard
 from deid.engine.content_items import CONTENT_VALUE_TAGS, TEXT_VALUE
 from deid.engine.uids import CLASS_UID_TAGS
@@ -58,6 +60,52 @@ class Decision:
 
 
 KEEP_DEFAULT = Decision("keep", "default: not listed")
+#: a public tag no attribute of the DICOM dictionary has (nor an item or delimiter tag, read as an
+#: element): nothing says what it holds, so it is not kept (a damaged header can move a name there)
+NOT_AN_ATTRIBUTE = Decision("remove", "not a DICOM attribute (no entry in the data dictionary): X")
+#: a command or file meta element inside an item: no attribute of a data set (a damaged tag)
+NOT_IN_ITEMS = Decision("remove", "a command or file meta element inside an item: X")
+#: an element whose VR holds another kind of value than its attribute's: not kept as that attribute
+NOT_THIS_ATTRIBUTE = Decision("remove",
+                              "a VR of another kind than its attribute's (a damaged tag): X")
+
+
+@cache
+def _is_attribute(tag: int) -> bool:
+    """Whether a public tag is an attribute of the DICOM dictionary (repeating groups included)."""
+    if tag >> 16 == 0xFFFE:
+        return False
+    try:
+        get_entry(tag)
+    except KeyError:
+        return False
+    return True
+
+
+#: VRs by the kind of value they hold: an element's VR of another kind than its attribute's is
+#: no writer's slip (LO for SH, SS for US, OB for OW are), but a damaged tag
+_VR_KINDS = {
+    **dict.fromkeys(("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "SH", "ST", "TM", "UC",
+                     "UR", "UT"), "text"),
+    **dict.fromkeys(("AT", "FD", "FL", "SL", "SS", "SV", "UL", "US", "UV"), "number"),
+    **dict.fromkeys(("OB", "OD", "OF", "OL", "OV", "OW"), "bytes"),
+    "PN": "name", "UI": "uid", "SQ": "sequence",
+}
+
+
+@cache
+def _not_this_attribute(tag: int, vr: str) -> bool:
+    """Whether an element's (explicit) VR holds another kind of value than its public attribute's
+    (a name under a UID's tag, text under a number's: a damaged tag moved it there)."""
+    kind = _VR_KINDS.get(vr)
+    if kind is None or (tag >> 16) & 1:  # (no VR, UN)
+        return False
+    try:
+        known = get_entry(tag)[0]
+    except KeyError:
+        return False
+    kinds = {_VR_KINDS.get(v) for v in known.split(" or ")}
+    return None not in kinds and kind not in kinds
 
 
 def _is_overlay(group: int) -> bool:
@@ -128,6 +176,8 @@ class CompiledRules:
     def _decide(self, path: tuple[int, ...], tag: int, vr: str) -> Decision:
         if tag & 0xFFFF == 0 and tag >> 16 != 0x0002:
             return Decision("remove", GROUP_LENGTH)
+        if path and tag >> 16 in (0x0000, 0x0002):
+            return NOT_IN_ITEMS
         rule = self._sop_rules.get(tag) or self.profile.tag_rules.get(tag) or self._class_rule(tag, vr)
         group = tag >> 16
         if rule is None and self.profile.standard_table and (_is_overlay(group) or _is_curve(group)):
@@ -144,6 +194,12 @@ class CompiledRules:
             decision = self._from_standard(path, tag, vr)
         else:
             decision = KEEP_DEFAULT
+        # no IOD guard for these: a dummy would keep the foreign VR; without the attribute the
+        # release check refuses an object that needs it (iod-check-failed, with its path)
+        if decision is NOT_AN_ATTRIBUTE:
+            return decision
+        if decision.action == "keep" and _not_this_attribute(tag, vr):
+            return NOT_THIS_ATTRIBUTE
         return self._guard(decision, path, tag, vr)
 
     def _class_rule(self, tag: int, vr: str) -> Rule | None:
@@ -177,7 +233,7 @@ class CompiledRules:
         else:
             row = standard.row_for_tag(tag)
             if row is None:
-                return KEEP_DEFAULT
+                return KEEP_DEFAULT if _is_attribute(tag) else NOT_AN_ATTRIBUTE
             code, row_label = row.basic, row.keyword or row.name
             options_used = [o for o in self.profile.options if row.options.get(o)]
             option_codes = [row.options[o] for o in options_used]

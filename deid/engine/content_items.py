@@ -90,8 +90,8 @@ def concept_of(item: Dataset) -> tuple[str, str] | None:
     if raw is None:
         return None
     sequence = item[CONCEPT_NAME_CODE_SEQUENCE].value
-    if not sequence:
-        return None
+    if not isinstance(sequence, Sequence) or not sequence:
+        return None  # (empty, or a damaged header gave the sequence's tag another VR)
     code = sequence[0]
     value = next((v[0] for tag in _CODE_VALUE_TAGS if (v := peek(code, tag))), "")
     scheme = next(iter(peek(code, _SCHEME)), "")
@@ -333,10 +333,19 @@ class ContentTreeCleaner:
 
 def _value_types_below(item: Dataset) -> set[str]:
     kinds: set[str] = set()
-    for child in item.get("ContentSequence", []) or []:
+    for child in _children(item):
         kinds.add(str(child.get("ValueType", "")))
         kinds |= _value_types_below(child)
     return kinds
+
+
+def _children(ds: Dataset) -> list[Dataset]:
+    """The items of ``ds``'s Content Sequence (none when a damaged header gave its tag another
+    VR: what the walk then removes)."""
+    value = ds.get(CONTENT_SEQUENCE) if CONTENT_SEQUENCE in ds._dict else None
+    if not isinstance(value, DataElement) or not isinstance(value.value, Sequence):
+        return []
+    return [item for item in value.value if isinstance(item, Dataset)]
 
 
 def _reference_targets(ds: Dataset) -> set[tuple[int, ...]]:
@@ -344,7 +353,7 @@ def _reference_targets(ds: Dataset) -> set[tuple[int, ...]]:
     found: set[tuple[int, ...]] = set()
     if REFERENCED_CONTENT_ITEM in ds._dict:
         found.add(tuple(int(v) for v in _as_list(ds[REFERENCED_CONTENT_ITEM].value)))
-    for item in ds.get("ContentSequence", []) or []:
+    for item in _children(ds):
         found |= _reference_targets(item)
     return found
 
@@ -355,13 +364,13 @@ def _holds_tag(ds: Dataset, tag: int) -> bool:
         return True
     if CONTENT_SEQUENCE not in ds._dict:
         return False
-    return any(_holds_tag(item, tag) for item in ds.get("ContentSequence", []) or [])
+    return any(_holds_tag(item, tag) for item in _children(ds))
 
 
 def _content_ids(ds: Dataset, prefix: tuple[int, ...] = (1,)) -> dict[int, tuple[int, ...]]:
     """Each content item (by object id) -> its Referenced Content Item Identifier (root = 1)."""
     ids: dict[int, tuple[int, ...]] = {id(ds): prefix}
-    for number, item in enumerate(ds.get("ContentSequence", []) or [], start=1):
+    for number, item in enumerate(_children(ds), start=1):
         ids.update(_content_ids(item, prefix + (number,)))
     return ids
 
@@ -385,7 +394,7 @@ def _renumber_references(ds: Dataset, before: dict[int, tuple[int, ...]]) -> Non
                 )
             if old in new_id and new_id[old] != old:
                 node[REFERENCED_CONTENT_ITEM].value = list(new_id[old])
-        for index, child in enumerate(node.get("ContentSequence", []) or []):
+        for index, child in enumerate(_children(node)):
             fix(child, where + ((CONTENT_SEQUENCE, index),))
 
     fix(ds, ())

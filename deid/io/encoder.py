@@ -17,7 +17,7 @@ from copy import deepcopy
 from functools import lru_cache
 
 from pydicom import dcmwrite
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
@@ -33,9 +33,18 @@ from deid.io.reader import peek_value
 from deid.io.text import raw_strings
 
 _LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
-# a VR (every one but the ambiguous ones) -> its two bytes, whether its length is 32-bit
-_HEADS = {str(vr): (str(vr).encode(), vr in EXPLICIT_VR_LENGTH_32) for vr in VR
-          if len(str(vr)) == 2}
+# a number VR -> the size of one value: a raw value of another length cannot be read (pydicom's
+# BytesLengthException): it is not copied out (a damaged header, or a VR changed by mistake)
+_VALUE_SIZES = {"FL": 4, "FD": 8, "SL": 4, "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8}
+# the text VRs: a NUL byte before a value's padding is no character of any character set DICOM
+# uses, but an element header the value swallowed (a damaged length hides the elements after it)
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
+                       "TM", "UC", "UI", "UR", "UT"})
+# a VR (every one but the ambiguous ones) -> its two bytes, whether its length is 32-bit, the size
+# its value's length is a multiple of, whether it is text
+_HEADS = {str(vr): (str(vr).encode(), vr in EXPLICIT_VR_LENGTH_32, _VALUE_SIZES.get(str(vr), 1),
+                    str(vr) in _TEXT_VRS)
+          for vr in VR if len(str(vr)) == 2}
 _SHORT = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<HH2sHI")
 _ITEM = struct.Struct("<HHI")
@@ -92,6 +101,7 @@ def _syntax(syntax: UID) -> tuple[bool, bool]:
 
 def _pydicom_bytes(ds: Dataset) -> bytes:
     """dcmwrite for the syntaxes of no fast path (implicit VR, big endian, deflated, private)."""
+    _refuse_undecodable(ds, ())
     buffer = DicomBytesIO()
     try:
         dcmwrite(buffer, ds, enforce_file_format=True)
@@ -102,6 +112,25 @@ def _pydicom_bytes(ds: Dataset) -> bytes:
             encoding = (syntax.is_implicit_VR, syntax.is_little_endian)
         raise _not_encodable(*_unwritable(ds, encoding, "iso8859", ())) from None
     return buffer.getvalue()
+
+
+def _refuse_undecodable(ds: Dataset, where: Where) -> None:
+    """``value-does-not-encode`` for a raw element no reader decodes (a VR DICOM does not define, a
+    number of the wrong length), at any depth: dcmwrite copies the raw values of the file's own
+    encoding as they came.  Each is converted aside; the data set is not changed."""
+    for tag, elem in list(ds._dict.items()):
+        if isinstance(elem, RawDataElement):
+            raw = elem
+            try:
+                elem = convert_raw_data_element(raw, encoding=ds._character_set, ds=ds)
+            except Exception:  # noqa: BLE001 (pydicom raises many types; the path is what counts)
+                raise _not_encodable(where, tag) from None
+            if elem.VR in _TEXT_VRS and isinstance(raw.value, bytes) and _nul_inside(raw.value):
+                raise _swallowed(where, tag)
+        if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+            for index, item in enumerate(elem.value):
+                if isinstance(item, Dataset):
+                    _refuse_undecodable(item, where + ((tag, index),))
 
 
 def _element(tag: int, vr: str, value: bytes) -> bytes:
@@ -221,7 +250,11 @@ def _write_dataset(parts: list[Bytes], ds: Dataset, charset: object, where: Wher
             head = heads.get(vr)  # (None: an ambiguous VR, or not a VR)
             if ((value.__class__ is bytes or value.__class__ is memoryview) and head is not None
                     and length != _UNDEFINED and little and not implicit):
-                vr_bytes, long = head
+                vr_bytes, long, size, text = head
+                if len(value) % size:
+                    raise _not_encodable(where, tag)
+                if text and b"\x00" in value and _nul_inside(value):
+                    raise _swallowed(where, tag)
                 if long:
                     append(_LONG.pack(tag >> 16, tag & 0xFFFF, vr_bytes, 0, len(value)))
                     append(value)
@@ -238,6 +271,8 @@ def _write_dataset(parts: list[Bytes], ds: Dataset, charset: object, where: Wher
             elem = ds.get_item(tag)  # as pydicom: an empty raw value is converted first
         except Exception:  # noqa: BLE001
             raise _not_encodable(where, tag) from None
+        if elem.__class__ is RawDataElement and _unknown_vr(elem):
+            raise _not_encodable(where, tag)  # (pydicom's writer would copy it as it came)
         if (not getattr(elem, "is_raw", False) and elem.VR == "SQ"
                 and isinstance(elem.value, Sequence)):
             _write_sequence(parts, tag, elem, charset, where)
@@ -301,9 +336,9 @@ def _raw_bytes(tag: int, elem: RawDataElement) -> bytes | None:
     UN, an implicit or big-endian element, an undefined length, anything unusual)."""
     vr = elem.VR
     value = elem.value
-    if (not elem.is_little_endian or elem.is_implicit_VR or not isinstance(vr, str) or len(vr) != 2
-            or not vr.isascii() or elem.length == _UNDEFINED):
-        return None
+    if (not elem.is_little_endian or elem.is_implicit_VR or vr not in _HEADS
+            or elem.length == _UNDEFINED):
+        return None  # (a VR DICOM does not define: pydicom's conversion says it cannot be read)
     if value is None:  # an empty value: pydicom converts it first, which only UN changes (its VR)
         if vr == "UN":
             return None
@@ -369,6 +404,27 @@ def _unwritable(ds: Dataset, encoding: tuple[bool, bool], charset: object,
         except Exception:  # noqa: BLE001
             return where, tag
     return where, None
+
+
+def _unknown_vr(elem: RawDataElement) -> bool:
+    """Whether a raw element read as explicit VR has two letters DICOM does not define as its VR
+    (no reader decodes its value)."""
+    vr = elem.VR
+    return not elem.is_implicit_VR and isinstance(vr, str) and vr not in _HEADS \
+        and " or " not in vr
+
+
+def _nul_inside(value: bytes) -> bool:
+    """Whether a text value holds a NUL byte before its padding (NULs and spaces at its end)."""
+    return b"\x00" in value.rstrip(b"\x00 ")
+
+
+def _swallowed(where: Where, tag: int) -> ObjectError:
+    path = "".join(f"{_tag(t)}[{i}]." for t, i in where) + _tag(tag)
+    return ObjectError(
+        "unreadable", "a text value holds a NUL byte, as when a damaged length makes it swallow "
+        "the elements after it (their values would go out unread); fetch the object again from "
+        "the source", stage="encode", path=path)
 
 
 def _not_encodable(where: Where, tag: int | None) -> ObjectError:

@@ -3,13 +3,16 @@ sets (no preamble, no file meta) that are plainly Implicit or Explicit VR Little
 
 from __future__ import annotations
 
+import codecs
 import io
+import re
 import struct
+from functools import lru_cache
 from pathlib import Path
 
 import pydicom
 from pydicom import config
-from pydicom.charset import default_encoding
+from pydicom.charset import default_encoding, python_encoding
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -22,7 +25,7 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import AMBIGUOUS_VR, VR
 
-from deid.errors import ObjectError
+from deid.errors import PATH_ATTRIBUTE, ObjectError
 from deid.io.scan import PrivateDrop, scan_file
 from deid.io.tagkeys import KEYS, tag_key
 from deid.io.text import raw_strings
@@ -80,6 +83,8 @@ def read_object(source: Path | bytes, *, scan: bool = True,
                           "it may be truncated or corrupt; fetch it again from the source", stage="read") from None
     if scanned is None:  # (the scan reads only VRs DICOM defines: pydicom keeps any two letters)
         _refuse_unknown_vrs(ds)
+    if _CHARSET_KEY in ds._dict:
+        _refuse_unknown_character_set(ds)
     meta = getattr(ds, "file_meta", None)
     syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
     if syntax not in KNOWN_TRANSFER_SYNTAXES:
@@ -98,6 +103,34 @@ def read_object(source: Path | bytes, *, scan: bool = True,
     return ds
 
 
+def deferred_read_error(exc: BaseException) -> ObjectError | None:
+    """``unreadable`` when ``exc`` was raised while pydicom read an element's stored bytes, later
+    than :func:`read_object` (values stay raw until a rule needs them): a sequence whose items or
+    delimiters are broken, a number of the wrong length, a VR DICOM does not define, at any depth.
+    The path names the element deid asked for (the tag only: pydicom's message, which can quote
+    the value, is dropped); None for any other exception (a bug)."""
+    tb, tag = exc.__traceback__, None
+    while tb is not None and tag is None:
+        code = tb.tb_frame.f_code
+        if code is _CONVERT_RAW:  # (pydicom's conversion of the raw element)
+            tag = getattr(tb.tb_frame.f_locals.get("raw"), "tag", None)
+        elif code is _GET_ITEM and isinstance(tb.tb_frame.f_locals.get("elem"), RawDataElement):
+            tag = tb.tb_frame.f_locals.get("tag")  # (ds[tag] converting it in place)
+        tb = tb.tb_next
+    if tag is None:
+        return None
+    path = getattr(exc, PATH_ATTRIBUTE, "") or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    return ObjectError("unreadable", "an element's value cannot be read "
+                       f"({exc.__class__.__name__}): the file is corrupt; fetch it again from the "
+                       "source", stage="read", path=path)
+
+
+# the frames pydicom reads a raw value in: its conversion, and Dataset.__getitem__ converting the
+# element in place (storing it, correcting an ambiguous VR)
+_CONVERT_RAW = convert_raw_data_element.__code__
+_GET_ITEM = Dataset.__getitem__.__code__
+
+
 def _refuse_unknown_vrs(ds: Dataset) -> None:
     """``unreadable`` for a top-level element whose VR DICOM does not define (pydicom reads any
     two letters as a VR, and fails only when a rule converts the value)."""
@@ -106,6 +139,49 @@ def _refuse_unknown_vrs(ds: Dataset) -> None:
             raise ObjectError("unreadable", "an element's VR is not one DICOM defines: the file is "
                               "corrupt; fetch it again from the source", stage="read",
                               path=f"({key >> 16:04X},{key & 0xFFFF:04X})")
+
+
+def _refuse_unknown_character_set(ds: Dataset) -> None:
+    """``unreadable`` for a Specific Character Set naming a character set that neither DICOM nor
+    Python knows (pydicom would read the text as ASCII: names in it could not be found)."""
+    try:
+        value = peek_value(ds, 0x00080005)
+    except Exception:  # noqa: BLE001 (pydicom's conversion of a damaged value)
+        value = None
+    terms = (value,) if isinstance(value, str) else tuple(str(term) for term in value or ())
+    if value is None or not _known_character_sets(terms):
+        raise ObjectError("unreadable", "Specific Character Set names a character set DICOM does "
+                          "not define, so its text cannot be read (nor checked for identity); "
+                          "correct it at the source", stage="read", path="(0008,0005)")
+
+
+@lru_cache(maxsize=256)
+def _known_character_sets(terms: tuple[str, ...]) -> bool:
+    """Whether pydicom reads every term as a character set (a defined term, one it corrects, as
+    'ISO IR 100', or a Python codec's name), not falling back to ASCII."""
+    for term in terms:
+        term = term.strip()
+        if not term or term in python_encoding:
+            continue
+        if _MISSPELT_IR.match(term):
+            if "ISO_IR" + term[6:] in python_encoding:
+                continue
+            return False
+        if _MISSPELT_2022.match(term):
+            if "ISO 2022 IR " + term[12:] in python_encoding:
+                continue
+            return False
+        try:
+            codecs.lookup(term)
+        except LookupError:
+            return False
+    return True
+
+
+# pydicom's corrections of a misspelt term (pydicom.charset)
+_MISSPELT_IR = re.compile("^ISO[^_]IR")
+_MISSPELT_2022 = re.compile("^(?=ISO.2022.IR.)(?!ISO 2022 IR )")
+_CHARSET_KEY = tag_key(0x00080005)
 
 
 def _is_directory_class(meta: FileMetaDataset) -> bool:

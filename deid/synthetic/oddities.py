@@ -257,3 +257,77 @@ def ct_cut_at(
     path = _folder(folder) / f"ct_cut_at_{tag:08x}.dcm"
     path.write_bytes(data[:start])
     return path
+
+
+# -- damaged element headers (found by tools/fuzz_pipeline.py) ----------------------------------
+
+
+def _ct_bytes(patient: SyntheticPatient | None, label: str) -> bytes:
+    """The Part 10 bytes (Explicit VR Little Endian) of a CT made by :func:`_ct`."""
+    buffer = DicomBytesIO()
+    dcmwrite(buffer, _ct(patient, label), enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _header_offset(data: bytes, tag: int) -> int:
+    """Where the top-level element ``tag`` of ``data`` (Explicit VR Little Endian) starts."""
+    element = dcmread(DicomBytesIO(data)).get_item(tag)
+    if element is None:
+        raise ValueError(f"the CT has no element {tag:08X}")
+    return element.value_tell - (12 if element.VR in EXPLICIT_VR_LENGTH_32 else 8)
+
+
+def damaged_tag(folder: str | Path, tag: int, new_tag: int,
+                patient: SyntheticPatient | None = None) -> Path:
+    """A CT whose top-level element ``tag`` has the tag ``new_tag`` in its header (its VR, length
+    and value unchanged), as a damaged copy makes: Patient's Name under (0010,0110), which the DICOM
+    dictionary does not know, or Patient ID under the item delimiter tag (FFFE,E0DD)."""
+    data = _ct_bytes(patient, f"ODD-TAG-{tag:08X}-{new_tag:08X}")
+    at = _header_offset(data, tag)
+    path = _folder(folder) / f"damaged_tag_{tag:08x}_{new_tag:08x}.dcm"
+    header = struct.pack("<HH", new_tag >> 16, new_tag & 0xFFFF)
+    path.write_bytes(data[:at] + header + data[at + 4:])
+    return path
+
+
+def damaged_vr(folder: str | Path, tag: int, vr: str,
+               patient: SyntheticPatient | None = None) -> Path:
+    """A CT whose top-level element ``tag`` (a VR with a 16-bit length) carries the VR bytes ``vr``
+    (one with a 16-bit length too) over its own value: a text value under a number VR (SL, FD...)
+    whose length is no multiple of the number's size, or a UID under OW."""
+    data = _ct_bytes(patient, f"ODD-VR-{tag:08X}-{vr}")
+    at = _header_offset(data, tag) + 4
+    path = _folder(folder) / f"damaged_vr_{tag:08x}_{vr.lower()}.dcm"
+    path.write_bytes(data[:at] + vr.encode() + data[at + 2:])
+    return path
+
+
+def sequence_without_delimiter(folder: str | Path, patient: SyntheticPatient | None = None) -> Path:
+    """A CT whose Referenced Image Sequence item holds a sequence of undefined length that no
+    delimiter ends (the item's defined length ends first): pydicom reads the outer sequence only
+    when a rule asks for it, and then finds no tag where the inner one should go on."""
+    data = _ct_bytes(patient, "ODD-NO-DELIMITER")
+    inner = struct.pack("<HH2sH", 0x0008, 0x0100, b"SH", 2) + b"1 "  # Code Value
+    item = struct.pack("<HHI", 0xFFFE, 0xE000, len(inner)) + inner
+    broken = struct.pack("<HH2sHI", 0x0040, 0xA730, b"SQ", 0, 0xFFFFFFFF) + item  # no E0DD
+    outer_item = struct.pack("<HHI", 0xFFFE, 0xE000, len(broken)) + broken
+    outer = struct.pack("<HH2sHI", 0x0008, 0x1140, b"SQ", 0, len(outer_item)) + outer_item
+    start = _header_offset(data, 0x00081140)  # Referenced Image Sequence, replaced
+    end = _offset_of_first_after(data, 0x00081140)
+    path = _folder(folder) / "sequence_without_delimiter.dcm"
+    path.write_bytes(data[:start] + outer + data[end:])
+    return path
+
+
+def swallowing_length(folder: str | Path, tag: int = 0x00080070, until: int = 0x00080090,
+                      patient: SyntheticPatient | None = None) -> Path:
+    """A CT whose top-level element ``tag`` (a text VR with a 16-bit length: Manufacturer) has a
+    damaged length that runs its value over the elements after it, up to the end of ``until``
+    (Referring Physician's Name): read as the file says, the name is no element any more, only
+    bytes inside a kept value."""
+    data = _ct_bytes(patient, f"ODD-SWALLOW-{tag:08X}-{until:08X}")
+    at = _header_offset(data, tag)
+    end = _offset_of_first_after(data, until)
+    path = _folder(folder) / f"swallowing_length_{tag:08x}.dcm"
+    path.write_bytes(data[:at + 6] + struct.pack("<H", end - at - 8) + data[at + 8:])
+    return path

@@ -7,7 +7,8 @@ into a Part 10 file and read back with pydicom, so their elements are raw as dei
 are then changed as the rules change them (a new raw value, a converted value, an emptied one), or
 data sets are built from converted values only.  For each, ``deid.io.encoder.encode`` must give
 exactly the bytes of ``dcmwrite(..., enforce_file_format=True)``, or, when pydicom cannot write the
-data set either, fail with the policy code ``value-does-not-encode`` and the element's path; every
+data set either (or copies as it came a number whose length is no multiple of its size, which no
+reader decodes), fail with the policy code ``value-does-not-encode`` and the element's path; every
 output must read back with pydicom.
 """
 
@@ -556,6 +557,12 @@ def check_same(make: callable, source: bytes | None = None) -> None:
         assert actual.code == "value-does-not-encode" and actual.stage == "encode"
         assert actual.path.startswith("("), actual.path
         return
+    if isinstance(actual, ObjectError) and actual.code == "value-does-not-encode":
+        # pydicom copies a number of the wrong length (or a VR DICOM does not define) as it came,
+        # a value no reader decodes; deid refuses it: only such a value, named by its path
+        path = actual.path.replace("(", "").replace(",", "").replace(")", "")
+        assert path in undecodable(expected), f"deid refused: {actual.as_reason()}"
+        return
     assert not isinstance(actual, ObjectError), (
         f"deid refused what pydicom writes: {actual.as_reason()}"
     )
@@ -565,8 +572,8 @@ def check_same(make: callable, source: bytes | None = None) -> None:
 
 def reread(data: bytes, source: bytes | None = None) -> None:
     """The output reads back with pydicom, every element at every depth.  A value that does not
-    decode (a number of the wrong length, an ambiguous VR without what resolves it) may only be
-    one that did not decode in the ``source`` file either: it was copied as it came."""
+    decode (an ambiguous VR without what resolves it) may only be one that did not decode in the
+    ``source`` file either: it was copied as it came."""
     failed = undecodable(data)
     assert failed <= (undecodable(source) if source is not None else set()), failed
     with warnings.catch_warnings():

@@ -1,16 +1,20 @@
 """A user's input holds corrupt or hostile files: a VR DICOM does not define, sequences nested
-hundreds of levels deep (made to exhaust a reader's stack).  Each goes to the quarantine with a
-reason a person can act on, never ``internal-error``; the rest is released, nesting within the
-limit included."""
+hundreds of levels deep (made to exhaust a reader's stack), element headers damaged as
+tools/fuzz_pipeline.py damages them (a text value under a number VR, a sequence no delimiter ends,
+a name where the SOP Class UID goes).  Each goes to the quarantine with a reason a person can act
+on, never ``internal-error``; the rest is released, nesting within the limit included, and so are
+files whose damaged tags moved the patient's name and ID under tags no attribute has: without
+them."""
 
 from __future__ import annotations
 
 import json
+from io import BytesIO
 from pathlib import Path
 
 import pydicom
 import pytest
-from support import SIZE, SLICES, deid, run_args
+from support import SIZE, SLICES, deid, phi_found, run_args, tree
 
 from deid.audit.reasons import REASONS
 from deid.io.reader import MAX_NESTING
@@ -21,6 +25,13 @@ REFUSED = {
     "unknown_vr.dcm": ("unreadable", "read", "(0008,0060)"),
     "deeply_nested.dcm": ("too-deeply-nested", "read", "(0040,A730)"),
     "deeply_nested_undefined.dcm": ("too-deeply-nested", "read", ""),
+    # Accession Number read as SL (14 bytes: no whole number of 4-byte values) by the identity
+    # review, before any rule
+    "damaged_vr_00080050_sl.dcm": ("unreadable", "read", "(0008,0050)"),
+    "sequence_without_delimiter.dcm": ("unreadable", "read", "(0008,1140)"),
+    "damaged_tag_00100010_00080016.dcm": ("missing-identifier", "read", "(0008,0016)"),
+    # Manufacturer's length runs over Institution Name and Referring Physician's Name
+    "swallowing_length_00080070.dcm": ("unreadable", "encode", "(0008,0070)"),
 }
 
 
@@ -33,12 +44,22 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
     hostile, limit = incoming / "hostile", incoming / "limit"
     refused = [oddities.unknown_vr(hostile, patient),
                oddities.deeply_nested(hostile, patient, depth=600),
-               oddities.deeply_nested(hostile, patient, depth=600, undefined=True)]
+               oddities.deeply_nested(hostile, patient, depth=600, undefined=True),
+               oddities.damaged_vr(hostile, 0x00080050, "SL", patient),
+               oddities.sequence_without_delimiter(hostile, patient),
+               oddities.damaged_tag(hostile, 0x00100010, 0x00080016, patient),
+               oddities.swallowing_length(hostile, patient=patient)]
+    # released without what the damaged headers now hold: under a tag no attribute has, or under
+    # a VR of another kind than its attribute's (Software Versions as SL), nothing says it is safe
+    moved = [oddities.damaged_tag(incoming / "moved", 0x00100010, 0x00100110, patient),
+             oddities.damaged_tag(incoming / "moved", 0x00100020, 0xFFFEE0DD, patient),
+             oddities.damaged_vr(incoming / "moved", 0x00181020, "SL", patient)]
+    good += moved
     # nesting up to the limit is released (a real SR's content tree nests ~10 levels)
     good.append(oddities.deeply_nested(limit, make_patient(8), depth=MAX_NESTING))
     result = deid(*run_args(incoming, root / "out", key_file))
     return {"result": result, "good": good, "refused": refused, "out": root / "out",
-            "quarantine": root / "out-quarantine"}
+            "quarantine": root / "out-quarantine", "patient": patient}
 
 
 def test_each_is_quarantined_with_a_reason_to_act_on(scene) -> None:
@@ -66,3 +87,13 @@ def test_nesting_within_the_limit_is_released_whole(scene) -> None:
     while "ContentSequence" in item:
         depth, item = depth + 1, item.ContentSequence[0]
     assert depth == MAX_NESTING
+
+
+def test_names_under_damaged_tags_do_not_go_out(scene) -> None:
+    released = tree(scene["out"])
+    assert len(released) == len(scene["good"])
+    for relative, data in released.items():
+        assert phi_found(data, scene["patient"]) == [], relative
+        ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
+        assert 0x00100110 not in ds and 0xFFFEE0DD not in ds
+        assert ds.get("SoftwareVersions", "VB10B") == "VB10B"  # (as the CT's maker wrote it)
