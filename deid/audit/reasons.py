@@ -190,7 +190,8 @@ REASONS: dict[str, tuple[str, str]] = {
         ("De-identification left the object with an IOD problem its input did not have (a Type 1 "
          "attribute empty, a Type 2 attribute missing, or a value that breaks its VR)."),
         ("Fix the profile's rule for the attribute at the element path in reason.json, or report "
-         "it."),
+         "it; where the message says the input holds the attribute under a VR of another kind, "
+         "the file is damaged: fetch it again or correct it at the source."),
     ),
     "dciodvfy-new-error": (
         ("The profile's dciodvfy gate found an error after de-identification that the input did "

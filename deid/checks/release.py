@@ -9,14 +9,17 @@ dciodvfy also runs on the original and the encoded output.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydicom.dataset import Dataset
 
 from deid.checks import dciodvfy
 from deid.checks.iod import Problem, iod_problems
+from deid.engine.compiler import another_kind_of_value
 from deid.errors import ObjectError
 from deid.io.reader import read_object
 from deid.profile.model import Profile
@@ -39,11 +42,12 @@ def check_iod(original: bytes, released: Dataset, sop_class_uid: str) -> CheckRe
     after = iod_problems(released, sop_class_uid)
     if not after:
         return CheckReport()
+    source: Dataset | None
     try:
-        before = iod_problems(read_object(original, private_drop=_values_unchecked),
-                              sop_class_uid)
+        source = read_object(original, private_drop=_values_unchecked)
+        before = iod_problems(source, sop_class_uid)
     except ObjectError:
-        before = []
+        source, before = None, []
     remaining = Counter(p.key for p in before)
     added: list[Problem] = []
     kept: list[Problem] = []
@@ -58,11 +62,40 @@ def check_iod(original: bytes, released: Dataset, sop_class_uid: str) -> CheckRe
         raise ObjectError(
             "iod-check-failed",
             f"de-identification left {len(added)} IOD problem(s) the input did not have; first: "
-            f"{first.kind}: fix the profile's rule for this attribute (or report it)",
+            f"{first.kind}: {_what_to_do(first, source)}",
             stage="check",
             path=first.path,
         )
     return CheckReport(preexisting=kept)
+
+
+def _what_to_do(problem: Problem, source: Dataset | None) -> str:
+    """What a person does about an IOD problem de-identification added: fix the profile's rule,
+    unless the input held the missing attribute under a VR of another kind of value (a damaged
+    tag or VR: the engine does not release such an element as the attribute)."""
+    vr = _vr_at(source, problem.path) if source is not None and "missing" in problem.kind else None
+    if vr is not None:
+        return (f"the input holds this attribute under VR {vr}, a value of another kind than the "
+                "attribute's (a damaged file, not a rule), which is not released as it; fetch the "
+                "object again or correct it at the source")
+    return "fix the profile's rule for this attribute (or report it)"
+
+
+_STEP = re.compile(r"\(([0-9A-F]{4}),([0-9A-F]{4})\)(?:\[(\d+)\])?")
+
+
+def _vr_at(ds: Dataset, path: str) -> str | None:
+    """The VR of the element at ``path`` (as :class:`Problem` writes it) in ``ds`` when it holds
+    another kind of value than its attribute's, else None (absent, or of its attribute's kind)."""
+    steps = [(int(group + element, 16), index) for group, element, index in _STEP.findall(path)]
+    try:
+        for tag, index in steps[:-1]:
+            ds = ds[tag].value[int(index)]
+        raw: Any = ds._dict.get(steps[-1][0]) if steps else None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
+    vr = getattr(raw, "VR", None)
+    return vr if vr and another_kind_of_value(steps[-1][0], vr) else None
 
 
 def _values_unchecked(_sop_class: str, _lists_references: bool) -> Callable[[int, str], bool]:

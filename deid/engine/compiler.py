@@ -94,7 +94,7 @@ _VR_KINDS = {
 
 
 @cache
-def _not_this_attribute(tag: int, vr: str) -> bool:
+def another_kind_of_value(tag: int, vr: str) -> bool:
     """Whether an element's (explicit) VR holds another kind of value than its public attribute's
     (a name under a UID's tag, text under a number's: a damaged tag moved it there)."""
     kind = _VR_KINDS.get(vr)
@@ -198,7 +198,7 @@ class CompiledRules:
         # release check refuses an object that needs it (iod-check-failed, with its path)
         if decision is NOT_AN_ATTRIBUTE:
             return decision
-        if decision.action == "keep" and _not_this_attribute(tag, vr):
+        if decision.action == "keep" and another_kind_of_value(tag, vr):
             return NOT_THIS_ATTRIBUTE
         return self._guard(decision, path, tag, vr)
 

@@ -32,6 +32,8 @@ REFUSED = {
     "damaged_tag_00100010_00080016.dcm": ("missing-identifier", "read", "(0008,0016)"),
     # Manufacturer's length runs over Institution Name and Referring Physician's Name
     "swallowing_length_00080070.dcm": ("unreadable", "encode", "(0008,0070)"),
+    # Frame of Reference UID (Type 1) read as US numbers: not released as the UID
+    "damaged_vr_00200052_us.dcm": ("iod-check-failed", "check", "(0020,0052)"),
 }
 
 
@@ -48,7 +50,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
                oddities.damaged_vr(hostile, 0x00080050, "SL", patient),
                oddities.sequence_without_delimiter(hostile, patient),
                oddities.damaged_tag(hostile, 0x00100010, 0x00080016, patient),
-               oddities.swallowing_length(hostile, patient=patient)]
+               oddities.swallowing_length(hostile, patient=patient),
+               oddities.damaged_vr(hostile, 0x00200052, "US", patient)]
     # released without what the damaged headers now hold: under a tag no attribute has, or under
     # a VR of another kind than its attribute's (Software Versions as SL), nothing says it is safe
     moved = [oddities.damaged_tag(incoming / "moved", 0x00100010, 0x00100110, patient),
@@ -76,6 +79,9 @@ def test_each_is_quarantined_with_a_reason_to_act_on(scene) -> None:
         reason = entries[path.read_bytes()]  # the original is kept, unchanged
         assert (reason["code"], reason["stage"], reason["path"]) == REFUSED[path.name]
         assert reason["code"] in REASONS and reason["message"]
+        if reason["code"] == "iod-check-failed":  # the input's damage, not a rule, is what to fix
+            assert "VR US" in reason["message"] and "damaged file" in reason["message"]
+            assert "fix the profile" not in reason["message"]
 
 
 def test_nesting_within_the_limit_is_released_whole(scene) -> None:
