@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Mapping
+from functools import cache, lru_cache
 
 from pydicom import config
 from pydicom.dataelem import DataElement, RawDataElement
@@ -18,10 +17,10 @@ from pydicom.uid import UID
 
 from deid import __version__, standard
 from deid.audit.references import walked_references
+from deid.engine.burned_in import pixel_plan
 from deid.engine.compiler import CompiledRules, compile_rules
 from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity, Originals
-from deid.engine.burned_in import pixel_plan
 from deid.engine.pixels import describe_object
 from deid.engine.review import (
     DenyList,
@@ -33,7 +32,7 @@ from deid.engine.review import (
     read_when_removed,
 )
 from deid.engine.uids import UidRemapper
-from deid.engine.walker import WalkMemory, Walker
+from deid.engine.walker import Walker, WalkMemory
 from deid.errors import ObjectError
 from deid.io.datasets import made_as_init, template_of
 from deid.io.reader import peek_text
@@ -84,7 +83,7 @@ class Result:
     pixels: dict = field(default_factory=dict)  # deid.engine.burned_in.PixelReview as a dict
 
 
-@cache
+@lru_cache(maxsize=1024)  # (bounded: the value is the input's, any string a hostile file holds)
 def _is_uid(value: str) -> bool:
     """Whether ``value`` reads as a UID: numbers joined by dots, at most 64 characters (leading
     zeros let by: some vendors' UIDs have them)."""
