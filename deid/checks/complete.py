@@ -18,7 +18,7 @@ identifiers (SOP Class, SOP Instance, Study and Series UID) have their own code,
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 from pydicom.dataset import Dataset
 
@@ -48,7 +48,7 @@ def _type1_top_level(module: str) -> tuple[int, ...]:
                  if not path and typ == "1" and tag not in _PIXEL_DATA_TAGS)
 
 
-@cache
+@lru_cache(maxsize=256)  # (bounded: the SOP class is the input's, any a hostile peer makes up)
 def _pixel_modules(sop_class_uid: str) -> tuple[tuple[str, ...], bool]:
     """The IOD's integer pixel modules, and whether a pixel module is mandatory in it. An unknown
     SOP class: Image Pixel, not mandatory."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from pydicom.dataelem import RawDataElement
@@ -161,7 +161,7 @@ def iod_problems(ds: Dataset, sop_class_uid: str) -> list[Problem]:
     return problems
 
 
-@cache
+@lru_cache(maxsize=256)  # (bounded: the SOP class is the input's, any a hostile peer makes up)
 def _iod_modules(sop_class_uid: str) -> tuple[tuple[str, bool, frozenset[int]], ...]:
     """The modules of the IOD of ``sop_class_uid`` the check may take: each with whether it is
     mandatory and its top-level tags (the file meta group left out)."""
@@ -170,7 +170,7 @@ def _iod_modules(sop_class_uid: str) -> tuple[tuple[str, bool, frozenset[int]], 
                  if module != "FileMetaInformation")
 
 
-@cache
+@lru_cache(maxsize=1024)  # (bounded: which optional modules are present is the input's)
 def _merged_rows(modules: tuple[str, ...]) -> tuple[_Rows, tuple[tuple[int, ...], ...], _Children]:
     """The Type 1/2 rows of the modules checked together (strictest level per path and tag), their
     recursion points, and the sequences that have rows below them, by the path they are at."""

@@ -23,7 +23,7 @@ group and element alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from pydicom.datadict import get_entry
@@ -60,6 +60,11 @@ class Decision:
 
 
 KEEP_DEFAULT = Decision("keep", "default: not listed")
+#: what a process keeps of what its inputs bring, however many distinct ones a long-lived node
+#: meets (a hostile peer can make up any number of SOP classes and tags): rules compiled per SOP
+#: class, and decisions per (path, tag, VR) in one compiled rules (forgotten all at once when full)
+RULES_KEPT = 256
+DECISIONS_KEPT = 1 << 16
 #: a public tag no attribute of the DICOM dictionary has (nor an item or delimiter tag, read as an
 #: element): nothing says what it holds, so it is not kept (a damaged header can move a name there)
 NOT_AN_ATTRIBUTE = Decision("remove", "not a DICOM attribute (no entry in the data dictionary): X")
@@ -70,7 +75,7 @@ NOT_THIS_ATTRIBUTE = Decision("remove",
                               "a VR of another kind than its attribute's (a damaged tag): X")
 
 
-@cache
+@lru_cache(maxsize=1 << 16)  # (bounded: the tags are the input's, any a hostile file holds)
 def _is_attribute(tag: int) -> bool:
     """Whether a public tag is an attribute of the DICOM dictionary (repeating groups included)."""
     if tag >> 16 == 0xFFFE:
@@ -93,7 +98,7 @@ _VR_KINDS = {
 }
 
 
-@cache
+@lru_cache(maxsize=1 << 16)  # (bounded, as _is_attribute)
 def another_kind_of_value(tag: int, vr: str) -> bool:
     """Whether an element's (explicit) VR holds another kind of value than its public attribute's
     (a name under a UID's tag, text under a number's: a damaged tag moved it there)."""
@@ -139,6 +144,8 @@ class CompiledRules:
         key = (path, tag, vr)
         found = self.decided.get(key)
         if found is None:
+            if len(self.decided) >= DECISIONS_KEPT:
+                self.decided.clear()  # (in place: the walker holds the dict itself)
             found = self.decided[key] = self._decide(path, tag, vr)
         return found
 
@@ -312,12 +319,13 @@ def _safe_private(profile: Profile) -> dict[tuple[str, int, int], tuple[str, str
     return kept
 
 
-@cache
+@lru_cache(maxsize=RULES_KEPT)
 def _compiled(profile: Profile, sop_class_uid: str, keep_references: bool) -> CompiledRules:
     return CompiledRules(profile, sop_class_uid, keep_references)
 
 
 def compile_rules(profile: Profile, sop_class_uid: str, *, keep_references: bool = False) -> CompiledRules:
-    """The compiled rules of a profile for a SOP class (one instance per pair, per process);
+    """The compiled rules of a profile for a SOP class (one instance per pair, per process, for the
+    last :data:`RULES_KEPT` pairs);
     ``keep_references`` as in :class:`CompiledRules`."""
     return _compiled(profile, sop_class_uid, keep_references)

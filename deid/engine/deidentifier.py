@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 
 from pydicom import config
 from pydicom.dataelem import DataElement, RawDataElement
@@ -18,7 +18,7 @@ from pydicom.uid import UID
 from deid import __version__, standard
 from deid.audit.references import walked_references
 from deid.engine.burned_in import pixel_plan
-from deid.engine.compiler import CompiledRules, compile_rules
+from deid.engine.compiler import DECISIONS_KEPT, RULES_KEPT, CompiledRules, compile_rules
 from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity, Originals
 from deid.engine.pixels import describe_object
@@ -132,6 +132,8 @@ class Deidentifier:
             review = pixels.apply(ds, tokens)
         memory = self._walked.get(rules)
         if memory is None:
+            if len(self._walked) >= RULES_KEPT:  # (bounded as the rules are: the oldest goes)
+                del self._walked[next(iter(self._walked))]
             memory = self._walked[rules] = WalkMemory()
         walker = Walker(rules, self.identity, self.uids, patient_id, memory=memory)
         walker.dropped(dropped, at)
@@ -281,7 +283,7 @@ def drop_removed_private(ds: Dataset, rules: CompiledRules) -> tuple[list[int], 
     return dropped, at
 
 
-@cache
+@lru_cache(maxsize=RULES_KEPT)
 def _unread_removals(rules: CompiledRules) -> Callable[[int, str], bool]:
     """Whether ``rules`` remove a top-level private element (tag, VR) that nothing reads: not a
     name, date, sequence or identity attribute, no IOD note (answers kept per tag and VR)."""
@@ -296,6 +298,8 @@ def _unread_removals(rules: CompiledRules) -> Callable[[int, str], bool]:
             else:
                 decision = decided.get(((), tag, vr)) or rules.decide((), tag, vr)
                 found = decision.action == "remove" and not decision.note
+            if len(known) >= DECISIONS_KEPT:
+                known.clear()
             known[(tag, vr)] = found
         return found
 

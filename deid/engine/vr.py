@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import lru_cache
 
 from pydicom.datadict import dictionary_has_tag, dictionary_VR
 
@@ -33,7 +33,7 @@ _UI_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _DA_RE = re.compile(r"^\d{8}$")
 
 
-@cache
+@lru_cache(maxsize=1 << 16)  # (bounded: the tags are the input's, any a hostile file holds)
 def vr_of(tag: int) -> str:
     """The data dictionary's VR for a tag ('UN' when unknown; the first of an ambiguous VR)."""
     if tag >> 16 & 1:
