@@ -1,19 +1,23 @@
 """Modules a run on this machine never uses, loaded only when something does use them.
 
 pydicom imports ``requests``, ``tqdm`` and ``urllib.request`` for its own downloads of test files,
-which deid never asks for; pydicom's pixel plugins import ``jpeg_ls`` and Pillow's ``PIL.Image``
-to say whether they could decode (deid's burned-in text check uses Pillow only for an image it
-reads); structlog imports ``asyncio`` for its ``async`` logging methods, which deid never calls.
-Together ~40 ms of every ``deid run``'s start, a tenth of a small run, and time before the first
-object that no worker can share.
+which deid never asks for; its pixel plugins import ``numpy``, ``jpeg_ls`` and Pillow's
+``PIL.ImageCms`` to say whether they could decode, which deid asks only of an image whose pixels a
+rule or check reads; structlog imports ``asyncio`` for its ``async`` logging methods, which deid
+never calls.  Together ~100 ms of every ``deid run``'s start, a third of a one-file run, and time
+before the first object that no worker can share.
 
 :func:`defer` has such a module's import make a module object that is loaded the first time an
 attribute of it is read (``importlib.util.LazyLoader``): the progress bar's ``tqdm`` is loaded when
-a bar is shown, Pillow when a pixel check runs, as before; the others stay unloaded.  A module
+a bar is shown, numpy when pixels are read, as before; the others stay unloaded.  A module
 imported a second time stays deferred: the import system's look at its ``__spec__`` (is it still
-being loaded?) is answered without loading it (:class:`_SpecKeepingModule`).  Only the deid
-command's ``run`` on this machine defers them (single-threaded where they would load; Python
-before 3.12 does not load a lazy module safely from two threads at once).
+being loaded?) is answered without loading it (:class:`_SpecKeepingModule`).  So is the
+``__version__`` of ``numpy`` and ``jpeg_ls``, which pydicom reads at import to say which pixel
+plugins it has: from their installed distribution's metadata, the way ``jpeg_ls`` itself gets it
+(:data:`VERSIONED`); where that is not one plain version (two installs, a development build), the
+module is imported as usual.  Only the deid command's ``run`` on this machine defers them
+(single-threaded where they would load; Python before 3.12 does not load a lazy module safely from
+two threads at once).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
+import re
 import sys
 import types
 from collections.abc import Sequence
@@ -28,7 +34,11 @@ from types import ModuleType
 
 #: imported at a run's start, never used by a run on this machine but in the cases above
 UNUSED_BY_RUN = frozenset({"requests", "tqdm", "urllib.request", "PIL.ImageCms",
-                           "asyncio"})
+                           "asyncio", "numpy", "jpeg_ls"})
+#: deferred modules whose ``__version__`` is read at import -> the distribution that gives it
+VERSIONED = {"numpy": "numpy", "jpeg_ls": "pyjpegls"}
+_PLAIN_VERSION = re.compile(r"[0-9]+(\.[0-9]+)*")
+_VERSIONS: dict[str, str] = {}  # deferred module -> its __version__, answered without loading it
 
 _LAZY = getattr(importlib.util, "_LazyModule", None)
 
@@ -41,6 +51,10 @@ if _LAZY is not None:
         def __getattribute__(self, attr: str) -> object:
             if attr == "__spec__":
                 return types.ModuleType.__getattribute__(self, attr)
+            if attr == "__version__":
+                version = _VERSIONS.get(types.ModuleType.__getattribute__(self, "__name__"))
+                if version is not None:
+                    return version
             return super().__getattribute__(attr)
 
 
@@ -66,8 +80,40 @@ class _Deferred(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None  # not installed, or not loadable lazily: the usual import says so
+        if fullname in VERSIONED:
+            version = installed_version(VERSIONED[fullname], spec)
+            if version is None:
+                return None  # its version cannot be told without it: imported as usual
+            _VERSIONS[fullname] = version
         spec.loader = _Loader(spec.loader)
         return spec
+
+
+def installed_version(distribution: str, spec: importlib.machinery.ModuleSpec) -> str | None:
+    """The version of ``distribution`` installed beside the package ``spec`` finds, as
+    ``importlib.metadata.version`` gives it (its METADATA's Version), without importing
+    ``importlib.metadata`` (~5 ms); None unless exactly one such install beside it has one plain
+    version (digits and dots, what pydicom's version checks read)."""
+    if not spec.submodule_search_locations:
+        return None
+    folder = os.path.dirname(os.path.abspath(spec.submodule_search_locations[0]))
+    wanted = _normalized(distribution)
+    try:
+        found = [entry for entry in os.listdir(folder) if entry.endswith(".dist-info")
+                 and _normalized(entry[:-len(".dist-info")].split("-")[0]) == wanted]
+        if len(found) != 1:
+            return None
+        with open(os.path.join(folder, found[0], "METADATA"), encoding="utf-8") as metadata:
+            version = next((line[len("Version:"):].strip() for line in metadata
+                            if line.startswith("Version:") or not line.strip()), "")
+    except (OSError, UnicodeError):
+        return None
+    return version if _PLAIN_VERSION.fullmatch(version) else None
+
+
+def _normalized(name: str) -> str:
+    """A distribution's name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def defer(names: frozenset[str] = UNUSED_BY_RUN) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from support import run_args
+
+from deid.deferred_imports import installed_version
 
 from deid.synthetic import make_patient, write_sample_study
 
@@ -49,7 +53,47 @@ def test_a_deferred_module_loads_when_used() -> None:
             "assert unloaded('asyncio')  # imported again: still not loaded\n"
             "assert asyncio.run(asyncio.sleep(0, 'slept')) == 'slept' and not unloaded('asyncio')\n"
             "from PIL import ImageCms\n"
-            "assert ImageCms.ImageCmsTransform is not None and not unloaded('PIL.ImageCms')\n")
+            "assert ImageCms.ImageCmsTransform is not None and not unloaded('PIL.ImageCms')\n"
+            # pydicom read their versions to list its pixel plugins: answered without loading
+            "import numpy, jpeg_ls\n"
+            "assert unloaded('numpy') and unloaded('jpeg_ls')\n"
+            "versions = numpy.__version__, jpeg_ls.__version__\n"
+            "assert unloaded('numpy') and unloaded('jpeg_ls')\n"
+            "from pydicom.pixels.decoders import JPEGLSLosslessDecoder\n"
+            "assert JPEGLSLosslessDecoder.is_available  # (pyjpegls >= 1.2: pydicom says it can decode)\n"
+            "assert int(numpy.arange(4).sum()) == 6 and not unloaded('numpy')\n"
+            "assert callable(jpeg_ls.decode_pixel_data) and not unloaded('jpeg_ls')\n"
+            "from importlib.metadata import version\n"
+            "assert versions == (numpy.__version__, version('pyjpegls')), versions\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def _installed(folder: Path, *dist_infos: tuple[str, str | None]) -> importlib.machinery.ModuleSpec:
+    """A package ``pkg`` in ``folder`` beside the given dist-info folders (name, METADATA)."""
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "pkg" / "__init__.py").write_text("")
+    for name, metadata in dist_infos:
+        (folder / name).mkdir()
+        if metadata is not None:
+            (folder / name / "METADATA").write_text(metadata)
+    spec = importlib.machinery.PathFinder.find_spec("pkg", [str(folder)])
+    assert spec is not None
+    return spec
+
+
+@pytest.mark.parametrize(("dist_infos", "version"), [
+    ([("Some_Dist-1.5.1.dist-info", "Metadata-Version: 2.1\nName: some-dist\nVersion: 1.5.1\n\nText")],
+     "1.5.1"),
+    # not one plain version: the module is imported as usual
+    ([("some_dist-2.0.0.dev0.dist-info", "Name: some-dist\nVersion: 2.0.0.dev0\n")], None),
+    ([("some_dist-1.0.dist-info", "Name: some-dist\nVersion: 1.0\n"),
+      ("some_dist-1.1.dist-info", "Name: some-dist\nVersion: 1.1\n")], None),
+    ([("some_dist-1.0.dist-info", None)], None),
+    ([("some_dist-1.0.dist-info", "Name: some-dist\n\nVersion: 1.0\n")], None),
+    ([("other_dist-1.0.dist-info", "Name: other-dist\nVersion: 1.0\n")], None),
+])
+def test_a_deferred_module_version_comes_from_its_one_install(
+        tmp_path: Path, dist_infos: list[tuple[str, str | None]], version: str | None) -> None:
+    assert installed_version("some-dist", _installed(tmp_path, *dist_infos)) == version

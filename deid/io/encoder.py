@@ -62,6 +62,12 @@ _UIDS_IN_META = ((0x00020002, tag_key(0x00080016)), (0x00020003, tag_key(0x00080
 # the element's bytes (~10 µs each through pydicom's writer; at most _WRITTEN_MOST kept)
 _PLAIN_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "IS", "SL", "SS", "TM", "UI", "UL", "US"})
 _WRITTEN: dict[tuple[int, str, type, object], bytes] = {}
+# of those, the VRs whose one value _plain_element writes as pydicom does: a string's padding
+# (pydicom's write_string, write_UI), a number's struct format (write_numbers)
+_PLAIN_STRINGS = {"AE": b" ", "AS": b" ", "CS": b" ", "DA": b" ", "DT": b" ", "TM": b" ",
+                  "UI": b"\x00"}
+_PLAIN_NUMBERS = {vr: struct.Struct(f"<{code}") for vr, code in
+                  (("SL", "l"), ("SS", "h"), ("UL", "L"), ("US", "H"))}
 _WRITTEN_MOST = 4096
 Bytes = bytes | memoryview  # (a part of the encoded bytes: Pixel Data may be a view)
 Where = tuple[tuple[int, int], ...]  # (sequence tag, item index) pairs from the top
@@ -291,6 +297,11 @@ def _pydicom_element(tag: int, elem: DataElement, charset: object, where: Where)
         written = _WRITTEN.get(key)
         if written is not None:
             return written
+        written = _plain_element(key[0], key[1], value)
+        if written is not None:
+            if len(_WRITTEN) < _WRITTEN_MOST:
+                _WRITTEN[key] = written
+            return written
     fp = _native_buffer()
     try:
         write_data_element(fp, elem, charset)
@@ -300,6 +311,29 @@ def _pydicom_element(tag: int, elem: DataElement, charset: object, where: Where)
     if key is not None and len(_WRITTEN) < _WRITTEN_MOST:
         _WRITTEN[key] = written
     return written
+
+
+def _plain_element(tag: int, vr: str, value: int | str) -> bytes | None:
+    """The bytes pydicom's writer writes for an element of one ASCII string or one binary number
+    (:data:`_PLAIN_STRINGS`, :data:`_PLAIN_NUMBERS`), made without it; None for any other (or a
+    number its VR cannot hold: pydicom's writer says why).  pydicom's string writer asks whether
+    the value is a numpy array, which would load numpy (deferred in a run: deid.deferred_imports)."""
+    if value.__class__ is str:
+        pad = _PLAIN_STRINGS.get(vr)
+        if pad is None or not value.isascii():  # type: ignore[union-attr]
+            return None
+        data = value.encode("ascii")  # type: ignore[union-attr]
+        if len(data) % 2:
+            data += pad
+    else:
+        number = _PLAIN_NUMBERS.get(vr)
+        if number is None:
+            return None
+        try:
+            data = number.pack(value)
+        except struct.error:
+            return None
+    return _SHORT.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(data)) + data
 
 
 def _native_buffer() -> DicomBytesIO:

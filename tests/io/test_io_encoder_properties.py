@@ -676,3 +676,39 @@ def test_command_and_file_meta_elements_in_the_data_set_are_refused_as_pydicom_r
         assert found.path == f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
     else:
         assert found == expected
+
+
+PLAIN_TEXT = st.one_of(  # mostly ASCII, as these VRs hold; sometimes Latin-1 beyond it
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=64),
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=64))
+
+
+@EXAMPLES
+@given(vr=st.sampled_from(["AE", "AS", "CS", "DA", "DT", "TM", "UI", "SL", "SS", "UL", "US"]),
+       text=PLAIN_TEXT, number=st.integers(min_value=-(1 << 33), max_value=1 << 33),
+       group=st.integers(min_value=0x0008, max_value=0x7FDF))
+def test_one_plain_value_is_written_as_pydicom_writes_it(vr: str, text: str, number: int,
+                                                         group: int) -> None:
+    """An element of one string or number that deid writes itself (so pydicom's writer, which
+    asks whether a value is a numpy array, does not load numpy) has pydicom's bytes; a value it
+    does not write so (not ASCII, a number its VR cannot hold) is left to pydicom's writer."""
+    from pydicom.filewriter import write_data_element
+
+    from deid.io.encoder import _native_buffer, _plain_element
+
+    value: int | str = number if vr in ("SL", "SS", "UL", "US") else text
+    tag = (group & 0xFFFE) << 16 | 0x1000  # (an even group: no private creator asked for)
+    mine = _plain_element(tag, vr, value)
+    fp = _native_buffer()
+    try:
+        write_data_element(fp, DataElement(tag, vr, value, validation_mode=0), "iso8859")
+    except Exception:  # noqa: BLE001
+        assert mine is None
+        return
+    if mine is None:
+        event("left to pydicom")
+        assert vr not in ("SL", "SS", "UL", "US") and not text.isascii()
+    else:
+        event(f"written by deid: {'a number' if value is number else 'a string'}"
+              f"{', padded' if value is text and len(text) % 2 else ''}")
+        assert mine == fp.getvalue()
