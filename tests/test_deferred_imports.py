@@ -11,7 +11,6 @@ import pytest
 from support import run_args
 
 from deid.deferred_imports import installed_version
-
 from deid.synthetic import make_patient, write_sample_study
 
 # a deid command in a fresh interpreter, then which of the deferred modules were loaded

@@ -27,9 +27,9 @@ from pydicom.uid import UID
 from pydicom.valuerep import AMBIGUOUS_VR, EXPLICIT_VR_LENGTH_32, VR
 
 from deid.errors import ObjectError
+from deid.io.reader import peek_value
 from deid.io.scan import own_pixel_bytes
 from deid.io.tagkeys import tag_key
-from deid.io.reader import peek_value
 from deid.io.text import raw_strings
 
 _LONG_VRS = frozenset(EXPLICIT_VR_LENGTH_32)
