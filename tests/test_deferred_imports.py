@@ -39,6 +39,27 @@ def test_a_run_does_not_load_what_pydicom_imports_for_its_downloads(tmp_path: Pa
         "loaded: [] exit: 0"
 
 
+def test_a_run_that_reads_pixels_loads_numpy_and_the_decoder_it_needs(tmp_path: Path,
+                                                                      key_file: Path) -> None:
+    """A fused screenshot in JPEG-LS: its burned-in name is blanked, which decodes it with the
+    deferred jpeg_ls (the version pydicom read at import, answered without it) and numpy."""
+    import pydicom
+    from pydicom.uid import JPEGLSLossless
+
+    from deid.synthetic import write_dataset
+    from deid.synthetic.fused import fused_pet_ct_screenshot, lung_patient
+
+    screenshot = fused_pet_ct_screenshot(lung_patient("A", 12))
+    screenshot.compress(JPEGLSLossless, encoding_plugin="pyjpegls")
+    write_dataset(screenshot, tmp_path / "in" / "fused.dcm")
+    assert _loaded_after(*run_args(tmp_path / "in", tmp_path / "out", key_file, "--profile",
+                                   "lung-pet-ct-dx")) == "loaded: ['jpeg_ls', 'numpy'] exit: 0"
+    [output] = (tmp_path / "out").rglob("*.dcm")
+    released = pydicom.dcmread(output)
+    assert released.file_meta.TransferSyntaxUID == JPEGLSLossless
+    assert released.BurnedInAnnotation == "NO" and released.pixel_array.shape == (512, 512, 3)
+
+
 def test_a_deferred_module_loads_when_used() -> None:
     code = ("from deid.deferred_imports import defer, unloaded\n"
             "defer()\n"
