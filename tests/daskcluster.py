@@ -51,10 +51,20 @@ class DaskProcess:
         return self.log.read_text(errors="replace")
 
     def kill(self) -> None:
-        """SIGKILL to the whole process group: a machine lost, no goodbye to the scheduler."""
+        """SIGKILL to the whole process group: a machine lost, no goodbye to the scheduler.  All
+        but Python's resource tracker, which then removes the named semaphores the nanny and its
+        worker made in /dev/shm (killed with them, it left them there for good) and exits."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            trackers = [pid for pid in _group(self.process.pid) if _is_resource_tracker(pid)]
+            for pid in _group(self.process.pid):
+                if pid not in trackers:
+                    _signal(pid, signal.SIGKILL)
             self.process.wait()
+            deadline = time.monotonic() + 10
+            while any(_alive(pid) for pid in trackers) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for pid in trackers:
+                _signal(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -96,3 +106,38 @@ class Worker(DaskProcess):
                 raise RuntimeError(f"dask worker did not register with the scheduler:\n{self.text()[-2000:]}")
             time.sleep(0.1)
         return self
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes of process group ``pgid`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[2]) == pgid:  # (state, ppid, pgrp, ...)
+                found.append(int(entry))
+    return found
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
