@@ -89,31 +89,26 @@ class _Deferred(importlib.abc.MetaPathFinder):
         return spec
 
 
-def installed_version(distribution: str, spec: importlib.machinery.ModuleSpec) -> str | None:
-    """The version of ``distribution`` installed beside the package ``spec`` finds, as
-    ``importlib.metadata.version`` gives it (its METADATA's Version), without importing
-    ``importlib.metadata`` (~5 ms); None unless exactly one such install beside it has one plain
-    version (digits and dots, what pydicom's version checks read)."""
+def installed_version(distribution: str, spec: importlib.machinery.ModuleSpec,
+                      path: list[str] | None = None) -> str | None:
+    """The version of ``distribution`` (``importlib.metadata``), when it is the one install on
+    ``path`` (default ``sys.path``), installed in the folder of the package ``spec`` finds, and of
+    one plain version (digits and dots, what pydicom's version checks read); else None."""
+    import importlib.metadata  # (pydicom imports it too, for its own version)
+
     if not spec.submodule_search_locations:
         return None
     folder = os.path.dirname(os.path.abspath(spec.submodule_search_locations[0]))
-    wanted = _normalized(distribution)
-    try:
-        found = [entry for entry in os.listdir(folder) if entry.endswith(".dist-info")
-                 and _normalized(entry[:-len(".dist-info")].split("-")[0]) == wanted]
-        if len(found) != 1:
-            return None
-        with open(os.path.join(folder, found[0], "METADATA"), encoding="utf-8") as metadata:
-            version = next((line[len("Version:"):].strip() for line in metadata
-                            if line.startswith("Version:") or not line.strip()), "")
-    except (OSError, UnicodeError):
+    found = list(importlib.metadata.distributions(name=distribution,
+                                                  path=sys.path if path is None else path))
+    if len(found) != 1:
         return None
-    return version if _PLAIN_VERSION.fullmatch(version) else None
-
-
-def _normalized(name: str) -> str:
-    """A distribution's name as PEP 503 compares them."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    try:
+        beside = os.path.abspath(str(found[0].locate_file(""))) == folder
+        version = found[0].version
+    except Exception:  # noqa: BLE001 (a damaged install: imported as usual)
+        return None
+    return version if beside and _PLAIN_VERSION.fullmatch(version or "") else None
 
 
 def defer(names: frozenset[str] = UNUSED_BY_RUN) -> None:

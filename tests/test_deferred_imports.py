@@ -90,22 +90,27 @@ def test_a_deferred_module_loads_when_used() -> None:
     assert done.returncode == 0, done.stderr
 
 
-def _installed(folder: Path, *dist_infos: tuple[str, str | None]) -> importlib.machinery.ModuleSpec:
-    """A package ``pkg`` in ``folder`` beside the given dist-info folders (name, METADATA)."""
+def _installed(folder: Path, *dist_infos: tuple[str, str | None],
+               elsewhere: Path | None = None) -> importlib.machinery.ModuleSpec:
+    """A package ``pkg`` in ``folder``; the given dist-info folders (name, METADATA) beside it, or
+    in ``elsewhere``."""
     (folder / "pkg").mkdir(parents=True)
     (folder / "pkg" / "__init__.py").write_text("")
     for name, metadata in dist_infos:
-        (folder / name).mkdir()
+        (elsewhere or folder).joinpath(name).mkdir(parents=True)
         if metadata is not None:
-            (folder / name / "METADATA").write_text(metadata)
+            (elsewhere or folder).joinpath(name, "METADATA").write_text(metadata)
     spec = importlib.machinery.PathFinder.find_spec("pkg", [str(folder)])
     assert spec is not None
     return spec
 
 
+ONE = ("some_dist-1.5.1.dist-info", "Metadata-Version: 2.1\nName: some-dist\nVersion: 1.5.1\n\nText")
+
+
 @pytest.mark.parametrize(("dist_infos", "version"), [
-    ([("Some_Dist-1.5.1.dist-info", "Metadata-Version: 2.1\nName: some-dist\nVersion: 1.5.1\n\nText")],
-     "1.5.1"),
+    ([ONE], "1.5.1"),
+    ([("Some.Dist-1.5.1.dist-info", "Name: Some.Dist\nVersion: 1.5.1\n")], "1.5.1"),
     # not one plain version: the module is imported as usual
     ([("some_dist-2.0.0.dev0.dist-info", "Name: some-dist\nVersion: 2.0.0.dev0\n")], None),
     ([("some_dist-1.0.dist-info", "Name: some-dist\nVersion: 1.0\n"),
@@ -116,4 +121,11 @@ def _installed(folder: Path, *dist_infos: tuple[str, str | None]) -> importlib.m
 ])
 def test_a_deferred_module_version_comes_from_its_one_install(
         tmp_path: Path, dist_infos: list[tuple[str, str | None]], version: str | None) -> None:
-    assert installed_version("some-dist", _installed(tmp_path, *dist_infos)) == version
+    spec = _installed(tmp_path, *dist_infos)
+    assert installed_version("some-dist", spec, path=[str(tmp_path)]) == version
+
+
+def test_a_deferred_module_version_is_not_taken_from_an_install_elsewhere(tmp_path: Path) -> None:
+    spec = _installed(tmp_path / "site", ONE, elsewhere=tmp_path / "other")
+    assert installed_version("some-dist", spec, path=[str(tmp_path / "site"),
+                                                      str(tmp_path / "other")]) is None
