@@ -14,8 +14,10 @@ imported a second time stays deferred: the import system's look at its ``__spec_
 being loaded?) is answered without loading it (:class:`_SpecKeepingModule`).  So is the
 ``__version__`` of ``numpy`` and ``jpeg_ls``, which pydicom reads at import to say which pixel
 plugins it has: from their installed distribution's metadata, the way ``jpeg_ls`` itself gets it
-(:data:`VERSIONED`); where that is not one plain version (two installs, a development build), the
-module is imported as usual.  Only the deid command's ``run`` on this machine defers them
+(:data:`VERSIONED`); where that is not one plain version of the one install beside the package
+(two installs, a development build), the module is imported as usual.  (pydicom's writer asks
+whether a value is a numpy array: deid's encoder writes the plain values a run makes itself,
+deid.io.encoder.)  Only the deid command's ``run`` on this machine defers them
 (single-threaded where they would load; Python before 3.12 does not load a lazy module safely from
 two threads at once).
 """
