@@ -13,13 +13,12 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydicom.dataset import Dataset
 
 from deid.checks import dciodvfy
 from deid.checks.iod import Problem, iod_problems
-from deid.engine.compiler import another_kind_of_value
+from deid.engine.vr import another_kind_of_value
 from deid.errors import ObjectError
 from deid.io.reader import read_object
 from deid.profile.model import Profile
@@ -86,16 +85,46 @@ _STEP = re.compile(r"\(([0-9A-F]{4}),([0-9A-F]{4})\)(?:\[(\d+)\])?")
 
 def _vr_at(ds: Dataset, path: str) -> str | None:
     """The VR of the element at ``path`` (as :class:`Problem` writes it) in ``ds`` when it holds
-    another kind of value than its attribute's, else None (absent, or of its attribute's kind)."""
+    another kind of value than its attribute's, else None (absent, or of its attribute's kind).
+    The path's item numbers are the released object's: where SR content items were removed before
+    (deid.engine.content_items), the input's are others, so the elements at the same tags in every
+    item are looked at when the one at the path is not damaged."""
     steps = [(int(group + element, 16), index) for group, element, index in _STEP.findall(path)]
+    if not steps:
+        return None
+    tag = steps[-1][0]
+    exact = _item_at(ds, steps[:-1])
+    candidates = [exact] if exact is not None else []
+    candidates += [item for item in _items_along(ds, [t for t, _ in steps[:-1]]) if item is not exact]
+    for item in candidates:
+        vr = getattr(item._dict.get(tag), "VR", None)
+        if vr and another_kind_of_value(tag, vr):
+            return vr
+    return None
+
+
+def _item_at(ds: Dataset, steps: list[tuple[int, str]]) -> Dataset | None:
     try:
-        for tag, index in steps[:-1]:
+        for tag, index in steps:
             ds = ds[tag].value[int(index)]
-        raw: Any = ds._dict.get(steps[-1][0]) if steps else None
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return None
-    vr = getattr(raw, "VR", None)
-    return vr if vr and another_kind_of_value(steps[-1][0], vr) else None
+    return ds if isinstance(ds, Dataset) else None
+
+
+def _items_along(ds: Dataset, tags: list[int]) -> list[Dataset]:
+    """Every item reached from ``ds`` through sequences with these tags, whatever their numbers."""
+    level = [ds]
+    for tag in tags:
+        below: list[Dataset] = []
+        for item in level:
+            try:
+                sequence = item[tag].value if tag in item._dict else ()
+            except Exception:  # noqa: BLE001 (a sequence pydicom cannot read: nothing below it)
+                sequence = ()
+            below.extend(child for child in sequence or () if isinstance(child, Dataset))
+        level = below
+    return level
 
 
 def _values_unchecked(_sop_class: str, _lists_references: bool) -> Callable[[int, str], bool]:

@@ -31,7 +31,7 @@ from pydicom.datadict import get_entry
 from deid import standard
 from deid.engine.content_items import CONTENT_VALUE_TAGS, TEXT_VALUE
 from deid.engine.uids import CLASS_UID_TAGS
-from deid.engine.vr import DATE_VRS
+from deid.engine.vr import DATE_VRS, another_kind_of_value
 from deid.io.reader import peek_text
 from deid.profile.model import Profile, Rule
 from deid.profile.tags import tag_name
@@ -85,32 +85,6 @@ def _is_attribute(tag: int) -> bool:
     except KeyError:
         return False
     return True
-
-
-#: VRs by the kind of value they hold: an element's VR of another kind than its attribute's is
-#: no writer's slip (LO for SH, SS for US, OB for OW are), but a damaged tag
-_VR_KINDS = {
-    **dict.fromkeys(("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "SH", "ST", "TM", "UC",
-                     "UR", "UT"), "text"),
-    **dict.fromkeys(("AT", "FD", "FL", "SL", "SS", "SV", "UL", "US", "UV"), "number"),
-    **dict.fromkeys(("OB", "OD", "OF", "OL", "OV", "OW"), "bytes"),
-    "PN": "name", "UI": "uid", "SQ": "sequence",
-}
-
-
-@lru_cache(maxsize=1 << 16)  # (bounded, as _is_attribute)
-def another_kind_of_value(tag: int, vr: str) -> bool:
-    """Whether an element's (explicit) VR holds another kind of value than its public attribute's
-    (a name under a UID's tag, text under a number's: a damaged tag moved it there)."""
-    kind = _VR_KINDS.get(vr)
-    if kind is None or (tag >> 16) & 1:  # (no VR, UN)
-        return False
-    try:
-        known = get_entry(tag)[0]
-    except KeyError:
-        return False
-    kinds = {_VR_KINDS.get(v) for v in known.split(" or ")}
-    return None not in kinds and kind not in kinds
 
 
 def _is_overlay(group: int) -> bool:

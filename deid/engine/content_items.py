@@ -43,7 +43,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from deid.engine.review import peek
-from deid.engine.vr import DUMMY, fits, vr_of
+from deid.engine.vr import DUMMY, another_kind_of_value, fits, vr_of
 from deid.errors import ObjectError
 from deid.profile.model import ConceptRule
 from deid.profile.tags import format_tag
@@ -266,6 +266,9 @@ class ContentTreeCleaner:
     ) -> None:
         raw: Any = item._dict[tag]
         vr = raw.VR or vr_of(tag)
+        if another_kind_of_value(tag, vr):  # a damaged tag or VR: no value of this attribute
+            del item._dict[tag]  # (as the walker removes it; the release check names the damage)
+            return
         original = peek(item, tag)
         del item._dict[tag]  # the walker does not see it; put_back writes the released value
         self._held.append(_HeldBack(item, tag, vr, original, how, rule, where))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from pydicom.datadict import dictionary_has_tag, dictionary_VR
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, get_entry
 
 # Maximum characters of one value (PS3.5 Table 6.2-1). PN: per component group.
 MAX_CHARS: dict[str, int] = {
@@ -70,3 +70,29 @@ def fits(vr: str, value: str) -> bool:
     if vr in ("LO", "SH", "CS", "PN", "AE") and "\\" in value:
         return False
     return True
+
+
+#: VRs by the kind of value they hold: an element's VR of another kind than its attribute's is
+#: no writer's slip (LO for SH, SS for US, OB for OW are), but a damaged tag
+_VR_KINDS = {
+    **dict.fromkeys(("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "SH", "ST", "TM", "UC",
+                     "UR", "UT"), "text"),
+    **dict.fromkeys(("AT", "FD", "FL", "SL", "SS", "SV", "UL", "US", "UV"), "number"),
+    **dict.fromkeys(("OB", "OD", "OF", "OL", "OV", "OW"), "bytes"),
+    "PN": "name", "UI": "uid", "SQ": "sequence",
+}
+
+
+@lru_cache(maxsize=1 << 16)  # (bounded: the tags and VRs are the input's, any a hostile file holds)
+def another_kind_of_value(tag: int, vr: str) -> bool:
+    """Whether an element's (explicit) VR holds another kind of value than its public attribute's
+    (a name under a UID's tag, text under a number's: a damaged tag moved it there)."""
+    kind = _VR_KINDS.get(vr)
+    if kind is None or (tag >> 16) & 1:  # (no VR, UN)
+        return False
+    try:
+        known = get_entry(tag)[0]
+    except KeyError:
+        return False
+    kinds = {_VR_KINDS.get(v) for v in known.split(" or ")}
+    return None not in kinds and kind not in kinds

@@ -10,7 +10,6 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.sequence import Sequence
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -18,6 +17,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     RLELossless,
 )
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from deid.synthetic.ct import ct_slice
 from deid.synthetic.files import write_dataset
@@ -330,4 +330,30 @@ def swallowing_length(folder: str | Path, tag: int = 0x00080070, until: int = 0x
     end = _offset_of_first_after(data, until)
     path = _folder(folder) / f"swallowing_length_{tag:08x}.dcm"
     path.write_bytes(data[:at + 6] + struct.pack("<H", end - at - 8) + data[at + 8:])
+    return path
+
+
+def damaged_content_item_vr(folder: str | Path, patient: SyntheticPatient | None = None) -> Path:
+    """A TID 1500 SR (the demo's landmark report) whose first UID content item below a measurement
+    group holds its UID under the VR bytes AT, as a damaged copy makes (a UID of 40 characters, so
+    it reads as ten tags).  The profile removes content items before it, so the item's number in the
+    released report is not the input's."""
+    from deid.synthetic.ct import four_phase_ct
+    from deid.synthetic.sr import landmark_sr
+
+    patient = patient or make_patient(0)
+    report = landmark_sr(patient, four_phase_ct(patient, slices=2, size=16)["P"])
+    value = "2.25." + "1" * 35  # (40 characters: ten 4-byte tags)
+    items = [inner for group in report.ContentSequence for item in group.get("ContentSequence", ())
+             for inner in [item, *item.get("ContentSequence", ())] if "UID" in inner]
+    if not items:
+        raise ValueError("the report has no UID content item below a measurement group")
+    items[0].UID = value
+    buffer = DicomBytesIO()
+    dcmwrite(buffer, report, enforce_file_format=True)
+    data = buffer.getvalue()
+    header = struct.pack("<HH2sH", 0x0040, 0xA124, b"UI", len(value)) + value.encode()
+    at = data.index(header)
+    path = _folder(folder) / "damaged_content_item_vr_0040a124_at.dcm"
+    path.write_bytes(data[:at + 4] + b"AT" + data[at + 6:])
     return path

@@ -34,7 +34,13 @@ REFUSED = {
     "swallowing_length_00080070.dcm": ("unreadable", "encode", "(0008,0070)"),
     # Frame of Reference UID (Type 1) read as US numbers: not released as the UID
     "damaged_vr_00200052_us.dcm": ("iod-check-failed", "check", "(0020,0052)"),
+    # an SR content item's UID read as AT tags (it was internal-error), named where it is in the
+    # released report: two content items before it are removed
+    "damaged_content_item_vr_0040a124_at.dcm": (
+        "iod-check-failed", "check", "(0040,A730)[15].(0040,A730)[0].(0040,A730)[1].(0040,A124)"),
 }
+#: the damaged VR an iod-check-failed reason names
+DAMAGED_VR = {"damaged_vr_00200052_us.dcm": "US", "damaged_content_item_vr_0040a124_at.dcm": "AT"}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +57,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
                oddities.sequence_without_delimiter(hostile, patient),
                oddities.damaged_tag(hostile, 0x00100010, 0x00080016, patient),
                oddities.swallowing_length(hostile, patient=patient),
-               oddities.damaged_vr(hostile, 0x00200052, "US", patient)]
+               oddities.damaged_vr(hostile, 0x00200052, "US", patient),
+               oddities.damaged_content_item_vr(hostile, patient)]
     # released without what the damaged headers now hold: under a tag no attribute has, or under
     # a VR of another kind than its attribute's (Software Versions as SL), nothing says it is safe
     moved = [oddities.damaged_tag(incoming / "moved", 0x00100010, 0x00100110, patient),
@@ -80,7 +87,8 @@ def test_each_is_quarantined_with_a_reason_to_act_on(scene) -> None:
         assert (reason["code"], reason["stage"], reason["path"]) == REFUSED[path.name]
         assert reason["code"] in REASONS and reason["message"]
         if reason["code"] == "iod-check-failed":  # the input's damage, not a rule, is what to fix
-            assert "VR US" in reason["message"] and "damaged file" in reason["message"]
+            assert f"VR {DAMAGED_VR[path.name]}" in reason["message"]
+            assert "damaged file" in reason["message"]
             assert "fix the profile" not in reason["message"]
 
 
