@@ -433,8 +433,11 @@ def _copy(item: Dataset) -> Dataset:
 def _put(ds: Dataset, tag: int, vr: str, value: object) -> None:
     """``ds.<keyword> = value`` for a standard attribute of VR ``vr``, straight into the element
     dict (Dataset.__setattr__ looks the keyword up on every call); an element the object already
-    has is changed the way __setattr__ changes it, keeping its VR."""
-    if tag in ds._dict:
+    has is changed the way __setattr__ changes it, keeping its VR, unless the input gave it
+    another VR (a damaged header: Patient Identity Removed as IS cannot hold "YES"), which deid's
+    own value does not keep."""
+    current = ds._dict.get(tag)
+    if current is not None and current.VR in (None, "", "UN", vr):
         ds[tag].value = value
         return
     key = BaseTag(tag)

@@ -6,6 +6,7 @@ import struct
 from pathlib import Path
 
 from pydicom import config, dcmread, dcmwrite
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
@@ -262,10 +263,15 @@ def ct_cut_at(
 # -- damaged element headers (found by tools/fuzz_pipeline.py) ----------------------------------
 
 
-def _ct_bytes(patient: SyntheticPatient | None, label: str) -> bytes:
-    """The Part 10 bytes (Explicit VR Little Endian) of a CT made by :func:`_ct`."""
+def _ct_bytes(patient: SyntheticPatient | None, label: str,
+              add: dict[int, object] | None = None) -> bytes:
+    """The Part 10 bytes (Explicit VR Little Endian) of a CT made by :func:`_ct`, with the
+    attributes ``add`` (tag -> value, of its dictionary VR) added."""
+    ds = _ct(patient, label)
+    for tag, value in (add or {}).items():
+        ds.add_new(tag, dictionary_VR(tag), value)
     buffer = DicomBytesIO()
-    dcmwrite(buffer, _ct(patient, label), enforce_file_format=True)
+    dcmwrite(buffer, ds, enforce_file_format=True)
     return buffer.getvalue()
 
 
@@ -291,11 +297,12 @@ def damaged_tag(folder: str | Path, tag: int, new_tag: int,
 
 
 def damaged_vr(folder: str | Path, tag: int, vr: str,
-               patient: SyntheticPatient | None = None) -> Path:
+               patient: SyntheticPatient | None = None, *, value: object = None) -> Path:
     """A CT whose top-level element ``tag`` (a VR with a 16-bit length) carries the VR bytes ``vr``
     (one with a 16-bit length too) over its own value: a text value under a number VR (SL, FD...)
-    whose length is no multiple of the number's size, or a UID under OW."""
-    data = _ct_bytes(patient, f"ODD-VR-{tag:08X}-{vr}")
+    whose length is no multiple of the number's size, or a UID under OW.  ``value``: the value
+    ``tag`` is given first (one the CT does not have, such as a Patient Identity Removed)."""
+    data = _ct_bytes(patient, f"ODD-VR-{tag:08X}-{vr}", None if value is None else {tag: value})
     at = _header_offset(data, tag) + 4
     path = _folder(folder) / f"damaged_vr_{tag:08x}_{vr.lower()}.dcm"
     path.write_bytes(data[:at] + vr.encode() + data[at + 2:])

@@ -63,7 +63,10 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
     # a VR of another kind than its attribute's (Software Versions as SL), nothing says it is safe
     moved = [oddities.damaged_tag(incoming / "moved", 0x00100010, 0x00100110, patient),
              oddities.damaged_tag(incoming / "moved", 0x00100020, 0xFFFEE0DD, patient),
-             oddities.damaged_vr(incoming / "moved", 0x00181020, "SL", patient)]
+             oddities.damaged_vr(incoming / "moved", 0x00181020, "SL", patient),
+             # a CT released before, its Patient Identity Removed as IS: marked again, as CS (it
+             # was internal-error: "YES" put under IS)
+             oddities.damaged_vr(incoming / "moved", 0x00120062, "IS", patient, value="NO")]
     good += moved
     # nesting up to the limit is released (a real SR's content tree nests ~10 levels)
     good.append(oddities.deeply_nested(limit, make_patient(8), depth=MAX_NESTING))
@@ -111,3 +114,4 @@ def test_names_under_damaged_tags_do_not_go_out(scene) -> None:
         ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
         assert 0x00100110 not in ds and 0xFFFEE0DD not in ds
         assert ds.get("SoftwareVersions", "VB10B") == "VB10B"  # (as the CT's maker wrote it)
+        assert ds[0x00120062].VR == "CS" and ds.PatientIdentityRemoved == "YES"
