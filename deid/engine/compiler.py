@@ -70,6 +70,9 @@ DECISIONS_KEPT = 1 << 16
 NOT_AN_ATTRIBUTE = Decision("remove", "not a DICOM attribute (no entry in the data dictionary): X")
 #: a command or file meta element inside an item: no attribute of a data set (a damaged tag)
 NOT_IN_ITEMS = Decision("remove", "a command or file meta element inside an item: X")
+#: a media directory's element (group 0004: a DICOMDIR's records) in an object: no attribute of an
+#: image, report or structure set; its Referenced File ID is a path, often named after the patient
+DIRECTORY_ELEMENT = Decision("remove", "a media directory (DICOMDIR) element, group 0004: X")
 #: an element whose VR holds another kind of value than its attribute's: not kept as that attribute
 NOT_THIS_ATTRIBUTE = Decision("remove",
                               "a VR of another kind than its attribute's (a damaged tag): X")
@@ -161,6 +164,8 @@ class CompiledRules:
             return NOT_IN_ITEMS
         rule = self._sop_rules.get(tag) or self.profile.tag_rules.get(tag) or self._class_rule(tag, vr)
         group = tag >> 16
+        if group == 0x0004 and rule is None:
+            return DIRECTORY_ELEMENT
         if rule is None and self.profile.standard_table and (_is_overlay(group) or _is_curve(group)):
             # E.1-1 removes Overlay Data and every curve element; an Overlay Plane left without
             # its data is an incomplete module, so the whole group goes (a module, not a Type 1 value).

@@ -340,6 +340,17 @@ def swallowing_length(folder: str | Path, tag: int = 0x00080070, until: int = 0x
     return path
 
 
+def directory_element(folder: str | Path, patient: SyntheticPatient | None = None) -> Path:
+    """A CT carrying a media directory's Referenced File ID (0004,1500), as a tool that copied a
+    DICOMDIR record's elements into it leaves: a path whose first folder is the patient's ID."""
+    patient = patient or make_patient(0)
+    data = _ct_bytes(patient, "ODD-DIRECTORY",
+                     {0x00041500: [patient.patient_id[:16].upper(), "CT1", "IM0001"]})
+    path = _folder(folder) / "directory_element_00041500.dcm"
+    path.write_bytes(data)
+    return path
+
+
 def damaged_content_item_vr(folder: str | Path, patient: SyntheticPatient | None = None) -> Path:
     """A TID 1500 SR (the demo's landmark report) whose first UID content item below a measurement
     group holds its UID under the VR bytes AT, as a damaged copy makes (a UID of 40 characters, so

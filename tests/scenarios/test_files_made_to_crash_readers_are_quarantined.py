@@ -66,7 +66,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
              oddities.damaged_vr(incoming / "moved", 0x00181020, "SL", patient),
              # a CT released before, its Patient Identity Removed as IS: marked again, as CS (it
              # was internal-error: "YES" put under IS)
-             oddities.damaged_vr(incoming / "moved", 0x00120062, "IS", patient, value="NO")]
+             oddities.damaged_vr(incoming / "moved", 0x00120062, "IS", patient, value="NO"),
+             # a DICOMDIR record's path, named after the patient, copied into a CT
+             oddities.directory_element(incoming / "moved", patient)]
     good += moved
     # nesting up to the limit is released (a real SR's content tree nests ~10 levels)
     good.append(oddities.deeply_nested(limit, make_patient(8), depth=MAX_NESTING))
@@ -112,6 +114,6 @@ def test_names_under_damaged_tags_do_not_go_out(scene) -> None:
     for relative, data in released.items():
         assert phi_found(data, scene["patient"]) == [], relative
         ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
-        assert 0x00100110 not in ds and 0xFFFEE0DD not in ds
+        assert 0x00100110 not in ds and 0xFFFEE0DD not in ds and 0x00041500 not in ds
         assert ds.get("SoftwareVersions", "VB10B") == "VB10B"  # (as the CT's maker wrote it)
         assert ds[0x00120062].VR == "CS" and ds.PatientIdentityRemoved == "YES"
