@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from deid.engine.review import (
     read_when_removed,
 )
 from deid.engine.uids import UidRemapper
+from deid.engine.vr import has_uid_form
 from deid.engine.walker import Walker, WalkMemory
 from deid.errors import ObjectError
 from deid.io.datasets import made_as_init, template_of
@@ -49,7 +49,6 @@ SECONDARY_CAPTURE_CLASSES = frozenset({
 _REQUIRED = (("SOPClassUID", 0x00080016), ("SOPInstanceUID", 0x00080018),
              ("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E))
 _PATIENT_ID = 0x00100020
-_UID_FORM = re.compile(r"[0-9]+(\.[0-9]+)*")  # a UID's form: numbers joined by dots
 _REFERENCED_SERIES = 0x00081115  # Referenced Series Sequence
 _OTHER_STUDIES_REFERENCED = 0x00081200  # Studies Containing Other Referenced Instances Sequence
 # deid's own Implementation Class UID (0002,0012): 2.25 and the decimal of a UUID made once
@@ -83,13 +82,6 @@ class Result:
     pixels: dict = field(default_factory=dict)  # deid.engine.burned_in.PixelReview as a dict
 
 
-@lru_cache(maxsize=1024)  # (bounded: the value is the input's, any string a hostile file holds)
-def _is_uid(value: str) -> bool:
-    """Whether ``value`` reads as a UID: numbers joined by dots, at most 64 characters (leading
-    zeros let by: some vendors' UIDs have them)."""
-    return len(value) <= 64 and _UID_FORM.fullmatch(value) is not None
-
-
 class Deidentifier:
     """Applies a profile with a key (and an optional case-number lookup) to datasets."""
 
@@ -114,7 +106,7 @@ class Deidentifier:
                 raise ObjectError("missing-identifier", f"the object {what}; it cannot be released",
                                   stage="read", path=f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
         sop_class = peek_text(ds, 0x00080016).strip()
-        if not _is_uid(sop_class):  # the class is kept as it came: no name, no bytes go out in it
+        if not has_uid_form(sop_class):  # the class is kept as it came: no name, no bytes go out in it
             raise ObjectError("missing-identifier", "the object's SOP Class UID is not a UID; it "
                               "cannot be released", stage="read", path="(0008,0016)")
         pixels = pixel_plan(ds, sop_class, self.profile)  # a region or OCR: from the original attributes

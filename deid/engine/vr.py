@@ -30,6 +30,7 @@ DUMMY: dict[str, object] = {
 
 _CS_RE = re.compile(r"^[A-Z0-9 _]*$")
 _UI_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+_UID_FORM = re.compile(r"[0-9]+(\.[0-9]+)*")  # (leading zeros let by)
 _DA_RE = re.compile(r"^\d{8}$")
 
 
@@ -96,3 +97,11 @@ def another_kind_of_value(tag: int, vr: str) -> bool:
         return False
     kinds = {_VR_KINDS.get(v) for v in known.split(" or ")}
     return None not in kinds and kind not in kinds
+
+
+@lru_cache(maxsize=1024)  # (bounded: the value is the input's, any string a hostile file holds)
+def has_uid_form(value: str) -> bool:
+    """Whether an input's value reads as a UID: numbers joined by dots, at most 64 characters.
+    Laxer than :func:`fits` for UI (which a value deid makes must meet): leading zeros are let
+    by, as some vendors' UIDs have them."""
+    return len(value) <= 64 and _UID_FORM.fullmatch(value) is not None
