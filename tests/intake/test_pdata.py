@@ -183,3 +183,42 @@ def test_a_data_set_in_one_byte_fragments_is_held_compactly(peer: _Peer) -> None
         assert len(peer.association.dul._read_pdu_data.pdvs) <= 2  # the command, the data so far
     peer.send(_pdu((1, 0x00, b"x" * 3000), (1, 0x02, data_set[-1:])))
     assert peer.stored == [_pynetdicoms_object(data_set[:-1] + b"x" * 3000 + data_set[-1:])]
+
+
+def test_pdus_that_have_arrived_are_read_on_without_going_back_to_the_loop(peer: _Peer) -> None:
+    """The DUL's loop pauses (``_run_loop_delay``) after every PDU that queued no event, which
+    each PDU read here is: the reading goes on while the next has arrived, so that an object in
+    several PDUs pays no pause between them."""
+    data_set = bytes(range(256)) * 64
+    peer.socket.sendall(_pdu((1, 0x03, _store_command()), (1, 0x00, data_set[:4000]))
+                        + _pdu((1, 0x00, data_set[4000:9000]))
+                        + _pdu((1, 0x02, data_set[9000:])))
+    peer.association.dul._read_pdu_data()  # once, as the loop calls it for the first PDU
+    assert peer.stored == [_pynetdicoms_object(data_set)]
+    response = pdata.store_response_command(CT.encode(), INSTANCE.encode(), 7, 0x0000)
+    assert peer.received() == _pdu((1, 0x03, response))
+
+
+@pytest.mark.parametrize("busy", ["primitive to send", "thread to stop"])
+def test_the_reading_goes_back_to_the_loop_once_it_has_something_else_to_do(
+    peer: _Peer, busy: str
+) -> None:
+    """A primitive queued to send (a release, an abort, pynetdicom's own message) or the thread
+    told to stop: the loop gets them after the PDU being read, not after every PDU that has
+    arrived."""
+    dul = peer.association.dul
+    data_set = bytes(range(256)) * 8
+    peer.socket.sendall(_pdu((1, 0x03, _store_command()))
+                        + _pdu((1, 0x02, data_set)))
+    if busy == "primitive to send":
+        dul.to_provider_queue.put(object())  # (pokes the DUL's wait, as any primitive queued)
+    else:
+        dul.kill_dul()
+    reader = dul._read_pdu_data
+    reader._read()  # the first PDU, as the loop would call it
+    assert not reader._next_arrived() and peer.stored == []
+    while not dul.to_provider_queue.empty():
+        dul.to_provider_queue.get_nowait()
+    dul._kill_thread = False
+    peer.association.dul._read_pdu_data()  # the loop, its work done, reads the next PDU
+    assert peer.stored == [_pynetdicoms_object(data_set)]
