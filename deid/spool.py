@@ -200,6 +200,17 @@ def _mib(n: int) -> str:
 
 
 @dataclass(frozen=True)
+class Written:
+    """An object :meth:`Spool.write` made durable, not yet queued: its token, its slot (name,
+    size when reserved), the slot's size now and the bytes it takes there."""
+
+    token: str
+    slot: tuple[str, int]
+    size: int
+    need: int
+
+
+@dataclass(frozen=True)
 class Item:
     """A claimed item: its row id, slot (or spool file), attempts so far and destinations already
     done; ``token``: the object's in its slot (None: a spool file of its own, from before slots)."""
@@ -242,6 +253,9 @@ class Spool:
         # (a count per minute, not a time per put: a busy node puts ~100,000 in that while)
         self._puts: deque[list[int]] = deque()
         self._next_trim = time.monotonic() + TRIM_SECONDS  # when :meth:`tidy` looks again
+        # a free slot reserved for the next write (token, (name, size)), set aside by a queue
+        self._aside: tuple[str, tuple[str, int]] | None = None
+        self._unqueued: list[Written] = []  # answered objects whose rows wait to be committed
         try:
             for path in (folder, self.files):
                 path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -274,6 +288,9 @@ class Spool:
 
     def close(self) -> None:
         """Close the handle; a node's (``min_free_bytes`` given) deletes every free slot first."""
+        if self._unqueued:
+            self.queue_answered_waiting()
+        self._free_aside()  # (trim gives it back too, but a worker's handle does not trim)
         if self._node:
             try:
                 self.trim(keep=0)
@@ -292,20 +309,34 @@ class Spool:
         returns the item id.  Raises :class:`SpoolError` when it cannot (then nothing is queued):
         :class:`StorageUnavailable` when the disk is (nearly) full, read-only or failing.
 
+        :meth:`write`, then :meth:`queue`; a row that cannot be committed undoes the write."""
+        written = self.write(*parts)
+        try:
+            return self.queue(written)
+        except SpoolError:
+            self._give_back(written.slot, written.token, written=True)
+            raise
+
+    def write(self, *parts: bytes | memoryview) -> Written:
+        """Make the object durable in a slot, not yet queued: the receiver answers success then,
+        and queues it after the answer (:meth:`queue_answered`).  Raises as :meth:`put`.
+
         The object goes into a free slot (reserved in the ``slots`` table first, so no other
-        put takes it) with one ``fdatasync``; its row is committed after that.  A crash before
-        the sync leaves a torn slot (never answered success; free at recovery), after it a whole
-        object (queued at recovery if its row is missing)."""
-        token = new_token()
-        header = pack_header(token, parts)
+        put takes it: the one :meth:`queue` set aside when it fits) with one ``fdatasync``.  A
+        crash before the sync leaves a torn slot (never answered success; free at recovery),
+        after it a whole object (queued at recovery: :meth:`recover`)."""
         need = HEADER_SIZE + sum(len(part) for part in parts)
-        slot: tuple[str, int] | None = None
+        aside = self._take_aside(need)
+        token = aside[0] if aside is not None else new_token()
+        slot: tuple[str, int] | None = aside[1] if aside is not None else None
+        header = pack_header(token, parts)
         try:
             if self.min_free_bytes:
                 stats = os.statvfs(self._files)
                 if stats.f_bavail * stats.f_frsize < self.min_free_bytes + need:
                     raise StorageUnavailable(DISK_FULL, "spool (below min_free_mb)")
-            slot = self._reserve(token, need)
+            if slot is None:
+                slot = self._reserve(token, need)
             size = self._write(slot, need, header, parts)
         except (OSError, sqlite3.Error) as exc:
             if slot is not None:
@@ -318,37 +349,90 @@ class Spool:
             if slot is not None:
                 self._give_back(slot, token)
             raise
+        return Written(token, slot, size, need)
+
+    def queue(self, written: Written) -> int:
+        """Queue an object :meth:`write` made durable (its row, unsynced: see the module's
+        docstring); returns the item id.  In the same commit, a free slot that fits an object of
+        its size is set aside for the next write (which then needs no commit of its own before
+        its sync).  Raises :class:`SpoolError` when the row cannot be committed."""
         now = time.time()
+        aside: tuple[str, tuple[str, int]] | None = None
         try:
-            with self._transaction(synced=False) as conn:  # the object is durable: see above
+            with self._transaction(synced=False) as conn:
                 cursor = conn.execute(
                     "INSERT INTO items (name, slot, state, received) VALUES (?, ?, 'queued', ?)",
-                    (token, slot[0], now),
+                    (written.token, written.slot[0], now),
                 )
                 conn.execute(
-                    "UPDATE slots SET size = ?, used = ? WHERE name = ?", (size, now, slot[0])
+                    "UPDATE slots SET size = ?, used = ? WHERE name = ?",
+                    (written.size, now, written.slot[0]),
                 )
                 self._count("received", conn=conn)
+                if self._aside is None:
+                    aside = self._free_slot(conn, new_token(), written.need)
         except (StorageUnavailable, sqlite3.Error) as exc:
-            self._give_back(slot, token, written=True)
             if isinstance(exc, StorageUnavailable):
                 raise
             raise SpoolError(
                 f"cannot record the object in the queue ({exc.__class__.__name__})"
             ) from None
+        if aside is not None:
+            with self._lock:
+                if self._aside is None:
+                    self._aside, aside = aside, None
+            if aside is not None:  # (another thread set one aside meanwhile)
+                self._give_back(aside[1], aside[0])
         self._put_done(now)
         return int(cursor.lastrowid or 0)
+
+    def queue_answered(self, written: Written) -> None:
+        """Queue an object whose sender was answered success (never raises: the object is not
+        to be lost).  A row that cannot be committed now (a full disk) is tried again at the
+        next of these and at each :meth:`tidy`; after a restart :meth:`recover` queues the
+        object."""
+        with self._lock:
+            self._unqueued.append(written)
+        self.queue_answered_waiting()
+
+    def queue_answered_waiting(self) -> None:
+        """Queue the answered objects whose rows could not be committed yet (oldest first)."""
+        with self._lock:
+            waiting, self._unqueued = self._unqueued, []
+        for index, each in enumerate(waiting):
+            try:
+                self.queue(each)
+            except Exception:  # noqa: BLE001  (whatever it is, the object stays to be queued)
+                with self._lock:
+                    self._unqueued[:0] = waiting[index:]
+                return
+
+    def _take_aside(self, need: int) -> tuple[str, tuple[str, int]] | None:
+        """The slot :meth:`queue` set aside, with the token it is reserved for, if it fits
+        ``need`` bytes (else it stays aside, for a smaller object)."""
+        with self._lock:
+            aside = self._aside
+            if aside is None or aside[1][1] < need:
+                return None
+            self._aside = None
+        return aside
+
+    def _free_aside(self) -> None:
+        """Give back the slot set aside (the handle closes)."""
+        with self._lock:
+            aside, self._aside = self._aside, None
+        if aside is not None:
+            self._give_back(aside[1], aside[0])
 
     def _reserve(self, token: str, need: int) -> tuple[str, int]:
         """A slot for an object of ``need`` bytes, now holding ``token`` in the table (unsynced:
         recovery frees a slot whose object is not whole): its name and allocated size, the
         smallest free one that fits, else the largest free one (to grow), else a new one (0)."""
         with self._transaction(synced=False) as conn:
+            found = self._free_slot(conn, token, need)
+            if found is not None:
+                return found[1]
             row = conn.execute(
-                "SELECT name, size FROM slots WHERE token IS NULL AND size >= ? "
-                "ORDER BY size, used DESC LIMIT 1",
-                (need,),
-            ).fetchone() or conn.execute(
                 "SELECT name, size FROM slots WHERE token IS NULL ORDER BY size DESC LIMIT 1"
             ).fetchone()
             if row is None:
@@ -360,6 +444,22 @@ class Spool:
             else:
                 conn.execute("UPDATE slots SET token = ? WHERE name = ?", (token, row[0]))
         return row[0], row[1]
+
+    @staticmethod
+    def _free_slot(
+        conn: sqlite3.Connection, token: str, need: int
+    ) -> tuple[str, tuple[str, int]] | None:
+        """In a transaction: the smallest free slot of at least ``need`` bytes, now reserved for
+        ``token`` (token, (name, size)); None when no free slot is that large."""
+        row = conn.execute(
+            "SELECT name, size FROM slots WHERE token IS NULL AND size >= ? "
+            "ORDER BY size, used DESC LIMIT 1",
+            (need,),
+        ).fetchone()
+        if row is None:
+            return None
+        conn.execute("UPDATE slots SET token = ? WHERE name = ?", (token, row[0]))
+        return token, (row[0], row[1])
 
     def _write(
         self, slot: tuple[str, int], need: int, header: bytes, parts: tuple[bytes | memoryview, ...]
@@ -426,12 +526,19 @@ class Spool:
                 puts.append([period, 1])
             while puts[0][0] < period - SLOT_IDLE_SECONDS // TRIM_SECONDS:
                 puts.popleft()
-        self.tidy()
+        self._trim_now_and_then()
 
     def tidy(self) -> int:
-        """Every :data:`TRIM_SECONDS` (else nothing: cheap to call often, as a put and the
-        node's main loop do), delete free slots unused for :data:`SLOT_IDLE_SECONDS` and those
-        beyond the puts of that last period; returns how many."""
+        """Queue the answered objects whose rows wait (:meth:`queue_answered`); every
+        :data:`TRIM_SECONDS` (else nothing more: cheap to call often, as the node's main loop
+        does), delete free slots unused for :data:`SLOT_IDLE_SECONDS` and those beyond the puts
+        of that last period; returns how many slots were deleted."""
+        if self._unqueued:
+            self.queue_answered_waiting()
+        return self._trim_now_and_then()
+
+    def _trim_now_and_then(self) -> int:
+        """The trim of :meth:`tidy`, every :data:`TRIM_SECONDS` (else nothing)."""
         now = time.monotonic()
         with self._lock:
             if now < self._next_trim:
@@ -448,7 +555,9 @@ class Spool:
         """Delete free slots unused for :data:`SLOT_IDLE_SECONDS`, and all but the ``keep``
         used last (None: no such limit); returns how many.  They are marked taken first (no put
         picks them), then deleted, then their rows: a crash in between leaves a slot the next
-        recovery frees or forgets."""
+        recovery frees or forgets.  The slot set aside for the next write is given back first
+        (so that it too is deleted once unused a while)."""
+        self._free_aside()
         now = time.time()
         with self._transaction(synced=False) as conn:
             free = conn.execute(

@@ -17,6 +17,7 @@ read each P-DATA-TF PDU itself, into one buffer, and follow its PDV items as vie
   ``store(parts)`` gets the object as Part 10 parts (the file meta pynetdicom would write, then
   the fragments) and the status it answers goes back at once, the C-STORE response pynetdicom
   would send, written to the connection from this thread (the only one that writes to it);
+  what ``store`` left to do after the answer is done then;
 - **any other message** (a C-ECHO, a C-CANCEL, a request unlike that): its PDV items go to
   pynetdicom's DIMSE exactly as pynetdicom's own DT-2 action hands them over, and pynetdicom
   serves it as before;
@@ -37,8 +38,9 @@ from pynetdicom.sop_class import uid_to_service_class
 
 from deid.pdus import COMMAND, LAST, PduReader, command_elements
 
-#: what gets an object's Part 10 parts and answers its status
-Store = Callable[[Sequence[bytes | memoryview]], int]
+#: what gets an object's Part 10 parts: the status to answer, and what is left to do once the
+#: answer is sent (None: nothing)
+Store = Callable[[Sequence[bytes | memoryview]], tuple[int, Callable[[], None] | None]]
 
 _PDV = struct.Struct(">BBIIBB")  # a whole P-DATA-TF header with one PDV item, as sent
 _C_STORE_RQ = 0x0001
@@ -153,13 +155,18 @@ class DataReader(PduReader):
         assert sop_instance is not None
         fragments = [memoryview(value)[1:] for _, value in pdvs if not value[0] & COMMAND]
         try:
-            status = self.store((file_meta_prefix(sop_class, sop_instance, syntax), *fragments))
+            status, then = self.store((file_meta_prefix(sop_class, sop_instance, syntax),
+                                       *fragments))
         finally:
             for fragment in fragments:
                 fragment.release()
         message_id = int.from_bytes(request[0x0110], "little")
-        self._answer(command_context,
-                     store_response_command(sop_class, sop_instance, message_id, status))
+        try:
+            self._answer(command_context,
+                         store_response_command(sop_class, sop_instance, message_id, status))
+        finally:
+            if then is not None:
+                then()  # (while the peer reads the answer and sends its next object)
 
     def _answer(self, context_id: int, command: bytes) -> None:
         """Send a command set as P-DATA-TF PDUs no longer than the peer takes."""

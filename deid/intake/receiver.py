@@ -16,7 +16,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -119,23 +119,36 @@ def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
 
 def store_object(spool: Spool, counters: dict[str, int],
                  parts: Sequence[bytes | memoryview]) -> int:
-    """Write an object (``parts``: its Part 10 bytes, in order) to the spool; success only when
-    it is durable and queued."""
+    """Write an object (``parts``: its Part 10 bytes, in order) to the spool and queue it; success
+    only when it is durable (:func:`store_answer_first`, queued before the answer)."""
+    status, then = store_answer_first(spool, counters, parts)
+    if then is not None:
+        then()
+    return status
+
+
+def store_answer_first(spool: Spool, counters: dict[str, int],
+                       parts: Sequence[bytes | memoryview]) -> tuple[int, Callable[[], None] | None]:
+    """Write an object (``parts``: its Part 10 bytes, in order) to the spool: success only once it
+    is durable, else out of resources; on success, what queues it is left to call after the
+    answer (deid.intake.pdata.Store): the sender reads the answer and sends its next object
+    meanwhile.  The queue's row needs no sync before the answer (the object's bytes are
+    durable, and recovery queues a whole object no row names)."""
     try:
-        spool.put(*parts)
+        written = spool.write(*parts)
     except SpoolError as exc:
         counters["refused"] = counters.get("refused", 0) + 1
         _log("error", "object refused: spool unavailable", code="out-of-resources",
              error_type=str(exc))
-        return STATUS_OUT_OF_RESOURCES
+        return STATUS_OUT_OF_RESOURCES, None
     except Exception:  # noqa: BLE001  (anything else: never success for an object not durable)
         _log("error", "object refused: spool error", code="out-of-resources")
-        return STATUS_OUT_OF_RESOURCES
+        return STATUS_OUT_OF_RESOURCES, None
     finally:
         for part in parts:
             if isinstance(part, memoryview):
-                part.release()  # (the request's data set can be let go)
-    return STATUS_SUCCESS
+                part.release()
+    return STATUS_SUCCESS, partial(spool.queue_answered, written)
 
 
 def _handle_echo(_event: Any) -> int:
@@ -197,7 +210,7 @@ class Receiver:
         )
         server.contexts = SharedContexts(server.contexts)  # (not copied per association)
         # C-STORE requests read and answered in each association's DUL thread (deid.intake.pdata)
-        server.store_object = partial(store_object, self.spool, self.counters)
+        server.store_object = partial(store_answer_first, self.spool, self.counters)
         self.gate.start()
         threading.Thread(target=server.serve_forever, name="deid-receiver", daemon=True).start()
         self.server = server

@@ -60,9 +60,9 @@ class _Peer:
         association, self.socket = offline_association()
         self.stored: list[bytes] = []
 
-        def store(parts: list[bytes | memoryview]) -> int:
+        def store(parts: list[bytes | memoryview]) -> tuple[int, None]:
             self.stored.append(b"".join(bytes(part) for part in parts))
-            return 0x0000
+            return 0x0000, None
 
         quicken(association, store)
         for cid, sop_class in ((1, CT), (3, str(Verification))):
@@ -222,3 +222,29 @@ def test_the_reading_goes_back_to_the_loop_once_it_has_something_else_to_do(
     dul._kill_thread = False
     peer.association.dul._read_pdu_data()  # the loop, its work done, reads the next PDU
     assert peer.stored == [_pynetdicoms_object(data_set)]
+
+
+def test_what_the_store_leaves_for_after_the_answer_runs_once_the_answer_is_sent() -> None:
+    """The receiver's store answers success once the object is durable and queues it after the
+    answer (deid.intake.receiver.store_answer_first): the peer has the answer by then."""
+    import socket
+
+    peer = _Peer()
+    seen: list[bytes] = []
+
+    def then() -> None:
+        peer.socket.setblocking(False)
+        try:
+            seen.append(peer.socket.recv(65536, socket.MSG_PEEK))
+        except BlockingIOError:
+            seen.append(b"")
+        peer.socket.setblocking(True)
+
+    reader = peer.association.dul._read_pdu_data
+    reader.store = lambda parts: (0x0000, then)
+    try:
+        peer.send(_pdu((1, 0x03, _store_command()), (1, 0x02, b"\x00" * 64)))
+        response = pdata.store_response_command(CT.encode(), INSTANCE.encode(), 7, 0x0000)
+        assert seen == [_pdu((1, 0x03, response))]
+    finally:
+        peer.close()
