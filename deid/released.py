@@ -16,7 +16,9 @@ waits for a person (``duplicate-instance``).
 A durable index (the default) syncs each claim.  Otherwise claims are committed without a sync
 (``synchronous=NORMAL``: a power cut may undo the last ones, never reorder them) and made durable
 by the caller: ``deid run`` syncs its file systems before it journals a batch, the node's worker
-calls :meth:`ReleasedIndex.sync` with its batch's records (one fsync of the write-ahead log).
+calls :meth:`ReleasedIndex.sync` before it hands an object to a destination (one fsync of the
+write-ahead log, outside SQLite's write lock: a synced commit holds the lock through its fsync,
+and the other processes' claims wait, sleeping in SQLite's busy handler).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from deid import service
 from deid.audit.record import event_of
 from deid.forward import DONE, FAILED, RETRY, SendResult
 from deid.pipeline import Pipeline
+from deid.released import ReleasedIndex
 from deid.sender import Pending
 from deid.service import MAX_CRASHES, Worker
 from deid.settings import AllowedCaller, DestinationSettings, ServeSettings
@@ -391,3 +392,37 @@ def test_a_bug_settling_the_object_in_flight_is_counted_against_that_object(node
         busy.run(StopFlag())  # as the worker process runs it: the bug ends it
     assert spool.state == {1: "claimed", 2: "queued"}  # the crash goes to 1 (spool.release_worker)
     assert "release 2" in calls and calls.count("record forwarded") == 0
+
+
+def test_the_released_uid_claim_is_durable_before_the_object_is_handed_over(
+    node, tmp_path: Path, vghtpe, key
+) -> None:
+    """The node's index commits a claim without a sync (a synced commit holds SQLite's write
+    lock through its fsync: the other workers' claims waited); the worker syncs it before any
+    destination has the object, so no power cut can undo a claim whose object went out."""
+    settings, spool, calls, original, _worker = node
+
+    class NotedIndex(ReleasedIndex):
+        def claim(self, *args, **kwargs) -> bool:
+            calls.append("index claim")
+            return super().claim(*args, **kwargs)
+
+        def sync(self) -> None:
+            calls.append("index sync")
+            super().sync()
+
+    class NotedSender(ScriptedSender):
+        def submit(self, destination: str, data: bytes) -> Pending:
+            calls.append("submit")
+            return super().submit(destination, data)
+
+    index = NotedIndex(tmp_path / "released.sqlite", durable=False)
+    pipeline = Pipeline(vghtpe, key, out=tmp_path / "unused", quarantine=settings.quarantine,
+                        released=index)
+    spool.put(original)
+    busy = Worker(settings, "w0", sender=NotedSender(SendResult(DONE, 0, "stored")),
+                  pipeline=pipeline, spool=spool, open_records=lambda: NotedRecords(calls))
+    assert busy.step() is True
+    assert calls == ["claim 1", "index claim", "index sync", "record written", "submit"]
+    made = service._make_pipeline(settings, vghtpe, key)
+    assert made.released is not None and made.released.durable is False
