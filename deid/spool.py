@@ -10,7 +10,8 @@ full, zeros after the object), then synced in full (and its folder, for a new fi
 and which was finished in it last (``finished``); an item's row names its slot and token.
 
 Two writes need no sync of their own: a new item's row (its object is durable before the sender
-is answered, and :meth:`Spool.recover` queues a whole object no row names) and a claim (every
+is answered, and :meth:`Spool.recover` queues a whole object no row names: the receiver commits
+the row after the answer, :meth:`Spool.queue_answered`) and a claim (every
 claim is released at start-up).  They are committed with synchronous=NORMAL: a power cut may undo
 them, never reorder them; the next synced commit (an ack, which must outlive the reuse of the
 original's slot) makes them durable too, since the write-ahead log is synced in order.
