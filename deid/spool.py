@@ -201,7 +201,7 @@ def _mib(n: int) -> str:
 
 
 @dataclass(frozen=True)
-class Written:
+class Spooled:
     """An object :meth:`Spool.write` made durable, not yet queued: its token, its slot (name,
     size when reserved), the slot's size now and the bytes it takes there."""
 
@@ -256,7 +256,7 @@ class Spool:
         self._next_trim = time.monotonic() + TRIM_SECONDS  # when :meth:`tidy` looks again
         # a free slot reserved for the next write (token, (name, size)), set aside by a queue
         self._aside: tuple[str, tuple[str, int]] | None = None
-        self._unqueued: list[Written] = []  # answered objects whose rows wait to be committed
+        self._unqueued: list[Spooled] = []  # answered objects whose rows wait to be committed
         try:
             for path in (folder, self.files):
                 path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -318,7 +318,7 @@ class Spool:
             self._give_back(written.slot, written.token, written=True)
             raise
 
-    def write(self, *parts: bytes | memoryview) -> Written:
+    def write(self, *parts: bytes | memoryview) -> Spooled:
         """Make the object durable in a slot, not yet queued: the receiver answers success then,
         and queues it after the answer (:meth:`queue_answered`).  Raises as :meth:`put`.
 
@@ -350,9 +350,9 @@ class Spool:
             if slot is not None:
                 self._give_back(slot, token)
             raise
-        return Written(token, slot, size, need)
+        return Spooled(token, slot, size, need)
 
-    def queue(self, written: Written) -> int:
+    def queue(self, written: Spooled) -> int:
         """Queue an object :meth:`write` made durable (its row, unsynced: see the module's
         docstring); returns the item id.  In the same commit, a free slot that fits an object of
         its size is set aside for the next write (which then needs no commit of its own before
@@ -387,7 +387,7 @@ class Spool:
         self._put_done(now)
         return int(cursor.lastrowid or 0)
 
-    def queue_answered(self, written: Written) -> None:
+    def queue_answered(self, written: Spooled) -> None:
         """Queue an object whose sender was answered success (never raises: the object is not
         to be lost).  A row that cannot be committed now (a full disk) is tried again at the
         next of these and at each :meth:`tidy`; after a restart :meth:`recover` queues the

@@ -147,7 +147,7 @@ def store_answer_first(spool: Spool, counters: dict[str, int],
     finally:
         for part in parts:
             if isinstance(part, memoryview):
-                part.release()
+                part.release()  # (the request's data set can be let go)
     return STATUS_SUCCESS, partial(spool.queue_answered, written)
 
 
