@@ -16,6 +16,7 @@ from deid.spool import (
     DB_NAME,
     MIB,
     SLOT_IDLE_SECONDS,
+    SLOT_MAKER_IDLE_SECONDS,
     TRIM_SECONDS,
     Item,
     Spool,
@@ -668,4 +669,62 @@ def test_an_object_answered_before_its_row_is_queued_whatever_the_disk_does(
         assert spool.recover()["requeued_files"] == 1
         found = [spool.read(item) for item in iter(lambda: spool.claim("w"), None)]
         assert sorted(found) == [b"answered later", b"answered, then the node stopped", b"x"]
+        spool.close()
+
+
+def test_the_slot_for_the_next_object_is_made_after_the_answer_not_before_it(
+        tmp_path: Path) -> None:
+    """Making a slot (allocate, write to its end, sync it and its folder) takes several times a
+    write into one.  Where no free slot fits, the receiver's queueing after an answer makes the
+    next object's slot then: the next write, the one a sender waits on, goes straight into it."""
+    spool = Spool(tmp_path, min_free_bytes=0)  # (the node's handle)
+    spool.queue_answered(spool.write(b"a" * 100_000))  # no free slot: one made and set aside
+    spool._to_make.join()  # (by the spool's own thread)
+    slots = set((tmp_path / "incoming").iterdir())
+    assert len(slots) == 2
+    made: list[str] = []
+    statements: list[str] = []
+    for conn in (spool.conn, spool.unsynced):
+        conn.set_trace_callback(statements.append)
+    real_fsync = os.fsync
+    try:
+        os.fsync = lambda fd: made.append("fsync") or real_fsync(fd)  # type: ignore[assignment]
+        written = spool.write(b"b" * 99_000)  # (a slice of the same series: the same size)
+    finally:
+        os.fsync = real_fsync  # type: ignore[assignment]
+    assert statements == [] and made == []  # no commit, no slot made: one fdatasync
+    assert set((tmp_path / "incoming").iterdir()) == slots
+    spool.queue_answered(written)
+    spool._to_make.join()
+    assert len(list((tmp_path / "incoming").iterdir())) == 3  # the next one's, made just now
+    deadline = time.monotonic() + 10 * SLOT_MAKER_IDLE_SECONDS
+    while spool._slot_maker is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert spool._slot_maker is None  # the thread that made it ended once idle
+    spool.close()  # (a crash here instead: the slot made ahead holds zeros, free at recovery)
+
+    spool = Spool(tmp_path, min_free_bytes=0)
+    assert spool.recover()["requeued_files"] == 0
+    found = [spool.read(item) for item in iter(lambda: spool.claim("w"), None)]
+    assert sorted(found) == [b"a" * 100_000, b"b" * 99_000]
+    assert len(list((tmp_path / "incoming").iterdir())) == 2  # the free one deleted
+    spool.close()
+
+
+def test_a_slot_made_ahead_that_cannot_be_made_is_no_error(tmp_path: Path) -> None:
+    """A slot made ahead is an optimisation: where the disk has no room for it, the object just
+    answered stays queued and the next write makes its own slot (or says the disk is full)."""
+    with small_disk(tmp_path / "disk", size_mb=2) as disk:
+        spool = Spool(disk / "spool", min_free_bytes=0)
+        spool.put(b"x")
+        written = spool.write(b"y" * 600_000)
+        ballast = fill(disk)
+        os.truncate(ballast, ballast.stat().st_size - 256 * 1024)  # room for rows, not a slot
+        spool.queue_answered(written)  # queued; no room for the next slot
+        spool._to_make.join()
+        assert spool.stats()["received"] == 2 and not spool._unqueued
+        assert len(list((disk / "spool" / "incoming").iterdir())) == 2  # none half made
+        with pytest.raises(StorageUnavailable):
+            spool.write(b"z" * 600_000)
+        ballast.unlink()
         spool.close()
