@@ -27,6 +27,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from deid import logs
+from deid.doorbell import Doorbell
 from deid.errors import ObjectError, UsageError
 from deid.forward import Delivery
 from deid.outcome import Forwarded, Outcome, Quarantined, Released, Retry, Written
@@ -138,12 +139,14 @@ class Worker:
         pipeline: Any = None,
         spool: Any = None,
         open_records: Callable[[], Any] | None = None,
+        doorbell: Doorbell | None = None,
     ) -> None:
         """Its collaborators, each made from ``settings`` when not given: ``sender``
         (:class:`deid.sender.Sender`: this process's own associations by default), ``pipeline``
         (:class:`deid.pipeline.Pipeline`), ``spool`` (:class:`deid.spool.Spool`, or one with its
         interface) and ``open_records`` (makes this worker's audit trail, again after a refused
-        write)."""
+        write); ``doorbell``: what the receiver rings when it queues an object (deid.doorbell),
+        which an idle worker waits on (without: it looks every ``POLL_SECONDS``)."""
         self.settings = settings
         self.name = name
         self.log = logs.get_logger("deid.serve")
@@ -183,6 +186,7 @@ class Worker:
         self.held: list[Item] = []  # refused storage took them over; not given back yet
         self.batch: Batch[Item] = Batch(self, BATCH, background=False)
         self.flight: Flight | None = None  # the object whose sends are under way
+        self.doorbell = doorbell
 
     def run(self, stop: Any) -> None:
         """Work until ``stop`` is set; a refusal of the file system is waited out, never fatal."""
@@ -197,8 +201,8 @@ class Worker:
                     stop.wait(self.waiting.refused(failure))
                     continue
                 self.waiting.succeeded()
-                if not worked:
-                    stop.wait(POLL_SECONDS)
+                if not worked:  # until an object is queued, a retry is due, or a stop
+                    (self.doorbell or stop).wait(POLL_SECONDS)
         finally:
             self._close()
 
@@ -516,6 +520,7 @@ def _worker_main(
     slot: WorkerSlot,
     index: int,
     lines: dict[str, Any],
+    doorbell: Doorbell | None = None,
 ) -> None:
     from deid.sender import name_process
 
@@ -539,7 +544,7 @@ def _worker_main(
     while not stop.is_set():  # a worker (re)started on a full disk waits, as a running one does
         try:
             sender = SharedSender(lines, index, name, wait=wait, spill=settings.outgoing)
-            worker = Worker(settings, name, waiting, sender=sender)
+            worker = Worker(settings, name, waiting, sender=sender, doorbell=doorbell)
         except Exception as exc:
             failure = storage_failure(exc)
             if failure is None:
@@ -593,6 +598,7 @@ class Node:
         self.receiver: Any = None
         self.status: Any = None
         self.spool: Spool | None = None
+        self.doorbell = Doorbell(self.context)  # rung per object queued: idle workers wake
 
     def check(self) -> None:
         """Fail at start (exit 2) on a profile, key or lookup that cannot be loaded."""
@@ -629,7 +635,7 @@ class Node:
         clean_outgoing(self.settings)
         if any(recovered.values()):
             self.log.info("spool recovered", count=sum(recovered.values()))
-        self.receiver = Receiver(self.settings, spool)
+        self.receiver = Receiver(self.settings, spool, ring=self.doorbell.ring)
         try:
             port = self.receiver.start()
         except OSError as exc:
@@ -720,6 +726,7 @@ class Node:
                 self.worker_health.slot(index),
                 index,
                 self.lines,
+                self.doorbell,
             ),
             daemon=True,
         )

@@ -85,9 +85,10 @@ def node(tmp_path: Path, key_file: Path, vghtpe, key):
     pipeline = Pipeline(vghtpe, key, out=tmp_path / "unused", quarantine=settings.quarantine)
     original = write_many_ct_slices(tmp_path / "in", 1, size=16)[0].read_bytes()
 
-    def worker(sender: ScriptedSender, records: type[NotedRecords] = NotedRecords) -> Worker:
+    def worker(sender: ScriptedSender, records: type[NotedRecords] = NotedRecords,
+               **given) -> Worker:
         return Worker(settings, "w0", sender=sender, pipeline=pipeline, spool=spool,
-                      open_records=lambda: records(calls))
+                      open_records=lambda: records(calls), **given)
 
     return settings, spool, calls, original, worker
 
@@ -426,3 +427,39 @@ def test_the_released_uid_claim_is_durable_before_the_object_is_handed_over(
     assert calls == ["claim 1", "index claim", "index sync", "record written", "submit"]
     made = service._make_pipeline(settings, vghtpe, key)
     assert made.released is not None and made.released.durable is False
+
+
+def test_an_idle_worker_waits_on_the_doorbell_not_the_clock(node) -> None:
+    """With nothing to claim, a worker waits on what the receiver rings when it queues an object
+    (deid.doorbell), and claims again as soon as it rang."""
+    settings, spool, calls, original, worker = node
+
+    class Stop:
+        def __init__(self) -> None:
+            self.set_ = False
+
+        def is_set(self) -> bool:
+            return self.set_
+
+        def wait(self, timeout: float) -> bool:
+            raise AssertionError("an idle worker with a doorbell does not sleep on the clock")
+
+    stop = Stop()
+
+    class NotedDoorbell:
+        def __init__(self) -> None:
+            self.waits: list[float] = []
+
+        def wait(self, timeout: float) -> bool:
+            self.waits.append(timeout)
+            if len(self.waits) == 1:
+                spool.put(original)  # the receiver queues an object, and rings
+                return True
+            stop.set_ = True
+            return False
+
+    bell = NotedDoorbell()
+    busy = worker(ScriptedSender(SendResult(DONE, 0, "stored")), doorbell=bell)
+    busy.run(stop)
+    assert bell.waits == [service.POLL_SECONDS, service.POLL_SECONDS]
+    assert "claim 1" in calls and "record forwarded" in calls  # woken, it took the object

@@ -28,7 +28,7 @@ from deid import logs
 from deid.intake.acceptor import IntakeRequestHandler, SharedContexts, object_parts
 from deid.intake.guard import Gate, GuardedServer, Limits, wake_on_early_close
 from deid.settings import AllowedCaller, ServeSettings, TlsFiles
-from deid.spool import Spool, SpoolError
+from deid.spool import Spool, Spooled, SpoolError
 
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
@@ -108,32 +108,35 @@ def _handle_requested(event: Any, allow: tuple[AllowedCaller, ...], gate: Gate) 
              code="association-limit")
 
 
-def _handle_store(event: Any, spool: Spool, counters: dict[str, int]) -> int:
+def _handle_store(event: Any, spool: Spool, counters: dict[str, int],
+                  ring: Callable[[], None] | None = None) -> int:
     """A C-STORE that pynetdicom decoded: its object to the spool (:func:`store_object`)."""
     try:
         parts = object_parts(event)
     except Exception:  # noqa: BLE001
         return STATUS_CANNOT_UNDERSTAND
-    return store_object(spool, counters, parts)
+    return store_object(spool, counters, parts, ring)
 
 
 def store_object(spool: Spool, counters: dict[str, int],
-                 parts: Sequence[bytes | memoryview]) -> int:
+                 parts: Sequence[bytes | memoryview], ring: Callable[[], None] | None = None) -> int:
     """Write an object (``parts``: its Part 10 bytes, in order) to the spool and queue it; success
     only when it is durable (:func:`store_answer_first`, queued before the answer)."""
-    status, then = store_answer_first(spool, counters, parts)
+    status, then = store_answer_first(spool, counters, parts, ring)
     if then is not None:
         then()
     return status
 
 
 def store_answer_first(spool: Spool, counters: dict[str, int],
-                       parts: Sequence[bytes | memoryview]) -> tuple[int, Callable[[], None] | None]:
+                       parts: Sequence[bytes | memoryview], ring: Callable[[], None] | None = None,
+                       ) -> tuple[int, Callable[[], None] | None]:
     """Write an object (``parts``: its Part 10 bytes, in order) to the spool: success only once it
     is durable, else out of resources; on success, what queues it is left to call after the
     answer (deid.intake.pdata.Store): the sender reads the answer and sends its next object
     meanwhile.  The queue's row needs no sync before the answer (the object's bytes are
-    durable, and recovery queues a whole object no row names)."""
+    durable, and recovery queues a whole object no row names).  Once queued, ``ring`` wakes an
+    idle worker (deid.doorbell)."""
     try:
         written = spool.write(*parts)
     except SpoolError as exc:
@@ -148,7 +151,14 @@ def store_answer_first(spool: Spool, counters: dict[str, int],
         for part in parts:
             if isinstance(part, memoryview):
                 part.release()  # (the request's data set can be let go)
-    return STATUS_SUCCESS, partial(spool.queue_answered, written)
+    return STATUS_SUCCESS, partial(_queue, spool, written, ring)
+
+
+def _queue(spool: Spool, written: Spooled, ring: Callable[[], None] | None) -> None:
+    """Queue an object whose sender was answered success, and wake a worker for it."""
+    spool.queue_answered(written)
+    if ring is not None:
+        ring()
 
 
 def _handle_echo(_event: Any) -> int:
@@ -159,9 +169,12 @@ class Receiver:
     """The listening AE; :meth:`start` binds, :meth:`stop_accepting` closes the port and
     :meth:`wait_idle` waits for associations in progress to end."""
 
-    def __init__(self, settings: ServeSettings, spool: Spool) -> None:
+    def __init__(self, settings: ServeSettings, spool: Spool,
+                 ring: Callable[[], None] | None = None) -> None:
+        """``ring``: called once each received object is queued (deid.doorbell)."""
         self.settings = settings
         self.spool = spool
+        self.ring = ring
         self.counters: dict[str, int] = {}
         self.limits = Limits(
             per_address=settings.max_unassociated_per_address,
@@ -195,7 +208,7 @@ class Receiver:
         self.gate = Gate(self.limits, known)
         handlers = [
             (evt.EVT_REQUESTED, _handle_requested, [self.settings.allow, self.gate]),
-            (evt.EVT_C_STORE, _handle_store, [self.spool, self.counters]),
+            (evt.EVT_C_STORE, _handle_store, [self.spool, self.counters, self.ring]),
             (evt.EVT_C_ECHO, _handle_echo),
             (evt.EVT_CONN_CLOSE, wake_on_early_close),
         ]
@@ -210,7 +223,8 @@ class Receiver:
         )
         server.contexts = SharedContexts(server.contexts)  # (not copied per association)
         # C-STORE requests read and answered in each association's DUL thread (deid.intake.pdata)
-        server.store_object = partial(store_answer_first, self.spool, self.counters)
+        server.store_object = partial(store_answer_first, self.spool, self.counters,
+                                      ring=self.ring)
         self.gate.start()
         threading.Thread(target=server.serve_forever, name="deid-receiver", daemon=True).start()
         self.server = server
