@@ -32,11 +32,28 @@ from deid.io.text import raw_strings
 from deid.profile.model import Label
 from deid.profile.tags import format_tag
 
+_UNDEFINED = 0xFFFFFFFF  # an element's undefined length (a sequence's, or UN's)
+
 _ASCII_VRS = frozenset({"UI", "DA", "DT"})
 _VR = attrgetter("VR")
 _new_raw = tuple.__new__
 
 Where = tuple[tuple[int, int], ...]  # (sequence tag, item index) pairs from the top
+
+
+def _refuse_cut_short(item: Dataset, where: Where) -> None:
+    """``unreadable`` for an element of ``item`` whose length runs past the end of the item or
+    sequence holding it: pydicom's reading cuts its value there, so it holds the headers and
+    values of the elements after it (a damaged header: a UI read as UN takes four bytes of its
+    value as its length), which would go out unread, or be lost under a rule's new value."""
+    for tag, elem in item._dict.items():
+        if type(elem) is RawDataElement and elem.length != _UNDEFINED \
+                and elem.value is not None and len(elem.value) != elem.length:
+            raise ObjectError(
+                "unreadable", "an element's length runs past the end of the item or sequence "
+                "holding it, as when a damaged length makes it swallow the elements after it; "
+                "fetch the object again from the source", stage="read",
+                path=element_path(where, tag))
 
 
 def element_path(where: Where, tag: int) -> str:
@@ -237,6 +254,7 @@ class Walker:
         if not isinstance(value, Sequence):
             return
         for index, item in enumerate(value):
+            _refuse_cut_short(item, where + ((tag, index),))
             self.walk(item, path + (int(tag),), where + ((tag, index),))
 
     def clean_kept_text(self, cleaner: TextCleaner | None, *, on_identity: str, sr_text: str) -> None:

@@ -253,6 +253,8 @@ def _write_dataset(parts: list[Bytes], ds: Dataset, charset: object, where: Wher
         elem = elements[tag]
         if elem.__class__ is RawDataElement:
             _, vr, length, value, _, implicit, little, _, _ = elem
+            if length != _UNDEFINED and value is not None and len(value) != length:
+                raise _cut_short(where, tag)
             head = heads.get(vr)  # (None: an ambiguous VR, or not a VR)
             if ((value.__class__ is bytes or value.__class__ is memoryview) and head is not None
                     and length != _UNDEFINED and little and not implicit):
@@ -459,6 +461,14 @@ def _swallowed(where: Where, tag: int) -> ObjectError:
         "unreadable", "a text value holds a NUL byte, as when a damaged length makes it swallow "
         "the elements after it (their values would go out unread); fetch the object again from "
         "the source", stage="encode", path=path)
+
+
+def _cut_short(where: Where, tag: int) -> ObjectError:
+    path = "".join(f"{_tag(t)}[{i}]." for t, i in where) + _tag(tag)
+    return ObjectError(
+        "unreadable", "an element's length runs past the end of the item or sequence holding "
+        "it, as when a damaged length makes it swallow the elements after it (their values would "
+        "go out unread); fetch the object again from the source", stage="encode", path=path)
 
 
 def _not_encodable(where: Where, tag: int | None) -> ObjectError:

@@ -20,11 +20,13 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
+from deid.synthetic import modules
 from deid.synthetic.ct import ct_slice
 from deid.synthetic.files import write_dataset
 from deid.synthetic.identity import SyntheticPatient, make_patient
 from deid.synthetic.private import PACS_CREATOR
 from deid.synthetic.sc import secondary_capture_image
+from deid.synthetic.uids import instance_uid
 
 #: The made-up transfer syntax written by :func:`unknown_transfer_syntax`.
 UNKNOWN_TRANSFER_SYNTAX = "1.2.3.4.5.6.7.8"
@@ -374,4 +376,29 @@ def damaged_content_item_vr(folder: str | Path, patient: SyntheticPatient | None
     at = data.index(header)
     path = _folder(folder) / "damaged_content_item_vr_0040a124_at.dcm"
     path.write_bytes(data[:at + 4] + b"AT" + data[at + 6:])
+    return path
+
+
+def item_element_past_its_end(folder: str | Path, tag: int = 0x00081150,
+                              patient: SyntheticPatient | None = None) -> Path:
+    """A CT whose Source Image Sequence (three items: the slices it was made from) holds, in its
+    first item, ``tag`` (Referenced SOP Class or Instance UID) under the VR bytes UN instead of UI,
+    as a damaged copy makes (tools/fuzz_pipeline.py found it in a real MR): UN's longer header
+    takes the UID's first four characters as a 32-bit length, far past the end of the sequence,
+    and a reader cuts the value there, so that it holds the other items' elements: their original
+    SOP Instance UIDs."""
+    p = patient or make_patient(0)
+    ds = _ct(p, f"ODD-PAST-END-{tag:08X}")
+    series = p.series_uid(f"ODD-PAST-END-{tag:08X}")
+    ds.SourceImageSequence = Sequence([
+        modules.item(ReferencedSOPClassUID=ds.SOPClassUID,
+                     ReferencedSOPInstanceUID=instance_uid(series, index))
+        for index in (4, 5, 6)])
+    buffer = DicomBytesIO()
+    dcmwrite(buffer, ds, enforce_file_format=True)
+    data = buffer.getvalue()
+    sequence = _header_offset(data, 0x00082112)
+    at = data.index(struct.pack("<HH", tag >> 16, tag & 0xFFFF) + b"UI", sequence)
+    path = _folder(folder) / f"item_element_past_its_end_{tag:08x}.dcm"
+    path.write_bytes(data[:at + 4] + b"UN" + data[at + 6:])
     return path

@@ -182,3 +182,23 @@ def test_damaged_headers_are_released_clean_or_quarantined_with_a_reason(pipelin
     event("written")
     _every_value(pydicom.dcmread(BytesIO(outcome.data)))
     assert _identity_in(outcome.data) == []
+
+
+def test_an_item_element_cut_short_by_its_sequence_is_never_written() -> None:
+    """An item's element whose length runs past the end of its sequence (a UID read as UN takes
+    four of its characters as its length) is cut there by pydicom's reading: its value holds the
+    other items' elements.  The rules refuse it as they walk the item; the encoder refuses it too,
+    should it reach it raw."""
+    from pydicom.dataelem import RawDataElement
+
+    from deid.errors import ObjectError
+    from deid.io.encoder import encode
+
+    ds = pydicom.dcmread(BytesIO(CLEAN))
+    item = ds.ReferencedImageSequence[0]
+    raw = item._dict[0x00081150]
+    assert isinstance(raw, RawDataElement)
+    item._dict[0x00081150] = raw._replace(length=raw.length + 1000)  # as read: cut at the end
+    with pytest.raises(ObjectError) as refused:
+        encode(ds)
+    assert (refused.value.code, refused.value.path) == ("unreadable", "(0008,1140)[0].(0008,1150)")

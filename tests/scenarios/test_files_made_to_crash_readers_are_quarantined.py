@@ -38,6 +38,10 @@ REFUSED = {
     # released report: two content items before it are removed
     "damaged_content_item_vr_0040a124_at.dcm": (
         "iod-check-failed", "check", "(0040,A730)[15].(0040,A730)[0].(0040,A730)[1].(0040,A124)"),
+    # a UID read as UN runs past its sequence's end: the Referenced SOP Class UID (kept) went out
+    # holding the other items' original SOP Instance UIDs; the Instance UID (remapped) lost them
+    "item_element_past_its_end_00081150.dcm": ("unreadable", "read", "(0008,2112)[0].(0008,1150)"),
+    "item_element_past_its_end_00081155.dcm": ("unreadable", "read", "(0008,2112)[0].(0008,1155)"),
 }
 #: the damaged VR an iod-check-failed reason names
 DAMAGED_VR = {"damaged_vr_00200052_us.dcm": "US", "damaged_content_item_vr_0040a124_at.dcm": "AT"}
@@ -58,7 +62,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
                oddities.damaged_tag(hostile, 0x00100010, 0x00080016, patient),
                oddities.swallowing_length(hostile, patient=patient),
                oddities.damaged_vr(hostile, 0x00200052, "US", patient),
-               oddities.damaged_content_item_vr(hostile, patient)]
+               oddities.damaged_content_item_vr(hostile, patient),
+               oddities.item_element_past_its_end(hostile, 0x00081150, patient),
+               oddities.item_element_past_its_end(hostile, 0x00081155, patient)]
     # released without what the damaged headers now hold: under a tag no attribute has, or under
     # a VR of another kind than its attribute's (Software Versions as SL), nothing says it is safe
     moved = [oddities.damaged_tag(incoming / "moved", 0x00100010, 0x00100110, patient),
