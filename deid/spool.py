@@ -448,8 +448,8 @@ class Spool:
         self.queue_answered_waiting()
 
     def queue_answered_waiting(self) -> None:
-        """Queue the answered objects whose rows could not be committed yet (oldest first); the
-        slot for the next object is made now if none is free (not while a sender waits)."""
+        """Queue the answered objects whose rows could not be committed yet (oldest first); if
+        no free slot fits the last of them, the slot maker makes one for the next object."""
         with self._lock:
             waiting, self._unqueued = self._unqueued, []
         for index, each in enumerate(waiting):
