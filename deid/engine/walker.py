@@ -293,7 +293,14 @@ class Walker:
         elem = ds[tag]
         vr = elem.VR if elem.VR and elem.VR != "UN" else vr_of(tag)
         new = [cleaner.fit(vr, text) for text, _ in cleaned]
-        elem.value = new[0] if len(new) == 1 else new
+        try:
+            elem.value = new[0] if len(new) == 1 else new
+        except (ValueError, TypeError, OverflowError):  # (pydicom: not a value of that VR)
+            raise ObjectError(
+                "unreadable", f"kept text holds an identity value the rules replace, but its "
+                f"element's VR {vr} (its attribute's is {vr_of(tag)}) cannot hold the replacement: "
+                "the element's header is damaged; fetch the object again from the source",
+                stage="rules", path=element_path(where, tag)) from None
         self.replaced[CLEANED_TEXT[tag]] += count
         return [v for v in new if v]
 

@@ -42,6 +42,9 @@ REFUSED = {
     # holding the other items' original SOP Instance UIDs; the Instance UID (remapped) lost them
     "item_element_past_its_end_00081150.dcm": ("unreadable", "read", "(0008,2112)[0].(0008,1150)"),
     "item_element_past_its_end_00081155.dcm": ("unreadable", "read", "(0008,2112)[0].(0008,1155)"),
+    # Study Description (LO) read as DS, holding the patient's name: the cleaned text (it was
+    # internal-error: "[removed]" put under DS) cannot be written under the damaged VR
+    "damaged_vr_00081030_ds.dcm": ("unreadable", "rules", "(0008,1030)"),
 }
 #: the damaged VR an iod-check-failed reason names
 DAMAGED_VR = {"damaged_vr_00200052_us.dcm": "US", "damaged_content_item_vr_0040a124_at.dcm": "AT"}
@@ -64,7 +67,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
                oddities.damaged_vr(hostile, 0x00200052, "US", patient),
                oddities.damaged_content_item_vr(hostile, patient),
                oddities.item_element_past_its_end(hostile, 0x00081150, patient),
-               oddities.item_element_past_its_end(hostile, 0x00081155, patient)]
+               oddities.item_element_past_its_end(hostile, 0x00081155, patient),
+               oddities.damaged_vr(hostile, 0x00081030, "DS", patient,
+                                   value=f"Liver CT of {patient.name.split('^')[0].title()}")]
     # released without what the damaged headers now hold: under a tag no attribute has, or under
     # a VR of another kind than its attribute's (Software Versions as SL), nothing says it is safe
     moved = [oddities.damaged_tag(incoming / "moved", 0x00100010, 0x00100110, patient),
