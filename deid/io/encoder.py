@@ -456,19 +456,21 @@ def _nul_inside(value: bytes) -> bool:
 
 
 def _swallowed(where: Where, tag: int) -> ObjectError:
-    path = "".join(f"{_tag(t)}[{i}]." for t, i in where) + _tag(tag)
-    return ObjectError(
-        "unreadable", "a text value holds a NUL byte, as when a damaged length makes it swallow "
-        "the elements after it (their values would go out unread); fetch the object again from "
-        "the source", stage="encode", path=path)
+    return _swallowing(where, tag, "a text value holds a NUL byte")
 
 
 def _cut_short(where: Where, tag: int) -> ObjectError:
+    return _swallowing(where, tag, "an element's length runs past the end of the item or "
+                                   "sequence holding it")
+
+
+def _swallowing(where: Where, tag: int, sign: str) -> ObjectError:
+    """``unreadable``: ``sign`` shows an element that swallowed the elements after it."""
     path = "".join(f"{_tag(t)}[{i}]." for t, i in where) + _tag(tag)
     return ObjectError(
-        "unreadable", "an element's length runs past the end of the item or sequence holding "
-        "it, as when a damaged length makes it swallow the elements after it (their values would "
-        "go out unread); fetch the object again from the source", stage="encode", path=path)
+        "unreadable", f"{sign}, as when a damaged length makes it swallow the elements after it "
+        "(their values would go out unread); fetch the object again from the source",
+        stage="encode", path=path)
 
 
 def _not_encodable(where: Where, tag: int | None) -> ObjectError:
