@@ -13,6 +13,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.sequence import Sequence
 from pydicom.uid import (
     UID,
+    CTImageStorage,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -388,15 +389,11 @@ def item_element_past_its_end(folder: str | Path, tag: int = 0x00081150,
     and a reader cuts the value there, so that it holds the other items' elements: their original
     SOP Instance UIDs."""
     p = patient or make_patient(0)
-    ds = _ct(p, f"ODD-PAST-END-{tag:08X}")
-    series = p.series_uid(f"ODD-PAST-END-{tag:08X}")
-    ds.SourceImageSequence = Sequence([
-        modules.item(ReferencedSOPClassUID=ds.SOPClassUID,
-                     ReferencedSOPInstanceUID=instance_uid(series, index))
-        for index in (4, 5, 6)])
-    buffer = DicomBytesIO()
-    dcmwrite(buffer, ds, enforce_file_format=True)
-    data = buffer.getvalue()
+    label = f"ODD-PAST-END-{tag:08X}"
+    sources = Sequence([modules.item(ReferencedSOPClassUID=CTImageStorage,
+                                     ReferencedSOPInstanceUID=instance_uid(p.series_uid(label), n))
+                        for n in (4, 5, 6)])
+    data = _ct_bytes(p, label, {0x00082112: sources})  # Source Image Sequence
     sequence = _header_offset(data, 0x00082112)
     at = data.index(struct.pack("<HH", tag >> 16, tag & 0xFFFF) + b"UI", sequence)
     path = _folder(folder) / f"item_element_past_its_end_{tag:08x}.dcm"
