@@ -40,7 +40,7 @@ from deid.storage_wait import StorageWait, WorkerHealth, WorkerSlot
 if TYPE_CHECKING:
     from deid.sender import Pending
 
-POLL_SECONDS = 0.05  # an idle worker looks for new items this often
+POLL_SECONDS = 0.05  # an idle worker looks for new items at least this often (deid.doorbell)
 BATCH = 16  # items a worker settles with one sync at most (fewer when it runs out of work)
 
 
