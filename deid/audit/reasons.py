@@ -39,7 +39,8 @@ REASONS: dict[str, tuple[str, str]] = {
     ),
     "missing-identifier": (
         ("The object has no SOP Class, SOP Instance, Study or Series UID, or holds one under "
-         "another VR than UI, or its SOP Class UID is not a UID (numbers joined by dots)."),
+         "another VR than UI, or its SOP Class UID is not a UID (two or more numbers joined by dots, the "
+         "first 0, 1 or 2)."),
         "Repair the source object's identifiers at the modality or PACS.",
     ),
     "incomplete-object": (

@@ -31,7 +31,7 @@ from deid.engine.review import (
     read_when_removed,
 )
 from deid.engine.uids import UidRemapper
-from deid.engine.vr import has_uid_form
+from deid.engine.vr import has_class_uid_form
 from deid.engine.walker import Walker, WalkMemory
 from deid.errors import ObjectError
 from deid.io.datasets import made_as_init, template_of
@@ -106,9 +106,11 @@ class Deidentifier:
                 raise ObjectError("missing-identifier", f"the object {what}; it cannot be released",
                                   stage="read", path=f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
         sop_class = peek_text(ds, 0x00080016).strip()
-        if not has_uid_form(sop_class):  # the class is kept as it came: no name, no bytes go out in it
-            raise ObjectError("missing-identifier", "the object's SOP Class UID is not a UID; it "
-                              "cannot be released", stage="read", path="(0008,0016)")
+        if not has_class_uid_form(sop_class):  # kept as it came: no name, no number goes out in it
+            raise ObjectError("missing-identifier", "the object's SOP Class UID is not a UID (two or "
+                              "more numbers joined by dots, the first 0, 1 or 2): a damaged header "
+                              "may have put another value there; it cannot be released",
+                              stage="read", path="(0008,0016)")
         pixels = pixel_plan(ds, sop_class, self.profile)  # a region or OCR: from the original attributes
         if pixels is None:
             self._check_burned_in(ds, sop_class)

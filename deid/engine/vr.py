@@ -105,3 +105,11 @@ def has_uid_form(value: str) -> bool:
     Laxer than :func:`fits` for UI (which a value deid makes must meet): leading zeros are let
     by, as some vendors' UIDs have them."""
     return len(value) <= 64 and _UID_FORM.fullmatch(value) is not None
+
+
+def has_class_uid_form(value: str) -> bool:
+    """Whether an input's SOP Class UID reads as a registered UID: of :func:`has_uid_form`, with
+    two arcs or more and a first arc of 0, 1 or 2 (an ISO object identifier, PS3.5 9.1), as every
+    class the standard or a vendor defines has.  A bare number (an accession number or a study ID
+    under a damaged tag) names no class."""
+    return has_uid_form(value) and "." in value and value[0] in "012" and value[1] == "."

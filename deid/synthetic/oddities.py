@@ -267,10 +267,10 @@ def ct_cut_at(
 
 
 def _ct_bytes(patient: SyntheticPatient | None, label: str,
-              add: dict[int, object] | None = None) -> bytes:
-    """The Part 10 bytes (Explicit VR Little Endian) of a CT made by :func:`_ct`, with the
-    attributes ``add`` (tag -> value, of its dictionary VR) added."""
-    ds = _ct(patient, label)
+              add: dict[int, object] | None = None, *, implicit: bool = False) -> bytes:
+    """The Part 10 bytes (Explicit VR Little Endian, or Implicit) of a CT made by :func:`_ct`,
+    with the attributes ``add`` (tag -> value, of its dictionary VR) added."""
+    ds = _ct(patient, label, ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian)
     for tag, value in (add or {}).items():
         ds.add_new(tag, dictionary_VR(tag), value)
     buffer = DicomBytesIO()
@@ -279,21 +279,26 @@ def _ct_bytes(patient: SyntheticPatient | None, label: str,
 
 
 def _header_offset(data: bytes, tag: int) -> int:
-    """Where the top-level element ``tag`` of ``data`` (Explicit VR Little Endian) starts."""
-    element = dcmread(DicomBytesIO(data)).get_item(tag)
+    """Where the top-level element ``tag`` of ``data`` (Little Endian) starts."""
+    read = dcmread(DicomBytesIO(data))
+    element = read.get_item(tag)
     if element is None:
         raise ValueError(f"the CT has no element {tag:08X}")
-    return element.value_tell - (12 if element.VR in EXPLICIT_VR_LENGTH_32 else 8)
+    implicit = read.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    return element.value_tell - (12 if not implicit and element.VR in EXPLICIT_VR_LENGTH_32 else 8)
 
 
 def damaged_tag(folder: str | Path, tag: int, new_tag: int,
-                patient: SyntheticPatient | None = None) -> Path:
+                patient: SyntheticPatient | None = None, *, implicit: bool = False) -> Path:
     """A CT whose top-level element ``tag`` has the tag ``new_tag`` in its header (its VR, length
     and value unchanged), as a damaged copy makes: Patient's Name under (0010,0110), which the DICOM
-    dictionary does not know, or Patient ID under the item delimiter tag (FFFE,E0DD)."""
-    data = _ct_bytes(patient, f"ODD-TAG-{tag:08X}-{new_tag:08X}")
+    dictionary does not know, or Patient ID under the item delimiter tag (FFFE,E0DD).
+    ``implicit``: in Implicit VR Little Endian, where no VR in the header betrays the move (a
+    reader takes the new tag's VR)."""
+    data = _ct_bytes(patient, f"ODD-TAG-{tag:08X}-{new_tag:08X}", implicit=implicit)
     at = _header_offset(data, tag)
-    path = _folder(folder) / f"damaged_tag_{tag:08x}_{new_tag:08x}.dcm"
+    suffix = "_implicit" if implicit else ""
+    path = _folder(folder) / f"damaged_tag_{tag:08x}_{new_tag:08x}{suffix}.dcm"
     header = struct.pack("<HH", new_tag >> 16, new_tag & 0xFFFF)
     path.write_bytes(data[:at] + header + data[at + 4:])
     return path

@@ -16,7 +16,7 @@ from pydicom.uid import (
 from support import release, walk
 
 from deid.engine.uids import UidRemapper, is_well_known
-from deid.engine.vr import fits
+from deid.engine.vr import fits, has_class_uid_form
 from deid.keys import SecretKey
 from deid.profile.loader import load_profile
 from deid.synthetic import four_phase_ct, make_patient, rtss
@@ -24,6 +24,18 @@ from deid.synthetic.modules import DETACHED_STUDY_SOP_CLASS, MPPS_SOP_CLASS
 
 ROOT = "1.2.826.0.1.3680043.10.999"
 UID_FORM = re.compile(r"^2\.25\.(0|[1-9]\d*)$")
+
+
+@pytest.mark.parametrize(("value", "names_a_class"), [
+    ("1.2.840.10008.5.1.4.1.1.2", True),  # CT Image Storage
+    ("1.3.12.2.1107.5.9.1", True),  # a vendor's private class (Siemens CSA Non-Image)
+    ("2.25.1", True),
+    ("1.2.840.10008.5.1.4.1.1.02", True),  # a leading zero, as some vendors write: let by
+    ("710000", False),  # an accession number under a damaged tag
+    ("3.1.2", False), ("12.3", False), ("1.", False), ("", False), ("CT Image", False),
+])
+def test_a_sop_class_uid_is_an_object_identifier(value: str, names_a_class: bool) -> None:
+    assert has_class_uid_form(value) is names_a_class
 
 
 def test_remap_is_deterministic_across_instances(key: SecretKey, patient) -> None:

@@ -30,6 +30,10 @@ REFUSED = {
     "damaged_vr_00080050_sl.dcm": ("unreadable", "read", "(0008,0050)"),
     "sequence_without_delimiter.dcm": ("unreadable", "read", "(0008,1140)"),
     "damaged_tag_00100010_00080016.dcm": ("missing-identifier", "read", "(0008,0016)"),
+    # an accession number of digits alone under the SOP Class UID's tag, in Implicit VR (the last
+    # of the two is read, as UI): it reads as a UID but names no class; it went out as the kept
+    # class (found by the fuzzer)
+    "damaged_tag_00080050_00080016_implicit.dcm": ("missing-identifier", "read", "(0008,0016)"),
     # Manufacturer's length runs over Institution Name and Referring Physician's Name
     "swallowing_length_00080070.dcm": ("unreadable", "encode", "(0008,0070)"),
     # Frame of Reference UID (Type 1) read as US numbers: not released as the UID
@@ -63,6 +67,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
                oddities.damaged_vr(hostile, 0x00080050, "SL", patient),
                oddities.sequence_without_delimiter(hostile, patient),
                oddities.damaged_tag(hostile, 0x00100010, 0x00080016, patient),
+               oddities.damaged_tag(hostile, 0x00080050, 0x00080016,
+                                    make_patient(7, accession_number="710000"), implicit=True),
                oddities.swallowing_length(hostile, patient=patient),
                oddities.damaged_vr(hostile, 0x00200052, "US", patient),
                oddities.damaged_content_item_vr(hostile, patient),
