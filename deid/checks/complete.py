@@ -7,7 +7,9 @@ IOD's pixel module (Image Pixel, NM Image Pixel, Floating Point / Double Floatin
 Pixel) at the top level, present and not empty, and one of Pixel Data, Float Pixel Data or Double
 Float Pixel Data (unless Pixel Data Provider URL stands for it). The module is checked when the
 IOD makes it mandatory, or, for a conditional one or a SOP class without an IOD table here, when
-the object has Rows, Columns or pixel data.
+the object has Rows, Columns or pixel data; in an IOD without a pixel module (an RT Structure Set,
+an SR), pixel data is held to the Image Pixel module: pixel data no one can read as an image is
+what a damaged header leaves (a Patient ID under Pixel Data's tag), never released as it came.
 
 Other modules' Type 1 attributes are not checked here: real, valid objects from many vendors lack
 some (Frame of Reference UID, Image Plane in Secondary Captures, Number of Frames...), and what
@@ -69,8 +71,10 @@ def incomplete_paths(ds: Dataset, sop_class_uid: str) -> list[str]:
         return []
     floating = next((tag for tag in _BY_PIXEL_DATA if tag in present), None)
     modules = (_BY_PIXEL_DATA[floating],) if floating is not None else integer
-    if not modules:  # an IOD without a pixel module (SR, RT Plan, ...)
-        return []
+    if not modules:  # an IOD without a pixel module (SR, RT Plan, ...): pixel data only as an image
+        if not any(tag in present for tag in _PIXEL_DATA_TAGS):
+            return []
+        modules = ("ImagePixel",)
     required = dict.fromkeys(tag for module in modules for tag in _type1_top_level(module))
     missing = [format_tag(tag) for tag in required if _lacks(ds, tag)]
     if all(_lacks(ds, tag) for tag in _PIXEL_DATA_TAGS) and _lacks(ds, PIXEL_DATA_PROVIDER_URL):
@@ -91,8 +95,8 @@ def check_complete(ds: Dataset) -> None:
         raise ObjectError(
             "incomplete-object",
             f"the object lacks {len(missing)} attribute(s) its pixels need (Type 1 of its IOD's "
-            "pixel module, or the pixel data itself): it may have been cut short in a copy or "
-            "transfer; fetch it again from the source",
+            "pixel module, or the pixel data itself): it may have been cut short or damaged in a "
+            "copy or transfer; fetch it again from the source",
             stage="read",
             path=missing[0],
         )

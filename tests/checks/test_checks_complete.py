@@ -98,3 +98,19 @@ def test_conditional_or_unknown_pixel_modules_count_only_when_pixels_are_there()
     assert paths(dose) == []
     dose.Rows = 4
     assert "(7FE0,0010)" in paths(dose)
+
+
+def test_pixel_data_in_an_object_without_a_pixel_module_is_held_to_image_pixel(ct, patient) -> None:
+    """A Patient ID under Pixel Data's tag (a damaged header) in an SR or RT Structure Set: no
+    image can be read from it, and it is never released as it came (found by the fuzzer, in a
+    real RTSTRUCT)."""
+    sr = read_object(to_bytes(landmark_sr(patient, [ct])))
+    sr.add_new(0x7FE00010, "OW", patient.patient_id.encode().ljust(12, b" "))
+    assert paths(sr) == PIXEL_TYPE1
+    with pytest.raises(ObjectError) as error:
+        check_complete(sr)
+    assert (error.value.code, error.value.path) == ("incomplete-object", "(0028,0002)")
+    assert patient.patient_id not in error.value.message
+    structure_set = Dataset()
+    structure_set.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    assert paths(structure_set) == []
