@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-from pydicom.datadict import get_entry
+from pydicom.datadict import DicomDictionary, mask_match
 
 from deid import standard
 from deid.engine.content_items import CONTENT_VALUE_TAGS, TEXT_VALUE
@@ -78,15 +78,24 @@ NOT_THIS_ATTRIBUTE = Decision("remove",
                               "a VR of another kind than its attribute's (a damaged tag): X")
 
 
+_REPEATING_GROUPS = frozenset({0x50, 0x60, 0x7F})  # curves, overlays, variable pixel data
+
+
 @lru_cache(maxsize=1 << 16)  # (bounded: the tags are the input's, any a hostile file holds)
 def _is_attribute(tag: int) -> bool:
-    """Whether a public tag is an attribute of the DICOM dictionary (repeating groups included)."""
+    """Whether a public tag is an attribute of the DICOM dictionary (repeating groups included,
+    within their range: the even groups xx00-xx1E of curves 50xx, overlays 60xx and 7Fxx, PS3.5
+    7.6; pydicom's dictionary matches any xx, so (60CE,0022) would read as an Overlay Description)."""
     if tag >> 16 == 0xFFFE:
         return False
-    try:
-        get_entry(tag)
-    except KeyError:
+    if tag in DicomDictionary:
+        return True
+    mask = mask_match(tag)
+    if mask is None:
         return False
+    group = tag >> 16
+    if group >> 8 in _REPEATING_GROUPS:
+        return group % 2 == 0 and group & 0xFF <= 0x1E
     return True
 
 

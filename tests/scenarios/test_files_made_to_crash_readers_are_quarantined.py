@@ -80,6 +80,10 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
     # a VR of another kind than its attribute's (Software Versions as SL), nothing says it is safe
     moved = [oddities.damaged_tag(incoming / "moved", 0x00100010, 0x00100110, patient),
              oddities.damaged_tag(incoming / "moved", 0x00100020, 0xFFFEE0DD, patient),
+             # under (60CE,0022): pydicom's dictionary reads any 60xx group's (xx,0022) as an
+             # Overlay Description (LO, in Implicit VR), but overlays are the even groups 6000-601E
+             # (found by the fuzzer)
+             oddities.damaged_tag(incoming / "moved", 0x00100010, 0x60CE0022, patient, implicit=True),
              oddities.damaged_vr(incoming / "moved", 0x00181020, "SL", patient),
              # a CT released before, its Patient Identity Removed as IS: marked again, as CS (it
              # was internal-error: "YES" put under IS)
