@@ -6,7 +6,10 @@ a person or a modality typed (LO, SH, ST, LT, UT, UC, and the free-text-like CS 
 Content Label): descriptions, comments, labels and names of ROIs, structure sets, plans and
 segments, annotation text and SR TEXT values.  ``CLEANED_TEXT`` adds Code Meaning: it is cleaned
 like the rest (a local code's meaning can be typed by a person) but not listed for the review
-(it is coded, and an SR holds hundreds).
+(it is coded, and an SR holds hundreds); and every other attribute the data dictionary names as
+prose (a description, comment, label, note...: ~200), cleaned, not listed.  Device and coded
+attributes (Manufacturer, Code Value, Coding Scheme Designator) are not cleaned: a test site's
+Institution Name "TOSHIBA" is no reason to change its Manufacturer "TOSHIBA_MEC".
 
 ``collect_identity`` reads, before any rule runs and at every depth, every identity value the
 profile removes or replaces in the object: every person name (PN, so also SR PNAME items), the
@@ -30,7 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import DicomDictionary, tag_for_keyword
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -64,7 +67,22 @@ _KEPT_TEXT_KEYWORDS = (
 )
 KEPT_TEXT: dict[int, str] = {tag_for_keyword(k): k for k in _KEPT_TEXT_KEYWORDS}  # type: ignore[misc]
 CODE_MEANING = 0x00080104
-CLEANED_TEXT: dict[int, str] = {**KEPT_TEXT, CODE_MEANING: "CodeMeaning"}
+#: what names an attribute of prose in the data dictionary (its keyword's end), of a text VR
+_PROSE_NAME = re.compile(r"(Description|Comments?|Remarks|Notes?|Label|Text|Reason|History|Diagnosis)$")
+_PROSE_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+
+
+def _prose_attributes() -> dict[int, str]:
+    """Every other public attribute of the dictionary whose name says it holds prose (a
+    description, comment, label, note...), of a text VR: ~200, most of which the table does not
+    list and a profile keeps by default (Performed Procedure Type Description), or a damaged tag
+    puts another attribute's text under (a Performed Procedure Step Description and its
+    accession number).  Cleaned like the listed ones, not collected for the review."""
+    return {tag: keyword for tag, (vr, _vm, _name, _retired, keyword) in DicomDictionary.items()
+            if vr in _PROSE_VRS and _PROSE_NAME.search(keyword) and tag not in KEPT_TEXT}
+
+
+CLEANED_TEXT: dict[int, str] = {**_prose_attributes(), **KEPT_TEXT, CODE_MEANING: "CodeMeaning"}
 TEXT_VALUE = 0x0040A160
 
 #: Attributes whose value is an identity (besides every PN): how their value becomes tokens.

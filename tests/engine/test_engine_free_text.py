@@ -57,6 +57,21 @@ def test_code_meanings_and_nested_text_are_cleaned(ct, vghtpe, key, patient) -> 
     assert ds.AnatomicRegionSequence[0].CodeValue == "L1"
 
 
+def test_every_attribute_the_dictionary_names_as_prose_is_cleaned_but_not_device_names(
+        ct, vghtpe, key, patient) -> None:
+    """A description the table does not list (kept by default) is cleaned like the listed ones;
+    a device's name is not, though a test site's Institution Name is its maker's."""
+    family = patient.name.split("^")[0]
+    ct.InstitutionName = "TOSHIBA"
+    ct.Manufacturer = "TOSHIBA_MEC"
+    ct.PerformedProcedureTypeDescription = f"CT liver {patient.accession_number} for {family}"
+    ct.InterventionDescription = f"{family}: contrast given late"
+    ds, _ = release(ct, vghtpe, key)
+    assert ds.PerformedProcedureTypeDescription == "CT liver [removed] for [removed]"
+    assert ds.InterventionDescription == "[removed]: contrast given late"
+    assert ds.Manufacturer == "TOSHIBA_MEC"
+
+
 def test_dates_the_profile_changes_are_found_in_the_forms_text_writes(ct, vghtpe, key, patient) -> None:
     date = patient.study_date
     ct.ImageComments = f"prior {date[:4]}-{date[4:6]}-{date[6:]}, next {date[6:]}/{date[4:6]}/{date[:4]}"

@@ -84,6 +84,10 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
              # Overlay Description (LO, in Implicit VR), but overlays are the even groups 6000-601E
              # (found by the fuzzer)
              oddities.damaged_tag(incoming / "moved", 0x00100010, 0x60CE0022, patient, implicit=True),
+             # the Performed Procedure Step Description (cleaned: it names the accession number)
+             # under Performed Procedure Type Description, which the table does not list and the
+             # profile keeps: a description, cleaned too (found by the fuzzer)
+             oddities.damaged_tag(incoming / "moved", 0x00400254, 0x00400255, patient),
              oddities.damaged_vr(incoming / "moved", 0x00181020, "SL", patient),
              # a CT released before, its Patient Identity Removed as IS: marked again, as CS (it
              # was internal-error: "YES" put under IS)
