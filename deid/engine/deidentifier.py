@@ -16,7 +16,7 @@ from pydicom.uid import UID
 
 from deid import __version__, standard
 from deid.audit.references import walked_references
-from deid.engine.burned_in import pixel_plan
+from deid.engine.burned_in import at_risk, pixel_plan
 from deid.engine.compiler import DECISIONS_KEPT, RULES_KEPT, CompiledRules, compile_rules
 from deid.engine.content_items import ContentTreeCleaner
 from deid.engine.identity import Identity, Originals
@@ -42,10 +42,6 @@ from deid.keys import SecretKey
 from deid.profile.model import Profile
 from deid.profile.tags import format_tag
 
-SECONDARY_CAPTURE_CLASSES = frozenset({
-    "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.1", "1.2.840.10008.5.1.4.1.1.7.2",
-    "1.2.840.10008.5.1.4.1.1.7.3", "1.2.840.10008.5.1.4.1.1.7.4",
-})
 _REQUIRED = (("SOPClassUID", 0x00080016), ("SOPInstanceUID", 0x00080018),
              ("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E))
 _PATIENT_ID = 0x00100020
@@ -180,8 +176,7 @@ class Deidentifier:
     def _check_burned_in(self, ds: Dataset, sop_class: str) -> None:
         if self.profile.allow_burned_in:
             return
-        burned = peek_text(ds, 0x00280301).strip().upper()
-        if burned == "YES" or (sop_class in SECONDARY_CAPTURE_CLASSES and burned != "NO"):
+        if at_risk(ds, sop_class):
             raise ObjectError(
                 "burned-in-annotation-risk",
                 "Burned In Annotation is YES, or a Secondary Capture does not say NO: pixels may show "
