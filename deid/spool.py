@@ -438,27 +438,29 @@ class Spool:
             finally:
                 self._to_make.task_done()
 
-    def queue_answered(self, written: Spooled) -> None:
+    def queue_answered(self, written: Spooled) -> str | None:
         """Queue an object whose sender was answered success (never raises: the object is not
         to be lost).  A row that cannot be committed now (a full disk) is tried again at the
         next of these and at each :meth:`tidy`; after a restart :meth:`recover` queues the
-        object."""
+        object.  Returns None once queued, else the error's type (for the caller's log)."""
         with self._lock:
             self._unqueued.append(written)
-        self.queue_answered_waiting()
+        return self.queue_answered_waiting()
 
-    def queue_answered_waiting(self) -> None:
+    def queue_answered_waiting(self) -> str | None:
         """Queue the answered objects whose rows could not be committed yet (oldest first); if
-        no free slot fits the last of them, the slot maker makes one for the next object."""
+        no free slot fits the last of them, the slot maker makes one for the next object.
+        Returns None when none waits any more, else the type of the error that stopped it."""
         with self._lock:
             waiting, self._unqueued = self._unqueued, []
         for index, each in enumerate(waiting):
             try:
                 self.queue(each, make_aside=index == len(waiting) - 1)
-            except Exception:  # noqa: BLE001  (whatever it is, the object stays to be queued)
+            except Exception as exc:  # noqa: BLE001  (whatever it is, the object stays to be queued)
                 with self._lock:
                     self._unqueued[:0] = waiting[index:]
-                return
+                return type(exc).__name__
+        return None
 
     def _new_slot(self, need: int) -> tuple[str, tuple[str, int]] | None:
         """A new slot for an object of ``need`` bytes, made ahead of the write that will take

@@ -4,6 +4,7 @@ idle worker waiting on it wakes then, not at its next look at the spool."""
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 from pathlib import Path
 
 from deid.doorbell import Doorbell
@@ -56,4 +57,30 @@ def test_the_receiver_rings_once_the_objects_row_is_committed(tmp_path: Path) ->
     assert status == STATUS_SUCCESS and then is not None and heard == []
     then()  # (after the answer)
     assert heard == [1]
+    spool.close()
+
+
+def test_an_object_whose_row_waits_is_said_and_rings_no_one(tmp_path: Path) -> None:
+    """The row refused after the answer (the spool's database fails): the object waits to be
+    queued, a warning says so (the error's type, nothing of the object), and no worker is woken
+    for a row that is not there."""
+    from structlog.testing import capture_logs
+
+    spool = Spool(tmp_path, min_free_bytes=0)
+    heard: list[bool] = []
+    status, then = store_answer_first(spool, {}, [b"an object"], ring=lambda: heard.append(True))
+    assert status == STATUS_SUCCESS and then is not None
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    spool.queue = refuse  # type: ignore[method-assign]
+    with capture_logs() as lines:
+        then()
+    assert heard == []
+    assert [(line["code"], line["error_type"]) for line in lines] == [
+        ("spool-unavailable", "OperationalError")]
+    del spool.queue  # the database works again: the next tidy queues it
+    spool.tidy()
+    assert spool.stats()["received"] == 1
     spool.close()

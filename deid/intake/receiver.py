@@ -155,8 +155,16 @@ def store_answer_first(spool: Spool, counters: dict[str, int],
 
 
 def _queue(spool: Spool, written: Spooled, ring: Callable[[], None] | None) -> None:
-    """Queue an object whose sender was answered success, and wake a worker for it."""
-    spool.queue_answered(written)
+    """Queue an object whose sender was answered success, and wake a worker for it.  Its row
+    not committed (a full disk, a database error): it waits in memory, tried again with the next
+    object and the node's tidying, and a restart queues it from the spool; said once per such
+    object, so that an operator sees why objects wait."""
+    error = spool.queue_answered(written)
+    if error is not None:
+        _log("warning", "received object waits for its queue row (the spool's database "
+             "refused it; it is durable and will be queued)", code="spool-unavailable",
+             error_type=error)
+        return
     if ring is not None:
         ring()
 
