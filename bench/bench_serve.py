@@ -138,13 +138,28 @@ def run_direct(corpus: Path, n: int, work: Path, fork: bool) -> float:
         shutil.rmtree(scp.folder, ignore_errors=True)
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the node's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args: argparse.Namespace,
              fork: bool, warmup: Path, check: bool = False,
-             checkout: Path | None = None) -> tuple[float, float]:
+             checkout: Path | None = None, paused: bool = False) -> tuple[float, float]:
     """(end-to-end seconds, seconds until storescu had handed everything to deid).
 
     The node is timed running: before the clock starts, one other object (``warmup``) goes
-    through it and has arrived, so its workers' start-up is not billed to the corpus."""
+    through it and has arrived, so its workers' start-up is not billed to the corpus.
+    ``paused``: the node's worker processes are stopped (SIGSTOP) until storescu is done, so the
+    intake has the machine to itself; they go on after it (the end to end is then no measure)."""
     scp = Storescp(work / "deid-received", fork)
     data = work / "deid-data"
     port = free_port()
@@ -159,6 +174,7 @@ def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args:
         argv = [sys.executable, "-m", "deid.cli", *argv[len(deid):]]
         env, cwd = {**env, "PYTHONPATH": str(checkout)}, checkout
     node = subprocess.Popen(argv, stdout=node_log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    stopped: list[int] = []  # the node's workers, while paused
     try:
         wait_for_echo(port, NODE, node)
         first = storescu(warmup, port, NODE)
@@ -172,6 +188,9 @@ def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args:
                 raise RuntimeError(f"the warm-up object did not arrive; see {node_log.name}")
             time.sleep(0.02)
         n += 1  # the warm-up object is already there
+        stopped += children(node.pid) if paused else []
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
         started = time.perf_counter()
         sender = storescu(corpus, port, NODE)
         intake = None
@@ -179,6 +198,9 @@ def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args:
         while True:
             if intake is None and sender.poll() is not None:
                 intake = time.perf_counter() - started
+                for pid in stopped:
+                    os.kill(pid, signal.SIGCONT)
+                stopped.clear()
                 if sender.returncode != 0:
                     raise RuntimeError(f"storescu -> deid exited {sender.returncode}: "
                                        f"{sender.stderr.read()[-500:]!r}")
@@ -198,6 +220,11 @@ def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args:
             check_released(corpus, scp.folder, data)
         return elapsed, intake
     finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
         node.send_signal(signal.SIGTERM)
         try:
             code = node.wait(timeout=120)
@@ -276,6 +303,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare", type=Path, metavar="CHECKOUT",
                         help="also time the node of another checkout of deid (e.g. a `git "
                         "archive` of main), side by side with this one")
+    parser.add_argument("--intake-alone", action="store_true",
+                        help="also time the node's intake with its workers paused (SIGSTOP): what "
+                        "storescu -> deid serve takes with the machine to itself")
     parser.add_argument("--run-workers", type=int, default=2,
                         help="also time `deid run --workers N` on the same files (0: do not)")
     parser.add_argument("--profile", default="vghtpe")
@@ -323,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
                     Method(f"deid-{kind}", f"storescu -> deid serve -> {what}", fork)]
         if args.compare:
             methods.append(Method(f"compare-{kind}", f"storescu -> compared node -> {what}", fork))
+    if args.intake_alone:
+        methods.append(Method("intake-alone", "storescu -> deid serve, workers paused", kinds[0] == "fork"))
     if args.run_workers:
         methods.append(Method("deid-run", f"deid run --workers {args.run_workers}"))
 
@@ -333,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
                 method.times.append(run_direct(corpus, n, work, method.fork))
             elif method.key == "deid-run":
                 method.times.append(run_deid_run(corpus, n, work, deid, key, args))
+            elif method.key == "intake-alone":
+                _elapsed, intake = run_deid(corpus, n, work, deid, key, args, method.fork, warmup,
+                                            paused=True)
+                method.times.append(intake)  # (its end to end waits for paused workers: no measure)
             else:
                 checkout = args.compare if method.key.startswith("compare-") else None
                 elapsed, intake = run_deid(corpus, n, work, deid, key, args, method.fork, warmup,
@@ -373,6 +409,10 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault("ratio_to_deid_run", {})[f"{prefix}-{kind}"] = run / node
                 line += f", {run / node:.2f} of deid run --workers {args.run_workers}"
             print(line)
+    if "intake-alone" in medians and run:
+        alone = medians["intake-alone"]
+        print(f"  the intake alone (workers paused): {run / alone:.2f} of deid run --workers "
+              f"{args.run_workers}: no node end to end can be faster than its intake")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if not args.work:

@@ -351,14 +351,34 @@ def _children(ds: Dataset) -> list[Dataset]:
     return [item for item in value.value if isinstance(item, Dataset)]
 
 
-def _reference_targets(ds: Dataset) -> set[tuple[int, ...]]:
+def _reference_targets(ds: Dataset, where: Where = ()) -> set[tuple[int, ...]]:
     """Every Referenced Content Item Identifier of the content tree."""
     found: set[tuple[int, ...]] = set()
     if REFERENCED_CONTENT_ITEM in ds._dict:
-        found.add(tuple(int(v) for v in _as_list(ds[REFERENCED_CONTENT_ITEM].value)))
-    for item in _children(ds):
-        found |= _reference_targets(item)
+        found.add(_referenced_item(ds, where))
+    for index, item in enumerate(_children(ds)):
+        found |= _reference_targets(item, where + ((CONTENT_SEQUENCE, index),))
     return found
+
+
+def _referenced_item(node: Dataset, where: Where) -> tuple[int, ...]:
+    """The numbers of ``node``'s Referenced Content Item Identifier.  One under another VR than
+    UL (a damaged header: text, or numbers read as another kind) is refused: which content item
+    it points at cannot be known, so neither what must stay nor how to renumber it."""
+    elem = node[REFERENCED_CONTENT_ITEM]
+    try:
+        if elem.VR != "UL":
+            raise ValueError(elem.VR)
+        return tuple(int(v) for v in _as_list(elem.value))
+    except (ValueError, TypeError, OverflowError):
+        raise ObjectError(
+            "unreadable",
+            f"a Referenced Content Item Identifier is read as VR {elem.VR}, not as UL numbers: "
+            "the element's header is damaged, and which content item it points at cannot be "
+            "known; fetch the object again from the source",
+            stage="rules",
+            path=_path_text(where, REFERENCED_CONTENT_ITEM),
+        ) from None
 
 
 def _holds_tag(ds: Dataset, tag: int) -> bool:
@@ -386,7 +406,7 @@ def _renumber_references(ds: Dataset, before: dict[int, tuple[int, ...]]) -> Non
 
     def fix(node: Dataset, where: Where) -> None:
         if REFERENCED_CONTENT_ITEM in node._dict:
-            old = tuple(int(v) for v in _as_list(node[REFERENCED_CONTENT_ITEM].value))
+            old = _referenced_item(node, where)
             if old in gone or (old not in new_id and _under_any(old, gone)):
                 raise ObjectError(
                     "content-reference-removed",

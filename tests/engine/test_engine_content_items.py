@@ -313,6 +313,20 @@ def test_by_reference_relationships_are_renumbered(landmark_study, vghtpe, key) 
     assert reference == (1, new_meanings.index("Image Library") + 1) and reference[1] < target[1]
 
 
+def test_a_reference_under_a_damaged_vr_is_refused(landmark_study, vghtpe, key) -> None:
+    """A Referenced Content Item Identifier read as AS (a damaged header): which item it points at
+    cannot be known; quarantined with its path (it was internal-error: int("1Y"), found by the
+    fuzzer)."""
+    ds = read(landmark_study[1]["comprehensive"])
+    reference = _by_reference(ds, (1, 2))
+    reference[0x0040DB73].VR, reference[0x0040DB73].value = "AS", "001Y"
+    named(ds, "Imaging Measurements")[0].ContentSequence.append(reference)
+    with pytest.raises(ObjectError) as caught:
+        release(ds, vghtpe, key)
+    assert (caught.value.code, caught.value.stage) == ("unreadable", "rules")
+    assert caught.value.path.endswith("(0040,DB73)") and "VR AS" in caught.value.message
+
+
 def test_text_a_reference_points_at_keeps_the_placeholder(landmark_study, vghtpe, key) -> None:
     """Before: quarantined (content-reference-removed). Now the referenced comment stays with the
     placeholder as its value, and the reference is renumbered past the items that went."""
