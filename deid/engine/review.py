@@ -33,12 +33,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydicom.datadict import DicomDictionary, tag_for_keyword
+from pydicom.datadict import DicomDictionary, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from deid.engine.vr import fits, max_chars, vr_of
+from deid.engine.vr import another_vr_than_its_attributes, fits, max_chars, vr_of
 from deid.errors import ProfileError
 from deid.io.items import converted_sequence
 from deid.io.reader import MAX_NESTING, too_deeply_nested
@@ -83,6 +83,20 @@ def _prose_attributes() -> dict[int, str]:
 
 
 CLEANED_TEXT: dict[int, str] = {**_prose_attributes(), **KEPT_TEXT, CODE_MEANING: "CodeMeaning"}
+
+
+def is_cleaned_text(tag: int, vr: str) -> bool:
+    """Whether a kept element is cleaned of identity values: an attribute of ``CLEANED_TEXT``, or
+    text under a VR its attribute does not have (an LT under Ethnic Group's SH: a damaged tag
+    moved Additional Patient History there, its name and telephone number with it), which is
+    no longer known to be that attribute's value."""
+    return tag in CLEANED_TEXT or (vr in _PROSE_VRS and another_vr_than_its_attributes(tag, vr))
+
+
+def cleaned_text_name(tag: int) -> str:
+    """The name an element's replaced identity values are counted under: its keyword, else its
+    tag."""
+    return CLEANED_TEXT.get(tag) or keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 TEXT_VALUE = 0x0040A160
 
 #: Attributes whose value is an identity (besides every PN): how their value becomes tokens.

@@ -99,6 +99,20 @@ def another_kind_of_value(tag: int, vr: str) -> bool:
     return None not in kinds and kind not in kinds
 
 
+@lru_cache(maxsize=1 << 12)  # (bounded: the tags are the input's, any a hostile file holds)
+def another_vr_than_its_attributes(tag: int, vr: str) -> bool:
+    """Whether a public element's (explicit) VR is none of its attribute's, though of the same
+    kind (an LT under Ethnic Group's SH: a damaged tag may have moved another attribute's text
+    there, or a writer chose its own VR)."""
+    if not vr or vr == "UN" or (tag >> 16) & 1:
+        return False
+    try:
+        known = get_entry(tag)[0]
+    except KeyError:
+        return False
+    return vr not in known.split(" or ")
+
+
 @lru_cache(maxsize=1024)  # (bounded: the value is the input's, any string a hostile file holds)
 def has_uid_form(value: str) -> bool:
     """Whether an input's value reads as a UID: numbers joined by dots, at most 64 characters.

@@ -2,7 +2,7 @@
 
 Elements the rules keep are left as pydicom read them (raw bytes), so they are written back
 without being decoded or re-encoded; Pixel Data in particular is never decoded.  Kept free text
-(``deid.engine.review.CLEANED_TEXT``) is noted during the walk and cleaned after it
+(``deid.engine.review.is_cleaned_text``) is noted during the walk and cleaned after it
 (:meth:`Walker.clean_kept_text`), when every identity value of the object is known.
 """
 
@@ -23,7 +23,14 @@ from pydicom.sequence import Sequence
 from deid.engine.compiler import CompiledRules, Decision
 from deid.engine.dates import DateFormError, generalise_da, generalise_dt
 from deid.engine.identity import Identity
-from deid.engine.review import CLEANED_TEXT, KEPT_TEXT, TEXT_VALUE, TextCleaner, peek
+from deid.engine.review import (
+    KEPT_TEXT,
+    TEXT_VALUE,
+    TextCleaner,
+    cleaned_text_name,
+    is_cleaned_text,
+    peek,
+)
 from deid.engine.uids import UidRemapper
 from deid.engine.vr import DUMMY, STRING_VRS, fits, max_chars, vr_of
 from deid.errors import ObjectError, attach_path
@@ -122,7 +129,7 @@ class Walker:
         self.applied: dict[int, str] = {}  # top-level tag -> action, for every action but keep
         # (but the private elements dropped unread: all removed, see removed_unread)
         self.kept_text: dict[str, list[str]] = {}  # KEPT_TEXT keyword -> distinct kept values
-        self.replaced: Counter[str] = Counter()  # CLEANED_TEXT keyword -> identity values replaced
+        self.replaced: Counter[str] = Counter()  # keyword (or tag) -> identity values replaced
         self._kept: list[tuple[Dataset, int, Where]] = []  # kept free text, cleaned after the walk
         self.items: list[tuple[Dataset, Where]] = []  # every dataset walked, in order (for references)
         self._case_number: str | None = None
@@ -181,7 +188,7 @@ class Walker:
                 if action == "keep" or (action == "dummy" and vr == "SQ"):
                     if vr == "SQ":
                         self._walk_sequence(ds, tag, path, where)
-                    elif tag in CLEANED_TEXT:
+                    elif is_cleaned_text(tag, vr):
                         self._kept.append((ds, tag, where))
                     continue
                 if applied is not None:
@@ -236,7 +243,7 @@ class Walker:
                 decision = (kept_private.get(tag) if kept_private else None) or \
                     decided.get((path, int(tag), vr)) or decide(path, int(tag), vr)
                 if decision.action == "keep" and vr != "SQ" and not decision.note \
-                        and index != mark and tag not in CLEANED_TEXT:
+                        and index != mark and not is_cleaned_text(tag, vr):
                     keeps += 1
                     continue
                 steps.append((index, keeps, decision, vr))
@@ -301,7 +308,7 @@ class Walker:
                 f"element's VR {vr} (its attribute's is {vr_of(tag)}) cannot hold the replacement: "
                 "the element's header is damaged; fetch the object again from the source",
                 stage="rules", path=element_path(where, tag)) from None
-        self.replaced[CLEANED_TEXT[tag]] += count
+        self.replaced[cleaned_text_name(tag)] += count
         return [v for v in new if v]
 
     # -- actions on one element ------------------------------------------------------------

@@ -88,6 +88,10 @@ def scene(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> dict:
              # under Performed Procedure Type Description, which the table does not list and the
              # profile keeps: a description, cleaned too (found by the fuzzer)
              oddities.damaged_tag(incoming / "moved", 0x00400254, 0x00400255, patient),
+             # Additional Patient History (LT: the patient's name and telephone) under Ethnic
+             # Group (SH), which the profile keeps: text under a VR its attribute does not have
+             # is cleaned (found by the fuzzer)
+             oddities.damaged_tag(incoming / "moved", 0x001021B0, 0x00102160, patient),
              oddities.damaged_vr(incoming / "moved", 0x00181020, "SL", patient),
              # a CT released before, its Patient Identity Removed as IS: marked again, as CS (it
              # was internal-error: "YES" put under IS)
