@@ -151,6 +151,31 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def pause_idle(pids: list[int], queue: Path) -> list[int]:
+    """Stop ``pids`` (SIGSTOP) outside any write to the spool's database: a worker stopped while
+    it holds the write lock (a claim) would make the receiver refuse objects after its busy
+    timeout.  After the stop, a write transaction is tried without waiting; if a stopped worker
+    holds the lock, they go on for a moment and are stopped again."""
+    import sqlite3
+
+    conn = sqlite3.connect(queue, timeout=0, isolation_level=None)
+    try:
+        for _ in range(200):
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+                return pids
+            except sqlite3.OperationalError:  # (database is locked)
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+                time.sleep(0.005)
+        raise RuntimeError("the node's workers kept the spool's database locked")
+    finally:
+        conn.close()
+
+
 def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args: argparse.Namespace,
              fork: bool, warmup: Path, check: bool = False,
              checkout: Path | None = None, paused: bool = False) -> tuple[float, float]:
@@ -188,9 +213,8 @@ def run_deid(corpus: Path, n: int, work: Path, deid: list[str], key: Path, args:
                 raise RuntimeError(f"the warm-up object did not arrive; see {node_log.name}")
             time.sleep(0.02)
         n += 1  # the warm-up object is already there
-        stopped += children(node.pid) if paused else []
-        for pid in stopped:
-            os.kill(pid, signal.SIGSTOP)
+        if paused:
+            stopped += pause_idle(children(node.pid), data / "spool" / "queue.sqlite")
         started = time.perf_counter()
         sender = storescu(corpus, port, NODE)
         intake = None
