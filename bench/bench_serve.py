@@ -9,7 +9,10 @@ process per association) and a plain one (``plain``: one association at a time):
 * ``deid-<kind>``:   storescu sending the same files to a running ``deid serve``, which
   de-identifies them and forwards them to storescp, until storescp holds every file (end to end,
   not just intake);
-* ``deid-run``:      ``deid run --workers 2`` on the same files (whole process).
+* ``deid-run``:      ``deid run --workers 2`` on the same files (whole process);
+* ``intake-alone`` (``--intake-alone``): storescu sending to ``deid serve`` with the node's worker
+  processes paused (SIGSTOP, outside any write to the spool's database), until storescu exits: the
+  node's intake with the machine to itself, a bound on its end to end.
 
 It prints the median files/s of each and the node's rate as a ratio to direct and to
 ``deid run``. ``TCP_NODELAY=1`` is set for both DCMTK tools (Debian's DCMTK otherwise waits
