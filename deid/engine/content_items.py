@@ -366,19 +366,19 @@ def _referenced_item(node: Dataset, where: Where) -> tuple[int, ...]:
     UL (a damaged header: text, or numbers read as another kind) is refused: which content item
     it points at cannot be known, so neither what must stay nor how to renumber it."""
     elem = node[REFERENCED_CONTENT_ITEM]
-    try:
-        if elem.VR != "UL":
-            raise ValueError(elem.VR)
-        return tuple(int(v) for v in _as_list(elem.value))
-    except (ValueError, TypeError, OverflowError):
-        raise ObjectError(
-            "unreadable",
-            f"a Referenced Content Item Identifier is read as VR {elem.VR}, not as UL numbers: "
-            "the element's header is damaged, and which content item it points at cannot be "
-            "known; fetch the object again from the source",
-            stage="rules",
-            path=_path_text(where, REFERENCED_CONTENT_ITEM),
-        ) from None
+    if elem.VR == "UL":
+        try:
+            return tuple(int(v) for v in _as_list(elem.value))
+        except (ValueError, TypeError):  # (pydicom: a length no whole number of values)
+            pass
+    raise ObjectError(
+        "unreadable",
+        f"a Referenced Content Item Identifier is not UL numbers (read as VR {elem.VR}): the "
+        "element's header is damaged, and which content item it points at cannot be known; "
+        "fetch the object again from the source",
+        stage="rules",
+        path=_path_text(where, REFERENCED_CONTENT_ITEM),
+    )
 
 
 def _holds_tag(ds: Dataset, tag: int) -> bool:

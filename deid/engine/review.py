@@ -9,7 +9,9 @@ like the rest (a local code's meaning can be typed by a person) but not listed f
 (it is coded, and an SR holds hundreds); and every other attribute the data dictionary names as
 prose (a description, comment, label, note...: ~200), cleaned, not listed.  Device and coded
 attributes (Manufacturer, Code Value, Coding Scheme Designator) are not cleaned: a test site's
-Institution Name "TOSHIBA" is no reason to change its Manufacturer "TOSHIBA_MEC".
+Institution Name "TOSHIBA" is no reason to change its Manufacturer "TOSHIBA_MEC".  Any kept text
+under a VR its attribute does not have is cleaned too (``is_cleaned_text``): it may be another
+attribute's value that a damaged tag moved there.
 
 ``collect_identity`` reads, before any rule runs and at every depth, every identity value the
 profile removes or replaces in the object: every person name (PN, so also SR PNAME items), the
@@ -83,6 +85,7 @@ def _prose_attributes() -> dict[int, str]:
 
 
 CLEANED_TEXT: dict[int, str] = {**_prose_attributes(), **KEPT_TEXT, CODE_MEANING: "CodeMeaning"}
+TEXT_VALUE = 0x0040A160
 
 
 def is_cleaned_text(tag: int, vr: str) -> bool:
@@ -97,7 +100,7 @@ def cleaned_text_name(tag: int) -> str:
     """The name an element's replaced identity values are counted under: its keyword, else its
     tag."""
     return CLEANED_TEXT.get(tag) or keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-TEXT_VALUE = 0x0040A160
+
 
 #: Attributes whose value is an identity (besides every PN): how their value becomes tokens.
 IDENTITY_KEYWORDS: dict[str, str] = {
