@@ -45,8 +45,9 @@ REASONS: dict[str, tuple[str, str]] = {
     ),
     "incomplete-object": (
         ("An image lacks an attribute its pixels need (Rows, Columns, Pixel Data or another Type 1"
-         " attribute of its pixel module, or has it empty), or an object of another kind holds "
-         "pixel data without them: it was probably cut short or damaged in a copy or transfer."),
+         " attribute of its pixel module, or has it empty), its uncompressed Pixel Data is shorter "
+         "than that image, or an object of another kind holds pixel data without them: it was "
+         "probably cut short or damaged in a copy or transfer."),
         ("Fetch the object again from the source (PACS or media) and re-run; reason.json names the"
          " first missing attribute."),
     ),

@@ -11,6 +11,11 @@ the object has Rows, Columns or pixel data; in an IOD without a pixel module (an
 an SR), pixel data is held to the Image Pixel module: pixel data no one can read as an image is
 what a damaged header leaves (a Patient ID under Pixel Data's tag), never released as it came.
 
+Uncompressed Pixel Data must also fill the image its attributes describe (rows x columns x
+samples x bits x frames, as pydicom's ``get_expected_length``): shorter, no reader can show it,
+and a damaged transfer syntax can make an encapsulated stream, with header bytes after it, pass
+for it.  A compressed stream's length says nothing and is not measured.
+
 Other modules' Type 1 attributes are not checked here: real, valid objects from many vendors lack
 some (Frame of Reference UID, Image Plane in Secondary Captures, Number of Frames...), and what
 de-identification changes is held to the IOD after the rules (``deid.checks.release``). The four
@@ -22,12 +27,14 @@ from __future__ import annotations
 
 from functools import cache, lru_cache
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
 from deid import standard
 from deid.checks.iod import is_empty
 from deid.errors import ObjectError
-from deid.io.reader import peek_text
+from deid.io.reader import peek_text, peek_value
 from deid.io.tagkeys import tag_key
 from deid.profile.tags import format_tag
 
@@ -36,6 +43,9 @@ PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA = map(tag_key, (0x7FE00010
                                                                    0x7FE00009))
 PIXEL_DATA_PROVIDER_URL = tag_key(0x00287FE0)
 ROWS, COLUMNS = tag_key(0x00280010), tag_key(0x00280011)
+SAMPLES_PER_PIXEL, BITS_ALLOCATED = tag_key(0x00280002), tag_key(0x00280100)
+NUMBER_OF_FRAMES = tag_key(0x00280008)
+TRANSFER_SYNTAX = 0x00020010
 _PIXEL_DATA_TAGS = (PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA)
 _INTEGER_MODULES = ("ImagePixel", "NMImagePixel")
 # the pixel module an object's pixel data element belongs to (Parametric Map has all three, as C)
@@ -100,3 +110,70 @@ def check_complete(ds: Dataset) -> None:
             stage="read",
             path=missing[0],
         )
+    short = short_pixel_data(ds)
+    if short is not None:
+        held, needed = short
+        raise ObjectError(
+            "incomplete-object",
+            f"its Pixel Data holds {held} bytes, where its rows, columns, samples, bits and frames "
+            f"need {needed} (uncompressed): it may have been cut short or damaged in a copy or "
+            "transfer; fetch it again from the source",
+            stage="read",
+            path=format_tag(PIXEL_DATA),
+        )
+
+
+def short_pixel_data(ds: Dataset) -> tuple[int, int] | None:
+    """(bytes held, bytes needed) when ``ds``'s Pixel Data, in an uncompressed transfer syntax,
+    is shorter than its image: no reader can show it, and what it holds is not that image (a
+    damaged syntax can make an encapsulated stream, and the header bytes after it, pass for
+    it).  None when it is long enough, compressed, or not to be measured (the attributes
+    unreadable: other checks name them)."""
+    elem = ds._dict.get(PIXEL_DATA)
+    value = getattr(elem, "value", None)
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        return None
+    meta = getattr(ds, "file_meta", None)
+    syntax = getattr(meta._dict.get(TRANSFER_SYNTAX), "value", None) if meta is not None else None
+    if syntax is not None and _compressed(str(syntax)):
+        return None
+    needed = _image_bytes(ds)
+    return (len(value), needed) if needed is not None and len(value) < needed else None
+
+
+@lru_cache(maxsize=64)  # (bounded: the syntax is the input's)
+def _compressed(syntax: str) -> bool:
+    return UID(syntax).is_compressed
+
+
+def _us(ds: Dataset, tag: int) -> object:
+    """An US attribute's value: from its two raw bytes (as read, explicit US or implicit), else
+    as :func:`peek_value` reads it (raw elements stay raw: the encoder copies their bytes)."""
+    elem = ds._dict.get(tag)
+    if type(elem) is RawDataElement and elem.VR in ("US", None) and \
+            isinstance(elem.value, bytes) and len(elem.value) == 2:
+        return int.from_bytes(elem.value, "little" if elem.is_little_endian else "big")
+    return peek_value(ds, tag)
+
+
+def _image_bytes(ds: Dataset) -> int | None:
+    """The bytes an uncompressed image of ``ds``'s attributes fills (as pydicom's
+    ``get_expected_length``, from whole numbers only: a damaged Rows read as text is no
+    number to multiply); None when one is not a positive whole number."""
+    numbers = []
+    for tag in (ROWS, COLUMNS, SAMPLES_PER_PIXEL, BITS_ALLOCATED):
+        value = _us(ds, tag)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            return None
+        numbers.append(value)
+    try:
+        frames = int(str(peek_value(ds, NUMBER_OF_FRAMES) or 1)) if NUMBER_OF_FRAMES in ds._dict else 1
+    except (TypeError, ValueError):
+        return None
+    if frames <= 0:
+        return None
+    rows, columns, samples, bits = numbers
+    pixels = rows * columns * samples * frames
+    if samples == 3 and peek_text(ds, 0x00280004).strip() == "YBR_FULL_422":
+        pixels = pixels // 3 * 2  # two values per pixel: Y for each, Cb and Cr shared by two
+    return (pixels * bits + 7) // 8

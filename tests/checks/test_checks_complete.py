@@ -9,7 +9,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from support import to_bytes
 
-from deid.checks.complete import check_complete, incomplete_paths
+from deid.checks.complete import check_complete, incomplete_paths, short_pixel_data
 from deid.errors import ObjectError
 from deid.io.reader import read_object
 from deid.synthetic import four_phase_ct, landmark_sr
@@ -114,3 +114,32 @@ def test_pixel_data_in_an_object_without_a_pixel_module_is_held_to_image_pixel(c
     structure_set = Dataset()
     structure_set.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
     assert paths(structure_set) == []
+
+
+def test_uncompressed_pixel_data_shorter_than_its_image_is_incomplete(ct) -> None:
+    """An encapsulated stream under a damaged (uncompressed) transfer syntax, with header bytes
+    after it, passed for the pixels: shorter than 16 x 16 x 2 bytes, it is no image, and is not
+    released as one (found by the fuzzer: the bytes held the patient's name)."""
+    ds = read_object(to_bytes(ct))
+    assert short_pixel_data(ds) is None
+    needed = len(ds.PixelData)
+    ds.PixelData = ds.PixelData[: needed // 2]
+    assert short_pixel_data(ds) == (needed // 2, needed)
+    with pytest.raises(ObjectError) as error:
+        check_complete(ds)
+    assert (error.value.code, error.value.path) == ("incomplete-object", "(7FE0,0010)")
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"  # JPEG 2000: its length says nothing
+    assert short_pixel_data(ds) is None
+
+
+def test_the_image_length_follows_bits_samples_and_frames(ct) -> None:
+    ds = read_object(to_bytes(ct))
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.SamplesPerPixel = 3, 3, 1, 1
+    ds.NumberOfFrames = "2"
+    ds.PixelData = b"\x00\x00"  # 18 bits of a 1-bit image: 3 bytes
+    assert short_pixel_data(ds) == (2, 3)
+    ds.BitsAllocated, ds.SamplesPerPixel, ds.PhotometricInterpretation = 8, 3, "YBR_FULL_422"
+    ds.PixelData = b"\x00" * 36  # two values a pixel: 3 x 3 x 2 frames x 2
+    assert short_pixel_data(ds) is None
+    ds.Rows = "3"  # a damaged Rows read as text: not measured (no string repeated)
+    assert short_pixel_data(ds) is None
