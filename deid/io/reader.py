@@ -86,7 +86,10 @@ def read_object(source: Path | bytes, *, scan: bool = True,
     if _CHARSET_KEY in ds._dict:
         _refuse_unknown_character_set(ds)
     meta = getattr(ds, "file_meta", None)
-    syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
+    try:
+        syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
+    except Exception:  # noqa: BLE001 - a damaged (0002,0010) pydicom cannot convert (an SQ's bytes)
+        syntax = ""
     if syntax not in KNOWN_TRANSFER_SYNTAXES:
         raise ObjectError("unknown-transfer-syntax",
                           "the transfer syntax is missing or unknown; convert the file to a standard one",

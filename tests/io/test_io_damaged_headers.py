@@ -202,3 +202,22 @@ def test_an_item_element_cut_short_by_its_sequence_is_never_written() -> None:
     with pytest.raises(ObjectError) as refused:
         encode(ds)
     assert (refused.value.code, refused.value.path) == ("unreadable", "(0008,1140)[0].(0008,1150)")
+
+
+def test_a_transfer_syntax_uid_that_cannot_be_read_is_an_unknown_syntax() -> None:
+    """pydicom's UN_sequence.dcm with its private sequence (4453,100C) under (0002,0010), and a
+    Referenced SOP Class UID in it under (0008,0000), a group length (UL) of 26 bytes: the
+    Transfer Syntax UID raises as pydicom converts it. Quarantined unknown-transfer-syntax, not
+    internal-error (found by the fuzzer)."""
+    from pydicom.data import get_testdata_file
+
+    from deid.errors import ObjectError
+    from deid.io.reader import read_object
+
+    data = Path(get_testdata_file("UN_sequence.dcm")).read_bytes()
+    damaged = data.replace(b"\x53\x44\x0c\x10", b"\x02\x00\x10\x00", 1)
+    damaged = damaged.replace(b"\x08\x00\x50\x11\x1a\x00", b"\x08\x00\x00\x00\x1a\x00", 1)
+    assert len(damaged) == len(data) and damaged.count(b"\x02\x00\x10\x00") == 2
+    with pytest.raises(ObjectError) as refused:
+        read_object(damaged)
+    assert (refused.value.code, refused.value.path) == ("unknown-transfer-syntax", "(0002,0010)")
