@@ -91,12 +91,20 @@ def another_kind_of_value(tag: int, vr: str) -> bool:
     kind = _VR_KINDS.get(vr)
     if kind is None or (tag >> 16) & 1:  # (no VR, UN)
         return False
-    try:
-        known = get_entry(tag)[0]
-    except KeyError:
+    known = _attribute_vrs(tag)
+    if known is None:
         return False
-    kinds = {_VR_KINDS.get(v) for v in known.split(" or ")}
+    kinds = {_VR_KINDS.get(v) for v in known}
     return None not in kinds and kind not in kinds
+
+
+@lru_cache(maxsize=1 << 12)  # (bounded: the tags are the input's, any a hostile file holds)
+def _attribute_vrs(tag: int) -> tuple[str, ...] | None:
+    """The VRs the data dictionary gives a public tag ("US or SS": both); None when unknown."""
+    try:
+        return tuple(get_entry(tag)[0].split(" or "))
+    except KeyError:
+        return None
 
 
 @lru_cache(maxsize=1 << 12)  # (bounded: the tags are the input's, any a hostile file holds)
@@ -106,11 +114,8 @@ def another_vr_than_its_attributes(tag: int, vr: str) -> bool:
     there, or a writer chose its own VR)."""
     if not vr or vr == "UN" or (tag >> 16) & 1:
         return False
-    try:
-        known = get_entry(tag)[0]
-    except KeyError:
-        return False
-    return vr not in known.split(" or ")
+    known = _attribute_vrs(tag)
+    return known is not None and vr not in known
 
 
 @lru_cache(maxsize=1024)  # (bounded: the value is the input's, any string a hostile file holds)
